@@ -1,0 +1,241 @@
+//! IT contacts and the rules of an organisation's contact list (R3, R5, R6, R7, D1, D2).
+
+use crate::{ContactId, ContactName, EmailAddress, OrgId, Timestamp, UserId};
+use serde::Serialize;
+
+/// The most IT contacts an organisation may have (R3; WorkOS has the same limit).
+pub const MAX_CONTACTS: usize = 20;
+/// Fewer than this and alerts depend on a single person: the UI advises adding another.
+pub const RECOMMENDED_MINIMUM: usize = 2;
+
+/// How a contact was added (R4). All contacts are equal whatever their source (R2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactSource {
+    /// Picked from the organisation's members; keeps the member link for display (D3).
+    Member,
+    /// Typed in by hand, for example an external IT provider.
+    Manual,
+}
+
+impl ContactSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactSource::Member => "member",
+            ContactSource::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "member" => Some(ContactSource::Member),
+            "manual" => Some(ContactSource::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// Where a contact stands with the identity side (R6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    /// Not registered yet; the background sync will do it.
+    Pending,
+    /// Registered to receive alerts: the green Synced badge.
+    Synced,
+    /// The identity side refused it for good; `status_detail` says why.
+    Failed,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Pending => "pending",
+            SyncStatus::Synced => "synced",
+            SyncStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(SyncStatus::Pending),
+            "synced" => Some(SyncStatus::Synced),
+            "failed" => Some(SyncStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// An IT contact: someone who receives setup links and alerts, and gains no access (R2, R9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItContact {
+    pub id: ContactId,
+    pub org_id: OrgId,
+    pub email: EmailAddress,
+    pub name: Option<ContactName>,
+    pub source: ContactSource,
+    pub member_id: Option<UserId>,
+    /// For a member contact: whether that person is still a member (D3).
+    pub still_member: bool,
+    pub status: SyncStatus,
+    pub status_detail: Option<String>,
+    pub synced_at: Option<Timestamp>,
+    pub identity_contact_id: Option<String>,
+    pub created_at: Timestamp,
+    pub created_by: UserId,
+}
+
+/// A rule of the contact list that an intended change would break.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContactRuleViolation {
+    #[error("{email} is already an IT contact.")]
+    AlreadyAContact { email: String },
+    #[error("You already have 20 IT contacts, the most allowed. Remove one before adding another.")]
+    LimitReached,
+    #[error(
+        "This is the last IT contact and Single Sign-On is enabled. Add another IT contact before removing this one."
+    )]
+    LastContactRequired,
+}
+
+/// What happens on the identity side when a contact is removed (R7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityRemoval {
+    /// Never registered: the pending registration is cancelled, nothing reaches the identity side.
+    NotNeeded,
+    /// Registered: a removal request waits for the operations team.
+    Flagged,
+    /// Registered, and removed there already (builtin connector, or automatic removal).
+    Completed,
+}
+
+impl IdentityRemoval {
+    /// Decides the removal for a contact in `status`. `completes_itself` is true where the
+    /// connector removes without the operations team (builtin, or auto-remove configured).
+    pub fn for_status(status: SyncStatus, completes_itself: bool) -> Self {
+        match (status, completes_itself) {
+            (SyncStatus::Synced, true) => IdentityRemoval::Completed,
+            (SyncStatus::Synced, false) => IdentityRemoval::Flagged,
+            (SyncStatus::Pending | SyncStatus::Failed, _) => IdentityRemoval::NotNeeded,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityRemoval::NotNeeded => "not_needed",
+            IdentityRemoval::Flagged => "flagged",
+            IdentityRemoval::Completed => "completed",
+        }
+    }
+}
+
+/// An organisation's current contacts, as far as the rules need to know them: their
+/// comparison keys. Built inside the transaction that changes the list, so the checks and the
+/// change see the same state.
+#[derive(Debug, Clone, Default)]
+pub struct ContactList {
+    keys: Vec<String>,
+}
+
+impl ContactList {
+    pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
+        Self { keys: keys.into_iter().collect() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains(&self, email: &EmailAddress) -> bool {
+        self.keys.iter().any(|k| k == email.key())
+    }
+
+    /// R3 and R5: room for one more, and not the same address twice.
+    pub fn check_add(&self, email: &EmailAddress) -> Result<(), ContactRuleViolation> {
+        if self.contains(email) {
+            return Err(ContactRuleViolation::AlreadyAContact { email: email.as_str().to_owned() });
+        }
+        if self.keys.len() >= MAX_CONTACTS {
+            return Err(ContactRuleViolation::LimitReached);
+        }
+        Ok(())
+    }
+
+    /// D1: while SSO is enabled, the last contact stays.
+    pub fn check_remove(&self, sso_enabled: bool) -> Result<(), ContactRuleViolation> {
+        if sso_enabled && self.keys.len() <= 1 {
+            return Err(ContactRuleViolation::LastContactRequired);
+        }
+        Ok(())
+    }
+
+    /// R3: fewer than two contacts means alerts depend on a single person.
+    pub fn below_recommended(&self) -> bool {
+        self.keys.len() < RECOMMENDED_MINIMUM
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(s: &str) -> EmailAddress {
+        EmailAddress::parse(s).unwrap()
+    }
+
+    fn list_of(n: usize) -> ContactList {
+        ContactList::new((0..n).map(|i| format!("it{i}@example.com")))
+    }
+
+    #[test]
+    fn accepts_up_to_twenty() {
+        assert_eq!(list_of(19).check_add(&email("new@example.com")), Ok(()));
+        assert_eq!(list_of(20).check_add(&email("new@example.com")), Err(ContactRuleViolation::LimitReached));
+    }
+
+    #[test]
+    fn refuses_the_same_address_whatever_its_case() {
+        let list = ContactList::new([email("Ada@Example.com").key().to_owned()]);
+        assert!(matches!(
+            list.check_add(&email("ADA@example.COM")),
+            Err(ContactRuleViolation::AlreadyAContact { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_is_reported_before_the_limit() {
+        let list = list_of(20);
+        assert!(matches!(
+            list.check_add(&email("it3@example.com")),
+            Err(ContactRuleViolation::AlreadyAContact { .. })
+        ));
+    }
+
+    #[test]
+    fn last_contact_stays_while_sso_is_enabled() {
+        assert_eq!(list_of(1).check_remove(true), Err(ContactRuleViolation::LastContactRequired));
+        assert_eq!(list_of(1).check_remove(false), Ok(()));
+        assert_eq!(list_of(2).check_remove(true), Ok(()));
+    }
+
+    #[test]
+    fn recommends_at_least_two() {
+        assert!(list_of(0).below_recommended());
+        assert!(list_of(1).below_recommended());
+        assert!(!list_of(2).below_recommended());
+    }
+
+    #[test]
+    fn removal_depends_on_whether_the_identity_side_knows_the_contact() {
+        use IdentityRemoval::*;
+        assert_eq!(IdentityRemoval::for_status(SyncStatus::Pending, true), NotNeeded);
+        assert_eq!(IdentityRemoval::for_status(SyncStatus::Failed, false), NotNeeded);
+        assert_eq!(IdentityRemoval::for_status(SyncStatus::Synced, false), Flagged);
+        assert_eq!(IdentityRemoval::for_status(SyncStatus::Synced, true), Completed);
+    }
+}

@@ -1,0 +1,22 @@
+//! The rules of Smart Core Connect's sign-on settings, as the help article states them.
+//!
+//! Nothing here performs I/O or awaits: every type is a value, every rule a function of values.
+//! Inputs are *parsed* into types ([`EmailAddress`], [`ContactName`], [`PersonName`]) so that
+//! nothing downstream can hold an invalid value.
+
+pub mod access;
+pub mod contact;
+pub mod email;
+pub mod ids;
+pub mod name;
+pub mod time;
+
+pub use access::{Access, Denied, Role};
+pub use contact::{
+    ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS, RECOMMENDED_MINIMUM,
+    SyncStatus,
+};
+pub use email::{EmailAddress, EmailError};
+pub use ids::{AuditEventId, ContactId, DomainId, OrgId, RemovalId, SessionId, TokenId, UserId};
+pub use name::{ContactName, NameError, PersonName};
+pub use time::Timestamp;
