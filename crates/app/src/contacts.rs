@@ -1,0 +1,184 @@
+//! Managing IT contacts (R1–R7, D1–D3): list, add either way, remove, and the member picker.
+
+use crate::{Actor, App, AppError};
+use smartcore_domain::{
+    ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact, MAX_CONTACTS,
+    RECOMMENDED_MINIMUM, UserId,
+};
+use smartcore_storage::{NewContact, StoreError};
+
+/// The two ways of adding a contact (R4).
+#[derive(Debug, Clone)]
+pub enum AddContact {
+    /// Pick an existing member of the organisation.
+    Member { member_id: String },
+    /// Type an address, and optionally a name, for someone who need not be a member.
+    Manual { email: String, name: Option<String> },
+}
+
+pub struct ContactListView {
+    pub contacts: Vec<ItContact>,
+    pub limit: usize,
+    pub recommended_minimum: usize,
+}
+
+impl ContactListView {
+    pub fn below_recommended(&self) -> bool {
+        self.contacts.len() < self.recommended_minimum
+    }
+
+    pub fn at_limit(&self) -> bool {
+        self.contacts.len() >= self.limit
+    }
+}
+
+/// What removing a contact did.
+pub struct Removal {
+    pub contact: ItContact,
+    pub identity_removal: IdentityRemoval,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberSearchHit {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub is_it_contact: bool,
+}
+
+/// The Authentication page's summary: what is in place, and what is missing for SSO (R8).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuthenticationOverview {
+    pub org_name: String,
+    pub contact_count: usize,
+    pub contact_limit: usize,
+    pub sso_status: String,
+    pub domain_verified: bool,
+    pub it_contact_added: bool,
+    pub sso_configured: bool,
+}
+
+impl AuthenticationOverview {
+    pub fn ready_to_enable_sso(&self) -> bool {
+        self.domain_verified && self.it_contact_added && self.sso_configured
+    }
+}
+
+pub const MAX_SEARCH_RESULTS: i64 = 50;
+const MAX_QUERY_CHARS: usize = 200;
+
+impl App {
+    pub async fn list_contacts(&self, actor: &Actor, org: &str) -> Result<ContactListView, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        Ok(ContactListView {
+            contacts: self.store.contacts(&org_id).await?,
+            limit: MAX_CONTACTS,
+            recommended_minimum: RECOMMENDED_MINIMUM,
+        })
+    }
+
+    pub async fn add_contact(&self, actor: &Actor, org: &str, request: AddContact) -> Result<ItContact, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let (email, name, source, member_id) = match request {
+            AddContact::Manual { email, name } => {
+                let email = EmailAddress::parse(&email)
+                    .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+                let name = match name.as_deref() {
+                    Some(n) => ContactName::parse_optional(n)
+                        .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
+                    None => None,
+                };
+                (email, name, ContactSource::Manual, None)
+            }
+            AddContact::Member { member_id } => {
+                let not_found = || {
+                    AppError::invalid("member_not_found", "member_id", "That person is not a member of this organisation.")
+                };
+                let member_id = UserId::parse(member_id.trim()).ok_or_else(not_found)?;
+                if self.store.role_in(&org_id, &member_id).await?.is_none() {
+                    return Err(not_found());
+                }
+                let user = self.store.user(&member_id).await?;
+                let email = EmailAddress::parse(&user.email).map_err(|_| not_found())?;
+                let name = ContactName::parse_optional(&user.name).ok().flatten();
+                (email, name, ContactSource::Member, Some(member_id))
+            }
+        };
+        let added = self
+            .store
+            .add_contact(
+                NewContact {
+                    org_id: &org_id,
+                    email: &email,
+                    name: name.as_ref(),
+                    source,
+                    member_id: member_id.as_ref(),
+                    added_by: &actor.user_id,
+                },
+                self.now(),
+            )
+            .await?;
+        tracing::info!(org = %org_id, contact = %added.contact.id, cancelled_removal = ?added.cancelled_removal, "IT contact added");
+        Ok(added.contact)
+    }
+
+    pub async fn remove_contact(&self, actor: &Actor, org: &str, contact: &str) -> Result<Removal, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
+        let removed = self
+            .store
+            .remove_contact(&org_id, &contact_id, &actor.user_id, self.removal_mode, self.now())
+            .await?;
+        tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
+        Ok(Removal { contact: removed.contact, identity_removal: removed.identity_removal })
+    }
+
+    pub async fn contact(&self, actor: &Actor, org: &str, contact: &str) -> Result<ItContact, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
+        Ok(self.store.contact(&org_id, &contact_id).await?)
+    }
+
+    /// The member picker: members whose name or address contains `query`, by name.
+    pub async fn search_members(
+        &self,
+        actor: &Actor,
+        org: &str,
+        query: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<MemberSearchHit>, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
+            return Err(AppError::invalid(
+                "invalid_request",
+                "q",
+                "A search is at most 200 characters, without control characters.",
+            ));
+        }
+        let limit = limit.unwrap_or(20).clamp(1, MAX_SEARCH_RESULTS);
+        let hits = self.store.search_members(&org_id, query, limit).await?;
+        Ok(hits
+            .into_iter()
+            .map(|h| MemberSearchHit { id: h.id, name: h.name, email: h.email, role: h.role, is_it_contact: h.is_it_contact != 0 })
+            .collect())
+    }
+
+    pub async fn authentication_overview(&self, actor: &Actor, org: &str) -> Result<AuthenticationOverview, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let org = match self.store.org(&org_id).await {
+            Err(StoreError::NotFound) => return Err(AppError::NotFound),
+            other => other?,
+        };
+        let count = self.store.contact_count(&org_id).await? as usize;
+        Ok(AuthenticationOverview {
+            org_name: org.name,
+            contact_count: count,
+            contact_limit: MAX_CONTACTS,
+            sso_configured: org.sso_status != "not_configured",
+            sso_status: org.sso_status,
+            domain_verified: false,
+            it_contact_added: count > 0,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The one error type of the use cases. Each variant carries the stable `code` that API
+//! clients see (SPEC.md lists them); the web layer maps variants to statuses in one place.
+
+use smartcore_domain::{ContactRuleViolation, Denied};
+use smartcore_storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("Sign in to continue.")]
+    Unauthenticated,
+    #[error("You need administrator permissions for this organisation.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    /// The input is not acceptable; `field` names the input at fault.
+    #[error("{message}")]
+    Invalid { code: &'static str, field: Option<&'static str>, message: String },
+    /// The request is well-formed but the current state does not allow it.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, missing: Vec<&'static str> },
+    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    RateLimited { retry_after_secs: u64 },
+    /// Something failed that the caller cannot fix; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid { code, field: Some(field), message: message.into() }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Conflict { code, message: message.into(), missing: Vec::new() }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<Denied> for AppError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::NotFound => AppError::NotFound,
+            Denied::Forbidden => AppError::Forbidden,
+        }
+    }
+}
+
+impl From<ContactRuleViolation> for AppError {
+    fn from(v: ContactRuleViolation) -> Self {
+        let code = match v {
+            ContactRuleViolation::AlreadyAContact { .. } => "already_a_contact",
+            ContactRuleViolation::LimitReached => "contact_limit_reached",
+            ContactRuleViolation::LastContactRequired => "last_contact_required",
+        };
+        AppError::conflict(code, v.to_string())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Rule(v) => v.into(),
+            StoreError::Duplicate => AppError::conflict("already_exists", "That already exists."),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                AppError::Internal(other.to_string())
+            }
+        }
+    }
+}

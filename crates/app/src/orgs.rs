@@ -1,0 +1,168 @@
+//! Organisations and their members: creation, membership, CSV import, and who may manage what.
+
+use crate::{Actor, App, AppError};
+use smartcore_domain::{Access, EmailAddress, OrgId, PersonName, Role};
+use smartcore_storage::{ImportRow, OrgRecord, StoreError, UserRecord};
+
+/// An organisation as a user sees it in the switcher.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrgSummary {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// One row of a member import as read from the file, not yet validated.
+pub struct MemberRow {
+    /// 1-based line number in the file, for the report.
+    pub line: u64,
+    pub name: String,
+    pub email: String,
+    pub role: Option<String>,
+}
+
+/// The outcome of an import: what was written and which rows were refused, and why.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub rows_read: u64,
+    pub written: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// The first [`MAX_REPORTED_REJECTIONS`] rejected rows: line number and reason.
+    pub rejections: Vec<(u64, String)>,
+}
+
+pub const MAX_REPORTED_REJECTIONS: usize = 1000;
+const IMPORT_BATCH: usize = 1000;
+
+impl App {
+    pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
+        let name = PersonName::parse(name)
+            .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string().replace("A name", "An organisation name")))?;
+        match self.store.create_org(name.as_str(), self.now()).await {
+            Err(StoreError::Duplicate) => Err(AppError::conflict(
+                "org_exists",
+                format!("An organisation named {name:?} already exists."),
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// Finds an organisation by its id (`org_…`) or its exact name, for the CLI.
+    pub async fn find_org(&self, id_or_name: &str) -> Result<OrgRecord, AppError> {
+        let found = match OrgId::parse(id_or_name) {
+            Some(id) => self.store.org(&id).await,
+            None => self.store.org_by_name(id_or_name).await,
+        };
+        match found {
+            Err(StoreError::NotFound) => Err(AppError::invalid(
+                "org_not_found",
+                "org",
+                format!("There is no organisation {id_or_name:?}."),
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn link_identity(&self, org: &OrgRecord, identity_org_id: &str) -> Result<(), AppError> {
+        let identity_org_id = identity_org_id.trim();
+        if identity_org_id.is_empty()
+            || identity_org_id.len() > 128
+            || !identity_org_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(AppError::invalid(
+                "invalid_request",
+                "identity_org_id",
+                "An identity-side organisation id is 1–128 letters, digits, '_' or '-'.",
+            ));
+        }
+        self.store.link_identity(&org.org_id(), identity_org_id).await?;
+        Ok(())
+    }
+
+    /// Adds the user with this address to the organisation, or changes their role.
+    pub async fn add_member(&self, org: &OrgRecord, email: &str, role: Role) -> Result<UserRecord, AppError> {
+        let user = self.user_by_email(email).await?;
+        self.store.put_membership(&org.org_id(), &user, role, self.now()).await?;
+        Ok(user)
+    }
+
+    /// Imports members in batches of a thousand rows, each batch in one transaction: memory
+    /// stays flat whatever the file's size. Valid rows are written, invalid ones reported;
+    /// importing the same file again changes nothing. `progress` is called after each batch
+    /// with the number of rows read so far.
+    pub async fn import_members(
+        &self,
+        org: &OrgRecord,
+        rows: impl Iterator<Item = Result<MemberRow, (u64, String)>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<ImportReport, AppError> {
+        let org_id = org.org_id();
+        let mut report = ImportReport::default();
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        for row in rows {
+            report.rows_read += 1;
+            match row.and_then(validate_row) {
+                Ok(valid) => batch.push(valid),
+                Err((line, reason)) => {
+                    report.rejected += 1;
+                    if report.rejections.len() < MAX_REPORTED_REJECTIONS {
+                        report.rejections.push((line, reason));
+                    }
+                }
+            }
+            if batch.len() == IMPORT_BATCH {
+                self.write_batch(&org_id, &mut batch, &mut report).await?;
+                progress(report.rows_read);
+            }
+        }
+        self.write_batch(&org_id, &mut batch, &mut report).await?;
+        progress(report.rows_read);
+        Ok(report)
+    }
+
+    async fn write_batch(&self, org_id: &OrgId, batch: &mut Vec<ImportRow>, report: &mut ImportReport) -> Result<(), AppError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let stats = self.store.import_members(org_id, batch, self.now()).await?;
+        report.written += stats.written;
+        report.unchanged += batch.len() as u64 - stats.written;
+        batch.clear();
+        Ok(())
+    }
+
+    /// The organisations a user belongs to, for the switcher.
+    pub async fn organisations_of(&self, actor: &Actor) -> Result<Vec<OrgSummary>, AppError> {
+        let memberships = self.store.memberships_of(&actor.user_id).await?;
+        Ok(memberships
+            .into_iter()
+            .filter_map(|m| Some(OrgSummary { role: Role::parse(&m.role)?, id: m.org_id, name: m.org_name }))
+            .collect())
+    }
+
+    /// The actor's access to the organisation named by `org` (an id from a URL).
+    pub async fn access(&self, actor: &Actor, org: &str) -> Result<(OrgId, Access), AppError> {
+        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        let role = self.store.role_in(&org_id, &actor.user_id).await?;
+        Ok((org_id, Access::from_membership(role)))
+    }
+
+    /// R1: the organisation, if the actor administers it; 403 for members, 404 for others.
+    pub async fn admin_org(&self, actor: &Actor, org: &str) -> Result<OrgId, AppError> {
+        let (org_id, access) = self.access(actor, org).await?;
+        access.require_admin()?;
+        Ok(org_id)
+    }
+}
+
+fn validate_row(row: MemberRow) -> Result<ImportRow, (u64, String)> {
+    let line = row.line;
+    let email = EmailAddress::parse(&row.email).map_err(|e| (line, format!("e-mail {:?}: {e}", row.email)))?;
+    let name = PersonName::parse(&row.name).map_err(|e| (line, format!("name: {e}")))?;
+    let role = match row.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => Role::Member,
+        Some(r) => Role::parse(r).ok_or_else(|| (line, format!("role {r:?}: use admin or member")))?,
+    };
+    Ok(ImportRow { name, email, role })
+}

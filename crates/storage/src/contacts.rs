@@ -1,0 +1,349 @@
+//! IT contacts and identity-side removal requests.
+//!
+//! Every change of an organisation's contact list runs in one transaction that first bumps
+//! `organisations.contacts_version`. That UPDATE is the lock: on PostgreSQL it locks the
+//! organisation's row, on SQLite it takes the database's write lock. The rules of
+//! [`ContactList`] are then checked against what the transaction sees, so concurrent adds at 19
+//! contacts end with exactly 20.
+
+use crate::audit::{self, AuditEntry};
+use crate::{Store, StoreError};
+use serde_json::json;
+use smartcore_domain::{
+    ContactId, ContactList, ContactName, ContactRuleViolation, ContactSource, EmailAddress,
+    IdentityRemoval, ItContact, OrgId, RemovalId, SyncStatus, Timestamp, UserId,
+};
+use sqlx::{AnyConnection, Row};
+
+/// A contact as stored, with whether its member is still a member (D3).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContactRecord {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub source: String,
+    pub member_id: Option<String>,
+    pub still_member: i64,
+    pub status: String,
+    pub status_detail: Option<String>,
+    pub identity_contact_id: Option<String>,
+    pub synced_at: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+impl ContactRecord {
+    /// The domain's view of the row. Rows are only written from parsed values, so a row that
+    /// does not parse back means the database was edited by hand; that is reported, not hidden.
+    pub fn into_contact(self) -> Result<ItContact, StoreError> {
+        let corrupt = |what: &str| StoreError::Config(format!("corrupt {what} in IT contact {}", self.id));
+        Ok(ItContact {
+            id: ContactId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            org_id: OrgId::parse(&self.org_id).ok_or_else(|| corrupt("organisation id"))?,
+            email: EmailAddress::parse(&self.email).map_err(|_| corrupt("e-mail address"))?,
+            name: match &self.name {
+                Some(n) => ContactName::parse_optional(n).map_err(|_| corrupt("name"))?,
+                None => None,
+            },
+            source: ContactSource::parse(&self.source).ok_or_else(|| corrupt("source"))?,
+            member_id: match &self.member_id {
+                Some(m) => Some(UserId::parse(m).ok_or_else(|| corrupt("member id"))?),
+                None => None,
+            },
+            still_member: self.still_member != 0,
+            status: SyncStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            status_detail: self.status_detail.clone(),
+            synced_at: self.synced_at.map(Timestamp::from_unix_millis),
+            identity_contact_id: self.identity_contact_id.clone(),
+            created_at: Timestamp::from_unix_millis(self.created_at),
+            created_by: UserId::parse(&self.created_by).ok_or_else(|| corrupt("creator"))?,
+        })
+    }
+}
+
+/// What the administrator asked to add.
+pub struct NewContact<'a> {
+    pub org_id: &'a OrgId,
+    pub email: &'a EmailAddress,
+    pub name: Option<&'a ContactName>,
+    pub source: ContactSource,
+    pub member_id: Option<&'a UserId>,
+    pub added_by: &'a UserId,
+}
+
+pub struct AddedContact {
+    pub contact: ItContact,
+    /// D2: the identity-side removal this re-add cancelled, if any.
+    pub cancelled_removal: Option<RemovalId>,
+}
+
+pub struct RemovedContact {
+    pub contact: ItContact,
+    pub identity_removal: IdentityRemoval,
+    pub removal_id: Option<RemovalId>,
+}
+
+/// How a removal of a registered contact reaches the identity side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalMode {
+    /// The connector has already removed it (builtin): record the request as completed.
+    CompletedNow,
+    /// Queue a request; `automatic` ones are completed by the background worker, the others
+    /// by the operations team.
+    Queue { automatic: bool },
+}
+
+impl Store {
+    /// An organisation's contacts, oldest first.
+    pub async fn contacts(&self, org_id: &OrgId) -> Result<Vec<ItContact>, StoreError> {
+        let rows: Vec<ContactRecord> = sqlx::query_as(
+            "SELECT c.id, c.org_id, c.email, c.name, c.source, c.member_id, \
+               CASE WHEN c.member_id IS NULL THEN 0 \
+                    WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
+                    ELSE 0 END AS still_member, \
+               c.status, c.status_detail, c.identity_contact_id, c.synced_at, c.created_at, c.created_by \
+             FROM it_contacts c WHERE c.org_id = $1 ORDER BY c.id",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ContactRecord::into_contact).collect()
+    }
+
+    pub async fn contact(&self, org_id: &OrgId, id: &ContactId) -> Result<ItContact, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_contact(&mut conn, org_id, id).await
+    }
+
+    pub async fn contact_count(&self, org_id: &OrgId) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM it_contacts WHERE org_id = $1")
+            .bind(org_id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Adds a contact under the list's rules. A new contact is pending and due for sync at
+    /// once; re-adding an address whose identity-side removal is still pending cancels that
+    /// removal instead, and the contact is synced at once with its old identity-side id (D2).
+    pub async fn add_contact(&self, new: NewContact<'_>, now: Timestamp) -> Result<AddedContact, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_contact_list(&mut tx, new.org_id).await?;
+        list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
+
+        let pending_removal = sqlx::query(
+            "SELECT id, identity_contact_id FROM identity_removals \
+             WHERE org_id = $1 AND email_key = $2 AND status = 'pending'",
+        )
+        .bind(new.org_id.as_str())
+        .bind(new.email.key())
+        .fetch_optional(&mut *tx)
+        .await?;
+
+        let id = ContactId::generate();
+        let (status, identity_contact_id, synced_at, next_sync_at, cancelled_removal) = match pending_removal {
+            Some(row) => {
+                let removal_id: String = row.get(0);
+                sqlx::query(
+                    "UPDATE identity_removals SET status = 'cancelled', outcome = 'cancelled_by_readd', \
+                     completed_at = $1, completed_by = $2 WHERE id = $3",
+                )
+                .bind(now.unix_millis())
+                .bind(new.added_by.as_str())
+                .bind(&removal_id)
+                .execute(&mut *tx)
+                .await?;
+                let identity_id: String = row.get(1);
+                (SyncStatus::Synced, Some(identity_id), Some(now.unix_millis()), None, RemovalId::parse(&removal_id))
+            }
+            None => (SyncStatus::Pending, None, None, Some(now.unix_millis()), None),
+        };
+
+        sqlx::query(
+            "INSERT INTO it_contacts (id, org_id, email, email_key, name, source, member_id, status, \
+                 identity_contact_id, synced_at, next_sync_at, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(id.as_str())
+        .bind(new.org_id.as_str())
+        .bind(new.email.as_str())
+        .bind(new.email.key())
+        .bind(new.name.map(ContactName::as_str))
+        .bind(new.source.as_str())
+        .bind(new.member_id.map(UserId::as_str))
+        .bind(status.as_str())
+        .bind(identity_contact_id)
+        .bind(synced_at)
+        .bind(next_sync_at)
+        .bind(now.unix_millis())
+        .bind(new.added_by.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Duplicate => {
+                StoreError::Rule(ContactRuleViolation::AlreadyAContact { email: new.email.as_str().to_owned() })
+            }
+            other => other,
+        })?;
+
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: Some(new.org_id),
+                at: now,
+                actor: new.added_by.as_str(),
+                action: "it_contact.added",
+                target: Some(id.as_str()),
+                details: json!({
+                    "email": new.email.as_str(),
+                    "name": new.name.map(ContactName::as_str),
+                    "source": new.source.as_str(),
+                    "member_id": new.member_id.map(UserId::as_str),
+                }),
+            },
+        )
+        .await?;
+        if let Some(removal) = &cancelled_removal {
+            audit::record(
+                &mut tx,
+                AuditEntry {
+                    org_id: Some(new.org_id),
+                    at: now,
+                    actor: new.added_by.as_str(),
+                    action: "identity_removal.cancelled",
+                    target: Some(removal.as_str()),
+                    details: json!({ "email": new.email.as_str(), "reason": "the address was added again", "contact_id": id.as_str() }),
+                },
+            )
+            .await?;
+        }
+        let contact = fetch_contact(&mut tx, new.org_id, &id).await?;
+        tx.commit().await?;
+        Ok(AddedContact { contact, cancelled_removal })
+    }
+
+    /// Removes a contact under the list's rules (D1) and decides what reaches the identity
+    /// side (R7): nothing for a contact never registered, a removal request otherwise.
+    pub async fn remove_contact(
+        &self,
+        org_id: &OrgId,
+        id: &ContactId,
+        removed_by: &UserId,
+        mode: RemovalMode,
+        now: Timestamp,
+    ) -> Result<RemovedContact, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        lock_contact_list(&mut tx, org_id).await?;
+        let contact = fetch_contact(&mut tx, org_id, id).await?;
+        let sso_enabled: String = sqlx::query("SELECT sso_status FROM organisations WHERE id = $1")
+            .bind(org_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        list_of(&mut tx, org_id).await?.check_remove(sso_enabled == "enabled")?;
+
+        sqlx::query("DELETE FROM it_contacts WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+
+        let identity_removal = IdentityRemoval::for_status(contact.status, mode == RemovalMode::CompletedNow);
+        let mut removal_id = None;
+        if identity_removal != IdentityRemoval::NotNeeded {
+            let rid = RemovalId::generate();
+            let identity_org_id: Option<String> =
+                sqlx::query("SELECT identity_org_id FROM organisations WHERE id = $1")
+                    .bind(org_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .get(0);
+            let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
+                RemovalMode::CompletedNow => ("completed", Some(now.unix_millis()), Some("deleted"), 1, None),
+                RemovalMode::Queue { automatic } => {
+                    ("pending", None, None, i64::from(automatic), automatic.then_some(now.unix_millis()))
+                }
+            };
+            sqlx::query(
+                "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+                     identity_contact_id, status, requested_at, requested_by, completed_at, completed_by, outcome, \
+                     automatic, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(rid.as_str())
+            .bind(org_id.as_str())
+            .bind(id.as_str())
+            .bind(contact.email.as_str())
+            .bind(contact.email.key())
+            .bind(identity_org_id)
+            .bind(contact.identity_contact_id.clone().unwrap_or_default())
+            .bind(status)
+            .bind(now.unix_millis())
+            .bind(removed_by.as_str())
+            .bind(completed_at)
+            .bind(completed_at.map(|_| "system"))
+            .bind(outcome)
+            .bind(automatic)
+            .bind(next_attempt_at)
+            .execute(&mut *tx)
+            .await?;
+            removal_id = Some(rid);
+        }
+
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor: removed_by.as_str(),
+                action: "it_contact.removed",
+                target: Some(id.as_str()),
+                details: json!({
+                    "email": contact.email.as_str(),
+                    "was": contact.status.as_str(),
+                    "identity_removal": identity_removal.as_str(),
+                    "removal_id": removal_id.as_ref().map(RemovalId::as_str),
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RemovedContact { contact, identity_removal, removal_id })
+    }
+}
+
+/// Serialises changes of one organisation's contact list (see the module documentation).
+async fn lock_contact_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1")
+        .bind(org_id.as_str())
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+async fn list_of(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
+    let keys: Vec<(String,)> = sqlx::query_as("SELECT email_key FROM it_contacts WHERE org_id = $1")
+        .bind(org_id.as_str())
+        .fetch_all(conn)
+        .await?;
+    Ok(ContactList::new(keys.into_iter().map(|(k,)| k)))
+}
+
+async fn fetch_contact(conn: &mut AnyConnection, org_id: &OrgId, id: &ContactId) -> Result<ItContact, StoreError> {
+    let row: ContactRecord = sqlx::query_as(
+        "SELECT c.id, c.org_id, c.email, c.name, c.source, c.member_id, \
+           CASE WHEN c.member_id IS NULL THEN 0 \
+                WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
+                ELSE 0 END AS still_member, \
+           c.status, c.status_detail, c.identity_contact_id, c.synced_at, c.created_at, c.created_by \
+         FROM it_contacts c WHERE c.org_id = $1 AND c.id = $2",
+    )
+    .bind(org_id.as_str())
+    .bind(id.as_str())
+    .fetch_one(conn)
+    .await?;
+    row.into_contact()
+}

@@ -1,0 +1,76 @@
+//! Organisations.
+
+use crate::{Store, StoreError};
+use smartcore_domain::{OrgId, Timestamp};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrgRecord {
+    pub id: String,
+    pub name: String,
+    pub identity_org_id: Option<String>,
+    pub sso_status: String,
+    pub created_at: i64,
+}
+
+impl OrgRecord {
+    pub fn org_id(&self) -> OrgId {
+        OrgId::parse(&self.id).unwrap_or_else(|| unreachable_id(&self.id))
+    }
+}
+
+fn unreachable_id(id: &str) -> OrgId {
+    // Ids are only ever written by this code base, from generated values.
+    panic!("corrupt organisation id in the database: {id:?}")
+}
+
+impl Store {
+    pub async fn create_org(&self, name: &str, now: Timestamp) -> Result<OrgRecord, StoreError> {
+        let id = OrgId::generate();
+        sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id.as_str())
+            .bind(name)
+            .bind(now.unix_millis())
+            .execute(&self.pool)
+            .await?;
+        self.org(&id).await
+    }
+
+    pub async fn org(&self, id: &OrgId) -> Result<OrgRecord, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, identity_org_id, sso_status, created_at FROM organisations WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> Result<OrgRecord, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, identity_org_id, sso_status, created_at FROM organisations WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn link_identity(&self, id: &OrgId, identity_org_id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE organisations SET identity_org_id = $1 WHERE id = $2")
+            .bind(identity_org_id)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn set_sso_status(&self, id: &OrgId, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE organisations SET sso_status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
