@@ -50,7 +50,9 @@ fn hash_password(password: &str) -> Result<String, AppError> {
 }
 
 fn password_matches(password: &str, hash: &str) -> bool {
-    Argon2::default().verify_password(password.as_bytes(), hash).is_ok()
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 /// A hash of a random password, verified against when the address is unknown, so that a
@@ -69,9 +71,11 @@ impl App {
         password: Option<&str>,
         is_staff: bool,
     ) -> Result<UserRecord, AppError> {
-        let email = EmailAddress::parse(email).map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+        let email = EmailAddress::parse(email)
+            .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
         let name = match name {
-            Some(n) => PersonName::parse(n).map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
+            Some(n) => PersonName::parse(n)
+                .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
             None => PersonName::parse(email.as_str().split('@').next().unwrap_or("user"))
                 .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
         };
@@ -88,7 +92,11 @@ impl App {
             }
             None => None,
         };
-        match self.store.create_user(&email, &name, hash.as_deref(), is_staff, self.now()).await {
+        match self
+            .store
+            .create_user(&email, &name, hash.as_deref(), is_staff, self.now())
+            .await
+        {
             Err(StoreError::Duplicate) => Err(AppError::conflict(
                 "user_exists",
                 format!("A user with the address {email} already exists."),
@@ -98,7 +106,8 @@ impl App {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<UserRecord, AppError> {
-        let email = EmailAddress::parse(email).map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+        let email = EmailAddress::parse(email)
+            .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
         match self.store.user_by_email(&email).await {
             Err(StoreError::NotFound) => Err(AppError::invalid(
                 "user_not_found",
@@ -116,14 +125,22 @@ impl App {
     /// Checks an e-mail address and password and opens a session. After five failures for
     /// an address within fifteen minutes, further attempts are refused until the window passes.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, AppError> {
-        let wrong = || AppError::invalid("invalid_credentials", "password", "The e-mail address or password is not right.");
+        let wrong = || {
+            AppError::invalid(
+                "invalid_credentials",
+                "password",
+                "The e-mail address or password is not right.",
+            )
+        };
         let Ok(email) = EmailAddress::parse(email) else {
             return Err(wrong());
         };
         let now = self.now();
         let since = now.plus_millis(-(THROTTLE_WINDOW.whole_milliseconds() as i64));
         if self.store.login_failures_since(email.key(), since).await? >= MAX_FAILURES {
-            return Err(AppError::RateLimited { retry_after_secs: THROTTLE_WINDOW.whole_seconds() as u64 });
+            return Err(AppError::RateLimited {
+                retry_after_secs: THROTTLE_WINDOW.whole_seconds() as u64,
+            });
         }
         let user = match self.store.user_by_email(&email).await {
             Ok(u) => Some(u),
@@ -144,8 +161,16 @@ impl App {
         self.store.clear_login_failures(email.key()).await?;
         let token = random_secret();
         let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
-        self.store.create_session(&secret_hash(&token), &user.user_id(), now, expires).await?;
-        Ok(NewSession { token, actor: Actor { user_id: user.user_id(), is_staff: user.is_staff() } })
+        self.store
+            .create_session(&secret_hash(&token), &user.user_id(), now, expires)
+            .await?;
+        Ok(NewSession {
+            token,
+            actor: Actor {
+                user_id: user.user_id(),
+                is_staff: user.is_staff(),
+            },
+        })
     }
 
     /// The signed-in user behind a session cookie's value, if the session is live.
@@ -155,7 +180,10 @@ impl App {
         };
         let user_id = UserId::parse(&session.user_id).ok_or(AppError::NotFound)?;
         let user = self.store.user(&user_id).await?;
-        Ok(Some(Actor { user_id, is_staff: user.is_staff() }))
+        Ok(Some(Actor {
+            user_id,
+            is_staff: user.is_staff(),
+        }))
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<(), AppError> {
@@ -166,20 +194,33 @@ impl App {
     pub async fn create_api_token(&self, email: &str) -> Result<String, AppError> {
         let user = self.user_by_email(email).await?;
         let token = format!("sct_{}", random_secret());
-        self.store.create_api_token(&secret_hash(&token), &user.user_id(), self.now()).await?;
+        self.store
+            .create_api_token(&secret_hash(&token), &user.user_id(), self.now())
+            .await?;
         Ok(token)
     }
 
     /// The user an `Authorization: Bearer` token acts as.
     pub async fn bearer_actor(&self, token: &str) -> Result<Actor, AppError> {
-        let owner = self.store.api_token_owner(&secret_hash(token)).await?.ok_or(AppError::Unauthenticated)?;
+        let owner = self
+            .store
+            .api_token_owner(&secret_hash(token))
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
         let user_id = UserId::parse(&owner.user_id).ok_or(AppError::Unauthenticated)?;
-        Ok(Actor { user_id, is_staff: owner.is_staff != 0 })
+        Ok(Actor {
+            user_id,
+            is_staff: owner.is_staff != 0,
+        })
     }
 
     /// Staff pages and the ops API: the operations team only. Others learn nothing (404).
     pub fn require_staff(&self, actor: &Actor) -> Result<(), AppError> {
-        if actor.is_staff { Ok(()) } else { Err(AppError::NotFound) }
+        if actor.is_staff {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
     }
 }
 

@@ -69,7 +69,11 @@ pub const MAX_SEARCH_RESULTS: i64 = 50;
 const MAX_QUERY_CHARS: usize = 200;
 
 impl App {
-    pub async fn list_contacts(&self, actor: &Actor, org: &str) -> Result<ContactListView, AppError> {
+    pub async fn list_contacts(
+        &self,
+        actor: &Actor,
+        org: &str,
+    ) -> Result<ContactListView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         Ok(ContactListView {
             contacts: self.store.contacts(&org_id).await?,
@@ -78,7 +82,12 @@ impl App {
         })
     }
 
-    pub async fn add_contact(&self, actor: &Actor, org: &str, request: AddContact) -> Result<ItContact, AppError> {
+    pub async fn add_contact(
+        &self,
+        actor: &Actor,
+        org: &str,
+        request: AddContact,
+    ) -> Result<ItContact, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let (email, name, source, member_id) = match request {
             AddContact::Manual { email, name } => {
@@ -93,7 +102,11 @@ impl App {
             }
             AddContact::Member { member_id } => {
                 let not_found = || {
-                    AppError::invalid("member_not_found", "member_id", "That person is not a member of this organisation.")
+                    AppError::invalid(
+                        "member_not_found",
+                        "member_id",
+                        "That person is not a member of this organisation.",
+                    )
                 };
                 let member_id = UserId::parse(member_id.trim()).ok_or_else(not_found)?;
                 if self.store.role_in(&org_id, &member_id).await?.is_none() {
@@ -123,18 +136,37 @@ impl App {
         Ok(added.contact)
     }
 
-    pub async fn remove_contact(&self, actor: &Actor, org: &str, contact: &str) -> Result<Removal, AppError> {
+    pub async fn remove_contact(
+        &self,
+        actor: &Actor,
+        org: &str,
+        contact: &str,
+    ) -> Result<Removal, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
         let removed = self
             .store
-            .remove_contact(&org_id, &contact_id, &actor.user_id, self.removal_mode, self.now())
+            .remove_contact(
+                &org_id,
+                &contact_id,
+                &actor.user_id,
+                self.removal_mode,
+                self.now(),
+            )
             .await?;
         tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
-        Ok(Removal { contact: removed.contact, identity_removal: removed.identity_removal })
+        Ok(Removal {
+            contact: removed.contact,
+            identity_removal: removed.identity_removal,
+        })
     }
 
-    pub async fn contact(&self, actor: &Actor, org: &str, contact: &str) -> Result<ItContact, AppError> {
+    pub async fn contact(
+        &self,
+        actor: &Actor,
+        org: &str,
+        contact: &str,
+    ) -> Result<ItContact, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
         Ok(self.store.contact(&org_id, &contact_id).await?)
@@ -160,11 +192,21 @@ impl App {
         let hits = self.store.search_members(&org_id, query, limit).await?;
         Ok(hits
             .into_iter()
-            .map(|h| MemberSearchHit { id: h.id, name: h.name, email: h.email, role: h.role, is_it_contact: h.is_it_contact != 0 })
+            .map(|h| MemberSearchHit {
+                id: h.id,
+                name: h.name,
+                email: h.email,
+                role: h.role,
+                is_it_contact: h.is_it_contact != 0,
+            })
             .collect())
     }
 
-    pub async fn authentication_overview(&self, actor: &Actor, org: &str) -> Result<AuthenticationOverview, AppError> {
+    pub async fn authentication_overview(
+        &self,
+        actor: &Actor,
+        org: &str,
+    ) -> Result<AuthenticationOverview, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let org = match self.store.org(&org_id).await {
             Err(StoreError::NotFound) => return Err(AppError::NotFound),

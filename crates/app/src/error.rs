@@ -14,10 +14,18 @@ pub enum AppError {
     NotFound,
     /// The input is not acceptable; `field` names the input at fault.
     #[error("{message}")]
-    Invalid { code: &'static str, field: Option<&'static str>, message: String },
+    Invalid {
+        code: &'static str,
+        field: Option<&'static str>,
+        message: String,
+    },
     /// The request is well-formed but the current state does not allow it.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String, missing: Vec<&'static str> },
+    Conflict {
+        code: &'static str,
+        message: String,
+        missing: Vec<&'static str>,
+    },
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
     /// Something failed that the caller cannot fix; details are logged, not shown.
@@ -27,11 +35,19 @@ pub enum AppError {
 
 impl AppError {
     pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        AppError::Invalid { code, field: Some(field), message: message.into() }
+        AppError::Invalid {
+            code,
+            field: Some(field),
+            message: message.into(),
+        }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Conflict { code, message: message.into(), missing: Vec::new() }
+        AppError::Conflict {
+            code,
+            message: message.into(),
+            missing: Vec::new(),
+        }
     }
 
     /// The stable machine-readable code.

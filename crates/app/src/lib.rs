@@ -13,7 +13,7 @@ mod error;
 mod orgs;
 
 pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
-pub use audit::AuditEvent;
+pub use audit::{AuditEvent, MAX_AUDIT_PAGE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::AppError;
@@ -34,7 +34,11 @@ impl App {
     /// `removal_mode` says how a registered contact's removal reaches the identity side: at
     /// once (the builtin connector), or through the removal queue.
     pub fn new(store: Store, clock: Arc<dyn Clock>, removal_mode: RemovalMode) -> Self {
-        Self { store, clock, removal_mode }
+        Self {
+            store,
+            clock,
+            removal_mode,
+        }
     }
 
     pub fn store(&self) -> &Store {

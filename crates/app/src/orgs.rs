@@ -37,8 +37,13 @@ const IMPORT_BATCH: usize = 1000;
 
 impl App {
     pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
-        let name = PersonName::parse(name)
-            .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string().replace("A name", "An organisation name")))?;
+        let name = PersonName::parse(name).map_err(|e| {
+            AppError::invalid(
+                "invalid_name",
+                "name",
+                e.to_string().replace("A name", "An organisation name"),
+            )
+        })?;
         match self.store.create_org(name.as_str(), self.now()).await {
             Err(StoreError::Duplicate) => Err(AppError::conflict(
                 "org_exists",
@@ -64,11 +69,17 @@ impl App {
         }
     }
 
-    pub async fn link_identity(&self, org: &OrgRecord, identity_org_id: &str) -> Result<(), AppError> {
+    pub async fn link_identity(
+        &self,
+        org: &OrgRecord,
+        identity_org_id: &str,
+    ) -> Result<(), AppError> {
         let identity_org_id = identity_org_id.trim();
         if identity_org_id.is_empty()
             || identity_org_id.len() > 128
-            || !identity_org_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !identity_org_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(AppError::invalid(
                 "invalid_request",
@@ -76,14 +87,23 @@ impl App {
                 "An identity-side organisation id is 1–128 letters, digits, '_' or '-'.",
             ));
         }
-        self.store.link_identity(&org.org_id(), identity_org_id).await?;
+        self.store
+            .link_identity(&org.org_id(), identity_org_id)
+            .await?;
         Ok(())
     }
 
     /// Adds the user with this address to the organisation, or changes their role.
-    pub async fn add_member(&self, org: &OrgRecord, email: &str, role: Role) -> Result<UserRecord, AppError> {
+    pub async fn add_member(
+        &self,
+        org: &OrgRecord,
+        email: &str,
+        role: Role,
+    ) -> Result<UserRecord, AppError> {
         let user = self.user_by_email(email).await?;
-        self.store.put_membership(&org.org_id(), &user, role, self.now()).await?;
+        self.store
+            .put_membership(&org.org_id(), &user, role, self.now())
+            .await?;
         Ok(user)
     }
 
@@ -121,7 +141,12 @@ impl App {
         Ok(report)
     }
 
-    async fn write_batch(&self, org_id: &OrgId, batch: &mut Vec<ImportRow>, report: &mut ImportReport) -> Result<(), AppError> {
+    async fn write_batch(
+        &self,
+        org_id: &OrgId,
+        batch: &mut Vec<ImportRow>,
+        report: &mut ImportReport,
+    ) -> Result<(), AppError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -137,7 +162,13 @@ impl App {
         let memberships = self.store.memberships_of(&actor.user_id).await?;
         Ok(memberships
             .into_iter()
-            .filter_map(|m| Some(OrgSummary { role: Role::parse(&m.role)?, id: m.org_id, name: m.org_name }))
+            .filter_map(|m| {
+                Some(OrgSummary {
+                    role: Role::parse(&m.role)?,
+                    id: m.org_id,
+                    name: m.org_name,
+                })
+            })
             .collect())
     }
 
@@ -158,11 +189,14 @@ impl App {
 
 fn validate_row(row: MemberRow) -> Result<ImportRow, (u64, String)> {
     let line = row.line;
-    let email = EmailAddress::parse(&row.email).map_err(|e| (line, format!("e-mail {:?}: {e}", row.email)))?;
+    let email = EmailAddress::parse(&row.email)
+        .map_err(|e| (line, format!("e-mail {:?}: {e}", row.email)))?;
     let name = PersonName::parse(&row.name).map_err(|e| (line, format!("name: {e}")))?;
     let role = match row.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
         None => Role::Member,
-        Some(r) => Role::parse(r).ok_or_else(|| (line, format!("role {r:?}: use admin or member")))?,
+        Some(r) => {
+            Role::parse(r).ok_or_else(|| (line, format!("role {r:?}: use admin or member")))?
+        }
     };
     Ok(ImportRow { name, email, role })
 }

@@ -74,9 +74,18 @@ mod tests {
 
     #[test]
     fn only_administrators_manage_settings() {
-        assert_eq!(Access::from_membership(Some(Role::Admin)).require_admin(), Ok(()));
-        assert_eq!(Access::from_membership(Some(Role::Member)).require_admin(), Err(Denied::Forbidden));
-        assert_eq!(Access::from_membership(None).require_admin(), Err(Denied::NotFound));
+        assert_eq!(
+            Access::from_membership(Some(Role::Admin)).require_admin(),
+            Ok(())
+        );
+        assert_eq!(
+            Access::from_membership(Some(Role::Member)).require_admin(),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            Access::from_membership(None).require_admin(),
+            Err(Denied::NotFound)
+        );
     }
 
     #[test]

@@ -140,7 +140,9 @@ pub struct ContactList {
 
 impl ContactList {
     pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
-        Self { keys: keys.into_iter().collect() }
+        Self {
+            keys: keys.into_iter().collect(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -158,7 +160,9 @@ impl ContactList {
     /// R3 and R5: room for one more, and not the same address twice.
     pub fn check_add(&self, email: &EmailAddress) -> Result<(), ContactRuleViolation> {
         if self.contains(email) {
-            return Err(ContactRuleViolation::AlreadyAContact { email: email.as_str().to_owned() });
+            return Err(ContactRuleViolation::AlreadyAContact {
+                email: email.as_str().to_owned(),
+            });
         }
         if self.keys.len() >= MAX_CONTACTS {
             return Err(ContactRuleViolation::LimitReached);
@@ -195,7 +199,10 @@ mod tests {
     #[test]
     fn accepts_up_to_twenty() {
         assert_eq!(list_of(19).check_add(&email("new@example.com")), Ok(()));
-        assert_eq!(list_of(20).check_add(&email("new@example.com")), Err(ContactRuleViolation::LimitReached));
+        assert_eq!(
+            list_of(20).check_add(&email("new@example.com")),
+            Err(ContactRuleViolation::LimitReached)
+        );
     }
 
     #[test]
@@ -218,7 +225,10 @@ mod tests {
 
     #[test]
     fn last_contact_stays_while_sso_is_enabled() {
-        assert_eq!(list_of(1).check_remove(true), Err(ContactRuleViolation::LastContactRequired));
+        assert_eq!(
+            list_of(1).check_remove(true),
+            Err(ContactRuleViolation::LastContactRequired)
+        );
         assert_eq!(list_of(1).check_remove(false), Ok(()));
         assert_eq!(list_of(2).check_remove(true), Ok(()));
     }
@@ -233,9 +243,21 @@ mod tests {
     #[test]
     fn removal_depends_on_whether_the_identity_side_knows_the_contact() {
         use IdentityRemoval::*;
-        assert_eq!(IdentityRemoval::for_status(SyncStatus::Pending, true), NotNeeded);
-        assert_eq!(IdentityRemoval::for_status(SyncStatus::Failed, false), NotNeeded);
-        assert_eq!(IdentityRemoval::for_status(SyncStatus::Synced, false), Flagged);
-        assert_eq!(IdentityRemoval::for_status(SyncStatus::Synced, true), Completed);
+        assert_eq!(
+            IdentityRemoval::for_status(SyncStatus::Pending, true),
+            NotNeeded
+        );
+        assert_eq!(
+            IdentityRemoval::for_status(SyncStatus::Failed, false),
+            NotNeeded
+        );
+        assert_eq!(
+            IdentityRemoval::for_status(SyncStatus::Synced, false),
+            Flagged
+        );
+        assert_eq!(
+            IdentityRemoval::for_status(SyncStatus::Synced, true),
+            Completed
+        );
     }
 }

@@ -25,13 +25,17 @@ pub enum EmailError {
     Empty,
     #[error("An e-mail address cannot contain line breaks or control characters.")]
     ControlCharacter,
-    #[error("Enter the address alone, like name@example.com, without a name, brackets or comments.")]
+    #[error(
+        "Enter the address alone, like name@example.com, without a name, brackets or comments."
+    )]
     NotPlain,
     #[error("An e-mail address needs exactly one @, like name@example.com.")]
     MissingAt,
     #[error("The part before the @ is too long (at most 64 characters).")]
     LocalPartTooLong,
-    #[error("The part before the @ can only use plain letters, digits and . ! # $ % & ' * + - / = ? ^ _ ` {{ | }} ~")]
+    #[error(
+        "The part before the @ can only use plain letters, digits and . ! # $ % & ' * + - / = ? ^ _ ` {{ | }} ~"
+    )]
     InvalidLocalPart,
     #[error("The part after the @ must be a domain name like example.com.")]
     InvalidDomain,
@@ -48,10 +52,13 @@ impl EmailAddress {
         if trimmed.chars().any(char::is_control) {
             return Err(EmailError::ControlCharacter);
         }
-        if trimmed
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '(' | ')' | '"' | ',' | ';' | '[' | ']' | '\\'))
-        {
+        if trimmed.chars().any(|c| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '<' | '>' | '(' | ')' | '"' | ',' | ';' | '[' | ']' | '\\'
+                )
+        }) {
             return Err(EmailError::NotPlain);
         }
         let (local, domain) = match trimmed.split_once('@') {
@@ -93,16 +100,22 @@ impl EmailAddress {
     }
 
     pub fn domain(&self) -> &str {
-        self.address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+        self.address
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or_default()
     }
 }
 
 /// RFC 5322 dot-atom of ASCII atext: no leading, trailing or doubled dots.
 fn is_dot_atom(local: &str) -> bool {
     const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
-    local
-        .split('.')
-        .all(|atom| !atom.is_empty() && atom.bytes().all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b)))
+    local.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || SPECIALS.contains(&b))
+    })
 }
 
 /// Lower-cases and IDNA-encodes a domain; requires at least two labels of letters, digits and
@@ -117,7 +130,8 @@ fn normalise_domain(domain: &str) -> Option<String> {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
         && !labels.last()?.bytes().all(|b| b.is_ascii_digit());
     well_formed.then_some(ascii)
@@ -151,8 +165,14 @@ mod tests {
 
     #[test]
     fn trims_and_lower_cases_the_domain_only() {
-        assert_eq!(ok("  Ada.Lovelace@Example.COM \n"), "Ada.Lovelace@example.com");
-        assert_eq!(EmailAddress::parse("Ada@EXAMPLE.com").unwrap().key(), "ada@example.com");
+        assert_eq!(
+            ok("  Ada.Lovelace@Example.COM \n"),
+            "Ada.Lovelace@example.com"
+        );
+        assert_eq!(
+            EmailAddress::parse("Ada@EXAMPLE.com").unwrap().key(),
+            "ada@example.com"
+        );
     }
 
     #[test]
@@ -188,7 +208,11 @@ mod tests {
             ("adä@example.com", InvalidLocalPart),
         ];
         for (input, expected) in cases {
-            assert_eq!(EmailAddress::parse(input).as_ref().err(), Some(expected), "{input:?}");
+            assert_eq!(
+                EmailAddress::parse(input).as_ref().err(),
+                Some(expected),
+                "{input:?}"
+            );
         }
     }
 
@@ -205,8 +229,16 @@ mod tests {
         let longest = format!("{local64}@{domain}");
         assert_eq!(longest.len(), 254);
         assert!(EmailAddress::parse(&longest).is_ok());
-        let too_long = format!("{local64}@{}.{}.{}", "b".repeat(63), "c".repeat(63), "d".repeat(62));
-        assert_eq!(EmailAddress::parse(&too_long).err(), Some(EmailError::TooLong));
+        let too_long = format!(
+            "{local64}@{}.{}.{}",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(62)
+        );
+        assert_eq!(
+            EmailAddress::parse(&too_long).err(),
+            Some(EmailError::TooLong)
+        );
     }
 
     proptest::proptest! {

@@ -13,8 +13,8 @@ pub mod time;
 
 pub use access::{Access, Denied, Role};
 pub use contact::{
-    ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS, RECOMMENDED_MINIMUM,
-    SyncStatus,
+    ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS,
+    RECOMMENDED_MINIMUM, SyncStatus,
 };
 pub use email::{EmailAddress, EmailError};
 pub use ids::{AuditEventId, ContactId, DomainId, OrgId, RemovalId, SessionId, TokenId, UserId};

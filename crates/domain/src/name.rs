@@ -83,7 +83,13 @@ mod tests {
 
     #[test]
     fn trims_and_treats_blank_as_no_name() {
-        assert_eq!(ContactName::parse_optional("  Ada  ").unwrap().unwrap().as_str(), "Ada");
+        assert_eq!(
+            ContactName::parse_optional("  Ada  ")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "Ada"
+        );
         assert_eq!(ContactName::parse_optional("   ").unwrap(), None);
         assert_eq!(PersonName::parse(" ").err(), Some(NameError::Empty));
     }
@@ -91,14 +97,25 @@ mod tests {
     #[test]
     fn counts_characters_not_bytes() {
         assert!(ContactName::parse_optional(&"é".repeat(100)).is_ok());
-        assert_eq!(ContactName::parse_optional(&"é".repeat(101)).err(), Some(NameError::TooLong));
+        assert_eq!(
+            ContactName::parse_optional(&"é".repeat(101)).err(),
+            Some(NameError::TooLong)
+        );
     }
 
     #[test]
     fn refuses_control_characters_but_keeps_markup_as_text() {
-        assert_eq!(ContactName::parse_optional("Ada\r\nBcc: x").err(), Some(NameError::ControlCharacter));
-        assert_eq!(ContactName::parse_optional("Ada\u{7f}").err(), Some(NameError::ControlCharacter));
-        let markup = ContactName::parse_optional("<script>alert(1)</script>").unwrap().unwrap();
+        assert_eq!(
+            ContactName::parse_optional("Ada\r\nBcc: x").err(),
+            Some(NameError::ControlCharacter)
+        );
+        assert_eq!(
+            ContactName::parse_optional("Ada\u{7f}").err(),
+            Some(NameError::ControlCharacter)
+        );
+        let markup = ContactName::parse_optional("<script>alert(1)</script>")
+            .unwrap()
+            .unwrap();
         assert_eq!(markup.as_str(), "<script>alert(1)</script>");
     }
 }

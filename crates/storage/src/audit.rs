@@ -28,7 +28,10 @@ pub struct AuditRecord {
     pub details: String,
 }
 
-pub(crate) async fn record(conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<(), StoreError> {
+pub(crate) async fn record(
+    conn: &mut AnyConnection,
+    entry: AuditEntry<'_>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (id, org_id, at, actor, action, target, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -42,7 +42,11 @@ impl Store {
     }
 
     /// The live session with this token hash, if any.
-    pub async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>, StoreError> {
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         Ok(
             sqlx::query_as("SELECT id, user_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
                 .bind(token_hash)
@@ -68,19 +72,29 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    pub async fn create_api_token(&self, token_hash: &str, user_id: &UserId, now: Timestamp) -> Result<TokenId, StoreError> {
+    pub async fn create_api_token(
+        &self,
+        token_hash: &str,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<TokenId, StoreError> {
         let id = TokenId::generate();
-        sqlx::query("INSERT INTO api_tokens (id, token_hash, user_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id.as_str())
-            .bind(token_hash)
-            .bind(user_id.as_str())
-            .bind(now.unix_millis())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, token_hash, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.as_str())
+        .bind(token_hash)
+        .bind(user_id.as_str())
+        .bind(now.unix_millis())
+        .execute(&self.pool)
+        .await?;
         Ok(id)
     }
 
-    pub async fn api_token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+    pub async fn api_token_owner(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<TokenOwner>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT u.id AS user_id, u.is_staff FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1",
@@ -90,7 +104,11 @@ impl Store {
         .await?)
     }
 
-    pub async fn record_login_failure(&self, email_key: &str, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn record_login_failure(
+        &self,
+        email_key: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO login_failures (email_key, at) VALUES ($1, $2)")
             .bind(email_key)
             .bind(now.unix_millis())
@@ -99,12 +117,17 @@ impl Store {
         Ok(())
     }
 
-    pub async fn login_failures_since(&self, email_key: &str, since: Timestamp) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email_key = $1 AND at > $2")
-            .bind(email_key)
-            .bind(since.unix_millis())
-            .fetch_one(&self.pool)
-            .await?;
+    pub async fn login_failures_since(
+        &self,
+        email_key: &str,
+        since: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM login_failures WHERE email_key = $1 AND at > $2")
+                .bind(email_key)
+                .bind(since.unix_millis())
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.get::<i64, _>(0))
     }
 

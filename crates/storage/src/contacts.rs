@@ -37,7 +37,8 @@ impl ContactRecord {
     /// The domain's view of the row. Rows are only written from parsed values, so a row that
     /// does not parse back means the database was edited by hand; that is reported, not hidden.
     pub fn into_contact(self) -> Result<ItContact, StoreError> {
-        let corrupt = |what: &str| StoreError::Config(format!("corrupt {what} in IT contact {}", self.id));
+        let corrupt =
+            |what: &str| StoreError::Config(format!("corrupt {what} in IT contact {}", self.id));
         Ok(ItContact {
             id: ContactId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
             org_id: OrgId::parse(&self.org_id).ok_or_else(|| corrupt("organisation id"))?,
@@ -127,7 +128,11 @@ impl Store {
     /// Adds a contact under the list's rules. A new contact is pending and due for sync at
     /// once; re-adding an address whose identity-side removal is still pending cancels that
     /// removal instead, and the contact is synced at once with its old identity-side id (D2).
-    pub async fn add_contact(&self, new: NewContact<'_>, now: Timestamp) -> Result<AddedContact, StoreError> {
+    pub async fn add_contact(
+        &self,
+        new: NewContact<'_>,
+        now: Timestamp,
+    ) -> Result<AddedContact, StoreError> {
         let mut tx = self.pool.begin().await?;
         lock_contact_list(&mut tx, new.org_id).await?;
         list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
@@ -142,10 +147,11 @@ impl Store {
         .await?;
 
         let id = ContactId::generate();
-        let (status, identity_contact_id, synced_at, next_sync_at, cancelled_removal) = match pending_removal {
-            Some(row) => {
-                let removal_id: String = row.get(0);
-                sqlx::query(
+        let (status, identity_contact_id, synced_at, next_sync_at, cancelled_removal) =
+            match pending_removal {
+                Some(row) => {
+                    let removal_id: String = row.get(0);
+                    sqlx::query(
                     "UPDATE identity_removals SET status = 'cancelled', outcome = 'cancelled_by_readd', \
                      completed_at = $1, completed_by = $2 WHERE id = $3",
                 )
@@ -154,11 +160,23 @@ impl Store {
                 .bind(&removal_id)
                 .execute(&mut *tx)
                 .await?;
-                let identity_id: String = row.get(1);
-                (SyncStatus::Synced, Some(identity_id), Some(now.unix_millis()), None, RemovalId::parse(&removal_id))
-            }
-            None => (SyncStatus::Pending, None, None, Some(now.unix_millis()), None),
-        };
+                    let identity_id: String = row.get(1);
+                    (
+                        SyncStatus::Synced,
+                        Some(identity_id),
+                        Some(now.unix_millis()),
+                        None,
+                        RemovalId::parse(&removal_id),
+                    )
+                }
+                None => (
+                    SyncStatus::Pending,
+                    None,
+                    None,
+                    Some(now.unix_millis()),
+                    None,
+                ),
+            };
 
         sqlx::query(
             "INSERT INTO it_contacts (id, org_id, email, email_key, name, source, member_id, status, \
@@ -220,7 +238,10 @@ impl Store {
         }
         let contact = fetch_contact(&mut tx, new.org_id, &id).await?;
         tx.commit().await?;
-        Ok(AddedContact { contact, cancelled_removal })
+        Ok(AddedContact {
+            contact,
+            cancelled_removal,
+        })
     }
 
     /// Removes a contact under the list's rules (D1) and decides what reaches the identity
@@ -241,14 +262,17 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-        list_of(&mut tx, org_id).await?.check_remove(sso_enabled == "enabled")?;
+        list_of(&mut tx, org_id)
+            .await?
+            .check_remove(sso_enabled == "enabled")?;
 
         sqlx::query("DELETE FROM it_contacts WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
 
-        let identity_removal = IdentityRemoval::for_status(contact.status, mode == RemovalMode::CompletedNow);
+        let identity_removal =
+            IdentityRemoval::for_status(contact.status, mode == RemovalMode::CompletedNow);
         let mut removal_id = None;
         if identity_removal != IdentityRemoval::NotNeeded {
             let rid = RemovalId::generate();
@@ -259,10 +283,20 @@ impl Store {
                     .await?
                     .get(0);
             let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
-                RemovalMode::CompletedNow => ("completed", Some(now.unix_millis()), Some("deleted"), 1, None),
-                RemovalMode::Queue { automatic } => {
-                    ("pending", None, None, i64::from(automatic), automatic.then_some(now.unix_millis()))
-                }
+                RemovalMode::CompletedNow => (
+                    "completed",
+                    Some(now.unix_millis()),
+                    Some("deleted"),
+                    1,
+                    None,
+                ),
+                RemovalMode::Queue { automatic } => (
+                    "pending",
+                    None,
+                    None,
+                    i64::from(automatic),
+                    automatic.then_some(now.unix_millis()),
+                ),
             };
             sqlx::query(
                 "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
@@ -308,16 +342,22 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(RemovedContact { contact, identity_removal, removal_id })
+        Ok(RemovedContact {
+            contact,
+            identity_removal,
+            removal_id,
+        })
     }
 }
 
 /// Serialises changes of one organisation's contact list (see the module documentation).
 async fn lock_contact_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
-    let done = sqlx::query("UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1")
-        .bind(org_id.as_str())
-        .execute(conn)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1",
+    )
+    .bind(org_id.as_str())
+    .execute(conn)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -325,14 +365,19 @@ async fn lock_contact_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(
 }
 
 async fn list_of(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
-    let keys: Vec<(String,)> = sqlx::query_as("SELECT email_key FROM it_contacts WHERE org_id = $1")
-        .bind(org_id.as_str())
-        .fetch_all(conn)
-        .await?;
+    let keys: Vec<(String,)> =
+        sqlx::query_as("SELECT email_key FROM it_contacts WHERE org_id = $1")
+            .bind(org_id.as_str())
+            .fetch_all(conn)
+            .await?;
     Ok(ContactList::new(keys.into_iter().map(|(k,)| k)))
 }
 
-async fn fetch_contact(conn: &mut AnyConnection, org_id: &OrgId, id: &ContactId) -> Result<ItContact, StoreError> {
+async fn fetch_contact(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    id: &ContactId,
+) -> Result<ItContact, StoreError> {
     let row: ContactRecord = sqlx::query_as(
         "SELECT c.id, c.org_id, c.email, c.name, c.source, c.member_id, \
            CASE WHEN c.member_id IS NULL THEN 0 \

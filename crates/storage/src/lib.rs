@@ -105,15 +105,19 @@ impl Store {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// The versions of the migrations applied so far, oldest first.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
-        let versions: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?;
+        let versions: Vec<(i64,)> = sqlx::query_as(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(versions.into_iter().map(|(v,)| v).collect())
     }
 
@@ -139,12 +143,20 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     if path.is_empty() || path == ":memory:" {
         return Ok(url.to_owned());
     }
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|e| {
-            StoreError::Config(format!("cannot create the database folder {}: {e}", parent.display()))
+            StoreError::Config(format!(
+                "cannot create the database folder {}: {e}",
+                parent.display()
+            ))
         })?;
     }
-    let query = if query.contains("mode=") { query.to_owned() } else if query.is_empty() {
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
         "mode=rwc".to_owned()
     } else {
         format!("{query}&mode=rwc")

@@ -126,7 +126,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn role_in(&self, org_id: &OrgId, user_id: &UserId) -> Result<Option<Role>, StoreError> {
+    pub async fn role_in(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+    ) -> Result<Option<Role>, StoreError> {
         let row = sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id.as_str())
             .bind(user_id.as_str())
@@ -135,7 +139,10 @@ impl Store {
         Ok(row.and_then(|r| Role::parse(&r.get::<String, _>(0))))
     }
 
-    pub async fn memberships_of(&self, user_id: &UserId) -> Result<Vec<MembershipRecord>, StoreError> {
+    pub async fn memberships_of(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<MembershipRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT m.org_id, o.name AS org_name, m.role FROM memberships m \
              JOIN organisations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name",
@@ -145,7 +152,11 @@ impl Store {
         .await?)
     }
 
-    pub async fn remove_membership(&self, org_id: &OrgId, user_id: &UserId) -> Result<(), StoreError> {
+    pub async fn remove_membership(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id.as_str())
             .bind(user_id.as_str())
@@ -215,7 +226,16 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-            let changed = upsert_membership(&mut tx, org_id, &id, row.name.as_str(), &row.email, row.role, now).await?;
+            let changed = upsert_membership(
+                &mut tx,
+                org_id,
+                &id,
+                row.name.as_str(),
+                &row.email,
+                row.role,
+                now,
+            )
+            .await?;
             stats.written += u64::from(changed);
         }
         tx.commit().await?;

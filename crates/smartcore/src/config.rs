@@ -1,0 +1,343 @@
+//! Configuration: one typed struct, read once at start-up from the environment (and an
+//! optional TOML file with the same keys), then passed down. Nothing reads the environment
+//! later. An invalid value stops start-up with a message naming the variable.
+//!
+//! In the TOML file a key is the variable's name without `SMARTCORE_`, in lower case
+//! (`database_url = "postgres://…"`). The environment wins over the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKind {
+    /// The service's own alert engine is the identity side.
+    Builtin,
+    /// The WorkOS IT Contacts API, or any server that speaks it.
+    WorkOs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub identity: IdentityKind,
+    pub workos_base_url: String,
+    pub workos_api_key: Option<String>,
+    pub identity_auto_remove: bool,
+    pub mail: MailKind,
+    pub outbox_dir: PathBuf,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub dns_server: Option<SocketAddr>,
+    pub sync_interval: Duration,
+    pub alert_interval: Duration,
+}
+
+/// Every key, its default, in the order of SPEC.md's table.
+const KEYS: &[(&str, Option<&str>)] = &[
+    ("DATABASE_URL", Some("sqlite://smartcore-data/smartcore.db")),
+    ("LISTEN", Some("127.0.0.1:8080")),
+    ("PUBLIC_URL", Some("http://127.0.0.1:8080")),
+    ("IDENTITY", Some("builtin")),
+    ("WORKOS_BASE_URL", Some("https://api.workos.com")),
+    ("WORKOS_API_KEY", None),
+    ("IDENTITY_AUTO_REMOVE", Some("false")),
+    ("MAIL", Some("outbox")),
+    ("OUTBOX_DIR", Some("smartcore-data/outbox")),
+    ("SMTP_URL", None),
+    ("MAIL_FROM", Some("Smart Core Connect <no-reply@localhost>")),
+    ("DNS_SERVER", None),
+    ("SYNC_INTERVAL_MS", Some("1000")),
+    ("ALERT_INTERVAL_S", Some("3600")),
+];
+
+/// Why the configuration cannot be used; the message names the variable at fault.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration from `file` (if given) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::from_sources(file, |k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration from `file` (if given) and `env`; `env` is a parameter so that
+    /// tests need not change the process environment.
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<&str, String> = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!(
+                    "cannot read the configuration file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let table: toml::Table = text.parse().map_err(|e| {
+                ConfigError(format!(
+                    "the configuration file {} is not valid TOML: {e}",
+                    path.display()
+                ))
+            })?;
+            for (key, value) in table {
+                let known = KEYS
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+                    .ok_or_else(|| {
+                        ConfigError(format!("unknown key {key:?} in {}", path.display()))
+                    })?;
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(ConfigError(format!(
+                            "{key} in {}: {other} is not a string, number or boolean",
+                            path.display()
+                        )));
+                    }
+                };
+                values.insert(known.0, value);
+            }
+        }
+        for (key, _) in KEYS {
+            if let Some(v) = env(&format!("SMARTCORE_{key}")) {
+                values.insert(key, v);
+            }
+        }
+        let get = |key: &str| -> Option<String> {
+            values
+                .get(key)
+                .cloned()
+                .or_else(|| {
+                    KEYS.iter()
+                        .find(|(k, _)| *k == key)
+                        .and_then(|(_, d)| d.map(str::to_owned))
+                })
+                .filter(|v| !v.trim().is_empty())
+        };
+        let bad = |key: &str, why: String| ConfigError(format!("SMARTCORE_{key}: {why}"));
+        let required = |key: &str| get(key).ok_or_else(|| bad(key, "must not be empty".into()));
+
+        let database_url = required("DATABASE_URL")?;
+        if smartcore_storage::Dialect::of_url(&database_url).is_none() {
+            return Err(bad(
+                "DATABASE_URL",
+                format!("{database_url:?} is neither sqlite://… nor postgres://…"),
+            ));
+        }
+        let listen = required("LISTEN")?;
+        let listen = listen.parse().map_err(|_| {
+            bad(
+                "LISTEN",
+                format!("{listen:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let public_url = required("PUBLIC_URL")?.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(bad(
+                "PUBLIC_URL",
+                format!("{public_url:?} must start with http:// or https://"),
+            ));
+        }
+        let identity = match required("IDENTITY")?.as_str() {
+            "builtin" => IdentityKind::Builtin,
+            "workos" => IdentityKind::WorkOs,
+            other => {
+                return Err(bad(
+                    "IDENTITY",
+                    format!("{other:?} is not one of builtin, workos"),
+                ));
+            }
+        };
+        let workos_base_url = required("WORKOS_BASE_URL")?
+            .trim_end_matches('/')
+            .to_owned();
+        let workos_api_key = get("WORKOS_API_KEY");
+        if identity == IdentityKind::WorkOs && workos_api_key.is_none() {
+            return Err(bad(
+                "WORKOS_API_KEY",
+                "is required when SMARTCORE_IDENTITY=workos".into(),
+            ));
+        }
+        let identity_auto_remove = parse_bool(&required("IDENTITY_AUTO_REMOVE")?)
+            .ok_or_else(|| bad("IDENTITY_AUTO_REMOVE", "must be true or false".into()))?;
+        let mail = match required("MAIL")?.as_str() {
+            "outbox" => MailKind::Outbox,
+            "smtp" => MailKind::Smtp,
+            other => return Err(bad("MAIL", format!("{other:?} is not one of outbox, smtp"))),
+        };
+        let smtp_url = get("SMTP_URL");
+        if mail == MailKind::Smtp {
+            match &smtp_url {
+                None => {
+                    return Err(bad(
+                        "SMTP_URL",
+                        "is required when SMARTCORE_MAIL=smtp".into(),
+                    ));
+                }
+                Some(u) if !(u.starts_with("smtp://") || u.starts_with("smtps://")) => {
+                    return Err(bad(
+                        "SMTP_URL",
+                        format!("{u:?} must start with smtp:// or smtps://"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let dns_server = match get("DNS_SERVER") {
+            None => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                bad(
+                    "DNS_SERVER",
+                    format!("{s:?} is not an address like 127.0.0.1:53"),
+                )
+            })?),
+        };
+        let sync_ms: u64 = required("SYNC_INTERVAL_MS")?
+            .parse()
+            .ok()
+            .filter(|v| *v >= 10)
+            .ok_or_else(|| {
+                bad(
+                    "SYNC_INTERVAL_MS",
+                    "must be a whole number of milliseconds, at least 10".into(),
+                )
+            })?;
+        let alert_s: u64 = required("ALERT_INTERVAL_S")?
+            .parse()
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| {
+                bad(
+                    "ALERT_INTERVAL_S",
+                    "must be a whole number of seconds, at least 1".into(),
+                )
+            })?;
+        Ok(Config {
+            database_url,
+            listen,
+            public_url,
+            identity,
+            workos_base_url,
+            workos_api_key,
+            identity_auto_remove,
+            mail,
+            outbox_dir: PathBuf::from(required("OUTBOX_DIR")?),
+            smtp_url,
+            mail_from: required("MAIL_FROM")?,
+            dns_server,
+            sync_interval: Duration::from_millis(sync_ms),
+            alert_interval: Duration::from_secs(alert_s),
+        })
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.database_url, "sqlite://smartcore-data/smartcore.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.identity, IdentityKind::Builtin);
+        assert_eq!(c.mail, MailKind::Outbox);
+        assert_eq!(c.sync_interval, Duration::from_millis(1000));
+        assert_eq!(c.alert_interval, Duration::from_secs(3600));
+        assert!(!c.identity_auto_remove);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let cases: &[(&'static [(&'static str, &'static str)], &str)] = &[
+            (&[("SMARTCORE_LISTEN", "nowhere")], "SMARTCORE_LISTEN"),
+            (
+                &[("SMARTCORE_DATABASE_URL", "mysql://x")],
+                "SMARTCORE_DATABASE_URL",
+            ),
+            (&[("SMARTCORE_IDENTITY", "okta")], "SMARTCORE_IDENTITY"),
+            (
+                &[("SMARTCORE_IDENTITY", "workos")],
+                "SMARTCORE_WORKOS_API_KEY",
+            ),
+            (&[("SMARTCORE_MAIL", "smtp")], "SMARTCORE_SMTP_URL"),
+            (
+                &[("SMARTCORE_SYNC_INTERVAL_MS", "soon")],
+                "SMARTCORE_SYNC_INTERVAL_MS",
+            ),
+            (
+                &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "maybe")],
+                "SMARTCORE_IDENTITY_AUTO_REMOVE",
+            ),
+            (
+                &[("SMARTCORE_DNS_SERVER", "dns.example")],
+                "SMARTCORE_DNS_SERVER",
+            ),
+        ];
+        for (pairs, name) in cases {
+            let err = Config::from_sources(None, env(pairs)).unwrap_err();
+            assert!(err.0.starts_with(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_file_sets_keys_and_the_environment_wins() {
+        let dir = std::env::temp_dir().join(format!("smartcore-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("smartcore.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nsync_interval_ms = 250\nidentity = \"builtin\"\n",
+        )
+        .unwrap();
+        let c = Config::from_sources(Some(&file), env(&[("SMARTCORE_LISTEN", "127.0.0.1:9001")]))
+            .unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.sync_interval, Duration::from_millis(250));
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        assert!(
+            Config::from_sources(Some(&file), env(&[]))
+                .unwrap_err()
+                .0
+                .contains("unknown key")
+        );
+    }
+}

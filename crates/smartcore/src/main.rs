@@ -1,0 +1,357 @@
+//! `smartcore`: the sign-on settings service and its administration commands.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use smartcore::config::Config;
+use smartcore::{demo, import};
+use smartcore_app::App;
+use smartcore_domain::Role;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "smartcore",
+    version,
+    about = "Smart Core Connect sign-on settings: IT contacts, domains and SSO"
+)]
+struct Cli {
+    /// A TOML file with configuration keys (environment variables win over it).
+    #[arg(long, global = true, env = "SMARTCORE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web UI and the API, and run the background workers, in one process.
+    Serve {
+        /// The address to listen on (overrides SMARTCORE_LISTEN).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Seed the demo organisation first (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the background workers only, for extra instances.
+    Worker,
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Seed a demo organisation and print how to sign in.
+    Demo,
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// People who can sign in or be picked as members.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Memberships of organisations.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args)]
+struct JsonFlag {
+    /// Print the created object as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Link an organisation to its organisation id on the identity side (WorkOS).
+    LinkIdentity {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_name = "ID")]
+        identity_org_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Without one, the user cannot sign in (but can be picked as a member).
+        #[arg(long)]
+        password: Option<String>,
+        /// A member of the operations team.
+        #[arg(long)]
+        staff: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Add a user to an organisation (or change their role).
+    Add {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
+        role: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Import members from a CSV file of name,email[,role] rows (idempotent).
+    Import {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token acting as the user with this address.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve { .. } | Command::Worker);
+    init_logging(if serving { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("SMARTCORE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Command::Serve {
+        listen: Some(addr), ..
+    } = &cli.command
+    {
+        config.listen = *addr;
+    }
+    let app = smartcore::open(&config).await?;
+    match cli.command {
+        Command::Serve {
+            demo: seed_demo, ..
+        } => {
+            if seed_demo {
+                let info = demo::seed(&app).await?;
+                print_demo(&info, &config);
+            }
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            smartcore::serve(app, &config, listener, smartcore::shutdown_signal()).await?;
+        }
+        Command::Worker => {
+            tracing::info!("worker started");
+            smartcore::shutdown_signal().await;
+        }
+        Command::Migrate => {
+            let versions = app.store().applied_migrations().await?;
+            println!(
+                "Database schema is up to date ({} migrations applied).",
+                versions.len()
+            );
+        }
+        Command::Demo => {
+            let info = demo::seed(&app).await?;
+            print_demo(&info, &config);
+        }
+        Command::Org(OrgCommand::Create { name, out }) => {
+            let org = app.create_org(&name).await?;
+            if out.json {
+                print_json(&serde_json::json!({ "id": org.id, "name": org.name }))?;
+            } else {
+                println!("Created organisation {} ({}).", org.name, org.id);
+            }
+        }
+        Command::Org(OrgCommand::LinkIdentity {
+            org,
+            identity_org_id,
+        }) => {
+            let org = app.find_org(&org).await?;
+            app.link_identity(&org, &identity_org_id).await?;
+            println!(
+                "Linked {} to the identity-side organisation {}.",
+                org.name,
+                identity_org_id.trim()
+            );
+        }
+        Command::User(UserCommand::Create {
+            email,
+            name,
+            password,
+            staff,
+            out,
+        }) => {
+            let user = app
+                .create_user(&email, name.as_deref(), password.as_deref(), staff)
+                .await?;
+            if out.json {
+                print_json(&serde_json::json!({
+                    "id": user.id, "email": user.email, "name": user.name, "is_staff": user.is_staff(),
+                }))?;
+            } else {
+                println!("Created user {} <{}> ({}).", user.name, user.email, user.id);
+            }
+        }
+        Command::Member(MemberCommand::Add {
+            org,
+            email,
+            role,
+            out,
+        }) => {
+            let org = app.find_org(&org).await?;
+            let role = Role::parse(&role).context("the role must be admin or member")?;
+            let user = app.add_member(&org, &email, role).await?;
+            if out.json {
+                print_json(&serde_json::json!({
+                    "org_id": org.id, "user_id": user.id, "email": user.email, "role": role.as_str(),
+                }))?;
+            } else {
+                println!(
+                    "{} is now a{} {} of {}.",
+                    user.email,
+                    if role == Role::Admin { "n" } else { "" },
+                    role.as_str(),
+                    org.name
+                );
+            }
+        }
+        Command::Member(MemberCommand::Import { org, csv, json }) => {
+            import_members(&app, &org, &csv, json).await?
+        }
+        Command::Token(TokenCommand::Create { email, out }) => {
+            let token = app.create_api_token(&email).await?;
+            if out.json {
+                print_json(&serde_json::json!({ "token": token }))?;
+            } else {
+                println!("{token}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_demo(info: &demo::DemoInfo, config: &Config) {
+    println!(
+        "Demo organisation {} is ready ({} members).",
+        info.org_name, info.members
+    );
+    println!("  Open:      {}/sign-in", config.public_url);
+    println!("  E-mail:    {}", info.admin_email);
+    println!("  Password:  {}", info.admin_password);
+    println!(
+        "  Operations team: {} with the same password.",
+        info.staff_email
+    );
+}
+
+async fn import_members(app: &App, org: &str, path: &PathBuf, json: bool) -> anyhow::Result<()> {
+    let org = app.find_org(org).await?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(size)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let reader = std::io::BufReader::with_capacity(256 * 1024, bar.wrap_read(file));
+    let started = std::time::Instant::now();
+    let report = app
+        .import_members(&org, import::rows(reader), |rows| {
+            bar.set_message(format!("{rows} rows"))
+        })
+        .await?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "Imported into {}: {} rows read, {} written, {} unchanged, {} rejected ({:.1} s, {:.0} rows/s).",
+            org.name,
+            report.rows_read,
+            report.written,
+            report.unchanged,
+            report.rejected,
+            elapsed.as_secs_f64(),
+            report.rows_read as f64 / elapsed.as_secs_f64().max(1e-9),
+        );
+        for (line, reason) in &report.rejections {
+            println!("  line {line}: {reason}");
+        }
+        if report.rejected as usize > report.rejections.len() {
+            println!(
+                "  … and {} more rejected rows.",
+                report.rejected as usize - report.rejections.len()
+            );
+        }
+    }
+    if report.rows_read > 0 && report.rejected == report.rows_read {
+        bail!("no row of {} could be imported", path.display());
+    }
+    Ok(())
+}

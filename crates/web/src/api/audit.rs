@@ -1,0 +1,74 @@
+//! `/api/v1/orgs/{org}/audit-log`: every change, newest first.
+
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiActor;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    /// The `id` of the last event of the previous page.
+    before: Option<String>,
+    /// At most 200; 50 when not given.
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Event {
+    id: String,
+    at: String,
+    /// The user who made the change, or `system`.
+    actor: String,
+    /// e.g. `it_contact.added`, `it_contact.synced`, `identity_removal.completed`.
+    action: String,
+    target: Option<String>,
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    events: Vec<Event>,
+    /// Pass as `before` for the next page; absent on the last page.
+    next_before: Option<String>,
+}
+
+/// The organisation's audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", tag = "Audit log",
+    params(("org" = String, Path, description = "Organisation id"), PageParams),
+    responses((status = 200, body = EventPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+    Query(params): Query<PageParams>,
+) -> Result<Json<EventPage>, ApiError> {
+    let limit = params
+        .limit
+        .unwrap_or(50)
+        .clamp(1, smartcore_app::MAX_AUDIT_PAGE);
+    let events = state
+        .app
+        .audit_log(&actor, &org, params.before.as_deref(), Some(limit))
+        .await?;
+    let next_before = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(Json(EventPage {
+        events: events
+            .into_iter()
+            .map(|e| Event {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                details: e.details,
+            })
+            .collect(),
+        next_before,
+    }))
+}

@@ -1,0 +1,169 @@
+//! `/api/v1/orgs/{org}/it-contacts`: list, add, remove.
+
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiActor, ApiJson};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use smartcore_app::AddContact;
+use smartcore_domain::ItContact;
+use utoipa::ToSchema;
+
+/// An IT contact.
+#[derive(Serialize, ToSchema)]
+pub struct Contact {
+    #[schema(example = "itc_0192f3a4b5c67d8e9f0a1b2c3d4e5f60")]
+    id: String,
+    email: String,
+    name: Option<String>,
+    /// `member` (picked from the organisation's members) or `manual` (typed in).
+    #[schema(example = "manual")]
+    source: String,
+    member_id: Option<String>,
+    /// For a member contact: whether that person is still a member.
+    still_member: Option<bool>,
+    /// `pending` until registered on the identity side, then `synced`; `failed` with a reason.
+    #[schema(example = "synced")]
+    status: String,
+    status_detail: Option<String>,
+    synced_at: Option<String>,
+    created_at: String,
+    created_by: String,
+}
+
+impl From<ItContact> for Contact {
+    fn from(c: ItContact) -> Self {
+        Contact {
+            id: c.id.to_string(),
+            email: c.email.to_string(),
+            name: c.name.map(|n| n.to_string()),
+            source: c.source.as_str().to_owned(),
+            still_member: c.member_id.as_ref().map(|_| c.still_member),
+            member_id: c.member_id.map(|m| m.to_string()),
+            status: c.status.as_str().to_owned(),
+            status_detail: c.status_detail,
+            synced_at: c.synced_at.map(|t| t.to_rfc3339()),
+            created_at: c.created_at.to_rfc3339(),
+            created_by: c.created_by.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactList {
+    /// Oldest first.
+    contacts: Vec<Contact>,
+    #[schema(example = 20)]
+    limit: usize,
+    #[schema(example = 2)]
+    recommended_minimum: usize,
+}
+
+/// Either `member_id`, or `email` with an optional `name`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    member_id: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovalAnswer {
+    /// `not_needed`: it was never registered, the pending registration is cancelled;
+    /// `flagged`: the operations team completes the removal on the identity side;
+    /// `completed`: the identity side has removed it already.
+    #[schema(example = "flagged")]
+    identity_removal: String,
+}
+
+/// List the organisation's IT contacts, oldest first.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/it-contacts", tag = "IT contacts",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, body = ContactList),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<Json<ContactList>, ApiError> {
+    let view = state.app.list_contacts(&actor, &org).await?;
+    Ok(Json(ContactList {
+        contacts: view.contacts.into_iter().map(Contact::from).collect(),
+        limit: view.limit,
+        recommended_minimum: view.recommended_minimum,
+    }))
+}
+
+/// Add an IT contact: pick a member, or enter an address (and optionally a name).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts", tag = "IT contacts",
+    params(("org" = String, Path, description = "Organisation id")),
+    request_body = NewContact,
+    responses(
+        (status = 201, body = Contact),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid_request"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "already_a_contact, contact_limit_reached"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_email, invalid_name, member_not_found, invalid_request"),
+    ))]
+pub async fn add(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<NewContact>,
+) -> Result<(StatusCode, Json<Contact>), ApiError> {
+    let request = match body {
+        NewContact {
+            member_id: Some(member_id),
+            email: None,
+            name: None,
+        } => AddContact::Member { member_id },
+        NewContact {
+            member_id: None,
+            email: Some(email),
+            name,
+        } => AddContact::Manual { email, name },
+        NewContact {
+            member_id: Some(_), ..
+        } => {
+            return Err(ApiError::unprocessable(
+                "Give either member_id, or email with an optional name, not both.",
+            ));
+        }
+        NewContact {
+            member_id: None,
+            email: None,
+            ..
+        } => {
+            return Err(ApiError::unprocessable(
+                "Give either member_id, or email with an optional name.",
+            ));
+        }
+    };
+    let contact = state.app.add_contact(&actor, &org, request).await?;
+    Ok((StatusCode::CREATED, Json(contact.into())))
+}
+
+/// Remove an IT contact. The answer says what happens on the identity side.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/it-contacts/{id}", tag = "IT contacts",
+    params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Contact id")),
+    responses(
+        (status = 200, body = RemovalAnswer),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "last_contact_required"),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<RemovalAnswer>, ApiError> {
+    let removal = state.app.remove_contact(&actor, &org, &id).await?;
+    Ok(Json(RemovalAnswer {
+        identity_removal: removal.identity_removal.as_str().to_owned(),
+    }))
+}

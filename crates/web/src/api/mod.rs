@@ -1,0 +1,67 @@
+//! The JSON API under `/api/v1`. Every route is registered through utoipa-axum's
+//! `OpenApiRouter`, so the OpenAPI document is generated from the handlers themselves and
+//! cannot drift from them.
+
+mod audit;
+mod contacts;
+mod members;
+mod overview;
+
+use crate::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The largest JSON body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Smart Core Connect sign-on settings",
+        description = "IT contacts, domains, SSO configuration and the operations team's queue. \
+                       Errors are application/problem+json with a stable `code`.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(contacts::list, contacts::add))
+        .routes(routes!(contacts::remove))
+        .routes(routes!(members::search))
+        .routes(routes!(overview::show))
+        .routes(routes!(audit::list))
+}
+
+/// The OpenAPI 3 document of the whole API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
+pub fn routes() -> Router<AppState> {
+    let (router, doc) = api().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router.layer(DefaultBodyLimit::max(MAX_BODY)).route(
+        "/api/openapi.json",
+        get(move || async move { axum::Json(doc.as_ref().clone()) }),
+    )
+}

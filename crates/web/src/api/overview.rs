@@ -1,0 +1,63 @@
+//! `/api/v1/orgs/{org}/authentication`: what is in place for Single Sign-On.
+
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiActor;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct Overview {
+    domains: Vec<serde_json::Value>,
+    it_contacts: ContactCount,
+    sso: SsoState,
+    checklist: Checklist,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactCount {
+    count: usize,
+    limit: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SsoState {
+    /// `not_configured`, `configured` or `enabled`.
+    status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Checklist {
+    domain_verified: bool,
+    it_contact_added: bool,
+    ready_to_enable_sso: bool,
+}
+
+/// The Authentication settings at a glance, with the checklist for enabling SSO.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/authentication", tag = "Authentication",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses((status = 200, body = Overview), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn show(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<Json<Overview>, ApiError> {
+    let o = state.app.authentication_overview(&actor, &org).await?;
+    Ok(Json(Overview {
+        domains: Vec::new(),
+        it_contacts: ContactCount {
+            count: o.contact_count,
+            limit: o.contact_limit,
+        },
+        checklist: Checklist {
+            domain_verified: o.domain_verified,
+            it_contact_added: o.it_contact_added,
+            ready_to_enable_sso: o.ready_to_enable_sso(),
+        },
+        sso: SsoState {
+            status: o.sso_status,
+        },
+    }))
+}

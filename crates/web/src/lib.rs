@@ -1,0 +1,70 @@
+//! The web layer: the JSON API under `/api/v1`, its OpenAPI document, the HTML pages and the
+//! health checks. Handlers are thin: they extract, call one use case of [`smartcore_app::App`]
+//! and render its answer; [`ApiError`] and [`PageError`] map the use cases' errors to HTTP
+//! answers in one place each.
+
+mod api;
+mod error;
+mod extract;
+mod pages;
+mod session;
+
+pub use api::openapi_document;
+pub use error::{ApiError, PageError};
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use smartcore_app::App;
+use std::sync::Arc;
+use tower_http::csrf::CsrfLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// What the web layer needs to know beyond the use cases.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The address users reach the service at, e.g. `https://sso.example.com`.
+    pub public_url: String,
+}
+
+impl WebConfig {
+    /// Cookies are `Secure` when the service is reached over HTTPS.
+    fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub config: Arc<WebConfig>,
+}
+
+/// The whole HTTP surface of the service.
+pub fn router(app: App, config: WebConfig) -> Router {
+    let state = AppState {
+        app,
+        config: Arc::new(config),
+    };
+    Router::new()
+        .merge(api::routes())
+        .merge(pages::routes())
+        .with_state(state)
+        // Cross-site state changes are refused by Sec-Fetch-Site/Origin (no token to forget).
+        .layer(CsrfLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}

@@ -1,0 +1,101 @@
+//! Signing in and out.
+
+use crate::error::PageError;
+use crate::pages::render;
+use crate::{AppState, session};
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use smartcore_app::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(sign_in_form).post(sign_in))
+        .route("/sign-out", post(sign_out))
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    email: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    email: String,
+    password: String,
+}
+
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let Some(actor) = session::actor_from_cookies(&headers, &state).await? else {
+        return Ok(Redirect::to("/sign-in").into_response());
+    };
+    let orgs = state.app.organisations_of(&actor).await?;
+    match orgs.first() {
+        Some(org) => {
+            Ok(Redirect::to(&format!("/orgs/{}/settings/authentication", org.id)).into_response())
+        }
+        None if actor.is_staff => Ok(Redirect::to("/ops").into_response()),
+        None => Err(PageError(AppError::NotFound)),
+    }
+}
+
+async fn sign_in_form() -> Response {
+    render(
+        StatusCode::OK,
+        &SignInPage {
+            email: "",
+            error: None,
+        },
+    )
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    match state.app.sign_in(&form.email, &form.password).await {
+        Ok(new) => {
+            // A fresh session value at every sign-in; any previous one is dropped.
+            if let Some(old) = jar.get(session::COOKIE_NAME) {
+                let _ = state.app.sign_out(old.value()).await;
+            }
+            let jar = jar.add(session::session_cookie(new.token, &state));
+            (jar, Redirect::to("/")).into_response()
+        }
+        Err(e @ (AppError::Invalid { .. } | AppError::RateLimited { .. })) => {
+            let status = crate::error::status_of(&e);
+            let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+                StatusCode::OK
+            } else {
+                status
+            };
+            render(
+                status,
+                &SignInPage {
+                    email: form.email.trim(),
+                    error: Some(e.to_string()),
+                },
+            )
+        }
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
+async fn sign_out(State(state): State<AppState>, jar: CookieJar) -> Response {
+    if let Some(c) = jar.get(session::COOKIE_NAME)
+        && let Err(e) = state.app.sign_out(c.value()).await
+    {
+        return PageError(e).into_response();
+    }
+    let jar = jar.add(session::removal_cookie(&state));
+    (jar, Redirect::to("/sign-in")).into_response()
+}
