@@ -24,7 +24,7 @@ pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -75,6 +75,12 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+        // One direct attempt first, so an unreachable server is reported at once rather than
+        // after the pool's acquire timeout.
+        let probe = sqlx::AnyConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Config(format!("cannot open the database: {e}")))?;
+        let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match dialect {
                 Dialect::Sqlite => 8,

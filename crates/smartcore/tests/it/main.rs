@@ -1,0 +1,7 @@
+//! Integration tests: the real service on a real database (SQLite and PostgreSQL), over
+//! real HTTP. One test binary, so the service's code is linked once.
+
+#[macro_use]
+mod support;
+
+mod foundation;

@@ -1,0 +1,332 @@
+//! `TestApp`: the real service on port 0 with a fresh database per test, and typed helpers
+//! that read like the API's users.
+//!
+//! Every test runs on both databases through [`both!`]. PostgreSQL comes from
+//! `SMARTCORE_TEST_POSTGRES_URL` (default `postgres://root@127.0.0.1:5432/postgres`); each
+//! test gets its own database. Without a reachable server, PostgreSQL tests skip with one line
+//! on a developer's machine, and fail under CI (`CI=true`).
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use smartcore::config::Config;
+use smartcore_app::App;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each test once and runs it on SQLite and on PostgreSQL.
+macro_rules! both {
+    ($(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
+        $(async fn $name($app: $crate::support::TestApp) $body)*
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::support::TestApp::spawn($crate::support::Backend::Postgres).await {
+                        super::$name(app).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub database_url: String,
+    pub base_url: String,
+    pub app: App,
+    pub config: Config,
+    pub http: Client,
+    _dir: Option<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// A temporary folder removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "smartcore-{label}-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&path).expect("create a temporary folder");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A fresh, empty database URL for `backend`, or `None` (with one line on stderr) when
+/// PostgreSQL is not reachable outside CI.
+pub async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = TempDir::new("db");
+            let url = format!("sqlite://{}/smartcore.db", dir.0.display());
+            Some((url, Some(dir)))
+        }
+        Backend::Postgres => {
+            let admin = std::env::var("SMARTCORE_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned());
+            let name = format!("smartcore_test_{}", uuid::Uuid::now_v7().simple());
+            match create_pg_database(&admin, &name).await {
+                Ok(url) => Some((url, None)),
+                Err(e) if in_ci() => panic!("PostgreSQL at {admin} is required in CI: {e}"),
+                Err(e) => {
+                    eprintln!("skipped: PostgreSQL at {admin} is not reachable ({e})");
+                    None
+                }
+            }
+        }
+    }
+}
+
+async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The name is generated above from a UUID: letters, digits and underscores only.
+    let sql = format!("CREATE DATABASE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    Ok(format!("{base}/{name}"))
+}
+
+pub fn test_config(database_url: &str, extra: &[(&str, String)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![
+        ("SMARTCORE_DATABASE_URL".into(), database_url.to_owned()),
+        ("SMARTCORE_LISTEN".into(), "127.0.0.1:0".into()),
+        ("SMARTCORE_SYNC_INTERVAL_MS".into(), "50".into()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    Config::from_sources(None, |k| {
+        vars.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test configuration")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts the service with extra configuration (`SMARTCORE_…` variables).
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, String)]) -> Option<TestApp> {
+        let (database_url, dir) = fresh_database(backend).await?;
+        let mut app = Self::start(backend, &database_url, extra).await;
+        app._dir = dir;
+        Some(app)
+    }
+
+    /// Starts (another) instance of the service on an existing database.
+    pub async fn start(backend: Backend, database_url: &str, extra: &[(&str, String)]) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let mut extra = extra.to_vec();
+        extra.push(("SMARTCORE_PUBLIC_URL", base_url.clone()));
+        let config = test_config(database_url, &extra);
+        let app = smartcore::open(&config).await.expect("open the service");
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = app.clone();
+        let serve_config = config.clone();
+        tokio::spawn(async move {
+            smartcore::serve(served, &serve_config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp {
+            backend,
+            database_url: database_url.to_owned(),
+            base_url,
+            app,
+            config,
+            http: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            _dir: None,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{}", self.base_url, path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(token))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
+    /// Creates a user (with a password) and an API token for them.
+    pub async fn user(&self, email: &str, staff: bool) -> String {
+        self.app
+            .create_user(
+                email,
+                Some("Test User"),
+                Some("a long enough password"),
+                staff,
+            )
+            .await
+            .expect("create user");
+        self.app
+            .create_api_token(email)
+            .await
+            .expect("create token")
+    }
+
+    /// A new organisation with one administrator; returns (org id, the admin's token).
+    pub async fn org_with_admin(&self, name: &str) -> (String, String) {
+        let org = self.app.create_org(name).await.expect("create org");
+        let email = format!(
+            "admin-{}@{}.example",
+            uuid::Uuid::now_v7().simple(),
+            name.to_lowercase().replace(' ', "-")
+        );
+        let token = self.user(&email, false).await;
+        self.app
+            .add_member(&org, &email, smartcore_domain::Role::Admin)
+            .await
+            .expect("add admin");
+        (org.id, token)
+    }
+
+    /// Adds a member (who can also sign in) to an organisation; returns (user id, token).
+    pub async fn member(
+        &self,
+        org_id: &str,
+        name: &str,
+        email: &str,
+        role: smartcore_domain::Role,
+    ) -> (String, String) {
+        let user = self
+            .app
+            .create_user(email, Some(name), Some("a long enough password"), false)
+            .await
+            .expect("create member");
+        let org = self.app.find_org(org_id).await.unwrap();
+        self.app
+            .add_member(&org, email, role)
+            .await
+            .expect("add member");
+        let token = self.app.create_api_token(email).await.unwrap();
+        (user.id, token)
+    }
+
+    pub async fn add_contact(&self, org: &str, token: &str, body: Value) -> Response {
+        self.post(&format!("/api/v1/orgs/{org}/it-contacts"), token, body)
+            .await
+    }
+
+    pub async fn add_manual(&self, org: &str, token: &str, email: &str) -> Value {
+        let r = self
+            .add_contact(org, token, json!({ "email": email }))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "adding {email}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn contacts(&self, org: &str, token: &str) -> Vec<Value> {
+        let r = self
+            .get(&format!("/api/v1/orgs/{org}/it-contacts"), token)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        body["contacts"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Reads a problem+json answer, checking its content type and status; returns the body.
+pub async fn problem(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status for code {code}");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    body
+}
