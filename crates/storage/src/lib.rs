@@ -14,6 +14,8 @@ mod contacts;
 mod error;
 mod orgs;
 mod people;
+mod removals;
+mod sync;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{SessionRecord, TokenOwner};
@@ -21,6 +23,8 @@ pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, Removed
 pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
+pub use removals::{RemovalOutcome, RemovalRecord};
+pub use sync::SyncJob;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

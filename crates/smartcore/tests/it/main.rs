@@ -4,4 +4,7 @@
 #[macro_use]
 mod support;
 
+mod access;
+mod cli;
+mod contacts;
 mod foundation;

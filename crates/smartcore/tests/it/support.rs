@@ -22,7 +22,7 @@ pub enum Backend {
 /// Declares each test once and runs it on SQLite and on PostgreSQL.
 macro_rules! both {
     ($(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
-        $(async fn $name($app: $crate::support::TestApp) $body)*
+        $(async fn $name($app: TestApp) $body)*
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +51,6 @@ pub struct TestApp {
     pub database_url: String,
     pub base_url: String,
     pub app: App,
-    pub config: Config,
     pub http: Client,
     _dir: Option<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -183,7 +182,6 @@ impl TestApp {
             database_url: database_url.to_owned(),
             base_url,
             app,
-            config,
             http: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

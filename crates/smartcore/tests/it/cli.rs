@@ -1,0 +1,130 @@
+//! The `smartcore` command line, run as an operator runs it.
+
+use crate::support::{TempDir, TestApp};
+use std::process::{Command, Output};
+
+fn smartcore(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .args(args)
+        .env("SMARTCORE_DATABASE_URL", database_url)
+        .env_remove("SMARTCORE_CONFIG")
+        .output()
+        .expect("run smartcore")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+both! {
+    async fn commands_create_what_they_say_and_print_it_as_json(app: TestApp) {
+        let db = app.database_url.clone();
+        let org = smartcore(&db, &["org", "create", "--name", "Initech", "--json"]);
+        assert!(org.status.success(), "{}", stderr(&org));
+        let org: serde_json::Value = serde_json::from_slice(&org.stdout).unwrap();
+        assert!(org["id"].as_str().unwrap().starts_with("org_"));
+        assert_eq!(org["name"], "Initech");
+
+        let user = smartcore(&db, &["user", "create", "--email", "Peter@Initech.example", "--name", "Peter Gibbons", "--password", "a long enough password", "--json"]);
+        assert!(user.status.success(), "{}", stderr(&user));
+        let user: serde_json::Value = serde_json::from_slice(&user.stdout).unwrap();
+        assert_eq!(user["email"], "Peter@initech.example");
+
+        let member = smartcore(&db, &["member", "add", "--org", "Initech", "--email", "peter@initech.example", "--role", "admin", "--json"]);
+        assert!(member.status.success(), "{}", stderr(&member));
+        let member: serde_json::Value = serde_json::from_slice(&member.stdout).unwrap();
+        assert_eq!(member["role"], "admin");
+        assert_eq!(member["org_id"], org["id"]);
+
+        let token = smartcore(&db, &["token", "create", "--email", "peter@initech.example", "--json"]);
+        assert!(token.status.success(), "{}", stderr(&token));
+        let token: serde_json::Value = serde_json::from_slice(&token.stdout).unwrap();
+        let token = token["token"].as_str().unwrap();
+        let r = app.get(&format!("/api/v1/orgs/{}/it-contacts", org["id"].as_str().unwrap()), token).await;
+        assert_eq!(r.status(), 200, "the printed token works against the API");
+
+        let migrate = smartcore(&db, &["migrate"]);
+        assert!(migrate.status.success(), "{}", stderr(&migrate));
+        assert!(stdout(&migrate).contains("up to date"));
+    }
+
+    async fn bad_input_gets_one_clear_message_and_a_non_zero_exit(app: TestApp) {
+        let db = app.database_url.clone();
+        let unknown = smartcore(&db, &["org", "destroy"]);
+        assert_eq!(unknown.status.code(), Some(2));
+        assert!(stderr(&unknown).contains("unrecognized subcommand"), "{}", stderr(&unknown));
+
+        assert!(smartcore(&db, &["user", "create", "--email", "dup@acme.example"]).status.success());
+        let dup = smartcore(&db, &["user", "create", "--email", "DUP@acme.example"]);
+        assert_eq!(dup.status.code(), Some(1));
+        assert_eq!(stderr(&dup).trim(), "error: A user with the address DUP@acme.example already exists.");
+
+        let no_org = smartcore(&db, &["member", "add", "--org", "Nowhere Ltd", "--email", "dup@acme.example"]);
+        assert_eq!(no_org.status.code(), Some(1));
+        assert!(stderr(&no_org).contains("There is no organisation \"Nowhere Ltd\""), "{}", stderr(&no_org));
+
+        let bad_email = smartcore(&db, &["user", "create", "--email", "not an address"]);
+        assert_eq!(bad_email.status.code(), Some(1));
+        assert!(stderr(&bad_email).contains("like name@example.com"), "{}", stderr(&bad_email));
+
+        let bad_db = smartcore("mysql://localhost/x", &["migrate"]);
+        assert_eq!(bad_db.status.code(), Some(1));
+        assert!(stderr(&bad_db).contains("SMARTCORE_DATABASE_URL"), "{}", stderr(&bad_db));
+        let unreachable = smartcore("postgres://nobody@127.0.0.1:1/none", &["migrate"]);
+        assert_eq!(unreachable.status.code(), Some(1));
+        assert!(stderr(&unreachable).contains("cannot open the database"), "{}", stderr(&unreachable));
+    }
+
+    async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app: TestApp) {
+        let db = app.database_url.clone();
+        let org = app.app.create_org("Umbrella").await.unwrap();
+        let dir = TempDir::new("csv");
+        let csv = dir.0.join("members.csv");
+        std::fs::write(&csv, "name,email,role\n\
+            Ada Lovelace,ada@umbrella.example,admin\n\
+            Alan Turing,ALAN@umbrella.example\n\
+            Bad Address,not-an-address\n\
+            ,nameless@umbrella.example\n\
+            Wrong Role,wrong@umbrella.example,owner\n\
+            \"Hopper, Grace\",grace@umbrella.example,member\n\
+            too,many,fields,here\n").unwrap();
+        let first = smartcore(&db, &["member", "import", "--org", "Umbrella", "--csv", csv.to_str().unwrap(), "--json"]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+        assert_eq!(report["rows_read"], 7);
+        assert_eq!(report["written"], 3);
+        assert_eq!(report["rejected"], 4);
+        let lines: Vec<u64> = report["rejections"].as_array().unwrap().iter().map(|r| r[0].as_u64().unwrap()).collect();
+        assert_eq!(lines, [4, 5, 6, 8]);
+        assert_eq!(app.app.store().member_count(&org.org_id()).await.unwrap(), 3);
+
+        let again = smartcore(&db, &["member", "import", "--org", "Umbrella", "--csv", csv.to_str().unwrap(), "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+        assert_eq!(report["written"], 0);
+        assert_eq!(report["unchanged"], 3);
+        assert_eq!(app.app.store().member_count(&org.org_id()).await.unwrap(), 3);
+
+        let missing = smartcore(&db, &["member", "import", "--org", "Umbrella", "--csv", "/nonexistent.csv"]);
+        assert_eq!(missing.status.code(), Some(1));
+        assert!(stderr(&missing).contains("cannot open /nonexistent.csv"), "{}", stderr(&missing));
+    }
+
+    async fn demo_seeding_is_idempotent(app: TestApp) {
+        let db = app.database_url.clone();
+        let first = smartcore(&db, &["demo"]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        assert!(stdout(&first).contains("admin@acme.example"));
+        assert!(stdout(&first).contains("smartcore-demo"));
+        let second = smartcore(&db, &["demo"]);
+        assert!(second.status.success(), "{}", stderr(&second));
+        assert_eq!(stdout(&first), stdout(&second));
+        let org = app.app.find_org("Acme").await.unwrap();
+        assert_eq!(app.app.store().member_count(&org.org_id()).await.unwrap(), 51);
+        let session = app.app.sign_in("admin@acme.example", "smartcore-demo").await.unwrap();
+        assert!(!session.actor.is_staff);
+    }
+}

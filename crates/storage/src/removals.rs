@@ -1,0 +1,185 @@
+//! Identity-side removal requests: the operations team's queue (R7).
+
+use crate::audit::{self, AuditEntry};
+use crate::{Store, StoreError};
+use serde_json::json;
+use smartcore_domain::{OrgId, RemovalId, Timestamp};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RemovalRecord {
+    pub id: String,
+    pub org_id: String,
+    pub contact_id: String,
+    pub email: String,
+    pub identity_org_id: Option<String>,
+    pub identity_contact_id: String,
+    pub status: String,
+    pub requested_at: i64,
+    pub requested_by: String,
+    pub completed_at: Option<i64>,
+    pub completed_by: Option<String>,
+    pub outcome: Option<String>,
+    pub automatic: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// How a removal was completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalOutcome {
+    /// The connector deleted the contact on the identity side.
+    Deleted,
+    /// The operations team removed it by hand elsewhere and marked it done.
+    MarkedDone,
+}
+
+impl RemovalOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemovalOutcome::Deleted => "deleted",
+            RemovalOutcome::MarkedDone => "marked_done",
+        }
+    }
+}
+
+impl Store {
+    /// Pending removals, oldest first.
+    pub async fn pending_removals(&self) -> Result<Vec<RemovalRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, contact_id, email, identity_org_id, identity_contact_id, status, requested_at, \
+                    requested_by, completed_at, completed_by, outcome, automatic, attempts, last_error \
+             FROM identity_removals WHERE status = 'pending' ORDER BY requested_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn removal(&self, id: &RemovalId) -> Result<RemovalRecord, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, contact_id, email, identity_org_id, identity_contact_id, status, requested_at, \
+                    requested_by, completed_at, completed_by, outcome, automatic, attempts, last_error \
+             FROM identity_removals WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Marks a pending removal completed; false when it was not pending any more (completed
+    /// by someone else meanwhile, or cancelled by a re-add).
+    pub async fn complete_removal(
+        &self,
+        id: &RemovalId,
+        by: &str,
+        outcome: RemovalOutcome,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE identity_removals SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $4 AND status = 'pending'",
+        )
+        .bind(now.unix_millis())
+        .bind(by)
+        .bind(outcome.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let (org_id, email, identity_contact_id): (String, String, String) = sqlx::query_as(
+            "SELECT org_id, email, identity_contact_id FROM identity_removals WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let org_id = OrgId::parse(&org_id);
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: org_id.as_ref(),
+                at: now,
+                actor: by,
+                action: "identity_removal.completed",
+                target: Some(id.as_str()),
+                details: json!({ "email": email, "identity_contact_id": identity_contact_id, "outcome": outcome.as_str() }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a failed automatic attempt; the worker tries again at `next_attempt_at`.
+    pub async fn retry_removal_later(
+        &self,
+        id: &RemovalId,
+        error: &str,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
+                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(next_attempt_at.unix_millis())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Hands an automatic removal that cannot succeed to the operations team.
+    pub async fn hand_removal_to_operations(
+        &self,
+        id: &RemovalId,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, automatic = 0, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(error)
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` automatic removals that are due, for `lease_ms`. A removal claimed
+    /// by one worker is invisible to the others until the lease runs out.
+    pub async fn claim_due_removals(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<RemovalRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let claimed: Vec<(String,)> = sqlx::query_as(
+            "UPDATE identity_removals SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM identity_removals \
+                          WHERE status = 'pending' AND automatic = 1 AND next_attempt_at <= $3 \
+                            AND (lease_until IS NULL OR lease_until < $3) \
+                          ORDER BY next_attempt_at LIMIT $4) \
+               AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(now.unix_millis() + lease_ms)
+        .bind(now.unix_millis())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for (id,) in claimed {
+            if let Some(id) = RemovalId::parse(&id) {
+                out.push(self.removal(&id).await?);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,281 @@
+//! The identity-side sync queue. A pending contact with `next_sync_at` set *is* the job: the
+//! background sync claims due contacts with a lease (a conditional UPDATE, so two workers on
+//! one PostgreSQL never claim the same contact, and a worker that dies mid-request loses
+//! nothing: its lease runs out and another worker picks the contact up again).
+
+use crate::audit::{self, AuditEntry};
+use crate::{Store, StoreError};
+use serde_json::json;
+use smartcore_domain::{EmailAddress, OrgId, RemovalId, Timestamp};
+
+/// A contact to register on the identity side.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SyncJob {
+    pub contact_id: String,
+    pub org_id: String,
+    pub email: String,
+    pub identity_org_id: Option<String>,
+    pub sync_attempts: i64,
+}
+
+impl Store {
+    /// Claims up to `limit` contacts due for registration, for `lease_ms`.
+    pub async fn claim_due_contacts(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<SyncJob>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let claimed: Vec<(String,)> = sqlx::query_as(
+            "UPDATE it_contacts SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM it_contacts \
+                          WHERE next_sync_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                          ORDER BY next_sync_at LIMIT $4) \
+               AND next_sync_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING id",
+        )
+        .bind(owner)
+        .bind(now.unix_millis() + lease_ms)
+        .bind(now.unix_millis())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for (id,) in claimed {
+            let job: Option<SyncJob> = sqlx::query_as(
+                "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts \
+                 FROM it_contacts c JOIN organisations o ON o.id = c.org_id WHERE c.id = $1 AND c.lease_owner = $2",
+            )
+            .bind(&id)
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
+            jobs.extend(job);
+        }
+        Ok(jobs)
+    }
+
+    /// The contact is registered: the green Synced badge. False when the contact is gone
+    /// (removed while its registration was under way) or no longer held by `owner`.
+    pub async fn mark_synced(
+        &self,
+        contact_id: &str,
+        owner: &str,
+        identity_contact_id: &str,
+        adopted: bool,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
+                 next_sync_at = NULL, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $3 AND lease_owner = $4 AND status = 'pending'",
+        )
+        .bind(identity_contact_id)
+        .bind(now.unix_millis())
+        .bind(contact_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let (org_id, email): (String, String) =
+            sqlx::query_as("SELECT org_id, email FROM it_contacts WHERE id = $1")
+                .bind(contact_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: OrgId::parse(&org_id).as_ref(),
+                at: now,
+                actor: "system",
+                action: "it_contact.synced",
+                target: Some(contact_id),
+                details: json!({ "email": email, "identity_contact_id": identity_contact_id, "adopted": adopted }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A passing failure: stays pending with the reason shown, tried again at `next_at`.
+    pub async fn retry_sync_later(
+        &self,
+        contact_id: &str,
+        owner: &str,
+        reason: &str,
+        count_attempt: bool,
+        next_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE it_contacts SET status_detail = $1, next_sync_at = $2, sync_attempts = sync_attempts + $3, \
+                 lease_owner = NULL, lease_until = NULL \
+             WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(next_at.unix_millis())
+        .bind(i64::from(count_attempt))
+        .bind(contact_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A permanent failure: the contact shows "Sync failed" with the reason.
+    pub async fn mark_sync_failed(
+        &self,
+        contact_id: &str,
+        owner: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE it_contacts SET status = 'failed', status_detail = $1, next_sync_at = NULL, \
+                 sync_attempts = sync_attempts + 1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(contact_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            let (org_id, email): (String, String) =
+                sqlx::query_as("SELECT org_id, email FROM it_contacts WHERE id = $1")
+                    .bind(contact_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            audit::record(
+                &mut tx,
+                AuditEntry {
+                    org_id: OrgId::parse(&org_id).as_ref(),
+                    at: now,
+                    actor: "system",
+                    action: "it_contact.sync_failed",
+                    target: Some(contact_id),
+                    details: json!({ "email": email, "reason": reason }),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A registration finished after its contact was removed: unless the address is a contact
+    /// again (the new contact will adopt the registration), queue its removal so nothing is
+    /// left behind on the identity side.
+    pub async fn flag_orphaned_registration(
+        &self,
+        job: &SyncJob,
+        identity_contact_id: &str,
+        automatic: bool,
+        now: Timestamp,
+    ) -> Result<Option<RemovalId>, StoreError> {
+        let email = EmailAddress::parse(&job.email).map_err(|_| StoreError::NotFound)?;
+        let mut tx = self.pool.begin().await?;
+        let again: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM it_contacts WHERE org_id = $1 AND email_key = $2")
+                .bind(&job.org_id)
+                .bind(email.key())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if again.is_some() {
+            return Ok(None);
+        }
+        let id = RemovalId::generate();
+        let inserted = sqlx::query(
+            "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+                 identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, 'system', $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(&job.org_id)
+        .bind(&job.contact_id)
+        .bind(email.as_str())
+        .bind(email.key())
+        .bind(&job.identity_org_id)
+        .bind(identity_contact_id)
+        .bind(now.unix_millis())
+        .bind(i64::from(automatic))
+        .bind(automatic.then_some(now.unix_millis()))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: OrgId::parse(&job.org_id).as_ref(),
+                at: now,
+                actor: "system",
+                action: "identity_removal.flagged",
+                target: Some(id.as_str()),
+                details: json!({ "email": email.as_str(), "reason": "registered after the contact was removed", "contact_id": job.contact_id }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Contacts registered here (synced), for the drift check: (contact id, e-mail,
+    /// identity-side id).
+    pub async fn synced_contacts(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, email, identity_contact_id FROM it_contacts \
+             WHERE org_id = $1 AND status = 'synced' ORDER BY id",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Organisations linked to the identity side: (id, name, identity org id).
+    pub async fn linked_orgs(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, identity_org_id FROM organisations WHERE identity_org_id IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Contacts whose registration failed for good, across organisations, for the ops pages.
+    pub async fn failed_contacts(
+        &self,
+    ) -> Result<Vec<(String, String, String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, email, status_detail FROM it_contacts WHERE status = 'failed' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// After an organisation is linked, its waiting contacts are due at once.
+    pub async fn wake_pending_contacts(
+        &self,
+        org_id: &OrgId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE it_contacts SET next_sync_at = $1 WHERE org_id = $2 AND status = 'pending'",
+        )
+        .bind(now.unix_millis())
+        .bind(org_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
