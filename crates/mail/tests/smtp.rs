@@ -194,3 +194,41 @@ fn an_smtp_mailer_outside_a_runtime_is_a_config_error_not_a_panic() {
     );
     assert!(matches!(result, Err(MailError::Config(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn tls_urls_build_with_the_ring_provider_and_debug_hides_the_password() {
+    for url in [
+        "smtps://mailer:s3cret-pw@mail.example",
+        "smtp://mail.example:587?tls=required",
+        "smtp://mail.example?tls=opportunistic",
+    ] {
+        let mailer = Mailer::new(
+            &MailConfig::Smtp {
+                url: url.to_owned(),
+            },
+            FROM,
+        )
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let shown = format!("{mailer:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("smtp"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn requiring_tls_from_a_server_without_starttls_fails_without_sending() {
+    let sink = SmtpSink::start().await;
+    let mailer = Mailer::new(
+        &MailConfig::Smtp {
+            url: format!("{}?tls=required", sink.url()),
+        },
+        FROM,
+    )
+    .expect("mailer");
+    let err = mailer
+        .send(&sample_mail("it@acme.example"))
+        .await
+        .expect_err("no STARTTLS offered");
+    assert!(matches!(err, MailError::Transient { .. }), "{err:?}");
+    assert!(sink.messages().is_empty(), "nothing sent in clear text");
+}
