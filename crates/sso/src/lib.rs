@@ -1,0 +1,17 @@
+//! Pure rules and parsing for single sign-on set-up: domain names and their DNS challenge,
+//! identity-provider certificates and SAML metadata, our service-provider metadata, and the
+//! certificate-expiry reminder schedule.
+//!
+//! Nothing here does I/O, runs asynchronously or reads the clock: callers pass the time in.
+
+pub mod certificate;
+pub mod domain_name;
+
+pub use certificate::{Certificate, CertificateError};
+pub use domain_name::{
+    ChallengeToken, DomainName, DomainNameError, InvalidChallengeToken, challenge_value,
+    txt_matches,
+};
+
+#[cfg(test)]
+mod test_certs;
