@@ -231,7 +231,7 @@ fn bmp_string(attr: &AttributeTypeAndValue<'_>) -> Option<String> {
         return None;
     }
     let bytes = attr.as_slice();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = bytes
