@@ -6,12 +6,14 @@
 
 pub mod certificate;
 pub mod domain_name;
+pub mod reminders;
 
 pub use certificate::{Certificate, CertificateError};
 pub use domain_name::{
     ChallengeToken, DomainName, DomainNameError, InvalidChallengeToken, challenge_value,
     txt_matches,
 };
+pub use reminders::{Threshold, UnknownThreshold, current_threshold, next_threshold_at};
 
 #[cfg(test)]
 mod test_certs;
