@@ -7,6 +7,7 @@
 pub mod certificate;
 pub mod domain_name;
 pub mod reminders;
+pub mod saml;
 
 pub use certificate::{Certificate, CertificateError};
 pub use domain_name::{
@@ -14,6 +15,7 @@ pub use domain_name::{
     txt_matches,
 };
 pub use reminders::{Threshold, UnknownThreshold, current_threshold, next_threshold_at};
+pub use saml::{IdpConfig, IdpConfigError, IdpMetadata, MetadataError, SsoBinding, sp_metadata};
 
 #[cfg(test)]
 mod test_certs;
