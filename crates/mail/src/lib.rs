@@ -1,0 +1,23 @@
+//! E-mail for Smart Core Connect: the messages IT contacts receive (certificate reminders, renewal
+//! notices, setup links), built from compiled templates as plain text plus auto-escaped HTML, and a
+//! [`Mailer`] that sends them over SMTP or writes them as RFC 5322 files into an outbox directory.
+//!
+//! Use: build one `Mailer` at start-up from [`MailConfig`] and the sender address, then for each
+//! recipient build an [`OutgoingMail`] with [`certificate_reminder`], [`certificate_renewed`] or
+//! [`setup_link`] and [`Mailer::send`] it. A [`MailError::Transient`] means "try again later" (the
+//! schedule must not advance); a [`MailError::Rejected`] is permanent for that recipient and its
+//! `reason` is fit to show on the contact.
+
+mod error;
+mod mailer;
+mod message;
+mod outbox;
+pub mod templates;
+
+pub use error::MailError;
+pub use mailer::{MailConfig, Mailer};
+pub use message::{OutgoingMail, SentMail};
+pub use templates::{
+    CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
+    certificate_renewed, setup_link,
+};

@@ -1,0 +1,276 @@
+//! The messages IT contacts receive, each built from a plain data struct by a compiled askama
+//! template: a text/plain part and an auto-escaped, inline-styled text/html part. Every message
+//! says why the recipient gets it (they are an IT contact) and that this gives them no access.
+
+use askama::Template;
+
+use crate::OutgoingMail;
+
+/// Data for a certificate-expiry reminder (D6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateReminderMail {
+    pub org_name: String,
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    /// The certificate's subject, e.g. `CN=idp.example.com`.
+    pub certificate_subject: String,
+    pub fingerprint_sha256: String,
+    /// The certificate's notAfter, already formatted for people.
+    pub not_after: String,
+    /// Whole days until notAfter: positive before, 0 on the day, negative after it.
+    pub days_left: i64,
+    /// Where an administrator uploads the new certificate (Settings → Organisation → Authentication).
+    pub settings_url: String,
+}
+
+/// Data for the notice that a later certificate replaced the one reminders were about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRenewedMail {
+    pub org_name: String,
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    pub old_fingerprint: String,
+    pub new_fingerprint: String,
+    /// The new certificate's notAfter, already formatted for people.
+    pub new_not_after: String,
+}
+
+/// Data for a setup link (D7): a signed, read-only link to the SSO setup details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupLinkMail {
+    pub org_name: String,
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    pub link_url: String,
+    /// When the link stops working (72 hours after sending), already formatted for people.
+    pub expires_at: String,
+}
+
+/// Where a certificate stands relative to its notAfter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Before,
+    Today,
+    After,
+}
+
+#[derive(Template)]
+#[template(path = "certificate_reminder.txt")]
+struct ReminderText<'a> {
+    mail: &'a CertificateReminderMail,
+    greeting: String,
+    phase: Phase,
+    days: String,
+    settings_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "certificate_reminder.html")]
+struct ReminderHtml<'a> {
+    mail: &'a CertificateReminderMail,
+    greeting: String,
+    phase: Phase,
+    days: String,
+    settings_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "certificate_renewed.txt")]
+struct RenewedText<'a> {
+    mail: &'a CertificateRenewedMail,
+    greeting: String,
+}
+
+#[derive(Template)]
+#[template(path = "certificate_renewed.html")]
+struct RenewedHtml<'a> {
+    mail: &'a CertificateRenewedMail,
+    greeting: String,
+}
+
+#[derive(Template)]
+#[template(path = "setup_link.txt")]
+struct SetupLinkText<'a> {
+    mail: &'a SetupLinkMail,
+    greeting: String,
+    link_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "setup_link.html")]
+struct SetupLinkHtml<'a> {
+    mail: &'a SetupLinkMail,
+    greeting: String,
+    link_url: &'a str,
+}
+
+/// A reminder that the organisation's SSO certificate expires soon, today, or has expired.
+pub fn certificate_reminder(data: &CertificateReminderMail) -> OutgoingMail {
+    let phase = match data.days_left {
+        d if d > 0 => Phase::Before,
+        0 => Phase::Today,
+        _ => Phase::After,
+    };
+    let days = day_count(data.days_left.unsigned_abs());
+    let org = one_line(&data.org_name);
+    let subject = match phase {
+        Phase::Before => {
+            format!("Action needed: the SSO certificate for {org} expires in {days}")
+        }
+        Phase::Today => format!("Action needed today: the SSO certificate for {org} expires today"),
+        Phase::After => format!("Urgent: the SSO certificate for {org} expired {days} ago"),
+    };
+    let greeting = greeting(data.recipient_name.as_deref());
+    let settings_url = web_url(&data.settings_url);
+    OutgoingMail {
+        to: data.recipient_email.clone(),
+        to_name: display_name(data.recipient_name.as_deref()),
+        subject,
+        text: render(&ReminderText {
+            mail: data,
+            greeting: greeting.clone(),
+            phase,
+            days: days.clone(),
+            settings_url,
+        }),
+        html: render(&ReminderHtml {
+            mail: data,
+            greeting,
+            phase,
+            days,
+            settings_url,
+        }),
+    }
+}
+
+/// A notice that a later certificate replaced the one the reminders were about.
+pub fn certificate_renewed(data: &CertificateRenewedMail) -> OutgoingMail {
+    let greeting = greeting(data.recipient_name.as_deref());
+    OutgoingMail {
+        to: data.recipient_email.clone(),
+        to_name: display_name(data.recipient_name.as_deref()),
+        subject: format!(
+            "Renewed: the SSO certificate for {} has been replaced",
+            one_line(&data.org_name)
+        ),
+        text: render(&RenewedText {
+            mail: data,
+            greeting: greeting.clone(),
+        }),
+        html: render(&RenewedHtml {
+            mail: data,
+            greeting,
+        }),
+    }
+}
+
+/// A read-only link to the organisation's SSO setup details, valid 72 hours.
+pub fn setup_link(data: &SetupLinkMail) -> OutgoingMail {
+    let greeting = greeting(data.recipient_name.as_deref());
+    let link_url = web_url(&data.link_url);
+    OutgoingMail {
+        to: data.recipient_email.clone(),
+        to_name: display_name(data.recipient_name.as_deref()),
+        subject: format!(
+            "Single sign-on setup details for {}",
+            one_line(&data.org_name)
+        ),
+        text: render(&SetupLinkText {
+            mail: data,
+            greeting: greeting.clone(),
+            link_url,
+        }),
+        html: render(&SetupLinkHtml {
+            mail: data,
+            greeting,
+            link_url,
+        }),
+    }
+}
+
+fn render(template: &impl Template) -> String {
+    // The templates only display strings and integers, whose formatting cannot fail.
+    template
+        .render()
+        .unwrap_or_else(|e| panic!("a mail template failed to render: {e}"))
+}
+
+fn day_count(days: u64) -> String {
+    if days == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{days} days")
+    }
+}
+
+fn greeting(name: Option<&str>) -> String {
+    match display_name(name) {
+        Some(name) => format!("Hello {name},"),
+        None => "Hello,".to_owned(),
+    }
+}
+
+/// The recipient's name on one line, or none when it is blank.
+fn display_name(name: Option<&str>) -> Option<String> {
+    name.map(one_line).filter(|name| !name.is_empty())
+}
+
+/// Text meant for a header or a heading on one line: control characters (CR, LF, tab, ...)
+/// become spaces and runs of white space collapse, so stored text can never start a new header.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Only http(s) URLs become links; anything else (a `javascript:` URL, say) is left out.
+fn web_url(url: &str) -> &str {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        url
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_removes_line_breaks_and_collapses_space() {
+        assert_eq!(
+            one_line(" Acme\r\nBcc: x@evil.test\t Ltd "),
+            "Acme Bcc: x@evil.test Ltd"
+        );
+        assert_eq!(one_line("\r\n"), "");
+    }
+
+    #[test]
+    fn day_count_is_singular_for_one() {
+        assert_eq!(day_count(1), "1 day");
+        assert_eq!(day_count(0), "0 days");
+        assert_eq!(day_count(14), "14 days");
+    }
+
+    #[test]
+    fn web_url_keeps_http_links_only() {
+        assert_eq!(
+            web_url("https://sc.example/x?a=1&b=2"),
+            "https://sc.example/x?a=1&b=2"
+        );
+        assert_eq!(web_url("javascript:alert(1)"), "");
+        assert_eq!(web_url("https://a\r\n.example"), "");
+    }
+
+    #[test]
+    fn blank_names_give_a_plain_greeting() {
+        assert_eq!(greeting(None), "Hello,");
+        assert_eq!(greeting(Some("  ")), "Hello,");
+        assert_eq!(greeting(Some("Ada\nLovelace")), "Hello Ada Lovelace,");
+    }
+}
