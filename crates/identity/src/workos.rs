@@ -231,7 +231,8 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 impl WorkOsClient {
     /// A client for the API at `base_url` (e.g. `https://api.workos.com`), authenticating with
     /// `api_key`; every request (connect, send, read the whole answer) must finish within
-    /// `request_timeout`. Call [`crate::install_crypto_provider`] first for HTTPS.
+    /// `request_timeout`. Installs ring as rustls' provider if none is (see
+    /// [`crate::install_crypto_provider`]).
     pub fn new(
         base_url: &str,
         api_key: &str,
@@ -253,6 +254,9 @@ impl WorkOsClient {
         if api_key.trim().is_empty() {
             return Err(ClientBuildError::EmptyApiKey);
         }
+        // reqwest without a built-in provider panics when none is installed; installing ring
+        // here is idempotent and keeps a forgotten start-up call from becoming a panic.
+        crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(10)))

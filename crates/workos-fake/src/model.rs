@@ -44,7 +44,10 @@ pub enum Fault {
         #[serde(default)]
         message: Option<String>,
     },
-    /// Switches every fault off (latency and concurrency limit included).
+    /// Changes the per-organisation contact limit (`null`: back to WorkOS' 20), e.g. to test
+    /// pagination across many pages.
+    ContactLimit { limit: Option<usize> },
+    /// Switches every fault off (latency, concurrency and contact limits included).
     Clear,
 }
 
@@ -62,6 +65,8 @@ pub struct Faults {
     pub drop_next: u32,
     pub latency_ms: u64,
     pub max_concurrency: Option<usize>,
+    /// Per-organisation contact limit when not WorkOS' [`MAX_CONTACTS_PER_ORG`].
+    pub contact_limit: Option<usize>,
     /// Lower-cased address -> the 422 message it gets.
     pub reject_emails: BTreeMap<String, String>,
 }
@@ -94,6 +99,7 @@ impl Faults {
                 self.reject_emails
                     .insert(email.trim().to_lowercase(), message);
             }
+            Fault::ContactLimit { limit } => self.contact_limit = limit,
             Fault::Clear => *self = Faults::default(),
         }
     }

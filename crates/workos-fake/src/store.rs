@@ -16,7 +16,7 @@ pub enum CreateError {
     InvalidEmail,
     /// The address is already a contact of the organisation (case-insensitive).
     AlreadyExists,
-    /// The organisation already has [`MAX_CONTACTS_PER_ORG`] contacts.
+    /// The organisation already has [`MAX_CONTACTS_PER_ORG`] contacts (or the limit set).
     LimitReached,
     /// Switched on with [`crate::Fault::RejectEmail`].
     Rejected(String),
@@ -29,10 +29,9 @@ impl std::fmt::Display for CreateError {
             CreateError::AlreadyExists => {
                 f.write_str("The email address is already an IT contact of the organization.")
             }
-            CreateError::LimitReached => write!(
-                f,
-                "An organization can have at most {MAX_CONTACTS_PER_ORG} IT contacts."
-            ),
+            CreateError::LimitReached => {
+                f.write_str("The organization has reached its maximum number of IT contacts.")
+            }
             CreateError::Rejected(message) => f.write_str(message),
         }
     }
@@ -102,6 +101,7 @@ impl State {
         if let Some(message) = self.faults.reject_emails.get(&email.to_lowercase()) {
             return Err(CreateError::Rejected(message.clone()));
         }
+        let limit = self.faults.contact_limit.unwrap_or(MAX_CONTACTS_PER_ORG);
         let contacts = self.orgs.entry(org.to_owned()).or_default();
         if contacts
             .iter()
@@ -109,7 +109,7 @@ impl State {
         {
             return Err(CreateError::AlreadyExists);
         }
-        if contacts.len() >= MAX_CONTACTS_PER_ORG {
+        if contacts.len() >= limit {
             return Err(CreateError::LimitReached);
         }
         self.next_seq += 1;
