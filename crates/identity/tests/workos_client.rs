@@ -438,3 +438,30 @@ async fn concurrent_registrations_of_many_contacts_each_create_once() {
     assert!(stats.creates_by_email.values().all(|n| *n == 1));
     assert_eq!(stats.idempotent_replays, 200);
 }
+
+#[tokio::test]
+async fn a_lost_answer_is_retryable_and_the_retry_adopts_the_created_contact() {
+    let fake = fake().await;
+    fake.set_fault(Fault::LoseAnswer { count: 1 });
+    let client = client(&fake);
+
+    let error = client
+        .register(&registration("itc_1", "mallory@example.com"))
+        .await
+        .expect_err("answer lost");
+    assert!(error.is_retryable(), "{error:?}");
+    let created = fake.contacts(ORG);
+    assert_eq!(created.len(), 1, "the identity side did create it");
+
+    let retried = client
+        .register(&registration("itc_1", "mallory@example.com"))
+        .await
+        .expect("retry");
+    assert_eq!(retried.identity_contact_id, created[0].id);
+    assert!(
+        !retried.adopted,
+        "answered from the idempotency key, not a 409"
+    );
+    assert_eq!(creates_of(&fake, "mallory@example.com"), 1);
+    assert_eq!(fake.stats().idempotent_replays, 1);
+}

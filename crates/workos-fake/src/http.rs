@@ -201,6 +201,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Has the accept loop drop the connection; the answer is never sent.
+async fn close_connection(closer: Option<ConnectionCloser>) -> Response {
+    if let Some(closer) = closer {
+        closer.0.notify_one();
+        std::future::pending::<()>().await;
+    }
+    workos_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "connection drop unavailable",
+    )
+}
+
 async fn gated(
     app: &App,
     request: Request,
@@ -220,6 +233,7 @@ async fn gated(
     enum Verdict {
         Unauthorised,
         Drop,
+        LoseAnswer,
         Fail(u16),
         RateLimit(u64),
         Serve,
@@ -233,6 +247,9 @@ async fn gated(
         } else if faults.drop_next > 0 {
             faults.drop_next -= 1;
             Verdict::Drop
+        } else if faults.lose_answer_next > 0 {
+            faults.lose_answer_next -= 1;
+            Verdict::LoseAnswer
         } else if faults.fail_next > 0 {
             faults.fail_next -= 1;
             Verdict::Fail(faults.fail_status)
@@ -244,7 +261,7 @@ async fn gated(
         };
         match verdict {
             Verdict::Unauthorised => store.stats.unauthorized += 1,
-            Verdict::Drop => store.stats.dropped_connections += 1,
+            Verdict::Drop | Verdict::LoseAnswer => store.stats.dropped_connections += 1,
             Verdict::Fail(_) => store.stats.injected_5xx += 1,
             Verdict::RateLimit(_) => store.stats.injected_429 += 1,
             Verdict::Serve => {}
@@ -256,16 +273,12 @@ async fn gated(
             workos_error(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
         }
         Verdict::Drop => {
-            if let Some(closer) = request.extensions().get::<ConnectionCloser>() {
-                closer.0.notify_one();
-                // The accept loop drops the connection; this answer is never sent.
-                std::future::pending::<()>().await;
-            }
-            workos_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "connection drop unavailable",
-            )
+            close_connection(request.extensions().get::<ConnectionCloser>().cloned()).await
+        }
+        Verdict::LoseAnswer => {
+            let closer = request.extensions().get::<ConnectionCloser>().cloned();
+            let _lost = next.run(request).await;
+            close_connection(closer).await
         }
         Verdict::Fail(status) => workos_error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -32,6 +32,9 @@ pub enum Fault {
     RateLimit { count: u32, retry_after_secs: u64 },
     /// The next `count` API requests are read, then their connection is closed unanswered.
     DropConnection { count: u32 },
+    /// The next `count` API requests are processed (a create does create), then their
+    /// connection is closed before the answer: the client cannot tell whether it worked.
+    LoseAnswer { count: u32 },
     /// Every API answer is delayed by `ms` milliseconds (0 switches it off).
     Latency { ms: u64 },
     /// At most `limit` API requests are served at once; the others wait their turn
@@ -63,6 +66,7 @@ pub struct Faults {
     pub rate_limit_next: u32,
     pub retry_after_secs: u64,
     pub drop_next: u32,
+    pub lose_answer_next: u32,
     pub latency_ms: u64,
     pub max_concurrency: Option<usize>,
     /// Per-organisation contact limit when not WorkOS' [`MAX_CONTACTS_PER_ORG`].
@@ -90,6 +94,7 @@ impl Faults {
                 self.retry_after_secs = retry_after_secs;
             }
             Fault::DropConnection { count } => self.drop_next = count,
+            Fault::LoseAnswer { count } => self.lose_answer_next = count,
             Fault::Latency { ms } => self.latency_ms = ms,
             Fault::MaxConcurrency { limit } => self.max_concurrency = limit.filter(|l| *l > 0),
             Fault::RejectEmail { email, message } => {
@@ -123,6 +128,7 @@ pub struct Stats {
     pub deletes_total: u64,
     pub injected_5xx: u64,
     pub injected_429: u64,
+    /// Connections closed unanswered (`DropConnection` and `LoseAnswer`).
     pub dropped_connections: u64,
     pub unauthorized: u64,
     /// Most API requests being served at the same moment.
