@@ -261,6 +261,8 @@ both! {
         let a = app.add_manual(&org, &token, "a@acme.example").await;
         app.add_manual(&org, &token, "b@acme.example").await;
         app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", a["id"].as_str().unwrap()), &token).await;
+        // Once b is synced, the background sync adds nothing more to the log.
+        app.wait_for_status(&org, &token, "b@acme.example", "synced", 10).await;
         let body: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=100"), &token).await.json().await.unwrap();
         let events = body["events"].as_array().unwrap();
         let removed = events.iter().position(|e| e["action"] == "it_contact.removed").expect("removal recorded");

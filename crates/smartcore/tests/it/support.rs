@@ -301,6 +301,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Waits (up to `secs` seconds) until the contact with `email` has `status`; returns it.
+    pub async fn wait_for_status(&self, org: &str, token: &str, email: &str, status: &str, secs: u64) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let contacts = self.contacts(org, token).await;
+            let found = contacts.into_iter().find(|c| c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email)));
+            match found {
+                Some(c) if c["status"] == status => return c,
+                other if std::time::Instant::now() > deadline => {
+                    panic!("{email} did not become {status} within {secs} s: {other:?}")
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
