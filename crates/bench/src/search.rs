@@ -33,6 +33,7 @@ pub async fn run(members: u64, queries: usize) -> anyhow::Result<()> {
             "a",
         ];
         let mut samples = Vec::with_capacity(queries);
+        let mut by_query: std::collections::BTreeMap<&str, Vec<u128>> = Default::default();
         for i in 0..queries {
             let q = words[i % words.len()];
             let started = Instant::now();
@@ -47,7 +48,9 @@ pub async fn run(members: u64, queries: usize) -> anyhow::Result<()> {
                 .await?;
             anyhow::ensure!(r.status().is_success(), "search failed: {}", r.status());
             let _ = r.bytes().await?;
-            samples.push(started.elapsed().as_micros());
+            let took = started.elapsed().as_micros();
+            samples.push(took);
+            by_query.entry(q).or_default().push(took);
         }
         samples.sort_unstable();
         println!(
@@ -58,6 +61,16 @@ pub async fn run(members: u64, queries: usize) -> anyhow::Result<()> {
             percentile(&samples, 99.0),
             percentile(&samples, 100.0)
         );
+        for (q, mut times) in by_query {
+            times.sort_unstable();
+            println!(
+                "{:<11}   {:<16} p50 {:>7.2} ms  max {:>7.2} ms",
+                "",
+                format!("{q:?}"),
+                percentile(&times, 50.0),
+                percentile(&times, 100.0)
+            );
+        }
         fixture.stop();
     }
     Ok(())
