@@ -18,31 +18,83 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::AppError;
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
+pub use smartcore_identity as identity;
+pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};
 
+use smartcore_dns::TxtVerifier;
+use smartcore_identity::{ConnectorKind, IdentityConnector};
+use smartcore_mail::Mailer;
 use std::sync::Arc;
+
+/// The outside parts the use cases work with, built once from configuration.
+pub struct Services {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    /// Where IT contacts are registered (builtin or WorkOS).
+    pub identity: Arc<dyn IdentityConnector>,
+    /// Complete identity-side removals without the operations team, where the connector can
+    /// delete (SMARTCORE_IDENTITY_AUTO_REMOVE).
+    pub auto_remove: bool,
+    pub mailer: Arc<Mailer>,
+    pub dns: Arc<TxtVerifier>,
+    /// The address users reach the service at, for links in e-mails.
+    pub public_url: String,
+}
 
 /// Everything the use cases need, shared by every request and worker. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     store: Store,
     clock: Arc<dyn Clock>,
+    identity: Arc<dyn IdentityConnector>,
     removal_mode: RemovalMode,
+    mailer: Arc<Mailer>,
+    dns: Arc<TxtVerifier>,
+    public_url: Arc<str>,
 }
 
 impl App {
-    /// `removal_mode` says how a registered contact's removal reaches the identity side: at
-    /// once (the builtin connector), or through the removal queue.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, removal_mode: RemovalMode) -> Self {
+    pub fn new(services: Services) -> Self {
+        // How a registered contact's removal reaches the identity side: at once with the
+        // builtin connector, otherwise through the removal queue (worked automatically when
+        // configured and the connector can delete, else by the operations team).
+        let removal_mode = match services.identity.kind() {
+            ConnectorKind::Builtin => RemovalMode::CompletedNow,
+            ConnectorKind::WorkOs => RemovalMode::Queue {
+                automatic: services.auto_remove && services.identity.can_delete(),
+            },
+        };
         Self {
-            store,
-            clock,
+            store: services.store,
+            clock: services.clock,
+            identity: services.identity,
             removal_mode,
+            mailer: services.mailer,
+            dns: services.dns,
+            public_url: services.public_url.into(),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn identity(&self) -> &dyn IdentityConnector {
+        self.identity.as_ref()
+    }
+
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
+    }
+
+    pub fn dns(&self) -> &TxtVerifier {
+        &self.dns
+    }
+
+    /// The address users reach the service at, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     pub fn now(&self) -> smartcore_domain::Timestamp {

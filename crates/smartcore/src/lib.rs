@@ -6,8 +6,11 @@ pub mod demo;
 pub mod import;
 
 use anyhow::Context;
-use config::{Config, IdentityKind};
-use smartcore_app::{App, Clock, RemovalMode, Store, SystemClock};
+use config::{Config, IdentityKind, MailKind};
+use smartcore_app::{App, Clock, Services, Store, SystemClock};
+use smartcore_dns::TxtVerifier;
+use smartcore_identity::{BuiltinConnector, IdentityConnector, WorkOsClient};
+use smartcore_mail::{MailConfig, Mailer};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -18,20 +21,45 @@ pub async fn open(config: &Config) -> anyhow::Result<App> {
 }
 
 pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    smartcore_identity::install_crypto_provider();
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await?;
-    Ok(App::new(store, clock, removal_mode(config)))
+    let identity: Arc<dyn IdentityConnector> = match config.identity {
+        IdentityKind::Builtin => Arc::new(BuiltinConnector),
+        IdentityKind::WorkOs => Arc::new(
+            WorkOsClient::new(
+                &config.workos_base_url,
+                config.workos_api_key.as_deref().unwrap_or_default(),
+                IDENTITY_REQUEST_TIMEOUT,
+            )
+            .context("SMARTCORE_WORKOS_BASE_URL / SMARTCORE_WORKOS_API_KEY")?,
+        ),
+    };
+    let mail = match config.mail {
+        MailKind::Outbox => MailConfig::Outbox {
+            dir: config.outbox_dir.clone(),
+        },
+        MailKind::Smtp => MailConfig::Smtp {
+            url: config.smtp_url.clone().unwrap_or_default(),
+        },
+    };
+    let mailer = Mailer::new(&mail, &config.mail_from)
+        .context("SMARTCORE_MAIL / SMARTCORE_SMTP_URL / SMARTCORE_MAIL_FROM")?;
+    let dns = TxtVerifier::new(config.dns_server).context("SMARTCORE_DNS_SERVER")?;
+    Ok(App::new(Services {
+        store,
+        clock,
+        identity,
+        auto_remove: config.identity_auto_remove,
+        mailer: Arc::new(mailer),
+        dns: Arc::new(dns),
+        public_url: config.public_url.clone(),
+    }))
 }
 
-/// How a registered contact's removal reaches the identity side, by configuration.
-fn removal_mode(config: &Config) -> RemovalMode {
-    match config.identity {
-        IdentityKind::Builtin => RemovalMode::CompletedNow,
-        IdentityKind::WorkOs => RemovalMode::Queue {
-            automatic: config.identity_auto_remove,
-        },
-    }
-}
+/// How long one request to the identity side may take before it counts as failed (and is
+/// retried later).
+const IDENTITY_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves the web UI and API on `listener` until `shutdown` resolves, then finishes the
 /// requests under way.

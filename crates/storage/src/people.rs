@@ -203,22 +203,58 @@ impl Store {
 
     /// Writes one batch of import rows in one transaction: creates users that do not exist
     /// yet (without a password: they cannot sign in until given one) and puts each membership.
-    /// Running the same rows again changes nothing.
+    /// Running the same rows again changes nothing. Rows go in chunks of [`IMPORT_CHUNK`] per
+    /// statement; when an address appears twice in a batch, its last row wins.
     pub async fn import_members(
         &self,
         org_id: &OrgId,
         rows: &[ImportRow],
         now: Timestamp,
     ) -> Result<ImportStats, StoreError> {
+        let mut last_row_of: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            last_row_of.insert(row.email.key(), i);
+        }
+        let unique: Vec<&ImportRow> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| last_row_of[r.email.key()] == *i)
+            .map(|(_, r)| r)
+            .collect();
+
         let mut tx = self.pool.begin().await?;
         let mut stats = ImportStats::default();
-        for row in rows {
-            let user_id = UserId::generate();
+        let mut chunks = unique.chunks_exact(IMPORT_CHUNK);
+        for chunk in chunks.by_ref() {
+            let mut users = sqlx::query(USERS_CHUNK.as_str());
+            for row in chunk {
+                users = users
+                    .bind(UserId::generate().to_string())
+                    .bind(row.email.as_str())
+                    .bind(row.email.key())
+                    .bind(row.name.as_str())
+                    .bind(now.unix_millis());
+            }
+            users.execute(&mut *tx).await?;
+            let mut memberships = sqlx::query(MEMBERSHIPS_CHUNK.as_str())
+                .bind(org_id.as_str())
+                .bind(now.unix_millis());
+            for row in chunk {
+                memberships = memberships
+                    .bind(row.email.key())
+                    .bind(row.role.as_str())
+                    .bind(search_text(row.name.as_str(), &row.email))
+                    .bind(row.name.as_str().to_lowercase());
+            }
+            stats.written += memberships.execute(&mut *tx).await?.rows_affected();
+        }
+        for row in chunks.remainder() {
             let id: String = sqlx::query(
                 "INSERT INTO users (id, email, email_key, name, created_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (email_key) DO UPDATE SET email_key = excluded.email_key RETURNING id",
             )
-            .bind(user_id.as_str())
+            .bind(UserId::generate().to_string())
             .bind(row.email.as_str())
             .bind(row.email.key())
             .bind(row.name.as_str())
@@ -242,6 +278,50 @@ impl Store {
         Ok(stats)
     }
 }
+
+/// Rows per multi-row statement of an import: 5 parameters a user, 4 a membership, well
+/// under both databases' parameter limits.
+pub const IMPORT_CHUNK: usize = 200;
+
+/// `INSERT INTO users … VALUES (…), (…) …` for [`IMPORT_CHUNK`] rows, built once. Only the
+/// placeholders vary; no input ever becomes SQL text.
+static USERS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let values: Vec<String> = (0..IMPORT_CHUNK)
+        .map(|i| {
+            let b = i * 5;
+            format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO users (id, email, email_key, name, created_at) VALUES {} ON CONFLICT (email_key) DO NOTHING",
+        values.join(", ")
+    )
+});
+
+/// Puts the memberships of [`IMPORT_CHUNK`] rows, joining each row's address to its user.
+/// `VALUES` columns are `column1…column4` on both SQLite and PostgreSQL.
+static MEMBERSHIPS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let values: Vec<String> = (0..IMPORT_CHUNK)
+        .map(|i| {
+            let b = 2 + i * 4;
+            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+        })
+        .collect();
+    format!(
+        "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
+         SELECT $1, u.id, v.column2, v.column3, v.column4, $2 FROM (VALUES {}) AS v \
+         JOIN users u ON u.email_key = v.column1 WHERE 1 = 1 \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role WHERE memberships.role <> excluded.role",
+        values.join(", ")
+    )
+});
 
 /// Inserts a membership or updates its role; true when a row was written.
 async fn upsert_membership(

@@ -1,0 +1,229 @@
+//! list-contacts under concurrent load from wrk on loopback, beside two floors served by this
+//! process in the same run: a bare axum handler answering the same bytes, and a bare handler
+//! running the same indexed query without authentication.
+
+use crate::db;
+use axum::Router;
+use axum::routing::get;
+use smartcore_app::{AddContact, App};
+use smartcore_domain::OrgId;
+use std::process::Command;
+use tokio::sync::oneshot;
+
+/// An organisation with members, an administrator with a token, and ten contacts, served on
+/// a loopback port by the real router.
+pub struct Fixture {
+    pub app: App,
+    pub base_url: String,
+    pub org_id: String,
+    pub token: String,
+    stop: oneshot::Sender<()>,
+}
+
+impl Fixture {
+    pub async fn build(url: &str, members: u64) -> anyhow::Result<Fixture> {
+        let app = db::open(url).await?;
+        let org = app.create_org("Bench").await?;
+        let rows = (0..members).map(|i| {
+            Ok(smartcore_app::MemberRow {
+                line: i + 1,
+                name: format!("Member {i:06}"),
+                email: format!("member{i}@import.example"),
+                role: Some("member".into()),
+            })
+        });
+        app.import_members(&org, rows, |_| {}).await?;
+        app.create_user(
+            "bench-admin@bench.example",
+            Some("Bench Admin"),
+            None,
+            false,
+        )
+        .await?;
+        app.add_member(
+            &org,
+            "bench-admin@bench.example",
+            smartcore_domain::Role::Admin,
+        )
+        .await?;
+        let token = app.create_api_token("bench-admin@bench.example").await?;
+        let actor = app.bearer_actor(&token).await?;
+        for i in 0..10 {
+            app.add_contact(
+                &actor,
+                &org.id,
+                AddContact::Manual {
+                    email: format!("it{i}@bench.example"),
+                    name: Some(format!("IT {i}")),
+                },
+            )
+            .await?;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let router = smartcore_web::router(
+            app.clone(),
+            smartcore_web::WebConfig {
+                public_url: base_url.clone(),
+            },
+        );
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Fixture {
+            app,
+            base_url,
+            org_id: org.id,
+            token,
+            stop,
+        })
+    }
+
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+    }
+}
+
+struct WrkResult {
+    requests_per_sec: f64,
+    p99_ms: f64,
+}
+
+fn wrk(
+    url: &str,
+    token: Option<&str>,
+    connections: u32,
+    seconds: u32,
+) -> anyhow::Result<WrkResult> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .map_err(|e| anyhow::anyhow!("wrk is needed (apt-get install wrk): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(!text.contains("Non-2xx"), "wrk saw errors:\n{text}");
+    let requests_per_sec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk output:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| v.trim().to_owned())
+        .ok_or_else(|| anyhow::anyhow!("no 99% line in wrk output:\n{text}"))?;
+    Ok(WrkResult {
+        requests_per_sec,
+        p99_ms: parse_duration_ms(&p99),
+    })
+}
+
+fn parse_duration_ms(s: &str) -> f64 {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+pub async fn run(connections: u32, seconds: u32) -> anyhow::Result<()> {
+    println!(
+        "list-contacts under load: wrk -t2 -c{connections} -d{seconds}s on loopback, 10 contacts, 1,000 members"
+    );
+    println!(
+        "{:<11} {:<34} {:>10} {:>9} {:>10}",
+        "database", "endpoint", "req/s", "p99 ms", "of floor"
+    );
+    for kind in db::kinds().await {
+        let database = db::fresh(kind).await?;
+        let fixture = Fixture::build(&database.url, 1_000).await?;
+        let list_path = format!("/api/v1/orgs/{}/it-contacts", fixture.org_id);
+        let body = reqwest::Client::new()
+            .get(format!("{}{list_path}", fixture.base_url))
+            .bearer_auth(&fixture.token)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+
+        // The two floors, served side by side in this process.
+        let org_id = OrgId::parse(&fixture.org_id).expect("generated id");
+        let store = fixture.app.store().clone();
+        let floors = Router::new()
+            .route(
+                "/bytes",
+                get(move || {
+                    let body = body.clone();
+                    async move { ([("content-type", "application/json")], body) }
+                }),
+            )
+            .route(
+                "/query",
+                get(move || {
+                    let (store, org_id) = (store.clone(), org_id.clone());
+                    async move {
+                        let contacts = store.contacts(&org_id).await.map_err(|e| e.to_string())?;
+                        let emails: Vec<String> =
+                            contacts.iter().map(|c| c.email.to_string()).collect();
+                        Ok::<_, String>(axum::Json(emails))
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let floor_url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, floors).await;
+        });
+
+        let bytes = tokio::task::block_in_place(|| {
+            wrk(&format!("{floor_url}/bytes"), None, connections, seconds)
+        })?;
+        let query = tokio::task::block_in_place(|| {
+            wrk(&format!("{floor_url}/query"), None, connections, seconds)
+        })?;
+        let real = tokio::task::block_in_place(|| {
+            wrk(
+                &format!("{}{list_path}", fixture.base_url),
+                Some(&fixture.token),
+                connections,
+                seconds,
+            )
+        })?;
+        let label = kind.label();
+        println!(
+            "{label:<11} {:<34} {:>10.0} {:>9.2} {:>10}",
+            "floor: bare handler, same bytes", bytes.requests_per_sec, bytes.p99_ms, "-"
+        );
+        println!(
+            "{label:<11} {:<34} {:>10.0} {:>9.2} {:>10}",
+            "floor: bare handler, same query", query.requests_per_sec, query.p99_ms, "-"
+        );
+        println!(
+            "{label:<11} {:<34} {:>10.0} {:>9.2} {:>9.2}x",
+            "GET /api/v1/orgs/{org}/it-contacts",
+            real.requests_per_sec,
+            real.p99_ms,
+            real.requests_per_sec / query.requests_per_sec
+        );
+        fixture.stop();
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `smartcore-bench`: measurements that print figures (README, "Benchmarks").
+//!
+//! Each benchmark runs against the real service code on a fresh database, SQLite and (when
+//! reachable) PostgreSQL from `SMARTCORE_TEST_POSTGRES_URL`.
+
+mod db;
+mod import;
+mod load;
+mod search;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "smartcore-bench",
+    about = "Benchmarks of the sign-on settings service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// `smartcore member import` of a generated CSV: rows/s and peak memory, for two file sizes.
+    Import {
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+    },
+    /// Member search through the HTTP API in an organisation of 100,000 members: p50/p99.
+    Search {
+        #[arg(long, default_value_t = 100_000)]
+        members: u64,
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+    },
+    /// list-contacts under 64 concurrent connections (wrk), beside two floors served in the same run.
+    Load {
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match cli.bench {
+            Bench::Import { rows } => import::run(rows).await,
+            Bench::Search { members, queries } => search::run(members, queries).await,
+            Bench::Load {
+                connections,
+                seconds,
+            } => load::run(connections, seconds).await,
+        }
+    })
+}
