@@ -26,6 +26,9 @@ pub enum AppError {
         message: String,
         missing: Vec<&'static str>,
     },
+    /// Something the request depends on (the identity side) does not answer; try again.
+    #[error("{message}")]
+    Unavailable { message: String },
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
     /// Something failed that the caller cannot fix; details are logged, not shown.
@@ -58,6 +61,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unavailable { .. } => "identity_unavailable",
             AppError::Internal(_) => "internal_error",
         }
     }

@@ -10,17 +10,21 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
+mod ops;
 mod orgs;
+mod sync;
 
 pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
 pub use audit::{AuditEvent, MAX_AUDIT_PAGE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::AppError;
+pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};
+pub use sync::SyncSettings;
 
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{ConnectorKind, IdentityConnector};

@@ -90,6 +90,10 @@ impl App {
         self.store
             .link_identity(&org.org_id(), identity_org_id)
             .await?;
+        // Contacts that waited for the link are due now.
+        self.store
+            .wake_pending_contacts(&org.org_id(), self.now())
+            .await?;
         Ok(())
     }
 

@@ -39,6 +39,10 @@ pub struct Config {
     pub mail_from: String,
     pub dns_server: Option<SocketAddr>,
     pub sync_interval: Duration,
+    /// How long a worker holds a claimed contact before another may retry it (beyond SPEC).
+    pub sync_lease: Duration,
+    /// Requests to the identity side in flight at once, per worker (beyond SPEC).
+    pub sync_concurrency: usize,
     pub alert_interval: Duration,
 }
 
@@ -58,6 +62,8 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("DNS_SERVER", None),
     ("SYNC_INTERVAL_MS", Some("1000")),
     ("ALERT_INTERVAL_S", Some("3600")),
+    ("SYNC_LEASE_S", Some("60")),
+    ("SYNC_CONCURRENCY", Some("16")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -233,6 +239,26 @@ impl Config {
                     "must be a whole number of seconds, at least 1".into(),
                 )
             })?;
+        let sync_lease_s: u64 = required("SYNC_LEASE_S")?
+            .parse()
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| {
+                bad(
+                    "SYNC_LEASE_S",
+                    "must be a whole number of seconds, at least 1".into(),
+                )
+            })?;
+        let sync_concurrency: usize = required("SYNC_CONCURRENCY")?
+            .parse()
+            .ok()
+            .filter(|v| (1..=256).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    "SYNC_CONCURRENCY",
+                    "must be a whole number from 1 to 256".into(),
+                )
+            })?;
         Ok(Config {
             database_url,
             listen,
@@ -247,6 +273,8 @@ impl Config {
             mail_from: required("MAIL_FROM")?,
             dns_server,
             sync_interval: Duration::from_millis(sync_ms),
+            sync_lease: Duration::from_secs(sync_lease_s),
+            sync_concurrency,
             alert_interval: Duration::from_secs(alert_s),
         })
     }

@@ -4,16 +4,18 @@
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod workers;
 
 use anyhow::Context;
 use config::{Config, IdentityKind, MailKind};
-use smartcore_app::{App, Clock, Services, Store, SystemClock};
+use smartcore_app::{App, Clock, Services, Store, SyncSettings, SystemClock};
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{BuiltinConnector, IdentityConnector, WorkOsClient};
 use smartcore_mail::{MailConfig, Mailer};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Opens the database, applies migrations and builds the use cases.
 pub async fn open(config: &Config) -> anyhow::Result<App> {
@@ -61,9 +63,33 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
 /// retried later).
 const IDENTITY_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serves the web UI and API on `listener` until `shutdown` resolves, then finishes the
-/// requests under way.
+/// The sync worker's settings, from configuration.
+pub fn sync_settings(config: &Config) -> SyncSettings {
+    SyncSettings {
+        lease: config.sync_lease,
+        batch: 200,
+        concurrency: config.sync_concurrency,
+    }
+}
+
+/// Serves the web UI and API on `listener` and runs the background workers, until `shutdown`
+/// resolves; then finishes the requests and passes under way.
 pub async fn serve(
+    app: App,
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let workers = tokio::spawn(run_workers(app.clone(), config.clone(), stopped));
+    let served = serve_web(app, config, listener, shutdown).await;
+    let _ = stop.send(true);
+    let _ = workers.await;
+    served
+}
+
+/// Serves the web UI and API only.
+pub async fn serve_web(
     app: App,
     config: &Config,
     listener: TcpListener,
@@ -80,6 +106,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")
+}
+
+/// Runs every background worker until `stopped` turns true.
+pub async fn run_workers(app: App, config: Config, stopped: watch::Receiver<bool>) {
+    workers::run_identity_sync(app, sync_settings(&config), config.sync_interval, stopped).await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

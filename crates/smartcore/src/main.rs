@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use smartcore::config::Config;
 use smartcore::{demo, import};
-use smartcore_app::App;
+use smartcore_app::{App, Operator};
 use smartcore_domain::Role;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +53,31 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The operations team's tools: identity-side removals and drift.
+    #[command(subcommand)]
+    Ops(OpsCommand),
+}
+
+#[derive(Subcommand)]
+enum OpsCommand {
+    /// Pending identity-side removals, oldest first.
+    Removals {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Complete a removal: delete the contact on the identity side (or, with --by-hand,
+    /// record that it was removed there by hand).
+    CompleteRemoval {
+        /// The removal's id (rmv_…).
+        id: String,
+        #[arg(long)]
+        by_hand: bool,
+    },
+    /// Contacts on the identity side unknown here, or synced here and missing there.
+    Drift {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -200,8 +225,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             smartcore::serve(app, &config, listener, smartcore::shutdown_signal()).await?;
         }
         Command::Worker => {
-            tracing::info!("worker started");
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let workers = tokio::spawn(smartcore::run_workers(app, config.clone(), stopped));
             smartcore::shutdown_signal().await;
+            let _ = stop.send(true);
+            workers.await?;
         }
         Command::Migrate => {
             let versions = app.store().applied_migrations().await?;
@@ -277,6 +305,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Member(MemberCommand::Import { org, csv, json }) => {
             import_members(&app, &org, &csv, json).await?
+        }
+        Command::Ops(OpsCommand::Removals { json }) => {
+            let removals = app.pending_removals(Operator::Cli).await?;
+            if json {
+                print_json(&serde_json::json!({ "removals": removals }))?;
+            } else if removals.is_empty() {
+                println!("No identity-side removals are pending.");
+            } else {
+                println!(
+                    "{:<36} {:<36} {:<32} requested",
+                    "id", "organisation", "e-mail"
+                );
+                for r in &removals {
+                    println!(
+                        "{:<36} {:<36} {:<32} {} by {}",
+                        r.id, r.org_id, r.email, r.requested_at, r.requested_by
+                    );
+                }
+            }
+        }
+        Command::Ops(OpsCommand::CompleteRemoval { id, by_hand }) => {
+            let done = app
+                .complete_removal(Operator::Cli, id.trim(), by_hand)
+                .await?;
+            println!(
+                "Removal {} of {} completed ({}).",
+                done.id,
+                done.email,
+                done.outcome.as_deref().unwrap_or("done")
+            );
+        }
+        Command::Ops(OpsCommand::Drift { json }) => {
+            let drift = app.drift(Operator::Cli).await?;
+            if json {
+                print_json(&drift)?;
+            } else if drift.entries.is_empty() {
+                println!(
+                    "No drift: {} linked organisations match the identity side.",
+                    drift.checked_orgs
+                );
+            } else {
+                for e in &drift.entries {
+                    println!(
+                        "{:<14} {:<24} {:<32} {}",
+                        e.kind, e.org_name, e.email, e.identity_contact_id
+                    );
+                }
+            }
         }
         Command::Token(TokenCommand::Create { email, out }) => {
             let token = app.create_api_token(&email).await?;

@@ -8,3 +8,4 @@ mod access;
 mod cli;
 mod contacts;
 mod foundation;
+mod sync;

@@ -46,6 +46,32 @@ macro_rules! both {
     };
 }
 
+/// Declares each test once, taking the [`Backend`], and runs it on SQLite and on PostgreSQL
+/// (for tests that start their service with particular configuration).
+macro_rules! each_backend {
+    ($(async fn $name:ident($backend:ident : Backend) $body:block)*) => {
+        $(async fn $name($backend: Backend) $body)*
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::support::postgres_available().await {
+                        super::$name($crate::support::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
 pub struct TestApp {
     pub backend: Backend,
     pub database_url: String,
@@ -53,6 +79,7 @@ pub struct TestApp {
     pub app: App,
     pub http: Client,
     _dir: Option<TempDir>,
+    _outbox: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -78,6 +105,13 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The API key the identity-side fake expects in tests.
+pub const WORKOS_KEY: &str = "sk_test_smartcore";
+
+/// Not a configuration key: tells [`TestApp::start`] to serve the web only, without the
+/// background workers (for tests that run workers as separate processes).
+pub const NO_WORKERS: &str = "TEST_NO_WORKERS";
 
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
@@ -106,6 +140,11 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>
             }
         }
     }
+}
+
+/// True when the PostgreSQL suite can run; otherwise skips with one line (fails under CI).
+pub async fn postgres_available() -> bool {
+    fresh_database(Backend::Postgres).await.is_some()
 }
 
 async fn create_pg_database(admin_url: &str, name: &str) -> Result<String, String> {
@@ -163,19 +202,26 @@ impl TestApp {
             .await
             .expect("bind port 0");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let outbox = TempDir::new("outbox");
+        let workers = !extra.iter().any(|(k, _)| *k == NO_WORKERS);
         let mut extra = extra.to_vec();
         extra.push(("SMARTCORE_PUBLIC_URL", base_url.clone()));
+        extra.push(("SMARTCORE_OUTBOX_DIR", outbox.0.display().to_string()));
         let config = test_config(database_url, &extra);
         let app = smartcore::open(&config).await.expect("open the service");
         let (tx, rx) = oneshot::channel::<()>();
         let served = app.clone();
         let serve_config = config.clone();
         tokio::spawn(async move {
-            smartcore::serve(served, &serve_config, listener, async {
+            let stopped = async {
                 let _ = rx.await;
-            })
-            .await
-            .expect("serve");
+            };
+            let result = if workers {
+                smartcore::serve(served, &serve_config, listener, stopped).await
+            } else {
+                smartcore::serve_web(served, &serve_config, listener, stopped).await
+            };
+            result.expect("serve");
         });
         TestApp {
             backend,
@@ -187,8 +233,19 @@ impl TestApp {
                 .build()
                 .unwrap(),
             _dir: None,
+            _outbox: outbox,
             shutdown: Some(tx),
         }
+    }
+
+    /// The base URL of an identity-side fake, to pass as configuration.
+    pub fn workos_env(fake_url: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("SMARTCORE_IDENTITY", "workos".into()),
+            ("SMARTCORE_WORKOS_BASE_URL", fake_url.to_owned()),
+            ("SMARTCORE_WORKOS_API_KEY", WORKOS_KEY.into()),
+            ("SMARTCORE_SYNC_LEASE_S", "2".into()),
+        ]
     }
 
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
@@ -298,6 +355,35 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::OK);
         let body: Value = r.json().await.unwrap();
         body["contacts"].as_array().unwrap().clone()
+    }
+}
+
+impl TestApp {
+    /// Waits (up to `secs` seconds) until the contact with `email` has `status`; returns it.
+    pub async fn wait_for_status(
+        &self,
+        org: &str,
+        token: &str,
+        email: &str,
+        status: &str,
+        secs: u64,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let contacts = self.contacts(org, token).await;
+            let found = contacts.into_iter().find(|c| {
+                c["email"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            });
+            match found {
+                Some(c) if c["status"] == status => return c,
+                other if std::time::Instant::now() > deadline => {
+                    panic!("{email} did not become {status} within {secs} s: {other:?}")
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 mod audit;
 mod contacts;
 mod members;
+mod ops;
 mod overview;
 
 use crate::AppState;
@@ -50,6 +51,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(members::search))
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))
+        .routes(routes!(ops::removals))
+        .routes(routes!(ops::complete))
+        .routes(routes!(ops::drift))
+        .routes(routes!(ops::sync_failures))
 }
 
 /// The OpenAPI 3 document of the whole API.

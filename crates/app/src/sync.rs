@@ -1,0 +1,186 @@
+//! The identity-side sync (R6) and automatic removals (R7): the work of the background
+//! workers, one pass at a time so that tests and benchmarks can drive it to empty.
+//!
+//! A pass claims due rows with a lease (storage makes the claim exclusive across workers and
+//! instances), talks to the identity side for each, and records the outcome. Nothing is held
+//! only in memory: a worker that dies mid-request leaves a lease that runs out, and the next
+//! worker repeats the request with the same idempotency key, so the identity side registers
+//! the contact once.
+
+use crate::{App, AppError};
+use futures_util::StreamExt;
+use smartcore_domain::RemovalId;
+use smartcore_identity::{ConnectorError, Registration, retry_delay};
+use smartcore_storage::{RemovalOutcome, SyncJob};
+use std::time::Duration;
+
+/// How the sync works through its queue.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncSettings {
+    /// How long a claimed row stays invisible to other workers; longer than any request.
+    pub lease: Duration,
+    /// Rows claimed per pass.
+    pub batch: i64,
+    /// Requests to the identity side in flight at once, per worker.
+    pub concurrency: usize,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            batch: 200,
+            concurrency: 16,
+        }
+    }
+}
+
+/// How long a contact waits for its organisation to be linked before the next look.
+const NOT_LINKED_RECHECK: Duration = Duration::from_secs(60);
+const NOT_LINKED_REASON: &str =
+    "Waiting for the organisation to be linked to the identity side (smartcore org link-identity).";
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl App {
+    /// One pass of the sync: registers up to `settings.batch` due contacts. Returns how many
+    /// were handled (0 when nothing was due).
+    pub async fn sync_once(&self, worker: &str, settings: SyncSettings) -> Result<usize, AppError> {
+        let jobs = self
+            .store
+            .claim_due_contacts(worker, self.now(), millis(settings.lease), settings.batch)
+            .await?;
+        let handled = jobs.len();
+        futures_util::stream::iter(jobs)
+            .for_each_concurrent(settings.concurrency.max(1), |job| async move {
+                if let Err(e) = self.sync_contact(worker, &job).await {
+                    // The lease runs out and the contact is tried again: nothing is lost.
+                    tracing::warn!(contact = %job.contact_id, error = %e, "could not record a sync outcome");
+                }
+            })
+            .await;
+        Ok(handled)
+    }
+
+    async fn sync_contact(&self, worker: &str, job: &SyncJob) -> Result<(), AppError> {
+        let registration = Registration {
+            identity_org_id: job.identity_org_id.clone(),
+            idempotency_key: job.contact_id.clone(),
+            email: job.email.clone(),
+        };
+        let outcome = self.identity.register(&registration).await;
+        let now = self.now();
+        match outcome {
+            Ok(registered) => {
+                let recorded = self
+                    .store
+                    .mark_synced(
+                        &job.contact_id,
+                        worker,
+                        &registered.identity_contact_id,
+                        registered.adopted,
+                        now,
+                    )
+                    .await?;
+                if recorded {
+                    tracing::info!(contact = %job.contact_id, adopted = registered.adopted, "IT contact synced");
+                } else {
+                    // Removed while its registration was under way: take it off again.
+                    let automatic = self.removal_mode
+                        != smartcore_storage::RemovalMode::Queue { automatic: false };
+                    let flagged = self
+                        .store
+                        .flag_orphaned_registration(
+                            job,
+                            &registered.identity_contact_id,
+                            automatic,
+                            now,
+                        )
+                        .await?;
+                    if let Some(id) = flagged {
+                        tracing::warn!(contact = %job.contact_id, removal = %id, "registered after removal; removal queued");
+                        if self.removal_mode == smartcore_storage::RemovalMode::CompletedNow {
+                            self.store
+                                .complete_removal(&id, "system", RemovalOutcome::Deleted, now)
+                                .await?;
+                        }
+                    }
+                }
+            }
+            Err(ConnectorError::NotLinked) => {
+                let next = now.plus_millis(millis(NOT_LINKED_RECHECK));
+                self.store
+                    .retry_sync_later(&job.contact_id, worker, NOT_LINKED_REASON, false, next)
+                    .await?;
+            }
+            Err(ConnectorError::Retryable {
+                reason,
+                retry_after,
+            }) => {
+                let attempt = u32::try_from(job.sync_attempts).unwrap_or(u32::MAX);
+                let next = now.plus_millis(millis(retry_delay(attempt, retry_after)));
+                let detail = format!(
+                    "The identity side did not answer yet ({reason}); retrying automatically."
+                );
+                tracing::info!(contact = %job.contact_id, %reason, retry_at = %next, "sync will be retried");
+                self.store
+                    .retry_sync_later(&job.contact_id, worker, &detail, true, next)
+                    .await?;
+            }
+            Err(e @ ConnectorError::Permanent { .. }) => {
+                let reason = format!("The identity side refused this contact: {}", e.reason());
+                tracing::warn!(contact = %job.contact_id, %reason, "sync failed");
+                self.store
+                    .mark_sync_failed(&job.contact_id, worker, &reason, now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass of automatic identity-side removals (SMARTCORE_IDENTITY_AUTO_REMOVE).
+    pub async fn remove_once(
+        &self,
+        worker: &str,
+        settings: SyncSettings,
+    ) -> Result<usize, AppError> {
+        let due = self
+            .store
+            .claim_due_removals(worker, self.now(), millis(settings.lease), settings.batch)
+            .await?;
+        let handled = due.len();
+        futures_util::stream::iter(due)
+            .for_each_concurrent(settings.concurrency.max(1), |removal| async move {
+                let Some(id) = RemovalId::parse(&removal.id) else { return };
+                let result = self
+                    .identity
+                    .remove(removal.identity_org_id.as_deref(), &removal.identity_contact_id)
+                    .await;
+                let now = self.now();
+                let recorded = match result {
+                    Ok(()) => self.store.complete_removal(&id, "system", RemovalOutcome::Deleted, now).await.map(|_| ()),
+                    Err(ConnectorError::Retryable { reason, retry_after }) => {
+                        let attempt = u32::try_from(removal.attempts).unwrap_or(u32::MAX);
+                        let next = now.plus_millis(millis(retry_delay(attempt, retry_after)));
+                        self.store.retry_removal_later(&id, &reason, next).await
+                    }
+                    Err(e) => self.store.hand_removal_to_operations(&id, &e.reason()).await,
+                };
+                if let Err(e) = recorded {
+                    tracing::warn!(removal = %removal.id, error = %e, "could not record a removal outcome");
+                }
+            })
+            .await;
+        Ok(handled)
+    }
+
+    /// Works the sync and removal queues until nothing is due (for tests and benchmarks).
+    pub async fn drain_queues(&self, worker: &str, settings: SyncSettings) -> Result<(), AppError> {
+        while self.sync_once(worker, settings).await? + self.remove_once(worker, settings).await?
+            > 0
+        {}
+        Ok(())
+    }
+}

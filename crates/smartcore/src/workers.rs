@@ -1,0 +1,54 @@
+//! The background workers: the identity-side sync and automatic removals. They run inside
+//! `serve`, or alone in `smartcore worker` for extra instances; any number may run against one
+//! database, since every row they take is claimed with a lease.
+
+use smartcore_app::{App, SyncSettings};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A name for this worker, unique per process, recorded as the lease owner.
+pub fn worker_name() -> String {
+    format!(
+        "worker-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    )
+}
+
+/// Works the sync and removal queues until `shutdown` turns true: a pass right away while
+/// there is work, a pause of `interval` when there is none. A pass under way finishes first.
+pub async fn run_identity_sync(
+    app: App,
+    settings: SyncSettings,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let worker = worker_name();
+    tracing::info!(%worker, "identity sync started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let handled = match app.sync_once(&worker, settings).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "identity sync pass failed");
+                0
+            }
+        };
+        let removed = match app.remove_once(&worker, settings).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "identity removal pass failed");
+                0
+            }
+        };
+        if handled + removed == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+    tracing::info!(%worker, "identity sync stopped");
+}

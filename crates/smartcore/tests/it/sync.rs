@@ -1,0 +1,379 @@
+//! The identity-side sync against a local server that speaks the WorkOS IT Contacts contract
+//! (R6, R7, D2, "The identity side"). Our real HTTP client talks to it over TCP.
+
+use crate::support::{Backend, NO_WORKERS, TestApp, WORKOS_KEY, problem};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use workos_fake::{FakeWorkOs, Fault};
+
+const IDENTITY_ORG: &str = "org_01WORKOS";
+
+/// A service on `backend` using the fake as its identity side, with an organisation linked to
+/// it; returns (app, org id, admin token).
+async fn linked(
+    backend: Backend,
+    fake: &FakeWorkOs,
+    extra: &[(&'static str, String)],
+) -> (TestApp, String, String) {
+    let mut env = TestApp::workos_env(fake.base_url());
+    env.extend(extra.iter().cloned());
+    let app = TestApp::spawn_with(backend, &env).await.expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    let record = app.app.find_org(&org).await.unwrap();
+    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    (app, org, token)
+}
+
+async fn fake() -> FakeWorkOs {
+    FakeWorkOs::start(WORKOS_KEY)
+        .await
+        .expect("start the identity-side fake")
+}
+
+fn creates_of(fake: &FakeWorkOs, email: &str) -> u64 {
+    fake.stats()
+        .creates_by_email
+        .get(&email.to_lowercase())
+        .copied()
+        .unwrap_or(0)
+}
+
+fn posts(fake: &FakeWorkOs) -> u64 {
+    fake.stats()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("POST "))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+fn deletes(fake: &FakeWorkOs) -> u64 {
+    fake.stats()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("DELETE "))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+each_backend! {
+    async fn added_contacts_become_synced_with_one_request_each(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        for email in ["ada@acme.example", "Grace@Acme.example", "it@partner.example"] {
+            let c = app.add_manual(&org, &token, email).await;
+            assert_eq!(c["status"], "pending");
+            assert_eq!(c["synced_at"], Value::Null);
+        }
+        for email in ["ada@acme.example", "grace@acme.example", "it@partner.example"] {
+            let c = app.wait_for_status(&org, &token, email, "synced", 10).await;
+            assert!(c["synced_at"].as_str().unwrap().ends_with('Z'));
+            assert_eq!(c["status_detail"], Value::Null);
+            assert_eq!(creates_of(&fake, email), 1);
+        }
+        assert_eq!(posts(&fake), 3, "one request per contact");
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 3);
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=100"), &token).await.json().await.unwrap();
+        let synced = log["events"].as_array().unwrap().iter().filter(|e| e["action"] == "it_contact.synced").count();
+        assert_eq!(synced, 3);
+    }
+
+    async fn the_builtin_connector_syncs_at_once_and_removes_by_itself(backend: Backend) {
+        let app = TestApp::spawn(backend).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        let c = app.add_manual(&org, &token, "it@acme.example").await;
+        app.wait_for_status(&org, &token, "it@acme.example", "synced", 10).await;
+        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["identity_removal"], "completed");
+        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    }
+
+    async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend: Backend) {
+        let fake = fake().await;
+        let app = TestApp::spawn_with(backend, &TestApp::workos_env(fake.base_url())).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        app.add_manual(&org, &token, "it@acme.example").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let c = app.wait_for_status(&org, &token, "it@acme.example", "pending", 5).await;
+        assert!(c["status_detail"].as_str().unwrap_or_default().contains("linked"), "{c}");
+        assert_eq!(fake.stats().requests_total, 0, "nothing is sent before the link");
+        let record = app.app.find_org(&org).await.unwrap();
+        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+        app.wait_for_status(&org, &token, "it@acme.example", "synced", 10).await;
+        assert_eq!(creates_of(&fake, "it@acme.example"), 1);
+    }
+
+    async fn an_outage_keeps_contacts_pending_and_loses_nothing(backend: Backend) {
+        let fake = fake().await;
+        fake.set_fault(Fault::Fail5xx { count: 2, status: 503 });
+        fake.set_fault(Fault::DropConnection { count: 1 });
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        app.add_manual(&org, &token, "it@acme.example").await;
+        // While the identity side fails, the contact stays pending with the reason shown.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let detail = loop {
+            let c = app.contacts(&org, &token).await.remove(0);
+            if let Some(d) = c["status_detail"].as_str() {
+                assert_eq!(c["status"], "pending");
+                break d.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no retry reason shown");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(detail.contains("retrying automatically"), "{detail}");
+        app.wait_for_status(&org, &token, "it@acme.example", "synced", 20).await;
+        let stats = fake.stats();
+        assert_eq!(stats.creates_total, 1);
+        assert!(stats.injected_5xx + stats.dropped_connections >= 2, "{stats:?}");
+    }
+
+    async fn rate_limiting_honours_retry_after(backend: Backend) {
+        let fake = fake().await;
+        fake.set_fault(Fault::RateLimit { count: 1, retry_after_secs: 2 });
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        let added = Instant::now();
+        app.add_manual(&org, &token, "it@acme.example").await;
+        app.wait_for_status(&org, &token, "it@acme.example", "synced", 10).await;
+        assert!(added.elapsed() >= Duration::from_secs(2), "retried before Retry-After: {:?}", added.elapsed());
+        assert_eq!(fake.stats().injected_429, 1);
+        assert_eq!(creates_of(&fake, "it@acme.example"), 1);
+    }
+
+    async fn a_refusal_shows_sync_failed_with_its_reason(backend: Backend) {
+        let fake = fake().await;
+        fake.set_fault(Fault::RejectEmail { email: "blocked@acme.example".into(), message: Some("Domain not allowed".into()) });
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        app.add_manual(&org, &token, "blocked@acme.example").await;
+        let c = app.wait_for_status(&org, &token, "blocked@acme.example", "failed", 10).await;
+        assert!(c["status_detail"].as_str().unwrap().contains("Domain not allowed"), "{c}");
+        let staff = app.user("ops@smartcore.example", true).await;
+        let failures: Value = app.get("/api/v1/ops/sync-failures", &staff).await.json().await.unwrap();
+        assert_eq!(failures["failures"][0]["email"], "blocked@acme.example");
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &token).await.json().await.unwrap();
+        assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "it_contact.sync_failed"));
+    }
+
+    async fn removing_a_synced_contact_flags_it_and_the_ops_action_deletes_it_once(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        let c = app.add_manual(&org, &token, "leaver@acme.example").await;
+        app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10).await;
+        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["identity_removal"], "flagged");
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1, "the team completes it, not the admin");
+
+        let staff = app.user("ops@smartcore.example", true).await;
+        problem(app.get("/api/v1/ops/identity-removals?status=pending", &token).await, 404, "not_found").await;
+        let queue: Value = app.get("/api/v1/ops/identity-removals?status=pending", &staff).await.json().await.unwrap();
+        let removal = &queue["removals"][0];
+        assert_eq!(removal["email"], "leaver@acme.example");
+        assert_eq!(removal["org_id"], org.as_str());
+        assert_eq!(removal["identity_contact_id"], fake.contacts(IDENTITY_ORG)[0].id.as_str());
+        let id = removal["id"].as_str().unwrap();
+        assert!(id.starts_with("rmv_"));
+
+        let path = format!("/api/v1/ops/identity-removals/{id}/complete");
+        let r = app.request(Method::POST, &path, Some(&staff)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let done: Value = r.json().await.unwrap();
+        assert_eq!(done["status"], "completed");
+        assert_eq!(done["outcome"], "deleted");
+        assert!(fake.contacts(IDENTITY_ORG).is_empty());
+        assert_eq!(deletes(&fake), 1);
+        let again = app.request(Method::POST, &path, Some(&staff)).send().await.unwrap();
+        problem(again, 409, "removal_not_pending").await;
+        assert_eq!(deletes(&fake), 1, "the delete is sent once");
+        let queue: Value = app.get("/api/v1/ops/identity-removals", &staff).await.json().await.unwrap();
+        assert!(queue["removals"].as_array().unwrap().is_empty());
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &token).await.json().await.unwrap();
+        assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "identity_removal.completed"));
+    }
+
+    async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        let c = app.add_manual(&org, &token, "leaver@acme.example").await;
+        app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10).await;
+        app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
+        let id = app.app.store().pending_removals().await.unwrap()[0].id.clone();
+        let output = Command::new(env!("CARGO_BIN_EXE_smartcore"))
+            .args(["ops", "complete-removal", &id, "--by-hand"])
+            .env("SMARTCORE_DATABASE_URL", &app.database_url)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("marked_done"));
+        assert_eq!(deletes(&fake), 0);
+        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    }
+
+    async fn automatic_removal_completes_without_the_operations_team(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())]).await;
+        let c = app.add_manual(&org, &token, "leaver@acme.example").await;
+        app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10).await;
+        fake.set_fault(Fault::Fail5xx { count: 1, status: 502 });
+        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["identity_removal"], "flagged");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !fake.contacts(IDENTITY_ORG).is_empty() || !app.app.store().pending_removals().await.unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "automatic removal did not complete");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(fake.stats().deletes_total, 1);
+    }
+
+    async fn removing_an_unsynced_contact_sends_nothing(backend: Backend) {
+        let fake = fake().await;
+        fake.set_fault(Fault::Latency { ms: 5_000 });
+        let app = TestApp::spawn_with(backend, &TestApp::workos_env(fake.base_url())).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        let c = app.add_manual(&org, &token, "brief@acme.example").await;
+        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["identity_removal"], "not_needed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(fake.stats().requests_total, 0);
+        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    }
+
+    async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        let c = app.add_manual(&org, &token, "back@acme.example").await;
+        app.wait_for_status(&org, &token, "back@acme.example", "synced", 10).await;
+        app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
+        assert_eq!(app.app.store().pending_removals().await.unwrap().len(), 1);
+        let again = app.add_manual(&org, &token, "Back@acme.example").await;
+        assert_eq!(again["status"], "synced", "{again}");
+        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(posts(&fake), 1, "nothing registered twice");
+        assert_eq!(deletes(&fake), 0);
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
+    }
+
+    async fn an_address_registered_by_hand_is_adopted(backend: Backend) {
+        let fake = fake().await;
+        let existing = fake.insert_contact(IDENTITY_ORG, "IT-Desk@Acme.example").unwrap();
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        app.add_manual(&org, &token, "it-desk@acme.example").await;
+        app.wait_for_status(&org, &token, "it-desk@acme.example", "synced", 10).await;
+        assert_eq!(fake.stats().creates_total, 0);
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
+        let staff = app.user("ops@smartcore.example", true).await;
+        let drift: Value = app.get("/api/v1/ops/drift", &staff).await.json().await.unwrap();
+        assert!(drift["entries"].as_array().unwrap().is_empty(), "adopted, so no drift: {drift}");
+        assert_eq!(fake.contacts(IDENTITY_ORG)[0].id, existing.id);
+    }
+
+    async fn drift_shows_both_directions(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        app.add_manual(&org, &token, "gone@acme.example").await;
+        app.wait_for_status(&org, &token, "gone@acme.example", "synced", 10).await;
+        let remote = fake.contacts(IDENTITY_ORG)[0].id.clone();
+        assert!(fake.delete_contact(IDENTITY_ORG, &remote));
+        fake.insert_contact(IDENTITY_ORG, "stranger@elsewhere.example").unwrap();
+        let staff = app.user("ops@smartcore.example", true).await;
+        let drift: Value = app.get("/api/v1/ops/drift", &staff).await.json().await.unwrap();
+        let entries = drift["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "{drift}");
+        assert!(entries.iter().any(|e| e["kind"] == "missing_there" && e["email"] == "gone@acme.example"));
+        assert!(entries.iter().any(|e| e["kind"] == "unknown_here" && e["email"] == "stranger@elsewhere.example"));
+    }
+
+    async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(backend: Backend) {
+        let fake = fake().await;
+        fake.set_fault(Fault::Latency { ms: 800 });
+        let mut env = TestApp::workos_env(fake.base_url());
+        env.push((NO_WORKERS, "1".into()));
+        let (app, org, token) = {
+            let app = TestApp::spawn_with(backend, &env).await.expect("database");
+            let (org, token) = app.org_with_admin("Acme").await;
+            let record = app.app.find_org(&org).await.unwrap();
+            app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+            (app, org, token)
+        };
+        for i in 0..5 {
+            app.add_manual(&org, &token, &format!("it{i}@acme.example")).await;
+        }
+        let mut worker = spawn_worker(&app.database_url, fake.base_url());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fake.stats().requests_total == 0 {
+            assert!(Instant::now() < deadline, "the worker sent nothing");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        worker.kill().unwrap();
+        let _ = worker.wait();
+        let mut restarted = spawn_worker(&app.database_url, fake.base_url());
+        for i in 0..5 {
+            app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 20).await;
+        }
+        restarted.kill().unwrap();
+        let _ = restarted.wait();
+        let stats = fake.stats();
+        assert_eq!(stats.creates_total, 5, "{stats:?}");
+        assert!(stats.creates_by_email.values().all(|n| *n == 1), "{stats:?}");
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
+    }
+
+    async fn two_worker_processes_register_each_contact_exactly_once(backend: Backend) {
+        let fake = fake().await;
+        fake.set_fault(Fault::Latency { ms: 20 });
+        let mut env = TestApp::workos_env(fake.base_url());
+        env.push((NO_WORKERS, "1".into()));
+        let app = TestApp::spawn_with(backend, &env).await.expect("database");
+        let mut orgs = Vec::new();
+        for name in ["Acme", "Globex"] {
+            let (org, token) = app.org_with_admin(name).await;
+            let record = app.app.find_org(&org).await.unwrap();
+            app.app.link_identity(&record, &format!("{IDENTITY_ORG}_{name}")).await.unwrap();
+            for i in 0..20 {
+                app.add_manual(&org, &token, &format!("it{i}@{}.example", name.to_lowercase())).await;
+            }
+            orgs.push((org, token, name));
+        }
+        let mut workers = [spawn_worker(&app.database_url, fake.base_url()), spawn_worker(&app.database_url, fake.base_url())];
+        for (org, token, name) in &orgs {
+            for i in 0..20 {
+                app.wait_for_status(org, token, &format!("it{i}@{}.example", name.to_lowercase()), "synced", 30).await;
+            }
+        }
+        for w in &mut workers {
+            w.kill().unwrap();
+            let _ = w.wait();
+        }
+        let stats = fake.stats();
+        assert_eq!(stats.creates_total, 40, "{stats:?}");
+        assert_eq!(posts(&fake), 40, "no request was sent twice: {stats:?}");
+        assert!(stats.creates_by_email.values().all(|n| *n == 1));
+    }
+}
+
+/// `smartcore worker` as its own OS process, on the database at `database_url`.
+fn spawn_worker(database_url: &str, fake_url: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .arg("worker")
+        .env("SMARTCORE_DATABASE_URL", database_url)
+        .env("SMARTCORE_IDENTITY", "workos")
+        .env("SMARTCORE_WORKOS_BASE_URL", fake_url)
+        .env("SMARTCORE_WORKOS_API_KEY", WORKOS_KEY)
+        .env("SMARTCORE_SYNC_INTERVAL_MS", "50")
+        .env("SMARTCORE_SYNC_LEASE_S", "2")
+        .env("SMARTCORE_SYNC_CONCURRENCY", "4")
+        .env(
+            "SMARTCORE_OUTBOX_DIR",
+            std::env::temp_dir().join("smartcore-worker-outbox"),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start a worker process")
+}
