@@ -357,3 +357,28 @@ async fn authentication_page_weight_and_render_time_with_twenty_contacts() {
         "median render {median:?} is over 50 ms"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_pages_are_for_staff_only() {
+    let Some(scene) = Scene::new(&[]).await else {
+        return;
+    };
+    scene
+        .app
+        .app
+        .create_user("ops@smartcore.example", Some("Ops"), Some(PASSWORD), true)
+        .await
+        .unwrap();
+    let staff = session(&scene, "ops@smartcore.example").await;
+    let (status, html) = get(&scene, &staff, "/ops").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Identity-side removals waiting for us") && html.contains("Sync failures")
+    );
+    let (status, html) = get(&scene, &staff, "/ops?drift=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("checked."), "{html}");
+    let admin = session(&scene, ADMIN_EMAIL).await;
+    let (status, _) = get(&scene, &admin, "/ops").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the ops pages do not exist for others");
+}

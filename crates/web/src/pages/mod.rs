@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod ops;
 mod settings;
 
 use crate::error::PageError;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(settings::routes())
         .merge(audit::routes())
+        .merge(ops::routes())
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
