@@ -380,5 +380,9 @@ async fn the_operations_pages_are_for_staff_only() {
     assert!(html.contains("checked."), "{html}");
     let admin = session(&scene, ADMIN_EMAIL).await;
     let (status, _) = get(&scene, &admin, "/ops").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the ops pages do not exist for others");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the ops pages do not exist for others"
+    );
 }
