@@ -87,9 +87,19 @@ pub async fn fresh(kind: Kind) -> anyhow::Result<FreshDb> {
 
 /// Opens the service on `url` with default configuration.
 pub async fn open(url: &str) -> anyhow::Result<smartcore_app::App> {
+    open_with(url, &[]).await
+}
+
+/// Opens the service on `url` with extra configuration (`SMARTCORE_…` variables).
+pub async fn open_with(url: &str, extra: &[(&str, &str)]) -> anyhow::Result<smartcore_app::App> {
+    let outbox = std::env::temp_dir().join("smartcore-bench-outbox");
     let config = smartcore::config::Config::from_sources(None, |k| match k {
         "SMARTCORE_DATABASE_URL" => Some(url.to_owned()),
-        _ => None,
+        "SMARTCORE_OUTBOX_DIR" => Some(outbox.display().to_string()),
+        _ => extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned()),
     })?;
     smartcore::open(&config).await
 }

@@ -7,6 +7,7 @@ mod db;
 mod import;
 mod load;
 mod search;
+mod sync;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,16 @@ enum Bench {
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
     },
+    /// Identity-side sync of 10,000 contacts against the WorkOS fake answering after 20 ms.
+    Sync {
+        #[arg(long, default_value_t = 10_000)]
+        contacts: u64,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Requests in flight, for the sync and as the fake's own limit.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// list-contacts under 64 concurrent connections (wrk), beside two floors served in the same run.
     Load {
         #[arg(long, default_value_t = 64)]
@@ -52,6 +63,11 @@ fn main() -> anyhow::Result<()> {
         match cli.bench {
             Bench::Import { rows } => import::run(rows).await,
             Bench::Search { members, queries } => search::run(members, queries).await,
+            Bench::Sync {
+                contacts,
+                latency_ms,
+                concurrency,
+            } => sync::run(contacts, latency_ms, concurrency).await,
             Bench::Load {
                 connections,
                 seconds,

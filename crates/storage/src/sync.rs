@@ -28,34 +28,34 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<SyncJob>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let claimed: Vec<(String,)> = sqlx::query_as(
+        let lease_until = now.unix_millis() + lease_ms;
+        let claimed = sqlx::query(
             "UPDATE it_contacts SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM it_contacts \
                           WHERE next_sync_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
                           ORDER BY next_sync_at LIMIT $4) \
-               AND next_sync_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING id",
+               AND next_sync_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $3)",
         )
         .bind(owner)
-        .bind(now.unix_millis() + lease_ms)
+        .bind(lease_until)
         .bind(now.unix_millis())
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut jobs = Vec::with_capacity(claimed.len());
-        for (id,) in claimed {
-            let job: Option<SyncJob> = sqlx::query_as(
-                "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts \
-                 FROM it_contacts c JOIN organisations o ON o.id = c.org_id WHERE c.id = $1 AND c.lease_owner = $2",
-            )
-            .bind(&id)
-            .bind(owner)
-            .fetch_optional(&self.pool)
-            .await?;
-            jobs.extend(job);
+        if claimed.rows_affected() == 0 {
+            return Ok(Vec::new());
         }
-        Ok(jobs)
+        // Everything this claim took, in one query: the owner and lease stamp identify it.
+        Ok(sqlx::query_as(
+            "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts \
+             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
+             WHERE c.lease_owner = $1 AND c.lease_until = $2 ORDER BY c.next_sync_at",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The contact is registered: the green Synced badge. False when the contact is gone
@@ -69,25 +69,20 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let updated: Option<(String, String)> = sqlx::query_as(
             "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
                  next_sync_at = NULL, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $3 AND lease_owner = $4 AND status = 'pending'",
+             WHERE id = $3 AND lease_owner = $4 AND status = 'pending' RETURNING org_id, email",
         )
         .bind(identity_contact_id)
         .bind(now.unix_millis())
         .bind(contact_id)
         .bind(owner)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
+        let Some((org_id, email)) = updated else {
             return Ok(false);
-        }
-        let (org_id, email): (String, String) =
-            sqlx::query_as("SELECT org_id, email FROM it_contacts WHERE id = $1")
-                .bind(contact_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        };
         audit::record(
             &mut tx,
             AuditEntry {
