@@ -38,7 +38,12 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
         return Ok(Redirect::to("/sign-in").into_response());
     };
     let orgs = state.app.organisations_of(&actor).await?;
-    match orgs.first() {
+    // An organisation the user administers first: members have nothing to manage here.
+    let first = orgs
+        .iter()
+        .find(|o| o.role == smartcore_domain::Role::Admin)
+        .or(orgs.first());
+    match first {
         Some(org) => {
             Ok(Redirect::to(&format!("/orgs/{}/settings/authentication", org.id)).into_response())
         }

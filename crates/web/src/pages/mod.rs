@@ -1,23 +1,32 @@
-//! The HTML pages: sign-in, the organisation's Authentication settings, health checks.
-//! Every form works without JavaScript; templates escape everything they print.
+//! The HTML pages: sign-in, the organisation's Authentication settings, its audit log, health
+//! checks and the static files. Every form works without JavaScript (POST, then a redirect or
+//! the page again with the error next to the field); `app.js` only makes it nicer. Templates
+//! escape everything they print, and no page carries inline script or style (the CSP forbids it).
 
+mod audit;
 mod auth;
+mod ops;
 mod settings;
 
-use crate::AppState;
+use crate::error::PageError;
+use crate::{AppState, session};
 use askama::Template;
 use axum::Router;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use smartcore_app::{Actor, AppError, OrgSummary};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/app.js", get(script))
         .merge(auth::routes())
         .merge(settings::routes())
+        .merge(audit::routes())
+        .merge(ops::routes())
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -30,15 +39,51 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> R
     }
 }
 
-async fn stylesheet() -> Response {
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/app.css"),
+        body,
     )
         .into_response()
+}
+
+async fn stylesheet() -> Response {
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    )
+}
+
+async fn script() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    )
+}
+
+/// The signed-in user, or the sign-in page for everyone else.
+pub(crate) async fn page_actor(headers: &HeaderMap, state: &AppState) -> Result<Actor, PageError> {
+    Ok(session::actor_from_cookies(headers, state)
+        .await?
+        .ok_or(AppError::Unauthenticated)?)
+}
+
+/// The organisation being looked at, and every organisation of the user (for the switcher).
+pub(crate) async fn org_context(
+    state: &AppState,
+    actor: &Actor,
+    org: &str,
+) -> Result<(OrgSummary, Vec<OrgSummary>), PageError> {
+    let orgs = state.app.organisations_of(actor).await?;
+    let current = orgs
+        .iter()
+        .find(|o| o.id == org)
+        .cloned()
+        .ok_or(AppError::NotFound)?;
+    Ok((current, orgs))
 }
 
 /// Renders a template, or a plain 500 if rendering fails (it only can on a template bug).

@@ -1,18 +1,107 @@
-//! Settings → Organisation → Authentication.
+//! Settings → Organisation → Authentication: the checklist before Single Sign-On and the
+//! "IT contacts" section of the help article (list, "Add contact", the delete icon).
+//!
+//! Without JavaScript the "Add contact" dialog is the same markup rendered open by the server
+//! (`?add=1`, a member search `?q=…`, or an error after a POST), and the delete icon leads to a
+//! confirmation page; `app.js` turns both into modal dialogs without reloads.
 
-use crate::error::PageError;
-use crate::pages::render;
-use crate::{AppState, session};
+use crate::AppState;
+use crate::error::{PageError, public_message, status_of};
+use crate::pages::{org_context, page_actor, render};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use smartcore_app::{AppError, ContactListView, OrgSummary};
+use serde::Deserialize;
+use smartcore_app::{
+    Actor, AddContact, AppError, AuthenticationOverview, MemberSearchHit, OrgSummary,
+};
+use smartcore_domain::{ContactSource, IdentityRemoval, ItContact, SyncStatus};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/orgs/{org}/settings/authentication", get(authentication))
+    Router::new()
+        .route("/orgs/{org}/settings/authentication", get(authentication))
+        .route(
+            "/orgs/{org}/settings/authentication/it-contacts",
+            axum::routing::post(add_contact),
+        )
+        .route(
+            "/orgs/{org}/settings/authentication/it-contacts/{contact}/remove",
+            get(confirm_removal).post(remove_contact),
+        )
+}
+
+/// One row of the IT contacts list, as the page shows it.
+pub(crate) struct ContactRow {
+    pub id: String,
+    /// The name, or the address when there is none.
+    pub label: String,
+    pub email: String,
+    pub has_name: bool,
+    pub member: bool,
+    /// A member contact whose person has left the organisation (D3).
+    pub left: bool,
+    /// `pending`, `synced` or `failed`: the badge's class.
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub detail: Option<String>,
+}
+
+impl ContactRow {
+    fn from_contact(c: &ItContact) -> Self {
+        let name = c.name.as_ref().map(|n| n.as_str().to_owned());
+        ContactRow {
+            id: c.id.to_string(),
+            has_name: name.is_some(),
+            label: name.unwrap_or_else(|| c.email.to_string()),
+            email: c.email.to_string(),
+            member: c.source == ContactSource::Member,
+            left: c.source == ContactSource::Member && !c.still_member,
+            status: c.status.as_str(),
+            status_label: status_label(c.status),
+            detail: c.status_detail.clone(),
+        }
+    }
+}
+
+pub(crate) fn status_label(s: SyncStatus) -> &'static str {
+    match s {
+        SyncStatus::Pending => "Pending",
+        SyncStatus::Synced => "Synced",
+        SyncStatus::Failed => "Sync failed",
+    }
+}
+
+/// The "Add contact" dialog: what was typed or searched, and what went wrong, field by field.
+#[derive(Default)]
+struct AddDialog {
+    /// Rendered open (no JavaScript, or an error to show).
+    open: bool,
+    q: String,
+    searched: bool,
+    results: Vec<MemberSearchHit>,
+    member_error: Option<String>,
+    email: String,
+    name: String,
+    email_error: Option<String>,
+    name_error: Option<String>,
+    /// An error about the list as a whole (the limit).
+    form_error: Option<String>,
+}
+
+impl AddDialog {
+    /// The field that should take the focus when the dialog opens.
+    fn focus(&self) -> &'static str {
+        if self.email_error.is_some() {
+            "email"
+        } else if self.name_error.is_some() {
+            "name"
+        } else {
+            "member-q"
+        }
+    }
 }
 
 #[derive(Template)]
@@ -20,30 +109,225 @@ pub fn routes() -> Router<AppState> {
 struct AuthenticationPage {
     org: OrgSummary,
     orgs: Vec<OrgSummary>,
-    contacts: ContactListView,
+    contacts: Vec<ContactRow>,
+    limit: usize,
+    below_recommended: bool,
+    at_limit: bool,
+    overview: AuthenticationOverview,
+    notice: Option<&'static str>,
+    page_error: Option<String>,
+    add: AddDialog,
+}
+
+impl AuthenticationPage {
+    fn base(&self) -> String {
+        format!("/orgs/{}/settings/authentication", self.org.id)
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    add: Option<String>,
+    q: Option<String>,
+    added: Option<String>,
+    removed: Option<String>,
+}
+
+const ADDED: &str = "IT contact added. It shows as Pending until it has been registered to receive alerts; the green Synced badge then appears by itself. There's nothing more for you to do.";
+const REMOVED_FLAGGED: &str = "IT contact removed. They had been registered to receive alerts, so they have been flagged for removal on the identity side. That final step is completed for you by the Smart Core Connect team, so you don't need to do anything else.";
+const REMOVED_COMPLETED: &str = "IT contact removed. They have also been removed on the identity side, so they no longer receive alerts. Nothing more is needed.";
+const REMOVED_NOT_NEEDED: &str = "IT contact removed. They had not been registered to receive alerts yet, so nothing more is needed.";
+
+async fn load_page(
+    state: &AppState,
+    actor: &Actor,
+    org: &str,
+    add: AddDialog,
+) -> Result<AuthenticationPage, PageError> {
+    let list = state.app.list_contacts(actor, org).await?;
+    let overview = state.app.authentication_overview(actor, org).await?;
+    let (current, orgs) = org_context(state, actor, org).await?;
+    Ok(AuthenticationPage {
+        org: current,
+        orgs,
+        contacts: list.contacts.iter().map(ContactRow::from_contact).collect(),
+        limit: list.limit,
+        below_recommended: list.below_recommended(),
+        at_limit: list.at_limit(),
+        overview,
+        notice: None,
+        page_error: None,
+        add,
+    })
 }
 
 async fn authentication(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(org): Path<String>,
+    Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let actor = session::actor_from_cookies(&headers, &state)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let contacts = state.app.list_contacts(&actor, &org).await?;
-    let orgs = state.app.organisations_of(&actor).await?;
-    let current = orgs
-        .iter()
-        .find(|o| o.id == org)
-        .cloned()
-        .ok_or(AppError::NotFound)?;
+    let actor = page_actor(&headers, &state).await?;
+    let mut add = AddDialog {
+        open: query.add.is_some() || query.q.is_some(),
+        ..AddDialog::default()
+    };
+    let mut status = StatusCode::OK;
+    if let Some(q) = query.q.as_deref().map(str::trim) {
+        add.q = q.to_owned();
+        add.searched = true;
+        match state.app.search_members(&actor, &org, q, Some(20)).await {
+            Ok(hits) => add.results = hits,
+            Err(e @ AppError::Invalid { .. }) => {
+                status = StatusCode::UNPROCESSABLE_ENTITY;
+                add.member_error = Some(e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut page = load_page(&state, &actor, &org, add).await?;
+    page.notice = if query.added.is_some() {
+        Some(ADDED)
+    } else {
+        match query.removed.as_deref() {
+            Some("flagged") => Some(REMOVED_FLAGGED),
+            Some("completed") => Some(REMOVED_COMPLETED),
+            Some("not_needed") => Some(REMOVED_NOT_NEEDED),
+            _ => None,
+        }
+    };
+    Ok(render(status, &page))
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    /// `member` or `manual`: which half of the dialog was used.
+    way: String,
+    #[serde(default)]
+    member_id: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    /// The member search that led here, to show its results again after an error.
+    #[serde(default)]
+    q: String,
+}
+
+async fn add_contact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<AddForm>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let manual = form.way != "member";
+    let request = if manual {
+        AddContact::Manual {
+            email: form.email.clone(),
+            name: Some(form.name.clone()).filter(|n| !n.trim().is_empty()),
+        }
+    } else {
+        AddContact::Member {
+            member_id: form.member_id.clone(),
+        }
+    };
+    let error = match state.app.add_contact(&actor, &org, request).await {
+        Ok(_) => {
+            return Ok(Redirect::to(&format!(
+                "/orgs/{org}/settings/authentication?added=1#it-contacts"
+            ))
+            .into_response());
+        }
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => e,
+        Err(e) => return Err(e.into()),
+    };
+    // The page again, the dialog open, the error next to the field and the input kept.
+    let mut add = AddDialog {
+        open: true,
+        email: form.email.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+        ..AddDialog::default()
+    };
+    let message = public_message(&error);
+    match (&error, manual) {
+        (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => {
+            add.form_error = Some(message)
+        }
+        (
+            AppError::Invalid {
+                field: Some("name"),
+                ..
+            },
+            true,
+        ) => add.name_error = Some(message),
+        (_, true) => add.email_error = Some(message),
+        (_, false) => add.member_error = Some(message),
+    }
+    let q = form.q.trim();
+    if !manual && !q.is_empty() {
+        add.q = q.to_owned();
+        add.searched = true;
+        add.results = state
+            .app
+            .search_members(&actor, &org, q, Some(20))
+            .await
+            .unwrap_or_default();
+    }
+    let page = load_page(&state, &actor, &org, add).await?;
+    Ok(render(status_of(&error), &page))
+}
+
+#[derive(Template)]
+#[template(path = "remove_contact.html")]
+struct ConfirmRemovalPage {
+    org: OrgSummary,
+    orgs: Vec<OrgSummary>,
+    contact: ContactRow,
+}
+
+/// The confirmation step without JavaScript (with it, a dialog on the list asks the same).
+async fn confirm_removal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((org, contact)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let found = state.app.contact(&actor, &org, &contact).await?;
+    let (current, orgs) = org_context(&state, &actor, &org).await?;
     Ok(render(
         StatusCode::OK,
-        &AuthenticationPage {
+        &ConfirmRemovalPage {
             org: current,
             orgs,
-            contacts,
+            contact: ContactRow::from_contact(&found),
         },
     ))
+}
+
+async fn remove_contact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((org, contact)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    match state.app.remove_contact(&actor, &org, &contact).await {
+        Ok(removal) => {
+            let kind = match removal.identity_removal {
+                IdentityRemoval::NotNeeded => "not_needed",
+                IdentityRemoval::Flagged => "flagged",
+                IdentityRemoval::Completed => "completed",
+            };
+            Ok(Redirect::to(&format!(
+                "/orgs/{org}/settings/authentication?removed={kind}#it-contacts"
+            ))
+            .into_response())
+        }
+        Err(e @ AppError::Conflict { .. }) => {
+            let mut page = load_page(&state, &actor, &org, AddDialog::default()).await?;
+            page.page_error = Some(public_message(&e));
+            Ok(render(status_of(&e), &page))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

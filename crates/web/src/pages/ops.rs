@@ -1,0 +1,95 @@
+//! The operations team's pages ("the Smart Core Connect team"): identity-side removals waiting
+//! for them, with "Mark completed"; contacts whose sync failed for good; and, on request, the
+//! drift between our records and the identity side. Staff only.
+
+use crate::AppState;
+use crate::error::{PageError, public_message, status_of};
+use crate::pages::{page_actor, render};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use smartcore_app::{Actor, AppError, Drift, Operator, RemovalRequest, SyncFailure};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ops", get(ops_page))
+        .route("/ops/removals/{id}/complete", post(complete))
+}
+
+#[derive(Template)]
+#[template(path = "ops.html")]
+struct OpsPage {
+    removals: Vec<RemovalRequest>,
+    failures: Vec<SyncFailure>,
+    drift: Option<Drift>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct OpsQuery {
+    drift: Option<String>,
+    completed: Option<String>,
+}
+
+async fn load(state: &AppState, actor: &Actor, with_drift: bool) -> Result<OpsPage, PageError> {
+    let who = Operator::Staff(actor);
+    Ok(OpsPage {
+        removals: state.app.pending_removals(who).await?,
+        failures: state.app.sync_failures(who).await?,
+        drift: if with_drift {
+            Some(state.app.drift(who).await?)
+        } else {
+            None
+        },
+        notice: None,
+        error: None,
+    })
+}
+
+async fn ops_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<OpsQuery>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let mut page = load(&state, &actor, query.drift.is_some()).await?;
+    if query.completed.is_some() {
+        page.notice = Some("Removal completed and recorded.");
+    }
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct CompleteForm {
+    /// "1": the team removed it on the identity side by hand; otherwise the connector deletes.
+    #[serde(default)]
+    by_hand: String,
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CompleteForm>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let by_hand = form.by_hand == "1";
+    match state
+        .app
+        .complete_removal(Operator::Staff(&actor), &id, by_hand)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/ops?completed=1").into_response()),
+        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => {
+            let mut page = load(&state, &actor, false).await?;
+            page.error = Some(public_message(&e));
+            Ok(render(status_of(&e), &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
