@@ -6,6 +6,7 @@
 mod db;
 mod import;
 mod load;
+mod page;
 mod search;
 mod sync;
 
@@ -45,6 +46,11 @@ enum Bench {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The Authentication page with 20 contacts: weight and server time.
+    Page {
+        #[arg(long, default_value_t = 200)]
+        renders: usize,
+    },
     /// list-contacts under 64 concurrent connections (wrk), beside two floors served in the same run.
     Load {
         #[arg(long, default_value_t = 64)]
@@ -68,6 +74,7 @@ fn main() -> anyhow::Result<()> {
                 latency_ms,
                 concurrency,
             } => sync::run(contacts, latency_ms, concurrency).await,
+            Bench::Page { renders } => page::run(renders).await,
             Bench::Load {
                 connections,
                 seconds,
