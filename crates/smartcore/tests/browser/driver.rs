@@ -242,10 +242,13 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // chromedriver and the browsers it started, also when a test panics: the whole
         // process group chromedriver leads (and nothing else).
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .stderr(Stdio::null())
-            .status();
+        if let Ok(pgid) = libc::pid_t::try_from(self.driver.id())
+            && pgid > 1
+        {
+            // SAFETY: kill(2) with a negative pid signals exactly that process group, which
+            // chromedriver leads (it was started with process_group(0)).
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
