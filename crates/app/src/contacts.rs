@@ -219,7 +219,12 @@ impl App {
             contact_limit: MAX_CONTACTS,
             sso_configured: org.sso_status != "not_configured",
             sso_status: org.sso_status,
-            domain_verified: false,
+            domain_verified: self
+                .store
+                .domains(&org_id)
+                .await?
+                .iter()
+                .any(|d| d.status == "verified"),
             it_contact_added: count > 0,
         })
     }

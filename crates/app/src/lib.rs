@@ -12,6 +12,7 @@ mod contacts;
 mod error;
 mod ops;
 mod orgs;
+mod setup;
 mod sync;
 
 pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
@@ -21,6 +22,7 @@ pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSe
 pub use error::AppError;
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
+pub use setup::{DomainView, SsoInput, SsoView};
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};

@@ -1,6 +1,7 @@
-//! The background workers: the identity-side sync and automatic removals. They run inside
-//! `serve`, or alone in `smartcore worker` for extra instances; any number may run against one
-//! database, since every row they take is claimed with a lease.
+//! The background workers: the identity-side sync, automatic removals and the re-check of domains
+//! waiting for their TXT record. They run inside `serve`, or alone in `smartcore worker` for extra
+//! instances; any number may run against one database, since every row they take is claimed with a
+//! lease (a domain re-check is a read-only look-up, harmless to repeat).
 
 use smartcore_app::{App, SyncSettings};
 use std::time::Duration;
@@ -43,7 +44,14 @@ pub async fn run_identity_sync(
                 0
             }
         };
-        if handled + removed == 0 {
+        let rechecked = match app.recheck_domains(50).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "domain re-check pass failed");
+                0
+            }
+        };
+        if handled + removed + rechecked == 0 {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => {}

@@ -11,6 +11,7 @@
 mod audit;
 mod auth;
 mod contacts;
+mod domains;
 mod error;
 mod orgs;
 mod people;
@@ -20,6 +21,9 @@ mod sync;
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{SessionRecord, TokenOwner};
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
+pub use domains::{
+    CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
+};
 pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};

@@ -8,4 +8,5 @@ mod access;
 mod cli;
 mod contacts;
 mod foundation;
+mod setup;
 mod sync;

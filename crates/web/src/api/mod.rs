@@ -7,6 +7,7 @@ mod contacts;
 mod members;
 mod ops;
 mod overview;
+mod setup;
 
 use crate::AppState;
 use axum::Router;
@@ -51,6 +52,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(members::search))
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))
+        .routes(routes!(setup::add_domain, setup::list_domains))
+        .routes(routes!(setup::verify_domain))
+        .routes(routes!(setup::put_sso, setup::get_sso))
+        .routes(routes!(setup::enable_sso))
         .routes(routes!(ops::removals))
         .routes(routes!(ops::complete))
         .routes(routes!(ops::drift))

@@ -45,8 +45,12 @@ pub async fn show(
     Path(org): Path<String>,
 ) -> Result<Json<Overview>, ApiError> {
     let o = state.app.authentication_overview(&actor, &org).await?;
+    let domains = state.app.domains(&actor, &org).await?;
     Ok(Json(Overview {
-        domains: Vec::new(),
+        domains: domains
+            .into_iter()
+            .map(|d| serde_json::json!({ "id": d.id, "domain": d.domain, "status": d.status }))
+            .collect(),
         it_contacts: ContactCount {
             count: o.contact_count,
             limit: o.contact_limit,

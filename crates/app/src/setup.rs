@@ -1,0 +1,333 @@
+//! Getting ready for Single Sign-On (R8): domains verified through DNS, the identity
+//! provider's SAML configuration, and finishing setup once everything is in place.
+
+use crate::{Actor, App, AppError};
+use smartcore_domain::{DomainId, OrgId, Timestamp};
+use smartcore_sso::{
+    ChallengeToken, DomainName, IdpConfig, IdpMetadata, challenge_value, txt_matches,
+};
+use smartcore_storage::{
+    CertificateRecord, DomainRecord, NewCertificate, SsoConfigUpdate, StoreError,
+};
+use std::time::Duration;
+
+/// A domain with the TXT record to publish for it.
+#[derive(Debug, Clone)]
+pub struct DomainView {
+    pub id: String,
+    pub domain: String,
+    /// `pending`, `verified` or `failed`.
+    pub status: String,
+    pub status_detail: Option<String>,
+    pub record_name: String,
+    pub record_value: String,
+    pub verified_at: Option<Timestamp>,
+}
+
+impl DomainView {
+    fn from_record(r: DomainRecord) -> Self {
+        let record_name = DomainName::parse(&r.domain)
+            .map(|d| d.challenge_record_name())
+            .unwrap_or_else(|_| format!("_smartcore-challenge.{}", r.domain));
+        let record_value = ChallengeToken::parse(&r.challenge_token)
+            .map(|t| challenge_value(&t))
+            .unwrap_or_default();
+        DomainView {
+            id: r.id,
+            domain: r.domain,
+            status: r.status,
+            status_detail: r.status_detail,
+            record_name,
+            record_value,
+            verified_at: r.verified_at.map(Timestamp::from_unix_millis),
+        }
+    }
+}
+
+/// How an administrator gives the identity provider's settings.
+pub enum SsoInput {
+    Metadata {
+        xml: String,
+    },
+    Fields {
+        entity_id: String,
+        sso_url: String,
+        certificate_pem: String,
+    },
+}
+
+/// The stored configuration, as shown back.
+#[derive(Debug, Clone)]
+pub struct SsoView {
+    pub status: String,
+    pub idp_entity_id: Option<String>,
+    pub idp_sso_url: Option<String>,
+    pub certificates: Vec<CertificateRecord>,
+}
+
+/// The longest gap between background re-checks of a pending domain.
+const MAX_RECHECK: Duration = Duration::from_secs(6 * 3600);
+/// After this many look-ups without the record, a domain is shown as failed (re-checks go on).
+const CHECKS_BEFORE_FAILED: i64 = 5;
+
+impl App {
+    pub async fn add_domain(
+        &self,
+        actor: &Actor,
+        org: &str,
+        domain: &str,
+    ) -> Result<DomainView, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let domain = DomainName::parse(domain)
+            .map_err(|e| AppError::invalid("invalid_domain", "domain", e.to_string()))?;
+        let token = ChallengeToken::generate();
+        match self
+            .store
+            .add_domain(
+                &org_id,
+                domain.as_str(),
+                token.as_str(),
+                &actor.user_id,
+                self.now(),
+            )
+            .await
+        {
+            Err(StoreError::Duplicate) => Err(AppError::conflict(
+                "domain_exists",
+                format!("{} is already added to this organisation.", domain.as_str()),
+            )),
+            other => Ok(DomainView::from_record(other?)),
+        }
+    }
+
+    pub async fn domains(&self, actor: &Actor, org: &str) -> Result<Vec<DomainView>, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        Ok(self
+            .store
+            .domains(&org_id)
+            .await?
+            .into_iter()
+            .map(DomainView::from_record)
+            .collect())
+    }
+
+    /// Looks the domain's TXT record up now, through the configured resolver.
+    pub async fn verify_domain(
+        &self,
+        actor: &Actor,
+        org: &str,
+        id: &str,
+    ) -> Result<DomainView, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let id = DomainId::parse(id).ok_or(AppError::NotFound)?;
+        let record = self.store.domain(&org_id, &id).await?;
+        if record.status == "verified" {
+            return Ok(DomainView::from_record(record));
+        }
+        match self.check_domain(&record, actor.user_id.as_str()).await? {
+            Ok(()) => Ok(DomainView::from_record(
+                self.store.domain(&org_id, &id).await?,
+            )),
+            Err(found) => Err(AppError::conflict(
+                "txt_record_not_found",
+                format!(
+                    "No TXT record {} with the value {} was found{}. DNS changes can take a while to appear; try again later.",
+                    DomainView::from_record(record.clone()).record_name,
+                    DomainView::from_record(record).record_value,
+                    if found.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (found: {})", found.join(", "))
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// One look-up: `Ok(Ok(()))` when verified now, `Ok(Err(found records))` when not.
+    async fn check_domain(
+        &self,
+        record: &DomainRecord,
+        actor: &str,
+    ) -> Result<Result<(), Vec<String>>, AppError> {
+        let view = DomainView::from_record(record.clone());
+        let records =
+            self.dns
+                .lookup_txt(&view.record_name)
+                .await
+                .map_err(|e| AppError::Unavailable {
+                    message: format!("The DNS look-up did not succeed ({e}). Try again shortly."),
+                })?;
+        let now = self.now();
+        if txt_matches(&records, &view.record_value) {
+            return match self.store.mark_domain_verified(record, actor, now).await {
+                Err(StoreError::Duplicate) => {
+                    let detail = "Another organisation has verified this domain already.";
+                    self.store
+                        .record_domain_check(&record.id, "failed", detail, None)
+                        .await?;
+                    Err(AppError::conflict("domain_taken", detail))
+                }
+                other => {
+                    other?;
+                    Ok(Ok(()))
+                }
+            };
+        }
+        let checks = record.checks + 1;
+        let backoff =
+            Duration::from_secs(60u64.saturating_mul(1 << checks.min(12))).min(MAX_RECHECK);
+        let next = now.plus_millis(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX));
+        let (status, detail) = if checks >= CHECKS_BEFORE_FAILED {
+            (
+                "failed",
+                format!("The TXT record was not found after {checks} look-ups; we keep checking."),
+            )
+        } else {
+            ("pending", "The TXT record was not found yet.".to_owned())
+        };
+        self.store
+            .record_domain_check(&record.id, status, &detail, Some(next))
+            .await?;
+        Ok(Err(records))
+    }
+
+    /// The background re-check of domains waiting for their TXT record; returns how many were looked up.
+    pub async fn recheck_domains(&self, limit: i64) -> Result<usize, AppError> {
+        let due = self.store.due_domains(self.now(), limit).await?;
+        for record in &due {
+            if let Err(e) = self.check_domain(record, "system").await {
+                tracing::info!(domain = %record.domain, error = %e, "domain re-check did not complete");
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// Stores the identity provider's SAML settings, from metadata or from fields.
+    pub async fn configure_sso(
+        &self,
+        actor: &Actor,
+        org: &str,
+        input: SsoInput,
+    ) -> Result<SsoView, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let (config, source) = match input {
+            SsoInput::Metadata { xml } => {
+                let metadata = IdpMetadata::parse(&xml).map_err(|e| {
+                    AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
+                })?;
+                (IdpConfig::from(metadata), "metadata")
+            }
+            SsoInput::Fields {
+                entity_id,
+                sso_url,
+                certificate_pem,
+            } => {
+                let config = IdpConfig::from_fields(&entity_id, &sso_url, &certificate_pem)
+                    .map_err(|e| {
+                        let (code, field) = match e {
+                            smartcore_sso::IdpConfigError::Certificate(_)
+                            | smartcore_sso::IdpConfigError::NoCertificate => {
+                                ("invalid_certificate", "idp_certificate_pem")
+                            }
+                            smartcore_sso::IdpConfigError::SsoUrlInvalid { .. }
+                            | smartcore_sso::IdpConfigError::SsoUrlNotHttps
+                            | smartcore_sso::IdpConfigError::SsoUrlHasCredentials => {
+                                ("invalid_request", "idp_sso_url")
+                            }
+                            _ => ("invalid_request", "idp_entity_id"),
+                        };
+                        AppError::Invalid {
+                            code,
+                            field: Some(field),
+                            message: e.to_string(),
+                        }
+                    })?;
+                (config, "fields")
+            }
+        };
+        let pems: Vec<String> = config.certificates.iter().map(|c| c.to_pem()).collect();
+        let certificates: Vec<NewCertificate<'_>> = config
+            .certificates
+            .iter()
+            .zip(&pems)
+            .map(|(c, pem)| NewCertificate {
+                fingerprint_sha256: &c.fingerprint_sha256,
+                subject: &c.subject,
+                not_before: Timestamp::from_datetime(c.not_before),
+                not_after: Timestamp::from_datetime(c.not_after),
+                pem,
+            })
+            .collect();
+        let update = SsoConfigUpdate {
+            entity_id: &config.entity_id,
+            sso_url: &config.sso_url,
+            source,
+            certificates: &certificates,
+        };
+        self.store
+            .put_sso_config(&org_id, &update, &actor.user_id, self.now())
+            .await?;
+        self.sso_view(&org_id).await
+    }
+
+    pub async fn sso(&self, actor: &Actor, org: &str) -> Result<SsoView, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        self.sso_view(&org_id).await
+    }
+
+    async fn sso_view(&self, org_id: &OrgId) -> Result<SsoView, AppError> {
+        let org = self.store.org(org_id).await?;
+        let config = self.store.sso_config(org_id).await?;
+        Ok(SsoView {
+            status: org.sso_status,
+            idp_entity_id: config.as_ref().map(|c| c.idp_entity_id.clone()),
+            idp_sso_url: config.map(|c| c.idp_sso_url),
+            certificates: self.store.current_certificates(org_id).await?,
+        })
+    }
+
+    /// Finishes SSO setup (R8): needs a verified domain, at least one IT contact and a
+    /// configuration; otherwise says what is missing.
+    pub async fn enable_sso(&self, actor: &Actor, org: &str) -> Result<SsoView, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let mut missing = Vec::new();
+        if !self
+            .store
+            .domains(&org_id)
+            .await?
+            .iter()
+            .any(|d| d.status == "verified")
+        {
+            missing.push("verified_domain");
+        }
+        if self.store.contact_count(&org_id).await? == 0 {
+            missing.push("it_contact");
+        }
+        if self.store.sso_config(&org_id).await?.is_none() {
+            missing.push("sso_configuration");
+        }
+        if !missing.is_empty() {
+            let words: Vec<&str> = missing
+                .iter()
+                .map(|m| match *m {
+                    "verified_domain" => "a verified domain",
+                    "it_contact" => "at least one IT contact",
+                    _ => "the identity provider's SAML configuration",
+                })
+                .collect();
+            return Err(AppError::Conflict {
+                code: "prerequisites_missing",
+                message: format!(
+                    "Single Sign-On can be enabled once you have {}.",
+                    words.join(" and ")
+                ),
+                missing,
+            });
+        }
+        self.store
+            .enable_sso(&org_id, &actor.user_id, self.now())
+            .await?;
+        self.sso_view(&org_id).await
+    }
+}

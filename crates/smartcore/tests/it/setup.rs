@@ -1,0 +1,189 @@
+//! Domains verified through a real DNS exchange, the SAML configuration, and enabling SSO (R8).
+
+use crate::support::{Backend, TestApp, problem};
+use dns_fake::DnsFake;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+/// A self-signed certificate valid from `from` to `until`, as PEM.
+fn certificate(cn: &str, from: OffsetDateTime, until: OffsetDateTime) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.not_before = from;
+    params.not_after = until;
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem()
+}
+
+fn pem_body(pem: &str) -> String {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+fn metadata(certs: &[String]) -> String {
+    let keys: String = certs
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+                pem_body(c)
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.acme.example/saml">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    {keys}
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.acme.example/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#
+    )
+}
+
+async fn with_dns(backend: Backend) -> (TestApp, DnsFake, String, String) {
+    let dns = DnsFake::start().await;
+    let app = TestApp::spawn_with(backend, &[("SMARTCORE_DNS_SERVER", dns.addr().to_string())])
+        .await
+        .expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    (app, dns, org, token)
+}
+
+each_backend! {
+    async fn a_domain_is_verified_by_its_txt_record(backend: Backend) {
+        let (app, dns, org, token) = with_dns(backend).await;
+        let r = app.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": " Acme.Example. " })).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let domain: Value = r.json().await.unwrap();
+        assert!(domain["id"].as_str().unwrap().starts_with("dom_"));
+        assert_eq!(domain["domain"], "acme.example");
+        assert_eq!(domain["status"], "pending");
+        assert_eq!(domain["dns_record"]["type"], "TXT");
+        assert_eq!(domain["dns_record"]["name"], "_smartcore-challenge.acme.example");
+        let value = domain["dns_record"]["value"].as_str().unwrap().to_owned();
+        assert!(value.starts_with("smartcore-verification="));
+        let verify = format!("/api/v1/orgs/{org}/domains/{}/verify", domain["id"].as_str().unwrap());
+
+        // Not published yet.
+        let body = problem(app.request(Method::POST, &verify, Some(&token)).send().await.unwrap(), 409, "txt_record_not_found").await;
+        assert!(body["detail"].as_str().unwrap().contains("_smartcore-challenge.acme.example"));
+        // Published with the wrong value: refused, and the answer says what was found.
+        dns.set_txt("_smartcore-challenge.acme.example", vec!["smartcore-verification=wrong".into()]);
+        let body = problem(app.request(Method::POST, &verify, Some(&token)).send().await.unwrap(), 409, "txt_record_not_found").await;
+        assert!(body["detail"].as_str().unwrap().contains("smartcore-verification=wrong"), "{body}");
+        // Published right: verified at once (no stale negative answer from a cache).
+        dns.set_txt("_smartcore-challenge.acme.example", vec!["v=spf1 -all".into(), value.clone()]);
+        let r = app.request(Method::POST, &verify, Some(&token)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let verified: Value = r.json().await.unwrap();
+        assert_eq!(verified["status"], "verified");
+        assert!(verified["verified_at"].as_str().is_some());
+
+        // One organisation per verified domain.
+        let (other, other_token) = app.org_with_admin("Globex").await;
+        let d: Value = app.post(&format!("/api/v1/orgs/{other}/domains"), &other_token, json!({ "domain": "acme.example" })).await.json().await.unwrap();
+        dns.set_txt("_smartcore-challenge.acme.example", vec![value, d["dns_record"]["value"].as_str().unwrap().to_owned()]);
+        let r = app.request(Method::POST, &format!("/api/v1/orgs/{other}/domains/{}/verify", d["id"].as_str().unwrap()), Some(&other_token)).send().await.unwrap();
+        problem(r, 409, "domain_taken").await;
+
+        let overview: Value = app.get(&format!("/api/v1/orgs/{org}/authentication"), &token).await.json().await.unwrap();
+        assert_eq!(overview["checklist"]["domain_verified"], true);
+        assert_eq!(overview["domains"][0]["status"], "verified");
+    }
+
+    async fn bad_domains_are_refused_clearly(backend: Backend) {
+        let (app, _dns, org, token) = with_dns(backend).await;
+        for bad in ["", "localhost", "*.acme.example", "10.0.0.1", "acme..example", "-acme.example", "a b.example"] {
+            let r = app.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": bad })).await;
+            let body = problem(r, 422, "invalid_domain").await;
+            assert_eq!(body["field"], "domain");
+        }
+        let r = app.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": "bücher.example" })).await;
+        let d: Value = r.json().await.unwrap();
+        assert_eq!(d["domain"], "xn--bcher-kva.example");
+        let r = app.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": "BÜCHER.example" })).await;
+        problem(r, 409, "domain_exists").await;
+    }
+
+    async fn sso_configuration_from_fields_or_metadata_keeps_every_certificate(backend: Backend) {
+        let (app, _dns, org, token) = with_dns(backend).await;
+        let now = OffsetDateTime::now_utc();
+        let old = certificate("old.idp.acme.example", now - Duration::days(300), now + Duration::days(20));
+        let new = certificate("new.idp.acme.example", now - Duration::days(1), now + Duration::days(700));
+        let put = |body: Value| app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token)).json(&body).send();
+
+        let r = put(json!({ "idp_entity_id": "https://idp.acme.example/saml", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": old })).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let sso: Value = r.json().await.unwrap();
+        assert_eq!(sso["status"], "configured");
+        assert_eq!(sso["certificates"].as_array().unwrap().len(), 1);
+        assert_eq!(sso["certificates"][0]["subject"], "CN=old.idp.acme.example");
+        assert_eq!(sso["certificates"][0]["fingerprint_sha256"].as_str().unwrap().len(), 95);
+
+        let r = put(json!({ "metadata_xml": metadata(&[old.clone(), new.clone()]) })).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let sso: Value = r.json().await.unwrap();
+        let subjects: Vec<&str> = sso["certificates"].as_array().unwrap().iter().map(|c| c["subject"].as_str().unwrap()).collect();
+        assert_eq!(subjects, ["CN=old.idp.acme.example", "CN=new.idp.acme.example"], "soonest to expire first");
+        assert_eq!(sso["idp_sso_url"], "https://idp.acme.example/sso");
+
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &token).await.json().await.unwrap();
+        assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "sso.configured"));
+    }
+
+    async fn hostile_or_broken_configurations_are_refused(backend: Backend) {
+        let (app, _dns, org, token) = with_dns(backend).await;
+        let put = |body: Value| app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token)).json(&body).send();
+        let xxe = r#"<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="&x;"/>"#;
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><l>&c;</l>"#;
+        for xml in [xxe, bomb, "<not-metadata/>", "not xml at all"] {
+            problem(put(json!({ "metadata_xml": xml })).await.unwrap(), 422, "invalid_metadata").await;
+        }
+        let r = put(json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----" })).await.unwrap();
+        problem(r, 422, "invalid_certificate").await;
+        let r = put(json!({ "metadata_xml": "x", "idp_entity_id": "y" })).await.unwrap();
+        problem(r, 422, "invalid_request").await;
+        let sso: Value = app.get(&format!("/api/v1/orgs/{org}/sso"), &token).await.json().await.unwrap();
+        assert_eq!(sso["status"], "not_configured");
+        assert!(sso["certificates"].as_array().unwrap().is_empty());
+    }
+
+    async fn sso_is_enabled_only_with_a_verified_domain_a_contact_and_a_configuration(backend: Backend) {
+        let (app, dns, org, token) = with_dns(backend).await;
+        let enable = || app.request(Method::POST, &format!("/api/v1/orgs/{org}/sso/enable"), Some(&token)).send();
+        let body = problem(enable().await.unwrap(), 409, "prerequisites_missing").await;
+        assert_eq!(body["missing"], json!(["verified_domain", "it_contact", "sso_configuration"]));
+
+        app.add_manual(&org, &token, "it@acme.example").await;
+        let body = problem(enable().await.unwrap(), 409, "prerequisites_missing").await;
+        assert_eq!(body["missing"], json!(["verified_domain", "sso_configuration"]));
+
+        let d: Value = app.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": "acme.example" })).await.json().await.unwrap();
+        dns.set_txt("_smartcore-challenge.acme.example", vec![d["dns_record"]["value"].as_str().unwrap().to_owned()]);
+        let r = app.request(Method::POST, &format!("/api/v1/orgs/{org}/domains/{}/verify", d["id"].as_str().unwrap()), Some(&token)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = problem(enable().await.unwrap(), 409, "prerequisites_missing").await;
+        assert_eq!(body["missing"], json!(["sso_configuration"]));
+
+        let now = OffsetDateTime::now_utc();
+        let pem = certificate("idp.acme.example", now - Duration::days(1), now + Duration::days(365));
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let overview: Value = app.get(&format!("/api/v1/orgs/{org}/authentication"), &token).await.json().await.unwrap();
+        assert_eq!(overview["checklist"]["ready_to_enable_sso"], true);
+
+        let r = enable().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let sso: Value = r.json().await.unwrap();
+        assert_eq!(sso["status"], "enabled");
+        // D1 now applies: the last contact stays.
+        let contacts = app.contacts(&org, &token).await;
+        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", contacts[0]["id"].as_str().unwrap()), &token).await;
+        problem(r, 409, "last_contact_required").await;
+    }
+}

@@ -1,0 +1,312 @@
+//! Domains and the SAML configuration of an organisation (R8).
+
+use crate::audit::{self, AuditEntry};
+use crate::{Store, StoreError};
+use serde_json::json;
+use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DomainRecord {
+    pub id: String,
+    pub org_id: String,
+    pub domain: String,
+    pub status: String,
+    pub challenge_token: String,
+    pub status_detail: Option<String>,
+    pub checks: i64,
+    pub verified_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A certificate to store with a configuration.
+pub struct NewCertificate<'a> {
+    pub fingerprint_sha256: &'a str,
+    pub subject: &'a str,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub pem: &'a str,
+}
+
+/// A new SAML configuration: where it came from (`metadata` or `fields`) and its certificates.
+#[derive(Clone, Copy)]
+pub struct SsoConfigUpdate<'a> {
+    pub entity_id: &'a str,
+    pub sso_url: &'a str,
+    pub source: &'a str,
+    pub certificates: &'a [NewCertificate<'a>],
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SsoConfigRecord {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    pub source: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CertificateRecord {
+    pub fingerprint_sha256: String,
+    pub subject: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl Store {
+    pub async fn add_domain(
+        &self,
+        org_id: &OrgId,
+        domain: &str,
+        challenge_token: &str,
+        by: &UserId,
+        now: Timestamp,
+    ) -> Result<DomainRecord, StoreError> {
+        let id = DomainId::generate();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO domains (id, org_id, domain, status, challenge_token, next_check_at, created_at, created_by) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)",
+        )
+        .bind(id.as_str())
+        .bind(org_id.as_str())
+        .bind(domain)
+        .bind(challenge_token)
+        .bind(now.unix_millis() + 60_000)
+        .bind(now.unix_millis())
+        .bind(by.as_str())
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor: by.as_str(),
+                action: "domain.added",
+                target: Some(id.as_str()),
+                details: json!({ "domain": domain }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.domain(org_id, &id).await
+    }
+
+    pub async fn domains(&self, org_id: &OrgId) -> Result<Vec<DomainRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, domain, status, challenge_token, status_detail, checks, verified_at, created_at \
+             FROM domains WHERE org_id = $1 ORDER BY id",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn domain(&self, org_id: &OrgId, id: &DomainId) -> Result<DomainRecord, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, domain, status, challenge_token, status_detail, checks, verified_at, created_at \
+             FROM domains WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id.as_str())
+        .bind(id.as_str())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Marks a domain verified. `Duplicate` when another organisation verified it first.
+    pub async fn mark_domain_verified(
+        &self,
+        domain: &DomainRecord,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE domains SET status = 'verified', status_detail = NULL, verified_at = $1, next_check_at = NULL, \
+                 checks = checks + 1 WHERE id = $2",
+        )
+        .bind(now.unix_millis())
+        .bind(&domain.id)
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: OrgId::parse(&domain.org_id).as_ref(),
+                at: now,
+                actor,
+                action: "domain.verified",
+                target: Some(&domain.id),
+                details: json!({ "domain": domain.domain }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a look-up that did not verify the domain; `next_check_at` None stops re-checks.
+    pub async fn record_domain_check(
+        &self,
+        id: &str,
+        status: &str,
+        detail: &str,
+        next_check_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE domains SET status = $1, status_detail = $2, next_check_at = $3, checks = checks + 1 \
+             WHERE id = $4 AND status <> 'verified'",
+        )
+        .bind(status)
+        .bind(detail)
+        .bind(next_check_at.map(Timestamp::unix_millis))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Pending domains whose re-check is due.
+    pub async fn due_domains(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<DomainRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, org_id, domain, status, challenge_token, status_detail, checks, verified_at, created_at \
+             FROM domains WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2",
+        )
+        .bind(now.unix_millis())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Stores an organisation's SAML configuration; certificates it no longer lists are marked
+    /// replaced. The organisation becomes `configured` unless SSO is enabled already.
+    pub async fn put_sso_config(
+        &self,
+        org_id: &OrgId,
+        config: &SsoConfigUpdate<'_>,
+        by: &UserId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let SsoConfigUpdate {
+            entity_id,
+            sso_url,
+            source,
+            certificates,
+        } = *config;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sso_configs (org_id, idp_entity_id, idp_sso_url, source, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (org_id) DO UPDATE SET idp_entity_id = excluded.idp_entity_id, \
+                 idp_sso_url = excluded.idp_sso_url, source = excluded.source, \
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(org_id.as_str())
+        .bind(entity_id)
+        .bind(sso_url)
+        .bind(source)
+        .bind(now.unix_millis())
+        .bind(by.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sso_certificates SET replaced_at = $1 WHERE org_id = $2 AND replaced_at IS NULL")
+            .bind(now.unix_millis())
+            .bind(org_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for cert in certificates {
+            sqlx::query(
+                "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (org_id, fingerprint_sha256) DO UPDATE SET replaced_at = NULL",
+            )
+            .bind(org_id.as_str())
+            .bind(cert.fingerprint_sha256)
+            .bind(cert.subject)
+            .bind(cert.not_before.unix_millis())
+            .bind(cert.not_after.unix_millis())
+            .bind(cert.pem)
+            .bind(now.unix_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE organisations SET sso_status = 'configured' WHERE id = $1 AND sso_status = 'not_configured'")
+            .bind(org_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor: by.as_str(),
+                action: "sso.configured",
+                target: Some(org_id.as_str()),
+                details: json!({
+                    "idp_entity_id": entity_id,
+                    "idp_sso_url": sso_url,
+                    "source": source,
+                    "certificates": certificates.iter().map(|c| c.fingerprint_sha256).collect::<Vec<_>>(),
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn sso_config(&self, org_id: &OrgId) -> Result<Option<SsoConfigRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT idp_entity_id, idp_sso_url, source, updated_at FROM sso_configs WHERE org_id = $1",
+        )
+        .bind(org_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The certificates of the current configuration, soonest to expire first.
+    pub async fn current_certificates(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT fingerprint_sha256, subject, not_before, not_after FROM sso_certificates \
+             WHERE org_id = $1 AND replaced_at IS NULL ORDER BY not_after, fingerprint_sha256",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Finishes SSO setup: the organisation's status becomes `enabled`.
+    pub async fn enable_sso(
+        &self,
+        org_id: &OrgId,
+        by: &UserId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE organisations SET sso_status = 'enabled' WHERE id = $1")
+            .bind(org_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor: by.as_str(),
+                action: "sso.enabled",
+                target: Some(org_id.as_str()),
+                details: json!({}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

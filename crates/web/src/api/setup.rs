@@ -1,0 +1,230 @@
+//! `/api/v1/orgs/{org}/domains` and `/api/v1/orgs/{org}/sso`: what SSO needs (R8).
+
+use crate::AppState;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiActor, ApiJson};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use smartcore_app::{DomainView, SsoInput, SsoView};
+use smartcore_domain::Timestamp;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct DnsRecord {
+    #[schema(example = "TXT")]
+    r#type: String,
+    #[schema(example = "_smartcore-challenge.example.com")]
+    name: String,
+    value: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Domain {
+    id: String,
+    domain: String,
+    /// `pending`, `verified` or `failed` (re-checks go on).
+    status: String,
+    status_detail: Option<String>,
+    dns_record: DnsRecord,
+    verified_at: Option<String>,
+}
+
+impl From<DomainView> for Domain {
+    fn from(d: DomainView) -> Self {
+        Domain {
+            id: d.id,
+            domain: d.domain,
+            status: d.status,
+            status_detail: d.status_detail,
+            dns_record: DnsRecord {
+                r#type: "TXT".into(),
+                name: d.record_name,
+                value: d.record_value,
+            },
+            verified_at: d.verified_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DomainList {
+    domains: Vec<Domain>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDomain {
+    #[schema(example = "example.com")]
+    domain: String,
+}
+
+/// Add a domain; publish the TXT record it answers, then verify.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains", tag = "Domains",
+    params(("org" = String, Path, description = "Organisation id")),
+    request_body = NewDomain,
+    responses(
+        (status = 201, body = Domain),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "domain_exists"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_domain"),
+    ))]
+pub async fn add_domain(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<NewDomain>,
+) -> Result<(StatusCode, Json<Domain>), ApiError> {
+    let domain = state.app.add_domain(&actor, &org, &body.domain).await?;
+    Ok((StatusCode::CREATED, Json(domain.into())))
+}
+
+/// The organisation's domains.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", tag = "Domains",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses((status = 200, body = DomainList)))]
+pub async fn list_domains(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<Json<DomainList>, ApiError> {
+    let domains = state.app.domains(&actor, &org).await?;
+    Ok(Json(DomainList {
+        domains: domains.into_iter().map(Domain::from).collect(),
+    }))
+}
+
+/// Look the domain's TXT record up now.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains/{id}/verify", tag = "Domains",
+    params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Domain id")),
+    responses(
+        (status = 200, body = Domain),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "txt_record_not_found, domain_taken"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = "DNS unavailable"),
+    ))]
+pub async fn verify_domain(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<Domain>, ApiError> {
+    Ok(Json(
+        state.app.verify_domain(&actor, &org, &id).await?.into(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificateInfo {
+    /// SHA-256 of the DER, lower-case hex pairs joined by colons.
+    fingerprint_sha256: String,
+    subject: String,
+    not_before: String,
+    not_after: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Sso {
+    /// `not_configured`, `configured` or `enabled`.
+    status: String,
+    idp_entity_id: Option<String>,
+    idp_sso_url: Option<String>,
+    certificates: Vec<CertificateInfo>,
+}
+
+impl From<SsoView> for Sso {
+    fn from(v: SsoView) -> Self {
+        Sso {
+            status: v.status,
+            idp_entity_id: v.idp_entity_id,
+            idp_sso_url: v.idp_sso_url,
+            certificates: v
+                .certificates
+                .into_iter()
+                .map(|c| CertificateInfo {
+                    fingerprint_sha256: c.fingerprint_sha256,
+                    subject: c.subject,
+                    not_before: Timestamp::from_unix_millis(c.not_before).to_rfc3339(),
+                    not_after: Timestamp::from_unix_millis(c.not_after).to_rfc3339(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Either `metadata_xml`, or the three `idp_…` fields.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfiguration {
+    metadata_xml: Option<String>,
+    idp_entity_id: Option<String>,
+    idp_sso_url: Option<String>,
+    idp_certificate_pem: Option<String>,
+}
+
+/// Set the identity provider's SAML configuration.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso", tag = "SSO",
+    params(("org" = String, Path, description = "Organisation id")),
+    request_body = SsoConfiguration,
+    responses(
+        (status = 200, body = Sso),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_metadata, invalid_certificate, invalid_request"),
+    ))]
+pub async fn put_sso(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<SsoConfiguration>,
+) -> Result<Json<Sso>, ApiError> {
+    let input = match body {
+        SsoConfiguration {
+            metadata_xml: Some(xml),
+            idp_entity_id: None,
+            idp_sso_url: None,
+            idp_certificate_pem: None,
+        } => SsoInput::Metadata { xml },
+        SsoConfiguration {
+            metadata_xml: None,
+            idp_entity_id: Some(entity_id),
+            idp_sso_url: Some(sso_url),
+            idp_certificate_pem: Some(certificate_pem),
+        } => SsoInput::Fields {
+            entity_id,
+            sso_url,
+            certificate_pem,
+        },
+        _ => {
+            return Err(ApiError::unprocessable(
+                "Give either metadata_xml, or idp_entity_id, idp_sso_url and idp_certificate_pem together.",
+            ));
+        }
+    };
+    Ok(Json(
+        state.app.configure_sso(&actor, &org, input).await?.into(),
+    ))
+}
+
+/// The SAML configuration and its certificates.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso", tag = "SSO",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses((status = 200, body = Sso)))]
+pub async fn get_sso(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<Json<Sso>, ApiError> {
+    Ok(Json(state.app.sso(&actor, &org).await?.into()))
+}
+
+/// Finish SSO setup: needs a verified domain, at least one IT contact and a configuration.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/enable", tag = "SSO",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, body = Sso),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "prerequisites_missing, with `missing`"),
+    ))]
+pub async fn enable_sso(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<Json<Sso>, ApiError> {
+    Ok(Json(state.app.enable_sso(&actor, &org).await?.into()))
+}
