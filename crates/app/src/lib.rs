@@ -6,6 +6,7 @@
 //! they return, and maps [`AppError`] to answers in one place.
 
 mod accounts;
+mod alerts;
 mod audit;
 mod clock;
 mod contacts;
@@ -16,6 +17,7 @@ mod setup;
 mod sync;
 
 pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
+pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAX_AUDIT_PAGE};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};

@@ -257,6 +257,9 @@ impl App {
                 not_before: Timestamp::from_datetime(c.not_before),
                 not_after: Timestamp::from_datetime(c.not_after),
                 pem,
+                next_due_at: Timestamp::from_datetime(
+                    smartcore_sso::Threshold::first().moment(c.not_after),
+                ),
             })
             .collect();
         let update = SsoConfigUpdate {

@@ -110,7 +110,13 @@ pub async fn serve_web(
 
 /// Runs every background worker until `stopped` turns true.
 pub async fn run_workers(app: App, config: Config, stopped: watch::Receiver<bool>) {
+    let alerts = tokio::spawn(workers::run_certificate_alerts(
+        app.clone(),
+        config.alert_interval,
+        stopped.clone(),
+    ));
     workers::run_identity_sync(app, sync_settings(&config), config.sync_interval, stopped).await;
+    let _ = alerts.await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -53,9 +53,21 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Certificate-expiry alerts.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
     /// The operations team's tools: identity-side removals and drift.
     #[command(subcommand)]
     Ops(OpsCommand),
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// One certificate-expiry sweep now.
+    RunOnce {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -305,6 +317,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Member(MemberCommand::Import { org, csv, json }) => {
             import_members(&app, &org, &csv, json).await?
+        }
+        Command::Alerts(AlertsCommand::RunOnce { json }) => {
+            let report = app.run_certificate_sweep().await?;
+            if json {
+                print_json(&report)?;
+            } else {
+                println!(
+                    "Certificate sweep: {} certificates due, {} reminders sent, {} failed (retried next sweep), {} sent before.",
+                    report.certificates, report.sent, report.failed, report.already_handled
+                );
+            }
         }
         Command::Ops(OpsCommand::Removals { json }) => {
             let removals = app.pending_removals(Operator::Cli).await?;

@@ -60,3 +60,31 @@ pub async fn run_identity_sync(
     }
     tracing::info!(%worker, "identity sync stopped");
 }
+
+/// Sweeps certificates for expiry reminders every `interval` until `shutdown` turns true.
+pub async fn run_certificate_alerts(
+    app: App,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match app.run_certificate_sweep().await {
+            Ok(report) if report.sent + report.failed > 0 => {
+                tracing::info!(
+                    sent = report.sent,
+                    failed = report.failed,
+                    "certificate reminders swept"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "certificate sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+}

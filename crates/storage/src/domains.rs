@@ -25,6 +25,8 @@ pub struct NewCertificate<'a> {
     pub not_before: Timestamp,
     pub not_after: Timestamp,
     pub pem: &'a str,
+    /// When the first reminder threshold begins (D6).
+    pub next_due_at: Timestamp,
 }
 
 /// A new SAML configuration: where it came from (`metadata` or `fields`) and its certificates.
@@ -220,8 +222,8 @@ impl Store {
             .await?;
         for cert in certificates {
             sqlx::query(
-                "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (org_id, fingerprint_sha256) DO UPDATE SET replaced_at = NULL",
             )
             .bind(org_id.as_str())
@@ -231,6 +233,7 @@ impl Store {
             .bind(cert.not_after.unix_millis())
             .bind(cert.pem)
             .bind(now.unix_millis())
+            .bind(cert.next_due_at.unix_millis())
             .execute(&mut *tx)
             .await?;
         }

@@ -15,6 +15,7 @@ mod domains;
 mod error;
 mod orgs;
 mod people;
+mod reminders;
 mod removals;
 mod sync;
 
@@ -27,6 +28,7 @@ pub use domains::{
 pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
+pub use reminders::{DueCertificate, ReminderRecipient};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod access;
+mod alerts;
 mod cli;
 mod contacts;
 mod foundation;

@@ -198,6 +198,22 @@ impl TestApp {
 
     /// Starts (another) instance of the service on an existing database.
     pub async fn start(backend: Backend, database_url: &str, extra: &[(&str, String)]) -> TestApp {
+        Self::start_with_clock(
+            backend,
+            database_url,
+            extra,
+            std::sync::Arc::new(smartcore_app::SystemClock),
+        )
+        .await
+    }
+
+    /// Like [`TestApp::start`], with a clock the test controls.
+    pub async fn start_with_clock(
+        backend: Backend,
+        database_url: &str,
+        extra: &[(&str, String)],
+        clock: std::sync::Arc<dyn smartcore_app::Clock>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind port 0");
@@ -208,7 +224,9 @@ impl TestApp {
         extra.push(("SMARTCORE_PUBLIC_URL", base_url.clone()));
         extra.push(("SMARTCORE_OUTBOX_DIR", outbox.0.display().to_string()));
         let config = test_config(database_url, &extra);
-        let app = smartcore::open(&config).await.expect("open the service");
+        let app = smartcore::open_with_clock(&config, clock)
+            .await
+            .expect("open the service");
         let (tx, rx) = oneshot::channel::<()>();
         let served = app.clone();
         let serve_config = config.clone();
