@@ -14,6 +14,7 @@ mod error;
 mod ops;
 mod orgs;
 mod setup;
+mod setup_links;
 mod sync;
 
 pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
@@ -25,6 +26,7 @@ pub use error::AppError;
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
+pub use setup_links::{LinkRefused, SETUP_LINK_LIFETIME, SetupDetails};
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};

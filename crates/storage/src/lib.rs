@@ -17,6 +17,7 @@ mod orgs;
 mod people;
 mod reminders;
 mod removals;
+mod secrets;
 mod sync;
 
 pub use audit::{AuditEntry, AuditRecord};

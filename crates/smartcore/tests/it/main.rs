@@ -10,4 +10,5 @@ mod cli;
 mod contacts;
 mod foundation;
 mod setup;
+mod setup_links;
 mod sync;

@@ -56,6 +56,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(setup::verify_domain))
         .routes(routes!(setup::put_sso, setup::get_sso))
         .routes(routes!(setup::enable_sso))
+        .routes(routes!(setup::send_setup_links))
         .routes(routes!(ops::removals))
         .routes(routes!(ops::complete))
         .routes(routes!(ops::drift))

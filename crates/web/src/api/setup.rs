@@ -228,3 +228,22 @@ pub async fn enable_sso(
 ) -> Result<Json<Sso>, ApiError> {
     Ok(Json(state.app.enable_sso(&actor, &org).await?.into()))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct SetupLinksSent {
+    /// How many IT contacts were e-mailed a link.
+    sent_to: usize,
+}
+
+/// E-mail every IT contact a read-only setup link, valid for 72 hours.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/setup-links", tag = "SSO",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses((status = 202, body = SetupLinksSent), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn send_setup_links(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<(StatusCode, Json<SetupLinksSent>), ApiError> {
+    let sent_to = state.app.send_setup_links(&actor, &org).await?;
+    Ok((StatusCode::ACCEPTED, Json(SetupLinksSent { sent_to })))
+}

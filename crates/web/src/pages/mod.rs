@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod ops;
 mod settings;
+mod setup_details;
 
 use crate::error::PageError;
 use crate::{AppState, session};
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.js", get(script))
         .merge(auth::routes())
         .merge(settings::routes())
+        .merge(setup_details::routes())
         .merge(audit::routes())
         .merge(ops::routes())
 }

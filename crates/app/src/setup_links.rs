@@ -1,0 +1,165 @@
+//! Setup links (D7): a signed, expiring (72 hours), read-only link to the organisation's SSO
+//! setup details, e-mailed to every IT contact. The link names its contact; removing the
+//! contact revokes it. It lets nobody change anything.
+//!
+//! A link's token is `base64url(contact.org.expiry) "." base64url(HMAC-SHA256)`, keyed with a
+//! per-installation secret kept in the database so that every instance accepts every link.
+
+use crate::{Actor, App, AppError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use smartcore_domain::{ContactId, OrgId, Timestamp};
+use smartcore_mail::{SetupLinkMail, setup_link};
+
+/// How long a setup link works.
+pub const SETUP_LINK_LIFETIME: time::Duration = time::Duration::hours(72);
+const SECRET_NAME: &str = "setup_link_key";
+
+/// What the read-only setup page shows.
+#[derive(Debug, Clone)]
+pub struct SetupDetails {
+    pub org_name: String,
+    pub contact_email: String,
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub sp_metadata_xml: String,
+    pub sso_status: String,
+    pub domain_verified: bool,
+    pub expires_at: Timestamp,
+}
+
+/// Why a link does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefused {
+    /// Malformed or not signed by us.
+    Invalid,
+    Expired,
+    /// Its contact was removed.
+    Revoked,
+}
+
+impl App {
+    async fn link_key(&self) -> Result<Vec<u8>, AppError> {
+        let mut candidate = [0u8; 32];
+        rand::rng().fill_bytes(&mut candidate);
+        let value = self
+            .store
+            .secret(SECRET_NAME, &hex::encode(candidate))
+            .await?;
+        hex::decode(value).map_err(|e| AppError::Internal(format!("corrupt setup link key: {e}")))
+    }
+
+    fn mac(key: &[u8]) -> Result<Hmac<Sha256>, AppError> {
+        Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// E-mails every IT contact a setup link; returns how many messages went out.
+    pub async fn send_setup_links(&self, actor: &Actor, org: &str) -> Result<usize, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let org = self.store.org(&org_id).await?;
+        let key = self.link_key().await?;
+        let expires = self
+            .now()
+            .plus_millis(SETUP_LINK_LIFETIME.whole_milliseconds() as i64);
+        let mut sent = 0;
+        for contact in self.store.contacts(&org_id).await? {
+            let payload = format!("{}.{}.{}", contact.id, org_id, expires.unix_millis());
+            let mut mac = Self::mac(&key)?;
+            mac.update(payload.as_bytes());
+            let token = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(payload),
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            );
+            let mail = setup_link(&SetupLinkMail {
+                org_name: org.name.clone(),
+                recipient_email: contact.email.to_string(),
+                recipient_name: contact.name.as_ref().map(|n| n.to_string()),
+                link_url: format!("{}/setup/{token}", self.public_url),
+                expires_at: expires
+                    .to_datetime()
+                    .format(&time::format_description::well_known::Rfc2822)
+                    .unwrap_or_default(),
+            });
+            match self.mailer.send(&mail).await {
+                Ok(_) => sent += 1,
+                Err(e) => tracing::warn!(to = %contact.email, error = %e, "setup link not sent"),
+            }
+        }
+        self.store
+            .record_audit(smartcore_storage::AuditEntry {
+                org_id: Some(&org_id),
+                at: self.now(),
+                actor: actor.user_id.as_str(),
+                action: "setup_links.sent",
+                target: Some(org_id.as_str()),
+                details: serde_json::json!({ "sent_to": sent }),
+            })
+            .await?;
+        Ok(sent)
+    }
+
+    /// Opens a setup link: the read-only details, or why not.
+    pub async fn open_setup_link(
+        &self,
+        token: &str,
+    ) -> Result<Result<SetupDetails, LinkRefused>, AppError> {
+        let Some((payload_b64, mac_b64)) = token.split_once('.') else {
+            return Ok(Err(LinkRefused::Invalid));
+        };
+        let (Ok(payload), Ok(tag)) = (
+            URL_SAFE_NO_PAD.decode(payload_b64),
+            URL_SAFE_NO_PAD.decode(mac_b64),
+        ) else {
+            return Ok(Err(LinkRefused::Invalid));
+        };
+        let mut mac = Self::mac(&self.link_key().await?)?;
+        mac.update(&payload);
+        if mac.verify_slice(&tag).is_err() {
+            return Ok(Err(LinkRefused::Invalid));
+        }
+        let payload = String::from_utf8(payload).unwrap_or_default();
+        let mut parts = payload.split('.');
+        let (Some(contact), Some(org), Some(expires)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(Err(LinkRefused::Invalid));
+        };
+        let (Some(contact_id), Some(org_id), Ok(expires)) = (
+            ContactId::parse(contact),
+            OrgId::parse(org),
+            expires.parse::<i64>(),
+        ) else {
+            return Ok(Err(LinkRefused::Invalid));
+        };
+        let expires_at = Timestamp::from_unix_millis(expires);
+        if self.now() >= expires_at {
+            return Ok(Err(LinkRefused::Expired));
+        }
+        let contact = match self.store.contact(&org_id, &contact_id).await {
+            Ok(c) => c,
+            Err(smartcore_storage::StoreError::NotFound) => return Ok(Err(LinkRefused::Revoked)),
+            Err(e) => return Err(e.into()),
+        };
+        let org = self.store.org(&org_id).await?;
+        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
+        let acs_url = format!("{}/saml/{}/acs", self.public_url, org_id);
+        Ok(Ok(SetupDetails {
+            org_name: org.name,
+            contact_email: contact.email.to_string(),
+            sp_metadata_xml: smartcore_sso::sp_metadata(&sp_entity_id, &acs_url),
+            sp_entity_id,
+            acs_url,
+            sso_status: org.sso_status,
+            domain_verified: self
+                .store
+                .domains(&org_id)
+                .await?
+                .iter()
+                .any(|d| d.status == "verified"),
+            expires_at,
+        }))
+    }
+}

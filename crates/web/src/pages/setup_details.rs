@@ -1,0 +1,56 @@
+//! `/setup/{token}`: the read-only SSO setup details behind an IT contact's setup link (D7).
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::pages::{error_page, render};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use smartcore_app::{LinkRefused, SetupDetails};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/setup/{token}", get(show))
+}
+
+#[derive(Template)]
+#[template(path = "setup_details.html")]
+struct SetupPage {
+    details: SetupDetails,
+    expires_at: String,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    Ok(match state.app.open_setup_link(&token).await? {
+        Ok(details) => {
+            let expires_at = details.expires_at.to_rfc3339();
+            render(
+                StatusCode::OK,
+                &SetupPage {
+                    details,
+                    expires_at,
+                },
+            )
+        }
+        Err(LinkRefused::Expired) => error_page(
+            StatusCode::GONE,
+            "This setup link has expired",
+            "Setup links work for 72 hours. Ask an administrator of your organisation to send a new one.",
+        ),
+        Err(LinkRefused::Revoked) => error_page(
+            StatusCode::GONE,
+            "This setup link is no longer valid",
+            "You are no longer an IT contact of this organisation, so the link was withdrawn.",
+        ),
+        Err(LinkRefused::Invalid) => error_page(
+            StatusCode::NOT_FOUND,
+            "This setup link is not valid",
+            "Check that the whole link was copied from the e-mail, or ask an administrator for a new one.",
+        ),
+    })
+}
