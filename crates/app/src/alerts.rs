@@ -49,6 +49,9 @@ impl App {
         let now = self.now();
         let mut report = SweepReport::default();
         let mut seen = std::collections::HashSet::new();
+        // Recipients per organisation, read once per sweep.
+        let mut recipients: std::collections::HashMap<String, Vec<ReminderRecipient>> =
+            Default::default();
         loop {
             let due = self.store.due_certificates(now, SWEEP_BATCH).await?;
             let fresh: Vec<DueCertificate> = due
@@ -59,7 +62,12 @@ impl App {
                 break;
             }
             for cert in &fresh {
-                self.remind(cert, now, &mut report).await?;
+                if !recipients.contains_key(&cert.org_id) {
+                    let list = self.store.reminder_recipients(&cert.org_id).await?;
+                    recipients.insert(cert.org_id.clone(), list);
+                }
+                self.remind(cert, &recipients[&cert.org_id], now, &mut report)
+                    .await?;
             }
         }
         Ok(report)
@@ -68,6 +76,7 @@ impl App {
     async fn remind(
         &self,
         cert: &DueCertificate,
+        recipients: &[ReminderRecipient],
         now: Timestamp,
         report: &mut SweepReport,
     ) -> Result<(), AppError> {
@@ -83,8 +92,7 @@ impl App {
         };
         let key = threshold.key();
         let mut all_sent = true;
-        let recipients = self.store.reminder_recipients(&cert.org_id).await?;
-        for recipient in &recipients {
+        for recipient in recipients {
             let stale = now.plus_millis(-STALE_CLAIM_MS);
             if !self
                 .store

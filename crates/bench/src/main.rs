@@ -8,6 +8,7 @@ mod import;
 mod load;
 mod page;
 mod search;
+mod sweep;
 mod sync;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,14 @@ enum Bench {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The certificate-expiry sweep over 1,000,000 stored certificates with 1% due.
+    Sweep {
+        #[arg(long, default_value_t = 1_000_000)]
+        stored: u64,
+        /// One certificate in this many is due.
+        #[arg(long, default_value_t = 100)]
+        due_every: u64,
+    },
     /// The Authentication page with 20 contacts: weight and server time.
     Page {
         #[arg(long, default_value_t = 200)]
@@ -74,6 +83,7 @@ fn main() -> anyhow::Result<()> {
                 latency_ms,
                 concurrency,
             } => sync::run(contacts, latency_ms, concurrency).await,
+            Bench::Sweep { stored, due_every } => sweep::run(stored, due_every).await,
             Bench::Page { renders } => page::run(renders).await,
             Bench::Load {
                 connections,
