@@ -57,7 +57,7 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
         while n < stored {
             let mut q = sqlx::query(INSERT.as_str());
             for _ in 0..CHUNK {
-                let due = n % due_every == 0;
+                let due = n.is_multiple_of(due_every);
                 q = q
                     .bind(orgs[(n % 100) as usize].clone())
                     .bind(format!("{n:064x}"))
