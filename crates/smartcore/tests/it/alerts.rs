@@ -1,7 +1,7 @@
 //! Certificate-expiry reminders (R9, D6) with a controllable clock, delivered over a real SMTP
 //! exchange to a server run by the test.
 
-use crate::support::{Backend, TestApp, fresh_database};
+use crate::support::{Backend, TestApp, certificate, fresh_database};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use smartcore_app::{Clock, ManualClock};
@@ -9,17 +9,6 @@ use smartcore_domain::Timestamp;
 use smtp_sink::SmtpSink;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
-
-fn certificate(cn: &str, from: OffsetDateTime, until: OffsetDateTime) -> String {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, cn);
-    params.distinguished_name = dn;
-    params.not_before = from;
-    params.not_after = until;
-    let key = rcgen::KeyPair::generate().unwrap();
-    params.self_signed(&key).unwrap().pem()
-}
 
 fn at(t: OffsetDateTime) -> Timestamp {
     Timestamp::from_datetime(t)

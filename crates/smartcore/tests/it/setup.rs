@@ -1,22 +1,10 @@
 //! Domains verified through a real DNS exchange, the SAML configuration, and enabling SSO (R8).
 
-use crate::support::{Backend, TestApp, problem};
+use crate::support::{Backend, TestApp, certificate, problem};
 use dns_fake::DnsFake;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
-
-/// A self-signed certificate valid from `from` to `until`, as PEM.
-fn certificate(cn: &str, from: OffsetDateTime, until: OffsetDateTime) -> String {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, cn);
-    params.distinguished_name = dn;
-    params.not_before = from;
-    params.not_after = until;
-    let key = rcgen::KeyPair::generate().unwrap();
-    params.self_signed(&key).unwrap().pem()
-}
 
 fn pem_body(pem: &str) -> String {
     pem.lines().filter(|l| !l.starts_with("-----")).collect()

@@ -432,3 +432,15 @@ pub async fn problem(r: Response, status: u16, code: &str) -> Value {
     );
     body
 }
+
+/// A self-signed certificate valid from `from` to `until`, as PEM (for SSO tests).
+pub fn certificate(cn: &str, from: time::OffsetDateTime, until: time::OffsetDateTime) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.not_before = from;
+    params.not_after = until;
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem()
+}
