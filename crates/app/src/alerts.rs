@@ -9,7 +9,9 @@
 
 use crate::{App, AppError};
 use smartcore_domain::Timestamp;
-use smartcore_mail::{CertificateReminderMail, certificate_reminder};
+use smartcore_mail::{
+    CertificateReminderMail, CertificateRenewedMail, certificate_reminder, certificate_renewed,
+};
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{DueCertificate, ReminderRecipient};
 use time::OffsetDateTime;
@@ -141,6 +143,70 @@ impl App {
                 .await?;
         }
         Ok(())
+    }
+
+    /// After a new configuration: for each certificate it replaced that had reminders sent, and
+    /// that a certificate valid for longer now replaces, one "renewed" notice to each registered
+    /// IT contact (claimed like a reminder, so at most once). Returns how many were sent.
+    pub(crate) async fn notify_renewals(
+        &self,
+        org_id: &str,
+        replaced_at: Timestamp,
+        newest: Option<(&str, OffsetDateTime)>,
+    ) -> Result<usize, AppError> {
+        let Some((new_fingerprint, new_not_after)) = newest else {
+            return Ok(0);
+        };
+        let mut sent = 0;
+        let recipients = self.store.reminder_recipients(org_id).await?;
+        for old in self
+            .store
+            .reminded_certificates_replaced_at(org_id, replaced_at)
+            .await?
+        {
+            if Timestamp::from_datetime(new_not_after).unix_millis() <= old.not_after {
+                continue;
+            }
+            for recipient in &recipients {
+                let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);
+                if !self
+                    .store
+                    .claim_reminder(&old, "renewed", recipient, replaced_at, stale)
+                    .await?
+                {
+                    continue;
+                }
+                let mail = certificate_renewed(&CertificateRenewedMail {
+                    org_name: old.org_name.clone(),
+                    recipient_email: recipient.email.clone(),
+                    recipient_name: recipient.name.clone(),
+                    old_fingerprint: old.fingerprint_sha256.clone(),
+                    new_fingerprint: new_fingerprint.to_owned(),
+                    new_not_after: people_date(new_not_after),
+                });
+                let outcome = self
+                    .mailer
+                    .send(&mail)
+                    .await
+                    .map(|s| s.message_id)
+                    .map_err(|e| e.to_string());
+                let recorded = match &outcome {
+                    Ok(id) => Ok(id.as_str()),
+                    Err(e) => Err(e.as_str()),
+                };
+                self.store
+                    .finish_reminder(
+                        &old.fingerprint_sha256,
+                        "renewed",
+                        &recipient.contact_id,
+                        recorded,
+                        replaced_at,
+                    )
+                    .await?;
+                sent += usize::from(outcome.is_ok());
+            }
+        }
+        Ok(sent)
     }
 
     async fn send_reminder(

@@ -268,9 +268,20 @@ impl App {
             source,
             certificates: &certificates,
         };
+        let now = self.now();
         self.store
-            .put_sso_config(&org_id, &update, &actor.user_id, self.now())
+            .put_sso_config(&org_id, &update, &actor.user_id, now)
             .await?;
+        // D6: certificates this configuration replaced end their schedule with one notice.
+        let newest = config
+            .certificates
+            .iter()
+            .max_by_key(|c| c.not_after)
+            .map(|c| (c.fingerprint_sha256.as_str(), c.not_after));
+        let renewed = self.notify_renewals(org_id.as_str(), now, newest).await?;
+        if renewed > 0 {
+            tracing::info!(org = %org_id, renewed, "certificate renewal notices sent");
+        }
         self.sso_view(&org_id).await
     }
 

@@ -131,6 +131,26 @@ impl Store {
         Ok(())
     }
 
+    /// Certificates of `org_id` replaced at `replaced_at` that had reminders sent: their IT
+    /// contacts get one "renewed" notice (D6).
+    pub async fn reminded_certificates_replaced_at(
+        &self,
+        org_id: &str,
+        replaced_at: Timestamp,
+    ) -> Result<Vec<DueCertificate>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.org_id, o.name AS org_name, c.fingerprint_sha256, c.subject, c.not_after \
+             FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
+             WHERE c.org_id = $1 AND c.replaced_at = $2 \
+               AND EXISTS (SELECT 1 FROM certificate_reminders r \
+                           WHERE r.fingerprint_sha256 = c.fingerprint_sha256 AND r.status = 'sent')",
+        )
+        .bind(org_id)
+        .bind(replaced_at.unix_millis())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Reminders recorded for a certificate: (threshold, e-mail, status), for tests and the UI.
     pub async fn reminders_of(
         &self,

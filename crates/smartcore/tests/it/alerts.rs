@@ -84,8 +84,24 @@ each_backend! {
         assert_eq!(sweep(&app).await.sent, 1);
         assert_eq!(thresholds(&app).await, ["d60", "d7", "d3", "d0", "w1"]);
 
+        // A later certificate replaces it: one "renewed" notice, then silence for the old one.
+        let renewed_pem = certificate("idp2.acme.example", not_after - Duration::days(30), not_after + Duration::days(365));
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": renewed_pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let renewed: Vec<_> = sink.messages().into_iter()
+            .filter(|m| m.data_text().contains("Renewed: the SSO certificate"))
+            .collect();
+        assert_eq!(renewed.len(), 1, "one notice, to the deliverable contact");
+        assert!(renewed[0].rcpt_to.iter().any(|r| r == "ada@acme.example"));
+        clock.set(at(not_after + Duration::days(14) + Duration::hours(2)));
+        assert_eq!(sweep(&app).await.sent, 0, "the replaced certificate's schedule has ended");
+
         // What arrived over SMTP: one message per sent reminder, saying why and what to do.
-        let messages = sink.messages();
+        let messages: Vec<_> = sink.messages().into_iter()
+            .filter(|m| !m.data_text().contains("Renewed: the SSO certificate"))
+            .collect();
         let to_ada: Vec<_> = messages.iter().filter(|m| m.rcpt_to.iter().any(|r| r == "ada@acme.example")).collect();
         assert_eq!(to_ada.len(), 5);
         let text = to_ada[0].data_text();
