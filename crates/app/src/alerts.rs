@@ -1,34 +1,66 @@
 //! Certificate-expiry reminders to IT contacts (R9, D6).
 //!
-//! A sweep reads only certificates whose next threshold has begun (`next_due_at`), sends the
-//! *current* threshold's reminder to every registered IT contact (so a certificate first seen
-//! inside a window gets only the nearest reminder), and moves `next_due_at` on only when every
-//! send of that threshold succeeded: a failed send is retried by the next sweep. Each
+//! A sweep reads only certificates whose next threshold has begun (`next_due_at`), a page at a
+//! time, and sends the *current* threshold's reminder to every registered IT contact (so a
+//! certificate first seen inside a window gets only the nearest reminder). Each
 //! (certificate, threshold, contact) is claimed in the database before it is sent, which makes
 //! it at most once across restarts and instances.
+//!
+//! Delivery is recorded per recipient (`mail_deliveries`). A temporary failure is retried by a
+//! later sweep with exponential backoff (one minute, doubling, at most six hours) and holds the
+//! certificate's schedule where it is; a permanent rejection is final, shown on the contact, and
+//! lets the schedule go on for the others. After [`MAIL_FAILURE_LIMIT`] temporary failures in
+//! one sweep the mail server is taken to be down: the sweep stops sending and leaves the rest,
+//! unattempted, to the next one.
 
 use crate::{App, AppError};
+use futures_util::StreamExt;
 use smartcore_domain::Timestamp;
 use smartcore_mail::{
-    CertificateReminderMail, CertificateRenewedMail, certificate_reminder, certificate_renewed,
+    CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, certificate_reminder,
+    certificate_renewed,
 };
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
-use smartcore_storage::{DueCertificate, ReminderRecipient};
+use smartcore_storage::{
+    Claim, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder, ReminderClaim,
+    ReminderRecipient,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct SweepReport {
+    /// Certificates swept (their next threshold had begun).
     pub certificates: usize,
     pub sent: usize,
+    /// Temporary failures: retried by a later sweep, with backoff.
     pub failed: usize,
-    /// Reminders sent earlier (or being sent by another instance) and not sent again.
+    /// Refused for good by the mail server: shown on the contact, not retried.
+    pub rejected: usize,
+    /// Reminders sent earlier, being sent by another instance, or waiting for their retry.
     pub already_handled: usize,
+    /// The sweep stopped sending because the mail server kept failing.
+    pub mail_unavailable: bool,
 }
 
 /// A claim older than this is taken to be abandoned by a process that stopped mid-send.
 const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
+/// Certificates read and settled per transaction.
 const SWEEP_BATCH: i64 = 1000;
+/// Messages in flight at once.
+const SEND_CONCURRENCY: usize = 8;
+/// Temporary failures in one sweep after which the mail server is taken to be down.
+pub const MAIL_FAILURE_LIMIT: usize = 3;
+
+/// When a reminder whose `attempt`-th send failed may be tried again: one minute, doubling,
+/// at most six hours.
+pub fn retry_at(now: Timestamp, attempt: i64) -> Timestamp {
+    const MINUTE: i64 = 60_000;
+    let doublings = (attempt.max(1) - 1).min(16) as u32;
+    now.plus_millis((MINUTE << doublings).min(6 * 60 * MINUTE))
+}
 
 fn days_left(threshold: Threshold) -> i64 {
     match threshold {
@@ -45,104 +77,181 @@ fn people_date(at: OffsetDateTime) -> String {
     at.format(&format).unwrap_or_else(|_| at.to_string())
 }
 
+/// A claimed reminder and the message that carries it.
+struct Outgoing {
+    claim: ReminderClaim,
+    attempt: i64,
+    kind: &'static str,
+    mail: OutgoingMail,
+    /// Which swept certificate it belongs to.
+    cert: usize,
+}
+
+fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> ReminderClaim {
+    ReminderClaim {
+        fingerprint_sha256: cert.fingerprint_sha256.clone(),
+        threshold: threshold.to_owned(),
+        contact_id: r.contact_id.clone(),
+        org_id: cert.org_id.clone(),
+        email: r.email.clone(),
+    }
+}
+
 impl App {
     /// One sweep over the certificates that are due now.
     pub async fn run_certificate_sweep(&self) -> Result<SweepReport, AppError> {
         let now = self.now();
         let mut report = SweepReport::default();
-        let mut seen = std::collections::HashSet::new();
+        let failures = AtomicUsize::new(0);
         // Recipients per organisation, read once per sweep.
-        let mut recipients: std::collections::HashMap<String, Vec<ReminderRecipient>> =
-            Default::default();
+        let mut recipients: HashMap<String, Vec<ReminderRecipient>> = HashMap::new();
+        let mut after = None;
         loop {
-            let due = self.store.due_certificates(now, SWEEP_BATCH).await?;
-            let fresh: Vec<DueCertificate> = due
-                .into_iter()
-                .filter(|c| seen.insert((c.org_id.clone(), c.fingerprint_sha256.clone())))
-                .collect();
-            if fresh.is_empty() {
-                break;
-            }
-            for cert in &fresh {
+            let due = self
+                .store
+                .due_certificates(now, after.as_ref(), SWEEP_BATCH)
+                .await?;
+            let Some(last) = due.last() else { break };
+            after = Some(last.position());
+            report.certificates += due.len();
+
+            // Plan: each certificate's current threshold, and a claim per recipient.
+            let mut schedules = Vec::new();
+            let mut thresholds = Vec::with_capacity(due.len());
+            let mut claims = Vec::new();
+            let mut owners = Vec::new();
+            for (i, cert) in due.iter().enumerate() {
+                let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+                let threshold = current_threshold(not_after, now.to_datetime());
+                thresholds.push(threshold);
+                let Some(threshold) = threshold else {
+                    let first = Threshold::first().moment(not_after);
+                    schedules.push(cert.schedule(Some(Timestamp::from_datetime(first))));
+                    continue;
+                };
                 if !recipients.contains_key(&cert.org_id) {
                     let list = self.store.reminder_recipients(&cert.org_id).await?;
                     recipients.insert(cert.org_id.clone(), list);
                 }
-                self.remind(cert, &recipients[&cert.org_id], now, &mut report)
-                    .await?;
+                let key = threshold.key();
+                for r in &recipients[&cert.org_id] {
+                    claims.push(claim_for(cert, &key, r));
+                    owners.push((i, r.clone()));
+                }
+            }
+            let outcomes = self
+                .store
+                .claim_reminders(&claims, now, now.plus_millis(-STALE_CLAIM_MS))
+                .await?;
+
+            // Send what this instance claimed; anything not final holds its certificate back.
+            let mut unsettled = vec![false; due.len()];
+            let mut outgoing = Vec::new();
+            for ((claim, outcome), (i, r)) in claims.into_iter().zip(outcomes).zip(owners) {
+                match outcome {
+                    Claim::Done => report.already_handled += 1,
+                    Claim::Waiting => {
+                        report.already_handled += 1;
+                        unsettled[i] = true;
+                    }
+                    Claim::Claimed { attempt } => {
+                        let threshold = thresholds[i].expect("claimed only when due");
+                        outgoing.push(Outgoing {
+                            mail: self.reminder_mail(&due[i], threshold, &r),
+                            kind: "certificate_reminder",
+                            claim,
+                            attempt,
+                            cert: i,
+                        });
+                    }
+                }
+            }
+            let finished = self.deliver(outgoing, now, &failures).await;
+            for (cert, f) in &finished {
+                match f.delivery.as_ref().map(|d| &d.outcome) {
+                    Some(DeliveryOutcome::Sent { .. }) => report.sent += 1,
+                    Some(DeliveryOutcome::Rejected { .. }) => report.rejected += 1,
+                    Some(DeliveryOutcome::Deferred { .. }) => {
+                        report.failed += 1;
+                        unsettled[*cert] = true;
+                    }
+                    None => unsettled[*cert] = true,
+                }
+            }
+            for (i, cert) in due.iter().enumerate() {
+                if thresholds[i].is_some() && !unsettled[i] {
+                    let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+                    let next = next_threshold_at(not_after, now.to_datetime());
+                    schedules.push(cert.schedule(Some(Timestamp::from_datetime(next))));
+                }
+            }
+            let finished: Vec<FinishedReminder> = finished.into_iter().map(|(_, f)| f).collect();
+            self.store.finish_reminders(&finished, &schedules).await?;
+            if failures.load(Ordering::Relaxed) >= MAIL_FAILURE_LIMIT {
+                tracing::warn!("the mail server keeps failing; the next sweep retries the rest");
+                report.mail_unavailable = true;
+                break;
             }
         }
         Ok(report)
     }
 
-    async fn remind(
+    /// Sends claimed reminders, a few at a time, and says how each went. Once the mail server
+    /// has failed [`MAIL_FAILURE_LIMIT`] times, the rest are not attempted.
+    async fn deliver(
         &self,
-        cert: &DueCertificate,
-        recipients: &[ReminderRecipient],
+        outgoing: Vec<Outgoing>,
         now: Timestamp,
-        report: &mut SweepReport,
-    ) -> Result<(), AppError> {
-        report.certificates += 1;
-        let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
-        let now_dt = now.to_datetime();
-        let Some(threshold) = current_threshold(not_after, now_dt) else {
-            let first = Timestamp::from_datetime(Threshold::first().moment(not_after));
-            self.store
-                .set_certificate_next_due(&cert.org_id, &cert.fingerprint_sha256, Some(first))
-                .await?;
-            return Ok(());
-        };
-        let key = threshold.key();
-        let mut all_sent = true;
-        for recipient in recipients {
-            let stale = now.plus_millis(-STALE_CLAIM_MS);
-            if !self
-                .store
-                .claim_reminder(cert, &key, recipient, now, stale)
-                .await?
-            {
-                report.already_handled += 1;
-                continue;
-            }
-            match self
-                .send_reminder(cert, threshold, not_after, recipient)
-                .await
-            {
-                Ok(message_id) => {
-                    self.store
-                        .finish_reminder(
-                            &cert.fingerprint_sha256,
-                            &key,
-                            &recipient.contact_id,
-                            Ok(&message_id),
-                            now,
-                        )
-                        .await?;
-                    report.sent += 1;
+        failures: &AtomicUsize,
+    ) -> Vec<(usize, FinishedReminder)> {
+        futures_util::stream::iter(outgoing)
+            .map(|o| async move {
+                let retry = Some(retry_at(now, o.attempt));
+                if failures.load(Ordering::Relaxed) >= MAIL_FAILURE_LIMIT {
+                    let unattempted = FinishedReminder {
+                        claim: o.claim,
+                        delivery: None,
+                        retry_at: Some(now),
+                    };
+                    return (o.cert, unattempted);
                 }
-                Err(reason) => {
-                    tracing::warn!(to = %recipient.email, %reason, "certificate reminder not sent; the next sweep retries");
-                    self.store
-                        .finish_reminder(
-                            &cert.fingerprint_sha256,
-                            &key,
-                            &recipient.contact_id,
-                            Err(&reason),
-                            now,
-                        )
-                        .await?;
-                    report.failed += 1;
-                    all_sent = false;
-                }
-            }
-        }
-        if all_sent {
-            let next = Timestamp::from_datetime(next_threshold_at(not_after, now_dt));
-            self.store
-                .set_certificate_next_due(&cert.org_id, &cert.fingerprint_sha256, Some(next))
-                .await?;
-        }
-        Ok(())
+                let outcome = match self.mailer.send(&o.mail).await {
+                    Ok(sent) => DeliveryOutcome::Sent {
+                        message_id: sent.message_id,
+                    },
+                    Err(MailError::Rejected { reason }) => {
+                        tracing::warn!(to = %o.claim.email, %reason, "reminder rejected by the mail server");
+                        DeliveryOutcome::Rejected { error: reason }
+                    }
+                    Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(to = %o.claim.email, error = %e, "reminder not sent; a later sweep retries");
+                        DeliveryOutcome::Deferred {
+                            error: e.to_string(),
+                        }
+                    }
+                };
+                let delivery = Delivery {
+                    org_id: o.claim.org_id.clone(),
+                    contact_id: Some(o.claim.contact_id.clone()),
+                    email: o.claim.email.clone(),
+                    kind: o.kind,
+                    subject: o.mail.subject,
+                    outcome,
+                    at: now,
+                };
+                let finished = FinishedReminder {
+                    claim: o.claim,
+                    retry_at: matches!(delivery.outcome, DeliveryOutcome::Deferred { .. })
+                        .then_some(retry)
+                        .flatten(),
+                    delivery: Some(delivery),
+                };
+                (o.cert, finished)
+            })
+            .buffer_unordered(SEND_CONCURRENCY)
+            .collect()
+            .await
     }
 
     /// After a new configuration: for each certificate it replaced that had reminders sent, and
@@ -157,66 +266,75 @@ impl App {
         let Some((new_fingerprint, new_not_after)) = newest else {
             return Ok(0);
         };
-        let mut sent = 0;
         let recipients = self.store.reminder_recipients(org_id).await?;
-        for old in self
+        let replaced = self
             .store
             .reminded_certificates_replaced_at(org_id, replaced_at)
-            .await?
-        {
+            .await?;
+        let mut claims = Vec::new();
+        let mut mails = Vec::new();
+        for old in &replaced {
             if Timestamp::from_datetime(new_not_after).unix_millis() <= old.not_after {
                 continue;
             }
-            for recipient in &recipients {
-                let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);
-                if !self
-                    .store
-                    .claim_reminder(&old, "renewed", recipient, replaced_at, stale)
-                    .await?
-                {
-                    continue;
-                }
-                let mail = certificate_renewed(&CertificateRenewedMail {
+            for r in &recipients {
+                claims.push(claim_for(old, "renewed", r));
+                mails.push(certificate_renewed(&CertificateRenewedMail {
                     org_name: old.org_name.clone(),
-                    recipient_email: recipient.email.clone(),
-                    recipient_name: recipient.name.clone(),
+                    recipient_email: r.email.clone(),
+                    recipient_name: r.name.clone(),
                     old_fingerprint: old.fingerprint_sha256.clone(),
                     new_fingerprint: new_fingerprint.to_owned(),
                     new_not_after: people_date(new_not_after),
-                });
-                let outcome = self
-                    .mailer
-                    .send(&mail)
-                    .await
-                    .map(|s| s.message_id)
-                    .map_err(|e| e.to_string());
-                let recorded = match &outcome {
-                    Ok(id) => Ok(id.as_str()),
-                    Err(e) => Err(e.as_str()),
-                };
-                self.store
-                    .finish_reminder(
-                        &old.fingerprint_sha256,
-                        "renewed",
-                        &recipient.contact_id,
-                        recorded,
-                        replaced_at,
-                    )
-                    .await?;
-                sent += usize::from(outcome.is_ok());
+                }));
             }
         }
-        Ok(sent)
+        let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);
+        let outcomes = self
+            .store
+            .claim_reminders(&claims, replaced_at, stale)
+            .await?;
+        let outgoing = claims
+            .into_iter()
+            .zip(mails)
+            .zip(outcomes)
+            .filter_map(|((claim, mail), outcome)| match outcome {
+                Claim::Claimed { attempt } => Some(Outgoing {
+                    claim,
+                    attempt,
+                    kind: "certificate_renewed",
+                    mail,
+                    cert: 0,
+                }),
+                Claim::Done | Claim::Waiting => None,
+            })
+            .collect();
+        let finished: Vec<FinishedReminder> = self
+            .deliver(outgoing, replaced_at, &AtomicUsize::new(0))
+            .await
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        self.store.finish_reminders(&finished, &[]).await?;
+        Ok(finished
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.delivery.as_ref().map(|d| &d.outcome),
+                    Some(DeliveryOutcome::Sent { .. })
+                )
+            })
+            .count())
     }
 
-    async fn send_reminder(
+    fn reminder_mail(
         &self,
         cert: &DueCertificate,
         threshold: Threshold,
-        not_after: OffsetDateTime,
         recipient: &ReminderRecipient,
-    ) -> Result<String, String> {
-        let mail = certificate_reminder(&CertificateReminderMail {
+    ) -> OutgoingMail {
+        let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+        certificate_reminder(&CertificateReminderMail {
             org_name: cert.org_name.clone(),
             recipient_email: recipient.email.clone(),
             recipient_name: recipient.name.clone(),
@@ -228,11 +346,6 @@ impl App {
                 "{}/orgs/{}/settings/authentication",
                 self.public_url, cert.org_id
             ),
-        });
-        self.mailer
-            .send(&mail)
-            .await
-            .map(|sent| sent.message_id)
-            .map_err(|e| e.to_string())
+        })
     }
 }

@@ -40,3 +40,50 @@ impl App {
             .collect())
     }
 }
+
+/// One attempt to deliver one message to one recipient.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MailDelivery {
+    pub id: String,
+    pub attempted_at: String,
+    pub contact_id: Option<String>,
+    pub email: String,
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The most delivery attempts one listing returns.
+pub const MAIL_DELIVERIES_SHOWN: i64 = 100;
+
+impl App {
+    /// The organisation's most recent mail delivery attempts, newest first (administrators).
+    pub async fn mail_deliveries(
+        &self,
+        actor: &Actor,
+        org: &str,
+    ) -> Result<Vec<MailDelivery>, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let records = self
+            .store
+            .deliveries(org_id.as_str(), MAIL_DELIVERIES_SHOWN)
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|r| MailDelivery {
+                attempted_at: smartcore_domain::Timestamp::from_unix_millis(r.attempted_at)
+                    .to_rfc3339(),
+                id: r.id,
+                contact_id: r.contact_id,
+                email: r.email,
+                kind: r.kind,
+                subject: r.subject,
+                status: r.status,
+                message_id: r.message_id,
+                error: r.error,
+            })
+            .collect())
+    }
+}

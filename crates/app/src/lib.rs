@@ -19,7 +19,7 @@ mod sync;
 
 pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
 pub use alerts::SweepReport;
-pub use audit::{AuditEvent, MAX_AUDIT_PAGE};
+pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::AppError;

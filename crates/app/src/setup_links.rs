@@ -12,7 +12,8 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use smartcore_domain::{ContactId, OrgId, Timestamp};
-use smartcore_mail::{SetupLinkMail, setup_link};
+use smartcore_mail::{MailError, SetupLinkMail, setup_link};
+use smartcore_storage::{Delivery, DeliveryOutcome};
 
 /// How long a setup link works.
 pub const SETUP_LINK_LIFETIME: time::Duration = time::Duration::hours(72);
@@ -65,6 +66,7 @@ impl App {
             .now()
             .plus_millis(SETUP_LINK_LIFETIME.whole_milliseconds() as i64);
         let mut sent = 0;
+        let mut deliveries = Vec::new();
         for contact in self.store.contacts(&org_id).await? {
             let payload = format!("{}.{}.{}", contact.id, org_id, expires.unix_millis());
             let mut mac = Self::mac(&key)?;
@@ -84,11 +86,32 @@ impl App {
                     .format(&time::format_description::well_known::Rfc2822)
                     .unwrap_or_default(),
             });
-            match self.mailer.send(&mail).await {
-                Ok(_) => sent += 1,
-                Err(e) => tracing::warn!(to = %contact.email, error = %e, "setup link not sent"),
-            }
+            let outcome = match self.mailer.send(&mail).await {
+                Ok(m) => {
+                    sent += 1;
+                    DeliveryOutcome::Sent {
+                        message_id: m.message_id,
+                    }
+                }
+                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
+                Err(e) => {
+                    tracing::warn!(to = %contact.email, error = %e, "setup link not sent");
+                    DeliveryOutcome::Deferred {
+                        error: e.to_string(),
+                    }
+                }
+            };
+            deliveries.push(Delivery {
+                org_id: org_id.to_string(),
+                contact_id: Some(contact.id.to_string()),
+                email: contact.email.to_string(),
+                kind: "setup_link",
+                subject: mail.subject,
+                outcome,
+                at: self.now(),
+            });
         }
+        self.store.record_deliveries(&deliveries).await?;
         self.store
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(&org_id),

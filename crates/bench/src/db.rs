@@ -93,13 +93,15 @@ pub async fn open(url: &str) -> anyhow::Result<smartcore_app::App> {
 /// Opens the service on `url` with extra configuration (`SMARTCORE_…` variables).
 pub async fn open_with(url: &str, extra: &[(&str, &str)]) -> anyhow::Result<smartcore_app::App> {
     let outbox = std::env::temp_dir().join("smartcore-bench-outbox");
-    let config = smartcore::config::Config::from_sources(None, |k| match k {
-        "SMARTCORE_DATABASE_URL" => Some(url.to_owned()),
-        "SMARTCORE_OUTBOX_DIR" => Some(outbox.display().to_string()),
-        _ => extra
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| (*v).to_owned()),
+    let config = smartcore::config::Config::from_sources(None, |k| {
+        if let Some((_, v)) = extra.iter().find(|(n, _)| *n == k) {
+            return Some((*v).to_owned());
+        }
+        match k {
+            "SMARTCORE_DATABASE_URL" => Some(url.to_owned()),
+            "SMARTCORE_OUTBOX_DIR" => Some(outbox.display().to_string()),
+            _ => None,
+        }
     })?;
     smartcore::open(&config).await
 }

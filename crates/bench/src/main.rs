@@ -54,6 +54,9 @@ enum Bench {
         /// One certificate in this many is due.
         #[arg(long, default_value_t = 100)]
         due_every: u64,
+        /// Registered IT contacts per organisation (each due certificate mails every one).
+        #[arg(long, default_value_t = 1)]
+        contacts: u64,
     },
     /// The Authentication page with 20 contacts: weight and server time.
     Page {
@@ -83,7 +86,11 @@ fn main() -> anyhow::Result<()> {
                 latency_ms,
                 concurrency,
             } => sync::run(contacts, latency_ms, concurrency).await,
-            Bench::Sweep { stored, due_every } => sweep::run(stored, due_every).await,
+            Bench::Sweep {
+                stored,
+                due_every,
+                contacts,
+            } => sweep::run(stored, due_every, contacts).await,
             Bench::Page { renders } => page::run(renders).await,
             Bench::Load {
                 connections,

@@ -1,8 +1,10 @@
 //! The certificate-expiry sweep over 1,000,000 stored certificates, 1% of them due: the sweep
-//! reads only due rows (an index on next_due_at), so its time follows the number due.
+//! reads only due rows (an index on next_due_at), so its time follows the number due. Each of
+//! the 100 organisations has one registered IT contact, so every due certificate sends one
+//! reminder, written to an outbox directory of this run (and counted there).
 
 use crate::db;
-use smartcore_domain::OrgId;
+use smartcore_domain::{ContactId, OrgId};
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -31,17 +33,19 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
+pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<()> {
     println!(
-        "certificate sweep: {stored} certificates stored, 1 in {due_every} due, organisations without contacts"
+        "certificate sweep: {stored} certificates stored, 1 in {due_every} due, 100 organisations with {contacts} registered IT contact(s) each"
     );
     println!(
-        "{:<11} {:>10} {:>8} {:>14} {:>16}",
-        "database", "stored", "due", "sweep seconds", "empty sweep ms"
+        "{:<11} {:>10} {:>8} {:>8} {:>14} {:>12} {:>16}",
+        "database", "stored", "due", "mails", "sweep seconds", "µs per due", "empty sweep ms"
     );
     for kind in db::kinds().await {
         let database = db::fresh(kind).await?;
-        let app = db::open(&database.url).await?;
+        let outbox = db::temp_dir("outbox");
+        let outbox_dir = outbox.0.display().to_string();
+        let app = db::open_with(&database.url, &[("SMARTCORE_OUTBOX_DIR", &outbox_dir)]).await?;
         let now = app.now();
         let mut orgs = Vec::new();
         for i in 0..100 {
@@ -51,6 +55,21 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
             orgs.push(org.id);
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;
+        for (o, org) in orgs.iter().enumerate() {
+            for c in 0..contacts {
+                let email = format!("it{o}-{c}@sweep.example");
+                sqlx::query(
+                "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by) \
+                 VALUES ($1, $2, $3, $3, 'manual', 'synced', $4, $4, 'usr_bench')",
+            )
+            .bind(ContactId::generate().as_str())
+            .bind(org)
+            .bind(email)
+            .bind(now.unix_millis())
+            .execute(&pool)
+            .await?;
+            }
+        }
         let day = 86_400_000i64;
         let mut n = 0u64;
         let started = Instant::now();
@@ -85,12 +104,22 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
             "{report:?}"
         );
         anyhow::ensure!(again.certificates == 0, "{again:?}");
+        let mails = std::fs::read_dir(&outbox.0)?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+            .count();
+        anyhow::ensure!(
+            mails == report.sent && report.sent as u64 == report.certificates as u64 * contacts,
+            "{mails} files for {report:?}"
+        );
         println!(
-            "{:<11} {:>10} {:>8} {:>14.3} {:>16.2}   (fixture loaded in {loaded:.1} s)",
+            "{:<11} {:>10} {:>8} {:>8} {:>14.3} {:>12.0} {:>16.2}   (fixture loaded in {loaded:.1} s)",
             kind.label(),
             n,
             report.certificates,
+            mails,
             sweep,
+            sweep * 1e6 / report.certificates.max(1) as f64,
             empty
         );
     }

@@ -83,6 +83,16 @@ pub struct ItContact {
     pub identity_contact_id: Option<String>,
     pub created_at: Timestamp,
     pub created_by: UserId,
+    /// The mail server refused the last message sent to this contact, for good: alerts do not
+    /// reach them until the address is corrected (remove the contact, add the right address).
+    pub mail_rejected: Option<MailRejection>,
+}
+
+/// A permanent refusal of mail to an IT contact, as the mail server explained it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRejection {
+    pub at: Timestamp,
+    pub reason: String,
 }
 
 /// A rule of the contact list that an intended change would break.

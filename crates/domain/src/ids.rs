@@ -74,6 +74,8 @@ prefixed_id!(/// A request to remove a contact on the identity side.
     RemovalId, "rmv_");
 prefixed_id!(/// An entry of the audit log.
     AuditEventId, "evt_");
+prefixed_id!(/// One attempt to deliver one message to one recipient.
+    DeliveryId, "mail_");
 prefixed_id!(/// A signed-in browser session.
     SessionId, "ses_");
 prefixed_id!(/// An API token.

@@ -14,9 +14,11 @@ pub mod time;
 pub use access::{Access, Denied, Role};
 pub use contact::{
     ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS,
-    RECOMMENDED_MINIMUM, SyncStatus,
+    MailRejection, RECOMMENDED_MINIMUM, SyncStatus,
 };
 pub use email::{EmailAddress, EmailError};
-pub use ids::{AuditEventId, ContactId, DomainId, OrgId, RemovalId, SessionId, TokenId, UserId};
+pub use ids::{
+    AuditEventId, ContactId, DeliveryId, DomainId, OrgId, RemovalId, SessionId, TokenId, UserId,
+};
 pub use name::{ContactName, NameError, PersonName};
 pub use time::Timestamp;

@@ -324,9 +324,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&report)?;
             } else {
                 println!(
-                    "Certificate sweep: {} certificates due, {} reminders sent, {} failed (retried next sweep), {} sent before.",
-                    report.certificates, report.sent, report.failed, report.already_handled
+                    "Certificate sweep: {} certificates due, {} reminders sent, {} failed (retried later, with backoff), {} rejected by the mail server, {} sent before or waiting.",
+                    report.certificates,
+                    report.sent,
+                    report.failed,
+                    report.rejected,
+                    report.already_handled
                 );
+                if report.mail_unavailable {
+                    println!(
+                        "The mail server kept failing, so the sweep stopped early; the next one goes on."
+                    );
+                }
             }
         }
         Command::Ops(OpsCommand::Removals { json }) => {

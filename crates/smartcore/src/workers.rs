@@ -69,10 +69,12 @@ pub async fn run_certificate_alerts(
 ) {
     loop {
         match app.run_certificate_sweep().await {
-            Ok(report) if report.sent + report.failed > 0 => {
+            Ok(report) if report.sent + report.failed + report.rejected > 0 => {
                 tracing::info!(
                     sent = report.sent,
                     failed = report.failed,
+                    rejected = report.rejected,
+                    mail_unavailable = report.mail_unavailable,
                     "certificate reminders swept"
                 );
             }

@@ -11,7 +11,7 @@ use crate::{Store, StoreError};
 use serde_json::json;
 use smartcore_domain::{
     ContactId, ContactList, ContactName, ContactRuleViolation, ContactSource, EmailAddress,
-    IdentityRemoval, ItContact, OrgId, RemovalId, SyncStatus, Timestamp, UserId,
+    IdentityRemoval, ItContact, MailRejection, OrgId, RemovalId, SyncStatus, Timestamp, UserId,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -31,6 +31,8 @@ pub struct ContactRecord {
     pub synced_at: Option<i64>,
     pub created_at: i64,
     pub created_by: String,
+    pub mail_rejected_at: Option<i64>,
+    pub mail_rejected_reason: Option<String>,
 }
 
 impl ContactRecord {
@@ -59,6 +61,10 @@ impl ContactRecord {
             identity_contact_id: self.identity_contact_id.clone(),
             created_at: Timestamp::from_unix_millis(self.created_at),
             created_by: UserId::parse(&self.created_by).ok_or_else(|| corrupt("creator"))?,
+            mail_rejected: self.mail_rejected_at.map(|at| MailRejection {
+                at: Timestamp::from_unix_millis(at),
+                reason: self.mail_rejected_reason.clone().unwrap_or_default(),
+            }),
         })
     }
 }
@@ -103,7 +109,8 @@ impl Store {
                CASE WHEN c.member_id IS NULL THEN 0 \
                     WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
                     ELSE 0 END AS still_member, \
-               c.status, c.status_detail, c.identity_contact_id, c.synced_at, c.created_at, c.created_by \
+               c.status, c.status_detail, c.identity_contact_id, c.synced_at, c.created_at, c.created_by, \
+               c.mail_rejected_at, c.mail_rejected_reason \
              FROM it_contacts c WHERE c.org_id = $1 ORDER BY c.id",
         )
         .bind(org_id.as_str())
@@ -383,7 +390,8 @@ async fn fetch_contact(
            CASE WHEN c.member_id IS NULL THEN 0 \
                 WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
                 ELSE 0 END AS still_member, \
-           c.status, c.status_detail, c.identity_contact_id, c.synced_at, c.created_at, c.created_by \
+           c.status, c.status_detail, c.identity_contact_id, c.synced_at, c.created_at, c.created_by, \
+               c.mail_rejected_at, c.mail_rejected_reason \
          FROM it_contacts c WHERE c.org_id = $1 AND c.id = $2",
     )
     .bind(org_id.as_str())

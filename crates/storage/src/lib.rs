@@ -11,6 +11,7 @@
 mod audit;
 mod auth;
 mod contacts;
+mod deliveries;
 mod domains;
 mod error;
 mod orgs;
@@ -23,13 +24,16 @@ mod sync;
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{SessionRecord, TokenOwner};
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
+pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{
     CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
 };
 pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
-pub use reminders::{DueCertificate, ReminderRecipient};
+pub use reminders::{
+    Claim, DueCertificate, FinishedReminder, ReminderClaim, ReminderRecipient, SweepPosition,
+};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;
 

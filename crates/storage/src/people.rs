@@ -221,20 +221,32 @@ impl Store {
                 .await?);
             }
         }
-        Ok(sqlx::query_as(
-            "SELECT u.id, u.name, u.email, m.role, \
-                    CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                      WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                         THEN 1 ELSE 0 END AS is_it_contact \
-             FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.search_text LIKE $2 ESCAPE '\\' \
-             ORDER BY m.sort_name, m.user_id LIMIT $3",
-        )
-        .bind(org_id.as_str())
-        .bind(pattern)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        // The walk: a plain substring test (no pattern, so nothing to escape) on the index's
+        // copy of search_text, in name order until the page is full.
+        macro_rules! walk {
+            ($contains:literal) => {
+                concat!(
+                    "SELECT u.id, u.name, u.email, m.role, \
+                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                             THEN 1 ELSE 0 END AS is_it_contact \
+                     FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.org_id = $1 AND ",
+                    $contains,
+                    " ORDER BY m.sort_name, m.user_id LIMIT $3"
+                )
+            };
+        }
+        let walk = match self.dialect {
+            crate::Dialect::Sqlite => walk!("instr(m.search_text, $2) > 0"),
+            crate::Dialect::Postgres => walk!("strpos(m.search_text, $2) > 0"),
+        };
+        Ok(sqlx::query_as(walk)
+            .bind(org_id.as_str())
+            .bind(&needle)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Writes one batch of import rows in one transaction: creates users that do not exist

@@ -28,6 +28,7 @@ both! {
             (Method::GET, format!("/api/v1/orgs/{org}/members?q=a"), None),
             (Method::GET, format!("/api/v1/orgs/{org}/authentication"), None),
             (Method::GET, format!("/api/v1/orgs/{org}/audit-log"), None),
+            (Method::GET, format!("/api/v1/orgs/{org}/mail-deliveries"), None),
         ];
         let callers: Vec<(&str, Option<&str>, u16, &str)> = vec![
             ("a member", Some(&member), 403, "forbidden"),

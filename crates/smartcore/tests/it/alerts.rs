@@ -5,7 +5,7 @@ use crate::support::{Backend, TestApp, certificate, fresh_database};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use smartcore_app::{Clock, ManualClock};
-use smartcore_domain::Timestamp;
+use smartcore_domain::{Role, Timestamp};
 use smtp_sink::SmtpSink;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -66,23 +66,59 @@ each_backend! {
         assert_eq!(sweep(&app).await.sent, 2);
         assert_eq!(thresholds(&app).await, ["d60", "d7"]);
 
-        // A refused recipient does not advance the schedule: the next sweep retries it, and only it.
-        sink.reject_recipient("grace@acme.example");
+        // A temporary failure holds the schedule: the failed reminder waits for its backoff
+        // (one minute), then a sweep retries it, and only it.
+        sink.fail_next(1);
         clock.set(at(not_after - Duration::days(3) + Duration::minutes(5)));
         let report = sweep(&app).await;
-        assert_eq!((report.sent, report.failed), (1, 1));
+        assert_eq!((report.sent, report.failed), (1, 1), "{report:?}");
         let report = sweep(&restarted).await;
-        assert_eq!((report.sent, report.failed, report.already_handled), (0, 1, 1));
+        assert_eq!((report.certificates, report.sent, report.failed, report.already_handled), (1, 0, 0, 2), "{report:?}");
+        clock.set(at(not_after - Duration::days(3) + Duration::minutes(7)));
+        let report = sweep(&restarted).await;
+        assert_eq!((report.sent, report.failed, report.already_handled), (1, 0, 1), "{report:?}");
+        assert_eq!(sweep(&app).await.certificates, 0, "the schedule moved on once both were sent");
+
+        // A recipient the mail server refuses for good: recorded, shown on the contact, not
+        // retried, and the others' schedule goes on.
+        sink.reject_recipient("grace@acme.example");
+        clock.set(at(not_after - Duration::days(1) + Duration::minutes(5)));
+        let report = sweep(&app).await;
+        assert_eq!((report.sent, report.rejected, report.failed), (1, 1, 0), "{report:?}");
+        assert_eq!(sweep(&restarted).await.certificates, 0);
+        let contacts = app.contacts(&org, &token).await;
+        let grace = contacts.iter().find(|c| c["email"] == "grace@acme.example").unwrap();
+        let reason = grace["mail_rejected"]["reason"].as_str().expect("rejection shown");
+        assert!(reason.contains("550"), "{reason}");
+        let ada = contacts.iter().find(|c| c["email"] == "ada@acme.example").unwrap();
+        assert!(ada["mail_rejected"].is_null(), "{ada}");
+        app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin).await;
+        let cookie = app.sign_in("sam@acme.example").await;
+        let html = app.page(&format!("/orgs/{org}/settings/authentication"), &cookie).await;
+        assert_eq!(html.matches("Mail rejected").count(), 1, "shown on grace only");
+        let r = app.get(&format!("/api/v1/orgs/{org}/mail-deliveries"), &token).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let log: Value = r.json().await.unwrap();
+        let log = log["deliveries"].as_array().unwrap();
+        let statuses = |email: &str| -> Vec<String> {
+            log.iter().filter(|d| d["email"] == email)
+                .map(|d| d["status"].as_str().unwrap().to_owned()).collect()
+        };
+        // Newest first: d1 rejected; d3 sent after one deferral (for one of the two); d7, d60 sent.
+        assert_eq!(statuses("grace@acme.example")[0], "rejected");
+        assert_eq!(log.iter().filter(|d| d["status"] == "deferred").count(), 1);
+        assert_eq!(log.iter().filter(|d| d["status"] == "sent").count(), 7);
+        assert!(log.iter().all(|d| d["kind"] == "certificate_reminder"));
 
         // Two instances sweeping at once on the expiry day: each reminder goes out once.
         clock.set(at(not_after + Duration::minutes(1)));
         let (a, b) = tokio::join!(sweep(&app), sweep(&restarted));
-        assert_eq!(a.sent + b.sent, 1, "{a:?} {b:?}");
+        assert_eq!((a.sent + b.sent, a.rejected + b.rejected), (1, 1), "{a:?} {b:?}");
 
         // Weekly after expiry.
         clock.set(at(not_after + Duration::days(7) + Duration::hours(2)));
         assert_eq!(sweep(&app).await.sent, 1);
-        assert_eq!(thresholds(&app).await, ["d60", "d7", "d3", "d0", "w1"]);
+        assert_eq!(thresholds(&app).await, ["d60", "d7", "d3", "d1", "d0", "w1"]);
 
         // A later certificate replaces it: one "renewed" notice, then silence for the old one.
         let renewed_pem = certificate("idp2.acme.example", not_after - Duration::days(30), not_after + Duration::days(365));
@@ -103,11 +139,64 @@ each_backend! {
             .filter(|m| !m.data_text().contains("Renewed: the SSO certificate"))
             .collect();
         let to_ada: Vec<_> = messages.iter().filter(|m| m.rcpt_to.iter().any(|r| r == "ada@acme.example")).collect();
-        assert_eq!(to_ada.len(), 5);
+        assert_eq!(to_ada.len(), 6);
         let text = to_ada[0].data_text();
         assert!(text.contains("Acme"), "{text}");
         assert!(text.contains("idp.acme.example"));
         assert!(text.to_lowercase().contains("no access"), "{text}");
         let _ = clock.now();
+    }
+
+    async fn two_worker_processes_send_each_reminder_once(backend: Backend) {
+        let sink = SmtpSink::start().await;
+        let (url, _dir) = fresh_database(backend).await.expect("database");
+        let app = TestApp::start(backend, &url, &[]).await;
+        let now = OffsetDateTime::now_utc();
+        let mut expected = Vec::new();
+        for i in 0..4 {
+            let (org, token) = app.org_with_admin(&format!("Org {i}")).await;
+            for who in ["ada", "grace"] {
+                let email = format!("{who}@org{i}.example");
+                app.add_manual(&org, &token, &email).await;
+                app.wait_for_status(&org, &token, &email, "synced", 10).await;
+                expected.push(email);
+            }
+            // Inside the 60-day window now, by the real clock the processes read.
+            let pem = certificate(&format!("idp.org{i}.example"), now - Duration::days(1), now + Duration::days(59));
+            let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+                .json(&json!({ "idp_entity_id": format!("https://idp.org{i}.example"), "idp_sso_url": format!("https://idp.org{i}.example/sso"), "idp_certificate_pem": pem }))
+                .send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        let run_once = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_smartcore"))
+                .args(["alerts", "run-once", "--json"])
+                .env("SMARTCORE_DATABASE_URL", &url)
+                .env("SMARTCORE_MAIL", "smtp")
+                .env("SMARTCORE_SMTP_URL", sink.url())
+                .env("SMARTCORE_OUTBOX_DIR", std::env::temp_dir().join("smartcore-it-unused-outbox"))
+                .env_remove("SMARTCORE_CONFIG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start smartcore")
+        };
+        let sent = |child: std::process::Child| {
+            let out = child.wait_with_output().expect("smartcore ran");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+            report["sent"].as_u64().unwrap()
+        };
+        // Two processes at once, then two more: every reminder arrives exactly once.
+        let (a, b) = (run_once(), run_once());
+        let first = tokio::task::spawn_blocking(move || (sent(a), sent(b))).await.unwrap();
+        assert_eq!(first.0 + first.1, 8, "{first:?}");
+        let (a, b) = (run_once(), run_once());
+        let again = tokio::task::spawn_blocking(move || (sent(a), sent(b))).await.unwrap();
+        assert_eq!(again, (0, 0));
+        let mut received: Vec<String> = sink.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
+        received.sort();
+        expected.sort();
+        assert_eq!(received, expected);
     }
 }

@@ -331,6 +331,39 @@ impl TestApp {
         (org.id, token)
     }
 
+    /// Signs in through the sign-in form (password "a long enough password"); returns the
+    /// session cookie (`name=value`) for page requests.
+    pub async fn sign_in(&self, email: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/sign-in", self.base_url))
+            .form(&[("email", email), ("password", "a long enough password")])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "sign-in of {email}"
+        );
+        let cookie = r.headers().get("set-cookie").expect("session cookie");
+        let cookie = cookie.to_str().expect("ASCII cookie");
+        cookie.split(';').next().unwrap_or_default().to_owned()
+    }
+
+    /// A page's HTML, as the signed-in browser with `cookie` sees it.
+    pub async fn page(&self, path: &str, cookie: &str) -> String {
+        let r = self
+            .http
+            .get(format!("{}{}", self.base_url, path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("GET page");
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+        r.text().await.expect("page text")
+    }
+
     /// Adds a member (who can also sign in) to an organisation; returns (user id, token).
     pub async fn member(
         &self,

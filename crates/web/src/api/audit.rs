@@ -72,3 +72,56 @@ pub async fn list(
         next_before,
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct MailDelivery {
+    id: String,
+    attempted_at: String,
+    /// The IT contact it was for.
+    contact_id: Option<String>,
+    email: String,
+    /// `certificate_reminder`, `certificate_renewed` or `setup_link`.
+    #[schema(example = "certificate_reminder")]
+    kind: String,
+    subject: String,
+    /// `sent`, `deferred` (a temporary failure, retried with backoff) or `rejected` (for good).
+    #[schema(example = "sent")]
+    status: String,
+    message_id: Option<String>,
+    /// The mail server's answer when it did not accept the message.
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailDeliveryList {
+    /// Newest first, at most 100.
+    deliveries: Vec<MailDelivery>,
+}
+
+/// The organisation's most recent mail delivery attempts, one per message and recipient.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", tag = "Audit log",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses((status = 200, body = MailDeliveryList), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn mail_deliveries(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(org): Path<String>,
+) -> Result<Json<MailDeliveryList>, ApiError> {
+    let deliveries = state.app.mail_deliveries(&actor, &org).await?;
+    Ok(Json(MailDeliveryList {
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| MailDelivery {
+                id: d.id,
+                attempted_at: d.attempted_at,
+                contact_id: d.contact_id,
+                email: d.email,
+                kind: d.kind,
+                subject: d.subject,
+                status: d.status,
+                message_id: d.message_id,
+                error: d.error,
+            })
+            .collect(),
+    }))
+}

@@ -31,6 +31,17 @@ pub struct Contact {
     synced_at: Option<String>,
     created_at: String,
     created_by: String,
+    /// Set when the mail server refused the last message to this contact for good: alerts do
+    /// not reach it until the address is corrected.
+    mail_rejected: Option<MailRejected>,
+}
+
+/// A permanent refusal of mail to a contact.
+#[derive(Serialize, ToSchema)]
+pub struct MailRejected {
+    at: String,
+    /// The mail server's answer, e.g. `550 5.1.1 no such mailbox`.
+    reason: String,
 }
 
 impl From<ItContact> for Contact {
@@ -47,6 +58,10 @@ impl From<ItContact> for Contact {
             synced_at: c.synced_at.map(|t| t.to_rfc3339()),
             created_at: c.created_at.to_rfc3339(),
             created_by: c.created_by.to_string(),
+            mail_rejected: c.mail_rejected.map(|r| MailRejected {
+                at: r.at.to_rfc3339(),
+                reason: r.reason,
+            }),
         }
     }
 }

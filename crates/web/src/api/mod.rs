@@ -52,6 +52,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(members::search))
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))
+        .routes(routes!(audit::mail_deliveries))
         .routes(routes!(setup::add_domain, setup::list_domains))
         .routes(routes!(setup::verify_domain))
         .routes(routes!(setup::put_sso, setup::get_sso))

@@ -47,6 +47,8 @@ pub(crate) struct ContactRow {
     pub status: &'static str,
     pub status_label: &'static str,
     pub detail: Option<String>,
+    /// Why the mail server refused the last message to this contact, if it did.
+    pub mail_rejected: Option<String>,
 }
 
 impl ContactRow {
@@ -62,6 +64,7 @@ impl ContactRow {
             status: c.status.as_str(),
             status_label: status_label(c.status),
             detail: c.status_detail.clone(),
+            mail_rejected: c.mail_rejected.as_ref().map(|r| r.reason.clone()),
         }
     }
 }

@@ -1,0 +1,136 @@
+//! Mail delivery, recorded per recipient: one row per attempt to deliver one message to one
+//! recipient, and a permanent rejection kept on the contact where administrators see it.
+
+use crate::{Store, StoreError};
+use smartcore_domain::{DeliveryId, Timestamp};
+use sqlx::AnyConnection;
+
+/// What the mail server did with one message for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Accepted (or written to the outbox), with its Message-ID.
+    Sent { message_id: String },
+    /// A temporary failure: the message is tried again later, with backoff.
+    Deferred { error: String },
+    /// Refused for good (a 5xx reply): not retried.
+    Rejected { error: String },
+}
+
+impl DeliveryOutcome {
+    pub fn status(&self) -> &'static str {
+        match self {
+            DeliveryOutcome::Sent { .. } => "sent",
+            DeliveryOutcome::Deferred { .. } => "deferred",
+            DeliveryOutcome::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// One attempt to deliver one message to one recipient.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub org_id: String,
+    /// The IT contact it was for, when it was for one.
+    pub contact_id: Option<String>,
+    pub email: String,
+    /// `certificate_reminder`, `certificate_renewed` or `setup_link`.
+    pub kind: &'static str,
+    pub subject: String,
+    pub outcome: DeliveryOutcome,
+    pub at: Timestamp,
+}
+
+/// A recorded delivery attempt, newest first in listings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub contact_id: Option<String>,
+    pub email: String,
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    pub attempted_at: i64,
+}
+
+/// Records one attempt on `conn` (inside the caller's transaction): the row, and on the
+/// contact either the rejection or, after an accepted message, the end of an earlier one.
+pub(crate) async fn record(conn: &mut AnyConnection, d: &Delivery) -> Result<(), StoreError> {
+    let (message_id, error) = match &d.outcome {
+        DeliveryOutcome::Sent { message_id } => (Some(message_id.as_str()), None),
+        DeliveryOutcome::Deferred { error } | DeliveryOutcome::Rejected { error } => {
+            (None, Some(error.as_str()))
+        }
+    };
+    sqlx::query(
+        "INSERT INTO mail_deliveries (id, org_id, contact_id, email, kind, subject, status, message_id, error, attempted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(DeliveryId::generate().as_str())
+    .bind(&d.org_id)
+    .bind(d.contact_id.as_deref())
+    .bind(&d.email)
+    .bind(d.kind)
+    .bind(&d.subject)
+    .bind(d.outcome.status())
+    .bind(message_id)
+    .bind(error)
+    .bind(d.at.unix_millis())
+    .execute(&mut *conn)
+    .await?;
+    let Some(contact_id) = &d.contact_id else {
+        return Ok(());
+    };
+    match &d.outcome {
+        DeliveryOutcome::Rejected { error } => {
+            sqlx::query(
+                "UPDATE it_contacts SET mail_rejected_at = $1, mail_rejected_reason = $2 WHERE id = $3",
+            )
+            .bind(d.at.unix_millis())
+            .bind(error)
+            .bind(contact_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        DeliveryOutcome::Sent { .. } => {
+            sqlx::query(
+                "UPDATE it_contacts SET mail_rejected_at = NULL, mail_rejected_reason = NULL \
+                 WHERE id = $1 AND mail_rejected_at IS NOT NULL",
+            )
+            .bind(contact_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        DeliveryOutcome::Deferred { .. } => {}
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records the attempts of one send-out (several recipients) in one transaction.
+    pub async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for d in deliveries {
+            record(&mut tx, d).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An organisation's delivery attempts, newest first.
+    pub async fn deliveries(
+        &self,
+        org_id: &str,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, contact_id, email, kind, subject, status, message_id, error, attempted_at \
+             FROM mail_deliveries WHERE org_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(org_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
