@@ -174,4 +174,84 @@ each_backend! {
         let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", contacts[0]["id"].as_str().unwrap()), &token).await;
         problem(r, 409, "last_contact_required").await;
     }
+
+    async fn the_single_sign_on_page_takes_an_administrator_through_setup(backend: Backend) {
+        let (app, dns, org, token) = with_dns(backend).await;
+        app.member(&org, "Sam Admin", "sam@acme.example", smartcore_domain::Role::Admin).await;
+        let cookie = app.sign_in("sam@acme.example").await;
+        let page = format!("/orgs/{org}/settings/sso");
+        let post = |path: String, form: Vec<(&'static str, String)>| {
+            let (http, url, cookie) = (app.http.clone(), format!("{}{path}", app.base_url), cookie.clone());
+            async move { http.post(url).header("cookie", cookie).form(&form).send().await.unwrap() }
+        };
+        let html = app.page(&page, &cookie).await;
+        assert!(html.contains("Not set up") && html.contains("No domains yet."), "{html}");
+
+        // A bad domain: the error next to the field, what was typed kept, nothing added.
+        let r = post(format!("{page}/domains"), vec![("domain", "acme..example".into())]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = r.text().await.unwrap();
+        assert!(html.contains(r#"id="domain-error""#) && html.contains(r#"value="acme..example""#), "{html}");
+        assert!(html.contains("No domains yet."));
+
+        // Added: the TXT record to publish is shown; Verify says plainly it is not there yet.
+        let r = post(format!("{page}/domains"), vec![("domain", "Acme.Example".into())]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let html = app.page(&page, &cookie).await;
+        assert!(html.contains("_smartcore-challenge.acme.example"), "{html}");
+        let domains: Value = app.get(&format!("/api/v1/orgs/{org}/domains"), &token).await.json().await.unwrap();
+        let domain = &domains["domains"][0];
+        let (id, value) = (domain["id"].as_str().unwrap(), domain["dns_record"]["value"].as_str().unwrap());
+        assert!(html.contains(value));
+        let r = post(format!("{page}/domains/{id}/verify"), vec![]).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let html = r.text().await.unwrap();
+        assert!(html.contains(r#"id="verify-error""#), "{html}");
+        dns.set_txt("_smartcore-challenge.acme.example", vec![value.to_owned()]);
+        let r = post(format!("{page}/domains/{id}/verify"), vec![]).await;
+        assert_eq!(r.headers()["location"], format!("{page}?done=verified#domains"));
+        assert!(app.page(&page, &cookie).await.contains(r#"data-status="verified""#));
+
+        // Enabling too early says what is missing.
+        let r = post(format!("{page}/enable"), vec![]).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("at least one IT contact") && html.contains("SAML configuration"), "{html}");
+
+        // A certificate that is not one: refused, the other fields kept.
+        let r = post(format!("{page}/configuration"), vec![
+            ("idp_entity_id", "https://idp.acme.example".into()),
+            ("idp_sso_url", "https://idp.acme.example/sso".into()),
+            ("idp_certificate_pem", "not a certificate".into()),
+        ]).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = r.text().await.unwrap();
+        assert!(html.contains(r#"id="config-error""#) && html.contains(r#"value="https://idp.acme.example/sso""#), "{html}");
+
+        // Metadata with two signing certificates: both listed with their expiry.
+        let now = OffsetDateTime::now_utc();
+        let soon = certificate("old.acme.example", now - Duration::days(300), now + Duration::days(20));
+        let later = certificate("new.acme.example", now - Duration::days(1), now + Duration::days(400));
+        let r = post(format!("{page}/configuration"), vec![("metadata_xml", metadata(&[soon, later]))]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let html = app.page(&page, &cookie).await;
+        assert!(html.contains("old.acme.example") && html.contains("new.acme.example"), "{html}");
+        assert_eq!(html.matches("(soon)").count(), 1, "the one expiring within 60 days is marked");
+
+        // With an IT contact: setup links go out, and SSO can be enabled.
+        app.add_manual(&org, &token, "it@acme.example").await;
+        let r = post(format!("{page}/setup-links"), vec![]).await;
+        assert_eq!(r.headers()["location"], format!("{page}?done=links_sent&sent=1#setup-links"));
+        let r = post(format!("{page}/enable"), vec![]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let html = app.page(&format!("{page}?done=enabled"), &cookie).await;
+        assert!(html.contains("Single Sign-On is enabled.") && html.contains(r#"data-status="enabled""#), "{html}");
+
+        // A member may not use any of it.
+        app.member(&org, "Mo Member", "mo@acme.example", smartcore_domain::Role::Member).await;
+        let member = app.sign_in("mo@acme.example").await;
+        let r = app.http.post(format!("{}{page}/domains", app.base_url)).header("cookie", member)
+            .form(&[("domain", "globex.example")]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
 }

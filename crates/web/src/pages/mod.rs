@@ -8,6 +8,7 @@ mod auth;
 mod ops;
 mod settings;
 mod setup_details;
+mod sso;
 
 use crate::error::PageError;
 use crate::{AppState, session};
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.js", get(script))
         .merge(auth::routes())
         .merge(settings::routes())
+        .merge(sso::routes())
         .merge(setup_details::routes())
         .merge(audit::routes())
         .merge(ops::routes())

@@ -1,0 +1,305 @@
+//! Settings → Organisation → Single Sign-On: the domains to verify (with the TXT record to
+//! publish), the identity provider's SAML settings, setup links for the IT contacts and
+//! finishing setup (R8, D7). Every form posts and redirects back with a notice, or shows the
+//! page again with the error next to the form and what was typed kept.
+
+use crate::AppState;
+use crate::error::{PageError, public_message, status_of};
+use crate::pages::{org_context, page_actor, render};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use smartcore_app::{Actor, AppError, DomainView, OrgSummary, SsoInput};
+use smartcore_domain::Timestamp;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/orgs/{org}/settings/sso", get(show))
+        .route("/orgs/{org}/settings/sso/domains", post(add_domain))
+        .route(
+            "/orgs/{org}/settings/sso/domains/{domain}/verify",
+            post(verify_domain),
+        )
+        .route("/orgs/{org}/settings/sso/configuration", post(configure))
+        .route(
+            "/orgs/{org}/settings/sso/setup-links",
+            post(send_setup_links),
+        )
+        .route("/orgs/{org}/settings/sso/enable", post(enable))
+}
+
+/// A certificate of the identity provider, as the page shows it.
+struct CertificateRow {
+    subject: String,
+    fingerprint: String,
+    not_after: String,
+    /// Expired, or expiring within 60 days (the first reminder).
+    expiring: bool,
+}
+
+/// What the forms were given, and what went wrong with them.
+#[derive(Default)]
+struct Entered {
+    domain: String,
+    domain_error: Option<String>,
+    verify_error: Option<String>,
+    entity_id: String,
+    sso_url: String,
+    certificate_pem: String,
+    metadata_xml: String,
+    config_error: Option<String>,
+    enable_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sso.html")]
+struct SsoPage {
+    org: OrgSummary,
+    orgs: Vec<OrgSummary>,
+    domains: Vec<DomainView>,
+    status: String,
+    configured: bool,
+    certificates: Vec<CertificateRow>,
+    contact_count: usize,
+    notice: Option<String>,
+    entered: Entered,
+}
+
+impl SsoPage {
+    fn base(&self) -> String {
+        format!("/orgs/{}/settings/sso", self.org.id)
+    }
+
+    fn status_label(&self) -> &'static str {
+        match self.status.as_str() {
+            "enabled" => "Enabled",
+            "configured" => "Configured, not yet enabled",
+            _ => "Not set up",
+        }
+    }
+}
+
+fn date(millis: i64) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+    let at = Timestamp::from_unix_millis(millis).to_datetime();
+    at.format(&format).unwrap_or_else(|_| at.to_string())
+}
+
+async fn load(
+    state: &AppState,
+    actor: &Actor,
+    org: &str,
+    notice: Option<String>,
+    entered: Entered,
+) -> Result<SsoPage, PageError> {
+    let (current, orgs) = org_context(state, actor, org).await?;
+    let domains = state.app.domains(actor, org).await?;
+    let sso = state.app.sso(actor, org).await?;
+    let contacts = state.app.list_contacts(actor, org).await?;
+    let soon = state.app.now().plus_millis(60 * 86_400_000).unix_millis();
+    let mut entered = entered;
+    if entered.entity_id.is_empty() && entered.sso_url.is_empty() {
+        entered.entity_id = sso.idp_entity_id.clone().unwrap_or_default();
+        entered.sso_url = sso.idp_sso_url.clone().unwrap_or_default();
+    }
+    Ok(SsoPage {
+        org: current,
+        orgs,
+        domains,
+        configured: sso.idp_entity_id.is_some(),
+        status: sso.status,
+        certificates: sso
+            .certificates
+            .into_iter()
+            .map(|c| CertificateRow {
+                expiring: c.not_after <= soon,
+                not_after: date(c.not_after),
+                subject: c.subject,
+                fingerprint: c.fingerprint_sha256,
+            })
+            .collect(),
+        contact_count: contacts.contacts.len(),
+        notice,
+        entered,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct ShowQuery {
+    done: Option<String>,
+    sent: Option<usize>,
+}
+
+fn notice(q: &ShowQuery) -> Option<String> {
+    Some(match q.done.as_deref()? {
+        "domain_added" => "Domain added. Publish the TXT record below at your DNS provider, then choose Verify. We also check again in the background.".to_owned(),
+        "verified" => "Domain verified.".to_owned(),
+        "not_yet" => "The TXT record was not found yet. DNS changes can take a while to appear; we keep checking in the background.".to_owned(),
+        "configured" => "Identity provider settings saved.".to_owned(),
+        "enabled" => "Single Sign-On is enabled.".to_owned(),
+        "links_sent" => match q.sent.unwrap_or(0) {
+            0 => "No setup link could be sent. See the IT contacts for addresses the mail server refused.".to_owned(),
+            1 => "Setup link sent to 1 IT contact.".to_owned(),
+            n => format!("Setup links sent to {n} IT contacts."),
+        },
+        _ => return None,
+    })
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let page = load(&state, &actor, &org, notice(&q), Entered::default()).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+fn back(org: &str, done: &str, anchor: &str) -> Response {
+    Redirect::to(&format!("/orgs/{org}/settings/sso?done={done}#{anchor}")).into_response()
+}
+
+/// The page again with `entered` (its error set), answered with the error's status.
+async fn again(
+    state: &AppState,
+    actor: &Actor,
+    org: &str,
+    error: &AppError,
+    entered: Entered,
+) -> Result<Response, PageError> {
+    let page = load(state, actor, org, None, entered).await?;
+    Ok(render(status_of(error), &page))
+}
+
+#[derive(Deserialize)]
+struct DomainForm {
+    domain: String,
+}
+
+async fn add_domain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<DomainForm>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    match state.app.add_domain(&actor, &org, &form.domain).await {
+        Ok(_) => Ok(back(&org, "domain_added", "domains")),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let entered = Entered {
+                domain: form.domain.trim().to_owned(),
+                domain_error: Some(public_message(&e)),
+                ..Entered::default()
+            };
+            again(&state, &actor, &org, &e, entered).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn verify_domain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((org, domain)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    match state.app.verify_domain(&actor, &org, &domain).await {
+        Ok(checked) if checked.status == "verified" => Ok(back(&org, "verified", "domains")),
+        Ok(_) => Ok(back(&org, "not_yet", "domains")),
+        // Not found yet, a different value, or verified by another organisation: say so.
+        Err(e @ AppError::Conflict { .. }) => {
+            let entered = Entered {
+                verify_error: Some(public_message(&e)),
+                ..Entered::default()
+            };
+            again(&state, &actor, &org, &e, entered).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfigForm {
+    #[serde(default)]
+    metadata_xml: String,
+    #[serde(default)]
+    idp_entity_id: String,
+    #[serde(default)]
+    idp_sso_url: String,
+    #[serde(default)]
+    idp_certificate_pem: String,
+}
+
+async fn configure(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<ConfigForm>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    // Metadata, when given, wins: it carries every field and certificate at once.
+    let input = if form.metadata_xml.trim().is_empty() {
+        SsoInput::Fields {
+            entity_id: form.idp_entity_id.clone(),
+            sso_url: form.idp_sso_url.clone(),
+            certificate_pem: form.idp_certificate_pem.clone(),
+        }
+    } else {
+        SsoInput::Metadata {
+            xml: form.metadata_xml.clone(),
+        }
+    };
+    match state.app.configure_sso(&actor, &org, input).await {
+        Ok(_) => Ok(back(&org, "configured", "configuration")),
+        Err(e @ AppError::Invalid { .. }) => {
+            let entered = Entered {
+                entity_id: form.idp_entity_id,
+                sso_url: form.idp_sso_url,
+                certificate_pem: form.idp_certificate_pem,
+                metadata_xml: form.metadata_xml,
+                config_error: Some(public_message(&e)),
+                ..Entered::default()
+            };
+            again(&state, &actor, &org, &e, entered).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn send_setup_links(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let sent = state.app.send_setup_links(&actor, &org).await?;
+    Ok(Redirect::to(&format!(
+        "/orgs/{org}/settings/sso?done=links_sent&sent={sent}#setup-links"
+    ))
+    .into_response())
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    match state.app.enable_sso(&actor, &org).await {
+        Ok(_) => Ok(back(&org, "enabled", "finish")),
+        Err(e @ AppError::Conflict { .. }) => {
+            let entered = Entered {
+                enable_error: Some(public_message(&e)),
+                ..Entered::default()
+            };
+            again(&state, &actor, &org, &e, entered).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
