@@ -92,6 +92,8 @@ pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<(
             }
             q.execute(&pool).await?;
         }
+        // Statistics, as a database in service has them (autovacuum, or SQLite's optimize).
+        sqlx::query("ANALYZE").execute(&pool).await?;
         let loaded = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let report = app.run_certificate_sweep().await?;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use crate::MailError;
 
@@ -16,12 +16,10 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> MailError {
     }
 }
 
-/// Writes one message into `dir` (created if missing) and returns the file's path.
+/// Writes one message into `dir` (created if missing) and returns the file's path. The file
+/// is flushed to disk before it is renamed into place. The whole write is one blocking task
+/// (rather than one per system call), so many messages can be written side by side cheaply.
 pub(crate) async fn write(dir: &Path, id: uuid::Uuid, bytes: &[u8]) -> Result<PathBuf, MailError> {
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| io_error("cannot create the outbox directory", dir, e))?;
-
     let millis = id
         .get_timestamp()
         .map(|ts| {
@@ -30,32 +28,36 @@ pub(crate) async fn write(dir: &Path, id: uuid::Uuid, bytes: &[u8]) -> Result<Pa
         })
         .unwrap_or_default();
     let name = format!("{millis:013}-{}.eml", id.simple());
-    let final_path = dir.join(&name);
-    let temp_path = dir.join(format!(".{name}.tmp"));
+    let (dir, bytes) = (dir.to_owned(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || write_blocking(&dir, &name, &bytes))
+        .await
+        .map_err(|e| MailError::Transient {
+            reason: format!("the outbox writer stopped: {e}"),
+        })?
+}
 
-    let result = async {
-        let mut file = tokio::fs::OpenOptions::new()
+fn write_blocking(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, MailError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| io_error("cannot create the outbox directory", dir, e))?;
+    let final_path = dir.join(name);
+    let temp_path = dir.join(format!(".{name}.tmp"));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp_path)
-            .await
             .map_err(|e| io_error("cannot create", &temp_path, e))?;
         file.write_all(bytes)
-            .await
             .map_err(|e| io_error("cannot write", &temp_path, e))?;
         file.sync_all()
-            .await
             .map_err(|e| io_error("cannot flush", &temp_path, e))?;
         drop(file);
-        tokio::fs::rename(&temp_path, &final_path)
-            .await
+        std::fs::rename(&temp_path, &final_path)
             .map_err(|e| io_error("cannot move into place", &final_path, e))
-    }
-    .await;
-
+    })();
     if result.is_err() {
         // Best effort: leave no half-written temporary file behind.
-        let _ = tokio::fs::remove_file(&temp_path).await;
+        let _ = std::fs::remove_file(&temp_path);
     }
     result.map(|()| final_path)
 }

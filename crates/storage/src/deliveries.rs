@@ -1,6 +1,7 @@
 //! Mail delivery, recorded per recipient: one row per attempt to deliver one message to one
 //! recipient, and a permanent rejection kept on the contact where administrators see it.
 
+use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::{Store, StoreError};
 use smartcore_domain::{DeliveryId, Timestamp};
 use sqlx::AnyConnection;
@@ -17,6 +18,15 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    fn message_id_and_error(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            DeliveryOutcome::Sent { message_id } => (Some(message_id), None),
+            DeliveryOutcome::Deferred { error } | DeliveryOutcome::Rejected { error } => {
+                (None, Some(error))
+            }
+        }
+    }
+
     pub fn status(&self) -> &'static str {
         match self {
             DeliveryOutcome::Sent { .. } => "sent",
@@ -54,36 +64,40 @@ pub struct DeliveryRecord {
     pub attempted_at: i64,
 }
 
-/// Records one attempt on `conn` (inside the caller's transaction): the row, and on the
-/// contact either the rejection or, after an accepted message, the end of an earlier one.
-pub(crate) async fn record(conn: &mut AnyConnection, d: &Delivery) -> Result<(), StoreError> {
-    let (message_id, error) = match &d.outcome {
-        DeliveryOutcome::Sent { message_id } => (Some(message_id.as_str()), None),
-        DeliveryOutcome::Deferred { error } | DeliveryOutcome::Rejected { error } => {
-            (None, Some(error.as_str()))
+/// Records many attempts on `conn` (inside the caller's transaction), many rows per statement.
+pub(crate) async fn record_many(
+    conn: &mut AnyConnection,
+    deliveries: &[&Delivery],
+) -> Result<(), StoreError> {
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let sql = batch::statement(
+            "INSERT INTO mail_deliveries (id, org_id, contact_id, email, kind, subject, status, message_id, error, attempted_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk.len(),
+            0,
+            "",
+        );
+        let mut q = sqlx::query(sql);
+        for d in chunk {
+            let (message_id, error) = d.outcome.message_id_and_error();
+            q = q
+                .bind(DeliveryId::generate().to_string())
+                .bind(&d.org_id)
+                .bind(d.contact_id.as_deref())
+                .bind(&d.email)
+                .bind(d.kind)
+                .bind(&d.subject)
+                .bind(d.outcome.status())
+                .bind(message_id)
+                .bind(error)
+                .bind(d.at.unix_millis());
         }
-    };
-    sqlx::query(
-        "INSERT INTO mail_deliveries (id, org_id, contact_id, email, kind, subject, status, message_id, error, attempted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(DeliveryId::generate().as_str())
-    .bind(&d.org_id)
-    .bind(d.contact_id.as_deref())
-    .bind(&d.email)
-    .bind(d.kind)
-    .bind(&d.subject)
-    .bind(d.outcome.status())
-    .bind(message_id)
-    .bind(error)
-    .bind(d.at.unix_millis())
-    .execute(&mut *conn)
-    .await?;
-    let Some(contact_id) = &d.contact_id else {
-        return Ok(());
-    };
-    match &d.outcome {
-        DeliveryOutcome::Rejected { error } => {
+        q.execute(&mut *conn).await?;
+    }
+    // Rejections are kept on the contact (rare: one statement each) ...
+    for d in deliveries {
+        if let (Some(contact_id), DeliveryOutcome::Rejected { error }) = (&d.contact_id, &d.outcome)
+        {
             sqlx::query(
                 "UPDATE it_contacts SET mail_rejected_at = $1, mail_rejected_reason = $2 WHERE id = $3",
             )
@@ -93,16 +107,27 @@ pub(crate) async fn record(conn: &mut AnyConnection, d: &Delivery) -> Result<(),
             .execute(&mut *conn)
             .await?;
         }
-        DeliveryOutcome::Sent { .. } => {
-            sqlx::query(
-                "UPDATE it_contacts SET mail_rejected_at = NULL, mail_rejected_reason = NULL \
-                 WHERE id = $1 AND mail_rejected_at IS NOT NULL",
-            )
-            .bind(contact_id)
-            .execute(&mut *conn)
-            .await?;
+    }
+    // ... and ended by an accepted message.
+    let accepted: Vec<&str> = deliveries
+        .iter()
+        .filter(|d| matches!(d.outcome, DeliveryOutcome::Sent { .. }))
+        .filter_map(|d| d.contact_id.as_deref())
+        .collect();
+    for chunk in accepted.chunks(ROWS_PER_STATEMENT) {
+        let sql = batch::statement(
+            "UPDATE it_contacts SET mail_rejected_at = NULL, mail_rejected_reason = NULL \
+             WHERE mail_rejected_at IS NOT NULL AND id IN (",
+            "?",
+            chunk.len(),
+            0,
+            ")",
+        );
+        let mut q = sqlx::query(sql);
+        for id in chunk {
+            q = q.bind(*id);
         }
-        DeliveryOutcome::Deferred { .. } => {}
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -111,9 +136,7 @@ impl Store {
     /// Records the attempts of one send-out (several recipients) in one transaction.
     pub async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for d in deliveries {
-            record(&mut tx, d).await?;
-        }
+        record_many(&mut tx, &deliveries.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 mod audit;
 mod auth;
+mod batch;
 mod contacts;
 mod deliveries;
 mod domains;

@@ -1,9 +1,11 @@
 //! Certificate-expiry reminders (D6): which certificates are due, and the at-most-once claim
 //! of each (certificate, threshold, contact) reminder.
 
+use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::deliveries::{self, Delivery, DeliveryOutcome};
 use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
+use std::collections::{HashMap, HashSet};
 
 /// One (certificate, threshold, contact) reminder to claim.
 #[derive(Debug, Clone)]
@@ -14,6 +16,12 @@ pub struct ReminderClaim {
     pub contact_id: String,
     pub org_id: String,
     pub email: String,
+}
+
+impl ReminderClaim {
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.fingerprint_sha256, &self.threshold, &self.contact_id)
+    }
 }
 
 /// What a claim found.
@@ -152,50 +160,91 @@ impl Store {
         now: Timestamp,
         stale_before: Timestamp,
     ) -> Result<Vec<Claim>, StoreError> {
+        // Claimed in key order, so two instances claiming overlapping pages at once take
+        // their row locks in the same order (no deadlock on PostgreSQL).
+        let mut order: Vec<usize> = (0..claims.len()).collect();
+        order.sort_by(|&a, &b| claims[a].key().cmp(&claims[b].key()));
+        let index: HashMap<(&str, &str, &str), usize> = claims
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.key(), i))
+            .collect();
+        let mut attempts: Vec<Option<i64>> = vec![None; claims.len()];
         let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(claims.len());
-        for c in claims {
-            let attempt: Option<(i64,)> = sqlx::query_as(
-                "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'sending', $6) \
-                 ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO UPDATE \
+        for chunk in order.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at) VALUES ",
+                "(?, ?, ?, ?, ?, 'sending', $1)",
+                chunk.len(),
+                2,
+                " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO UPDATE \
                      SET status = 'sending', claimed_at = excluded.claimed_at, attempts = certificate_reminders.attempts + 1 \
                      WHERE (certificate_reminders.status = 'failed' AND COALESCE(certificate_reminders.next_attempt_at, 0) <= excluded.claimed_at) \
-                        OR (certificate_reminders.status = 'sending' AND certificate_reminders.claimed_at < $7) \
-                 RETURNING attempts",
-            )
-            .bind(&c.fingerprint_sha256)
-            .bind(&c.threshold)
-            .bind(&c.contact_id)
-            .bind(&c.org_id)
-            .bind(&c.email)
-            .bind(now.unix_millis())
-            .bind(stale_before.unix_millis())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let outcome = match attempt {
-                Some((attempt,)) => Claim::Claimed { attempt },
-                None => {
-                    let (status,): (String,) = sqlx::query_as(
-                        "SELECT status FROM certificate_reminders \
-                         WHERE fingerprint_sha256 = $1 AND threshold = $2 AND contact_id = $3",
-                    )
+                        OR (certificate_reminders.status = 'sending' AND certificate_reminders.claimed_at < $2) \
+                 RETURNING fingerprint_sha256, threshold, contact_id, attempts",
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String, i64)>(sql)
+                .bind(now.unix_millis())
+                .bind(stale_before.unix_millis());
+            for &i in chunk {
+                let c = &claims[i];
+                q = q
                     .bind(&c.fingerprint_sha256)
                     .bind(&c.threshold)
                     .bind(&c.contact_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if status == "sent" || status == "rejected" {
-                        Claim::Done
-                    } else {
-                        Claim::Waiting
-                    }
+                    .bind(&c.org_id)
+                    .bind(&c.email);
+            }
+            for (fingerprint, threshold, contact, attempt) in q.fetch_all(&mut *tx).await? {
+                if let Some(&i) = index.get(&(&*fingerprint, &*threshold, &*contact)) {
+                    attempts[i] = Some(attempt);
                 }
-            };
-            outcomes.push(outcome);
+            }
+        }
+        // The rest were sent or rejected before (done), or are being sent elsewhere or wait
+        // for their retry.
+        let rest: Vec<&ReminderClaim> = claims
+            .iter()
+            .zip(&attempts)
+            .filter(|(_, a)| a.is_none())
+            .map(|(c, _)| c)
+            .collect();
+        let mut done: HashSet<(String, String, String)> = HashSet::new();
+        for chunk in rest.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
+                 WHERE status IN ('sent', 'rejected') AND (fingerprint_sha256, threshold, contact_id) IN (VALUES ",
+                "(?, ?, ?)",
+                chunk.len(),
+                0,
+                ")",
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String)>(sql);
+            for c in chunk {
+                q = q
+                    .bind(&c.fingerprint_sha256)
+                    .bind(&c.threshold)
+                    .bind(&c.contact_id);
+            }
+            done.extend(q.fetch_all(&mut *tx).await?);
         }
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(claims
+            .iter()
+            .zip(attempts)
+            .map(|(c, attempt)| match attempt {
+                Some(attempt) => Claim::Claimed { attempt },
+                None if done.contains(&(
+                    c.fingerprint_sha256.clone(),
+                    c.threshold.clone(),
+                    c.contact_id.clone(),
+                )) =>
+                {
+                    Claim::Done
+                }
+                None => Claim::Waiting,
+            })
+            .collect())
     }
 
     /// Records, in one transaction, how claimed reminders went (each with its delivery attempt,
@@ -206,49 +255,78 @@ impl Store {
         schedules: &[(String, String, Option<Timestamp>)],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for f in finished {
-            let (status, message_id, error, retry_at) = match &f.delivery {
-                Some(d) => match &d.outcome {
-                    DeliveryOutcome::Sent { message_id } => {
-                        ("sent", Some(message_id.as_str()), None, None)
-                    }
-                    DeliveryOutcome::Deferred { error } => {
-                        ("failed", None, Some(error.as_str()), f.retry_at)
-                    }
-                    DeliveryOutcome::Rejected { error } => {
-                        ("rejected", None, Some(error.as_str()), None)
-                    }
-                },
-                None => ("failed", None, None, f.retry_at),
-            };
-            sqlx::query(
-                "UPDATE certificate_reminders SET status = $1, message_id = $2, last_error = COALESCE($3, last_error), \
-                     next_attempt_at = $4, sent_at = CASE WHEN $1 = 'sent' THEN $5 ELSE sent_at END \
-                 WHERE fingerprint_sha256 = $6 AND threshold = $7 AND contact_id = $8",
-            )
-            .bind(status)
-            .bind(message_id)
-            .bind(error)
-            .bind(retry_at.map(Timestamp::unix_millis))
-            .bind(f.delivery.as_ref().map(|d| d.at.unix_millis()))
-            .bind(&f.claim.fingerprint_sha256)
-            .bind(&f.claim.threshold)
-            .bind(&f.claim.contact_id)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(d) = &f.delivery {
-                deliveries::record(&mut tx, d).await?;
+        // The reminders: an upsert of rows that exist is a many-row update.
+        for chunk in finished.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, claimed_at, \
+                     status, message_id, last_error, next_attempt_at, sent_at) VALUES ",
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                chunk.len(),
+                0,
+                " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO UPDATE \
+                     SET status = excluded.status, message_id = excluded.message_id, \
+                         last_error = COALESCE(excluded.last_error, certificate_reminders.last_error), \
+                         next_attempt_at = excluded.next_attempt_at, \
+                         sent_at = COALESCE(excluded.sent_at, certificate_reminders.sent_at)",
+            );
+            let mut q = sqlx::query(sql);
+            for f in chunk {
+                let (status, message_id, error, retry_at, sent_at) = match &f.delivery {
+                    Some(d) => match &d.outcome {
+                        DeliveryOutcome::Sent { message_id } => (
+                            "sent",
+                            Some(message_id.as_str()),
+                            None,
+                            None,
+                            Some(d.at.unix_millis()),
+                        ),
+                        DeliveryOutcome::Deferred { error } => {
+                            ("failed", None, Some(error.as_str()), f.retry_at, None)
+                        }
+                        DeliveryOutcome::Rejected { error } => {
+                            ("rejected", None, Some(error.as_str()), None, None)
+                        }
+                    },
+                    None => ("failed", None, None, f.retry_at, None),
+                };
+                q = q
+                    .bind(&f.claim.fingerprint_sha256)
+                    .bind(&f.claim.threshold)
+                    .bind(&f.claim.contact_id)
+                    .bind(&f.claim.org_id)
+                    .bind(&f.claim.email)
+                    // claimed_at: required by the row shape, kept as it is by the update.
+                    .bind(0i64)
+                    .bind(status)
+                    .bind(message_id)
+                    .bind(error)
+                    .bind(retry_at.map(Timestamp::unix_millis))
+                    .bind(sent_at);
             }
+            q.execute(&mut *tx).await?;
         }
-        for (org_id, fingerprint, next_due_at) in schedules {
-            sqlx::query(
-                "UPDATE sso_certificates SET next_due_at = $1 WHERE org_id = $2 AND fingerprint_sha256 = $3",
-            )
-            .bind(next_due_at.map(Timestamp::unix_millis))
-            .bind(org_id)
-            .bind(fingerprint)
-            .execute(&mut *tx)
-            .await?;
+        let deliveries: Vec<&Delivery> = finished
+            .iter()
+            .filter_map(|f| f.delivery.as_ref())
+            .collect();
+        deliveries::record_many(&mut tx, &deliveries).await?;
+        for chunk in schedules.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "WITH v (org_id, fingerprint_sha256, next_due_at) AS (VALUES ",
+                "(?, ?, CAST(? AS BIGINT))",
+                chunk.len(),
+                0,
+                ") UPDATE sso_certificates SET next_due_at = v.next_due_at FROM v \
+                 WHERE sso_certificates.org_id = v.org_id AND sso_certificates.fingerprint_sha256 = v.fingerprint_sha256",
+            );
+            let mut q = sqlx::query(sql);
+            for (org_id, fingerprint, next_due_at) in chunk {
+                q = q
+                    .bind(org_id)
+                    .bind(fingerprint)
+                    .bind(next_due_at.map(Timestamp::unix_millis));
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
