@@ -2,8 +2,8 @@
 
 use crate::{Actor, App, AppError};
 use smartcore_domain::{
-    ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact, MAX_CONTACTS,
-    RECOMMENDED_MINIMUM, UserId,
+    Access, ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact,
+    MAX_CONTACTS, OrgId, RECOMMENDED_MINIMUM, UserId,
 };
 use smartcore_storage::{NewContact, StoreError};
 
@@ -74,9 +74,14 @@ impl App {
         actor: &Actor,
         org: &str,
     ) -> Result<ContactListView, AppError> {
-        let org_id = self.admin_org(actor, org).await?;
+        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        let (role, contacts) = self
+            .store
+            .contacts_seen_by(&org_id, Some(&actor.user_id))
+            .await?;
+        Access::from_membership(role).require_admin()?;
         Ok(ContactListView {
-            contacts: self.store.contacts(&org_id).await?,
+            contacts,
             limit: MAX_CONTACTS,
             recommended_minimum: RECOMMENDED_MINIMUM,
         })
