@@ -624,6 +624,39 @@ async fn axe_core_finds_no_serious_accessibility_violations() {
             .map(|v| format!("audit log: {v}")),
     );
 
+    // The Single Sign-On page, with a domain waiting for its TXT record and an error shown.
+    b.goto(&format!("/orgs/{}/settings/sso", scene.org)).await;
+    b.find("#domain")
+        .await
+        .send_keys("acme.example")
+        .await
+        .unwrap();
+    b.find("#domain").await.send_keys(ENTER).await.unwrap();
+    b.eventually(
+        "the domain listed",
+        Duration::from_secs(5),
+        "return document.querySelector('#domain-list li[data-domain=\"acme.example\"]') !== null",
+    )
+    .await;
+    b.find("form[action$=\"/enable\"] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.eventually(
+        "what is missing",
+        Duration::from_secs(5),
+        "return document.querySelector('#enable-error') !== null",
+    )
+    .await;
+    b.screenshot("single-sign-on").await;
+    found.extend(
+        serious_violations(&b, &axe)
+            .await
+            .into_iter()
+            .map(|v| format!("single sign-on: {v}")),
+    );
+
     assert!(
         found.is_empty(),
         "serious or critical accessibility violations:\n{}",
