@@ -199,4 +199,47 @@ each_backend! {
         expected.sort();
         assert_eq!(received, expected);
     }
+
+    async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backend) {
+        let sink = SmtpSink::start().await;
+        let real_now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let clock = Arc::new(ManualClock::new(at(real_now)));
+        let (url, _dir) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = app.org_with_admin("Acme").await;
+        let emails: Vec<String> = (0..12).map(|i| format!("it{i}@acme.example")).collect();
+        for email in &emails {
+            app.add_manual(&org, &token, email).await;
+        }
+        for email in &emails {
+            app.wait_for_status(&org, &token, email, "synced", 20).await;
+        }
+        let pem = certificate("idp.acme.example", real_now - Duration::days(1), real_now + Duration::days(20));
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // Every transaction deferred: after three failures the sweep stops trying.
+        sink.fail_next(1000);
+        let report = app.app.run_certificate_sweep().await.unwrap();
+        assert!(report.mail_unavailable, "{report:?}");
+        assert_eq!(report.sent, 0);
+        assert!(report.failed >= 3 && report.failed < 12, "some were not even attempted: {report:?}");
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/mail-deliveries"), &token).await.json().await.unwrap();
+        assert_eq!(log["deliveries"].as_array().unwrap().len(), report.failed, "one record per attempt");
+
+        // The server is back; after the backoff every reminder goes out, once.
+        sink.fail_next(0);
+        clock.set(at(real_now + Duration::minutes(2)));
+        let report = app.app.run_certificate_sweep().await.unwrap();
+        assert_eq!((report.sent, report.failed, report.mail_unavailable), (12, 0, false), "{report:?}");
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().certificates, 0, "the schedule moved on");
+        let mut received: Vec<String> = sink.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
+        received.sort();
+        let mut expected = emails.clone();
+        expected.sort();
+        assert_eq!(received, expected);
+    }
 }
