@@ -208,6 +208,10 @@ both! {
         assert_eq!(search("_h").await, ["Grace Hopper"]);
         assert_eq!(search("%").await, ["100% Sure"]);
         assert!(search("' OR 1=1 --").await.is_empty());
+        // Full-text query syntax is matched literally too.
+        assert!(search("ada\" OR \"turing").await.is_empty());
+        assert!(search("lov*").await.is_empty());
+        assert_eq!(search("\"lovelace\"").await, Vec::<String>::new());
         assert!(search("zzz").await.is_empty());
         let r = app.get(&format!("/api/v1/orgs/{org}/members?q=ada"), &token).await;
         let body: Value = r.json().await.unwrap();
