@@ -1,17 +1,20 @@
 //! Certificate-expiry reminders to IT contacts (R9, D6).
 //!
-//! A sweep reads only certificates whose next threshold has begun (`next_due_at`), a page at a
-//! time, and sends the *current* threshold's reminder to every registered IT contact (so a
-//! certificate first seen inside a window gets only the nearest reminder). Each
-//! (certificate, threshold, contact) is claimed in the database before it is sent, which makes
-//! it at most once across restarts and instances.
+//! Two steps, with the database between them. The **sweep** reads only certificates whose next
+//! threshold has begun (`next_due_at`), a page at a time, and queues the *current* threshold's
+//! reminder for every registered IT contact (so a certificate first seen inside a window gets
+//! only the nearest reminder). Each (certificate, threshold, contact) is one row, queued at most
+//! once whatever the number of sweeps, instances or processes. **Delivery** takes due rows from
+//! the queue (marking them as being sent, so one process sends each), sends them 8 at a time,
+//! and records every attempt per recipient (`mail_deliveries`). A certificate's schedule moves
+//! on, at a later sweep, once all of its reminders are out.
 //!
-//! Delivery is recorded per recipient (`mail_deliveries`). A temporary failure is retried by a
-//! later sweep with exponential backoff (one minute, doubling, at most six hours) and holds the
-//! certificate's schedule where it is; a permanent rejection is final, shown on the contact, and
-//! lets the schedule go on for the others. After [`MAIL_FAILURE_LIMIT`] temporary failures in
-//! one sweep the mail server is taken to be down: the sweep stops sending and leaves the rest,
-//! unattempted, to the next one.
+//! A temporary failure puts the reminder back with exponential backoff (one minute, doubling,
+//! at most six hours) and holds the schedule; a permanent rejection is final, shown on the
+//! contact, and lets the schedule go on for the others. After [`MAIL_FAILURE_LIMIT`] temporary
+//! failures in one round the mail server is taken to be down and delivery stops until the next
+//! round. A reminder abandoned mid-send (a process that stopped) goes back to the queue after
+//! ten minutes.
 
 use crate::{App, AppError};
 use futures_util::StreamExt;
@@ -22,8 +25,8 @@ use smartcore_mail::{
 };
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{
-    Claim, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder, ReminderClaim,
-    ReminderRecipient,
+    Claim, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder, QueuedReminder,
+    ReminderClaim, ReminderRecipient,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,13 +37,17 @@ use time::OffsetDateTime;
 pub struct SweepReport {
     /// Certificates swept (their next threshold had begun).
     pub certificates: usize,
+    /// Reminders queued by this sweep.
+    pub queued: usize,
     pub sent: usize,
     /// Temporary failures: retried by a later sweep, with backoff.
     pub failed: usize,
     /// Refused for good by the mail server: shown on the contact, not retried.
     pub rejected: usize,
-    /// Reminders sent earlier, being sent by another instance, or waiting for their retry.
+    /// Reminders queued earlier: sent, being sent, or waiting for their retry.
     pub already_handled: usize,
+    /// Queued reminders not sent because their contact was removed meanwhile.
+    pub cancelled: usize,
     /// The sweep stopped sending because the mail server kept failing.
     pub mail_unavailable: bool,
 }
@@ -83,8 +90,6 @@ struct Outgoing {
     attempt: i64,
     kind: &'static str,
     mail: OutgoingMail,
-    /// Which swept certificate it belongs to.
-    cert: usize,
 }
 
 fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> ReminderClaim {
@@ -98,11 +103,25 @@ fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> R
 }
 
 impl App {
-    /// One sweep over the certificates that are due now.
+    /// One round of certificate alerts, as the background worker and `smartcore alerts
+    /// run-once` do it: the sweep queues what is due, delivery sends what is queued, and, when
+    /// something went out, a second sweep moves on the schedules that are now complete.
     pub async fn run_certificate_sweep(&self) -> Result<SweepReport, AppError> {
+        let mut report = self.sweep_certificates().await?;
+        self.deliver_queued_reminders(&mut report).await?;
+        if report.sent + report.rejected + report.cancelled > 0 {
+            self.sweep_certificates().await?;
+        }
+        Ok(report)
+    }
+
+    /// The sweep: reads the certificates whose next threshold has begun, queues the current
+    /// threshold's reminder for every registered IT contact (at most once each), and moves on
+    /// the schedule of every certificate whose reminders are all out (sent, or rejected for
+    /// good). Sends nothing itself, so its cost follows the number due, not the mail server.
+    pub async fn sweep_certificates(&self) -> Result<SweepReport, AppError> {
         let now = self.now();
         let mut report = SweepReport::default();
-        let failures = AtomicUsize::new(0);
         // Recipients per organisation, read once per sweep.
         let mut recipients: HashMap<String, Vec<ReminderRecipient>> = HashMap::new();
         let mut after = None;
@@ -115,7 +134,7 @@ impl App {
             after = Some(last.position());
             report.certificates += due.len();
 
-            // Plan: each certificate's current threshold, and a claim per recipient.
+            // Each certificate's current threshold, and a reminder per recipient.
             let mut schedules = Vec::new();
             let mut thresholds = Vec::with_capacity(due.len());
             let mut claims = Vec::new();
@@ -136,46 +155,23 @@ impl App {
                 let key = threshold.key();
                 for r in &recipients[&cert.org_id] {
                     claims.push(claim_for(cert, &key, r));
-                    owners.push((i, r.clone()));
+                    owners.push(i);
                 }
             }
-            let outcomes = self
-                .store
-                .claim_reminders(&claims, now, now.plus_millis(-STALE_CLAIM_MS))
-                .await?;
-
-            // Send what this instance claimed; anything not final holds its certificate back.
+            let outcomes = self.store.queue_reminders(&claims, now).await?;
+            // A certificate moves on once none of its reminders is still to go out.
             let mut unsettled = vec![false; due.len()];
-            let mut outgoing = Vec::new();
-            for ((claim, outcome), (i, r)) in claims.into_iter().zip(outcomes).zip(owners) {
+            for (outcome, i) in outcomes.into_iter().zip(owners) {
                 match outcome {
                     Claim::Done => report.already_handled += 1,
                     Claim::Waiting => {
                         report.already_handled += 1;
                         unsettled[i] = true;
                     }
-                    Claim::Claimed { attempt } => {
-                        let threshold = thresholds[i].expect("claimed only when due");
-                        outgoing.push(Outgoing {
-                            mail: self.reminder_mail(&due[i], threshold, &r),
-                            kind: "certificate_reminder",
-                            claim,
-                            attempt,
-                            cert: i,
-                        });
+                    Claim::Claimed { .. } => {
+                        report.queued += 1;
+                        unsettled[i] = true;
                     }
-                }
-            }
-            let finished = self.deliver(outgoing, now, &failures).await;
-            for (cert, f) in &finished {
-                match f.delivery.as_ref().map(|d| &d.outcome) {
-                    Some(DeliveryOutcome::Sent { .. }) => report.sent += 1,
-                    Some(DeliveryOutcome::Rejected { .. }) => report.rejected += 1,
-                    Some(DeliveryOutcome::Deferred { .. }) => {
-                        report.failed += 1;
-                        unsettled[*cert] = true;
-                    }
-                    None => unsettled[*cert] = true,
                 }
             }
             for (i, cert) in due.iter().enumerate() {
@@ -185,15 +181,62 @@ impl App {
                     schedules.push(cert.schedule(Some(Timestamp::from_datetime(next))));
                 }
             }
-            let finished: Vec<FinishedReminder> = finished.into_iter().map(|(_, f)| f).collect();
-            self.store.finish_reminders(&finished, &schedules).await?;
+            self.store.finish_reminders(&[], &schedules).await?;
+        }
+        Ok(report)
+    }
+
+    /// Delivers the queued reminders that are due, a page at a time, 8 messages in flight,
+    /// adding what happened to `report`. Stops early when the mail server keeps failing.
+    pub async fn deliver_queued_reminders(&self, report: &mut SweepReport) -> Result<(), AppError> {
+        let failures = AtomicUsize::new(0);
+        loop {
+            let now = self.now();
+            let taken = self
+                .store
+                .take_queued_reminders(now, now.plus_millis(-STALE_CLAIM_MS), SWEEP_BATCH)
+                .await?;
+            if taken.is_empty() {
+                break;
+            }
+            let mut finished = Vec::new();
+            let mut outgoing = Vec::new();
+            for q in taken {
+                match Threshold::parse_key(&q.claim.threshold) {
+                    // Its contact was removed after it was queued: it is not sent.
+                    Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
+                        mail: self.queued_reminder_mail(&q, threshold),
+                        kind: "certificate_reminder",
+                        attempt: q.attempt,
+                        claim: q.claim,
+                    }),
+                    _ => {
+                        report.cancelled += 1;
+                        finished.push(FinishedReminder {
+                            claim: q.claim,
+                            delivery: None,
+                            retry_at: None,
+                        });
+                    }
+                }
+            }
+            for f in self.deliver(outgoing, now, &failures).await {
+                match f.delivery.as_ref().map(|d| &d.outcome) {
+                    Some(DeliveryOutcome::Sent { .. }) => report.sent += 1,
+                    Some(DeliveryOutcome::Rejected { .. }) => report.rejected += 1,
+                    Some(DeliveryOutcome::Deferred { .. }) => report.failed += 1,
+                    None => {}
+                }
+                finished.push(f);
+            }
+            self.store.finish_reminders(&finished, &[]).await?;
             if failures.load(Ordering::Relaxed) >= MAIL_FAILURE_LIMIT {
-                tracing::warn!("the mail server keeps failing; the next sweep retries the rest");
+                tracing::warn!("the mail server keeps failing; the next round retries the rest");
                 report.mail_unavailable = true;
                 break;
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Sends claimed reminders, a few at a time, and says how each went. Once the mail server
@@ -203,7 +246,7 @@ impl App {
         outgoing: Vec<Outgoing>,
         now: Timestamp,
         failures: &AtomicUsize,
-    ) -> Vec<(usize, FinishedReminder)> {
+    ) -> Vec<FinishedReminder> {
         futures_util::stream::iter(outgoing)
             .map(|o| async move {
                 let retry = Some(retry_at(now, o.attempt));
@@ -213,7 +256,7 @@ impl App {
                         delivery: None,
                         retry_at: Some(now),
                     };
-                    return (o.cert, unattempted);
+                    return unattempted;
                 }
                 let outcome = match self.mailer.send(&o.mail).await {
                     Ok(sent) => DeliveryOutcome::Sent {
@@ -240,14 +283,13 @@ impl App {
                     outcome,
                     at: now,
                 };
-                let finished = FinishedReminder {
+                FinishedReminder {
                     claim: o.claim,
                     retry_at: matches!(delivery.outcome, DeliveryOutcome::Deferred { .. })
                         .then_some(retry)
                         .flatten(),
                     delivery: Some(delivery),
-                };
-                (o.cert, finished)
+                }
             })
             .buffer_unordered(SEND_CONCURRENCY)
             .collect()
@@ -304,17 +346,13 @@ impl App {
                     attempt,
                     kind: "certificate_renewed",
                     mail,
-                    cert: 0,
                 }),
                 Claim::Done | Claim::Waiting => None,
             })
             .collect();
-        let finished: Vec<FinishedReminder> = self
+        let finished = self
             .deliver(outgoing, replaced_at, &AtomicUsize::new(0))
-            .await
-            .into_iter()
-            .map(|(_, f)| f)
-            .collect();
+            .await;
         self.store.finish_reminders(&finished, &[]).await?;
         Ok(finished
             .iter()
@@ -325,6 +363,23 @@ impl App {
                 )
             })
             .count())
+    }
+
+    fn queued_reminder_mail(&self, q: &QueuedReminder, threshold: Threshold) -> OutgoingMail {
+        let cert = DueCertificate {
+            org_id: q.claim.org_id.clone(),
+            org_name: q.org_name.clone(),
+            fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
+            subject: q.subject.clone(),
+            not_after: q.not_after,
+            next_due_at: None,
+        };
+        let recipient = ReminderRecipient {
+            contact_id: q.claim.contact_id.clone(),
+            email: q.claim.email.clone(),
+            name: q.recipient_name.clone(),
+        };
+        self.reminder_mail(&cert, threshold, &recipient)
     }
 
     fn reminder_mail(

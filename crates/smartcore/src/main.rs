@@ -324,8 +324,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&report)?;
             } else {
                 println!(
-                    "Certificate sweep: {} certificates due, {} reminders sent, {} failed (retried later, with backoff), {} rejected by the mail server, {} sent before or waiting.",
+                    "Certificate alerts: {} certificates due, {} reminders queued, {} sent, {} failed (retried later, with backoff), {} rejected by the mail server, {} queued earlier.",
                     report.certificates,
+                    report.queued,
                     report.sent,
                     report.failed,
                     report.rejected,

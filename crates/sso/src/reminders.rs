@@ -52,6 +52,18 @@ impl Threshold {
         }
     }
 
+    /// The threshold a [`Threshold::key`] names; None for anything else.
+    pub fn parse_key(key: &str) -> Option<Threshold> {
+        let (kind, n) = key.split_at_checked(1)?;
+        let n: u32 = n.parse().ok()?;
+        match kind {
+            "d" if n == 0 => Some(Threshold::ExpiryDay),
+            "d" if DAYS_BEFORE.contains(&n) => Some(Threshold::Before(n)),
+            "w" if n >= 1 => Some(Threshold::WeeklyAfter(n)),
+            _ => None,
+        }
+    }
+
     /// Where this threshold begins relative to notAfter (negative: before it).
     pub fn offset(&self) -> Duration {
         match self {
@@ -210,6 +222,22 @@ pub fn next_threshold_at(not_after: OffsetDateTime, now: OffsetDateTime) -> Offs
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keys_parse_back_and_nothing_else_does() {
+        for t in [
+            super::Threshold::Before(60),
+            super::Threshold::Before(1),
+            super::Threshold::ExpiryDay,
+            super::Threshold::WeeklyAfter(1),
+            super::Threshold::WeeklyAfter(52),
+        ] {
+            assert_eq!(super::Threshold::parse_key(&t.key()), Some(t));
+        }
+        for bad in ["", "d", "d5", "w0", "renewed", "x7", "d-1", "w1x"] {
+            assert_eq!(super::Threshold::parse_key(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
     use time::macros::datetime;

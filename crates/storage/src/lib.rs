@@ -33,7 +33,8 @@ pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
 pub use reminders::{
-    Claim, DueCertificate, FinishedReminder, ReminderClaim, ReminderRecipient, SweepPosition,
+    Claim, DueCertificate, FinishedReminder, QueuedReminder, ReminderClaim, ReminderRecipient,
+    SweepPosition,
 };
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;

@@ -5,6 +5,7 @@ use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::deliveries::{self, Delivery, DeliveryOutcome};
 use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
+use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
 
 /// One (certificate, threshold, contact) reminder to claim.
@@ -35,12 +36,27 @@ pub enum Claim {
     Waiting,
 }
 
+/// A queued reminder taken for delivery, with what its message says.
+#[derive(Debug, Clone)]
+pub struct QueuedReminder {
+    pub claim: ReminderClaim,
+    /// Counts from 1.
+    pub attempt: i64,
+    pub org_name: String,
+    pub subject: String,
+    pub not_after: i64,
+    /// The contact's name; None also when the contact is gone (see `contact_exists`).
+    pub recipient_name: Option<String>,
+    /// False when the contact was removed after the reminder was queued: it is not sent.
+    pub contact_exists: bool,
+}
+
 /// How a claimed reminder went.
 #[derive(Debug, Clone)]
 pub struct FinishedReminder {
     pub claim: ReminderClaim,
-    /// The delivery attempt; None when the send was not attempted (the sweep stopped because
-    /// the mail server kept failing), which leaves the reminder to be retried at `retry_at`.
+    /// The delivery attempt; None when the send was not attempted: retried at `retry_at` (the
+    /// mail server kept failing), or, without `retry_at`, cancelled (its contact was removed).
     pub delivery: Option<Delivery>,
     /// When a failed or unattempted reminder may be claimed again.
     pub retry_at: Option<Timestamp>,
@@ -209,25 +225,7 @@ impl Store {
             .filter(|(_, a)| a.is_none())
             .map(|(c, _)| c)
             .collect();
-        let mut done: HashSet<(String, String, String)> = HashSet::new();
-        for chunk in rest.chunks(ROWS_PER_STATEMENT) {
-            let sql = batch::statement(
-                "SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
-                 WHERE status IN ('sent', 'rejected') AND (fingerprint_sha256, threshold, contact_id) IN (VALUES ",
-                "(?, ?, ?)",
-                chunk.len(),
-                0,
-                ")",
-            );
-            let mut q = sqlx::query_as::<_, (String, String, String)>(sql);
-            for c in chunk {
-                q = q
-                    .bind(&c.fingerprint_sha256)
-                    .bind(&c.threshold)
-                    .bind(&c.contact_id);
-            }
-            done.extend(q.fetch_all(&mut *tx).await?);
-        }
+        let done = final_among(&mut tx, &rest).await?;
         tx.commit().await?;
         Ok(claims
             .iter()
@@ -244,6 +242,176 @@ impl Store {
                 }
                 None => Claim::Waiting,
             })
+            .collect())
+    }
+
+    /// Queues reminders for delivery (the sweep), in one transaction: each is new (queued now),
+    /// done (sent, rejected or cancelled before), or waiting (queued, being sent, or waiting for
+    /// its retry). A reminder is queued at most once; delivery takes it from the queue.
+    pub async fn queue_reminders(
+        &self,
+        claims: &[ReminderClaim],
+        now: Timestamp,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut order: Vec<usize> = (0..claims.len()).collect();
+        order.sort_by(|&a, &b| claims[a].key().cmp(&claims[b].key()));
+        let index: HashMap<(&str, &str, &str), usize> = claims
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.key(), i))
+            .collect();
+        let mut queued = vec![false; claims.len()];
+        let mut tx = self.pool.begin().await?;
+        for chunk in order.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at, attempts, next_attempt_at) VALUES ",
+                "(?, ?, ?, ?, ?, 'queued', $1, 0, $1)",
+                chunk.len(),
+                1,
+                " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO NOTHING \
+                 RETURNING fingerprint_sha256, threshold, contact_id",
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String)>(sql).bind(now.unix_millis());
+            for &i in chunk {
+                let c = &claims[i];
+                q = q
+                    .bind(&c.fingerprint_sha256)
+                    .bind(&c.threshold)
+                    .bind(&c.contact_id)
+                    .bind(&c.org_id)
+                    .bind(&c.email);
+            }
+            for (fingerprint, threshold, contact) in q.fetch_all(&mut *tx).await? {
+                if let Some(&i) = index.get(&(&*fingerprint, &*threshold, &*contact)) {
+                    queued[i] = true;
+                }
+            }
+        }
+        let rest: Vec<&ReminderClaim> = claims
+            .iter()
+            .zip(&queued)
+            .filter(|(_, q)| !**q)
+            .map(|(c, _)| c)
+            .collect();
+        let done = final_among(&mut tx, &rest).await?;
+        tx.commit().await?;
+        Ok(claims
+            .iter()
+            .zip(queued)
+            .map(|(c, queued)| {
+                if queued {
+                    Claim::Claimed { attempt: 0 }
+                } else if done.contains(&(
+                    c.fingerprint_sha256.clone(),
+                    c.threshold.clone(),
+                    c.contact_id.clone(),
+                )) {
+                    Claim::Done
+                } else {
+                    Claim::Waiting
+                }
+            })
+            .collect())
+    }
+
+    /// Takes up to `limit` queued reminders that are due for delivery (and any abandoned by a
+    /// process that stopped mid-send before `stale_before`), marking them as being sent.
+    pub async fn take_queued_reminders(
+        &self,
+        now: Timestamp,
+        stale_before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<QueuedReminder>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Abandoned sends go back to the queue (a write first: on SQLite the transaction then
+        // holds the write lock from its start).
+        sqlx::query(
+            "UPDATE certificate_reminders SET status = 'failed', next_attempt_at = $1 \
+             WHERE status = 'sending' AND claimed_at < $2 AND threshold <> 'renewed'",
+        )
+        .bind(now.unix_millis())
+        .bind(stale_before.unix_millis())
+        .execute(&mut *tx)
+        .await?;
+        let taken: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+            "UPDATE certificate_reminders SET status = 'sending', claimed_at = $1, attempts = attempts + 1 \
+             WHERE (fingerprint_sha256, threshold, contact_id) IN ( \
+                 SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
+                 WHERE status IN ('queued', 'failed') AND next_attempt_at <= $1 AND threshold <> 'renewed' \
+                 ORDER BY next_attempt_at LIMIT $2) \
+               AND status IN ('queued', 'failed') \
+             RETURNING fingerprint_sha256, threshold, contact_id, org_id, email, attempts",
+        )
+        .bind(now.unix_millis())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut about: HashMap<(String, String), (String, String, i64)> = HashMap::new();
+        let mut names: HashMap<String, Option<String>> = HashMap::new();
+        let certs: HashSet<(&str, &str)> = taken.iter().map(|t| (&*t.3, &*t.0)).collect();
+        let certs: Vec<(&str, &str)> = certs.into_iter().collect();
+        for chunk in certs.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "SELECT c.org_id, c.fingerprint_sha256, o.name, c.subject, c.not_after \
+                 FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
+                 WHERE (c.org_id, c.fingerprint_sha256) IN (VALUES ",
+                "(?, ?)",
+                chunk.len(),
+                0,
+                ")",
+            );
+            let mut q = sqlx::query_as::<_, (String, String, String, String, i64)>(sql);
+            for (org_id, fingerprint) in chunk {
+                q = q.bind(*org_id).bind(*fingerprint);
+            }
+            for (org_id, fingerprint, org_name, subject, not_after) in q.fetch_all(&mut *tx).await?
+            {
+                about.insert((org_id, fingerprint), (org_name, subject, not_after));
+            }
+        }
+        let contacts: HashSet<&str> = taken.iter().map(|t| &*t.2).collect();
+        let contacts: Vec<&str> = contacts.into_iter().collect();
+        for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "SELECT id, name FROM it_contacts WHERE id IN (",
+                "?",
+                chunk.len(),
+                0,
+                ")",
+            );
+            let mut q = sqlx::query_as::<_, (String, Option<String>)>(sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            names.extend(q.fetch_all(&mut *tx).await?);
+        }
+        tx.commit().await?;
+        Ok(taken
+            .into_iter()
+            .map(
+                |(fingerprint_sha256, threshold, contact_id, org_id, email, attempt)| {
+                    let (org_name, subject, not_after) = about
+                        .get(&(org_id.clone(), fingerprint_sha256.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    let name = names.get(&contact_id);
+                    QueuedReminder {
+                        contact_exists: name.is_some(),
+                        recipient_name: name.cloned().flatten(),
+                        org_name,
+                        subject,
+                        not_after,
+                        attempt,
+                        claim: ReminderClaim {
+                            fingerprint_sha256,
+                            threshold,
+                            contact_id,
+                            org_id,
+                            email,
+                        },
+                    }
+                },
+            )
             .collect())
     }
 
@@ -287,6 +455,7 @@ impl Store {
                             ("rejected", None, Some(error.as_str()), None, None)
                         }
                     },
+                    None if f.retry_at.is_none() => ("cancelled", None, None, None, None),
                     None => ("failed", None, None, f.retry_at, None),
                 };
                 q = q
@@ -365,4 +534,31 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Which of `claims` were sent, rejected or cancelled before.
+async fn final_among(
+    conn: &mut AnyConnection,
+    claims: &[&ReminderClaim],
+) -> Result<HashSet<(String, String, String)>, StoreError> {
+    let mut done = HashSet::new();
+    for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+        let sql = batch::statement(
+            "SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
+             WHERE status IN ('sent', 'rejected', 'cancelled') AND (fingerprint_sha256, threshold, contact_id) IN (VALUES ",
+            "(?, ?, ?)",
+            chunk.len(),
+            0,
+            ")",
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String)>(sql);
+        for c in chunk {
+            q = q
+                .bind(&c.fingerprint_sha256)
+                .bind(&c.threshold)
+                .bind(&c.contact_id);
+        }
+        done.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(done)
 }
