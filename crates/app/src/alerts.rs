@@ -7,7 +7,8 @@
 //! once whatever the number of sweeps, instances or processes. **Delivery** takes due rows from
 //! the queue (marking them as being sent, so one process sends each), sends them 8 at a time,
 //! and records every attempt per recipient (`mail_deliveries`). A certificate's schedule moves
-//! on, at a later sweep, once all of its reminders are out.
+//! on once all of its reminders are out: at once when delivery sends the last one, or at the
+//! next sweep when two processes each finished some at the same moment.
 //!
 //! A temporary failure puts the reminder back with exponential backoff (one minute, doubling,
 //! at most six hours) and holds the schedule; a permanent rejection is final, shown on the
@@ -25,10 +26,10 @@ use smartcore_mail::{
 };
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{
-    Claim, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder, QueuedReminder,
-    ReminderClaim, ReminderRecipient,
+    Claim, CompletedThreshold, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder,
+    QueuedReminder, ReminderClaim, ReminderRecipient,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use time::OffsetDateTime;
 
@@ -104,14 +105,11 @@ fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> R
 
 impl App {
     /// One round of certificate alerts, as the background worker and `smartcore alerts
-    /// run-once` do it: the sweep queues what is due, delivery sends what is queued, and, when
-    /// something went out, a second sweep moves on the schedules that are now complete.
+    /// run-once` do it: the sweep queues what is due, delivery sends what is queued and moves
+    /// on the schedules whose reminders are then all out.
     pub async fn run_certificate_sweep(&self) -> Result<SweepReport, AppError> {
         let mut report = self.sweep_certificates().await?;
         self.deliver_queued_reminders(&mut report).await?;
-        if report.sent + report.rejected + report.cancelled > 0 {
-            self.sweep_certificates().await?;
-        }
         Ok(report)
     }
 
@@ -181,7 +179,7 @@ impl App {
                     schedules.push(cert.schedule(Some(Timestamp::from_datetime(next))));
                 }
             }
-            self.store.finish_reminders(&[], &schedules).await?;
+            self.store.finish_reminders(&[], &schedules, &[]).await?;
         }
         Ok(report)
     }
@@ -201,6 +199,20 @@ impl App {
             }
             let mut finished = Vec::new();
             let mut outgoing = Vec::new();
+            // Thresholds this page may complete, and where their schedules go then.
+            let mut completed = HashSet::new();
+            for q in &taken {
+                if let Some(t) = Threshold::parse_key(&q.claim.threshold) {
+                    let not_after = Timestamp::from_unix_millis(q.not_after).to_datetime();
+                    completed.insert(CompletedThreshold {
+                        org_id: q.claim.org_id.clone(),
+                        fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
+                        threshold: q.claim.threshold.clone(),
+                        next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
+                    });
+                }
+            }
+            let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
             for q in taken {
                 match Threshold::parse_key(&q.claim.threshold) {
                     // Its contact was removed after it was queued: it is not sent.
@@ -229,7 +241,9 @@ impl App {
                 }
                 finished.push(f);
             }
-            self.store.finish_reminders(&finished, &[]).await?;
+            self.store
+                .finish_reminders(&finished, &[], &completed)
+                .await?;
             if failures.load(Ordering::Relaxed) >= MAIL_FAILURE_LIMIT {
                 tracing::warn!("the mail server keeps failing; the next round retries the rest");
                 report.mail_unavailable = true;
@@ -353,7 +367,7 @@ impl App {
         let finished = self
             .deliver(outgoing, replaced_at, &AtomicUsize::new(0))
             .await;
-        self.store.finish_reminders(&finished, &[]).await?;
+        self.store.finish_reminders(&finished, &[], &[]).await?;
         Ok(finished
             .iter()
             .filter(|f| {

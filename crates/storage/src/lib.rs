@@ -33,8 +33,8 @@ pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
 pub use reminders::{
-    Claim, DueCertificate, FinishedReminder, QueuedReminder, ReminderClaim, ReminderRecipient,
-    SweepPosition,
+    Claim, CompletedThreshold, DueCertificate, FinishedReminder, QueuedReminder, ReminderClaim,
+    ReminderRecipient, SweepPosition,
 };
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;

@@ -51,6 +51,16 @@ pub struct QueuedReminder {
     pub contact_exists: bool,
 }
 
+/// A threshold of a certificate whose last reminders were just delivered, and where its
+/// schedule goes once none is left to send.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CompletedThreshold {
+    pub org_id: String,
+    pub fingerprint_sha256: String,
+    pub threshold: String,
+    pub next_due_at: Timestamp,
+}
+
 /// How a claimed reminder went.
 #[derive(Debug, Clone)]
 pub struct FinishedReminder {
@@ -417,10 +427,16 @@ impl Store {
 
     /// Records, in one transaction, how claimed reminders went (each with its delivery attempt,
     /// when one was made) and where each swept certificate's schedule now stands.
+    ///
+    /// `completed` names thresholds that may now be complete: each whose reminders are all out
+    /// (none queued, being sent or waiting for a retry) moves its certificate's schedule on to
+    /// the given moment, never back. When another process is still sending one of them, neither
+    /// may see the threshold complete; the next sweep then moves the schedule on.
     pub async fn finish_reminders(
         &self,
         finished: &[FinishedReminder],
         schedules: &[(String, String, Option<Timestamp>)],
+        completed: &[CompletedThreshold],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         // The reminders: an upsert of rows that exist is a many-row update.
@@ -479,6 +495,45 @@ impl Store {
             .filter_map(|f| f.delivery.as_ref())
             .collect();
         deliveries::record_many(&mut tx, &deliveries).await?;
+        let mut pending: HashSet<(String, String)> = HashSet::new();
+        for chunk in completed.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "SELECT DISTINCT fingerprint_sha256, threshold FROM certificate_reminders \
+                 WHERE status IN ('queued', 'sending', 'failed') AND (fingerprint_sha256, threshold) IN (VALUES ",
+                "(?, ?)",
+                chunk.len(),
+                0,
+                ")",
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(sql);
+            for c in chunk {
+                q = q.bind(&c.fingerprint_sha256).bind(&c.threshold);
+            }
+            pending.extend(q.fetch_all(&mut *tx).await?);
+        }
+        let complete: Vec<&CompletedThreshold> = completed
+            .iter()
+            .filter(|c| !pending.contains(&(c.fingerprint_sha256.clone(), c.threshold.clone())))
+            .collect();
+        for chunk in complete.chunks(ROWS_PER_STATEMENT) {
+            let sql = batch::statement(
+                "WITH v (org_id, fingerprint_sha256, next_due_at) AS (VALUES ",
+                "(?, ?, CAST(? AS BIGINT))",
+                chunk.len(),
+                0,
+                ") UPDATE sso_certificates SET next_due_at = v.next_due_at FROM v \
+                 WHERE sso_certificates.org_id = v.org_id AND sso_certificates.fingerprint_sha256 = v.fingerprint_sha256 \
+                   AND sso_certificates.next_due_at < v.next_due_at",
+            );
+            let mut q = sqlx::query(sql);
+            for c in chunk {
+                q = q
+                    .bind(&c.org_id)
+                    .bind(&c.fingerprint_sha256)
+                    .bind(c.next_due_at.unix_millis());
+            }
+            q.execute(&mut *tx).await?;
+        }
         for chunk in schedules.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
                 "WITH v (org_id, fingerprint_sha256, next_due_at) AS (VALUES ",
