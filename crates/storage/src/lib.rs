@@ -43,8 +43,6 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -74,9 +72,6 @@ impl Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
-    /// PostgreSQL only: whether member search has its trigram index (pg_trgm), see
-    /// [`Store::migrate`].
-    pg_trigram: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -128,20 +123,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Config(format!("cannot open the database: {e}")))?;
-        Ok(Store {
-            pool,
-            dialect,
-            pg_trigram: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Store { pool, dialect })
     }
 
     /// Creates or upgrades the schema. Safe to run from several instances at once (PostgreSQL
     /// takes an advisory lock) and again on every start (applied versions are skipped).
-    ///
-    /// On PostgreSQL it then gives member search a trigram index when it can: the pg_trgm
-    /// extension ships with PostgreSQL and is trusted (a database owner may create it), but a
-    /// locked-down server may refuse it. That is not an error: search then walks the
-    /// name-ordered index, correct but slower for rare matches in very large organisations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let migrator = match self.dialect {
             Dialect::Sqlite => &SQLITE_MIGRATIONS,
@@ -150,38 +136,7 @@ impl Store {
         migrator
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
-        if self.dialect == Dialect::Postgres {
-            self.pg_trigram
-                .store(self.postgres_trigram_index().await, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    /// Creates (if it can) and detects the pg_trgm index over memberships.search_text.
-    async fn postgres_trigram_index(&self) -> bool {
-        for statement in [
-            "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-            "CREATE INDEX IF NOT EXISTS memberships_search_trigram ON memberships USING gin (search_text gin_trgm_ops)",
-        ] {
-            // Several instances starting at once may race on these; the check below decides.
-            if let Err(e) = sqlx::query(statement).execute(&self.pool).await {
-                tracing::debug!(error = %e, statement, "pg_trgm set-up");
-            }
-        }
-        let present = sqlx::query_as::<_, (i64,)>(
-            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'memberships_search_trigram'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .is_ok_and(|(n,)| n > 0);
-        if !present {
-            tracing::warn!(
-                "pg_trgm is not available: member search walks the members in name order instead \
-                 (correct, slower for rare matches in organisations of many thousands)"
-            );
-        }
-        present
+            .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// The versions of the migrations applied so far, oldest first.

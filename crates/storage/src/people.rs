@@ -180,9 +180,8 @@ impl Store {
     /// character of the query is matched literally (`%`, `_`, `\`, `"` included).
     ///
     /// Two ways to find them, chosen per query: walking the organisation's members in name
-    /// order (quick when many match, as the first page fills at once), or the trigram index
-    /// (quick when few match: SQLite's FTS5 table, PostgreSQL's pg_trgm index when present).
-    /// A bounded count over the trigram index decides.
+    /// order (quick when many match, as the first page fills at once), or, on SQLite, the
+    /// trigram index (quick when few match). A bounded count over the trigram index decides.
     pub async fn search_members(
         &self,
         org_id: &OrgId,
@@ -193,19 +192,18 @@ impl Store {
         // The trigram index answers a quoted phrase as a substring test, case-insensitively,
         // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
         let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-        let trigram_ready = needle.chars().count() >= 3
-            && match self.dialect {
-                crate::Dialect::Sqlite => true,
-                crate::Dialect::Postgres => {
-                    self.pg_trigram.load(std::sync::atomic::Ordering::Relaxed)
-                }
-            };
+        let trigram_ready = self.dialect == crate::Dialect::Sqlite && needle.chars().count() >= 3;
         if trigram_ready {
-            // SQLite's FTS5 trigram table answers a quoted phrase; PostgreSQL's pg_trgm index
-            // answers a LIKE with the wildcards in the query escaped.
-            let (count, hits, term) = match self.dialect {
-                crate::Dialect::Sqlite => (
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3)",
+            let (candidates,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3)",
+            )
+            .bind(&phrase)
+            .bind(org_id.as_str())
+            .bind(TRIGRAM_CANDIDATES + 1)
+            .fetch_one(&self.pool)
+            .await?;
+            if candidates <= TRIGRAM_CANDIDATES {
+                return Ok(sqlx::query_as(
                     "SELECT u.id, u.name, u.email, m.role, \
                             CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
                                               WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
@@ -215,33 +213,12 @@ impl Store {
                      JOIN users u ON u.id = m.user_id \
                      WHERE s.member_search MATCH $1 AND s.org_id = $2 \
                      ORDER BY m.sort_name, m.user_id LIMIT $3",
-                    phrase,
-                ),
-                crate::Dialect::Postgres => (
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM memberships WHERE search_text LIKE $1 AND org_id = $2 LIMIT $3) AS candidates",
-                    "SELECT u.id, u.name, u.email, m.role, \
-                            CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                              WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                                 THEN 1 ELSE 0 END AS is_it_contact \
-                     FROM memberships m JOIN users u ON u.id = m.user_id \
-                     WHERE m.search_text LIKE $1 AND m.org_id = $2 \
-                     ORDER BY m.sort_name, m.user_id LIMIT $3",
-                    format!("%{}%", escape_like(&needle)),
-                ),
-            };
-            let (candidates,): (i64,) = sqlx::query_as(count)
-                .bind(&term)
+                )
+                .bind(&phrase)
                 .bind(org_id.as_str())
-                .bind(TRIGRAM_CANDIDATES + 1)
-                .fetch_one(&self.pool)
-                .await?;
-            if candidates <= TRIGRAM_CANDIDATES {
-                return Ok(sqlx::query_as(hits)
-                    .bind(&term)
-                    .bind(org_id.as_str())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?);
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?);
             }
         }
         // The walk: a plain substring test (no pattern, so nothing to escape) on the index's
@@ -423,17 +400,4 @@ async fn upsert_membership(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() > 0)
-}
-
-/// Escapes LIKE's wildcards (and its escape character, `\` by default on PostgreSQL) so the
-/// query is matched literally.
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
