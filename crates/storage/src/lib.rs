@@ -111,11 +111,6 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        // Reads of a large database come from memory-mapped pages and a 32 MiB
-                        // page cache per connection rather than a pread per page (SQLite's
-                        // defaults are no mapping and 2 MiB).
-                        conn.execute("PRAGMA mmap_size = 1073741824").await?;
-                        conn.execute("PRAGMA cache_size = -32768").await?;
                     }
                     Ok(())
                 })
