@@ -27,7 +27,7 @@ use smartcore_mail::{
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{
     Claim, CompletedThreshold, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder,
-    QueuedReminder, ReminderClaim, ReminderRecipient,
+    QueuedReminder, ReminderClaim, ReminderRecipient, ScheduleMove,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,7 +64,7 @@ pub const MAIL_FAILURE_LIMIT: usize = 3;
 
 /// When a reminder whose `attempt`-th send failed may be tried again: one minute, doubling,
 /// at most six hours.
-pub fn retry_at(now: Timestamp, attempt: i64) -> Timestamp {
+fn retry_at(now: Timestamp, attempt: i64) -> Timestamp {
     const MINUTE: i64 = 60_000;
     let doublings = (attempt.max(1) - 1).min(16) as u32;
     now.plus_millis((MINUTE << doublings).min(6 * 60 * MINUTE))
@@ -143,7 +143,7 @@ impl App {
                 thresholds.push(threshold);
                 let Some(threshold) = threshold else {
                     let first = Threshold::first().moment(not_after);
-                    schedules.push(cert.schedule(Some(Timestamp::from_datetime(first))));
+                    schedules.push(cert.schedule(Timestamp::from_datetime(first)));
                     continue;
                 };
                 if !recipients.contains_key(&cert.org_id) {
@@ -176,10 +176,10 @@ impl App {
                 if thresholds[i].is_some() && !unsettled[i] {
                     let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
                     let next = next_threshold_at(not_after, now.to_datetime());
-                    schedules.push(cert.schedule(Some(Timestamp::from_datetime(next))));
+                    schedules.push(cert.schedule(Timestamp::from_datetime(next)));
                 }
             }
-            self.store.finish_reminders(&[], &schedules, &[]).await?;
+            self.store.move_schedules(&schedules).await?;
         }
         Ok(report)
     }
@@ -205,10 +205,12 @@ impl App {
                 if let Some(t) = Threshold::parse_key(&q.claim.threshold) {
                     let not_after = Timestamp::from_unix_millis(q.not_after).to_datetime();
                     completed.insert(CompletedThreshold {
-                        org_id: q.claim.org_id.clone(),
-                        fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
                         threshold: q.claim.threshold.clone(),
-                        next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
+                        schedule: ScheduleMove {
+                            org_id: q.claim.org_id.clone(),
+                            fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
+                            next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
+                        },
                     });
                 }
             }
@@ -241,9 +243,7 @@ impl App {
                 }
                 finished.push(f);
             }
-            self.store
-                .finish_reminders(&finished, &[], &completed)
-                .await?;
+            self.store.finish_reminders(&finished, &completed).await?;
             if failures.load(Ordering::Relaxed) >= MAIL_FAILURE_LIMIT {
                 tracing::warn!("the mail server keeps failing; the next round retries the rest");
                 report.mail_unavailable = true;
@@ -367,7 +367,7 @@ impl App {
         let finished = self
             .deliver(outgoing, replaced_at, &AtomicUsize::new(0))
             .await;
-        self.store.finish_reminders(&finished, &[], &[]).await?;
+        self.store.finish_reminders(&finished, &[]).await?;
         Ok(finished
             .iter()
             .filter(|f| {

@@ -117,34 +117,36 @@ impl Store {
         org_id: &OrgId,
         viewer: Option<&UserId>,
     ) -> Result<(Option<Role>, Vec<ItContact>), StoreError> {
+        // The fields of a [`ContactRecord`], as JSON object keys and values of a contact `c`.
+        macro_rules! contact_json {
+            ($object:literal) => {
+                concat!(
+                    $object,
+                    "('id', c.id, 'org_id', c.org_id, 'email', c.email, 'name', c.name, \
+                      'source', c.source, 'member_id', c.member_id, \
+                      'still_member', CASE WHEN c.member_id IS NULL THEN 0 \
+                         WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
+                         ELSE 0 END, \
+                      'status', c.status, 'status_detail', c.status_detail, \
+                      'identity_contact_id', c.identity_contact_id, 'synced_at', c.synced_at, \
+                      'created_at', c.created_at, 'created_by', c.created_by, \
+                      'mail_rejected_at', c.mail_rejected_at, 'mail_rejected_reason', c.mail_rejected_reason)"
+                )
+            };
+        }
         let sql = match self.dialect {
-            crate::Dialect::Sqlite => {
+            crate::Dialect::Sqlite => concat!(
                 "SELECT (SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2), \
-                   (SELECT json_group_array(json_object( \
-                     'id', c.id, 'org_id', c.org_id, 'email', c.email, 'name', c.name, 'source', c.source, \
-                     'member_id', c.member_id, \
-                     'still_member', CASE WHEN c.member_id IS NULL THEN 0 \
-                        WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
-                        ELSE 0 END, \
-                     'status', c.status, 'status_detail', c.status_detail, 'identity_contact_id', c.identity_contact_id, \
-                     'synced_at', c.synced_at, 'created_at', c.created_at, 'created_by', c.created_by, \
-                     'mail_rejected_at', c.mail_rejected_at, 'mail_rejected_reason', c.mail_rejected_reason)) \
-                    FROM (SELECT * FROM it_contacts WHERE org_id = $1 ORDER BY id) c)"
-            }
-            crate::Dialect::Postgres => {
+                   (SELECT json_group_array(",
+                contact_json!("json_object"),
+                ") FROM (SELECT * FROM it_contacts WHERE org_id = $1 ORDER BY id) c)"
+            ),
+            crate::Dialect::Postgres => concat!(
                 "SELECT (SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2), \
-                   (SELECT COALESCE(json_agg(json_build_object( \
-                     'id', c.id, 'org_id', c.org_id, 'email', c.email, 'name', c.name, 'source', c.source, \
-                     'member_id', c.member_id, \
-                     'still_member', CASE WHEN c.member_id IS NULL THEN 0 \
-                        WHEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = c.org_id AND m.user_id = c.member_id) THEN 1 \
-                        ELSE 0 END, \
-                     'status', c.status, 'status_detail', c.status_detail, 'identity_contact_id', c.identity_contact_id, \
-                     'synced_at', c.synced_at, 'created_at', c.created_at, 'created_by', c.created_by, \
-                     'mail_rejected_at', c.mail_rejected_at, 'mail_rejected_reason', c.mail_rejected_reason) \
-                    ORDER BY c.id), '[]'::json)::text \
-                    FROM it_contacts c WHERE c.org_id = $1)"
-            }
+                   (SELECT COALESCE(json_agg(",
+                contact_json!("json_build_object"),
+                " ORDER BY c.id), '[]'::json)::text FROM it_contacts c WHERE c.org_id = $1)"
+            ),
         };
         let (role, list): (Option<String>, String) = sqlx::query_as(sql)
             .bind(org_id.as_str())

@@ -17,6 +17,7 @@ mod domains;
 mod error;
 mod orgs;
 mod people;
+mod reminder_queue;
 mod reminders;
 mod removals;
 mod secrets;
@@ -32,10 +33,8 @@ pub use domains::{
 pub use error::StoreError;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
-pub use reminders::{
-    Claim, CompletedThreshold, DueCertificate, FinishedReminder, QueuedReminder, ReminderClaim,
-    ReminderRecipient, SweepPosition,
-};
+pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
+pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;
 

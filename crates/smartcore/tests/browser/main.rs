@@ -9,6 +9,7 @@
 #[macro_use]
 mod support;
 
+mod accessibility;
 mod axe;
 mod driver;
 mod pages;
