@@ -17,7 +17,7 @@ mod setup;
 mod setup_links;
 mod sync;
 
-pub use accounts::{Actor, NewSession, SESSION_LIFETIME};
+pub use accounts::{Actor, NewSession, SESSION_LIFETIME, TOKEN_CACHE_TTL};
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -62,6 +62,8 @@ pub struct App {
     mailer: Arc<Mailer>,
     dns: Arc<TxtVerifier>,
     public_url: Arc<str>,
+    /// Who each recently presented API token acts as (see [`accounts::TOKEN_CACHE_TTL`]).
+    tokens: accounts::TokenCache,
 }
 
 impl App {
@@ -83,6 +85,7 @@ impl App {
             mailer: services.mailer,
             dns: services.dns,
             public_url: services.public_url.into(),
+            tokens: accounts::TokenCache::new(),
         }
     }
 

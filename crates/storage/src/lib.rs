@@ -66,6 +66,12 @@ impl Dialect {
     }
 }
 
+/// Two SQLite connections per core, at least 4 and at most 16.
+fn sqlite_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    (2 * cores).clamp(4, 16)
+}
+
 /// A handle on the database: cheap to clone, shared by every request and worker.
 #[derive(Clone)]
 pub struct Store {
@@ -99,8 +105,12 @@ impl Store {
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match dialect {
-                Dialect::Sqlite => 8,
-                Dialect::Postgres => 16,
+                // Each SQLite connection is a thread that is woken for every statement; two
+                // per core measured best on two cores (list-contacts under 64 connections:
+                // p99 5.8 ms with 4, 7–9.6 ms with 8, 9.4 ms with 2). Writes take turns anyway.
+                Dialect::Sqlite => sqlite_connections(),
+                // Each is a server process; 8 measured better than 16 or 4 on two cores.
+                Dialect::Postgres => 8,
             })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
