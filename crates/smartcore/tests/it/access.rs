@@ -66,4 +66,39 @@ both! {
             problem(app.get(path, &admin).await, 404, "not_found").await;
         }
     }
+
+    async fn a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_remembered(app: TestApp) {
+        use sha2::Digest;
+        let org = app.app.create_org("Acme").await.unwrap();
+        let email = "admin@acme.example";
+        let first = app.user(email, false).await;
+        app.app.add_member(&org, email, Role::Admin).await.unwrap();
+        let path = format!("/api/v1/orgs/{}/it-contacts", org.id);
+        let status = |token: String| {
+            let rb = app.request(Method::GET, &path, Some(&token));
+            async move { rb.send().await.unwrap().status().as_u16() }
+        };
+
+        // A value nobody has issued yet is refused, twice.
+        let later = "sct_issued-only-after-it-was-first-presented";
+        assert_eq!(status(later.into()).await, 401);
+        assert_eq!(status(later.into()).await, 401);
+        // Issued now (as `smartcore token create` stores it: only its SHA-256), it works at once.
+        let owner = app.app.user_by_email(email).await.unwrap();
+        app.app
+            .store()
+            .create_api_token(
+                &hex::encode(sha2::Sha256::digest(later)),
+                &owner.user_id(),
+                smartcore_domain::Timestamp::from_unix_millis(0),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status(later.into()).await, 200);
+
+        // The remembered tokens answer for themselves only.
+        assert_eq!(status(first.clone()).await, 200);
+        assert_eq!(status(format!("{first}x")).await, 401);
+        assert_eq!(status(first[..first.len() - 1].to_owned()).await, 401);
+    }
 }
