@@ -28,7 +28,7 @@ pub struct ImportReport {
     pub written: u64,
     pub unchanged: u64,
     pub rejected: u64,
-    /// The first [`MAX_REPORTED_REJECTIONS`] rejected rows: line number and reason.
+    /// The first `MAX_REPORTED_REJECTIONS` (1,000) rejected rows: line number and reason.
     pub rejections: Vec<(u64, String)>,
 }
 

@@ -251,7 +251,7 @@ impl Store {
 
     /// Writes one batch of import rows in one transaction: creates users that do not exist
     /// yet (without a password: they cannot sign in until given one) and puts each membership.
-    /// Running the same rows again changes nothing. Rows go in chunks of [`IMPORT_CHUNK`] per
+    /// Running the same rows again changes nothing. Rows go in chunks of `IMPORT_CHUNK` (200) per
     /// statement; when an address appears twice in a batch, its last row wins.
     pub async fn import_members(
         &self,
