@@ -75,13 +75,7 @@ impl Store {
             );
             let mut q = sqlx::query_as::<_, (String, String, String)>(sql).bind(now.unix_millis());
             for &i in chunk {
-                let c = &claims[i];
-                q = q
-                    .bind(&c.fingerprint_sha256)
-                    .bind(&c.threshold)
-                    .bind(&c.contact_id)
-                    .bind(&c.org_id)
-                    .bind(&c.email);
+                q = claims[i].bind_row(q);
             }
             for (fingerprint, threshold, contact) in q.fetch_all(&mut *tx).await? {
                 if let Some(&i) = index.get(&(&*fingerprint, &*threshold, &*contact)) {

@@ -27,6 +27,19 @@ impl ReminderClaim {
     pub(crate) fn key(&self) -> ClaimKey<'_> {
         (&self.fingerprint_sha256, &self.threshold, &self.contact_id)
     }
+
+    /// Binds this claim's row of an insert into `certificate_reminders`: fingerprint,
+    /// threshold, contact, organisation and address, in that order.
+    pub(crate) fn bind_row<'q, O>(
+        &'q self,
+        q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+        q.bind(&self.fingerprint_sha256)
+            .bind(&self.threshold)
+            .bind(&self.contact_id)
+            .bind(&self.org_id)
+            .bind(&self.email)
+    }
 }
 
 /// What a claim found.
@@ -174,13 +187,7 @@ impl Store {
                 .bind(now.unix_millis())
                 .bind(stale_before.unix_millis());
             for &i in chunk {
-                let c = &claims[i];
-                q = q
-                    .bind(&c.fingerprint_sha256)
-                    .bind(&c.threshold)
-                    .bind(&c.contact_id)
-                    .bind(&c.org_id)
-                    .bind(&c.email);
+                q = claims[i].bind_row(q);
             }
             for (fingerprint, threshold, contact, attempt) in q.fetch_all(&mut *tx).await? {
                 if let Some(&i) = index.get(&(&*fingerprint, &*threshold, &*contact)) {
