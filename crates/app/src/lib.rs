@@ -114,8 +114,11 @@ impl App {
         self.clock.now()
     }
 
-    /// For `/readyz`: the database answers.
+    /// For `/readyz`: the database takes a write now (see [`Store::check_writable`]).
     pub async fn ready(&self) -> Result<(), AppError> {
-        Ok(self.store.ping().await?)
+        self.store
+            .check_writable(self.clock.now().unix_millis())
+            .await
+            .map_err(|e| AppError::Unavailable { message: e.0 })
     }
 }

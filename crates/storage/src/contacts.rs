@@ -185,7 +185,7 @@ impl Store {
         new: NewContact<'_>,
         now: Timestamp,
     ) -> Result<AddedContact, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock_contact_list(&mut tx, new.org_id).await?;
         list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
 
@@ -306,7 +306,7 @@ impl Store {
         mode: RemovalMode,
         now: Timestamp,
     ) -> Result<RemovedContact, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         lock_contact_list(&mut tx, org_id).await?;
         let contact = fetch_contact(&mut tx, org_id, id).await?;
         let sso_enabled: String = sqlx::query("SELECT sso_status FROM organisations WHERE id = $1")

@@ -135,7 +135,7 @@ pub(crate) async fn record_many(
 impl Store {
     /// Records the attempts of one send-out (several recipients) in one transaction.
     pub async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         record_many(&mut tx, &deliveries.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         Ok(())

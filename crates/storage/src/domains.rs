@@ -64,7 +64,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<DomainRecord, StoreError> {
         let id = DomainId::generate();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO domains (id, org_id, domain, status, challenge_token, next_check_at, created_at, created_by) \
              VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)",
@@ -122,7 +122,7 @@ impl Store {
         actor: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE domains SET status = 'verified', status_detail = NULL, verified_at = $1, next_check_at = NULL, \
                  checks = checks + 1 WHERE id = $2",
@@ -199,7 +199,7 @@ impl Store {
             source,
             certificates,
         } = *config;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO sso_configs (org_id, idp_entity_id, idp_sso_url, source, updated_at, updated_by) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -292,7 +292,7 @@ impl Store {
         by: &UserId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE organisations SET sso_status = 'enabled' WHERE id = $1")
             .bind(org_id.as_str())
             .execute(&mut *tx)

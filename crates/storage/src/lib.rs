@@ -22,6 +22,7 @@ mod reminders;
 mod removals;
 mod secrets;
 mod sync;
+mod tx;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{SessionRecord, TokenOwner};
@@ -77,6 +78,8 @@ fn sqlite_connections() -> u32 {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// The SQLite database file, for the free-space check of [`Store::check_writable`].
+    sqlite_file: Option<std::sync::Arc<std::path::Path>>,
 }
 
 impl Store {
@@ -89,9 +92,9 @@ impl Store {
                 "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
             ))
         })?;
-        let url = match dialect {
+        let (url, sqlite_file) = match dialect {
             Dialect::Sqlite => prepare_sqlite_url(url)?,
-            Dialect::Postgres => url.to_owned(),
+            Dialect::Postgres => (url.to_owned(), None),
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Config(format!("invalid database URL: {e}")))?
@@ -99,9 +102,26 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
         // One direct attempt first, so an unreachable server is reported at once rather than
         // after the pool's acquire timeout.
-        let probe = sqlx::AnyConnection::connect_with(&options)
+        // The probe is set up as every pooled connection is, so a database that cannot be
+        // opened for writing (a read-only folder, a file that is not a database) is reported
+        // now, with its cause, rather than retried by the pool.
+        let cannot_open = |e: sqlx::Error| {
+            let hint = match &sqlite_file {
+                Some(file) => format!(
+                    " (SQLite needs to write {} and create its -wal and -shm files beside it: \
+                     check that the file is an SQLite database and that its folder is writable)",
+                    file.display()
+                ),
+                None => String::new(),
+            };
+            StoreError::Config(format!("cannot open the database: {e}{hint}"))
+        };
+        let mut probe = sqlx::AnyConnection::connect_with(&options)
             .await
-            .map_err(|e| StoreError::Config(format!("cannot open the database: {e}")))?;
+            .map_err(cannot_open)?;
+        if dialect == Dialect::Sqlite {
+            configure_sqlite(&mut probe).await.map_err(cannot_open)?;
+        }
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
             .max_connections(match dialect {
@@ -116,10 +136,7 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        configure_sqlite(conn).await?;
                     }
                     Ok(())
                 })
@@ -127,7 +144,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Config(format!("cannot open the database: {e}")))?;
-        Ok(Store { pool, dialect })
+        Ok(Store {
+            pool,
+            dialect,
+            sqlite_file: sqlite_file.map(Into::into),
+        })
     }
 
     /// Creates or upgrades the schema. Safe to run from several instances at once (PostgreSQL
@@ -159,6 +180,43 @@ impl Store {
         Ok(())
     }
 
+    /// Checks that the database takes a write now (for `/readyz`): a one-row write committed
+    /// through the same path as every other write, within [`WRITE_CHECK_TIMEOUT`]. On SQLite
+    /// the disk holding the database must also have [`MIN_FREE_BYTES`] free: a nearly full
+    /// disk may still take this small write and then refuse the next real one.
+    pub async fn check_writable(&self, now_millis: i64) -> Result<(), NotWritable> {
+        if let Some(file) = &self.sqlite_file {
+            let free = free_bytes(file).map_err(|e| {
+                NotWritable(format!(
+                    "cannot read the free space of the disk holding the database: {e}"
+                ))
+            })?;
+            if free < MIN_FREE_BYTES {
+                return Err(NotWritable(format!(
+                    "the disk holding the database has {} KiB free (at least {} KiB are needed)",
+                    free / 1024,
+                    MIN_FREE_BYTES / 1024
+                )));
+            }
+        }
+        let write = async {
+            let mut tx = self.begin().await?;
+            sqlx::query("UPDATE readiness_probe SET checked_at = $1 WHERE id = 1")
+                .bind(now_millis)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        };
+        match tokio::time::timeout(WRITE_CHECK_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NotWritable(format!("the database refused a write: {e}"))),
+            Err(_) => Err(NotWritable(format!(
+                "the database did not take a write within {} s",
+                WRITE_CHECK_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
@@ -168,12 +226,43 @@ impl Store {
     }
 }
 
+/// WAL, so readers never wait for the writer; a busy timeout, so writers queue for the lock.
+async fn configure_sqlite(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    Ok(())
+}
+
+/// Why the database cannot take a write now, in words for an operator.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct NotWritable(pub String);
+
+/// How long `/readyz` waits for its write before it says the database cannot take one.
+pub const WRITE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The free space below which an SQLite database counts as unable to take writes.
+pub const MIN_FREE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The bytes an unprivileged process may still write on the file system holding `file`.
+fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let stat = rustix::fs::statvfs(dir)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 /// `sqlite://path/to/file.db` → creates `path/to` and asks SQLite to create the file.
-fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+/// Answers the URL to open and the database file's path (none for an in-memory database).
+fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
-        return Ok(url.to_owned());
+        return Ok((url.to_owned(), None));
     }
     if let Some(parent) = std::path::Path::new(path)
         .parent()
@@ -193,5 +282,8 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     } else {
         format!("{query}&mode=rwc")
     };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok((
+        format!("sqlite://{path}?{query}"),
+        Some(std::path::PathBuf::from(path)),
+    ))
 }

@@ -271,7 +271,7 @@ impl Store {
             .map(|(_, r)| r)
             .collect();
 
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut stats = ImportStats::default();
         let mut chunks = unique.chunks_exact(IMPORT_CHUNK);
         for chunk in chunks.by_ref() {

@@ -63,7 +63,7 @@ impl Store {
     ) -> Result<Vec<Claim>, StoreError> {
         let (order, index) = in_key_order(claims);
         let mut queued = vec![None; claims.len()];
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for chunk in order.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
                 "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at, attempts, next_attempt_at) VALUES ",
@@ -96,7 +96,7 @@ impl Store {
         stale_before: Timestamp,
         limit: i64,
     ) -> Result<Vec<QueuedReminder>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Abandoned sends go back to the queue (a write first: on SQLite the transaction then
         // holds the write lock from its start).
         sqlx::query(
@@ -201,7 +201,7 @@ impl Store {
         finished: &[FinishedReminder],
         completed: &[CompletedThreshold],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // The reminders: an upsert of rows that exist is a many-row update.
         for chunk in finished.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
@@ -287,7 +287,7 @@ impl Store {
 
     /// Moves the schedules of swept certificates on, in one transaction.
     pub async fn move_schedules(&self, moves: &[ScheduleMove]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         move_forward(&mut tx, moves.iter()).await?;
         tx.commit().await?;
         Ok(())

@@ -170,7 +170,7 @@ impl Store {
     ) -> Result<Vec<Claim>, StoreError> {
         let (order, index) = in_key_order(claims);
         let mut attempts: Vec<Option<i64>> = vec![None; claims.len()];
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for chunk in order.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
                 "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at) VALUES ",

@@ -74,7 +74,7 @@ impl Store {
         outcome: RemovalOutcome,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE identity_removals SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
@@ -157,7 +157,7 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<RemovalRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let claimed: Vec<(String,)> = sqlx::query_as(
             "UPDATE identity_removals SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM identity_removals \

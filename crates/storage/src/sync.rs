@@ -27,7 +27,7 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<SyncJob>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let lease_until = now.unix_millis() + lease_ms;
         let claimed = sqlx::query(
             "UPDATE it_contacts SET lease_owner = $1, lease_until = $2 \
@@ -68,7 +68,7 @@ impl Store {
         adopted: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let updated: Option<(String, String)> = sqlx::query_as(
             "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
                  next_sync_at = NULL, lease_owner = NULL, lease_until = NULL \
@@ -131,7 +131,7 @@ impl Store {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE it_contacts SET status = 'failed', status_detail = $1, next_sync_at = NULL, \
                  sync_attempts = sync_attempts + 1, lease_owner = NULL, lease_until = NULL \
@@ -176,7 +176,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<RemovalId>, StoreError> {
         let email = EmailAddress::parse(&job.email).map_err(|_| StoreError::NotFound)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let again: Option<(String,)> =
             sqlx::query_as("SELECT id FROM it_contacts WHERE org_id = $1 AND email_key = $2")
                 .bind(&job.org_id)

@@ -8,6 +8,7 @@ mod access;
 mod alerts;
 mod cli;
 mod contacts;
+mod faults;
 mod foundation;
 mod setup;
 mod setup_links;

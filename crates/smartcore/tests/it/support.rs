@@ -127,8 +127,7 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>
             Some((url, Some(dir)))
         }
         Backend::Postgres => {
-            let admin = std::env::var("SMARTCORE_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned());
+            let admin = postgres_admin_url();
             let name = format!("smartcore_test_{}", uuid::Uuid::now_v7().simple());
             match create_pg_database(&admin, &name).await {
                 Ok(url) => Some((url, None)),
@@ -140,6 +139,12 @@ pub async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>
             }
         }
     }
+}
+
+/// The PostgreSQL server the suite creates its databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("SMARTCORE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// True when the PostgreSQL suite can run; otherwise skips with one line (fails under CI).

@@ -38,7 +38,7 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> R
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")).into_response()
         }
     }
 }

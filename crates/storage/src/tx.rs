@@ -1,0 +1,86 @@
+//! Write transactions that never outlive their errors.
+//!
+//! sqlx's own `Transaction` returns its connection to the pool whatever happened. After a
+//! failed `COMMIT` (SQLite keeps the transaction open after `SQLITE_FULL`, or has already
+//! rolled it back) the connection's idea of its transaction depth and the database's disagree;
+//! the next request given that connection then "commits" a savepoint inside a transaction that
+//! is never committed, and holds the write lock for everyone else. A full disk turned into
+//! acknowledged writes that were lost.
+//!
+//! [`WriteTx`] keeps one rule: a connection goes back to the pool only after its `COMMIT`
+//! succeeded. Anything else (an error in any statement, a failed `COMMIT`, a refusal by a
+//! business rule, a request dropped half-way) closes the connection, which rolls the
+//! transaction back in the database, and the pool opens a fresh one when it is next needed.
+//! A caller learns of success only from [`WriteTx::commit`] returning `Ok`, so nothing is
+//! acknowledged that was not committed.
+//!
+//! On SQLite the transaction starts with `BEGIN IMMEDIATE`: it takes the write lock at once
+//! (waiting up to the busy timeout), so two writers never both read and then fail to upgrade.
+
+use crate::{Dialect, Store, StoreError};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Executor};
+use std::ops::{Deref, DerefMut};
+
+/// An open write transaction on one pooled connection. Derefs to the connection, so queries
+/// run on it with `.execute(&mut *tx)`. Dropped without [`commit`](WriteTx::commit), it is
+/// rolled back and its connection discarded.
+pub(crate) struct WriteTx {
+    conn: PoolConnection<Any>,
+    committed: bool,
+}
+
+impl Store {
+    /// Starts a write transaction.
+    pub(crate) async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let begin = match self.dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        if let Err(e) = conn.execute(begin).await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(WriteTx {
+            conn,
+            committed: false,
+        })
+    }
+}
+
+impl WriteTx {
+    /// Commits. `Ok` means the database has the changes; on `Err` it has none of them.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        match self.conn.execute("COMMIT").await {
+            Ok(_) => {
+                self.committed = true;
+                Ok(())
+            }
+            // `Drop` discards the connection; closing it ends whatever SQLite kept open.
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
