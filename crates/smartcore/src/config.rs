@@ -348,9 +348,8 @@ mod tests {
 
     #[test]
     fn the_file_sets_keys_and_the_environment_wins() {
-        let dir = std::env::temp_dir().join(format!("smartcore-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("smartcore.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smartcore.toml");
         std::fs::write(
             &file,
             "listen = \"127.0.0.1:9000\"\nsync_interval_ms = 250\nidentity = \"builtin\"\n",

@@ -121,6 +121,12 @@ impl Store {
             .map_err(cannot_open)?;
         if dialect == Dialect::Sqlite {
             configure_sqlite(&mut probe).await.map_err(cannot_open)?;
+            match sqlite_write_header(&mut probe).await {
+                Ok(()) => {}
+                Err(e) if sqlite_code(&e) == Some(SQLITE_READONLY) => return Err(cannot_open(e)),
+                // A full disk may get space again: the service starts, and `/readyz` tells.
+                Err(e) => tracing::warn!(error = %e, "the database cannot take a write now"),
+            }
         }
         let _ = probe.close().await;
         let pool = AnyPoolOptions::new()
@@ -232,6 +238,33 @@ async fn configure_sqlite(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Er
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA synchronous = NORMAL").await?;
+    Ok(())
+}
+
+/// SQLite's primary result code for a database opened read-only.
+const SQLITE_READONLY: i64 = 8;
+
+/// The primary SQLite result code of `e`, if it is one.
+fn sqlite_code(e: &sqlx::Error) -> Option<i64> {
+    let code = e.as_database_error()?.code()?;
+    code.parse::<i64>().ok().map(|c| c & 0xff)
+}
+
+/// Writes the database header's `user_version` with the value it has: the smallest write
+/// there is, to learn at start-up whether SQLite opened the database read-only (it then opens
+/// without complaint, and only refuses the first write).
+async fn sqlite_write_header(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    use sqlx::Row;
+    let version: i64 = sqlx::query("PRAGMA user_version")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    // An integer read just now: nothing else reaches this statement.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {version}"
+    )))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

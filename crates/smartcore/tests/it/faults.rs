@@ -460,26 +460,48 @@ async fn sqlite_read_only_stops_start_up_with_its_cause() {
     let db = format!("sqlite://{}/smartcore.db", disk.path().display());
     let (org, token) = org_with_token(&db);
 
-    // Read-only at start-up: SQLite cannot open its -shm file, and `serve` says so at once
-    // rather than retrying or answering as if it could write.
-    disk.remount(true);
-    let started = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_smartcore"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("SMARTCORE_DATABASE_URL", &db)
-        .env("SMARTCORE_OUTBOX_DIR", &outbox.0)
-        .env_remove("SMARTCORE_CONFIG")
-        .output()
-        .expect("run smartcore serve");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
+    // Read-only at start-up: `serve` says so at once rather than retrying or answering as if
+    // it could write. SQLite opens such a database without complaint when its -wal and -shm
+    // files are there (left by a process killed with -9) and fails to open it when they are
+    // not (removed by a clean close): both shapes end here.
+    let service = Service::start(&db, &outbox.0).await;
+    drop(service);
+    let files = |dir: &Path| std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(
+        files(disk.path()),
+        3,
+        "kill -9 left the -wal and -shm files"
     );
-    assert!(stderr.contains("cannot open the database"), "{stderr}");
-    assert!(stderr.contains("folder is writable"), "{stderr}");
+    let refused_start = || {
+        let started = Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_smartcore"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("SMARTCORE_DATABASE_URL", &db)
+            .env("SMARTCORE_OUTBOX_DIR", &outbox.0)
+            .env_remove("SMARTCORE_CONFIG")
+            .output()
+            .expect("run smartcore serve");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(stderr.contains("cannot open the database"), "{stderr}");
+        assert!(stderr.contains("folder is writable"), "{stderr}");
+    };
+    disk.remount(true);
+    refused_start();
+    disk.remount(false);
+    smartcore(&db, &["migrate"]);
+    assert_eq!(
+        files(disk.path()),
+        1,
+        "a clean close removed the -wal and -shm files"
+    );
+    disk.remount(true);
+    refused_start();
 
     // Writable again: the same command starts and takes writes. (A disk cannot be made
     // read-only under a running SQLite, which keeps its files open for writing; the

@@ -78,7 +78,7 @@ pub struct TestApp {
     pub base_url: String,
     pub app: App,
     pub http: Client,
-    _dir: Option<TempDir>,
+    _dir: Option<TestDatabase>,
     _outbox: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -118,25 +118,63 @@ pub fn in_ci() -> bool {
 }
 
 /// A fresh, empty database URL for `backend`, or `None` (with one line on stderr) when
-/// PostgreSQL is not reachable outside CI.
-pub async fn fresh_database(backend: Backend) -> Option<(String, Option<TempDir>)> {
+/// PostgreSQL is not reachable outside CI. The guard removes the database when dropped, also
+/// when the test fails.
+pub async fn fresh_database(backend: Backend) -> Option<(String, TestDatabase)> {
     match backend {
         Backend::Sqlite => {
             let dir = TempDir::new("db");
             let url = format!("sqlite://{}/smartcore.db", dir.0.display());
-            Some((url, Some(dir)))
+            Some((url, TestDatabase::Sqlite { _folder: dir }))
         }
         Backend::Postgres => {
             let admin = postgres_admin_url();
             let name = format!("smartcore_test_{}", uuid::Uuid::now_v7().simple());
             match create_pg_database(&admin, &name).await {
-                Ok(url) => Some((url, None)),
+                Ok(url) => Some((url, TestDatabase::Postgres { admin, name })),
                 Err(e) if in_ci() => panic!("PostgreSQL at {admin} is required in CI: {e}"),
                 Err(e) => {
                     eprintln!("skipped: PostgreSQL at {admin} is not reachable ({e})");
                     None
                 }
             }
+        }
+    }
+}
+
+/// A test's own database: its folder (SQLite) or its database on the server (PostgreSQL),
+/// removed on drop.
+pub enum TestDatabase {
+    Sqlite { _folder: TempDir },
+    Postgres { admin: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let TestDatabase::Postgres { admin, name } = self else {
+            return;
+        };
+        // Drop cannot wait for a future on the test's runtime: a thread of its own does it.
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let admin = admin.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::AnyConnection::connect(&admin).await?;
+                // The name was generated from a UUID: letters, digits and underscores only.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test database {name}: {e}");
         }
     }
 }
@@ -197,7 +235,7 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &[(&str, String)]) -> Option<TestApp> {
         let (database_url, dir) = fresh_database(backend).await?;
         let mut app = Self::start(backend, &database_url, extra).await;
-        app._dir = dir;
+        app._dir = Some(dir);
         Some(app)
     }
 
