@@ -10,6 +10,7 @@ mod cli;
 mod contacts;
 mod faults;
 mod foundation;
+mod saml_conformance;
 mod setup;
 mod setup_links;
 mod sync;

@@ -1,0 +1,115 @@
+//! SAML metadata that real identity providers export (and broken documents that other SAML
+//! projects keep as test data), sent through the HTTP API as an administrator would: every
+//! accepted document gives the entity ID, sign-in URL and signing certificates listed in
+//! `../shared/realworld/saml-metadata/INDEX.tsv`; every refused one gets 422 with a message.
+//!
+//! The documents are read from the shared folder at test time (never copied here). Without
+//! it the test prints one line and skips, except under `CI=true`, where it fails.
+//! `SMARTCORE_REALWORLD_DIR` points elsewhere.
+
+use crate::support::{TestApp, in_ci};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+fn realworld_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SMARTCORE_REALWORLD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/realworld")
+        });
+    if dir.join("saml-metadata/INDEX.tsv").is_file() {
+        return Some(dir);
+    }
+    if in_ci() {
+        panic!(
+            "CI=true but {} has no saml-metadata/INDEX.tsv",
+            dir.display()
+        );
+    }
+    eprintln!("skipping: no real-world SAML metadata at {}", dir.display());
+    None
+}
+
+/// One row of `INDEX.tsv`, by column name.
+struct Row(HashMap<String, String>);
+
+impl Row {
+    fn get(&self, column: &str) -> &str {
+        self.0.get(column).map(String::as_str).unwrap_or_default()
+    }
+}
+
+fn index(dir: &std::path::Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(dir.join("saml-metadata/INDEX.tsv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            Row(header
+                .iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect())
+        })
+        .collect()
+}
+
+both! {
+    async fn every_real_identity_providers_metadata_is_read_as_its_index_says(app: TestApp) {
+        let Some(dir) = realworld_dir() else { return };
+        let rows = index(&dir);
+        assert!(rows.len() >= 27, "INDEX.tsv has {} rows", rows.len());
+        let (org, token) = app.org_with_admin("Conformance Ltd").await;
+        let (mut accepted, mut refused) = (0, 0);
+        for row in &rows {
+            let file = row.get("file");
+            // Bytes, not text: a BOM or a broken encoding is the document's own.
+            let bytes = std::fs::read(dir.join("saml-metadata").join(file)).unwrap();
+            let xml = String::from_utf8_lossy(&bytes).into_owned();
+            let r = app
+                .request(reqwest::Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+                .json(&json!({ "metadata_xml": xml }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            match row.get("expected") {
+                "accept" => {
+                    assert_eq!(status, 200, "{file} is accepted: {body}");
+                    assert_eq!(body["idp_entity_id"], row.get("entity_id"), "{file}: entity ID");
+                    assert_eq!(body["idp_sso_url"], row.get("sso_url"), "{file}: sign-in URL");
+                    let expected: BTreeSet<&str> = row.get("cert_sha256").split(',').collect();
+                    let got: BTreeSet<String> = body["certificates"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["fingerprint_sha256"].as_str().unwrap().to_lowercase().replace(':', ""))
+                        .collect();
+                    let got: BTreeSet<&str> = got.iter().map(String::as_str).collect();
+                    assert_eq!(got, expected, "{file}: signing certificates");
+                    assert_eq!(
+                        got.len().to_string(),
+                        row.get("signing_certs"),
+                        "{file}: number of signing certificates"
+                    );
+                    accepted += 1;
+                }
+                "refuse" => {
+                    assert_eq!(status, 422, "{file} is refused ({}): {body}", row.get("why"));
+                    let detail = body["detail"].as_str().unwrap_or_default();
+                    assert!(detail.len() > 10, "{file}: the refusal says why: {body}");
+                    assert!(body["code"].is_string(), "{file}: a stable code: {body}");
+                    refused += 1;
+                }
+                other => panic!("{file}: unknown verdict {other:?}"),
+            }
+        }
+        // The service goes on: the last good configuration is served.
+        let r = app.get(&format!("/api/v1/orgs/{org}/sso"), &token).await;
+        assert_eq!(r.status(), 200);
+        eprintln!("real-world SAML metadata: {accepted} accepted, {refused} refused, as INDEX.tsv says");
+    }
+}
