@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod server;
 pub mod workers;
 
 use anyhow::Context;
@@ -88,7 +89,8 @@ pub async fn serve(
     served
 }
 
-/// Serves the web UI and API only.
+/// Serves the web UI and API only, with the limits of [`server`]; on shutdown, waits for the
+/// requests under way up to `SMARTCORE_SHUTDOWN_GRACE_S`, then drops them.
 pub async fn serve_web(
     app: App,
     config: &Config,
@@ -101,11 +103,14 @@ pub async fn serve_web(
             public_url: config.public_url.clone(),
         },
     );
-    tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")
+    server::run(
+        listener,
+        router,
+        server::Limits::from_config(config),
+        shutdown,
+    )
+    .await
+    .context("the HTTP server failed")
 }
 
 /// Runs every background worker until `stopped` turns true.

@@ -11,4 +11,5 @@ mod contacts;
 mod foundation;
 mod setup;
 mod setup_links;
+mod stalls;
 mod sync;
