@@ -411,3 +411,85 @@ async fn sigterm_with_stalled_clients_finishes_within_the_grace() {
         "nothing listens after exit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_comes_is_cut_off_at_the_body_timeout() {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("SMARTCORE_BODY_TIMEOUT_S", TIMEOUT.as_secs().to_string())],
+    )
+    .await
+    .expect("SQLite");
+    let mut s = TcpStream::connect(address(&app)).await.unwrap();
+    s.write_all(
+        b"POST /sign-in HTTP/1.1\r\nHost: test.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=",
+    )
+    .await
+    .unwrap();
+    let since = Instant::now();
+    let mut first = [0u8; 64];
+    let n = tokio::time::timeout(TIMEOUT + Duration::from_secs(4), s.read(&mut first))
+        .await
+        .expect("the server answers or closes within the body timeout and 4 s")
+        .unwrap_or(0);
+    let after = since.elapsed();
+    let head = String::from_utf8_lossy(&first[..n]);
+    eprintln!("a stalled body was cut off after {after:?}: {head:?}");
+    assert!(
+        after >= TIMEOUT - Duration::from_millis(300),
+        "cut off after {after:?}, before the body timeout"
+    );
+    assert!(
+        n == 0 || head.starts_with("HTTP/1.1 4"),
+        "a stalled body is refused: {head:?}"
+    );
+    // The server closes it afterwards: the rest of the body is never awaited.
+    assert!(
+        closed_by(&mut s, tokio::time::Instant::now() + Duration::from_secs(3))
+            .await
+            .is_some(),
+        "the connection is closed after a body timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_open_files_does_not_end_the_accept_loop() {
+    // Lowering the open-files limit is only safe where this test has its process to itself.
+    if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() != Ok("process-per-test") {
+        eprintln!("skipped: needs a process of its own (cargo nextest)");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let addr = address(&app);
+    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    rlimit::Resource::NOFILE.set(open + 40, hard).unwrap();
+    let mut held = Vec::new();
+    let mut ran_out = false;
+    for _ in 0..200 {
+        match TcpStream::connect(&addr).await {
+            Ok(s) => held.push(s),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                ran_out = true;
+                break;
+            }
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+    // Let the server's accepts meet the limit too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(held);
+    rlimit::Resource::NOFILE.set(soft, hard).unwrap();
+    assert!(ran_out, "the process never ran out of open files");
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        reqwest::Client::new()
+            .get(format!("{}/healthz", app.base_url))
+            .send(),
+    )
+    .await
+    .expect("answered within 5 s of files freeing up")
+    .expect("GET /healthz");
+    assert_eq!(r.status(), 200);
+}
