@@ -37,6 +37,15 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+impl Default for Limits {
+    /// The configuration's defaults.
+    fn default() -> Limits {
+        let config = crate::config::Config::from_sources(None, |_| None)
+            .expect("the default configuration is valid");
+        Limits::from_config(&config)
+    }
+}
+
 impl Limits {
     pub fn from_config(config: &crate::config::Config) -> Limits {
         Limits {
