@@ -74,7 +74,7 @@ pub fn sync_settings(config: &Config) -> SyncSettings {
 }
 
 /// Serves the web UI and API on `listener` and runs the background workers, until `shutdown`
-/// resolves; then finishes the requests and passes under way.
+/// resolves; then finishes the requests and passes under way, each within the shutdown grace.
 pub async fn serve(
     app: App,
     config: &Config,
@@ -82,10 +82,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let workers = tokio::spawn(run_workers(app.clone(), config.clone(), stopped));
+    let stop = Arc::new(stop);
+    let mut workers = tokio::spawn(run_workers(app.clone(), config.clone(), stopped));
+    let stop_workers = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // The workers stop alongside the HTTP server, not after it.
+        let _ = stop_workers.send(true);
+    };
     let served = serve_web(app, config, listener, shutdown).await;
     let _ = stop.send(true);
-    let _ = workers.await;
+    // A worker cut off mid-batch is safe: its claims' leases run out and are retried.
+    if tokio::time::timeout(config.shutdown_grace, &mut workers)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the background workers did not stop within the shutdown grace");
+        workers.abort();
+    }
     served
 }
 

@@ -113,18 +113,18 @@ async fn a_thousand_stalled_connections_neither_starve_others_nor_stay_open() {
         let t = Instant::now();
         let r = fresh
             .get(format!("{}/healthz", app.base_url))
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(3))
             .send()
             .await
-            .expect("/healthz answered within 2 s while 1,100 connections stall");
+            .expect("/healthz answered within 3 s while 1,100 connections stall");
         assert_eq!(r.status(), 200);
         let r = fresh
             .get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
             .bearer_auth(&token)
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(3))
             .send()
             .await
-            .expect("the API answered within 2 s while 1,100 connections stall");
+            .expect("the API answered within 3 s while 1,100 connections stall");
         assert_eq!(r.status(), 200);
         slowest = slowest.max(t.elapsed());
     }
@@ -192,7 +192,7 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
     let idle = closed - idle_since;
     eprintln!("idle keep-alive connection closed after {idle:?}");
     assert!(
-        idle >= TIMEOUT - Duration::from_millis(300),
+        idle >= TIMEOUT - Duration::from_millis(500),
         "closed after {idle:?}, before the idle timeout"
     );
 }
