@@ -11,7 +11,7 @@ use std::process::Command;
 use tokio::sync::oneshot;
 
 /// An organisation with members, an administrator with a token, and ten contacts, served on
-/// a loopback port by the real router.
+/// a loopback port by the real router and server (`smartcore::server`, default limits).
 pub struct Fixture {
     pub app: App,
     pub base_url: String,
@@ -69,11 +69,10 @@ impl Fixture {
         );
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            let _ = smartcore::server::run(listener, router, Default::default(), stopped).await;
         });
         Ok(Fixture {
             app,
@@ -190,7 +189,8 @@ pub async fn run(connections: u32, seconds: u32) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let floor_url = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {
-            let _ = axum::serve(listener, floors).await;
+            let forever = std::future::pending::<()>();
+            let _ = smartcore::server::run(listener, floors, Default::default(), forever).await;
         });
 
         let bytes = tokio::task::block_in_place(|| {

@@ -40,7 +40,8 @@ pub async fn run(renders: usize) -> anyhow::Result<()> {
         },
     );
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let forever = std::future::pending::<()>();
+        let _ = smartcore::server::run(listener, router, Default::default(), forever).await;
     });
     let client = reqwest::Client::new();
     let cookie = format!("smartcore_session={}", session.token);

@@ -44,6 +44,15 @@ pub struct Config {
     /// Requests to the identity side in flight at once, per worker (beyond SPEC).
     pub sync_concurrency: usize,
     pub alert_interval: Duration,
+    /// How long a client may take to send a request's line and headers, and how long a
+    /// kept-alive connection may sit idle before its next request (beyond SPEC).
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's whole body (beyond SPEC).
+    pub body_timeout: Duration,
+    /// Connections open at once; more wait in the listen queue (beyond SPEC).
+    pub max_connections: usize,
+    /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
+    pub shutdown_grace: Duration,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -64,6 +73,10 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("ALERT_INTERVAL_S", Some("3600")),
     ("SYNC_LEASE_S", Some("60")),
     ("SYNC_CONCURRENCY", Some("16")),
+    ("HEADER_TIMEOUT_S", Some("10")),
+    ("BODY_TIMEOUT_S", Some("30")),
+    ("MAX_CONNECTIONS", Some("10000")),
+    ("SHUTDOWN_GRACE_S", Some("10")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -259,6 +272,32 @@ impl Config {
                     "must be a whole number from 1 to 256".into(),
                 )
             })?;
+        let seconds = |key: &str, min: u64, max: u64| -> Result<Duration, ConfigError> {
+            required(key)?
+                .parse()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        key,
+                        format!("must be a whole number of seconds from {min} to {max}"),
+                    )
+                })
+        };
+        let header_timeout = seconds("HEADER_TIMEOUT_S", 1, 30)?;
+        let body_timeout = seconds("BODY_TIMEOUT_S", 1, 3600)?;
+        let shutdown_grace = seconds("SHUTDOWN_GRACE_S", 0, 3600)?;
+        let max_connections: usize = required("MAX_CONNECTIONS")?
+            .parse()
+            .ok()
+            .filter(|v| (1..=1_000_000).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    "MAX_CONNECTIONS",
+                    "must be a whole number from 1 to 1000000".into(),
+                )
+            })?;
         Ok(Config {
             database_url,
             listen,
@@ -276,6 +315,10 @@ impl Config {
             sync_lease: Duration::from_secs(sync_lease_s),
             sync_concurrency,
             alert_interval: Duration::from_secs(alert_s),
+            header_timeout,
+            body_timeout,
+            max_connections,
+            shutdown_grace,
         })
     }
 }
@@ -311,6 +354,10 @@ mod tests {
         assert_eq!(c.sync_interval, Duration::from_millis(1000));
         assert_eq!(c.alert_interval, Duration::from_secs(3600));
         assert!(!c.identity_auto_remove);
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
     }
 
     #[test]
@@ -338,6 +385,22 @@ mod tests {
             (
                 &[("SMARTCORE_DNS_SERVER", "dns.example")],
                 "SMARTCORE_DNS_SERVER",
+            ),
+            (
+                &[("SMARTCORE_HEADER_TIMEOUT_S", "60")],
+                "SMARTCORE_HEADER_TIMEOUT_S",
+            ),
+            (
+                &[("SMARTCORE_BODY_TIMEOUT_S", "0")],
+                "SMARTCORE_BODY_TIMEOUT_S",
+            ),
+            (
+                &[("SMARTCORE_MAX_CONNECTIONS", "0")],
+                "SMARTCORE_MAX_CONNECTIONS",
+            ),
+            (
+                &[("SMARTCORE_SHUTDOWN_GRACE_S", "-1")],
+                "SMARTCORE_SHUTDOWN_GRACE_S",
             ),
         ];
         for (pairs, name) in cases {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod server;
 pub mod workers;
 
 use anyhow::Context;
@@ -73,7 +74,7 @@ pub fn sync_settings(config: &Config) -> SyncSettings {
 }
 
 /// Serves the web UI and API on `listener` and runs the background workers, until `shutdown`
-/// resolves; then finishes the requests and passes under way.
+/// resolves; then finishes the requests and passes under way, each within the shutdown grace.
 pub async fn serve(
     app: App,
     config: &Config,
@@ -81,14 +82,29 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
-    let workers = tokio::spawn(run_workers(app.clone(), config.clone(), stopped));
+    let stop = Arc::new(stop);
+    let mut workers = tokio::spawn(run_workers(app.clone(), config.clone(), stopped));
+    let stop_workers = stop.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // The workers stop alongside the HTTP server, not after it.
+        let _ = stop_workers.send(true);
+    };
     let served = serve_web(app, config, listener, shutdown).await;
     let _ = stop.send(true);
-    let _ = workers.await;
+    // A worker cut off mid-batch is safe: its claims' leases run out and are retried.
+    if tokio::time::timeout(config.shutdown_grace, &mut workers)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the background workers did not stop within the shutdown grace");
+        workers.abort();
+    }
     served
 }
 
-/// Serves the web UI and API only.
+/// Serves the web UI and API only, with the limits of [`server`]; on shutdown, waits for the
+/// requests under way up to `SMARTCORE_SHUTDOWN_GRACE_S`, then drops them.
 pub async fn serve_web(
     app: App,
     config: &Config,
@@ -101,11 +117,14 @@ pub async fn serve_web(
             public_url: config.public_url.clone(),
         },
     );
-    tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")
+    server::run(
+        listener,
+        router,
+        server::Limits::from_config(config),
+        shutdown,
+    )
+    .await
+    .context("the HTTP server failed")
 }
 
 /// Runs every background worker until `stopped` turns true.

@@ -13,4 +13,5 @@ mod foundation;
 mod saml_conformance;
 mod setup;
 mod setup_links;
+mod stalls;
 mod sync;

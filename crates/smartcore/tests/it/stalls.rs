@@ -1,0 +1,495 @@
+//! Clients that stall: connections that never finish their headers or bodies, kept-alive
+//! connections left idle, more connections than the cap, and SIGTERM while clients stall. Real
+//! sockets against the real server (in process, or the binary as a child process); SQLite only,
+//! as none of this is about the database.
+
+use crate::support::{Backend, TempDir, TestApp};
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The start of a request that never finishes its headers.
+const PARTIAL_HEADERS: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: stalled.example\r\nX-Pad: ";
+
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: test.example\r\n\r\n";
+
+fn address(app: &TestApp) -> String {
+    app.base_url.trim_start_matches("http://").to_owned()
+}
+
+/// Lets this test process hold `connections` client sockets and the server's side of each.
+fn allow_open_files(connections: u64) {
+    let now = rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-files limit");
+    assert!(
+        now >= 2 * connections + 512,
+        "the open-files limit ({now}) is too low for {connections} connections and their server side"
+    );
+}
+
+/// Reads one response (headers and a Content-Length body) from a kept-alive connection;
+/// returns its status code.
+async fn read_response(stream: &mut TcpStream) -> u16 {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().expect("a Content-Length"))
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                let status = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .expect("a status line");
+                return status;
+            }
+        }
+        let n = stream.read(&mut chunk).await.expect("read a response");
+        assert!(n > 0, "the connection closed mid-response: {buf:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Waits until the server closes `stream` (EOF or reset), up to `deadline`; returns when.
+async fn closed_by(stream: &mut TcpStream, deadline: tokio::time::Instant) -> Option<Instant> {
+    let mut chunk = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(Instant::now()),
+            // hyper may answer before closing; keep reading to the end.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// True while the server has neither closed `stream` nor written to it.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut chunk = [0u8; 16];
+    matches!(stream.try_read(&mut chunk), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_stalled_connections_neither_starve_others_nor_stay_open() {
+    const STALLED: usize = 1_100;
+    const HEADER_TIMEOUT: Duration = Duration::from_secs(4);
+    allow_open_files(STALLED as u64);
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[(
+            "SMARTCORE_HEADER_TIMEOUT_S",
+            HEADER_TIMEOUT.as_secs().to_string(),
+        )],
+    )
+    .await
+    .expect("SQLite");
+    let (org, token) = app.org_with_admin("Stalled").await;
+    let addr = address(&app);
+
+    let started = Instant::now();
+    let mut stalled = Vec::with_capacity(STALLED);
+    for _ in 0..STALLED {
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(PARTIAL_HEADERS)
+            .await
+            .expect("send part of a request");
+        stalled.push((s, Instant::now()));
+    }
+    let opened = started.elapsed();
+
+    // A normal client, on new connections each time, is answered while they are all held.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = fresh
+            .get(format!("{}/healthz", app.base_url))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .expect("/healthz answered within 3 s while 1,100 connections stall");
+        assert_eq!(r.status(), 200);
+        let r = fresh
+            .get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .expect("the API answered within 3 s while 1,100 connections stall");
+        assert_eq!(r.status(), 200);
+        slowest = slowest.max(t.elapsed());
+    }
+    let held = stalled.iter().filter(|(s, _)| still_open(s)).count();
+    let answered_by = started.elapsed();
+    eprintln!(
+        "{STALLED} stalled connections opened in {opened:?}; slowest healthy pair of answers {slowest:?}; \
+         {held} still open at {answered_by:?}"
+    );
+    if answered_by < HEADER_TIMEOUT - Duration::from_millis(500) {
+        assert_eq!(
+            held, STALLED,
+            "stalled connections closed before their timeout"
+        );
+    }
+
+    // Then the header timeout closes every one of them: not before it, and not long after.
+    let deadline = tokio::time::Instant::now() + HEADER_TIMEOUT + Duration::from_secs(8);
+    let mut earliest = Duration::MAX;
+    let mut latest = Duration::ZERO;
+    for (s, since) in &mut stalled {
+        let at = closed_by(s, deadline)
+            .await
+            .expect("a stalled connection is closed within the header timeout and 8 s");
+        earliest = earliest.min(at - *since);
+        latest = latest.max(at - *since);
+    }
+    eprintln!("stalled connections closed {earliest:?} to {latest:?} after they opened");
+    assert!(
+        earliest >= HEADER_TIMEOUT - Duration::from_millis(500),
+        "closed after {earliest:?}, before the header timeout"
+    );
+
+    // And the service goes on.
+    let r = fresh
+        .get(format!("{}/healthz", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("SMARTCORE_HEADER_TIMEOUT_S", TIMEOUT.as_secs().to_string())],
+    )
+    .await
+    .expect("SQLite");
+    let mut s = TcpStream::connect(address(&app)).await.unwrap();
+    // Two requests on one connection: it is kept alive.
+    for _ in 0..2 {
+        s.write_all(HEALTHZ).await.unwrap();
+        assert_eq!(read_response(&mut s).await, 200);
+    }
+    let idle_since = Instant::now();
+    let closed = closed_by(
+        &mut s,
+        tokio::time::Instant::now() + TIMEOUT + Duration::from_secs(4),
+    )
+    .await
+    .expect("the idle connection is closed within the idle timeout and 4 s");
+    let idle = closed - idle_since;
+    eprintln!("idle keep-alive connection closed after {idle:?}");
+    assert!(
+        idle >= TIMEOUT - Duration::from_millis(500),
+        "closed after {idle:?}, before the idle timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_cap_open_connections_are_served_and_new_ones_wait() {
+    const CAP: usize = 20;
+    const TIMEOUT: Duration = Duration::from_secs(3);
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("SMARTCORE_HEADER_TIMEOUT_S", TIMEOUT.as_secs().to_string()),
+            ("SMARTCORE_MAX_CONNECTIONS", CAP.to_string()),
+        ],
+    )
+    .await
+    .expect("SQLite");
+    let addr = address(&app);
+    let mut kept = TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(HEALTHZ).await.unwrap();
+    assert_eq!(read_response(&mut kept).await, 200);
+
+    let mut stalled = Vec::new();
+    for _ in 1..CAP {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(PARTIAL_HEADERS).await.unwrap();
+        stalled.push(s);
+    }
+    // Past the cap: the kernel completes the handshake, the server does not take it up yet.
+    let mut waiting = TcpStream::connect(&addr).await.unwrap();
+    waiting.write_all(HEALTHZ).await.unwrap();
+    let waiting_since = Instant::now();
+
+    // A connection already open is still answered, at once.
+    kept.write_all(HEALTHZ).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), read_response(&mut kept))
+        .await
+        .expect("a kept-alive connection answered at the cap");
+
+    let mut first = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), waiting.peek(&mut first))
+            .await
+            .is_err(),
+        "a connection past the cap was served"
+    );
+    // Once the stalled ones time out, the waiting one is served.
+    let status = tokio::time::timeout(
+        TIMEOUT + Duration::from_secs(5),
+        read_response(&mut waiting),
+    )
+    .await
+    .expect("the waiting connection is served once slots free up");
+    assert_eq!(status, 200);
+    eprintln!(
+        "the connection past the cap was answered after {:?}",
+        waiting_since.elapsed()
+    );
+}
+
+/// The binary as a child process, killed if the test fails before it exits.
+struct Service {
+    child: Child,
+    _dir: TempDir,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Service {
+    /// Starts `smartcore serve` on a free port with a fresh SQLite database; returns it and its
+    /// address once it is serving.
+    fn start(extra: &[(&str, &str)]) -> (Service, String) {
+        let dir = TempDir::new("sigterm");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_smartcore"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("SMARTCORE_CONFIG")
+            .env(
+                "SMARTCORE_DATABASE_URL",
+                format!("sqlite://{}/smartcore.db", dir.0.display()),
+            )
+            .env("SMARTCORE_OUTBOX_DIR", dir.0.join("outbox"))
+            .env("SMARTCORE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start smartcore serve");
+        let pipe = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut service = Service {
+            child,
+            _dir: dir,
+            stderr: rx,
+        };
+        let address = service
+            .wait_for_log("serving", Duration::from_secs(30))
+            .and_then(|line| line["fields"]["address"].as_str().map(str::to_owned))
+            .expect("the service logs its address");
+        (service, address)
+    }
+
+    fn wait_for_log(&mut self, message: &str, within: Duration) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let line = self.stderr.recv_timeout(left).ok()?;
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                && json["fields"]["message"] == message
+            {
+                return Some(json);
+            }
+        }
+        None
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_stalled_clients_finishes_within_the_grace() {
+    const GRACE: Duration = Duration::from_secs(2);
+    let (mut service, addr) = Service::start(&[("SMARTCORE_SHUTDOWN_GRACE_S", "2")]);
+
+    // A kept-alive idle connection, one that never finishes its headers, one whose body never
+    // comes, and one request under way that finishes after SIGTERM.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(HEALTHZ).await.unwrap();
+    assert_eq!(read_response(&mut idle).await, 200);
+    let mut headers = TcpStream::connect(&addr).await.unwrap();
+    headers.write_all(PARTIAL_HEADERS).await.unwrap();
+    let form = b"email=nobody%40example.com&password=not+the+password";
+    let post = format!(
+        "POST /sign-in HTTP/1.1\r\nHost: test.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        form.len()
+    );
+    let mut body = TcpStream::connect(&addr).await.unwrap();
+    body.write_all(post.as_bytes()).await.unwrap();
+    body.write_all(&form[..5]).await.unwrap();
+    let mut under_way = TcpStream::connect(&addr).await.unwrap();
+    under_way.write_all(post.as_bytes()).await.unwrap();
+    under_way.write_all(&form[..5]).await.unwrap();
+    // Give the server a moment to take every request up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let sent = Instant::now();
+    // SAFETY: kill(2) with the pid of our own child process.
+    let rc = unsafe { libc::kill(service.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0, "send SIGTERM");
+    assert!(
+        service
+            .wait_for_log(
+                "stopped accepting; finishing the requests under way",
+                Duration::from_secs(3)
+            )
+            .is_some(),
+        "the service starts shutting down on SIGTERM"
+    );
+
+    // The request under way is still answered during the grace.
+    under_way.write_all(&form[5..]).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(2), read_response(&mut under_way))
+        .await
+        .expect("the request under way is answered during the grace");
+    assert!((200..500).contains(&status), "status {status}");
+    // The idle connection is closed at once.
+    assert!(
+        closed_by(
+            &mut idle,
+            tokio::time::Instant::now() + Duration::from_secs(1)
+        )
+        .await
+        .is_some(),
+        "the idle connection is closed on shutdown"
+    );
+
+    let exited = loop {
+        if let Some(status) = service.child.try_wait().unwrap() {
+            break Some((status, sent.elapsed()));
+        }
+        if sent.elapsed() > GRACE + Duration::from_secs(4) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (status, took) = exited.expect("the service exits within the grace and 4 s");
+    eprintln!("exited {took:?} after SIGTERM, with {status}");
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        took >= GRACE - Duration::from_millis(300),
+        "exited after {took:?}: the stalled body was not given the grace"
+    );
+    for s in [&mut headers, &mut body] {
+        assert!(
+            closed_by(s, tokio::time::Instant::now() + Duration::from_secs(1))
+                .await
+                .is_some(),
+            "a stalled connection is closed when the service exits"
+        );
+    }
+    assert!(
+        TcpStream::connect(&addr).await.is_err(),
+        "nothing listens after exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_comes_is_cut_off_at_the_body_timeout() {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("SMARTCORE_BODY_TIMEOUT_S", TIMEOUT.as_secs().to_string())],
+    )
+    .await
+    .expect("SQLite");
+    let mut s = TcpStream::connect(address(&app)).await.unwrap();
+    s.write_all(
+        b"POST /sign-in HTTP/1.1\r\nHost: test.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=",
+    )
+    .await
+    .unwrap();
+    let since = Instant::now();
+    let mut first = [0u8; 64];
+    let n = tokio::time::timeout(TIMEOUT + Duration::from_secs(4), s.read(&mut first))
+        .await
+        .expect("the server answers or closes within the body timeout and 4 s")
+        .unwrap_or(0);
+    let after = since.elapsed();
+    let head = String::from_utf8_lossy(&first[..n]);
+    eprintln!("a stalled body was cut off after {after:?}: {head:?}");
+    assert!(
+        after >= TIMEOUT - Duration::from_millis(300),
+        "cut off after {after:?}, before the body timeout"
+    );
+    assert!(
+        n == 0 || head.starts_with("HTTP/1.1 4"),
+        "a stalled body is refused: {head:?}"
+    );
+    // The server closes it afterwards: the rest of the body is never awaited.
+    assert!(
+        closed_by(&mut s, tokio::time::Instant::now() + Duration::from_secs(3))
+            .await
+            .is_some(),
+        "the connection is closed after a body timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_open_files_does_not_end_the_accept_loop() {
+    // Lowering the open-files limit is only safe where this test has its process to itself.
+    if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() != Ok("process-per-test") {
+        eprintln!("skipped: needs a process of its own (cargo nextest)");
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite");
+    let addr = address(&app);
+    let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    rlimit::Resource::NOFILE.set(open + 40, hard).unwrap();
+    let mut held = Vec::new();
+    let mut ran_out = false;
+    for _ in 0..200 {
+        match TcpStream::connect(&addr).await {
+            Ok(s) => held.push(s),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                ran_out = true;
+                break;
+            }
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+    // Let the server's accepts meet the limit too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(held);
+    rlimit::Resource::NOFILE.set(soft, hard).unwrap();
+    assert!(ran_out, "the process never ran out of open files");
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        reqwest::Client::new()
+            .get(format!("{}/healthz", app.base_url))
+            .send(),
+    )
+    .await
+    .expect("answered within 5 s of files freeing up")
+    .expect("GET /healthz");
+    assert_eq!(r.status(), 200);
+}
