@@ -12,3 +12,4 @@ mod foundation;
 mod setup;
 mod setup_links;
 mod sync;
+mod tokens;
