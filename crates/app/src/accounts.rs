@@ -37,8 +37,10 @@ const MIN_PASSWORD_CHARS: usize = 10;
 /// How long a resolved API token is remembered. Every API request presents its token, and
 /// looking it up in the database was half the cost of a small request; remembered, a request
 /// costs one round trip to the database, not two. A token is never remembered as unknown, so
-/// a new one works at once. Its owner's staff flag reaches a running instance within this
-/// time; organisation roles are not remembered (each use case reads them with its data).
+/// a new one works at once. It is remembered with its expiry, checked at every use. A revoked
+/// token (or one of a disabled user) is forgotten at once by the instance that revoked it and
+/// refused by every other within this time, as is a change of its owner's staff flag;
+/// organisation roles are not remembered (each use case reads them with its data).
 pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 /// At most this many tokens are remembered; the least used go first.
 const TOKEN_CACHE_CAPACITY: u64 = 10_000;
