@@ -29,11 +29,22 @@ pub enum AppError {
     /// Something the request depends on (the identity side) does not answer; try again.
     #[error("{message}")]
     Unavailable { message: String },
-    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    /// Too many attempts: answered 429 `rate_limited` with `Retry-After` (seconds).
+    #[error("Too many attempts. Try again in {}.", wait_in_words(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
     /// Something failed that the caller cannot fix; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// "45 seconds", "1 minute", "15 minutes" (rounded up to whole minutes from 60 seconds on).
+pub fn wait_in_words(secs: u64) -> String {
+    match secs {
+        0..=1 => "1 second".to_owned(),
+        2..=59 => format!("{secs} seconds"),
+        60 => "1 minute".to_owned(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
+    }
 }
 
 impl AppError {

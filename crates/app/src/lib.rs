@@ -17,16 +17,21 @@ mod setup;
 mod setup_links;
 mod sync;
 
-pub use accounts::{Actor, NewSession, SESSION_LIFETIME, TOKEN_CACHE_TTL};
+pub use accounts::{
+    Actor, ApiToken, CLIENT_FAILURES, CreatedToken, Disabled, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER,
+    NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW, TOKEN_CACHE_TTL,
+};
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
-pub use error::AppError;
+pub use error::{AppError, wait_in_words};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
-pub use setup_links::{LinkRefused, SETUP_LINK_LIFETIME, SetupDetails};
+pub use setup_links::{
+    LinkRefused, SETUP_LINK_LIFETIME, SETUP_LINK_SEND_WINDOW, SETUP_LINK_SENDS, SetupDetails,
+};
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};

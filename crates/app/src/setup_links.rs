@@ -18,6 +18,10 @@ use smartcore_storage::{Delivery, DeliveryOutcome};
 /// How long a setup link works.
 pub const SETUP_LINK_LIFETIME: time::Duration = time::Duration::hours(72);
 const SECRET_NAME: &str = "setup_link_key";
+/// An organisation sends setup links at most this many times per [`SETUP_LINK_SEND_WINDOW`]
+/// (each send mails every IT contact, up to 20).
+pub const SETUP_LINK_SENDS: i64 = 10;
+pub const SETUP_LINK_SEND_WINDOW: time::Duration = time::Duration::hours(1);
 
 /// What the read-only setup page shows.
 #[derive(Debug, Clone)]
@@ -57,9 +61,27 @@ impl App {
         Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))
     }
 
-    /// E-mails every IT contact a setup link; returns how many messages went out.
+    /// E-mails every IT contact a setup link; returns how many messages went out. At most
+    /// [`SETUP_LINK_SENDS`] times per organisation per hour (counted in the database, so
+    /// across instances); beyond that `RateLimited` with when the next send is possible.
     pub async fn send_setup_links(&self, actor: &Actor, org: &str) -> Result<usize, AppError> {
         let org_id = self.admin_org(actor, org).await?;
+        let now = self.now();
+        if let Err(free_at) = self
+            .store
+            .take_setup_link_send(
+                &org_id,
+                now,
+                SETUP_LINK_SEND_WINDOW.whole_milliseconds() as i64,
+                SETUP_LINK_SENDS,
+            )
+            .await?
+        {
+            let ms = (free_at - now.unix_millis()).max(1000) as u64;
+            return Err(AppError::RateLimited {
+                retry_after_secs: ms.div_ceil(1000),
+            });
+        }
         let org = self.store.org(&org_id).await?;
         let key = self.link_key().await?;
         let expires = self

@@ -25,7 +25,7 @@ mod sync;
 mod tx;
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use auth::{SessionRecord, TokenOwner};
+pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, TokenOwner};
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{

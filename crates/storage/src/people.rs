@@ -12,6 +12,8 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
     pub is_staff: i64,
     pub created_at: i64,
+    /// When the user was disabled (`smartcore user disable`); they cannot sign in.
+    pub disabled_at: Option<i64>,
 }
 
 impl UserRecord {
@@ -21,6 +23,10 @@ impl UserRecord {
 
     pub fn is_staff(&self) -> bool {
         self.is_staff != 0
+    }
+
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
     }
 }
 
@@ -87,7 +93,7 @@ impl Store {
 
     pub async fn user(&self, id: &UserId) -> Result<UserRecord, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, email, name, password_hash, is_staff, created_at FROM users WHERE id = $1",
+            "SELECT id, email, name, password_hash, is_staff, created_at, disabled_at FROM users WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_one(&self.pool)
@@ -96,7 +102,7 @@ impl Store {
 
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<UserRecord, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, email, name, password_hash, is_staff, created_at FROM users WHERE email_key = $1",
+            "SELECT id, email, name, password_hash, is_staff, created_at, disabled_at FROM users WHERE email_key = $1",
         )
         .bind(email.key())
         .fetch_one(&self.pool)

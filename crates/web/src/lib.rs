@@ -4,12 +4,14 @@
 //! answers in one place each.
 
 mod api;
+mod client;
 mod error;
 mod extract;
 mod pages;
 mod session;
 
 pub use api::openapi_document;
+pub use client::ClientAddr;
 pub use error::{ApiError, PageError};
 
 use axum::Router;

@@ -1,5 +1,5 @@
 //! axe-core over every page and dialog an administrator meets: sign-in, the Authentication
-//! page with its dialogs, the audit log and the Single Sign-On page.
+//! page with its dialogs, the audit log, the Single Sign-On page and the account page.
 
 use crate::axe::{axe_source, serious_violations};
 use crate::driver::keys::{ENTER, ESCAPE};
@@ -146,6 +146,32 @@ async fn axe_core_finds_no_serious_accessibility_violations() {
             .await
             .into_iter()
             .map(|v| format!("single sign-on: {v}")),
+    );
+
+    // Your account, with a token just created (its secret shown once).
+    b.goto("/account").await;
+    b.find("#token-name")
+        .await
+        .send_keys("CI deploy")
+        .await
+        .unwrap();
+    b.find("form[action=\"/account/tokens\"] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.eventually(
+        "the new token shown",
+        Duration::from_secs(5),
+        "return document.querySelector('#new-token-value') !== null",
+    )
+    .await;
+    b.screenshot("account").await;
+    found.extend(
+        serious_violations(&b, &axe)
+            .await
+            .into_iter()
+            .map(|v| format!("account: {v}")),
     );
 
     assert!(

@@ -15,3 +15,4 @@ mod setup;
 mod setup_links;
 mod stalls;
 mod sync;
+mod tokens;

@@ -8,6 +8,7 @@ mod members;
 mod ops;
 mod overview;
 mod setup;
+mod tokens;
 
 use crate::AppState;
 use axum::Router;
@@ -62,6 +63,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::complete))
         .routes(routes!(ops::drift))
         .routes(routes!(ops::sync_failures))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
 }
 
 /// The OpenAPI 3 document of the whole API.

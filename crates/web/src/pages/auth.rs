@@ -2,7 +2,7 @@
 
 use crate::error::PageError;
 use crate::pages::render;
-use crate::{AppState, session};
+use crate::{AppState, ClientAddr, session};
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -64,10 +64,15 @@ async fn sign_in_form() -> Response {
 
 async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     jar: CookieJar,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    match state.app.sign_in(&form.email, &form.password).await {
+    match state
+        .app
+        .sign_in_from(&form.email, &form.password, client)
+        .await
+    {
         Ok(new) => {
             // A fresh session value at every sign-in; any previous one is dropped.
             if let Some(old) = jar.get(session::COOKIE_NAME) {
@@ -83,13 +88,27 @@ async fn sign_in(
             } else {
                 status
             };
-            render(
+            let error = match &e {
+                AppError::RateLimited { retry_after_secs } => format!(
+                    "Too many attempts to sign in from here. Try again in {}.",
+                    smartcore_app::wait_in_words(*retry_after_secs)
+                ),
+                other => other.to_string(),
+            };
+            let mut response = render(
                 status,
                 &SignInPage {
                     email: form.email.trim(),
-                    error: Some(e.to_string()),
+                    error: Some(error),
                 },
-            )
+            );
+            if let AppError::RateLimited { retry_after_secs } = e {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after_secs),
+                );
+            }
+            response
         }
         Err(e) => PageError(e).into_response(),
     }

@@ -3,6 +3,7 @@
 //! the page again with the error next to the field); `app.js` only makes it nicer. Templates
 //! escape everything they print, and no page carries inline script or style (the CSP forbids it).
 
+mod account;
 mod audit;
 mod auth;
 mod ops;
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .merge(auth::routes())
+        .merge(account::routes())
         .merge(settings::routes())
         .merge(sso::routes())
         .merge(setup_details::routes())

@@ -53,6 +53,7 @@ struct Entered {
     metadata_xml: String,
     config_error: Option<String>,
     enable_error: Option<String>,
+    links_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -278,7 +279,26 @@ async fn send_setup_links(
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let sent = state.app.send_setup_links(&actor, &org).await?;
+    let sent = match state.app.send_setup_links(&actor, &org).await {
+        Ok(sent) => sent,
+        Err(e @ AppError::RateLimited { retry_after_secs }) => {
+            let entered = Entered {
+                links_error: Some(format!(
+                    "Setup links have been sent {} times in the last hour, the most for one organisation. You can send them again in {}.",
+                    smartcore_app::SETUP_LINK_SENDS,
+                    smartcore_app::wait_in_words(retry_after_secs)
+                )),
+                ..Entered::default()
+            };
+            let mut response = again(&state, &actor, &org, &e, entered).await?;
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Redirect::to(&format!(
         "/orgs/{org}/settings/sso?done=links_sent&sent={sent}#setup-links"
     ))

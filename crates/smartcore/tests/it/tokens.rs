@@ -1,0 +1,501 @@
+//! Token lifecycle (create, list, expire, revoke; 50 per user), disabled users, and the abuse
+//! limits: setup links per organisation, sign-in per (address, client) and per client.
+
+use crate::support::{Backend, NO_WORKERS, TestApp, fresh_database, problem};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use smartcore_app::ManualClock;
+use smartcore_domain::{Role, Timestamp};
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn smartcore(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .args(args)
+        .env("SMARTCORE_DATABASE_URL", database_url)
+        .env_remove("SMARTCORE_CONFIG")
+        .output()
+        .expect("run smartcore")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn create_token(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.post("/api/v1/tokens", token, body).await
+}
+
+async fn token_list(app: &TestApp, token: &str) -> Vec<Value> {
+    let r = app.get("/api/v1/tokens", token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["limit"], 50);
+    body["tokens"].as_array().unwrap().clone()
+}
+
+async fn status_with(app: &TestApp, token: &str) -> u16 {
+    app.get("/api/v1/tokens", token).await.status().as_u16()
+}
+
+/// A clock standing at the real time now, for tests that move it.
+fn clock_now() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp::from_datetime(
+        time::OffsetDateTime::now_utc(),
+    )))
+}
+
+/// The web router served as the integrator serves it, with the peer's address
+/// (`into_make_service_with_connect_info`), so that requests from 127.0.0.2 and 127.0.0.3 are
+/// two clients. Returns its base URL.
+async fn serve_with_client_addresses(app: &TestApp) -> String {
+    let router = smartcore_web::router(
+        app.app.clone(),
+        smartcore_web::WebConfig {
+            public_url: app.base_url.clone(),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    url
+}
+
+/// An HTTP client whose connections come from `ip` (any 127.x address works on loopback).
+fn client_from(ip: &str) -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(ip.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn sign_in_at(http: &Client, base: &str, email: &str, password: &str) -> reqwest::Response {
+    http.post(format!("{base}/sign-in"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+const PASSWORD: &str = "a long enough password";
+
+both! {
+    async fn tokens_are_created_listed_and_revoked_through_the_api(app: TestApp) {
+        let first = app.user("ada@acme.example", false).await;
+        let r = create_token(&app, &first, json!({ "name": "  CI deploy ", "expires_in_days": 30 })).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        let secret = created["token"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("tok_"), "{created}");
+        assert!(secret.starts_with("sct_"), "{created}");
+        assert_eq!(created["name"], "CI deploy");
+        assert_eq!(created["expired"], false);
+        let created_at = time::OffsetDateTime::parse(created["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        let expires_at = time::OffsetDateTime::parse(created["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(expires_at - created_at, time::Duration::days(30));
+
+        // The new token works; the listing shows both tokens and never a secret.
+        let tokens = token_list(&app, &secret).await;
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[0]["name"], "CLI token");
+        assert!(tokens[0]["expires_at"].is_null(), "no expiry: never");
+        assert_eq!(tokens[1]["id"], id.as_str());
+        assert!(tokens[1]["last_used_at"].is_string(), "used just now: {}", tokens[1]);
+        let listing = serde_json::to_string(&tokens).unwrap();
+        assert!(!listing.contains("sct_") && !listing.contains("\"token\""), "{listing}");
+        // Only its SHA-256 is stored.
+        let stored: Vec<(String,)> = sqlx::query_as("SELECT token_hash FROM api_tokens").fetch_all(&pool(&app).await).await.unwrap();
+        assert!(stored.iter().all(|(h,)| h.len() == 64 && !h.contains("sct_")));
+
+        // Someone else's token is not found for them, and keeps working.
+        let other = app.user("eve@acme.example", false).await;
+        problem(app.delete(&format!("/api/v1/tokens/{id}"), &other).await, 404, "not_found").await;
+        assert_eq!(token_list(&app, &other).await.len(), 1, "eve sees her own only");
+        assert_eq!(status_with(&app, &secret).await, 200);
+
+        // Revoked: refused at once (it was remembered a moment ago), and gone from the list.
+        let r = app.delete(&format!("/api/v1/tokens/{id}"), &first).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        problem(app.get("/api/v1/tokens", &secret).await, 401, "unauthenticated").await;
+        assert_eq!(token_list(&app, &first).await.len(), 1);
+        problem(app.delete(&format!("/api/v1/tokens/{id}"), &first).await, 404, "not_found").await;
+
+        // Bad input is problem+json and creates nothing.
+        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": 0 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": 3651 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": -5 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &first, json!({ "name": "   " })).await, 422, "invalid_token_name").await;
+        problem(create_token(&app, &first, json!({ "name": "x".repeat(101) })).await, 422, "invalid_token_name").await;
+        problem(create_token(&app, &first, json!({ "name": "x", "secret": "mine" })).await, 422, "invalid_request").await;
+        let r = create_token(&app, &first, json!({ "name": "ten years", "expires_in_days": 3650 })).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(token_list(&app, &first).await.len(), 2);
+        let r = app.request(Method::POST, "/api/v1/tokens", None).json(&json!({ "name": "x" })).send().await.unwrap();
+        problem(r, 401, "unauthenticated").await;
+    }
+
+    async fn a_user_holds_at_most_fifty_tokens_even_when_asking_at_once(app: TestApp) {
+        let token = app.user("ada@acme.example", false).await;
+        for i in 1..45 {
+            let r = create_token(&app, &token, json!({ "name": format!("token {i}") })).await;
+            assert_eq!(r.status(), StatusCode::CREATED, "token {i}");
+        }
+        // 45 held; ten more at once: exactly five fit.
+        let attempts = (0..10).map(|i| {
+            let app = &app;
+            let token = token.clone();
+            async move { create_token(app, &token, json!({ "name": format!("burst {i}") })).await.status().as_u16() }
+        });
+        let mut statuses = futures_util::future::join_all(attempts).await;
+        statuses.sort();
+        assert_eq!(statuses, [201, 201, 201, 201, 201, 409, 409, 409, 409, 409]);
+        assert_eq!(token_list(&app, &token).await.len(), 50);
+        let body = problem(create_token(&app, &token, json!({ "name": "one more" })).await, 409, "token_limit_reached").await;
+        assert!(body["detail"].as_str().unwrap().contains("50"), "{body}");
+        // Revoking one makes room for one.
+        let last = token_list(&app, &token).await.pop().unwrap();
+        let r = app.delete(&format!("/api/v1/tokens/{}", last["id"].as_str().unwrap()), &token).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(create_token(&app, &token, json!({ "name": "room again" })).await.status(), StatusCode::CREATED);
+    }
+
+    async fn a_token_revoked_on_one_instance_is_refused_by_another_within_two_seconds(app: TestApp) {
+        let token = app.user("ada@acme.example", false).await;
+        let created: Value = create_token(&app, &token, json!({ "name": "shared" })).await.json().await.unwrap();
+        let secret = created["token"].as_str().unwrap().to_owned();
+        let second = TestApp::start(app.backend, &app.database_url, &[(NO_WORKERS, String::new())]).await;
+        // Remembered by the second instance.
+        assert_eq!(status_with(&second, &secret).await, 200);
+        let r = app.delete(&format!("/api/v1/tokens/{}", created["id"].as_str().unwrap()), &token).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let revoked = Instant::now();
+        assert_eq!(status_with(&app, &secret).await, 401, "at once where it was revoked");
+        loop {
+            match status_with(&second, &secret).await {
+                401 => break,
+                200 if revoked.elapsed() < smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(500) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                other => panic!("still {other} {:?} after the revocation", revoked.elapsed()),
+            }
+        }
+        assert!(revoked.elapsed() <= smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(500));
+    }
+
+    async fn the_openapi_document_describes_the_token_operations(app: TestApp) {
+        let doc: Value = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap().json().await.unwrap();
+        let tokens = &doc["paths"]["/api/v1/tokens"];
+        for status in ["201", "401", "409", "422"] {
+            assert!(tokens["post"]["responses"][status].is_object(), "POST /api/v1/tokens {status}");
+        }
+        assert!(tokens["get"]["responses"]["200"].is_object());
+        let one = &doc["paths"]["/api/v1/tokens/{id}"]["delete"]["responses"];
+        assert!(one["204"].is_object() && one["404"].is_object());
+    }
+
+    async fn the_cli_creates_lists_and_revokes_tokens(app: TestApp) {
+        let db = app.database_url.clone();
+        app.user("peter@initech.example", false).await;
+        let help = smartcore(&db, &["token", "create", "--help"]);
+        let help = text(&help.stdout);
+        for words in ["--email", "--name", "--expires-in-days", "never", "1–3650"] {
+            assert!(help.contains(words), "{words} in: {help}");
+        }
+
+        let out = smartcore(&db, &["token", "create", "--email", "peter@initech.example", "--name", "Nightly export", "--expires-in-days", "7", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let secret = created["token"].as_str().unwrap().to_owned();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert_eq!(created["name"], "Nightly export");
+        assert!(created["expires_at"].is_string());
+        assert_eq!(status_with(&app, &secret).await, 200);
+
+        // Plain output is the secret alone, on one line.
+        let plain = smartcore(&db, &["token", "create", "--email", "peter@initech.example"]);
+        assert!(plain.status.success(), "{}", text(&plain.stderr));
+        let plain = text(&plain.stdout);
+        assert!(plain.trim().starts_with("sct_") && plain.trim().lines().count() == 1, "{plain}");
+
+        let list = smartcore(&db, &["token", "list", "--email", "peter@initech.example", "--json"]);
+        assert!(list.status.success(), "{}", text(&list.stderr));
+        let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+        let names: Vec<&str> = list["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["CLI token", "Nightly export", "CLI token"]);
+        assert!(!serde_json::to_string(&list).unwrap().contains("sct_"));
+        let table = smartcore(&db, &["token", "list", "--email", "peter@initech.example"]);
+        assert!(text(&table.stdout).contains("Nightly export") && text(&table.stdout).contains(&id));
+
+        let revoke = smartcore(&db, &["token", "revoke", &id]);
+        assert!(revoke.status.success(), "{}", text(&revoke.stderr));
+        assert!(text(&revoke.stdout).contains(&id));
+        // Another process revoked it: this instance refuses it within the cache's two seconds.
+        tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
+        assert_eq!(status_with(&app, &secret).await, 401);
+
+        let again = smartcore(&db, &["token", "revoke", &id]);
+        assert_eq!(again.status.code(), Some(1));
+        assert!(text(&again.stderr).contains("There is no API token"), "{}", text(&again.stderr));
+        let bad = smartcore(&db, &["token", "create", "--email", "peter@initech.example", "--expires-in-days", "0"]);
+        assert_eq!(bad.status.code(), Some(1));
+        assert!(text(&bad.stderr).contains("1 to 3650 days"), "{}", text(&bad.stderr));
+    }
+
+    async fn a_disabled_user_cannot_sign_in_and_their_session_and_tokens_end(app: TestApp) {
+        let (org, _) = app.org_with_admin("Acme").await;
+        let (_, token) = app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin).await;
+        let cookie = app.sign_in("sam@acme.example").await;
+        assert_eq!(app.get(&format!("/api/v1/orgs/{org}/it-contacts"), &token).await.status(), 200);
+        let page = app.http.get(format!("{}/orgs/{org}/settings/authentication", app.base_url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+
+        // Disabled through the app here (the CLI runs the same use case; see below).
+        let done = app.app.disable_user("sam@acme.example").await.unwrap();
+        assert!(done.changed);
+        assert_eq!(done.tokens_revoked, 1);
+        problem(app.get(&format!("/api/v1/orgs/{org}/it-contacts"), &token).await, 401, "unauthenticated").await;
+        let page = app.http.get(format!("{}/orgs/{org}/settings/authentication", app.base_url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER, "the session has ended");
+        let r = sign_in_at(&app.http, &app.base_url, "sam@acme.example", PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get("set-cookie").is_none());
+        assert!(r.text().await.unwrap().contains("This account is disabled."));
+        // A wrong password says nothing about the account.
+        let r = sign_in_at(&app.http, &app.base_url, "sam@acme.example", "wrong password!").await;
+        assert!(r.text().await.unwrap().contains("not right"));
+        assert!(app.app.create_token_for("sam@acme.example", "x", None).await.is_err());
+
+        // The audit log has the change.
+        let actions: Vec<(String, String)> = sqlx::query_as("SELECT action, actor FROM audit_events WHERE action LIKE 'user.%' OR action LIKE 'api_token.%' ORDER BY id")
+            .fetch_all(&pool(&app).await).await.unwrap();
+        assert!(actions.contains(&("user.disabled".to_owned(), "cli".to_owned())), "{actions:?}");
+        assert!(actions.iter().any(|(a, _)| a == "api_token.created"), "{actions:?}");
+
+        // The CLI: enable, then disable again.
+        let db = app.database_url.clone();
+        let enable = smartcore(&db, &["user", "enable", "sam@acme.example"]);
+        assert!(enable.status.success(), "{}", text(&enable.stderr));
+        app.sign_in("sam@acme.example").await;
+        let disable = smartcore(&db, &["user", "disable", "sam@acme.example"]);
+        assert!(disable.status.success(), "{}", text(&disable.stderr));
+        assert!(text(&disable.stdout).contains("sessions ended, 0 API tokens revoked"), "{}", text(&disable.stdout));
+        let r = sign_in_at(&app.http, &app.base_url, "sam@acme.example", PASSWORD).await;
+        assert!(r.text().await.unwrap().contains("This account is disabled."));
+        let twice = smartcore(&db, &["user", "disable", "sam@acme.example"]);
+        assert!(text(&twice.stdout).contains("disabled already"));
+    }
+
+    async fn the_account_page_creates_shows_once_and_revokes_tokens_without_javascript(app: TestApp) {
+        let (org, _) = app.org_with_admin("Acme").await;
+        app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin).await;
+        let cookie = app.sign_in("sam@acme.example").await;
+        let settings = app.page(&format!("/orgs/{org}/settings/authentication"), &cookie).await;
+        assert!(settings.contains("href=\"/account\""), "the header links to the account page");
+        let page = app.page("/account", &cookie).await;
+        assert!(page.contains("CLI token") && page.contains("1 of 50"), "{page}");
+
+        let post = |path: &str, form: Vec<(&'static str, String)>| {
+            app.http.post(format!("{}{path}", app.base_url))
+                .header("cookie", &cookie)
+                .header("origin", &app.base_url)
+                .header("sec-fetch-site", "same-origin")
+                .form(&form)
+                .send()
+        };
+        let r = post("/account/tokens", vec![("name", "Deploy <script>".into()), ("expires_in_days", "30".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let html = r.text().await.unwrap();
+        let start = html.find("sct_").expect("the secret is shown");
+        let secret: String = html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+        assert!(html.contains("Deploy &#60;script&#62;") && !html.contains("Deploy <script>"), "escaped");
+        assert_eq!(status_with(&app, &secret).await, 200);
+        let again = app.page("/account", &cookie).await;
+        assert!(!again.contains("sct_"), "shown once only");
+        assert!(again.contains("2 of 50"));
+
+        let r = post("/account/tokens", vec![("name", "Too long".into()), ("expires_in_days", "9999".into())]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("1 to 3650 days") && html.contains("value=\"Too long\""), "error shown, input kept");
+
+        let id = token_list(&app, &secret).await.into_iter().find(|t| t["name"] == "Deploy <script>").unwrap()["id"].as_str().unwrap().to_owned();
+        let r = post(&format!("/account/tokens/{id}/revoke"), vec![]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/account?done=revoked");
+        assert_eq!(status_with(&app, &secret).await, 401);
+        assert!(app.page("/account?done=revoked", &cookie).await.contains("Token revoked."));
+        // Someone else's token cannot be revoked from here.
+        let (_, other) = app.member(&org, "Mo Member", "mo@acme.example", Role::Member).await;
+        let others = token_list(&app, &other).await;
+        let r = post(&format!("/account/tokens/{}/revoke", others[0]["id"].as_str().unwrap()), vec![]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(status_with(&app, &other).await, 200);
+        // Signed out: the sign-in page.
+        let r = app.http.get(format!("{}/account", app.base_url)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+}
+
+/// Tests that start their service with a clock they move.
+mod timed {
+    use super::*;
+
+    each_backend! {
+        async fn an_expired_token_is_refused_at_once_even_when_remembered(backend: Backend) {
+            let clock = clock_now();
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            let app = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
+            let token = app.user("ada@acme.example", false).await;
+            let created: Value = create_token(&app, &token, json!({ "name": "a day", "expires_in_days": 1 })).await.json().await.unwrap();
+            let secret = created["token"].as_str().unwrap().to_owned();
+            assert_eq!(status_with(&app, &secret).await, 200);
+            clock.advance_millis(86_400_000 - 1);
+            assert_eq!(status_with(&app, &secret).await, 200, "a millisecond before its expiry");
+            clock.advance_millis(1);
+            problem(app.get("/api/v1/tokens", &secret).await, 401, "unauthenticated").await;
+            // Still listed, marked expired, until revoked; the other token is unaffected.
+            let tokens = token_list(&app, &token).await;
+            assert_eq!(tokens[1]["expired"], true);
+            assert_eq!(tokens[0]["expired"], false);
+            // last_used_at is written at most once a minute (looked up again once forgotten).
+            tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
+            let used = token_list(&app, &token).await[0]["last_used_at"].as_str().unwrap().to_owned();
+            tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
+            clock.advance_millis(30_000);
+            assert_eq!(token_list(&app, &token).await[0]["last_used_at"], used.as_str(), "not rewritten within the minute");
+            tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
+            clock.advance_millis(31_000);
+            assert_ne!(token_list(&app, &token).await[0]["last_used_at"], used.as_str(), "rewritten after it");
+        }
+
+        async fn setup_links_are_sent_at_most_ten_times_an_hour_per_organisation(backend: Backend) {
+            let clock = clock_now();
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            let app = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
+            let (org, token) = app.org_with_admin("Acme").await;
+            let (other_org, other_token) = app.org_with_admin("Globex").await;
+            app.add_manual(&org, &token, "ada@acme.example").await;
+            let send = |org: &str, token: &str| {
+                app.request(Method::POST, &format!("/api/v1/orgs/{org}/setup-links"), Some(token)).send()
+            };
+            // Ten at once from two instances: all sent.
+            let second = TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock.clone()).await;
+            let sends = (0..10).map(|i| {
+                let (a, s) = (&app, &second);
+                let (org, token) = (org.clone(), token.clone());
+                async move {
+                    let on = if i % 2 == 0 { a } else { s };
+                    on.request(Method::POST, &format!("/api/v1/orgs/{org}/setup-links"), Some(&token)).send().await.unwrap().status().as_u16()
+                }
+            });
+            let statuses = futures_util::future::join_all(sends).await;
+            assert_eq!(statuses, [202; 10]);
+            clock.advance_millis(60_000);
+            // The eleventh: 429 with Retry-After, on either instance.
+            let r = send(&org, &token).await.unwrap();
+            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((3500..=3540).contains(&retry), "retry after {retry} s");
+            let body = problem(r, 429, "rate_limited").await;
+            assert!(body["detail"].as_str().unwrap().contains("59 minutes"), "{body}");
+            assert_eq!(second.request(Method::POST, &format!("/api/v1/orgs/{org}/setup-links"), Some(&token)).send().await.unwrap().status(), 429);
+            // Another organisation is not affected.
+            assert_eq!(send(&other_org, &other_token).await.unwrap().status(), 202);
+            // The page says so, readably.
+            app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin).await;
+            let cookie = app.sign_in("sam@acme.example").await;
+            let r = app.http.post(format!("{}/orgs/{org}/settings/sso/setup-links", app.base_url)).header("cookie", &cookie).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert!(r.headers().contains_key("retry-after"));
+            let html = r.text().await.unwrap();
+            assert!(html.contains("Setup links have been sent 10 times in the last hour") && html.contains("You can send them again in 59 minutes."), "{html}");
+            // Ten mails went out (one contact, ten sends), not more.
+            let sent: Vec<(i64,)> = sqlx::query_as("SELECT COUNT(*) FROM mail_deliveries WHERE kind = 'setup_link'").fetch_all(&pool(&app).await).await.unwrap();
+            assert_eq!(sent[0].0, 10);
+            // An hour after those ten, ten more are possible (and no more).
+            clock.advance_millis(3_600_000 - 60_000);
+            for _ in 0..10 {
+                assert_eq!(send(&org, &token).await.unwrap().status(), 202);
+            }
+            assert_eq!(send(&org, &token).await.unwrap().status(), 429);
+        }
+
+        async fn sign_in_failures_slow_one_client_for_one_address_but_never_lock_the_account(backend: Backend) {
+            let clock = clock_now();
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            let app = TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock.clone()).await;
+            app.user("admin@acme.example", false).await;
+            let base = serve_with_client_addresses(&app).await;
+            let attacker = client_from("127.0.0.2");
+            let real_user = client_from("127.0.0.3");
+
+            // Five failures from the attacker for the administrator's address.
+            for _ in 0..5 {
+                let r = sign_in_at(&attacker, &base, "admin@acme.example", "guess guess guess").await;
+                assert_eq!(r.status(), StatusCode::OK);
+                assert!(r.text().await.unwrap().contains("not right"));
+            }
+            // The attacker must now wait, even with the right password ...
+            let r = sign_in_at(&attacker, &base, "admin@acme.example", PASSWORD).await;
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(r.headers()["retry-after"], "30");
+            assert!(r.text().await.unwrap().contains("Try again in 30 seconds."));
+            // ... but the administrator, from another client, signs in.
+            let r = sign_in_at(&real_user, &base, "admin@acme.example", PASSWORD).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "the account is not locked for everyone");
+            // And the real user's sign-in did not clear the attacker's wait.
+            assert_eq!(sign_in_at(&attacker, &base, "admin@acme.example", PASSWORD).await.status(), 429);
+
+            // The wait grows: after 30 s one more try; failing it means 60 s.
+            clock.advance_millis(30_000);
+            assert_eq!(sign_in_at(&attacker, &base, "admin@acme.example", "guess guess guess").await.status(), 200);
+            let r = sign_in_at(&attacker, &base, "admin@acme.example", PASSWORD).await;
+            assert_eq!(r.headers()["retry-after"], "60");
+            clock.advance_millis(60_000);
+            // After waiting, the right password signs in from that client too, and clears its count.
+            assert_eq!(sign_in_at(&attacker, &base, "admin@acme.example", PASSWORD).await.status(), 303);
+            assert_eq!(sign_in_at(&attacker, &base, "admin@acme.example", "guess guess guess").await.status(), 200);
+        }
+
+        async fn password_spraying_from_one_client_is_refused_after_thirty_failures(backend: Backend) {
+            let clock = clock_now();
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            let app = TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock.clone()).await;
+            app.user("admin@acme.example", false).await;
+            let base = serve_with_client_addresses(&app).await;
+            let sprayer = client_from("127.0.0.4");
+            let real_user = client_from("127.0.0.5");
+            // One guess for each of 30 addresses (never 5 for one), a second apart.
+            for i in 0..30 {
+                let r = sign_in_at(&sprayer, &base, &format!("user{i}@acme.example"), "Summer2026!").await;
+                assert_eq!(r.status(), StatusCode::OK, "guess {i}");
+                clock.advance_millis(1_000);
+            }
+            // The 31st is refused, for any address, until the first guess is 15 minutes old.
+            let r = sign_in_at(&sprayer, &base, "admin@acme.example", PASSWORD).await;
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(r.headers()["retry-after"], (15 * 60 - 30).to_string());
+            assert!(r.text().await.unwrap().contains("Try again in 15 minutes."));
+            // Another client is not affected.
+            assert_eq!(sign_in_at(&real_user, &base, "admin@acme.example", PASSWORD).await.status(), 303);
+            // Once the oldest guess has aged out, one more attempt from the sprayer is allowed.
+            clock.advance_millis((15 * 60 - 30) * 1000);
+            assert_eq!(sign_in_at(&sprayer, &base, "admin@acme.example", PASSWORD).await.status(), 303);
+        }
+    }
+}
+
+async fn pool(app: &TestApp) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&app.database_url).await.unwrap()
+}

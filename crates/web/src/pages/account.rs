@@ -1,0 +1,178 @@
+//! `/account`: the signed-in user's own API tokens: create one (its secret shown once, on the
+//! page that answers the form), see when each was used, revoke. Plain forms, no JavaScript.
+
+use crate::AppState;
+use crate::error::{PageError, public_message, status_of};
+use crate::pages::{page_actor, render};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use smartcore_app::{Actor, AppError, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER};
+use smartcore_domain::Timestamp;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(show))
+        .route("/account/tokens", post(create))
+        .route("/account/tokens/{id}/revoke", post(revoke))
+}
+
+struct TokenRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+    expires: String,
+    expired: bool,
+}
+
+struct Created {
+    token: String,
+    expires: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    email: String,
+    tokens: Vec<TokenRow>,
+    limit: i64,
+    max_days: u32,
+    at_limit: bool,
+    created: Option<Created>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    name: String,
+    days: String,
+}
+
+fn when(t: Timestamp) -> String {
+    let format = time::macros::format_description!(
+        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+    );
+    let at = t.to_datetime();
+    at.format(&format).unwrap_or_else(|_| t.to_rfc3339())
+}
+
+async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError> {
+    let user = state.app.user(&actor.user_id).await?;
+    let now = state.app.now();
+    let tokens: Vec<TokenRow> = state
+        .app
+        .tokens(actor)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            expired: t.expired(now),
+            created: when(t.created_at),
+            last_used: t.last_used_at.map_or_else(|| "Never".to_owned(), when),
+            expires: t.expires_at.map_or_else(|| "Never".to_owned(), when),
+            id: t.id,
+            name: t.name,
+        })
+        .collect();
+    Ok(AccountPage {
+        email: user.email,
+        at_limit: tokens.len() as i64 >= MAX_TOKENS_PER_USER,
+        tokens,
+        limit: MAX_TOKENS_PER_USER,
+        max_days: MAX_TOKEN_DAYS,
+        created: None,
+        notice: None,
+        error: None,
+        name: String::new(),
+        days: String::new(),
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct ShowQuery {
+    done: Option<String>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let mut page = load(&state, &actor).await?;
+    page.notice = match q.done.as_deref() {
+        Some("revoked") => Some("Token revoked. It no longer works."),
+        _ => None,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires_in_days: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let days = form.expires_in_days.trim();
+    let parsed = if days.is_empty() {
+        Ok(None)
+    } else {
+        days.parse::<u32>().map(Some).map_err(|_| {
+            AppError::invalid(
+                "invalid_expiry",
+                "expires_in_days",
+                format!(
+                    "Enter a whole number of days from 1 to {MAX_TOKEN_DAYS}, or leave it empty."
+                ),
+            )
+        })
+    };
+    let result = match parsed {
+        Ok(days) => state.app.create_token(&actor, &form.name, days).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(created) => {
+            let mut page = load(&state, &actor).await?;
+            page.created = Some(Created {
+                token: created.token,
+                expires: created.info.expires_at.map(when),
+            });
+            page.notice = Some("Token created.");
+            let mut response = render(StatusCode::CREATED, &page);
+            // The secret is on this page only: keep it out of caches and history.
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            Ok(response)
+        }
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
+            let mut page = load(&state, &actor).await?;
+            page.error = Some(public_message(&e));
+            page.name = form.name.trim().to_owned();
+            page.days = days.to_owned();
+            Ok(render(status_of(&e), &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    state.app.revoke_token(&actor, &id).await?;
+    Ok(Redirect::to("/account?done=revoked").into_response())
+}
