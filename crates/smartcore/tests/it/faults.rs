@@ -494,7 +494,17 @@ async fn sqlite_read_only_stops_start_up_with_its_cause() {
     disk.remount(true);
     refused_start();
     disk.remount(false);
-    smartcore(&db, &["migrate"]);
+    {
+        // A clean close by the last connection checkpoints and removes the -wal and -shm files.
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&db).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
     assert_eq!(
         files(disk.path()),
         1,
