@@ -4,6 +4,9 @@
 use smartcore_domain::{ContactRuleViolation, Denied};
 use smartcore_storage::StoreError;
 
+/// The `Retry-After` of a [`AppError::DatabaseUnavailable`] answer, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("Sign in to continue.")]
@@ -29,6 +32,9 @@ pub enum AppError {
     /// Something the request depends on (the identity side) does not answer; try again.
     #[error("{message}")]
     Unavailable { message: String },
+    /// The database cannot be reached or cannot do the work just now; try again shortly.
+    #[error("The service is briefly unavailable. Please try again in a few seconds.")]
+    DatabaseUnavailable,
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
     /// Something failed that the caller cannot fix; details are logged, not shown.
@@ -54,6 +60,15 @@ impl AppError {
     }
 
     /// The stable machine-readable code.
+    /// How long to wait before trying again, for answers that say so (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            AppError::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated => "unauthenticated",
@@ -62,6 +77,7 @@ impl AppError {
             AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "identity_unavailable",
+            AppError::DatabaseUnavailable => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -93,6 +109,10 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => AppError::NotFound,
             StoreError::Rule(v) => v.into(),
             StoreError::Duplicate => AppError::conflict("already_exists", "That already exists."),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "the database is unavailable");
+                AppError::DatabaseUnavailable
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 AppError::Internal(other.to_string())
