@@ -8,6 +8,7 @@ mod access;
 mod alerts;
 mod cli;
 mod contacts;
+mod contract;
 mod foundation;
 mod setup;
 mod setup_links;
