@@ -59,10 +59,10 @@ fn sqlx_error_is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// `code` is a PostgreSQL SQLSTATE (five characters) or an SQLite extended result code (a
-/// number); the two never look alike.
+/// `code` is a PostgreSQL SQLSTATE (always five characters, sometimes all digits, e.g. 55000)
+/// or an SQLite extended result code (a number below 10,000, so at most four digits).
 fn database_code_is_unavailable(code: &str, message: &str) -> bool {
-    if let Ok(sqlite) = code.parse::<i32>() {
+    if let Some(sqlite) = code.parse::<i32>().ok().filter(|_| code.len() < 5) {
         // The primary result code is the low byte: SQLITE_BUSY 5, SQLITE_LOCKED 6,
         // SQLITE_IOERR 10, SQLITE_FULL 13, SQLITE_CANTOPEN 14.
         return matches!(sqlite & 0xff, 5 | 6 | 10 | 13 | 14);

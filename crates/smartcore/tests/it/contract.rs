@@ -200,3 +200,77 @@ async fn hsts_is_sent_when_the_public_url_is_https() {
         );
     }
 }
+
+async fn admin_sql(sql: String) {
+    use sqlx::Connection;
+    let admin = std::env::var("SMARTCORE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned());
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+}
+
+/// A real outage: PostgreSQL stops accepting connections to the service's database and ends
+/// the ones it has. Requests are answered 503 `unavailable` with Retry-After (API and page),
+/// not 500; once the database is back, the service answers again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_answered_503_and_recovers() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let (org, token) = app.org_with_admin("Acme").await;
+    let email = "outage@acme.example";
+    app.member(&org, "Out Age", email, smartcore_domain::Role::Admin)
+        .await;
+    let cookie = app.sign_in(email).await;
+    let path = format!("/api/v1/orgs/{org}/it-contacts");
+    assert_eq!(app.get(&path, &token).await.status(), StatusCode::OK);
+
+    // The name is ours (smartcore_test_ + hex), safe to splice.
+    let db = app.database_url.rsplit('/').next().unwrap().to_owned();
+    admin_sql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false")).await;
+    admin_sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+    ))
+    .await;
+
+    for _ in 0..3 {
+        let r = app.get(&path, &token).await;
+        let status = r.status();
+        let retry_after = header(&r, "retry-after").to_owned();
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            panic!("{status}: {}", r.text().await.unwrap());
+        }
+        assert_eq!(retry_after, "5");
+        problem(r, 503, "unavailable").await;
+    }
+    let r = app
+        .http
+        .get(format!(
+            "{}/orgs/{org}/settings/authentication",
+            app.base_url
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+
+    admin_sql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let status = app.get(&path, &token).await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status} after the outage"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
