@@ -4,6 +4,9 @@
 use smartcore_domain::{ContactRuleViolation, Denied};
 use smartcore_storage::StoreError;
 
+/// The `Retry-After` of a [`AppError::DatabaseUnavailable`] answer, in seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("Sign in to continue.")]
@@ -29,6 +32,9 @@ pub enum AppError {
     /// Something the request depends on (the identity side) does not answer; try again.
     #[error("{message}")]
     Unavailable { message: String },
+    /// The database cannot be reached or cannot do the work just now; try again shortly.
+    #[error("The service is briefly unavailable. Please try again in a few seconds.")]
+    DatabaseUnavailable,
     /// Too many attempts: answered 429 `rate_limited` with `Retry-After` (seconds).
     #[error("Too many attempts. Try again in {}.", wait_in_words(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
@@ -65,6 +71,15 @@ impl AppError {
     }
 
     /// The stable machine-readable code.
+    /// How long to wait before trying again, for answers that say so (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            AppError::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthenticated => "unauthenticated",
@@ -73,6 +88,7 @@ impl AppError {
             AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "identity_unavailable",
+            AppError::DatabaseUnavailable => "unavailable",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -104,6 +120,10 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => AppError::NotFound,
             StoreError::Rule(v) => v.into(),
             StoreError::Duplicate => AppError::conflict("already_exists", "That already exists."),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "the database is unavailable");
+                AppError::DatabaseUnavailable
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 AppError::Internal(other.to_string())

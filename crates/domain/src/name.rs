@@ -1,6 +1,7 @@
 //! Names people type: an IT contact's optional name and a user's display name (SPEC D5).
 
 use std::fmt;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 pub const MAX_NAME_CHARS: usize = 100;
 
@@ -12,6 +13,31 @@ pub enum NameError {
     ControlCharacter,
     #[error("Enter a name.")]
     Empty,
+    /// An invisible formatting character (Unicode general category Cf, e.g. U+202E, which
+    /// reverses the text after it, U+200B or U+FEFF) or a line or paragraph separator (Zl, Zp:
+    /// U+2028, U+2029).
+    #[error(
+        "A name cannot contain invisible formatting characters or line separators (found U+{0:04X})."
+    )]
+    InvisibleCharacter(u32),
+}
+
+/// Zero-width non-joiner and joiner (both Cf) are part of correct spelling in Persian and
+/// Indic scripts and of emoji sequences, so they are the two formatting characters allowed.
+const ALLOWED_FORMAT: [char; 2] = ['\u{200C}', '\u{200D}'];
+
+/// The first character a name must not contain: general categories Cf (format), Zl (line
+/// separator) and Zp (paragraph separator), except [`ALLOWED_FORMAT`]. They are invisible, or
+/// reorder or break what is shown around them (in a page, an e-mail or a log line).
+fn invisible_character(text: &str) -> Option<char> {
+    text.chars().find(|c| {
+        matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        ) && !ALLOWED_FORMAT.contains(c)
+    })
 }
 
 fn parse_name(input: &str) -> Result<Option<String>, NameError> {
@@ -19,14 +45,18 @@ fn parse_name(input: &str) -> Result<Option<String>, NameError> {
     if trimmed.chars().any(char::is_control) {
         return Err(NameError::ControlCharacter);
     }
+    if let Some(c) = invisible_character(trimmed) {
+        return Err(NameError::InvisibleCharacter(u32::from(c)));
+    }
     if trimmed.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
 
-/// The optional name of an IT contact. Any text is allowed (it is only ever shown escaped);
-/// a blank name means "no name".
+/// The optional name of an IT contact. Any visible text is allowed (it is only ever shown
+/// escaped); control characters, invisible formatting characters and line separators are
+/// refused; a blank name means "no name".
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ContactName(String);
 
@@ -117,5 +147,42 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(markup.as_str(), "<script>alert(1)</script>");
+    }
+
+    #[test]
+    fn refuses_invisible_formatting_and_separator_characters() {
+        for (text, code) in [
+            ("Ada\u{202E}ecalevol", 0x202E), // right-to-left override (Cf)
+            ("Ada\u{200B}Lovelace", 0x200B), // zero-width space (Cf)
+            ("Ada\u{2028}Lovelace", 0x2028), // line separator (Zl)
+            ("Ada\u{2029}Lovelace", 0x2029), // paragraph separator (Zp)
+            ("\u{FEFF}Ada", 0xFEFF),         // byte order mark (Cf)
+            ("Ada\u{2066}x", 0x2066),        // left-to-right isolate (Cf)
+            ("Ada\u{AD}", 0xAD),             // soft hyphen (Cf)
+        ] {
+            assert_eq!(
+                ContactName::parse_optional(text).err(),
+                Some(NameError::InvisibleCharacter(code)),
+                "{text:?}"
+            );
+            assert_eq!(
+                PersonName::parse(text).err(),
+                Some(NameError::InvisibleCharacter(code))
+            );
+        }
+        let message = NameError::InvisibleCharacter(0x202E).to_string();
+        assert!(message.contains("U+202E"), "{message}");
+    }
+
+    #[test]
+    fn keeps_joiners_and_ordinary_spaces() {
+        // Persian spelling needs the zero-width non-joiner; emoji sequences use the joiner.
+        assert!(
+            PersonName::parse("\u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}").is_ok()
+        );
+        assert!(PersonName::parse("Ada \u{1F469}\u{200D}\u{1F4BB}").is_ok());
+        // A no-break space (Zs) is an ordinary space in a name.
+        assert!(PersonName::parse("Ada\u{A0}Lovelace").is_ok());
+        assert!(PersonName::parse("Zoë Ångström-Łukasz 李").is_ok());
     }
 }

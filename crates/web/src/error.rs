@@ -62,7 +62,9 @@ pub(crate) fn status_of(e: &AppError) -> StatusCode {
         AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Conflict { .. } => StatusCode::CONFLICT,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Unavailable { .. } | AppError::DatabaseUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -114,10 +116,10 @@ impl IntoResponse for ApiError {
             missing,
         };
         let mut response = problem_response(problem);
-        if let AppError::RateLimited { retry_after_secs } = error {
+        if let Some(secs) = error.retry_after_secs() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
             response
@@ -128,7 +130,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn problem_response(problem: Problem) -> Response {
+impl Problem {
+    /// A problem without `field` or `missing`, typed `/api/problems/{code}`.
+    pub(crate) fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: format!("/api/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            field: None,
+            missing: None,
+        }
+    }
+}
+
+pub(crate) fn problem_response(problem: Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Json(problem)).into_response();
     response.headers_mut().insert(
@@ -162,6 +179,12 @@ impl IntoResponse for PageError {
             AppError::Forbidden => "You don't have access to this page".to_owned(),
             _ => status.canonical_reason().unwrap_or("Error").to_owned(),
         };
-        crate::pages::error_page(status, &title, &public_message(&self.0))
+        let mut response = crate::pages::error_page(status, &title, &public_message(&self.0));
+        if let Some(secs) = self.0.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }

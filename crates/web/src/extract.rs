@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::{AppState, session};
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -19,12 +19,7 @@ impl FromRequestParts<AppState> for ApiActor {
             let token = value
                 .to_str()
                 .ok()
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
+                .and_then(bearer_token)
                 .ok_or(AppError::Unauthenticated)?;
             return Ok(ApiActor(state.app.bearer_actor(token).await?));
         }
@@ -33,6 +28,14 @@ impl FromRequestParts<AppState> for ApiActor {
             None => Err(AppError::Unauthenticated.into()),
         }
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value. The scheme is matched without regard
+/// to case (RFC 9110 §11.1: `bearer`, `BEARER`), then one or more spaces, then the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A JSON body. Malformed JSON, wrong types, unknown fields, a missing content type, a body
@@ -67,5 +70,63 @@ impl From<JsonRejection> for ApiError {
             other => (StatusCode::BAD_REQUEST, other.body_text()),
         };
         ApiError::Body { status, message }
+    }
+}
+
+/// A query string read into `T`; one that does not fit (a word where a number belongs, bad
+/// percent-encoding) is answered 400 `invalid_request` as problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::Body {
+            status: StatusCode::BAD_REQUEST,
+            message: format!(
+                "The query string does not fit this operation: {}",
+                rejection.body_text()
+            ),
+        }
+    }
+}
+
+/// Path parameters read into `T`; a segment that cannot be read (percent-encoding that is not
+/// UTF-8) is answered 400 `invalid_request` as problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            // A route declared without the parameters its handler reads: our bug.
+            PathRejection::MissingPathParams(e) => ApiError::App(AppError::Internal(e.body_text())),
+            other => ApiError::Body {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("The path cannot be read: {}", other.body_text()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER abc",
+            "bEaReR   abc ",
+            "Bearer\tabc",
+        ] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value:?}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "", "abc"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 }

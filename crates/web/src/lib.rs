@@ -5,6 +5,7 @@
 
 mod api;
 mod client;
+mod edge;
 mod error;
 mod extract;
 mod pages;
@@ -33,6 +34,11 @@ impl WebConfig {
     fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+
+    /// `Strict-Transport-Security` is sent only when the service is reached over HTTPS.
+    fn strict_transport_security(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 #[derive(Clone)]
@@ -43,6 +49,7 @@ pub struct AppState {
 
 /// The whole HTTP surface of the service.
 pub fn router(app: App, config: WebConfig) -> Router {
+    let https = config.strict_transport_security();
     let state = AppState {
         app,
         config: Arc::new(config),
@@ -53,6 +60,9 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .with_state(state)
         // Cross-site state changes are refused by Sec-Fetch-Site/Origin (no token to forget).
         .layer(CsrfLayer::new())
+        // Answers nobody else shaped (404, 405, CSRF, rejections) as problem+json under /api
+        // and as pages elsewhere; Cache-Control and HSTS on everything.
+        .layer(axum::middleware::from_fn_with_state(https, edge::finish))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

@@ -222,11 +222,7 @@ impl Ledger {
                 self.removed.push(id);
                 Outcome::Acknowledged
             } else {
-                assert!(
-                    status.is_server_error(),
-                    "remove: {status} {}",
-                    r.text().await.unwrap()
-                );
+                assert_unavailable(r, "remove").await;
                 self.refused_removals.insert(id);
                 Outcome::Refused
             }
@@ -247,11 +243,7 @@ impl Ledger {
                     .push((body["id"].as_str().unwrap().to_owned(), email));
                 Outcome::Acknowledged
             } else {
-                assert!(
-                    status.is_server_error(),
-                    "add: {status} {}",
-                    r.text().await.unwrap()
-                );
+                assert_unavailable(r, "add").await;
                 self.refused_adds.push(email);
                 Outcome::Refused
             }
@@ -343,6 +335,16 @@ impl Ledger {
             "one audit event per acknowledged removal, no others"
         );
     }
+}
+
+/// A change the database could not take is answered 503 `unavailable`, with `Retry-After`.
+async fn assert_unavailable(r: reqwest::Response, what: &str) {
+    let status = r.status();
+    let retry_after = r.headers().contains_key("retry-after");
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}: {body}");
+    assert_eq!(body["code"], "unavailable", "{what}: {body}");
+    assert!(retry_after, "{what}: Retry-After");
 }
 
 async fn ready(http: &Client, base_url: &str) -> StatusCode {

@@ -8,6 +8,7 @@ mod access;
 mod alerts;
 mod cli;
 mod contacts;
+mod contract;
 mod faults;
 mod foundation;
 mod saml_conformance;

@@ -1,14 +1,15 @@
 //! `/api/v1/orgs/{org}/audit-log`: every change, newest first.
 
 use crate::AppState;
-use crate::error::{ApiError, Problem};
-use crate::extract::ApiActor;
+use crate::error::ApiError;
+use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// The `id` of the last event of the previous page.
     before: Option<String>,
@@ -37,14 +38,14 @@ pub struct EventPage {
 }
 
 /// The organisation's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", tag = "Audit log",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", operation_id = "list_audit_events", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id"), PageParams),
-    responses((status = 200, body = EventPage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = EventPage)))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
-    Query(params): Query<PageParams>,
+    ApiPath(org): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EventPage>, ApiError> {
     let limit = params
         .limit
@@ -99,13 +100,13 @@ pub struct MailDeliveryList {
 }
 
 /// The organisation's most recent mail delivery attempts, one per message and recipient.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", tag = "Audit log",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", operation_id = "list_mail_deliveries", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id")),
-    responses((status = 200, body = MailDeliveryList), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = MailDeliveryList)))]
 pub async fn mail_deliveries(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<MailDeliveryList>, ApiError> {
     let deliveries = state.app.mail_deliveries(&actor, &org).await?;
     Ok(Json(MailDeliveryList {

@@ -2,9 +2,9 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiActor, ApiJson};
+use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use smartcore_app::AddContact;
@@ -95,18 +95,15 @@ pub struct RemovalAnswer {
 }
 
 /// List the organisation's IT contacts, oldest first.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/it-contacts", tag = "IT contacts",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/it-contacts", operation_id = "list_it_contacts", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = ContactList),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
     let view = state.app.list_contacts(&actor, &org).await?;
     Ok(Json(ContactList {
@@ -117,7 +114,7 @@ pub async fn list(
 }
 
 /// Add an IT contact: pick a member, or enter an address (and optionally a name).
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts", tag = "IT contacts",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts", operation_id = "add_it_contact", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = NewContact,
     responses(
@@ -129,7 +126,7 @@ pub async fn list(
 pub async fn add(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewContact>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
     let request = match body {
@@ -165,17 +162,16 @@ pub async fn add(
 }
 
 /// Remove an IT contact. The answer says what happens on the identity side.
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/it-contacts/{id}", tag = "IT contacts",
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/it-contacts/{id}", operation_id = "remove_it_contact", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, body = RemovalAnswer),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "last_contact_required"),
     ))]
 pub async fn remove(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((org, id)): Path<(String, String)>,
+    ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovalAnswer>, ApiError> {
     let removal = state.app.remove_contact(&actor, &org, &id).await?;
     Ok(Json(RemovalAnswer {

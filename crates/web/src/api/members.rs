@@ -1,14 +1,15 @@
 //! `/api/v1/orgs/{org}/members`: the member picker's search.
 
 use crate::AppState;
-use crate::error::{ApiError, Problem};
-use crate::extract::ApiActor;
+use crate::error::ApiError;
+use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Part of a name or e-mail address, case-insensitive. Empty lists members by name.
     #[serde(default)]
@@ -32,18 +33,16 @@ pub struct MemberList {
 }
 
 /// Search the organisation's members by name or e-mail.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "Members",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", operation_id = "search_members", tag = "Members",
     params(("org" = String, Path, description = "Organisation id"), SearchParams),
     responses(
         (status = 200, body = MemberList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn search(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
-    Query(params): Query<SearchParams>,
+    ApiPath(org): ApiPath<String>,
+    ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<MemberList>, ApiError> {
     let hits = state
         .app

@@ -2,6 +2,7 @@
 //! `OpenApiRouter`, so the OpenAPI document is generated from the handlers themselves and
 //! cannot drift from them.
 
+mod answers;
 mod audit;
 mod contacts;
 mod members;
@@ -30,6 +31,7 @@ pub const MAX_BODY: usize = 64 * 1024;
                        Errors are application/problem+json with a stable `code`.",
     ),
     modifiers(&BearerAuth),
+    components(schemas(crate::error::Problem)),
     security(("bearer" = [])),
 )]
 struct ApiDoc;
@@ -69,11 +71,14 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3 document of the whole API.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    let mut doc = api().split_for_parts().1;
+    answers::add_common_answers(&mut doc);
+    doc
 }
 
 pub fn routes() -> Router<AppState> {
-    let (router, doc) = api().split_for_parts();
+    let (router, mut doc) = api().split_for_parts();
+    answers::add_common_answers(&mut doc);
     let doc = std::sync::Arc::new(doc);
     router.layer(DefaultBodyLimit::max(MAX_BODY)).route(
         "/api/openapi.json",

@@ -3,9 +3,9 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiActor;
+use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::{AppError, Operator};
 use utoipa::{IntoParams, ToSchema};
@@ -52,12 +52,14 @@ pub struct RemovalList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only `pending` is supported.
     status: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CompleteParams {
     /// `true` when the team removed the contact on the identity side by hand; otherwise the
     /// connector deletes it.
@@ -96,13 +98,13 @@ pub struct SyncFailureList {
 }
 
 /// Identity-side removals waiting for the operations team, oldest first.
-#[utoipa::path(get, path = "/api/v1/ops/identity-removals", tag = "Operations",
+#[utoipa::path(get, path = "/api/v1/ops/identity-removals", operation_id = "list_identity_removals", tag = "Operations",
     params(ListParams),
-    responses((status = 200, body = RemovalList), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = RemovalList)))]
 pub async fn removals(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RemovalList>, ApiError> {
     let removals = state.app.pending_removals(Operator::Staff(&actor)).await?;
     if let Some(status) = params.status.as_deref().filter(|s| *s != "pending") {
@@ -119,19 +121,18 @@ pub async fn removals(
 }
 
 /// Complete a removal: delete the contact on the identity side, or record it was removed by hand.
-#[utoipa::path(post, path = "/api/v1/ops/identity-removals/{id}/complete", tag = "Operations",
+#[utoipa::path(post, path = "/api/v1/ops/identity-removals/{id}/complete", operation_id = "complete_identity_removal", tag = "Operations",
     params(("id" = String, Path, description = "Removal id"), CompleteParams),
     responses(
         (status = 200, body = Removal),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "removal_not_pending, identity_refused"),
         (status = 503, body = Problem, content_type = "application/problem+json", description = "identity_unavailable"),
     ))]
 pub async fn complete(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<String>,
-    Query(params): Query<CompleteParams>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<CompleteParams>,
 ) -> Result<Json<Removal>, ApiError> {
     let done = state
         .app
@@ -141,8 +142,8 @@ pub async fn complete(
 }
 
 /// Contacts on the identity side unknown here, and contacts synced here missing there.
-#[utoipa::path(get, path = "/api/v1/ops/drift", tag = "Operations",
-    responses((status = 200, body = DriftReport), (status = 503, body = Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/v1/ops/drift", operation_id = "show_drift", tag = "Operations",
+    responses((status = 200, body = DriftReport)))]
 pub async fn drift(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -166,7 +167,7 @@ pub async fn drift(
 }
 
 /// Contacts whose registration the identity side refused for good.
-#[utoipa::path(get, path = "/api/v1/ops/sync-failures", tag = "Operations",
+#[utoipa::path(get, path = "/api/v1/ops/sync-failures", operation_id = "list_sync_failures", tag = "Operations",
     responses((status = 200, body = SyncFailureList)))]
 pub async fn sync_failures(
     State(state): State<AppState>,

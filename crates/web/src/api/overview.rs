@@ -1,10 +1,10 @@
 //! `/api/v1/orgs/{org}/authentication`: what is in place for Single Sign-On.
 
 use crate::AppState;
-use crate::error::{ApiError, Problem};
-use crate::extract::ApiActor;
+use crate::error::ApiError;
+use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -36,13 +36,13 @@ pub struct Checklist {
 }
 
 /// The Authentication settings at a glance, with the checklist for enabling SSO.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/authentication", tag = "Authentication",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/authentication", operation_id = "show_authentication", tag = "Authentication",
     params(("org" = String, Path, description = "Organisation id")),
-    responses((status = 200, body = Overview), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Overview)))]
 pub async fn show(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Overview>, ApiError> {
     let o = state.app.authentication_overview(&actor, &org).await?;
     let domains = state.app.domains(&actor, &org).await?;

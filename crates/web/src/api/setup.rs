@@ -2,9 +2,9 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiActor, ApiJson};
+use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use smartcore_app::{DomainView, SsoInput, SsoView};
@@ -61,7 +61,7 @@ pub struct NewDomain {
 }
 
 /// Add a domain; publish the TXT record it answers, then verify.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains", tag = "Domains",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains", operation_id = "add_domain", tag = "Domains",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = NewDomain,
     responses(
@@ -72,7 +72,7 @@ pub struct NewDomain {
 pub async fn add_domain(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewDomain>,
 ) -> Result<(StatusCode, Json<Domain>), ApiError> {
     let domain = state.app.add_domain(&actor, &org, &body.domain).await?;
@@ -80,13 +80,13 @@ pub async fn add_domain(
 }
 
 /// The organisation's domains.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", tag = "Domains",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", operation_id = "list_domains", tag = "Domains",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = DomainList)))]
 pub async fn list_domains(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<DomainList>, ApiError> {
     let domains = state.app.domains(&actor, &org).await?;
     Ok(Json(DomainList {
@@ -95,7 +95,7 @@ pub async fn list_domains(
 }
 
 /// Look the domain's TXT record up now.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains/{id}/verify", tag = "Domains",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains/{id}/verify", operation_id = "verify_domain", tag = "Domains",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Domain id")),
     responses(
         (status = 200, body = Domain),
@@ -105,7 +105,7 @@ pub async fn list_domains(
 pub async fn verify_domain(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path((org, id)): Path<(String, String)>,
+    ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
     Ok(Json(
         state.app.verify_domain(&actor, &org, &id).await?.into(),
@@ -161,7 +161,7 @@ pub struct SsoConfiguration {
 }
 
 /// Set the identity provider's SAML configuration.
-#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso", tag = "SSO",
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso", operation_id = "put_sso", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = SsoConfiguration,
     responses(
@@ -171,7 +171,7 @@ pub struct SsoConfiguration {
 pub async fn put_sso(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<SsoConfiguration>,
 ) -> Result<Json<Sso>, ApiError> {
     let input = match body {
@@ -203,19 +203,19 @@ pub async fn put_sso(
 }
 
 /// The SAML configuration and its certificates.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso", tag = "SSO",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso", operation_id = "get_sso", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = Sso)))]
 pub async fn get_sso(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
     Ok(Json(state.app.sso(&actor, &org).await?.into()))
 }
 
 /// Finish SSO setup: needs a verified domain, at least one IT contact and a configuration.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/enable", tag = "SSO",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/enable", operation_id = "enable_sso", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = Sso),
@@ -224,7 +224,7 @@ pub async fn get_sso(
 pub async fn enable_sso(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
     Ok(Json(state.app.enable_sso(&actor, &org).await?.into()))
 }
@@ -236,13 +236,13 @@ pub struct SetupLinksSent {
 }
 
 /// E-mail every IT contact a read-only setup link, valid for 72 hours.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/setup-links", tag = "SSO",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/setup-links", operation_id = "send_setup_links", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
-    responses((status = 202, body = SetupLinksSent), (status = 404, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 202, body = SetupLinksSent)))]
 pub async fn send_setup_links(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(org): Path<String>,
+    ApiPath(org): ApiPath<String>,
 ) -> Result<(StatusCode, Json<SetupLinksSent>), ApiError> {
     let sent_to = state.app.send_setup_links(&actor, &org).await?;
     Ok((StatusCode::ACCEPTED, Json(SetupLinksSent { sent_to })))
