@@ -168,7 +168,7 @@ both! {
                 }
             }
         }
-        assert_eq!(operations, 18);
+        assert_eq!(operations, 21, "18 operations and the three of API tokens");
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");
     }
