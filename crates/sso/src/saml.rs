@@ -41,7 +41,7 @@ pub enum IdpConfigError {
     EntityIdEmpty,
     #[error("the entity ID is {length} characters long; at most 1024 are allowed")]
     EntityIdTooLong { length: usize },
-    #[error("the entity ID may not contain spaces or control characters")]
+    #[error("the entity ID may not contain control characters such as line breaks or tabs")]
     EntityIdInvalid,
     #[error("the SSO URL is not a valid URL: {reason}")]
     SsoUrlInvalid { reason: String },
@@ -121,10 +121,9 @@ fn check_entity_id(entity_id: &str) -> Result<String, IdpConfigError> {
     if length > MAX_ENTITY_ID_LENGTH {
         return Err(IdpConfigError::EntityIdTooLong { length });
     }
-    if entity_id
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
+    // Any text: some identity providers let the administrator type it (JumpCloud exports
+    // `entityID="IdP Entity ID"`), so SAML's anyURI is not enforced.
+    if entity_id.chars().any(char::is_control) {
         return Err(IdpConfigError::EntityIdInvalid);
     }
     Ok(entity_id.to_string())

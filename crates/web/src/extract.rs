@@ -65,7 +65,9 @@ impl From<JsonRejection> for ApiError {
             // 400 rather than 413, so that every unreadable body is answered alike (issue 3).
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
                 StatusCode::BAD_REQUEST,
-                "The request body is larger than 64 KiB.".to_owned(),
+                "The request body is too large: at most 64 KiB, or 2 MiB with SAML metadata \
+                 (whose document may be at most 1 MiB)."
+                    .to_owned(),
             ),
             other => (StatusCode::BAD_REQUEST, other.body_text()),
         };

@@ -7,7 +7,7 @@
 //! it the test prints one line and skips, except under `CI=true`, where it fails.
 //! `SMARTCORE_REALWORLD_DIR` points elsewhere.
 
-use crate::support::{TestApp, in_ci};
+use crate::support::{TestApp, certificate, in_ci};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -111,5 +111,47 @@ both! {
         let r = app.get(&format!("/api/v1/orgs/{org}/sso"), &token).await;
         assert_eq!(r.status(), 200);
         eprintln!("real-world SAML metadata: {accepted} accepted, {refused} refused, as INDEX.tsv says");
+    }
+
+    async fn metadata_as_large_as_ad_fs_exports_and_free_text_entity_ids_are_accepted(app: TestApp) {
+        let (org, token) = app.org_with_admin("Large Metadata Ltd").await;
+        let now = time::OffsetDateTime::now_utc();
+        let cert = certificate("adfs.large.example", now - time::Duration::days(1), now + time::Duration::days(365));
+        let body: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+        // 300 KB, as AD FS and Entra ID FederationMetadata documents are: the padding is what
+        // they carry besides the IdP descriptor (WS-Federation roles, claim types).
+        let padding = "<md:Extensions><!-- claim types and roles -->".to_owned()
+            + &"<x:ClaimType xmlns:x=\"urn:example:claims\" Uri=\"http://schemas.example/claims/name\"/>".repeat(3_700)
+            + "</md:Extensions>";
+        let xml = format!(
+            r#"<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="  IdP Entity ID  ">
+  {padding}
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{body}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://adfs.large.example/adfs/ls/"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#
+        );
+        assert!(xml.len() > 300_000, "{} bytes", xml.len());
+        let r = app
+            .request(reqwest::Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&json!({ "metadata_xml": xml }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let sso: Value = r.json().await.unwrap();
+        assert_eq!(sso["idp_entity_id"], "IdP Entity ID", "any text, trimmed");
+        assert_eq!(sso["idp_sso_url"], "https://adfs.large.example/adfs/ls/");
+
+        // Every other endpoint keeps its 64 KiB limit.
+        let r = app
+            .request(reqwest::Method::POST, &format!("/api/v1/orgs/{org}/it-contacts"), Some(&token))
+            .json(&json!({ "email": "a@large.example", "name": "n".repeat(70_000) }))
+            .send()
+            .await
+            .unwrap();
+        crate::support::problem(r, 400, "invalid_request").await;
     }
 }

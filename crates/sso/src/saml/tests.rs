@@ -344,8 +344,17 @@ fn field_validation() {
         Err(IdpConfigError::EntityIdTooLong { length: 1025 })
     );
     assert_eq!(f(&"e".repeat(1024), url, &c.pem), Ok(()));
+    // Some identity providers take any text as the entity ID (JumpCloud's export says
+    // "IdP Entity ID"): SAML's anyURI is not enforced; surrounding whitespace is trimmed.
+    assert_eq!(f("IdP Entity ID", url, &c.pem), Ok(()));
     assert_eq!(
-        f("urn:a b", url, &c.pem),
+        IdpConfig::from_fields("  IdP Entity ID \n", url, &c.pem)
+            .unwrap()
+            .entity_id,
+        "IdP Entity ID"
+    );
+    assert_eq!(
+        f("urn:a\u{7}b", url, &c.pem),
         Err(IdpConfigError::EntityIdInvalid)
     );
     assert_eq!(

@@ -22,6 +22,10 @@ use utoipa_axum::routes;
 
 /// The largest JSON body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
+/// The largest body of `PUT /sso`: identity providers' metadata documents run to 300 KB and
+/// more (AD FS, Entra ID) and may be 1 MiB (checked by
+/// the parser); JSON escaping can grow a document, hence twice that.
+pub const MAX_METADATA_BODY: usize = 2 * 1024 * 1024;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -58,7 +62,12 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::mail_deliveries))
         .routes(routes!(setup::add_domain, setup::list_domains))
         .routes(routes!(setup::verify_domain))
-        .routes(routes!(setup::put_sso, setup::get_sso))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(setup::put_sso, setup::get_sso))
+                // Inside the router-wide limit, so it wins for these routes.
+                .layer(DefaultBodyLimit::max(MAX_METADATA_BODY)),
+        )
         .routes(routes!(setup::enable_sso))
         .routes(routes!(setup::send_setup_links))
         .routes(routes!(ops::removals))
