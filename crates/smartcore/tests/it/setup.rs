@@ -175,6 +175,38 @@ each_backend! {
         problem(r, 409, "last_contact_required").await;
     }
 
+    async fn the_single_sign_on_page_takes_metadata_as_an_uploaded_file(backend: Backend) {
+        let (app, _dns, org, _token) = with_dns(backend).await;
+        app.member(&org, "Sam Admin", "sam@acme.example", smartcore_domain::Role::Admin).await;
+        let cookie = app.sign_in("sam@acme.example").await;
+        let page = format!("/orgs/{org}/settings/sso");
+        let html = app.page(&page, &cookie).await;
+        assert!(html.contains(r#"enctype="multipart/form-data""#) && html.contains(r#"type="file""#), "{html}");
+        let upload = |file: String, pasted: &'static str| {
+            let form = reqwest::multipart::Form::new()
+                .part("metadata_file", reqwest::multipart::Part::bytes(file.into_bytes()).file_name("FederationMetadata.xml").mime_str("application/xml").unwrap())
+                .text("metadata_xml", pasted)
+                .text("idp_entity_id", "")
+                .text("idp_sso_url", "")
+                .text("idp_certificate_pem", "");
+            app.http.post(format!("{}{page}/configuration", app.base_url)).header("cookie", cookie.clone()).multipart(form).send()
+        };
+        let now = OffsetDateTime::now_utc();
+        let cert = certificate("uploaded.acme.example", now - Duration::days(1), now + Duration::days(400));
+
+        // A broken file: the error on the page, nothing stored.
+        let r = upload("<not-metadata/>".into(), "").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = r.text().await.unwrap();
+        assert!(html.contains(r#"id="config-error""#), "{html}");
+
+        // The file wins over pasted text, and its certificate is shown.
+        let r = upload(metadata(&[cert]), "pasted text that is not metadata").await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let html = app.page(&page, &cookie).await;
+        assert!(html.contains("uploaded.acme.example") && html.contains("https://idp.acme.example/saml"), "{html}");
+    }
+
     async fn the_single_sign_on_page_takes_an_administrator_through_setup(backend: Backend) {
         let (app, dns, org, token) = with_dns(backend).await;
         app.member(&org, "Sam Admin", "sam@acme.example", smartcore_domain::Role::Admin).await;

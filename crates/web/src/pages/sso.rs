@@ -8,7 +8,7 @@ use crate::error::{PageError, public_message, status_of};
 use crate::pages::{org_context, page_actor, render};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,13 @@ pub fn routes() -> Router<AppState> {
             "/orgs/{org}/settings/sso/domains/{domain}/verify",
             post(verify_domain),
         )
-        .route("/orgs/{org}/settings/sso/configuration", post(configure))
+        .route(
+            "/orgs/{org}/settings/sso/configuration",
+            // A 1 MiB document, url-encoded, can take three times its size.
+            post(configure).layer(axum::extract::DefaultBodyLimit::max(
+                CONFIGURATION_FORM_LIMIT,
+            )),
+        )
         .route(
             "/orgs/{org}/settings/sso/setup-links",
             post(send_setup_links),
@@ -225,7 +231,10 @@ async fn verify_domain(
     }
 }
 
-#[derive(Deserialize)]
+/// The largest identity-provider form accepted: metadata of 1 MiB, url-encoded or uploaded.
+const CONFIGURATION_FORM_LIMIT: usize = 4 * 1024 * 1024;
+
+#[derive(Deserialize, Default)]
 struct ConfigForm {
     #[serde(default)]
     metadata_xml: String,
@@ -237,13 +246,65 @@ struct ConfigForm {
     idp_certificate_pem: String,
 }
 
+/// Reads the identity-provider form: url-encoded (pasted metadata or fields), or multipart when
+/// the metadata comes as a file (`metadata_file`, which wins over pasted text). Works without
+/// JavaScript either way.
+async fn read_config_form(request: Request) -> Result<ConfigForm, PageError> {
+    let unreadable = |why: String| {
+        PageError(AppError::invalid(
+            "invalid_request",
+            "metadata_file",
+            format!("The form could not be read: {why}"),
+        ))
+    };
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let Form(form) = Form::<ConfigForm>::from_request(request, &())
+            .await
+            .map_err(|e| unreadable(e.body_text()))?;
+        return Ok(form);
+    }
+    let mut parts = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| unreadable(e.body_text()))?;
+    let mut form = ConfigForm::default();
+    let mut file = String::new();
+    while let Some(field) = parts
+        .next_field()
+        .await
+        .map_err(|e| unreadable(e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|e| unreadable(e.body_text()))?;
+        // The document's own bytes; a BOM or a broken encoding is reported by the parser.
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        match name.as_str() {
+            "metadata_file" => file = text,
+            "metadata_xml" => form.metadata_xml = text,
+            "idp_entity_id" => form.idp_entity_id = text,
+            "idp_sso_url" => form.idp_sso_url = text,
+            "idp_certificate_pem" => form.idp_certificate_pem = text,
+            _ => {}
+        }
+    }
+    if !file.trim().is_empty() {
+        form.metadata_xml = file;
+    }
+    Ok(form)
+}
+
 async fn configure(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(org): Path<String>,
-    Form(form): Form<ConfigForm>,
+    request: Request,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
+    let form = read_config_form(request).await?;
     // Metadata, when given, wins: it carries every field and certificate at once.
     let input = if form.metadata_xml.trim().is_empty() {
         SsoInput::Fields {
