@@ -31,6 +31,8 @@ pub struct SetupDetails {
     pub sp_entity_id: String,
     pub acs_url: String,
     pub sp_metadata_xml: String,
+    /// Where the identity provider can read [`SetupDetails::sp_metadata_xml`] itself.
+    pub sp_metadata_url: String,
     pub sso_status: String,
     pub domain_verified: bool,
     pub expires_at: Timestamp,
@@ -47,6 +49,22 @@ pub enum LinkRefused {
 }
 
 impl App {
+    /// Our service-provider entity ID and ACS URL for an organisation.
+    fn service_provider(&self, org_id: &OrgId) -> (String, String) {
+        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
+        let acs_url = format!("{sp_entity_id}/acs");
+        (sp_entity_id, acs_url)
+    }
+
+    /// Our service-provider metadata for an organisation, public (it holds no secret), so an
+    /// IT contact can give their identity provider a URL instead of copying values.
+    pub async fn service_provider_metadata(&self, org: &str) -> Result<String, AppError> {
+        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        self.store.org(&org_id).await?;
+        let (sp_entity_id, acs_url) = self.service_provider(&org_id);
+        Ok(smartcore_sso::sp_metadata(&sp_entity_id, &acs_url))
+    }
+
     async fn link_key(&self) -> Result<Vec<u8>, AppError> {
         let mut candidate = [0u8; 32];
         rand::rng().fill_bytes(&mut candidate);
@@ -189,11 +207,11 @@ impl App {
             Err(e) => return Err(e.into()),
         };
         let org = self.store.org(&org_id).await?;
-        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
-        let acs_url = format!("{}/saml/{}/acs", self.public_url, org_id);
+        let (sp_entity_id, acs_url) = self.service_provider(&org_id);
         Ok(Ok(SetupDetails {
             org_name: org.name,
             contact_email: contact.email.to_string(),
+            sp_metadata_url: format!("{sp_entity_id}/metadata"),
             sp_metadata_xml: smartcore_sso::sp_metadata(&sp_entity_id, &acs_url),
             sp_entity_id,
             acs_url,

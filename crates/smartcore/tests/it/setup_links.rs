@@ -75,3 +75,28 @@ each_backend! {
         assert!(expired.text().await.unwrap().contains("expired"));
     }
 }
+
+/// Our service-provider metadata at its own URL.
+mod service_provider {
+    use crate::support::TestApp;
+
+    both! {
+        async fn service_provider_metadata_is_public_at_a_url_linked_from_the_page(app: TestApp) {
+            let (org, _token) = app.org_with_admin("Metadata Ltd").await;
+            let r = app.http.get(format!("{}/saml/{org}/metadata", app.base_url)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "application/samlmetadata+xml; charset=utf-8");
+            let xml = r.text().await.unwrap();
+            let entity_id = format!("{}/saml/{org}", app.base_url);
+            assert!(xml.contains(&format!(r#"entityID="{entity_id}""#)), "{xml}");
+            assert!(xml.contains(&format!(r#"Location="{entity_id}/acs""#)), "{xml}");
+            let r = app.http.get(format!("{}/saml/org_00000000000000000000000000000000/metadata", app.base_url)).send().await.unwrap();
+            assert_eq!(r.status(), 404);
+
+            app.member(&org, "Sam Admin", "sam@acme.example", smartcore_domain::Role::Admin).await;
+            let cookie = app.sign_in("sam@acme.example").await;
+            let html = app.page(&format!("/orgs/{org}/settings/sso"), &cookie).await;
+            assert!(html.contains(&format!(r#"href="/saml/{org}/metadata""#)), "{html}");
+        }
+    }
+}

@@ -7,12 +7,30 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use smartcore_app::{LinkRefused, SetupDetails};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/setup/{token}", get(show))
+    Router::new()
+        .route("/setup/{token}", get(show))
+        .route("/saml/{org}/metadata", get(service_provider_metadata))
+}
+
+/// `GET /saml/{org}/metadata`: our service-provider metadata, public.
+async fn service_provider_metadata(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let xml = state.app.service_provider_metadata(&org).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/samlmetadata+xml; charset=utf-8",
+        )],
+        xml,
+    )
+        .into_response())
 }
 
 #[derive(Template)]
