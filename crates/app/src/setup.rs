@@ -213,9 +213,11 @@ impl App {
         let org_id = self.admin_org(actor, org).await?;
         let (config, source) = match input {
             SsoInput::Metadata { xml } => {
-                let metadata = IdpMetadata::parse(&xml).map_err(|e| {
-                    AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
-                })?;
+                let metadata = parse_metadata_off_the_async_threads(xml)
+                    .await?
+                    .map_err(|e| {
+                        AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
+                    })?;
                 (IdpConfig::from(metadata), "metadata")
             }
             SsoInput::Fields {
@@ -344,4 +346,22 @@ impl App {
             .await?;
         self.sso_view(&org_id).await
     }
+}
+
+/// How many metadata documents are parsed at once; more wait their turn.
+const METADATA_PARSERS: usize = 2;
+
+/// Parses metadata on tokio's blocking threads, at most [`METADATA_PARSERS`] at once, so a
+/// large or hostile document never holds an async thread that other requests need.
+async fn parse_metadata_off_the_async_threads(
+    xml: String,
+) -> Result<Result<IdpMetadata, smartcore_sso::MetadataError>, AppError> {
+    static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(METADATA_PARSERS);
+    let _turn = PARSERS
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || IdpMetadata::parse(&xml))
+        .await
+        .map_err(|e| AppError::Internal(format!("metadata parsing stopped: {e}")))
 }

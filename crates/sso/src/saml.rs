@@ -13,6 +13,12 @@ use crate::certificate::{Certificate, CertificateError};
 pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
 /// Most XML nodes a metadata document may have.
 pub const MAX_METADATA_NODES: u32 = 100_000;
+/// Most attributes one element of a metadata document may carry (real ones carry a handful;
+/// roxmltree checks each new attribute against the element's others, so 80,000 of them cost
+/// seconds of CPU).
+pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 256;
+/// Deepest nesting of elements accepted (real metadata nests about ten deep).
+pub const MAX_METADATA_DEPTH: usize = 64;
 /// Longest entity ID accepted.
 pub const MAX_ENTITY_ID_LENGTH: usize = 1024;
 /// Longest SSO URL accepted.
@@ -194,6 +200,12 @@ pub enum MetadataError {
     TooLarge { size: usize, limit: usize },
     #[error("metadata with a document type declaration (DTD) is refused for safety")]
     DtdNotAllowed,
+    #[error(
+        "an element of the metadata has more than {limit} attributes; real metadata has a handful"
+    )]
+    TooManyAttributes { limit: usize },
+    #[error("the metadata nests elements more than {limit} deep")]
+    TooDeep { limit: usize },
     #[error("the metadata is not well-formed XML: {0}")]
     Xml(String),
     #[error("this is not SAML 2.0 metadata (the root element is {found})")]
@@ -234,6 +246,7 @@ impl IdpMetadata {
         if xml.contains("<!DOCTYPE") {
             return Err(MetadataError::DtdNotAllowed);
         }
+        check_shape(xml)?;
         let options = ParsingOptions {
             allow_dtd: false,
             nodes_limit: MAX_METADATA_NODES,
@@ -363,6 +376,76 @@ pub fn sp_metadata(entity_id: &str, acs_url: &str) -> String {
 </md:EntityDescriptor>
 "#
     )
+}
+
+/// One linear pass over the document before it is parsed: at most
+/// [`MAX_ATTRIBUTES_PER_ELEMENT`] attributes on an element and [`MAX_METADATA_DEPTH`] levels of
+/// nesting. It counts `=` outside quoted values inside tags, skipping comments, CDATA sections
+/// and processing instructions; well-formedness is left to the parser.
+fn check_shape(xml: &str) -> Result<(), MetadataError> {
+    let bytes = xml.as_bytes();
+    let mut i = 0;
+    let mut depth = 0usize;
+    let skip_to = |from: usize, end: &str| {
+        xml[from..]
+            .find(end)
+            .map_or(bytes.len(), |at| from + at + end.len())
+    };
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &xml[i..];
+        if rest.starts_with("<!--") {
+            i = skip_to(i + 4, "-->");
+        } else if rest.starts_with("<![CDATA[") {
+            i = skip_to(i + 9, "]]>");
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            i = skip_to(i + 2, ">");
+        } else if rest.starts_with("</") {
+            depth = depth.saturating_sub(1);
+            i = skip_to(i + 2, ">");
+        } else {
+            // A start tag: count attributes up to its end, outside quoted values.
+            let mut j = i + 1;
+            let mut quote: Option<u8> = None;
+            let mut attributes = 0;
+            let mut self_closing = false;
+            while j < bytes.len() {
+                let b = bytes[j];
+                match quote {
+                    Some(q) if b == q => quote = None,
+                    Some(_) => {}
+                    None if b == b'"' || b == b'\'' => quote = Some(b),
+                    None if b == b'=' => {
+                        attributes += 1;
+                        if attributes > MAX_ATTRIBUTES_PER_ELEMENT {
+                            return Err(MetadataError::TooManyAttributes {
+                                limit: MAX_ATTRIBUTES_PER_ELEMENT,
+                            });
+                        }
+                    }
+                    None if b == b'>' => {
+                        self_closing = bytes[j - 1] == b'/';
+                        break;
+                    }
+                    None => {}
+                }
+                j += 1;
+            }
+            if !self_closing {
+                depth += 1;
+                if depth > MAX_METADATA_DEPTH {
+                    return Err(MetadataError::TooDeep {
+                        limit: MAX_METADATA_DEPTH,
+                    });
+                }
+            }
+            i = j + 1;
+        }
+    }
+    Ok(())
 }
 
 /// Escapes text for use in XML content or a double- or single-quoted attribute. Characters XML

@@ -154,4 +154,48 @@ both! {
             .unwrap();
         crate::support::problem(r, 400, "invalid_request").await;
     }
+
+    async fn hostile_metadata_is_refused_without_slowing_another_organisation(app: TestApp) {
+        let (org, token) = app.org_with_admin("Hostile Ltd").await;
+        let (other, other_token) = app.org_with_admin("Bystander Ltd").await;
+        // The worst shapes found: one element with 80,000 attributes, and 1 MiB of nesting.
+        let attributes = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" {}/>"#,
+            (0..80_000).map(|i| format!("a{i}=\"x\"")).collect::<Vec<_>>().join(" ")
+        );
+        let nesting = format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">{}</md:EntityDescriptor>"#,
+            "<x>".repeat(300_000)
+        );
+        let started = std::time::Instant::now();
+        let hostile: Vec<_> = [&attributes, &nesting, &attributes, &nesting]
+            .into_iter()
+            .map(|xml| {
+                app.request(reqwest::Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+                    .json(&json!({ "metadata_xml": xml }))
+                    .send()
+            })
+            .collect();
+        let bystander = async {
+            let mut slowest = std::time::Duration::ZERO;
+            for _ in 0..20 {
+                let t = std::time::Instant::now();
+                let r = app.get(&format!("/api/v1/orgs/{other}/it-contacts"), &other_token).await;
+                assert_eq!(r.status(), 200);
+                slowest = slowest.max(t.elapsed());
+            }
+            slowest
+        };
+        let (answers, slowest) = tokio::join!(futures_util::future::join_all(hostile), bystander);
+        for r in answers {
+            let r = r.unwrap();
+            let p = crate::support::problem(r, 422, "invalid_metadata").await;
+            assert!(p["detail"].as_str().unwrap().contains("attributes") || p["detail"].as_str().unwrap().contains("deep"), "{p}");
+        }
+        eprintln!(
+            "four hostile 1 MiB documents refused in {:?}; another organisation's slowest list-contacts meanwhile {:?}",
+            started.elapsed(),
+            slowest
+        );
+    }
 }

@@ -443,3 +443,48 @@ fn sp_metadata_survives_hostile_values() {
     assert!(!doc.descendants().any(|n| n.tag_name().name() == "evil"));
     assert_eq!(doc.root_element().attribute("entityID"), Some("abc\r\n"));
 }
+
+#[test]
+fn hostile_shapes_are_refused_in_one_pass() {
+    let many = format!(
+        r#"<md:EntityDescriptor xmlns:md="{NS_METADATA}" {}/>"#,
+        (0..80_000)
+            .map(|i| format!("a{i}=\"x\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert!(many.len() > 700_000);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        IdpMetadata::parse(&many).unwrap_err(),
+        MetadataError::TooManyAttributes {
+            limit: MAX_ATTRIBUTES_PER_ELEMENT
+        }
+    );
+    eprintln!(
+        "80,000 attributes ({} bytes) refused in {:?}",
+        many.len(),
+        started.elapsed()
+    );
+
+    let deep = format!(
+        r#"<md:EntityDescriptor xmlns:md="{NS_METADATA}">{}{}</md:EntityDescriptor>"#,
+        "<x>".repeat(100),
+        "</x>".repeat(100)
+    );
+    assert_eq!(
+        IdpMetadata::parse(&deep).unwrap_err(),
+        MetadataError::TooDeep {
+            limit: MAX_METADATA_DEPTH
+        }
+    );
+
+    // Quoted '=' and '>' and comments do not count; self-closing elements do not nest.
+    let fine = format!(
+        r#"<md:EntityDescriptor xmlns:md="{NS_METADATA}" entityID="a=b>c"><!-- x=y z=w --><x/><x/></md:EntityDescriptor>"#
+    );
+    assert!(!matches!(
+        IdpMetadata::parse(&fine),
+        Err(MetadataError::TooManyAttributes { .. } | MetadataError::TooDeep { .. })
+    ));
+}
