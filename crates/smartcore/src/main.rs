@@ -108,6 +108,12 @@ enum OrgCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// List every organisation with its id, by name.
+    List {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Link an organisation to its organisation id on the identity side (WorkOS).
     LinkIdentity {
         /// Organisation id or exact name.
@@ -292,6 +298,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&serde_json::json!({ "id": org.id, "name": org.name }))?;
             } else {
                 println!("Created organisation {} ({}).", org.name, org.id);
+            }
+        }
+        Command::Org(OrgCommand::List { json }) => {
+            let orgs = app.all_orgs().await?;
+            if json {
+                let orgs: Vec<_> = orgs
+                    .iter()
+                    .map(|o| serde_json::json!({ "id": o.id, "name": o.name }))
+                    .collect();
+                print_json(&serde_json::json!({ "orgs": orgs }))?;
+            } else if orgs.is_empty() {
+                println!("There are no organisations yet.");
+            } else {
+                println!("{:<36} name", "id");
+                for o in &orgs {
+                    println!("{:<36} {}", o.id, o.name);
+                }
             }
         }
         Command::Org(OrgCommand::LinkIdentity {
@@ -517,6 +540,7 @@ fn print_demo(info: &demo::DemoInfo, config: &Config) {
         "Demo organisation {} is ready ({} members).",
         info.org_name, info.members
     );
+    println!("  Org id:    {}", info.org_id);
     println!("  Open:      {}/sign-in", config.public_url);
     println!("  E-mail:    {}", info.admin_email);
     println!("  Password:  {}", info.admin_password);

@@ -47,6 +47,15 @@ both! {
         let r = app.get(&format!("/api/v1/orgs/{}/it-contacts", org["id"].as_str().unwrap()), token).await;
         assert_eq!(r.status(), 200, "the printed token works against the API");
 
+        let list = smartcore(&db, &["org", "list", "--json"]);
+        assert!(list.status.success(), "{}", stderr(&list));
+        let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+        assert_eq!(list, serde_json::json!({ "orgs": [{ "id": org["id"], "name": "Initech" }] }));
+        let table = smartcore(&db, &["org", "list"]);
+        assert!(table.status.success(), "{}", stderr(&table));
+        let line = format!("{} Initech", org["id"].as_str().unwrap());
+        assert!(stdout(&table).lines().any(|l| l == line), "{}", stdout(&table));
+
         let migrate = smartcore(&db, &["migrate"]);
         assert!(migrate.status.success(), "{}", stderr(&migrate));
         assert!(stdout(&migrate).contains("up to date"));
@@ -123,6 +132,7 @@ both! {
         assert!(second.status.success(), "{}", stderr(&second));
         assert_eq!(stdout(&first), stdout(&second));
         let org = app.app.find_org("Acme").await.unwrap();
+        assert!(stdout(&first).contains(&format!("Org id:    {}", org.id)), "{}", stdout(&first));
         assert_eq!(app.app.store().member_count(&org.org_id()).await.unwrap(), 51);
         let session = app.app.sign_in("admin@acme.example", "smartcore-demo").await.unwrap();
         assert!(!session.actor.is_staff);
