@@ -20,6 +20,9 @@ struct Cli {
     /// A TOML file with configuration keys (environment variables win over it).
     #[arg(long, global = true, env = "SMARTCORE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The database to use, sqlite://PATH or postgres://… (overrides SMARTCORE_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -254,6 +257,32 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = &cli.database_url {
+        if smartcore_storage::Dialect::of_url(url).is_none() {
+            bail!("--database-url: {url:?} is neither sqlite://… nor postgres://…");
+        }
+        config.database_url = url.clone();
+    }
+    // Only the commands that set a service up may create a new SQLite database; the others
+    // would otherwise work on an empty one and the operator would not notice.
+    let may_create = matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Migrate | Command::Demo
+    );
+    if !may_create
+        && let Some(file) = smartcore_storage::sqlite_file_of_url(&config.database_url)
+        && !file.exists()
+    {
+        let shown = if file.is_absolute() || file.starts_with(".") {
+            file.display().to_string()
+        } else {
+            format!("./{}", file.display())
+        };
+        bail!(
+            "there is no database at {shown} (SMARTCORE_DATABASE_URL or --database-url); \
+             run 'smartcore migrate' or 'smartcore serve' first, or point to the existing database"
+        );
+    }
     if let Command::Serve {
         listen: Some(addr), ..
     } = &cli.command

@@ -138,3 +138,65 @@ both! {
         assert!(!session.actor.is_staff);
     }
 }
+
+#[test]
+fn commands_other_than_serve_migrate_and_demo_do_not_create_a_database() {
+    let dir = TempDir::new("nodb");
+    let file = dir.0.join("data").join("smartcore.db");
+    let missing = format!("sqlite://{}", file.display());
+    for args in [
+        &["org", "list"][..],
+        &["user", "create", "--email", "a@b.example"],
+        &["worker"],
+    ] {
+        let refused = smartcore(&missing, args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&refused).trim(),
+            format!(
+                "error: there is no database at {} (SMARTCORE_DATABASE_URL or --database-url); \
+                 run 'smartcore migrate' or 'smartcore serve' first, or point to the existing database",
+                file.display()
+            ),
+            "{args:?}"
+        );
+        assert!(!file.exists(), "{args:?} created the database");
+    }
+
+    let migrate = smartcore(&missing, &["migrate"]);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    assert!(file.exists());
+    let listed = smartcore(&missing, &["org", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+
+    // --database-url wins over SMARTCORE_DATABASE_URL.
+    let elsewhere = format!("sqlite://{}", dir.0.join("other.db").display());
+    let created = smartcore(
+        &elsewhere,
+        &[
+            "--database-url",
+            &missing,
+            "org",
+            "create",
+            "--name",
+            "Flagged",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let listed = smartcore(
+        &elsewhere,
+        &["org", "list", "--json", "--database-url", &missing],
+    );
+    assert!(stdout(&listed).contains("Flagged"), "{}", stdout(&listed));
+    let refused = smartcore(&missing, &["--database-url", &elsewhere, "org", "list"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("other.db"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!dir.0.join("other.db").exists());
+    let bad = smartcore(&missing, &["--database-url", "mysql://x/y", "org", "list"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--database-url"), "{}", stderr(&bad));
+}
