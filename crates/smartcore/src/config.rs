@@ -164,13 +164,7 @@ impl Config {
                 format!("{database_url:?} is neither sqlite://… nor postgres://…"),
             ));
         }
-        let listen = required("LISTEN")?;
-        let listen = listen.parse().map_err(|_| {
-            bad(
-                "LISTEN",
-                format!("{listen:?} is not an address like 127.0.0.1:8080"),
-            )
-        })?;
+        let listen = resolve_listen(&required("LISTEN")?).map_err(|why| bad("LISTEN", why))?;
         let public_url = required("PUBLIC_URL")?.trim_end_matches('/').to_owned();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(bad(
@@ -331,6 +325,33 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// An address to listen on: `127.0.0.1:8080`, `[::1]:8080` or a host name with a port
+/// (`localhost:8081`), resolved now; the first address the name resolves to is used. The
+/// error names the value.
+pub fn resolve_listen(value: &str) -> Result<SocketAddr, String> {
+    let value = value.trim();
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!(
+            "{value:?} is not an address like 127.0.0.1:8080 or localhost:8080 (the port is missing)"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{value:?} is not an address like 127.0.0.1:8080 or localhost:8080"
+        ));
+    }
+    use std::net::ToSocketAddrs;
+    match value.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("the host name in {value:?} resolves to no address")),
+        Err(e) => Err(format!("cannot resolve the host name in {value:?}: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +363,35 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn listen_accepts_host_names_and_names_the_value_it_cannot_resolve() {
+        let c = Config::from_sources(None, env(&[("SMARTCORE_LISTEN", "localhost:8081")])).unwrap();
+        assert!(c.listen.ip().is_loopback(), "{}", c.listen);
+        assert_eq!(c.listen.port(), 8081);
+        assert_eq!(resolve_listen("[::1]:80").unwrap().to_string(), "[::1]:80");
+        for bad in [
+            "no-such-host.invalid:8080",
+            "localhost",
+            "localhost:http",
+            ":8080",
+        ] {
+            let e = resolve_listen(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        let e = Config::from_sources(
+            None,
+            env(&[("SMARTCORE_LISTEN", "no-such-host.invalid:8080")]),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            e.starts_with(
+                "SMARTCORE_LISTEN: cannot resolve the host name in \"no-such-host.invalid:8080\""
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -31,8 +31,9 @@ struct Cli {
 enum Command {
     /// Serve the web UI and the API, and run the background workers, in one process.
     Serve {
-        /// The address to listen on (overrides SMARTCORE_LISTEN).
-        #[arg(long, value_name = "ADDR")]
+        /// The address to listen on, e.g. 127.0.0.1:8080 or localhost:8080 (overrides
+        /// SMARTCORE_LISTEN).
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
         listen: Option<SocketAddr>,
         /// Seed the demo organisation first (idempotent).
         #[arg(long)]
@@ -214,6 +215,10 @@ enum TokenCommand {
         /// The token's id (tok_…), from `token list`.
         id: String,
     },
+}
+
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    smartcore::config::resolve_listen(value)
 }
 
 fn main() -> ExitCode {

@@ -200,3 +200,29 @@ fn commands_other_than_serve_migrate_and_demo_do_not_create_a_database() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("--database-url"), "{}", stderr(&bad));
 }
+
+#[test]
+fn serve_listen_takes_host_names_and_names_the_one_it_cannot_resolve() {
+    let dir = TempDir::new("listen");
+    let db = format!("sqlite://{}/smartcore.db", dir.0.display());
+    let refused = smartcore(&db, &["serve", "--listen", "no-such-host.invalid:8081"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("cannot resolve the host name in \"no-such-host.invalid:8081\""),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .args(["migrate"])
+        .env("SMARTCORE_DATABASE_URL", &db)
+        .env("SMARTCORE_LISTEN", "no-such-host.invalid:8081")
+        .env_remove("SMARTCORE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("SMARTCORE_LISTEN: cannot resolve"),
+        "{}",
+        stderr(&refused)
+    );
+}
