@@ -121,9 +121,7 @@ impl Config {
                 let known = KEYS
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case(&key))
-                    .ok_or_else(|| {
-                        ConfigError(format!("unknown key {key:?} in {}", path.display()))
-                    })?;
+                    .ok_or_else(|| unknown_key(&key, path))?;
                 let value = match value {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
@@ -325,6 +323,24 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// "unknown key …", with the closest known key when one is near and the list of them all.
+fn unknown_key(key: &str, path: &Path) -> ConfigError {
+    let lower = key.to_ascii_lowercase();
+    let known: Vec<String> = KEYS.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&lower, k), k))
+        .filter(|(distance, k)| *distance <= (k.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    ConfigError(format!(
+        "unknown key {key:?} in {}{closest}; known keys: {}",
+        path.display(),
+        known.join(", ")
+    ))
+}
+
 /// An address to listen on: `127.0.0.1:8080`, `[::1]:8080` or a host name with a port
 /// (`localhost:8081`), resolved now; the first address the name resolves to is used. The
 /// error names the value.
@@ -473,11 +489,24 @@ mod tests {
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.sync_interval, Duration::from_millis(250));
         std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        let e = Config::from_sources(Some(&file), env(&[])).unwrap_err().0;
+        assert!(e.starts_with("unknown key \"colour\" in "), "{e}");
+        assert!(!e.contains("did you mean"), "{e}");
         assert!(
-            Config::from_sources(Some(&file), env(&[]))
-                .unwrap_err()
-                .0
-                .contains("unknown key")
+            e.ends_with("; known keys: database_url, listen, public_url, identity, workos_base_url, \
+                         workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
+                         dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
+                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s"),
+            "{e}"
         );
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let e = Config::from_sources(Some(&file), env(&[])).unwrap_err().0;
+        assert!(
+            e.contains("(did you mean `listen`?); known keys: database_url, listen,"),
+            "{e}"
+        );
+        std::fs::write(&file, "database-url = \"sqlite://x.db\"\n").unwrap();
+        let e = Config::from_sources(Some(&file), env(&[])).unwrap_err().0;
+        assert!(e.contains("did you mean `database_url`?"), "{e}");
     }
 }
