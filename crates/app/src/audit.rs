@@ -8,9 +8,24 @@ pub struct AuditEvent {
     pub id: String,
     pub at: String,
     pub actor: String,
+    /// The acting user's name and address; none for `system`.
+    pub actor_name: Option<String>,
+    pub actor_email: Option<String>,
     pub action: String,
     pub target: Option<String>,
     pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// "Name <email>" for a user, else the actor as recorded (`system`).
+    pub fn actor_label(&self) -> String {
+        match (&self.actor_name, &self.actor_email) {
+            (Some(name), Some(email)) => format!("{name} <{email}>"),
+            (None, Some(email)) => format!("<{email}>"),
+            (Some(name), None) => name.clone(),
+            (None, None) => self.actor.clone(),
+        }
+    }
 }
 
 pub const MAX_AUDIT_PAGE: i64 = 200;
@@ -34,6 +49,8 @@ impl App {
                 details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
                 id: r.id,
                 actor: r.actor,
+                actor_name: r.actor_name,
+                actor_email: r.actor_email,
                 action: r.action,
                 target: r.target,
             })

@@ -53,6 +53,11 @@ impl App {
         }
     }
 
+    /// Every organisation, by name, for the CLI.
+    pub async fn all_orgs(&self) -> Result<Vec<OrgRecord>, AppError> {
+        Ok(self.store.all_orgs().await?)
+    }
+
     /// Finds an organisation by its id (`org_…`) or its exact name, for the CLI.
     pub async fn find_org(&self, id_or_name: &str) -> Result<OrgRecord, AppError> {
         let found = match OrgId::parse(id_or_name) {

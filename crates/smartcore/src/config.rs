@@ -121,9 +121,7 @@ impl Config {
                 let known = KEYS
                     .iter()
                     .find(|(k, _)| k.eq_ignore_ascii_case(&key))
-                    .ok_or_else(|| {
-                        ConfigError(format!("unknown key {key:?} in {}", path.display()))
-                    })?;
+                    .ok_or_else(|| unknown_key(&key, path))?;
                 let value = match value {
                     toml::Value::String(s) => s,
                     toml::Value::Integer(i) => i.to_string(),
@@ -164,13 +162,7 @@ impl Config {
                 format!("{database_url:?} is neither sqlite://… nor postgres://…"),
             ));
         }
-        let listen = required("LISTEN")?;
-        let listen = listen.parse().map_err(|_| {
-            bad(
-                "LISTEN",
-                format!("{listen:?} is not an address like 127.0.0.1:8080"),
-            )
-        })?;
+        let listen = resolve_listen(&required("LISTEN")?).map_err(|why| bad("LISTEN", why))?;
         let public_url = required("PUBLIC_URL")?.trim_end_matches('/').to_owned();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(bad(
@@ -331,6 +323,51 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// "unknown key …", with the closest known key when one is near and the list of them all.
+fn unknown_key(key: &str, path: &Path) -> ConfigError {
+    let lower = key.to_ascii_lowercase();
+    let known: Vec<String> = KEYS.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&lower, k), k))
+        .filter(|(distance, k)| *distance <= (k.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default();
+    ConfigError(format!(
+        "unknown key {key:?} in {}{closest}; known keys: {}",
+        path.display(),
+        known.join(", ")
+    ))
+}
+
+/// An address to listen on: `127.0.0.1:8080`, `[::1]:8080` or a host name with a port
+/// (`localhost:8081`), resolved now; the first address the name resolves to is used. The
+/// error names the value.
+pub fn resolve_listen(value: &str) -> Result<SocketAddr, String> {
+    let value = value.trim();
+    if let Ok(addr) = value.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(format!(
+            "{value:?} is not an address like 127.0.0.1:8080 or localhost:8080 (the port is missing)"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{value:?} is not an address like 127.0.0.1:8080 or localhost:8080"
+        ));
+    }
+    use std::net::ToSocketAddrs;
+    match value.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("the host name in {value:?} resolves to no address")),
+        Err(e) => Err(format!("cannot resolve the host name in {value:?}: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +379,35 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn listen_accepts_host_names_and_names_the_value_it_cannot_resolve() {
+        let c = Config::from_sources(None, env(&[("SMARTCORE_LISTEN", "localhost:8081")])).unwrap();
+        assert!(c.listen.ip().is_loopback(), "{}", c.listen);
+        assert_eq!(c.listen.port(), 8081);
+        assert_eq!(resolve_listen("[::1]:80").unwrap().to_string(), "[::1]:80");
+        for bad in [
+            "no-such-host.invalid:8080",
+            "localhost",
+            "localhost:http",
+            ":8080",
+        ] {
+            let e = resolve_listen(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        let e = Config::from_sources(
+            None,
+            env(&[("SMARTCORE_LISTEN", "no-such-host.invalid:8080")]),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            e.starts_with(
+                "SMARTCORE_LISTEN: cannot resolve the host name in \"no-such-host.invalid:8080\""
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -423,11 +489,24 @@ mod tests {
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.sync_interval, Duration::from_millis(250));
         std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        let e = Config::from_sources(Some(&file), env(&[])).unwrap_err().0;
+        assert!(e.starts_with("unknown key \"colour\" in "), "{e}");
+        assert!(!e.contains("did you mean"), "{e}");
         assert!(
-            Config::from_sources(Some(&file), env(&[]))
-                .unwrap_err()
-                .0
-                .contains("unknown key")
+            e.ends_with("; known keys: database_url, listen, public_url, identity, workos_base_url, \
+                         workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
+                         dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
+                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s"),
+            "{e}"
         );
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let e = Config::from_sources(Some(&file), env(&[])).unwrap_err().0;
+        assert!(
+            e.contains("(did you mean `listen`?); known keys: database_url, listen,"),
+            "{e}"
+        );
+        std::fs::write(&file, "database-url = \"sqlite://x.db\"\n").unwrap();
+        let e = Config::from_sources(Some(&file), env(&[])).unwrap_err().0;
+        assert!(e.contains("did you mean `database_url`?"), "{e}");
     }
 }

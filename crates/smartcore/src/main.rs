@@ -20,6 +20,9 @@ struct Cli {
     /// A TOML file with configuration keys (environment variables win over it).
     #[arg(long, global = true, env = "SMARTCORE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The database to use, sqlite://PATH or postgres://… (overrides SMARTCORE_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,8 +31,9 @@ struct Cli {
 enum Command {
     /// Serve the web UI and the API, and run the background workers, in one process.
     Serve {
-        /// The address to listen on (overrides SMARTCORE_LISTEN).
-        #[arg(long, value_name = "ADDR")]
+        /// The address to listen on, e.g. 127.0.0.1:8080 or localhost:8080 (overrides
+        /// SMARTCORE_LISTEN).
+        #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
         listen: Option<SocketAddr>,
         /// Seed the demo organisation first (idempotent).
         #[arg(long)]
@@ -107,6 +111,12 @@ enum OrgCommand {
         name: String,
         #[command(flatten)]
         out: JsonFlag,
+    },
+    /// List every organisation with its id, by name.
+    List {
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Link an organisation to its organisation id on the identity side (WorkOS).
     LinkIdentity {
@@ -207,6 +217,10 @@ enum TokenCommand {
     },
 }
 
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    smartcore::config::resolve_listen(value)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve { .. } | Command::Worker);
@@ -248,6 +262,32 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = &cli.database_url {
+        if smartcore_storage::Dialect::of_url(url).is_none() {
+            bail!("--database-url: {url:?} is neither sqlite://… nor postgres://…");
+        }
+        config.database_url = url.clone();
+    }
+    // Only the commands that set a service up may create a new SQLite database; the others
+    // would otherwise work on an empty one and the operator would not notice.
+    let may_create = matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Migrate | Command::Demo
+    );
+    if !may_create
+        && let Some(file) = smartcore_storage::sqlite_file_of_url(&config.database_url)
+        && !file.exists()
+    {
+        let shown = if file.is_absolute() || file.starts_with(".") {
+            file.display().to_string()
+        } else {
+            format!("./{}", file.display())
+        };
+        bail!(
+            "there is no database at {shown} (SMARTCORE_DATABASE_URL or --database-url); \
+             run 'smartcore migrate' or 'smartcore serve' first, or point to the existing database"
+        );
+    }
     if let Command::Serve {
         listen: Some(addr), ..
     } = &cli.command
@@ -292,6 +332,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_json(&serde_json::json!({ "id": org.id, "name": org.name }))?;
             } else {
                 println!("Created organisation {} ({}).", org.name, org.id);
+            }
+        }
+        Command::Org(OrgCommand::List { json }) => {
+            let orgs = app.all_orgs().await?;
+            if json {
+                let orgs: Vec<_> = orgs
+                    .iter()
+                    .map(|o| serde_json::json!({ "id": o.id, "name": o.name }))
+                    .collect();
+                print_json(&serde_json::json!({ "orgs": orgs }))?;
+            } else if orgs.is_empty() {
+                println!("There are no organisations yet.");
+            } else {
+                println!("{:<36} name", "id");
+                for o in &orgs {
+                    println!("{:<36} {}", o.id, o.name);
+                }
             }
         }
         Command::Org(OrgCommand::LinkIdentity {
@@ -517,6 +574,7 @@ fn print_demo(info: &demo::DemoInfo, config: &Config) {
         "Demo organisation {} is ready ({} members).",
         info.org_name, info.members
     );
+    println!("  Org id:    {}", info.org_id);
     println!("  Open:      {}/sign-in", config.public_url);
     println!("  E-mail:    {}", info.admin_email);
     println!("  Password:  {}", info.admin_password);

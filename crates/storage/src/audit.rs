@@ -26,6 +26,9 @@ pub struct AuditRecord {
     pub action: String,
     pub target: Option<String>,
     pub details: String,
+    /// The acting user's name and address; none for `system` (or a user since deleted).
+    pub actor_name: Option<String>,
+    pub actor_email: Option<String>,
 }
 
 pub(crate) async fn record(
@@ -65,8 +68,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query_as(
-            "SELECT id, org_id, at, actor, action, target, details FROM audit_events \
-             WHERE org_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            "SELECT a.id, a.org_id, a.at, a.actor, a.action, a.target, a.details, \
+             u.name AS actor_name, u.email AS actor_email \
+             FROM audit_events a LEFT JOIN users u ON u.id = a.actor \
+             WHERE a.org_id = $1 AND a.id < $2 ORDER BY a.id DESC LIMIT $3",
         )
         .bind(org_id.as_str())
         .bind(before.unwrap_or("evt_~"))

@@ -289,6 +289,16 @@ fn free_bytes(file: &std::path::Path) -> std::io::Result<u64> {
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
+/// The file a `sqlite:` URL names, or `None` for an in-memory database or another dialect.
+pub fn sqlite_file_of_url(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 /// `sqlite://path/to/file.db` → creates `path/to` and asks SQLite to create the file.
 /// Answers the URL to open and the database file's path (none for an in-memory database).
 fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), StoreError> {

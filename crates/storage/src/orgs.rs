@@ -44,6 +44,15 @@ impl Store {
         .await?)
     }
 
+    /// Every organisation, by name.
+    pub async fn all_orgs(&self) -> Result<Vec<OrgRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, identity_org_id, sso_status, created_at FROM organisations ORDER BY name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn org_by_name(&self, name: &str) -> Result<OrgRecord, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, name, identity_org_id, sso_status, created_at FROM organisations WHERE name = $1",

@@ -15,7 +15,14 @@ pub enum ApiError {
     /// The request body could not be read as the operation's input (`invalid_request`):
     /// 400 when it is not JSON at all, 422 when it is JSON of the wrong shape.
     Body { status: StatusCode, message: String },
+    /// 401 `unauthenticated`, in the words of API tokens rather than of the sign-in page.
+    Unauthenticated { detail: &'static str },
 }
+
+/// No `Authorization` header and no browser session.
+pub const TOKEN_MISSING: &str = "Send an API token as `Authorization: Bearer <token>` (create one with `smartcore token create` or on the API tokens page).";
+/// An `Authorization` header that is not a bearer token, or a token that does not work.
+pub const TOKEN_INVALID: &str = "Send a valid API token as `Authorization: Bearer <token>`; this one is unknown, expired or revoked.";
 
 impl ApiError {
     pub fn unprocessable(message: impl Into<String>) -> Self {
@@ -80,6 +87,23 @@ pub(crate) fn public_message(e: &AppError) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = match self {
+            ApiError::App(AppError::Unauthenticated) => {
+                return ApiError::Unauthenticated {
+                    detail: TOKEN_INVALID,
+                }
+                .into_response();
+            }
+            ApiError::Unauthenticated { detail } => {
+                let mut response = problem_response(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    AppError::Unauthenticated.code(),
+                    detail,
+                ));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
             ApiError::App(e) => e,
             ApiError::Body { status, message } => {
                 return problem_response(Problem {

@@ -1,6 +1,6 @@
 //! Request extractors: who is asking, and JSON bodies whose rejections are problem+json.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, TOKEN_INVALID, TOKEN_MISSING};
 use crate::{AppState, session};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
@@ -15,17 +15,24 @@ impl FromRequestParts<AppState> for ApiActor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let invalid = ApiError::Unauthenticated {
+            detail: TOKEN_INVALID,
+        };
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(bearer_token)
-                .ok_or(AppError::Unauthenticated)?;
-            return Ok(ApiActor(state.app.bearer_actor(token).await?));
+            let token = value.to_str().ok().and_then(bearer_token).ok_or(invalid)?;
+            return match state.app.bearer_actor(token).await {
+                Ok(actor) => Ok(ApiActor(actor)),
+                Err(AppError::Unauthenticated) => Err(ApiError::Unauthenticated {
+                    detail: TOKEN_INVALID,
+                }),
+                Err(e) => Err(e.into()),
+            };
         }
         match session::actor_from_cookies(&parts.headers, state).await? {
             Some(actor) => Ok(ApiActor(actor)),
-            None => Err(AppError::Unauthenticated.into()),
+            None => Err(ApiError::Unauthenticated {
+                detail: TOKEN_MISSING,
+            }),
         }
     }
 }

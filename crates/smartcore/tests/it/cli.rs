@@ -47,6 +47,15 @@ both! {
         let r = app.get(&format!("/api/v1/orgs/{}/it-contacts", org["id"].as_str().unwrap()), token).await;
         assert_eq!(r.status(), 200, "the printed token works against the API");
 
+        let list = smartcore(&db, &["org", "list", "--json"]);
+        assert!(list.status.success(), "{}", stderr(&list));
+        let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+        assert_eq!(list, serde_json::json!({ "orgs": [{ "id": org["id"], "name": "Initech" }] }));
+        let table = smartcore(&db, &["org", "list"]);
+        assert!(table.status.success(), "{}", stderr(&table));
+        let line = format!("{} Initech", org["id"].as_str().unwrap());
+        assert!(stdout(&table).lines().any(|l| l == line), "{}", stdout(&table));
+
         let migrate = smartcore(&db, &["migrate"]);
         assert!(migrate.status.success(), "{}", stderr(&migrate));
         assert!(stdout(&migrate).contains("up to date"));
@@ -123,8 +132,97 @@ both! {
         assert!(second.status.success(), "{}", stderr(&second));
         assert_eq!(stdout(&first), stdout(&second));
         let org = app.app.find_org("Acme").await.unwrap();
+        assert!(stdout(&first).contains(&format!("Org id:    {}", org.id)), "{}", stdout(&first));
         assert_eq!(app.app.store().member_count(&org.org_id()).await.unwrap(), 51);
         let session = app.app.sign_in("admin@acme.example", "smartcore-demo").await.unwrap();
         assert!(!session.actor.is_staff);
     }
+}
+
+#[test]
+fn commands_other_than_serve_migrate_and_demo_do_not_create_a_database() {
+    let dir = TempDir::new("nodb");
+    let file = dir.0.join("data").join("smartcore.db");
+    let missing = format!("sqlite://{}", file.display());
+    for args in [
+        &["org", "list"][..],
+        &["user", "create", "--email", "a@b.example"],
+        &["worker"],
+    ] {
+        let refused = smartcore(&missing, args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&refused).trim(),
+            format!(
+                "error: there is no database at {} (SMARTCORE_DATABASE_URL or --database-url); \
+                 run 'smartcore migrate' or 'smartcore serve' first, or point to the existing database",
+                file.display()
+            ),
+            "{args:?}"
+        );
+        assert!(!file.exists(), "{args:?} created the database");
+    }
+
+    let migrate = smartcore(&missing, &["migrate"]);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    assert!(file.exists());
+    let listed = smartcore(&missing, &["org", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+
+    // --database-url wins over SMARTCORE_DATABASE_URL.
+    let elsewhere = format!("sqlite://{}", dir.0.join("other.db").display());
+    let created = smartcore(
+        &elsewhere,
+        &[
+            "--database-url",
+            &missing,
+            "org",
+            "create",
+            "--name",
+            "Flagged",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let listed = smartcore(
+        &elsewhere,
+        &["org", "list", "--json", "--database-url", &missing],
+    );
+    assert!(stdout(&listed).contains("Flagged"), "{}", stdout(&listed));
+    let refused = smartcore(&missing, &["--database-url", &elsewhere, "org", "list"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("other.db"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!dir.0.join("other.db").exists());
+    let bad = smartcore(&missing, &["--database-url", "mysql://x/y", "org", "list"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--database-url"), "{}", stderr(&bad));
+}
+
+#[test]
+fn serve_listen_takes_host_names_and_names_the_one_it_cannot_resolve() {
+    let dir = TempDir::new("listen");
+    let db = format!("sqlite://{}/smartcore.db", dir.0.display());
+    let refused = smartcore(&db, &["serve", "--listen", "no-such-host.invalid:8081"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("cannot resolve the host name in \"no-such-host.invalid:8081\""),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .args(["migrate"])
+        .env("SMARTCORE_DATABASE_URL", &db)
+        .env("SMARTCORE_LISTEN", "no-such-host.invalid:8081")
+        .env_remove("SMARTCORE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("SMARTCORE_LISTEN: cannot resolve"),
+        "{}",
+        stderr(&refused)
+    );
 }

@@ -251,6 +251,16 @@ both! {
         assert!(removed < added_a, "newest first");
         assert_eq!(events[removed]["target"], a["id"]);
         assert_eq!(events[removed]["actor"], a["created_by"]);
+        assert_eq!(events[removed]["actor_name"], "Test User");
+        let admin_email = events[removed]["actor_email"].as_str().unwrap().to_owned();
+        assert!(admin_email.starts_with("admin-") && admin_email.ends_with("@acme.example"), "{admin_email}");
+        if let Some(system) = events.iter().find(|e| e["actor"] == "system") {
+            assert!(system.get("actor_name").is_none_or(Value::is_null), "{system}");
+            assert!(system.get("actor_email").is_none_or(Value::is_null), "{system}");
+        }
+        let page = app.page(&format!("/orgs/{org}/settings/audit-log"), &app.sign_in(&admin_email).await).await;
+        assert!(page.contains(&format!("Test User &#60;{admin_email}&#62;")), "{page}");
+        assert!(!page.contains(&format!("<td>{}</td>", a["created_by"].as_str().unwrap())), "the id is not shown");
         assert!(events[removed]["at"].as_str().unwrap().ends_with('Z'));
 
         // Pagination: one at a time walks the whole log without repeats.

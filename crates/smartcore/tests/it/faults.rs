@@ -85,6 +85,8 @@ fn smartcore(database_url: &str, args: &[&str]) -> Value {
 
 /// An organisation with one administrator, made with the CLI; answers (org id, API token).
 fn org_with_token(database_url: &str) -> (String, String) {
+    // Only serve, migrate and demo create a database.
+    smartcore(database_url, &["migrate"]);
     let org = smartcore(
         database_url,
         &["org", "create", "--name", "Faults Ltd", "--json"],

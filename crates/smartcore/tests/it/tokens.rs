@@ -89,6 +89,27 @@ async fn sign_in_at(http: &Client, base: &str, email: &str, password: &str) -> r
 const PASSWORD: &str = "a long enough password";
 
 both! {
+    async fn api_401s_speak_of_tokens_and_tell_a_missing_one_from_a_bad_one(app: TestApp) {
+        let missing = problem(app.request(Method::GET, "/api/v1/orgs", None).send().await.unwrap(), 401, "unauthenticated").await;
+        assert_eq!(
+            missing["detail"],
+            "Send an API token as `Authorization: Bearer <token>` (create one with `smartcore token create` or on the API tokens page)."
+        );
+        let invalid = "Send a valid API token as `Authorization: Bearer <token>`; this one is unknown, expired or revoked.";
+        let unknown = problem(app.get("/api/v1/orgs", "sc_not_a_real_token").await, 401, "unauthenticated").await;
+        assert_eq!(unknown["detail"], invalid);
+        let basic = app.http.get(format!("{}/api/v1/orgs", app.base_url)).header("Authorization", "Basic dXNlcjpwdw==").send().await.unwrap();
+        assert_eq!(basic.headers()["www-authenticate"], "Bearer");
+        let basic = problem(basic, 401, "unauthenticated").await;
+        assert_eq!(basic["detail"], invalid);
+        let token = app.user("revoked@acme.example", false).await;
+        assert_eq!(app.get("/api/v1/orgs", &token).await.status(), 200);
+        let id = app.get("/api/v1/tokens", &token).await.json::<Value>().await.unwrap()["tokens"][0]["id"].as_str().unwrap().to_owned();
+        app.app.revoke_token_by_id(&id).await.unwrap();
+        let revoked = problem(app.get("/api/v1/orgs", &token).await, 401, "unauthenticated").await;
+        assert_eq!(revoked["detail"], invalid);
+    }
+
     async fn tokens_are_created_listed_and_revoked_through_the_api(app: TestApp) {
         let first = app.user("ada@acme.example", false).await;
         let r = create_token(&app, &first, json!({ "name": "  CI deploy ", "expires_in_days": 30 })).await;

@@ -1,6 +1,6 @@
 //! The answers every operation can give besides its own, added to the OpenAPI document in one
 //! place after the routes are collected, so no operation can forget them: 401, 403 and 404
-//! where they apply, 400 and 422 for operations that read input, 429 where a rate limit
+//! where they apply (no 404 for `GET /api/v1/orgs`, which every caller may use), 400 and 422 for operations that read input, 429 where a rate limit
 //! applies, and 503 `unavailable` (the database cannot be reached), each as problem+json.
 //! An operation that documents one of these statuses itself keeps its own wording.
 
@@ -50,7 +50,6 @@ fn retry_after(response: Response) -> Response {
 /// that has none (OpenAPI 3.1 requires one).
 pub fn add_common_answers(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
-        let org_scoped = path.starts_with("/api/v1/orgs/");
         for op in [
             item.get.as_mut(),
             item.put.as_mut(),
@@ -61,12 +60,13 @@ pub fn add_common_answers(doc: &mut OpenApi) {
         .into_iter()
         .flatten()
         {
-            add_to_operation(op, org_scoped);
+            add_to_operation(op, path);
         }
     }
 }
 
-fn add_to_operation(op: &mut Operation, org_scoped: bool) {
+fn add_to_operation(op: &mut Operation, path: &str) {
+    let org_scoped = path.starts_with("/api/v1/orgs/");
     let params = op.parameters.as_deref().unwrap_or_default();
     let reads_query = params
         .iter()
@@ -100,6 +100,8 @@ fn add_to_operation(op: &mut Operation, org_scoped: bool) {
             "404",
             problem("`not_found`: no such organisation for this user, or no such item in it."),
         ));
+    } else if path == "/api/v1/orgs" {
+        // Every signed-in caller may list their own organisations: no 404.
     } else {
         common.push((
             "404",

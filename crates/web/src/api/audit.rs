@@ -23,6 +23,10 @@ pub struct Event {
     at: String,
     /// The user who made the change, or `system`.
     actor: String,
+    /// The acting user's name; absent for `system`.
+    actor_name: Option<String>,
+    /// The acting user's e-mail address; absent for `system`.
+    actor_email: Option<String>,
     /// e.g. `it_contact.added`, `it_contact.synced`, `identity_removal.completed`.
     action: String,
     target: Option<String>,
@@ -65,6 +69,8 @@ pub async fn list(
                 id: e.id,
                 at: e.at,
                 actor: e.actor,
+                actor_name: e.actor_name,
+                actor_email: e.actor_email,
                 action: e.action,
                 target: e.target,
                 details: e.details,

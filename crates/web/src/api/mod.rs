@@ -7,6 +7,7 @@ mod audit;
 mod contacts;
 mod members;
 mod ops;
+mod orgs;
 mod overview;
 mod setup;
 mod tokens;
@@ -54,6 +55,7 @@ impl utoipa::Modify for BearerAuth {
 
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orgs::list))
         .routes(routes!(contacts::list, contacts::add))
         .routes(routes!(contacts::remove))
         .routes(routes!(members::search))

@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
 /// One event as the table shows it.
 struct EventRow {
     at: String,
+    /// "Name <email>", or `system`.
     actor: String,
     action: String,
     target: String,
@@ -44,7 +45,7 @@ impl EventRow {
         };
         EventRow {
             at: e.at.replace('T', " ").replace('Z', " UTC"),
-            actor: e.actor.clone(),
+            actor: e.actor_label(),
             action: e.action.replace('_', " "),
             target: e.target.clone().unwrap_or_default(),
             details,
