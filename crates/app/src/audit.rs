@@ -17,7 +17,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// "Name <email>" for a user, else the actor as recorded (`system`).
+    /// `Name <email>` for a user, else the actor as recorded (`system`).
     pub fn actor_label(&self) -> String {
         match (&self.actor_name, &self.actor_email) {
             (Some(name), Some(email)) => format!("{name} <{email}>"),
