@@ -43,6 +43,14 @@ enum Command {
     Worker,
     /// Create or upgrade the database schema.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE while the service runs (SQLite's
+    /// VACUUM INTO); restore by stopping the service and putting the copy in the database's
+    /// place. For PostgreSQL, use pg_dump.
+    Backup {
+        /// Where to write the copy; it must not exist yet.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
     /// Seed a demo organisation and print how to sign in.
     Demo,
     /// Organisations.
@@ -320,6 +328,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "Database schema is up to date ({} migrations applied).",
                 versions.len()
+            );
+        }
+        Command::Backup { file } => {
+            app.store().backup_to(&file).await?;
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "Backed up the database to {} ({} KiB).",
+                file.display(),
+                size / 1024
             );
         }
         Command::Demo => {

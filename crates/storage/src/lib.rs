@@ -223,6 +223,34 @@ impl Store {
         }
     }
 
+    /// Writes a consistent copy of an SQLite database to `file` while others keep reading and
+    /// writing (`VACUUM INTO`: one read transaction, a compact copy). `file` must not exist.
+    /// PostgreSQL has its own tools for this; the error says so.
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Postgres {
+            return Err(StoreError::Config(
+                "backup copies SQLite databases; for PostgreSQL use pg_dump \
+                 (e.g. pg_dump --format=custom --file=smartcore.dump \"$SMARTCORE_DATABASE_URL\")"
+                    .into(),
+            ));
+        }
+        if file.exists() {
+            return Err(StoreError::Config(format!(
+                "{} exists already; give a new file name",
+                file.display()
+            )));
+        }
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError::Config(format!("{} is not a UTF-8 path", file.display())))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::Config(format!("cannot write the backup to {path}: {e}")))?;
+        Ok(())
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

@@ -226,3 +226,47 @@ fn serve_listen_takes_host_names_and_names_the_one_it_cannot_resolve() {
         stderr(&refused)
     );
 }
+
+/// `smartcore backup`: a consistent copy of a running SQLite database that opens as one.
+mod backup {
+    use super::{smartcore, stderr, stdout};
+    use crate::support::{Backend, TempDir, TestApp};
+
+    both! {
+        async fn backup_copies_a_running_sqlite_database_and_points_postgresql_to_pg_dump(app: TestApp) {
+            let (org, token) = app.org_with_admin("Backed Up Ltd").await;
+            app.add_manual(&org, &token, "it@backedup.example").await;
+            let dir = TempDir::new("backup");
+            let file = dir.0.join("copy.db");
+            let file_arg = file.to_str().unwrap();
+            let o = smartcore(&app.database_url, &["backup", file_arg]);
+            if app.backend == Backend::Postgres {
+                assert_eq!(o.status.code(), Some(1));
+                assert!(stderr(&o).contains("pg_dump"), "{}", stderr(&o));
+                return;
+            }
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert!(stdout(&o).contains("Backed up the database"), "{}", stdout(&o));
+
+            // The copy is a whole database: the CLI reads the organisation and its contact
+            // from it, while the service goes on writing to the original.
+            app.add_manual(&org, &token, "later@backedup.example").await;
+            let copy = format!("sqlite://{file_arg}");
+            let orgs = smartcore(&copy, &["org", "list", "--json"]);
+            assert!(orgs.status.success(), "{}", stderr(&orgs));
+            assert!(stdout(&orgs).contains("Backed Up Ltd"), "{}", stdout(&orgs));
+            let restored = TestApp::start(Backend::Sqlite, &copy, &[]).await;
+            let emails: Vec<String> = restored
+                .contacts(&org, &token)
+                .await
+                .iter()
+                .map(|c| c["email"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(emails, ["it@backedup.example"], "the copy is the state when it was made");
+
+            let again = smartcore(&app.database_url, &["backup", file_arg]);
+            assert_eq!(again.status.code(), Some(1));
+            assert!(stderr(&again).contains("exists already"), "{}", stderr(&again));
+        }
+    }
+}
