@@ -10,7 +10,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use smartcore_domain::{EmailAddress, PersonName, Timestamp, UserId};
-use smartcore_storage::{ApiTokenRecord, NewApiToken, SignInFailures, StoreError, UserRecord};
+use smartcore_storage::{SignInFailures, StoreError, UserRecord};
 use std::net::IpAddr;
 
 /// How long a browser session lasts without signing in again.
@@ -25,83 +25,13 @@ pub const PAIR_FAILURES: i64 = 5;
 /// is refused until the oldest of them is out of the window (password spraying).
 pub const CLIENT_FAILURES: i64 = 30;
 const FIRST_PAIR_DELAY_MS: i64 = 30_000;
-/// A user holds at most this many API tokens.
-pub const MAX_TOKENS_PER_USER: i64 = 50;
-/// The longest expiry a token can be given (about ten years); without one it never expires.
-pub const MAX_TOKEN_DAYS: u32 = 3650;
-const MAX_TOKEN_NAME_CHARS: usize = 100;
-/// `last_used_at` is written at most this often per token.
-const LAST_USED_EVERY_MS: i64 = 60_000;
 const MIN_PASSWORD_CHARS: usize = 10;
-
-/// How long a resolved API token is remembered. Every API request presents its token, and
-/// looking it up in the database was half the cost of a small request; remembered, a request
-/// costs one round trip to the database, not two. A token is never remembered as unknown, so
-/// a new one works at once. It is remembered with its expiry, checked at every use. A revoked
-/// token (or one of a disabled user) is forgotten at once by the instance that revoked it and
-/// refused by every other within this time, as is a change of its owner's staff flag;
-/// organisation roles are not remembered (each use case reads them with its data).
-pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-/// At most this many tokens are remembered; the least used go first.
-const TOKEN_CACHE_CAPACITY: u64 = 10_000;
-
-/// Token hash → the actor it resolved to and the token's expiry (Unix milliseconds), for
-/// [`TOKEN_CACHE_TTL`]. The expiry is checked at every use, so an expired token is refused at
-/// once; a revoked one is forgotten at once on the instance that revoked it.
-#[derive(Clone)]
-pub(crate) struct TokenCache(moka::sync::Cache<String, (Actor, Option<i64>)>);
-
-impl TokenCache {
-    pub(crate) fn new() -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(TOKEN_CACHE_CAPACITY)
-                .time_to_live(TOKEN_CACHE_TTL)
-                .build(),
-        )
-    }
-}
 
 /// Who is asking: a signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: UserId,
     pub is_staff: bool,
-}
-
-/// An API token as its owner sees it: never its secret.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ApiToken {
-    pub id: String,
-    pub name: String,
-    pub created_at: Timestamp,
-    pub expires_at: Option<Timestamp>,
-    pub last_used_at: Option<Timestamp>,
-}
-
-impl ApiToken {
-    pub fn expired(&self, now: Timestamp) -> bool {
-        self.expires_at.is_some_and(|e| e <= now)
-    }
-}
-
-impl From<ApiTokenRecord> for ApiToken {
-    fn from(r: ApiTokenRecord) -> Self {
-        ApiToken {
-            id: r.id,
-            name: r.name,
-            created_at: Timestamp::from_unix_millis(r.created_at),
-            expires_at: r.expires_at.map(Timestamp::from_unix_millis),
-            last_used_at: r.last_used_at.map(Timestamp::from_unix_millis),
-        }
-    }
-}
-
-/// A token just created: `token` is its secret, shown this once.
-#[derive(Debug, Clone)]
-pub struct CreatedToken {
-    pub token: String,
-    pub info: ApiToken,
 }
 
 /// What disabling a user ended.
@@ -136,40 +66,19 @@ fn whole_seconds_until(from: Timestamp, until_millis: i64) -> u64 {
     ms.div_ceil(1000)
 }
 
-fn token_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    let invalid = |m: String| AppError::invalid("invalid_token_name", "name", m);
-    if name.is_empty() {
-        return Err(invalid(
-            "Give the token a name, e.g. what uses it.".to_owned(),
-        ));
-    }
-    if name.chars().count() > MAX_TOKEN_NAME_CHARS {
-        return Err(invalid(format!(
-            "A token name has at most {MAX_TOKEN_NAME_CHARS} characters."
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(invalid(
-            "A token name cannot contain control characters.".to_owned(),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 /// A session just created: the secret goes into the cookie, never into storage.
 pub struct NewSession {
     pub token: String,
     pub actor: Actor,
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn secret_hash(secret: &str) -> String {
+pub(crate) fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -391,147 +300,8 @@ impl App {
         Ok(self.store.delete_session(&secret_hash(token)).await?)
     }
 
-    /// Creates an API token acting as the user with this address, named "CLI token", without
-    /// expiry; the value is shown once.
-    pub async fn create_api_token(&self, email: &str) -> Result<String, AppError> {
-        Ok(self.create_token_for(email, "CLI token", None).await?.token)
-    }
-
-    /// `smartcore token create`: a named token for the user with this address.
-    pub async fn create_token_for(
-        &self,
-        email: &str,
-        name: &str,
-        expires_in_days: Option<u32>,
-    ) -> Result<CreatedToken, AppError> {
-        let user = self.user_by_email(email).await?;
-        if user.is_disabled() {
-            return Err(disabled(&user));
-        }
-        self.new_token(&user.user_id(), "cli", name, expires_in_days)
-            .await
-    }
-
-    /// A new token for the signed-in user (`POST /api/v1/tokens`, the account page).
-    pub async fn create_token(
-        &self,
-        actor: &Actor,
-        name: &str,
-        expires_in_days: Option<u32>,
-    ) -> Result<CreatedToken, AppError> {
-        self.new_token(
-            &actor.user_id,
-            actor.user_id.as_str(),
-            name,
-            expires_in_days,
-        )
-        .await
-    }
-
-    async fn new_token(
-        &self,
-        user_id: &UserId,
-        by: &str,
-        name: &str,
-        expires_in_days: Option<u32>,
-    ) -> Result<CreatedToken, AppError> {
-        let name = token_name(name)?;
-        let now = self.now();
-        let expires_at = match expires_in_days {
-            None => None,
-            Some(d) if (1..=MAX_TOKEN_DAYS).contains(&d) => {
-                Some(now.plus_millis(i64::from(d) * 86_400_000))
-            }
-            Some(_) => {
-                return Err(AppError::invalid(
-                    "invalid_expiry",
-                    "expires_in_days",
-                    format!(
-                        "A token expires after 1 to {MAX_TOKEN_DAYS} days, or never (leave it out)."
-                    ),
-                ));
-            }
-        };
-        let token = format!("sct_{}", random_secret());
-        let stored = self
-            .store
-            .create_named_api_token(
-                NewApiToken {
-                    token_hash: &secret_hash(&token),
-                    user_id,
-                    name: &name,
-                    expires_at,
-                    now,
-                    actor: by,
-                },
-                MAX_TOKENS_PER_USER,
-            )
-            .await?
-            .ok_or_else(|| {
-                AppError::conflict(
-                    "token_limit_reached",
-                    format!(
-                        "You have {MAX_TOKENS_PER_USER} API tokens, the most one person can have. Revoke one you no longer use first."
-                    ),
-                )
-            })?;
-        Ok(CreatedToken {
-            token,
-            info: stored.into(),
-        })
-    }
-
-    /// The signed-in user's tokens, oldest first.
-    pub async fn tokens(&self, actor: &Actor) -> Result<Vec<ApiToken>, AppError> {
-        let tokens = self.store.api_tokens_of(&actor.user_id).await?;
-        Ok(tokens.into_iter().map(ApiToken::from).collect())
-    }
-
-    /// `smartcore token list`: the tokens of the user with this address.
-    pub async fn tokens_of(&self, email: &str) -> Result<Vec<ApiToken>, AppError> {
-        let user = self.user_by_email(email).await?;
-        let tokens = self.store.api_tokens_of(&user.user_id()).await?;
-        Ok(tokens.into_iter().map(ApiToken::from).collect())
-    }
-
-    /// Revokes one of the signed-in user's tokens; someone else's is not found. Refused at
-    /// once here, and within [`TOKEN_CACHE_TTL`] on every other instance.
-    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
-        let hash = self
-            .store
-            .revoke_api_token(
-                id.trim(),
-                Some(&actor.user_id),
-                actor.user_id.as_str(),
-                self.now(),
-            )
-            .await?;
-        self.tokens.0.invalidate(&hash);
-        Ok(())
-    }
-
-    /// `smartcore token revoke`: revokes any token by its id.
-    pub async fn revoke_token_by_id(&self, id: &str) -> Result<(), AppError> {
-        let hash = match self
-            .store
-            .revoke_api_token(id.trim(), None, "cli", self.now())
-            .await
-        {
-            Err(StoreError::NotFound) => {
-                return Err(AppError::invalid(
-                    "token_not_found",
-                    "id",
-                    format!("There is no API token {}.", id.trim()),
-                ));
-            }
-            other => other?,
-        };
-        self.tokens.0.invalidate(&hash);
-        Ok(())
-    }
-
     /// `smartcore user disable`: the user can no longer sign in; their sessions end and their
-    /// tokens are revoked (refused at once here, within [`TOKEN_CACHE_TTL`] elsewhere).
+    /// tokens are revoked (refused at once here, within [`TOKEN_CACHE_TTL`](crate::TOKEN_CACHE_TTL) elsewhere).
     pub async fn disable_user(&self, email: &str) -> Result<Disabled, AppError> {
         let user = self.user_by_email(email).await?;
         match self
@@ -541,7 +311,7 @@ impl App {
         {
             Some(hashes) => {
                 for hash in &hashes {
-                    self.tokens.0.invalidate(hash);
+                    self.tokens.forget(hash);
                 }
                 Ok(Disabled {
                     tokens_revoked: hashes.len(),
@@ -565,44 +335,6 @@ impl App {
             .await?)
     }
 
-    /// The user an `Authorization: Bearer` token acts as.
-    /// Remembered for [`TOKEN_CACHE_TTL`] once found, with its expiry, which is checked at
-    /// every use.
-    pub async fn bearer_actor(&self, token: &str) -> Result<Actor, AppError> {
-        let hash = secret_hash(token);
-        let now = self.now();
-        if let Some((actor, expires_at)) = self.tokens.0.get(&hash) {
-            if expires_at.is_some_and(|e| e <= now.unix_millis()) {
-                self.tokens.0.invalidate(&hash);
-                return Err(AppError::Unauthenticated);
-            }
-            return Ok(actor);
-        }
-        let owner = self
-            .store
-            .api_token_owner(&hash)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        if owner.expires_at.is_some_and(|e| e <= now.unix_millis()) {
-            return Err(AppError::Unauthenticated);
-        }
-        let user_id = UserId::parse(&owner.user_id).ok_or(AppError::Unauthenticated)?;
-        if owner
-            .last_used_at
-            .is_none_or(|at| now.unix_millis() - at >= LAST_USED_EVERY_MS)
-        {
-            self.store.touch_api_token(&owner.token_id, now).await?;
-        }
-        let actor = Actor {
-            user_id,
-            is_staff: owner.is_staff != 0,
-        };
-        self.tokens
-            .0
-            .insert(hash, (actor.clone(), owner.expires_at));
-        Ok(actor)
-    }
-
     /// Staff pages and the ops API: the operations team only. Others learn nothing (404).
     pub fn require_staff(&self, actor: &Actor) -> Result<(), AppError> {
         if actor.is_staff {
@@ -613,7 +345,7 @@ impl App {
     }
 }
 
-fn disabled(user: &UserRecord) -> AppError {
+pub(crate) fn disabled(user: &UserRecord) -> AppError {
     AppError::conflict(
         "user_disabled",
         format!("The user {} is disabled.", user.email),
@@ -671,13 +403,5 @@ mod limit_tests {
         assert_eq!(pair_delay_ms(7), 120_000);
         assert_eq!(pair_delay_ms(10), 900_000);
         assert_eq!(pair_delay_ms(1000), 900_000);
-    }
-
-    #[test]
-    fn token_names_are_trimmed_and_bounded() {
-        assert_eq!(token_name("  CI deploy ").unwrap(), "CI deploy");
-        assert!(token_name("   ").is_err());
-        assert!(token_name(&"x".repeat(101)).is_err());
-        assert!(token_name("a\nb").is_err());
     }
 }

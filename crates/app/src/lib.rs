@@ -16,10 +16,10 @@ mod orgs;
 mod setup;
 mod setup_links;
 mod sync;
+mod tokens;
 
 pub use accounts::{
-    Actor, ApiToken, CLIENT_FAILURES, CreatedToken, Disabled, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER,
-    NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW, TOKEN_CACHE_TTL,
+    Actor, CLIENT_FAILURES, Disabled, NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW,
 };
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
@@ -36,6 +36,7 @@ pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};
 pub use sync::SyncSettings;
+pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
 
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{ConnectorKind, IdentityConnector};
@@ -67,8 +68,8 @@ pub struct App {
     mailer: Arc<Mailer>,
     dns: Arc<TxtVerifier>,
     public_url: Arc<str>,
-    /// Who each recently presented API token acts as (see [`accounts::TOKEN_CACHE_TTL`]).
-    tokens: accounts::TokenCache,
+    /// Who each recently presented API token acts as (see [`tokens::TOKEN_CACHE_TTL`]).
+    tokens: tokens::TokenCache,
 }
 
 impl App {
@@ -90,7 +91,7 @@ impl App {
             mailer: services.mailer,
             dns: services.dns,
             public_url: services.public_url.into(),
-            tokens: accounts::TokenCache::new(),
+            tokens: tokens::TokenCache::new(),
         }
     }
 

@@ -3,14 +3,7 @@
 use crate::support::{TempDir, TestApp};
 use std::process::{Command, Output};
 
-fn smartcore(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smartcore"))
-        .args(args)
-        .env("SMARTCORE_DATABASE_URL", database_url)
-        .env_remove("SMARTCORE_CONFIG")
-        .output()
-        .expect("run smartcore")
-}
+use crate::support::smartcore_cli as smartcore;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

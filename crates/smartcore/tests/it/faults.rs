@@ -69,12 +69,7 @@ impl Drop for Tmpfs {
 }
 
 fn smartcore(database_url: &str, args: &[&str]) -> Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_smartcore"))
-        .args(args)
-        .env("SMARTCORE_DATABASE_URL", database_url)
-        .env_remove("SMARTCORE_CONFIG")
-        .output()
-        .expect("run smartcore");
+    let o = support::smartcore_cli(database_url, args);
     assert!(
         o.status.success(),
         "smartcore {args:?}: {}",
@@ -252,6 +247,25 @@ impl Ledger {
         }
     }
 
+    /// `n` changes, every one of which must be acknowledged (`why` says why it must).
+    async fn all_taken(
+        &mut self,
+        n: usize,
+        http: &Client,
+        base_url: &str,
+        org: &str,
+        token: &str,
+        why: &str,
+    ) {
+        for _ in 0..n {
+            assert_eq!(
+                self.change(http, base_url, org, token).await,
+                Outcome::Acknowledged,
+                "{why}"
+            );
+        }
+    }
+
     /// Checks the service's contacts and audit log against what the client was told.
     async fn verify(&self, http: &Client, base_url: &str, org: &str, token: &str) {
         let list: Value = http
@@ -387,14 +401,16 @@ async fn sqlite_disk_full_loses_nothing_acknowledged_and_writes_resume_once_spac
         .unwrap();
     let mut ledger = Ledger::default();
 
-    for _ in 0..30 {
-        let outcome = ledger.change(&http, &service.base_url, &org, &token).await;
-        assert_eq!(
-            outcome,
-            Outcome::Acknowledged,
-            "with space, every change is taken"
-        );
-    }
+    ledger
+        .all_taken(
+            30,
+            &http,
+            &service.base_url,
+            &org,
+            &token,
+            "with space, every change is taken",
+        )
+        .await;
     assert_eq!(ready(&http, &service.base_url).await, StatusCode::OK);
 
     // The disk fills up: changes go on every 50 ms until the service has refused a few. Some
@@ -439,14 +455,16 @@ async fn sqlite_disk_full_loses_nothing_acknowledged_and_writes_resume_once_spac
     eprintln!(
         "disk full: {attempts} changes tried, {taken_while_filling} taken as the disk filled, {refused} refused; writes served again {recovered:?} after space came back"
     );
-    for _ in 0..20 {
-        let outcome = ledger.change(&http, &service.base_url, &org, &token).await;
-        assert_eq!(
-            outcome,
-            Outcome::Acknowledged,
-            "once space is back, every change is taken"
-        );
-    }
+    ledger
+        .all_taken(
+            20,
+            &http,
+            &service.base_url,
+            &org,
+            &token,
+            "once space is back, every change is taken",
+        )
+        .await;
     assert_eq!(ready(&http, &service.base_url).await, StatusCode::OK);
     ledger.verify(&http, &service.base_url, &org, &token).await;
 
@@ -528,12 +546,16 @@ async fn sqlite_read_only_stops_start_up_with_its_cause() {
         .unwrap();
     assert_eq!(ready(&http, &service.base_url).await, StatusCode::OK);
     let mut ledger = Ledger::default();
-    for _ in 0..5 {
-        assert_eq!(
-            ledger.change(&http, &service.base_url, &org, &token).await,
-            Outcome::Acknowledged
-        );
-    }
+    ledger
+        .all_taken(
+            5,
+            &http,
+            &service.base_url,
+            &org,
+            &token,
+            "writable again, every change is taken",
+        )
+        .await;
     ledger.verify(&http, &service.base_url, &org, &token).await;
 }
 

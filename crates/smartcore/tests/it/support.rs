@@ -179,6 +179,16 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Runs the `smartcore` command line on `database_url`, as an operator runs it.
+pub fn smartcore_cli(database_url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .args(args)
+        .env("SMARTCORE_DATABASE_URL", database_url)
+        .env_remove("SMARTCORE_CONFIG")
+        .output()
+        .expect("run smartcore")
+}
+
 /// The PostgreSQL server the suite creates its databases on.
 pub fn postgres_admin_url() -> String {
     std::env::var("SMARTCORE_TEST_POSTGRES_URL")

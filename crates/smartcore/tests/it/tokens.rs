@@ -7,18 +7,10 @@ use serde_json::{Value, json};
 use smartcore_app::ManualClock;
 use smartcore_domain::{Role, Timestamp};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn smartcore(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smartcore"))
-        .args(args)
-        .env("SMARTCORE_DATABASE_URL", database_url)
-        .env_remove("SMARTCORE_CONFIG")
-        .output()
-        .expect("run smartcore")
-}
+use crate::support::smartcore_cli as smartcore;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
