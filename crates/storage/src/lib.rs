@@ -180,12 +180,6 @@ impl Store {
         Ok(versions.into_iter().map(|(v,)| v).collect())
     }
 
-    /// Checks that the database answers (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// Checks that the database takes a write now (for `/readyz`): a one-row write committed
     /// through the same path as every other write, within [`WRITE_CHECK_TIMEOUT`]. On SQLite
     /// the disk holding the database must also have [`MIN_FREE_BYTES`] free: a nearly full
@@ -330,15 +324,12 @@ pub fn sqlite_file_of_url(url: &str) -> Option<std::path::PathBuf> {
 /// `sqlite://path/to/file.db` → creates `path/to` and asks SQLite to create the file.
 /// Answers the URL to open and the database file's path (none for an in-memory database).
 fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>), StoreError> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" {
+    let Some(file) = sqlite_file_of_url(url) else {
         return Ok((url.to_owned(), None));
-    }
-    if let Some(parent) = std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    };
+    let path = file.to_string_lossy().into_owned();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| {
             StoreError::Config(format!(
                 "cannot create the database folder {}: {e}",
@@ -353,8 +344,6 @@ fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>),
     } else {
         format!("{query}&mode=rwc")
     };
-    Ok((
-        format!("sqlite://{path}?{query}"),
-        Some(std::path::PathBuf::from(path)),
-    ))
+    let url = format!("sqlite://{path}?{query}");
+    Ok((url, Some(file)))
 }
