@@ -6,12 +6,20 @@
 //! only in memory: a worker that dies mid-request leaves a lease that runs out, and the next
 //! worker repeats the request with the same idempotency key, so the identity side registers
 //! the contact once.
+//!
+//! Leases follow the work: each pass holds its rows under an owner name of its own and renews
+//! them every third of the lease while it runs (a heartbeat), so the lease can be short (10 s
+//! by default) however long the identity side takes, and the rows of a worker killed with -9
+//! are free again within one lease. Whatever a pass still holds when it ends (an outcome that
+//! could not be recorded) is released at once.
 
 use crate::{App, AppError};
 use futures_util::StreamExt;
+use futures_util::future::{BoxFuture, FutureExt};
 use smartcore_domain::RemovalId;
 use smartcore_identity::{ConnectorError, Registration, retry_delay};
 use smartcore_storage::{RemovalOutcome, SyncJob};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How the sync works through its queue.
@@ -28,7 +36,7 @@ pub struct SyncSettings {
 impl Default for SyncSettings {
     fn default() -> Self {
         Self {
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(10),
             batch: 200,
             concurrency: 16,
         }
@@ -44,24 +52,66 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A lease owner name for one pass of `worker`: unique in the process, so a heartbeat renews
+/// only the rows of the pass under way, never those a finished pass left behind.
+fn pass_owner(worker: &str) -> String {
+    static PASSES: AtomicU64 = AtomicU64::new(0);
+    format!("{worker}#{}", PASSES.fetch_add(1, Ordering::Relaxed))
+}
+
 impl App {
     /// One pass of the sync: registers up to `settings.batch` due contacts. Returns how many
     /// were handled (0 when nothing was due).
     pub async fn sync_once(&self, worker: &str, settings: SyncSettings) -> Result<usize, AppError> {
+        let owner = pass_owner(worker);
+        let worker = owner.as_str();
         let jobs = self
             .store
             .claim_due_contacts(worker, self.now(), millis(settings.lease), settings.batch)
             .await?;
         let handled = jobs.len();
-        futures_util::stream::iter(jobs)
-            .for_each_concurrent(settings.concurrency.max(1), |job| async move {
+        if handled == 0 {
+            return Ok(0);
+        }
+        let work = futures_util::stream::iter(jobs).for_each_concurrent(
+            settings.concurrency.max(1),
+            |job| async move {
                 if let Err(e) = self.sync_contact(worker, &job).await {
-                    // The lease runs out and the contact is tried again: nothing is lost.
+                    // Released when the pass ends, and tried again: nothing is lost.
                     tracing::warn!(contact = %job.contact_id, error = %e, "could not record a sync outcome");
                 }
-            })
+            },
+        );
+        self.holding_leases(worker, settings.lease, work.boxed())
             .await;
         Ok(handled)
+    }
+
+    /// Runs `work` while renewing the leases `owner` holds every third of `lease`, then
+    /// releases whatever `owner` still holds. A renewal that fails (the database is briefly
+    /// away) is logged; the lease then runs out and another worker repeats the request with
+    /// the same idempotency key, which the identity side answers once.
+    ///
+    /// The work comes boxed: the passes' `for_each_concurrent` futures, passed generically,
+    /// lose the lifetimes the compiler needs to prove the worker task `Send`.
+    async fn holding_leases(&self, owner: &str, lease: Duration, work: BoxFuture<'_, ()>) {
+        let beat = async {
+            let every = (lease / 3).max(Duration::from_millis(100));
+            loop {
+                tokio::time::sleep(every).await;
+                let until = self.now().plus_millis(millis(lease));
+                if let Err(e) = self.store.renew_leases(owner, until).await {
+                    tracing::warn!(%owner, error = %e, "could not renew leases");
+                }
+            }
+        };
+        tokio::select! {
+            () = work => {}
+            () = beat => unreachable!("the heartbeat only ends with the work"),
+        }
+        if let Err(e) = self.store.release_leases(owner).await {
+            tracing::warn!(%owner, error = %e, "could not release leases; they run out instead");
+        }
     }
 
     async fn sync_contact(&self, worker: &str, job: &SyncJob) -> Result<(), AppError> {
@@ -146,12 +196,17 @@ impl App {
         worker: &str,
         settings: SyncSettings,
     ) -> Result<usize, AppError> {
+        let owner = pass_owner(worker);
+        let worker = owner.as_str();
         let due = self
             .store
             .claim_due_removals(worker, self.now(), millis(settings.lease), settings.batch)
             .await?;
         let handled = due.len();
-        futures_util::stream::iter(due)
+        if handled == 0 {
+            return Ok(0);
+        }
+        let work = futures_util::stream::iter(due)
             .for_each_concurrent(settings.concurrency.max(1), |removal| async move {
                 let Some(id) = RemovalId::parse(&removal.id) else { return };
                 let result = self
@@ -171,7 +226,8 @@ impl App {
                 if let Err(e) = recorded {
                     tracing::warn!(removal = %removal.id, error = %e, "could not record a removal outcome");
                 }
-            })
+            });
+        self.holding_leases(worker, settings.lease, work.boxed())
             .await;
         Ok(handled)
     }

@@ -71,7 +71,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("DNS_SERVER", None),
     ("SYNC_INTERVAL_MS", Some("1000")),
     ("ALERT_INTERVAL_S", Some("3600")),
-    ("SYNC_LEASE_S", Some("60")),
+    ("SYNC_LEASE_S", Some("10")),
     ("SYNC_CONCURRENCY", Some("16")),
     ("HEADER_TIMEOUT_S", Some("10")),
     ("BODY_TIMEOUT_S", Some("30")),

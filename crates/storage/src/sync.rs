@@ -46,16 +46,55 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Ok(Vec::new());
         }
-        // Everything this claim took, in one query: the owner and lease stamp identify it.
+        // Everything this claim took, in one query: the owner (one per pass) identifies it.
         Ok(sqlx::query_as(
             "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts \
              FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
-             WHERE c.lease_owner = $1 AND c.lease_until = $2 ORDER BY c.next_sync_at",
+             WHERE c.lease_owner = $1 AND c.lease_until IS NOT NULL ORDER BY c.next_sync_at",
         )
         .bind(owner)
-        .bind(lease_until)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Extends to `until` every lease `owner` holds, on contacts being registered and on
+    /// removals being made: the heartbeat of a live worker. Returns how many rows it holds.
+    /// A worker that stops renewing (killed, stalled) loses its rows when the lease runs out.
+    pub async fn renew_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut held = 0;
+        for sql in [
+            "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+            "UPDATE identity_removals SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+        ] {
+            held += sqlx::query(sql)
+                .bind(until.unix_millis())
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Gives up every lease `owner` still holds (a pass that ends without an outcome for some
+    /// rows, or a worker shutting down): the rows are free for the next worker at once.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut released = 0;
+        for sql in [
+            "UPDATE it_contacts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        ] {
+            released += sqlx::query(sql)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(released)
     }
 
     /// The contact is registered: the green Synced badge. False when the contact is gone

@@ -323,6 +323,80 @@ each_backend! {
         assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
     }
 
+    async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(backend: Backend) {
+        // Each registration takes 3 s, three times the lease; 4 at a time, so the last of the 10
+        // waits 9 s. Without the heartbeat the second worker would take them over after 1 s and
+        // register them again.
+        let fake = fake().await;
+        fake.set_fault(Fault::Latency { ms: 3000 });
+        let mut env = TestApp::workos_env(fake.base_url());
+        env.push((NO_WORKERS, "1".into()));
+        let app = TestApp::spawn_with(backend, &env).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        let record = app.app.find_org(&org).await.unwrap();
+        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+        for i in 0..10 {
+            app.add_manual(&org, &token, &format!("it{i}@acme.example")).await;
+        }
+        let mut first = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fake.stats().requests_total == 0 {
+            assert!(Instant::now() < deadline, "the worker sent nothing");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut second = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
+        for i in 0..10 {
+            app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 30).await;
+        }
+        for w in [&mut first, &mut second] {
+            w.kill().unwrap();
+            let _ = w.wait();
+        }
+        let stats = fake.stats();
+        assert_eq!(posts(&fake), 10, "one request per contact: {stats:?}");
+        assert!(stats.creates_by_email.values().all(|n| *n == 1), "{stats:?}");
+    }
+
+    async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Backend) {
+        // The default lease (10 s): a worker killed with -9 mid-request stops renewing it, and
+        // a worker started at once takes its contacts over when it runs out.
+        let fake = fake().await;
+        fake.set_fault(Fault::Latency { ms: 8000 });
+        let mut env = TestApp::workos_env(fake.base_url());
+        env.push((NO_WORKERS, "1".into()));
+        let app = TestApp::spawn_with(backend, &env).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        let record = app.app.find_org(&org).await.unwrap();
+        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+        for i in 0..5 {
+            app.add_manual(&org, &token, &format!("it{i}@acme.example")).await;
+        }
+        let mut worker = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fake.stats().requests_total < 5 {
+            assert!(Instant::now() < deadline, "the worker did not send all five requests");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Killed after it renewed its leases at least once (every third of 10 s).
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        worker.kill().unwrap();
+        let _ = worker.wait();
+        fake.set_fault(Fault::Latency { ms: 0 });
+        let restarted_at = Instant::now();
+        let mut restarted = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
+        for i in 0..5 {
+            app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 15).await;
+        }
+        let took = restarted_at.elapsed();
+        restarted.kill().unwrap();
+        let _ = restarted.wait();
+        eprintln!("restart to every contact Synced: {:.1} s", took.as_secs_f64());
+        assert!(took <= Duration::from_secs(15), "took {took:?}");
+        let stats = fake.stats();
+        assert!(stats.creates_by_email.values().all(|n| *n == 1), "{stats:?}");
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
+    }
+
     async fn two_worker_processes_register_each_contact_exactly_once(backend: Backend) {
         let fake = fake().await;
         fake.set_fault(Fault::Latency { ms: 20 });
@@ -357,15 +431,44 @@ each_backend! {
 }
 
 /// `smartcore worker` as its own OS process, on the database at `database_url`.
-fn spawn_worker(database_url: &str, fake_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_smartcore"))
+/// A `smartcore worker` process, killed (SIGKILL) when the test ends, also when it fails.
+struct Worker(Child);
+
+impl Worker {
+    /// Kills the process with SIGKILL, as a crash would.
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(database_url: &str, fake_url: &str) -> Worker {
+    spawn_worker_with_lease(database_url, fake_url, Some("2"))
+}
+
+/// `smartcore worker` with `SMARTCORE_SYNC_LEASE_S` set to `lease_s` (None: the default).
+fn spawn_worker_with_lease(database_url: &str, fake_url: &str, lease_s: Option<&str>) -> Worker {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smartcore"));
+    if let Some(lease_s) = lease_s {
+        command.env("SMARTCORE_SYNC_LEASE_S", lease_s);
+    }
+    let child = command
         .arg("worker")
         .env("SMARTCORE_DATABASE_URL", database_url)
         .env("SMARTCORE_IDENTITY", "workos")
         .env("SMARTCORE_WORKOS_BASE_URL", fake_url)
         .env("SMARTCORE_WORKOS_API_KEY", WORKOS_KEY)
         .env("SMARTCORE_SYNC_INTERVAL_MS", "50")
-        .env("SMARTCORE_SYNC_LEASE_S", "2")
         .env("SMARTCORE_SYNC_CONCURRENCY", "4")
         .env(
             "SMARTCORE_OUTBOX_DIR",
@@ -375,5 +478,6 @@ fn spawn_worker(database_url: &str, fake_url: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start a worker process")
+        .expect("start a worker process");
+    Worker(child)
 }
