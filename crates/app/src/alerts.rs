@@ -110,6 +110,12 @@ impl App {
     pub async fn run_certificate_sweep(&self) -> Result<SweepReport, AppError> {
         let mut report = self.sweep_certificates().await?;
         self.deliver_queued_reminders(&mut report).await?;
+        let m = &self.metrics;
+        m.reminders("queued", report.queued);
+        m.reminders("sent", report.sent);
+        m.reminders("deferred", report.failed);
+        m.reminders("rejected", report.rejected);
+        m.reminders("cancelled", report.cancelled);
         Ok(report)
     }
 
@@ -272,7 +278,7 @@ impl App {
                     };
                     return unattempted;
                 }
-                let outcome = match self.mailer.send(&o.mail).await {
+                let outcome = match self.send_mail(&o.mail).await {
                     Ok(sent) => DeliveryOutcome::Sent {
                         message_id: sent.message_id,
                     },

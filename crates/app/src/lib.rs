@@ -11,6 +11,7 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
+mod metrics;
 mod ops;
 mod orgs;
 mod setup;
@@ -26,6 +27,7 @@ pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery}
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::{AppError, wait_in_words};
+pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
@@ -70,6 +72,8 @@ pub struct App {
     public_url: Arc<str>,
     /// Who each recently presented API token acts as (see [`tokens::TOKEN_CACHE_TTL`]).
     tokens: tokens::TokenCache,
+    /// This instance's counters for `/metrics`.
+    metrics: Metrics,
 }
 
 impl App {
@@ -92,6 +96,7 @@ impl App {
             dns: services.dns,
             public_url: services.public_url.into(),
             tokens: tokens::TokenCache::new(),
+            metrics: Metrics::new(),
         }
     }
 

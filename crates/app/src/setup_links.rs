@@ -126,7 +126,7 @@ impl App {
                     .format(&time::format_description::well_known::Rfc2822)
                     .unwrap_or_default(),
             });
-            let outcome = match self.mailer.send(&mail).await {
+            let outcome = match self.send_mail(&mail).await {
                 Ok(m) => {
                     sent += 1;
                     DeliveryOutcome::Sent {

@@ -13,6 +13,7 @@
 //! are free again within one lease. Whatever a pass still holds when it ends (an outcome that
 //! could not be recorded) is released at once.
 
+use crate::metrics::SyncOutcome;
 use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
@@ -122,6 +123,13 @@ impl App {
         };
         let outcome = self.identity.register(&registration).await;
         let now = self.now();
+        self.metrics.sync_attempt(match &outcome {
+            Ok(r) if r.adopted => SyncOutcome::Adopted,
+            Ok(_) => SyncOutcome::Synced,
+            Err(ConnectorError::NotLinked) => SyncOutcome::NotLinked,
+            Err(ConnectorError::Retryable { .. }) => SyncOutcome::Retry,
+            Err(ConnectorError::Permanent { .. }) => SyncOutcome::Refused,
+        });
         match outcome {
             Ok(registered) => {
                 let recorded = self
@@ -214,6 +222,11 @@ impl App {
                     .remove(removal.identity_org_id.as_deref(), &removal.identity_contact_id)
                     .await;
                 let now = self.now();
+                self.metrics.removal_attempt(match &result {
+                    Ok(()) => "removed",
+                    Err(ConnectorError::Retryable { .. }) => "retry",
+                    Err(_) => "handed_to_operations",
+                });
                 let recorded = match result {
                     Ok(()) => self.store.complete_removal(&id, "system", RemovalOutcome::Deleted, now).await.map(|_| ()),
                     Err(ConnectorError::Retryable { reason, retry_after }) => {

@@ -65,6 +65,7 @@ impl Fixture {
             app.clone(),
             smartcore_web::WebConfig {
                 public_url: base_url.clone(),
+                ..Default::default()
             },
         );
         let (stop, stopped) = oneshot::channel::<()>();

@@ -37,6 +37,7 @@ pub async fn run(renders: usize) -> anyhow::Result<()> {
         app.clone(),
         smartcore_web::WebConfig {
             public_url: base.clone(),
+            ..Default::default()
         },
     );
     tokio::spawn(async move {

@@ -53,6 +53,10 @@ pub struct Config {
     pub max_connections: usize,
     /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
     pub shutdown_grace: Duration,
+    /// `/metrics` on the service's address, to requests bearing this token.
+    pub metrics_token: Option<String>,
+    /// `/metrics` alone on this address, without a token.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -77,6 +81,8 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("BODY_TIMEOUT_S", Some("30")),
     ("MAX_CONNECTIONS", Some("10000")),
     ("SHUTDOWN_GRACE_S", Some("10")),
+    ("METRICS_TOKEN", None),
+    ("METRICS_LISTEN", None),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -290,6 +296,23 @@ impl Config {
                     "must be a whole number from 1 to 1000000".into(),
                 )
             })?;
+        let metrics_token = get("METRICS_TOKEN").map(|t| t.trim().to_owned());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad(
+                "METRICS_TOKEN",
+                "must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)".into(),
+            ));
+        }
+        let metrics_listen = match get("METRICS_LISTEN") {
+            None => None,
+            Some(l) => Some(resolve_listen(&l).map_err(|why| bad("METRICS_LISTEN", why))?),
+        };
+        if metrics_listen.is_some_and(|m| m == listen) {
+            return Err(bad(
+                "METRICS_LISTEN",
+                "must differ from SMARTCORE_LISTEN (use SMARTCORE_METRICS_TOKEN to serve /metrics there)".into(),
+            ));
+        }
         Ok(Config {
             database_url,
             listen,
@@ -311,6 +334,8 @@ impl Config {
             body_timeout,
             max_connections,
             shutdown_grace,
+            metrics_token,
+            metrics_listen,
         })
     }
 }
@@ -431,6 +456,14 @@ mod tests {
         let cases: &[(&'static [(&'static str, &'static str)], &str)] = &[
             (&[("SMARTCORE_LISTEN", "nowhere")], "SMARTCORE_LISTEN"),
             (
+                &[("SMARTCORE_METRICS_TOKEN", "short")],
+                "SMARTCORE_METRICS_TOKEN",
+            ),
+            (
+                &[("SMARTCORE_METRICS_LISTEN", "127.0.0.1:8080")],
+                "SMARTCORE_METRICS_LISTEN",
+            ),
+            (
                 &[("SMARTCORE_DATABASE_URL", "mysql://x")],
                 "SMARTCORE_DATABASE_URL",
             ),
@@ -496,7 +529,8 @@ mod tests {
             e.ends_with("; known keys: database_url, listen, public_url, identity, workos_base_url, \
                          workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
-                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s"),
+                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
+                         metrics_token, metrics_listen"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

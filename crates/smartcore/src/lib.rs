@@ -111,20 +111,52 @@ pub async fn serve_web(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let limits = server::Limits::from_config(config);
+    // One shutdown for both addresses.
+    let (stop, stopped) = watch::channel(false);
+    let stop = Arc::new(stop);
+    let stopped_on = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let metrics = match config.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let metrics_listener = TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} (SMARTCORE_METRICS_LISTEN) for /metrics")
+            })?;
+            tracing::info!(%addr, "serving /metrics");
+            Some(tokio::spawn(server::run(
+                metrics_listener,
+                smartcore_web::metrics_router(app.clone()),
+                limits.clone(),
+                stopped_on(stopped.clone()),
+            )))
+        }
+    };
     let router = smartcore_web::router(
         app,
         smartcore_web::WebConfig {
             public_url: config.public_url.clone(),
+            metrics_token: config.metrics_token.clone(),
         },
     );
-    server::run(
-        listener,
-        router,
-        server::Limits::from_config(config),
-        shutdown,
-    )
-    .await
-    .context("the HTTP server failed")
+    let stop_on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_on_signal.send(true);
+    });
+    let served = server::run(listener, router, limits, stopped_on(stopped))
+        .await
+        .context("the HTTP server failed");
+    let _ = stop.send(true);
+    if let Some(metrics) = metrics {
+        match metrics.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "the /metrics server failed"),
+            Err(e) => tracing::warn!(error = %e, "the /metrics server stopped unexpectedly"),
+            Ok(Ok(())) => {}
+        }
+    }
+    served
 }
 
 /// Runs every background worker until `stopped` turns true.

@@ -15,6 +15,7 @@ mod contacts;
 mod deliveries;
 mod domains;
 mod error;
+mod gauges;
 mod orgs;
 mod people;
 mod reminder_queue;
@@ -32,6 +33,7 @@ pub use domains::{
     CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
 };
 pub use error::StoreError;
+pub use gauges::WorkCounts;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};

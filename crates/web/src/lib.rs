@@ -8,12 +8,14 @@ mod client;
 mod edge;
 mod error;
 mod extract;
+mod metrics;
 mod pages;
 mod session;
 
 pub use api::openapi_document;
 pub use client::ClientAddr;
 pub use error::{ApiError, PageError};
+pub use metrics::metrics_router;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -23,10 +25,12 @@ use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// What the web layer needs to know beyond the use cases.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WebConfig {
     /// The address users reach the service at, e.g. `https://sso.example.com`.
     pub public_url: String,
+    /// `SMARTCORE_METRICS_TOKEN`: serves `/metrics` on this router to requests bearing it.
+    pub metrics_token: Option<String>,
 }
 
 impl WebConfig {
@@ -50,6 +54,7 @@ pub struct AppState {
 /// The whole HTTP surface of the service.
 pub fn router(app: App, config: WebConfig) -> Router {
     let https = config.strict_transport_security();
+    let metrics = app.metrics().clone();
     let state = AppState {
         app,
         config: Arc::new(config),
@@ -57,6 +62,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(pages::routes())
+        .merge(metrics::routes())
         .with_state(state)
         // Cross-site state changes are refused by Sec-Fetch-Site/Origin (no token to forget).
         .layer(CsrfLayer::new())
@@ -79,4 +85,8 @@ pub fn router(app: App, config: WebConfig) -> Router {
             HeaderValue::from_static("same-origin"),
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::count_requests,
+        ))
 }

@@ -189,6 +189,7 @@ async fn hsts_is_sent_when_the_public_url_is_https() {
         app.app.clone(),
         smartcore_web::WebConfig {
             public_url: "https://sso.example.com".into(),
+            ..Default::default()
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

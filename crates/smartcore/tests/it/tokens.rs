@@ -47,6 +47,7 @@ async fn serve_with_client_addresses(app: &TestApp) -> String {
         app.app.clone(),
         smartcore_web::WebConfig {
             public_url: app.base_url.clone(),
+            ..Default::default()
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

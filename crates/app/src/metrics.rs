@@ -1,0 +1,334 @@
+//! What the operations team scrapes from `/metrics` (Prometheus, OpenMetrics text format).
+//!
+//! Counters and histograms are this instance's own, since it started: HTTP requests by route and
+//! status with their latency, identity-side sync and removal attempts by outcome, reminders by
+//! outcome, mail deliveries with their latency, metadata refreshes by outcome. The work gauges
+//! (contacts by status, removals waiting, reminders not yet out) are read from the database at
+//! scrape time, so every instance reports the same numbers for them.
+//!
+//! Label values come from fixed sets (route templates, not paths; outcome names, not error
+//! texts), so the number of series stays bounded whatever the traffic.
+
+use crate::{App, AppError};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use smartcore_storage::WorkCounts;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The content type of [`App::metrics_text`].
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+fn latency_buckets() -> Histogram {
+    // 1 ms … 16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// How one registration attempt with the identity side ended.
+#[derive(Debug, Clone, Copy)]
+pub enum SyncOutcome {
+    Synced,
+    /// Registered already (409): the existing registration was adopted.
+    Adopted,
+    /// A passing failure (429, 5xx, timeout): retried with backoff.
+    Retry,
+    /// Refused for good (other 4xx): the contact shows "Sync failed".
+    Refused,
+    /// The organisation is not linked to the identity side yet.
+    NotLinked,
+}
+
+impl SyncOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Synced => "synced",
+            Self::Adopted => "adopted",
+            Self::Retry => "retry",
+            Self::Refused => "refused",
+            Self::NotLinked => "not_linked",
+        }
+    }
+}
+
+/// The instance's metrics. Cheap to clone; every clone records into the same registry.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    sync_attempts: Family<OutcomeLabels, Counter>,
+    removal_attempts: Family<OutcomeLabels, Counter>,
+    reminders: Family<OutcomeLabels, Counter>,
+    mail_deliveries: Family<OutcomeLabels, Counter>,
+    mail_duration: Histogram,
+    metadata_refreshes: Family<OutcomeLabels, Counter>,
+    contacts: Family<StatusLabels, Gauge>,
+    removals_waiting: Gauge,
+    reminders_waiting: Family<StatusLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("smartcore");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            http_requests.clone(),
+        );
+        let http_duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_buckets,
+            );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template",
+            http_duration.clone(),
+        );
+        let sync_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "identity_sync_attempts",
+            "Registrations of IT contacts tried with the identity side, by outcome (synced, adopted, retry, refused, not_linked)",
+            sync_attempts.clone(),
+        );
+        let removal_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "identity_removal_attempts",
+            "Automatic identity-side removals tried, by outcome (removed, retry, handed_to_operations)",
+            removal_attempts.clone(),
+        );
+        let reminders = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "certificate_reminders",
+            "Certificate reminders handled by this instance's sweeps, by outcome (queued, sent, deferred, rejected, cancelled)",
+            reminders.clone(),
+        );
+        let mail_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "mail_deliveries",
+            "Mails handed to the mail server or outbox, by outcome (sent, rejected, deferred)",
+            mail_deliveries.clone(),
+        );
+        let mail_duration = latency_buckets();
+        registry.register(
+            "mail_delivery_duration_seconds",
+            "Time to hand one mail to the mail server or outbox",
+            mail_duration.clone(),
+        );
+        let metadata_refreshes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "metadata_refreshes",
+            "Fetches of identity-provider metadata URLs, by outcome (unchanged, changed, failed)",
+            metadata_refreshes.clone(),
+        );
+        let contacts = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "it_contacts",
+            "IT contacts of every organisation, by status (pending, synced, failed); from the database",
+            contacts.clone(),
+        );
+        let removals_waiting = Gauge::default();
+        registry.register(
+            "identity_removals_waiting",
+            "Identity-side removals not done yet; from the database",
+            removals_waiting.clone(),
+        );
+        let reminders_waiting = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "certificate_reminders_waiting",
+            "Certificate reminders not out yet, by state (queued, sending, failed); from the database",
+            reminders_waiting.clone(),
+        );
+        // Every outcome is there from the start, at 0, so a scraper's rate() has a series
+        // before the first event.
+        let known: [(&Family<OutcomeLabels, Counter>, &[&'static str]); 5] = [
+            (
+                &sync_attempts,
+                &["synced", "adopted", "retry", "refused", "not_linked"],
+            ),
+            (
+                &removal_attempts,
+                &["removed", "retry", "handed_to_operations"],
+            ),
+            (
+                &reminders,
+                &["queued", "sent", "deferred", "rejected", "cancelled"],
+            ),
+            (&mail_deliveries, &["sent", "rejected", "deferred"]),
+            (&metadata_refreshes, &["unchanged", "changed", "failed"]),
+        ];
+        for (family, outcomes) in known {
+            for outcome in outcomes {
+                family.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+            }
+        }
+        Self(Arc::new(Inner {
+            registry,
+            http_requests,
+            http_duration,
+            sync_attempts,
+            removal_attempts,
+            reminders,
+            mail_deliveries,
+            mail_duration,
+            metadata_refreshes,
+            contacts,
+            removals_waiting,
+            reminders_waiting,
+        }))
+    }
+
+    /// One HTTP request answered. `route` is the matched route's template (`/api/v1/orgs/{org}`),
+    /// or a fixed word for requests that matched none.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        self.0
+            .http_requests
+            .get_or_create(&HttpLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.0
+            .http_duration
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn sync_attempt(&self, outcome: SyncOutcome) {
+        self.count(&self.0.sync_attempts, outcome.label(), 1);
+    }
+
+    pub(crate) fn removal_attempt(&self, outcome: &'static str) {
+        self.count(&self.0.removal_attempts, outcome, 1);
+    }
+
+    pub(crate) fn reminders(&self, outcome: &'static str, n: usize) {
+        self.count(&self.0.reminders, outcome, n);
+    }
+
+    pub(crate) fn mail_delivery(&self, outcome: &'static str, took: Duration) {
+        self.count(&self.0.mail_deliveries, outcome, 1);
+        self.0.mail_duration.observe(took.as_secs_f64());
+    }
+
+    /// One fetch of an identity provider's metadata URL: `unchanged`, `changed` or `failed`.
+    pub fn metadata_refresh(&self, outcome: &'static str) {
+        self.count(&self.0.metadata_refreshes, outcome, 1);
+    }
+
+    fn count(&self, family: &Family<OutcomeLabels, Counter>, outcome: &'static str, n: usize) {
+        family
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
+    /// The text a scrape gets, with the work gauges set from `counts`. Every known state is
+    /// present, at 0 when nothing is in it.
+    fn render(&self, counts: &WorkCounts) -> String {
+        set_by_state(
+            &self.0.contacts,
+            &["pending", "synced", "failed"],
+            &counts.contacts,
+        );
+        set_by_state(
+            &self.0.reminders_waiting,
+            &["queued", "sending", "failed"],
+            &counts.reminders,
+        );
+        self.0.removals_waiting.set(counts.removals_waiting);
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.0.registry);
+        text
+    }
+}
+
+fn set_by_state(family: &Family<StatusLabels, Gauge>, known: &[&str], counts: &[(String, i64)]) {
+    for state in known {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        family
+            .get_or_create(&StatusLabels {
+                status: (*state).to_owned(),
+            })
+            .set(n);
+    }
+    for (state, n) in counts.iter().filter(|(s, _)| !known.contains(&s.as_str())) {
+        family
+            .get_or_create(&StatusLabels {
+                status: state.clone(),
+            })
+            .set(*n);
+    }
+}
+
+impl App {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The `/metrics` text: this instance's counters and the work gauges read now.
+    pub async fn metrics_text(&self) -> Result<String, AppError> {
+        let counts = self.store.work_counts().await?;
+        Ok(self.metrics.render(&counts))
+    }
+
+    /// Hands `mail` to the mailer, counting the outcome and timing it for `/metrics`. Every
+    /// mail the use cases send goes through here.
+    pub(crate) async fn send_mail(
+        &self,
+        mail: &smartcore_mail::OutgoingMail,
+    ) -> Result<smartcore_mail::SentMail, smartcore_mail::MailError> {
+        let started = std::time::Instant::now();
+        let result = self.mailer.send(mail).await;
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(smartcore_mail::MailError::Rejected { .. }) => "rejected",
+            Err(_) => "deferred",
+        };
+        self.metrics.mail_delivery(outcome, started.elapsed());
+        result
+    }
+}
