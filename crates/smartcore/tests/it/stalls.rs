@@ -493,3 +493,127 @@ async fn running_out_of_open_files_does_not_end_the_accept_loop() {
     .expect("GET /healthz");
     assert_eq!(r.status(), 200);
 }
+
+/// How one request on a kept-alive connection ended.
+enum Ended {
+    /// A whole response (status line, headers, the Content-Length body).
+    Answered,
+    /// The connection closed before any byte of a response: the server closed it between
+    /// requests (allowed only once shutdown began).
+    ClosedBeforeAnswer,
+    /// Part of a response, then the connection closed: a request cut off.
+    CutOff,
+}
+
+/// Sends `request` on `stream` and reads its response to the end.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> Ended {
+    if stream.write_all(request).await.is_err() {
+        return Ended::ClosedBeforeAnswer;
+    }
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Ended::Answered;
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ if buf.is_empty() => return Ended::ClosedBeforeAnswer,
+            _ => return Ended::CutOff,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_cuts_off_no_request() {
+    // Eight clients, each on one kept-alive connection, send requests back to back (a database
+    // write through /readyz, and /healthz) while the service gets SIGTERM. Every request sent
+    // before the signal is answered in full; after it, a connection may only be closed
+    // between requests, never mid-response; the service exits 0 within the grace.
+    let (mut service, addr) = Service::start(&[("SMARTCORE_SHUTDOWN_GRACE_S", "5")]);
+    const READYZ: &[u8] = b"GET /readyz HTTP/1.1\r\nHost: test.example\r\n\r\n";
+    let signalled: std::sync::Arc<std::sync::OnceLock<Instant>> = Default::default();
+    let mut clients = Vec::new();
+    for client in 0..8 {
+        let addr = addr.clone();
+        let signalled = signalled.clone();
+        clients.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(&addr)
+                .await
+                .expect("connect before shutdown");
+            let (mut answered, mut late_closes, mut early_closes, mut cut_off) =
+                (0u32, 0u32, 0u32, 0u32);
+            for i in 0u32.. {
+                let request = if (i + client) % 2 == 0 {
+                    READYZ
+                } else {
+                    HEALTHZ
+                };
+                let sent = Instant::now();
+                match exchange(&mut stream, request).await {
+                    Ended::Answered => answered += 1,
+                    Ended::CutOff => cut_off += 1,
+                    Ended::ClosedBeforeAnswer => {
+                        // Closed between requests: fine once the signal was sent, not before.
+                        match signalled.get() {
+                            Some(at) if sent >= *at => late_closes += 1,
+                            _ => early_closes += 1,
+                        }
+                        break;
+                    }
+                }
+            }
+            (answered, late_closes, early_closes, cut_off)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SAFETY: kill(2) with the pid of our own child process.
+    let rc = unsafe { libc::kill(service.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0, "send SIGTERM");
+    // Marked just after the signal went: a request sent before this instant counts as sent
+    // before the signal (the stricter reading).
+    signalled.set(Instant::now()).unwrap();
+    let sent = Instant::now();
+    let mut totals = (0, 0, 0, 0);
+    for client in clients {
+        let (a, l, e, c) = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .expect("every client's connection ends after SIGTERM")
+            .unwrap();
+        totals = (totals.0 + a, totals.1 + l, totals.2 + e, totals.3 + c);
+    }
+    let exited = loop {
+        if let Some(status) = service.child.try_wait().unwrap() {
+            break Some((status, sent.elapsed()));
+        }
+        if sent.elapsed() > Duration::from_secs(9) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (answered, late_closes, early_closes, cut_off) = totals;
+    eprintln!(
+        "under load: {answered} requests answered in full, {late_closes} connections closed between requests after SIGTERM, {early_closes} before, {cut_off} cut off"
+    );
+    let (status, took) = exited.expect("the service exits within the grace and 4 s");
+    eprintln!("exited {took:?} after SIGTERM, with {status}");
+    assert!(status.success(), "exit status {status}");
+    assert!(answered > 100, "the load ran: {answered} requests");
+    assert_eq!(cut_off, 0, "no response was cut off");
+    assert_eq!(
+        early_closes, 0,
+        "no connection was closed before shutdown began"
+    );
+    assert_eq!(
+        late_closes, 8,
+        "every connection was closed once, between requests"
+    );
+}
