@@ -15,6 +15,7 @@ mod contacts;
 mod deliveries;
 mod domains;
 mod error;
+mod invitations;
 mod orgs;
 mod people;
 mod reminder_queue;
@@ -32,8 +33,12 @@ pub use domains::{
     CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
 };
 pub use error::StoreError;
+pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRules, NewInvitation};
 pub use orgs::OrgRecord;
-pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
+pub use people::{
+    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,
+    MembershipRefused, UserRecord,
+};
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
