@@ -175,6 +175,10 @@ fn decode_cursor(s: &str) -> Result<MemberCursor, AppError> {
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (sort_name, user_id) = text.rsplit_once('\n').ok_or_else(bad)?;
     UserId::parse(user_id).ok_or_else(bad)?;
+    // Names hold no control characters (and PostgreSQL text cannot hold NUL).
+    if sort_name.chars().any(char::is_control) {
+        return Err(bad());
+    }
     Ok(MemberCursor {
         sort_name: sort_name.to_owned(),
         user_id: user_id.to_owned(),
@@ -673,13 +677,14 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {
         let c = MemberCursor {
-            sort_name: "ada\nlovelace".to_owned(),
+            sort_name: "ada lovelace \"%_".to_owned(),
             user_id: "usr_0192".to_owned(),
         };
         assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), c);
         assert!(decode_cursor("not base64!").is_err());
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("no-separator")).is_err());
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("a\nnot-a-user")).is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("a\0b\nusr_0192")).is_err());
     }
 
     #[test]
