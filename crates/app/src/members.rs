@@ -130,8 +130,10 @@ pub struct InvitationPreview {
     pub email: String,
     pub role: Role,
     pub expires_at: Timestamp,
-    /// An account with the address exists: sign in to join, rather than set a password.
+    /// An account with the address and a password exists: sign in to join.
     pub account_exists: bool,
+    /// No account has the address: the person gives their name (else only a password).
+    pub needs_name: bool,
 }
 
 /// The answer to accepting: joined (with a session), or refused by the link.
@@ -590,14 +592,16 @@ impl App {
         };
         let org_id = OrgId::parse(&record.org_id).ok_or(AppError::NotFound)?;
         let org = self.store.org(&org_id).await?;
-        let account_exists = match EmailAddress::parse(&record.email) {
+        let account = match EmailAddress::parse(&record.email) {
             Ok(email) => match self.store.user_by_email(&email).await {
-                Ok(_) => true,
-                Err(StoreError::NotFound) => false,
+                Ok(u) => Some(u),
+                Err(StoreError::NotFound) => None,
                 Err(e) => return Err(e.into()),
             },
-            Err(_) => false,
+            Err(_) => None,
         };
+        let account_exists = account.as_ref().is_some_and(|u| u.password_hash.is_some());
+        let needs_name = account.is_none();
         Ok(Ok(InvitationPreview {
             org_name: org.name,
             inviter_name: record.invited_by_name.clone(),
@@ -605,19 +609,27 @@ impl App {
             email: record.email,
             expires_at: Timestamp::from_unix_millis(record.expires_at),
             account_exists,
+            needs_name,
         }))
     }
 
     /// A new person accepts: sets their name and password, joins, and is signed in. Of two
-    /// acceptances of one link exactly one joins; the other is refused as used.
+    /// acceptances of one link exactly one joins; the other is refused as used. `name` is
+    /// `None` for an account that exists without a password (an imported member): it gets
+    /// its first password and keeps its name.
     pub async fn accept_as_new(
         &self,
         token: &str,
-        name: &str,
+        name: Option<&str>,
         password: &str,
     ) -> Result<Accepted, AppError> {
-        let name = PersonName::parse(name)
-            .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?;
+        let name = match name {
+            Some(n) => Some(
+                PersonName::parse(n)
+                    .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
+            ),
+            None => None,
+        };
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(AppError::invalid(
                 "invalid_password",
@@ -628,7 +640,11 @@ impl App {
         let hash = hash_password(password)?;
         match self
             .store
-            .accept_invitation(&secret_hash(token.trim()), Some((&name, &hash)), self.now())
+            .accept_invitation(
+                &secret_hash(token.trim()),
+                Some((name.as_ref(), &hash)),
+                self.now(),
+            )
             .await?
         {
             Ok((invitation, user)) => Ok(Accepted::Joined {

@@ -287,12 +287,14 @@ impl Store {
 
     /// Accepts an invitation: marks it used and puts the membership, in one transaction, so
     /// that of two browsers accepting one link exactly one joins (the other gets `Used`).
-    /// `new_user` creates the account (a new person); without it the address's account must
-    /// exist (checked by signing in first). Records `invitation.accepted`.
+    /// `new_user` (a name and a password hash) creates the account of a new person, or gives
+    /// an account without a password (an imported member) its first password: the link proves
+    /// the mailbox, as a password reset would. Without it the address's account must exist
+    /// (the caller has signed in). Records `invitation.accepted`.
     pub async fn accept_invitation(
         &self,
         token_hash: &str,
-        new_user: Option<(&PersonName, &str)>,
+        new_user: Option<(Option<&PersonName>, &str)>,
         now: Timestamp,
     ) -> Result<Result<(InvitationRecord, UserRecord), AcceptRefused>, StoreError> {
         let mut tx = self.begin().await?;
@@ -314,16 +316,24 @@ impl Store {
             return Ok(Err(AcceptRefused::Used));
         }
         let email = EmailAddress::parse(&invitation.email).map_err(|_| StoreError::NotFound)?;
-        let existing = sqlx::query("SELECT id FROM users WHERE email_key = $1")
+        let existing = sqlx::query("SELECT id, password_hash FROM users WHERE email_key = $1")
             .bind(email.key())
             .fetch_optional(&mut *tx)
             .await?
-            .map(|r| r.get::<String, _>(0));
+            .map(|r| (r.get::<String, _>(0), r.get::<Option<String>, _>(1)));
         let user_id = match (existing, new_user) {
-            (Some(_), Some(_)) => return Ok(Err(AcceptRefused::AccountExists)),
-            (None, None) => return Ok(Err(AcceptRefused::NoAccount)),
-            (Some(id), None) => id,
-            (None, Some((name, password_hash))) => {
+            (Some((_, Some(_))), Some(_)) => return Ok(Err(AcceptRefused::AccountExists)),
+            (Some((id, None)), Some((_, password_hash))) => {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(password_hash)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            (None, None) | (None, Some((None, _))) => return Ok(Err(AcceptRefused::NoAccount)),
+            (Some((id, _)), None) => id,
+            (None, Some((Some(name), password_hash))) => {
                 let id = UserId::generate();
                 sqlx::query(
                     "INSERT INTO users (id, email, email_key, name, password_hash, is_staff, created_at) \

@@ -481,6 +481,28 @@ mod flows {
             problem(app.get(&format!("/api/v1/orgs/{org}/members"), &linus_token).await, 403, "forbidden").await;
         }
 
+        async fn an_account_without_a_password_sets_one_to_join(backend: Backend) {
+            let Some(env) = env(backend).await else { return };
+            let app = &env.app;
+            let (org, token) = app.org_with_admin("Passwordless").await;
+            // Imported elsewhere (no password: cannot sign in), invited here.
+            let (other, _) = app.org_with_admin("Importer").await;
+            let other = app.app.find_org(&other).await.unwrap();
+            app.app.create_user("imported@pw.example", Some("Imo Ported"), None, false).await.unwrap();
+            app.app.add_member(&other, "imported@pw.example", Role::Member).await.unwrap();
+            invite(app, &org, &token, "imported@pw.example", "admin").await;
+            let link = link_to(&env.sink, "imported@pw.example");
+            let html = app.http.get(&link).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains("Set a password for your account"), "{html}");
+            assert!(!html.contains("name=\"name\""));
+            let r = app.http.post(&link).form(&[("password", "a long enough password")]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            // The account keeps its name, can sign in now, and administers the organisation.
+            let cookie = app.sign_in("imported@pw.example").await;
+            let html = app.page(&format!("/orgs/{org}/settings/members"), &cookie).await;
+            assert!(html.contains("Imo Ported"));
+        }
+
         async fn two_browsers_accepting_one_link_make_exactly_one_member(backend: Backend) {
             let Some(env) = env(backend).await else { return };
             let app = &env.app;

@@ -814,7 +814,11 @@ async fn accept(
     } else {
         state
             .app
-            .accept_as_new(&token, &form.name, &form.password)
+            .accept_as_new(
+                &token,
+                preview.needs_name.then_some(form.name.as_str()),
+                &form.password,
+            )
             .await
     };
     match result {
