@@ -25,7 +25,7 @@ pub const PAIR_FAILURES: i64 = 5;
 /// is refused until the oldest of them is out of the window (password spraying).
 pub const CLIENT_FAILURES: i64 = 30;
 const FIRST_PAIR_DELAY_MS: i64 = 30_000;
-const MIN_PASSWORD_CHARS: usize = 10;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 10;
 
 /// Who is asking: a signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub(crate) fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn hash_password(password: &str) -> Result<String, AppError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -234,6 +234,12 @@ impl App {
                 "This account is disabled. Ask your organisation's administrator or the Smart Core Connect team to enable it.",
             ));
         }
+        self.open_session(&user).await
+    }
+
+    /// A new browser session for `user`, who has just proven who they are.
+    pub(crate) async fn open_session(&self, user: &UserRecord) -> Result<NewSession, AppError> {
+        let now = self.now();
         let token = random_secret();
         let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
         self.store

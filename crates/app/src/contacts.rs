@@ -66,7 +66,7 @@ impl AuthenticationOverview {
 }
 
 pub const MAX_SEARCH_RESULTS: i64 = 50;
-const MAX_QUERY_CHARS: usize = 200;
+pub(crate) const MAX_QUERY_CHARS: usize = 200;
 
 impl App {
     pub async fn list_contacts(
@@ -194,7 +194,10 @@ impl App {
             ));
         }
         let limit = limit.unwrap_or(20).clamp(1, MAX_SEARCH_RESULTS);
-        let hits = self.store.search_members(&org_id, query, limit).await?;
+        let hits = self
+            .store
+            .search_members(&org_id, query, None, limit)
+            .await?;
         Ok(hits
             .into_iter()
             .map(|h| MemberSearchHit {

@@ -12,6 +12,7 @@ mod clock;
 mod contacts;
 mod error;
 mod metrics;
+mod members;
 mod ops;
 mod orgs;
 mod setup;
@@ -28,6 +29,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::{AppError, wait_in_words};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
+pub use members::{
+    Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
+    MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MemberPage, MemberView, SentInvitation,
+};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
@@ -36,6 +41,7 @@ pub use setup_links::{
 };
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
+pub use smartcore_storage::{AcceptRefused, ChangedMember};
 pub use smartcore_storage::{RemovalMode, Store};
 pub use sync::SyncSettings;
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};

@@ -6,6 +6,7 @@
 mod db;
 mod import;
 mod load;
+mod members;
 mod page;
 mod search;
 mod sweep;
@@ -58,6 +59,13 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         contacts: u64,
     },
+    /// The members page at 1,000,000 members: first, middle and last page, two searches.
+    Members {
+        #[arg(long, default_value_t = 1_000_000)]
+        members: u64,
+        #[arg(long, default_value_t = 200)]
+        renders: usize,
+    },
     /// The Authentication page with 20 contacts: weight and server time.
     Page {
         #[arg(long, default_value_t = 200)]
@@ -92,6 +100,7 @@ fn main() -> anyhow::Result<()> {
                 contacts,
             } => sweep::run(stored, due_every, contacts).await,
             Bench::Page { renders } => page::run(renders).await,
+            Bench::Members { members, renders } => members::run(members, renders).await,
             Bench::Load {
                 connections,
                 seconds,

@@ -80,6 +80,8 @@ prefixed_id!(/// A signed-in browser session.
     SessionId, "ses_");
 prefixed_id!(/// An API token.
     TokenId, "tok_");
+prefixed_id!(/// An invitation to join an organisation.
+    InvitationId, "inv_");
 
 #[cfg(test)]
 mod tests {

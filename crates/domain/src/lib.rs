@@ -18,7 +18,8 @@ pub use contact::{
 };
 pub use email::{EmailAddress, EmailError};
 pub use ids::{
-    AuditEventId, ContactId, DeliveryId, DomainId, OrgId, RemovalId, SessionId, TokenId, UserId,
+    AuditEventId, ContactId, DeliveryId, DomainId, InvitationId, OrgId, RemovalId, SessionId,
+    TokenId, UserId,
 };
 pub use name::{ContactName, NameError, PersonName};
 pub use time::Timestamp;

@@ -21,3 +21,4 @@ pub use templates::{
     CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
     certificate_renewed, setup_link,
 };
+pub use templates::{InvitationMail, invitation};

@@ -188,6 +188,73 @@ pub fn setup_link(data: &SetupLinkMail) -> OutgoingMail {
     }
 }
 
+/// Data for an invitation to join an organisation (issue 12): a single-use link, 7 days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationMail {
+    pub org_name: String,
+    pub recipient_email: String,
+    /// Who invited them; none when invited from the command line.
+    pub inviter_name: Option<String>,
+    /// Invited as an administrator (else as a member).
+    pub administrator: bool,
+    pub link_url: String,
+    /// When the link stops working, already formatted for people.
+    pub expires_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "invitation.txt")]
+struct InvitationText<'a> {
+    mail: &'a InvitationMail,
+    greeting: String,
+    inviter: String,
+    role: &'a str,
+    link_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationHtml<'a> {
+    mail: &'a InvitationMail,
+    greeting: String,
+    inviter: String,
+    role: &'a str,
+    link_url: &'a str,
+}
+
+/// An invitation to join an organisation, naming it and who invited them. Names are put on
+/// one line (no header or line can be started by them) and escaped in the HTML part.
+pub fn invitation(data: &InvitationMail) -> OutgoingMail {
+    let inviter =
+        display_name(data.inviter_name.as_deref()).unwrap_or_else(|| "An administrator".to_owned());
+    let role = if data.administrator {
+        "an administrator"
+    } else {
+        "a member"
+    };
+    let link_url = web_url(&data.link_url);
+    let org = one_line(&data.org_name);
+    OutgoingMail {
+        to: data.recipient_email.clone(),
+        to_name: None,
+        subject: format!("{inviter} invited you to join {org} in Smart Core Connect"),
+        text: render(&InvitationText {
+            mail: data,
+            greeting: greeting(None),
+            inviter: inviter.clone(),
+            role,
+            link_url,
+        }),
+        html: render(&InvitationHtml {
+            mail: data,
+            greeting: greeting(None),
+            inviter,
+            role,
+            link_url,
+        }),
+    }
+}
+
 fn render(template: &impl Template) -> String {
     // The templates only display strings and integers, whose formatting cannot fail.
     template

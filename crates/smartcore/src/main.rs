@@ -180,6 +180,37 @@ enum MemberCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Invite an address to join an organisation: mails a single-use link, valid 7 days.
+    Invite {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "member"])]
+        role: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change a member's role (the last administrator cannot be demoted).
+    SetRole {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "member"])]
+        role: String,
+    },
+    /// Remove a member from an organisation (never the last administrator); an IT contact
+    /// picked from them stays.
+    Remove {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+    },
     /// Import members from a CSV file of name,email[,role] rows (idempotent).
     Import {
         /// Organisation id or exact name.
@@ -420,6 +451,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     org.name
                 );
             }
+        }
+        Command::Member(MemberCommand::Invite {
+            org,
+            email,
+            role,
+            out,
+        }) => {
+            let org = app.find_org(&org).await?;
+            let role = Role::parse(&role).context("the role must be admin or member")?;
+            let sent = app.invite_from_cli(&org, &email, role).await?;
+            if out.json {
+                print_json(&serde_json::json!({
+                    "id": sent.invitation.id, "org_id": org.id, "email": sent.invitation.email,
+                    "role": role.as_str(), "expires_at": sent.invitation.expires_at.to_rfc3339(),
+                    "mail": sent.mail,
+                }))?;
+            } else {
+                println!(
+                    "Invited {} to {} as a{} {} ({}); the link is valid until {}.{}",
+                    sent.invitation.email,
+                    org.name,
+                    if role == Role::Admin { "n" } else { "" },
+                    role.as_str(),
+                    sent.invitation.id,
+                    sent.invitation.expires_at.to_rfc3339(),
+                    match sent.mail {
+                        smartcore_app::MailStatus::Sent => "",
+                        _ => " The mail could not be sent now: resend it later.",
+                    }
+                );
+            }
+        }
+        Command::Member(MemberCommand::SetRole { org, email, role }) => {
+            let org = app.find_org(&org).await?;
+            let role = Role::parse(&role).context("the role must be admin or member")?;
+            match app.set_role_by_email(&org, &email, role).await? {
+                Some(before) => println!(
+                    "{} is now a{} {} of {} (was {}).",
+                    before.email,
+                    if role == Role::Admin { "n" } else { "" },
+                    role.as_str(),
+                    org.name,
+                    before.role.as_str()
+                ),
+                None => println!(
+                    "{email} is a{} {} of {} already; nothing changed.",
+                    if role == Role::Admin { "n" } else { "" },
+                    role.as_str(),
+                    org.name
+                ),
+            }
+        }
+        Command::Member(MemberCommand::Remove { org, email }) => {
+            let org = app.find_org(&org).await?;
+            let removed = app.remove_by_email(&org, &email).await?;
+            println!("{} is no longer a member of {}.", removed.email, org.name);
         }
         Command::Member(MemberCommand::Import { org, csv, json }) => {
             import_members(&app, &org, &csv, json).await?

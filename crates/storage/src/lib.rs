@@ -16,6 +16,7 @@ mod deliveries;
 mod domains;
 mod error;
 mod gauges;
+mod invitations;
 mod orgs;
 mod people;
 mod reminder_queue;
@@ -34,8 +35,12 @@ pub use domains::{
 };
 pub use error::StoreError;
 pub use gauges::WorkCounts;
+pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRules, NewInvitation};
 pub use orgs::OrgRecord;
-pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
+pub use people::{
+    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,
+    MembershipRefused, UserRecord,
+};
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};

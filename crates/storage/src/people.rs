@@ -38,7 +38,7 @@ pub struct MembershipRecord {
     pub role: String,
 }
 
-/// One hit of the member picker.
+/// One hit of the member picker, and one row of the members page.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberHit {
     pub id: String,
@@ -46,6 +46,46 @@ pub struct MemberHit {
     pub email: String,
     pub role: String,
     pub is_it_contact: i64,
+    /// When the membership began (Unix milliseconds).
+    pub joined_at: i64,
+    /// The membership's place in name order, for the next page's [`MemberCursor`].
+    pub sort_name: String,
+}
+
+/// Where a page of members starts: after the member with this (sort name, user id), in the
+/// order of the `memberships_search_walk` index. A keyset, not an offset: page 20,000 of a
+/// million members costs what page 1 costs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberCursor {
+    pub sort_name: String,
+    pub user_id: String,
+}
+
+impl MemberCursor {
+    /// The cursor that continues after `hit`.
+    pub fn after(hit: &MemberHit) -> Self {
+        MemberCursor {
+            sort_name: hit.sort_name.clone(),
+            user_id: hit.id.clone(),
+        }
+    }
+}
+
+/// Why a role change or removal was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipRefused {
+    /// The organisation would be left without an administrator.
+    LastAdmin,
+}
+
+/// A membership changed by [`Store::set_member_role`] or [`Store::remove_member`].
+#[derive(Debug, Clone)]
+pub struct ChangedMember {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    /// The role before the change.
+    pub role: Role,
 }
 
 /// One valid row of a member import.
@@ -174,6 +214,109 @@ impl Store {
         Ok(())
     }
 
+    /// Changes a member's role, recording `member.role_changed` in the same transaction.
+    /// Demoting the last administrator is refused. The organisation's row is locked first, so
+    /// two administrators demoting each other at once cannot both succeed (PostgreSQL reads
+    /// the count after the lock; SQLite's `BEGIN IMMEDIATE` serialises writers anyway).
+    /// `Ok(Ok(None))`: the member had that role already (nothing written).
+    pub async fn set_member_role(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        role: Role,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Result<Option<ChangedMember>, MembershipRefused>, StoreError> {
+        let mut tx = self.begin().await?;
+        lock_org(&mut tx, org_id).await?;
+        let before = member_of(&mut tx, org_id, user_id).await?;
+        if before.role == role {
+            return Ok(Ok(None));
+        }
+        if before.role == Role::Admin && admin_count(&mut tx, org_id).await? <= 1 {
+            return Ok(Err(MembershipRefused::LastAdmin));
+        }
+        sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(org_id.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::record(
+            &mut tx,
+            crate::AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor,
+                action: "member.role_changed",
+                target: Some(user_id.as_str()),
+                details: serde_json::json!({
+                    "email": before.email, "name": before.name,
+                    "from": before.role.as_str(), "to": role.as_str(),
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(Some(before)))
+    }
+
+    /// Removes a member, recording `member.removed` in the same transaction; removing the
+    /// last administrator is refused. An IT contact picked from this member stays (D3): it
+    /// keeps its `member_id` and shows as no longer a member.
+    pub async fn remove_member(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Result<ChangedMember, MembershipRefused>, StoreError> {
+        let mut tx = self.begin().await?;
+        lock_org(&mut tx, org_id).await?;
+        let before = member_of(&mut tx, org_id, user_id).await?;
+        if before.role == Role::Admin && admin_count(&mut tx, org_id).await? <= 1 {
+            return Ok(Err(MembershipRefused::LastAdmin));
+        }
+        sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id.as_str())
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::record(
+            &mut tx,
+            crate::AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor,
+                action: "member.removed",
+                target: Some(user_id.as_str()),
+                details: serde_json::json!({
+                    "email": before.email, "name": before.name, "role": before.role.as_str(),
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(before))
+    }
+
+    /// One member of an organisation, as the members page shows them.
+    pub async fn member(&self, org_id: &OrgId, user_id: &UserId) -> Result<MemberHit, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.name, u.email, m.role, \
+                    CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                      WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                         THEN 1 ELSE 0 END AS is_it_contact, \
+                    m.created_at AS joined_at, m.sort_name \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 AND m.user_id = $2",
+        )
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn member_count(&self, org_id: &OrgId) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
             .bind(org_id.as_str())
@@ -188,13 +331,20 @@ impl Store {
     /// Two ways to find them, chosen per query: walking the organisation's members in name
     /// order (quick when many match, as the first page fills at once), or, on SQLite, the
     /// trigram index (quick when few match). A bounded count over the trigram index decides.
+    ///
+    /// Both ways page by keyset: `after` is where the previous page ended (none for the first
+    /// page), compared as the row value `(sort_name, user_id)`, which both databases answer
+    /// from the name-ordered index.
     pub async fn search_members(
         &self,
         org_id: &OrgId,
         query: &str,
+        after: Option<&MemberCursor>,
         limit: i64,
     ) -> Result<Vec<MemberHit>, StoreError> {
         let needle = query.trim().to_lowercase();
+        // Every sort name is at least "" and every user id is longer than "": the first page.
+        let start = after.cloned().unwrap_or_default();
         // The trigram index answers a quoted phrase as a substring test, case-insensitively,
         // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
         let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
@@ -213,16 +363,20 @@ impl Store {
                     "SELECT u.id, u.name, u.email, m.role, \
                             CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
                                               WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                                 THEN 1 ELSE 0 END AS is_it_contact \
+                                 THEN 1 ELSE 0 END AS is_it_contact, \
+                            m.created_at AS joined_at, m.sort_name \
                      FROM member_search s \
                      JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
                      JOIN users u ON u.id = m.user_id \
                      WHERE s.member_search MATCH $1 AND s.org_id = $2 \
+                       AND (m.sort_name, m.user_id) > ($4, $5) \
                      ORDER BY m.sort_name, m.user_id LIMIT $3",
                 )
                 .bind(&phrase)
                 .bind(org_id.as_str())
                 .bind(limit)
+                .bind(&start.sort_name)
+                .bind(&start.user_id)
                 .fetch_all(&self.pool)
                 .await?);
             }
@@ -235,9 +389,10 @@ impl Store {
                     "SELECT u.id, u.name, u.email, m.role, \
                         CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
                                           WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                             THEN 1 ELSE 0 END AS is_it_contact \
+                             THEN 1 ELSE 0 END AS is_it_contact, \
+                        m.created_at AS joined_at, m.sort_name \
                      FROM memberships m JOIN users u ON u.id = m.user_id \
-                     WHERE m.org_id = $1 AND ",
+                     WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) AND ",
                     $contains,
                     " ORDER BY m.sort_name, m.user_id LIMIT $3"
                 )
@@ -251,6 +406,8 @@ impl Store {
             .bind(org_id.as_str())
             .bind(&needle)
             .bind(limit)
+            .bind(&start.sort_name)
+            .bind(&start.user_id)
             .fetch_all(&self.pool)
             .await?)
     }
@@ -381,8 +538,51 @@ static MEMBERSHIPS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new
     )
 });
 
+/// Locks the organisation's row until the transaction ends (PostgreSQL; on SQLite the
+/// transaction holds the write lock already), so that membership rules read settled counts.
+pub(crate) async fn lock_org(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE organisations SET name = name WHERE id = $1")
+        .bind(org_id.as_str())
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+async fn member_of(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    user_id: &UserId,
+) -> Result<ChangedMember, StoreError> {
+    let (id, email, name, role): (String, String, String, String) = sqlx::query_as(
+        "SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND m.user_id = $2",
+    )
+    .bind(org_id.as_str())
+    .bind(user_id.as_str())
+    .fetch_one(conn)
+    .await?;
+    Ok(ChangedMember {
+        user_id: id,
+        email,
+        name,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+    })
+}
+
+async fn admin_count(conn: &mut AnyConnection, org_id: &OrgId) -> Result<i64, StoreError> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin'")
+            .bind(org_id.as_str())
+            .fetch_one(conn)
+            .await?;
+    Ok(n)
+}
+
 /// Inserts a membership or updates its role; true when a row was written.
-async fn upsert_membership(
+pub(crate) async fn upsert_membership(
     conn: &mut AnyConnection,
     org_id: &OrgId,
     user_id: &str,

@@ -171,7 +171,10 @@ both! {
                 }
             }
         }
-        assert_eq!(operations, 22, "18 operations, the three of API tokens and the list of organisations");
+        assert_eq!(
+            operations, 28,
+            "18 operations, the three of API tokens, the list of organisations, and the six of members and invitations (issue 12)"
+        );
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");
     }

@@ -12,6 +12,7 @@ mod contract;
 mod faults;
 mod foundation;
 mod metrics;
+mod members;
 mod orgs;
 mod saml_conformance;
 mod setup;

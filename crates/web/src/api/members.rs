@@ -1,11 +1,13 @@
-//! `/api/v1/orgs/{org}/members`: the member picker's search.
+//! `/api/v1/orgs/{org}/members`: the members list (the member picker's search, in pages of up
+//! to 50 with a keyset cursor), role changes and removals. Administrators only.
 
 use crate::AppState;
-use crate::error::ApiError;
-use crate::extract::{ApiActor, ApiPath, ApiQuery};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use smartcore_app::MemberView;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
@@ -16,23 +18,46 @@ pub struct SearchParams {
     q: String,
     /// At most 50; 20 when not given.
     limit: Option<i64>,
+    /// The `next` of the previous page; leave out for the first page.
+    cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Member {
+    #[schema(example = "usr_0192f3a4b5c67d8e9f0a1b2c3d4e5f60")]
     id: String,
     name: String,
     email: String,
+    /// `admin` or `member`.
+    #[schema(example = "member")]
     role: String,
     is_it_contact: bool,
+    /// When they joined the organisation (RFC 3339).
+    joined_at: String,
+}
+
+impl From<MemberView> for Member {
+    fn from(m: MemberView) -> Self {
+        Member {
+            id: m.id,
+            name: m.name,
+            email: m.email,
+            role: m.role.as_str().to_owned(),
+            is_it_contact: m.is_it_contact,
+            joined_at: m.joined_at.to_rfc3339(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct MemberList {
+    /// By name.
     members: Vec<Member>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next: Option<String>,
 }
 
-/// Search the organisation's members by name or e-mail.
+/// Search or page through the organisation's members by name or e-mail.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", operation_id = "search_members", tag = "Members",
     params(("org" = String, Path, description = "Organisation id"), SearchParams),
     responses(
@@ -44,20 +69,78 @@ pub async fn search(
     ApiPath(org): ApiPath<String>,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<MemberList>, ApiError> {
-    let hits = state
+    let page = state
         .app
-        .search_members(&actor, &org, &params.q, params.limit)
+        .list_members(
+            &actor,
+            &org,
+            &params.q,
+            params.cursor.as_deref(),
+            params.limit,
+        )
         .await?;
     Ok(Json(MemberList {
-        members: hits
-            .into_iter()
-            .map(|h| Member {
-                id: h.id,
-                name: h.name,
-                email: h.email,
-                role: h.role,
-                is_it_contact: h.is_it_contact,
-            })
-            .collect(),
+        members: page.members.into_iter().map(Member::from).collect(),
+        next: page.next,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// `admin` or `member`.
+    #[schema(example = "admin")]
+    role: String,
+}
+
+/// Change a member's role. The last administrator cannot be demoted. The member's next
+/// request (page or API token, on any instance) is answered with the new role.
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{id}", operation_id = "set_member_role", tag = "Members",
+    params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "The member's user id (usr_…)")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, body = Member),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "last_admin_required"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_role, invalid_request"),
+    ))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> Result<Json<Member>, ApiError> {
+    let member = state
+        .app
+        .set_member_role(&actor, &org, &id, &body.role)
+        .await?;
+    Ok(Json(member.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovedMember {
+    id: String,
+    email: String,
+    /// The role they had.
+    role: String,
+}
+
+/// Remove a member from the organisation. The last administrator cannot be removed. An IT
+/// contact picked from this member stays and shows as no longer a member (D3).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{id}", operation_id = "remove_member", tag = "Members",
+    params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "The member's user id (usr_…)")),
+    responses(
+        (status = 200, body = RemovedMember),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "last_admin_required"),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath((org, id)): ApiPath<(String, String)>,
+) -> Result<Json<RemovedMember>, ApiError> {
+    let removed = state.app.remove_member(&actor, &org, &id).await?;
+    Ok(Json(RemovedMember {
+        id: removed.user_id,
+        email: removed.email,
+        role: removed.role.as_str().to_owned(),
     }))
 }

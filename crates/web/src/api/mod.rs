@@ -5,6 +5,7 @@
 mod answers;
 mod audit;
 mod contacts;
+mod invitations;
 mod members;
 mod ops;
 mod orgs;
@@ -59,6 +60,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(contacts::list, contacts::add))
         .routes(routes!(contacts::remove))
         .routes(routes!(members::search))
+        .routes(routes!(members::set_role, members::remove))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::revoke))
+        .routes(routes!(invitations::resend))
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))
         .routes(routes!(audit::mail_deliveries))

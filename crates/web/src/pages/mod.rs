@@ -6,6 +6,7 @@
 mod account;
 mod audit;
 mod auth;
+mod members;
 mod ops;
 mod settings;
 mod setup_details;
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .merge(auth::routes())
         .merge(account::routes())
         .merge(settings::routes())
+        .merge(members::routes())
         .merge(sso::routes())
         .merge(setup_details::routes())
         .merge(audit::routes())

@@ -1,0 +1,119 @@
+//! The members page (Settings → Organisation → Members, issue 12) in an organisation of
+//! `members` members: server time of the HTML page, p50/p99 over `renders` requests each, for
+//! the first page, a page from the middle and the last page of the name order (keyset cursors,
+//! so the depth should not matter), and two searches.
+
+use crate::db;
+use crate::search::percentile;
+use std::time::Instant;
+
+/// A cursor that continues after the first member matching `q` (cursors are positions in the
+/// name order, whatever the query that gave them).
+async fn cursor_after(
+    client: &reqwest::Client,
+    fixture: &crate::load::Fixture,
+    q: &str,
+) -> anyhow::Result<String> {
+    let body: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/orgs/{}/members",
+            fixture.base_url, fixture.org_id
+        ))
+        .query(&[("q", q), ("limit", "1")])
+        .bearer_auth(&fixture.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["next"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no next page after {q:?}: {body}"))
+}
+
+pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
+    println!("members page (HTML, 50 a page): {members} members, {renders} renders each");
+    println!(
+        "{:<11} {:<26} {:>9} {:>9} {:>9}",
+        "database", "page", "p50 ms", "p99 ms", "max ms"
+    );
+    for kind in db::kinds().await {
+        let database = db::fresh(kind).await?;
+        let started = Instant::now();
+        let fixture = crate::load::Fixture::build(&database.url, members).await?;
+        eprintln!(
+            "{}: {members} members imported in {:.1} s",
+            kind.label(),
+            started.elapsed().as_secs_f64()
+        );
+        let app = &fixture.app;
+        let org = app.find_org(&fixture.org_id).await?;
+        app.create_user(
+            "members-admin@bench.example",
+            Some("Members Admin"),
+            Some("a long enough password"),
+            false,
+        )
+        .await?;
+        app.add_member(
+            &org,
+            "members-admin@bench.example",
+            smartcore_domain::Role::Admin,
+        )
+        .await?;
+        let session = app
+            .sign_in("members-admin@bench.example", "a long enough password")
+            .await?;
+        let cookie = format!("smartcore_session={}", session.token);
+        let client = reqwest::Client::new();
+        let middle =
+            cursor_after(&client, &fixture, &format!("member {:05}", members / 20)).await?;
+        let last = cursor_after(
+            &client,
+            &fixture,
+            &format!("member {:05}", members.saturating_sub(3) / 10),
+        )
+        .await?;
+        let page = format!(
+            "{}/orgs/{}/settings/members",
+            fixture.base_url, fixture.org_id
+        );
+        let cases: [(&str, Vec<(&str, String)>); 5] = [
+            ("first page", vec![]),
+            ("middle page (cursor)", vec![("after", middle)]),
+            ("last page (cursor)", vec![("after", last)]),
+            (
+                "search \"member 0999\"",
+                vec![("q", "member 0999".to_owned())],
+            ),
+            ("search \"zz-nobody\"", vec![("q", "zz-nobody".to_owned())]),
+        ];
+        for (label, query) in cases {
+            let mut times = Vec::with_capacity(renders);
+            for _ in 0..renders.max(1) {
+                let started = Instant::now();
+                let r = client
+                    .get(&page)
+                    .query(&query)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "{label}: {}", r.status());
+                let html = r.text().await?;
+                anyhow::ensure!(html.contains("<h1>Members</h1>"), "{label}: not the page");
+                times.push(started.elapsed().as_micros());
+            }
+            times.sort_unstable();
+            println!(
+                "{:<11} {:<26} {:>9.2} {:>9.2} {:>9.2}",
+                kind.label(),
+                label,
+                percentile(&times, 50.0),
+                percentile(&times, 99.0),
+                percentile(&times, 100.0)
+            );
+        }
+        fixture.stop();
+    }
+    Ok(())
+}
