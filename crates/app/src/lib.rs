@@ -11,8 +11,8 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
-mod metrics;
 mod members;
+mod metrics;
 mod ops;
 mod orgs;
 mod setup;
@@ -28,11 +28,11 @@ pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery}
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::{AppError, wait_in_words};
-pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use members::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
     MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MemberPage, MemberView, SentInvitation,
 };
+pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};

@@ -39,7 +39,7 @@ pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRule
 pub use orgs::OrgRecord;
 pub use people::{
     ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,
-    MembershipRefused, UserRecord,
+    MembershipRefused, SearchPath, UserRecord,
 };
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
@@ -87,6 +87,8 @@ pub struct Store {
     dialect: Dialect,
     /// The SQLite database file, for the free-space check of [`Store::check_writable`].
     sqlite_file: Option<std::sync::Arc<std::path::Path>>,
+    /// PostgreSQL: whether migration 0016 could create the pg_trgm index (looked up once).
+    pg_trigram: std::sync::Arc<tokio::sync::OnceCell<bool>>,
 }
 
 impl Store {
@@ -161,6 +163,7 @@ impl Store {
             pool,
             dialect,
             sqlite_file: sqlite_file.map(Into::into),
+            pg_trigram: Default::default(),
         })
     }
 

@@ -342,14 +342,55 @@ impl Store {
         after: Option<&MemberCursor>,
         limit: i64,
     ) -> Result<Vec<MemberHit>, StoreError> {
+        self.search_members_by(SearchPath::Choose, org_id, query, after, limit)
+            .await
+    }
+
+    /// [`Store::search_members`] along a given path, so tests can compare the paths' results.
+    pub async fn search_members_by(
+        &self,
+        path: SearchPath,
+        org_id: &OrgId,
+        query: &str,
+        after: Option<&MemberCursor>,
+        limit: i64,
+    ) -> Result<Vec<MemberHit>, StoreError> {
         let needle = query.trim().to_lowercase();
         // Every sort name is at least "" and every user id is longer than "": the first page.
         let start = after.cloned().unwrap_or_default();
+        if self.dialect == crate::Dialect::Postgres
+            && path != SearchPath::Walk
+            && needle.chars().count() >= 3
+            && self.has_pg_trigram_index().await
+        {
+            // One statement, planned for its own pattern (an unnamed statement, so never a
+            // generic plan): PostgreSQL's planner weighs the trigram index (few matches) against
+            // the name-ordered walk (many) from its statistics, per query.
+            return Ok(sqlx::query_as(
+                "SELECT u.id, u.name, u.email, m.role, \
+                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                             THEN 1 ELSE 0 END AS is_it_contact, \
+                        m.created_at AS joined_at, m.sort_name \
+                 FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) \
+                   AND m.search_text LIKE $2 ESCAPE '\\' \
+                 ORDER BY m.sort_name, m.user_id LIMIT $3",
+            )
+            .persistent(false)
+            .bind(org_id.as_str())
+            .bind(like_pattern(&needle))
+            .bind(limit)
+            .bind(&start.sort_name)
+            .bind(&start.user_id)
+            .fetch_all(&self.pool)
+            .await?);
+        }
         // The trigram index answers a quoted phrase as a substring test, case-insensitively,
         // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
         let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
         let trigram_ready = self.dialect == crate::Dialect::Sqlite && needle.chars().count() >= 3;
-        if trigram_ready {
+        if trigram_ready && path != SearchPath::Walk {
             let (candidates,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3)",
             )
@@ -358,7 +399,7 @@ impl Store {
             .bind(TRIGRAM_CANDIDATES + 1)
             .fetch_one(&self.pool)
             .await?;
-            if candidates <= TRIGRAM_CANDIDATES {
+            if candidates <= TRIGRAM_CANDIDATES || path == SearchPath::Trigram {
                 return Ok(sqlx::query_as(
                     "SELECT u.id, u.name, u.email, m.role, \
                             CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
@@ -487,6 +528,64 @@ impl Store {
         }
         tx.commit().await?;
         Ok(stats)
+    }
+}
+
+/// Which way [`Store::search_members_by`] finds members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPath {
+    /// The service's choice per query (what [`Store::search_members`] does).
+    Choose,
+    /// The name-ordered walk with a plain substring test.
+    Walk,
+    /// The trigram index (SQLite's FTS5; on PostgreSQL the pg_trgm-backed `LIKE`, planned
+    /// per query) wherever the query is long enough for trigrams.
+    Trigram,
+}
+
+/// `needle` as a `LIKE … ESCAPE '\'` pattern matching it anywhere, every character literal.
+fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Store {
+    /// PostgreSQL: whether the pg_trgm index of migration 0016 exists; looked up once per
+    /// process, with one warning when it does not (the walk is kept).
+    async fn has_pg_trigram_index(&self) -> bool {
+        let found = self
+            .pg_trigram
+            .get_or_try_init(|| async {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'memberships_search_trgm'",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                if n == 0 {
+                    tracing::warn!(
+                        "pg_trgm is not available on this PostgreSQL server: member search \
+                         walks the members in name order (slower for rare matches among many members)"
+                    );
+                }
+                Ok::<bool, sqlx::Error>(n > 0)
+            })
+            .await;
+        match found {
+            Ok(present) => *present,
+            // Looked up again next time: a passing failure decides nothing.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for the pg_trgm index");
+                false
+            }
+        }
     }
 }
 
