@@ -11,6 +11,8 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
+pub mod metadata_fetch;
+pub mod metadata_refresh;
 mod ops;
 mod orgs;
 mod setup;
@@ -26,6 +28,8 @@ pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery}
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
 pub use error::{AppError, wait_in_words};
+pub use metadata_fetch::AllowPrivate;
+pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
@@ -56,6 +60,8 @@ pub struct Services {
     pub dns: Arc<TxtVerifier>,
     /// The address users reach the service at, for links in e-mails.
     pub public_url: String,
+    /// Fetching identity-provider metadata from URLs, and how often to refresh it.
+    pub metadata: Arc<MetadataRefresh>,
 }
 
 /// Everything the use cases need, shared by every request and worker. Cheap to clone.
@@ -70,6 +76,7 @@ pub struct App {
     public_url: Arc<str>,
     /// Who each recently presented API token acts as (see [`tokens::TOKEN_CACHE_TTL`]).
     tokens: tokens::TokenCache,
+    metadata: Arc<MetadataRefresh>,
 }
 
 impl App {
@@ -92,6 +99,7 @@ impl App {
             dns: services.dns,
             public_url: services.public_url.into(),
             tokens: tokens::TokenCache::new(),
+            metadata: services.metadata,
         }
     }
 

@@ -53,6 +53,10 @@ pub struct Config {
     pub max_connections: usize,
     /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
     pub shutdown_grace: Duration,
+    /// How often identity-provider metadata from a URL is fetched again (with ±10 % jitter).
+    pub metadata_refresh: Duration,
+    /// Which non-public addresses a metadata URL may reach (and whether http:// is accepted).
+    pub metadata_allow_private: smartcore_app::AllowPrivate,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -77,6 +81,8 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("BODY_TIMEOUT_S", Some("30")),
     ("MAX_CONNECTIONS", Some("10000")),
     ("SHUTDOWN_GRACE_S", Some("10")),
+    ("METADATA_REFRESH_S", Some("86400")),
+    ("METADATA_ALLOW_PRIVATE", Some("false")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -290,6 +296,10 @@ impl Config {
                     "must be a whole number from 1 to 1000000".into(),
                 )
             })?;
+        let metadata_refresh = seconds("METADATA_REFRESH_S", 60, 30 * 86_400)?;
+        let metadata_allow_private =
+            smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
+                .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
         Ok(Config {
             database_url,
             listen,
@@ -311,6 +321,8 @@ impl Config {
             body_timeout,
             max_connections,
             shutdown_grace,
+            metadata_refresh,
+            metadata_allow_private,
         })
     }
 }
@@ -424,6 +436,8 @@ mod tests {
         assert_eq!(c.body_timeout, Duration::from_secs(30));
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(c.metadata_refresh, Duration::from_secs(86_400));
+        assert_eq!(c.metadata_allow_private, smartcore_app::AllowPrivate::No);
     }
 
     #[test]
@@ -496,7 +510,8 @@ mod tests {
             e.ends_with("; known keys: database_url, listen, public_url, identity, workos_base_url, \
                          workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
-                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s"),
+                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
+                         metadata_refresh_s, metadata_allow_private"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

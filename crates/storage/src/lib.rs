@@ -15,6 +15,7 @@ mod contacts;
 mod deliveries;
 mod domains;
 mod error;
+mod metadata_sources;
 mod orgs;
 mod people;
 mod reminder_queue;
@@ -29,9 +30,11 @@ pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, Token
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{
-    CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
+    CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigRecord,
+    SsoConfigUpdate,
 };
 pub use error::StoreError;
+pub use metadata_sources::MetadataSourceRecord;
 pub use orgs::OrgRecord;
 pub use people::{ImportRow, ImportStats, MemberHit, MembershipRecord, UserRecord};
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
