@@ -122,6 +122,18 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<MetadataSourceRecord>, StoreError> {
         let lease_until = now.unix_millis() + lease_ms;
+        // A read first: the worker asks every second, and mostly nothing is due; only then
+        // does it take the write lock.
+        let any_due: Option<(String,)> = sqlx::query_as(
+            "SELECT org_id FROM metadata_sources \
+             WHERE next_fetch_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(now.unix_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        if any_due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
         let claimed = sqlx::query(
             "UPDATE metadata_sources SET lease_owner = $1, lease_until = $2 \

@@ -11,6 +11,7 @@ mod contacts;
 mod contract;
 mod faults;
 mod foundation;
+mod metadata_url;
 mod orgs;
 mod saml_conformance;
 mod setup;
