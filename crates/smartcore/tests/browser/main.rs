@@ -12,6 +12,7 @@ mod support;
 mod accessibility;
 mod axe;
 mod driver;
+mod metadata;
 mod pages;
 mod without_javascript;
 
