@@ -1,5 +1,5 @@
-//! The background workers: the identity-side sync, automatic removals and the re-check of domains
-//! waiting for their TXT record. They run inside `serve`, or alone in `smartcore worker` for extra
+//! The background workers: the identity-side sync, automatic removals, the re-check of domains
+//! waiting for their TXT record, and the refresh of identity-provider metadata from URLs. They run inside `serve`, or alone in `smartcore worker` for extra
 //! instances; any number may run against one database, since every row they take is claimed with a
 //! lease (a domain re-check is a read-only look-up, harmless to repeat).
 
