@@ -9,7 +9,7 @@
 //!   `Content-Length` over the cap is refused before reading);
 //! - follows at most [`MAX_REDIRECTS`] redirects, each re-checked like the first URL;
 //! - connects only to public addresses. The check is made in the DNS resolver that the HTTP
-//!   client connects with ([`CheckedResolver`], hickory behind `reqwest::dns::Resolve`), so the
+//!   client connects with (`CheckedResolver`, hickory behind `reqwest::dns::Resolve`), so the
 //!   address checked is the address connected to: a name that resolves to a public address for
 //!   the check and to 127.0.0.1 for the connection (DNS rebinding) cannot get through. A URL
 //!   whose host is an IP literal never reaches the resolver; it is checked with the URL. No

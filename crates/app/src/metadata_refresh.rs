@@ -231,7 +231,7 @@ impl App {
     }
 
     /// One refresh pass, as the worker runs it: claims up to `limit` due URLs and fetches them,
-    /// [`FETCH_CONCURRENCY`] at a time.
+    /// 16 at a time.
     pub async fn refresh_due_metadata(
         &self,
         owner: &str,
