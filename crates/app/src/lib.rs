@@ -12,6 +12,8 @@ mod clock;
 mod contacts;
 mod error;
 mod members;
+pub mod metadata_fetch;
+pub mod metadata_refresh;
 mod metrics;
 mod ops;
 mod orgs;
@@ -32,6 +34,8 @@ pub use members::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
     MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MemberPage, MemberView, SentInvitation,
 };
+pub use metadata_fetch::AllowPrivate;
+pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
@@ -64,6 +68,8 @@ pub struct Services {
     pub dns: Arc<TxtVerifier>,
     /// The address users reach the service at, for links in e-mails.
     pub public_url: String,
+    /// Fetching identity-provider metadata from URLs, and how often to refresh it.
+    pub metadata: Arc<MetadataRefresh>,
 }
 
 /// Everything the use cases need, shared by every request and worker. Cheap to clone.
@@ -80,6 +86,7 @@ pub struct App {
     tokens: tokens::TokenCache,
     /// This instance's counters for `/metrics`.
     metrics: Metrics,
+    metadata: Arc<MetadataRefresh>,
 }
 
 impl App {
@@ -103,6 +110,7 @@ impl App {
             public_url: services.public_url.into(),
             tokens: tokens::TokenCache::new(),
             metrics: Metrics::new(),
+            metadata: services.metadata,
         }
     }
 

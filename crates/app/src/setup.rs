@@ -7,7 +7,7 @@ use smartcore_sso::{
     ChallengeToken, DomainName, IdpConfig, IdpMetadata, challenge_value, txt_matches,
 };
 use smartcore_storage::{
-    CertificateRecord, DomainRecord, NewCertificate, SsoConfigUpdate, StoreError,
+    CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
 };
 use std::time::Duration;
 
@@ -54,6 +54,20 @@ pub enum SsoInput {
         sso_url: String,
         certificate_pem: String,
     },
+    /// Fetched from the identity provider's metadata URL now, then refreshed on a schedule
+    /// (see [`crate::metadata_refresh`]).
+    Url {
+        url: String,
+    },
+}
+
+/// Where a configuration fetched from a URL came from (see [`crate::metadata_refresh`]).
+pub(crate) struct UrlSource<'a> {
+    pub url: &'a str,
+    pub document_sha256: &'a str,
+    pub config_sha256: &'a str,
+    pub next_fetch_at: Timestamp,
+    pub lease_owner: Option<&'a str>,
 }
 
 /// The stored configuration, as shown back.
@@ -63,6 +77,8 @@ pub struct SsoView {
     pub idp_entity_id: Option<String>,
     pub idp_sso_url: Option<String>,
     pub certificates: Vec<CertificateRecord>,
+    /// The metadata URL the configuration is kept current from, and how its fetches went.
+    pub metadata_url: Option<crate::metadata_refresh::MetadataSourceView>,
 }
 
 /// The longest gap between background re-checks of a pending domain.
@@ -212,6 +228,25 @@ impl App {
     ) -> Result<SsoView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let (config, source) = match input {
+            SsoInput::Url { url } => {
+                let (fetched, url) = self.fetch_metadata_now(&url).await?;
+                let next_fetch_at = self.next_metadata_fetch(self.now());
+                self.store_sso_config(
+                    &org_id,
+                    &fetched.config,
+                    "url",
+                    actor.user_id.as_str(),
+                    Some(UrlSource {
+                        url: &url,
+                        document_sha256: &fetched.document_sha256,
+                        config_sha256: &fetched.config_sha256,
+                        next_fetch_at,
+                        lease_owner: None,
+                    }),
+                )
+                .await?;
+                return self.sso_view(&org_id).await;
+            }
             SsoInput::Metadata { xml } => {
                 let metadata = parse_metadata_off_the_async_threads(xml)
                     .await?
@@ -248,6 +283,22 @@ impl App {
                 (config, "fields")
             }
         };
+        self.store_sso_config(&org_id, &config, source, actor.user_id.as_str(), None)
+            .await?;
+        self.sso_view(&org_id).await
+    }
+
+    /// Stores a configuration and its certificates (`by`: a user id, or `system` for the
+    /// refresh), then ends the reminder schedule of certificates it renewed (D6). False when a
+    /// refresh lost its lease and nothing was written.
+    pub(crate) async fn store_sso_config(
+        &self,
+        org_id: &OrgId,
+        config: &IdpConfig,
+        source: &str,
+        by: &str,
+        url: Option<UrlSource<'_>>,
+    ) -> Result<bool, AppError> {
         let pems: Vec<String> = config.certificates.iter().map(|c| c.to_pem()).collect();
         let certificates: Vec<NewCertificate<'_>> = config
             .certificates
@@ -269,11 +320,18 @@ impl App {
             sso_url: &config.sso_url,
             source,
             certificates: &certificates,
+            metadata_url: url.map(|u| MetadataUrlUpdate {
+                url: u.url,
+                document_sha256: u.document_sha256,
+                config_sha256: u.config_sha256,
+                next_fetch_at: u.next_fetch_at,
+                lease_owner: u.lease_owner,
+            }),
         };
         let now = self.now();
-        self.store
-            .put_sso_config(&org_id, &update, &actor.user_id, now)
-            .await?;
+        if !self.store.put_sso_config(org_id, &update, by, now).await? {
+            return Ok(false);
+        }
         // D6: certificates this configuration replaced end their schedule with one notice.
         let newest = config
             .certificates
@@ -284,7 +342,7 @@ impl App {
         if renewed > 0 {
             tracing::info!(org = %org_id, renewed, "certificate renewal notices sent");
         }
-        self.sso_view(&org_id).await
+        Ok(true)
     }
 
     pub async fn sso(&self, actor: &Actor, org: &str) -> Result<SsoView, AppError> {
@@ -300,6 +358,7 @@ impl App {
             idp_entity_id: config.as_ref().map(|c| c.idp_entity_id.clone()),
             idp_sso_url: config.map(|c| c.idp_sso_url),
             certificates: self.store.current_certificates(org_id).await?,
+            metadata_url: self.metadata_source_view(org_id).await?,
         })
     }
 
@@ -353,7 +412,7 @@ const METADATA_PARSERS: usize = 2;
 
 /// Parses metadata on tokio's blocking threads, at most [`METADATA_PARSERS`] at once, so a
 /// large or hostile document never holds an async thread that other requests need.
-async fn parse_metadata_off_the_async_threads(
+pub(crate) async fn parse_metadata_off_the_async_threads(
     xml: String,
 ) -> Result<Result<IdpMetadata, smartcore_sso::MetadataError>, AppError> {
     static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(METADATA_PARSERS);

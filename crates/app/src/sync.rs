@@ -55,7 +55,7 @@ fn millis(d: Duration) -> i64 {
 
 /// A lease owner name for one pass of `worker`: unique in the process, so a heartbeat renews
 /// only the rows of the pass under way, never those a finished pass left behind.
-fn pass_owner(worker: &str) -> String {
+pub(crate) fn pass_owner(worker: &str) -> String {
     static PASSES: AtomicU64 = AtomicU64::new(0);
     format!("{worker}#{}", PASSES.fetch_add(1, Ordering::Relaxed))
 }
@@ -95,7 +95,12 @@ impl App {
     ///
     /// The work comes boxed: the passes' `for_each_concurrent` futures, passed generically,
     /// lose the lifetimes the compiler needs to prove the worker task `Send`.
-    async fn holding_leases(&self, owner: &str, lease: Duration, work: BoxFuture<'_, ()>) {
+    pub(crate) async fn holding_leases(
+        &self,
+        owner: &str,
+        lease: Duration,
+        work: BoxFuture<'_, ()>,
+    ) {
         let beat = async {
             let every = (lease / 3).max(Duration::from_millis(100));
             loop {

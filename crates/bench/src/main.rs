@@ -7,6 +7,7 @@ mod db;
 mod import;
 mod load;
 mod members;
+mod metadata;
 mod page;
 mod search;
 mod sweep;
@@ -71,6 +72,12 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         renders: usize,
     },
+    /// A metadata refresh round over 10,000 organisations' URLs (local server), then the
+    /// hostile-document figures beside another organisation's list-contacts.
+    Metadata {
+        #[arg(long, default_value_t = 10_000)]
+        orgs: usize,
+    },
     /// list-contacts under 64 concurrent connections (wrk), beside two floors served in the same run.
     Load {
         #[arg(long, default_value_t = 64)]
@@ -101,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             } => sweep::run(stored, due_every, contacts).await,
             Bench::Page { renders } => page::run(renders).await,
             Bench::Members { members, renders } => members::run(members, renders).await,
+            Bench::Metadata { orgs } => metadata::run(orgs).await,
             Bench::Load {
                 connections,
                 seconds,

@@ -11,12 +11,14 @@
 mod error;
 mod mailer;
 mod message;
+mod metadata_notice;
 mod outbox;
 pub mod templates;
 
 pub use error::MailError;
 pub use mailer::{MailConfig, Mailer};
 pub use message::{OutgoingMail, SentMail};
+pub use metadata_notice::{MetadataFailingMail, metadata_failing};
 pub use templates::{
     CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
     certificate_renewed, setup_link,

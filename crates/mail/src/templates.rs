@@ -255,7 +255,7 @@ pub fn invitation(data: &InvitationMail) -> OutgoingMail {
     }
 }
 
-fn render(template: &impl Template) -> String {
+pub(crate) fn render(template: &impl Template) -> String {
     // The templates only display strings and integers, whose formatting cannot fail.
     template
         .render()
@@ -270,7 +270,7 @@ fn day_count(days: u64) -> String {
     }
 }
 
-fn greeting(name: Option<&str>) -> String {
+pub(crate) fn greeting(name: Option<&str>) -> String {
     match display_name(name) {
         Some(name) => format!("Hello {name},"),
         None => "Hello,".to_owned(),
@@ -278,13 +278,13 @@ fn greeting(name: Option<&str>) -> String {
 }
 
 /// The recipient's name on one line, or none when it is blank.
-fn display_name(name: Option<&str>) -> Option<String> {
+pub(crate) fn display_name(name: Option<&str>) -> Option<String> {
     name.map(one_line).filter(|name| !name.is_empty())
 }
 
 /// Text meant for a header or a heading on one line: control characters (CR, LF, tab, ...)
 /// become spaces and runs of white space collapse, so stored text can never start a new header.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split(|c: char| c.is_control() || c.is_whitespace())
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
@@ -292,7 +292,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// Only http(s) URLs become links; anything else (a `javascript:` URL, say) is left out.
-fn web_url(url: &str) -> &str {
+pub(crate) fn web_url(url: &str) -> &str {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
     if (lower.starts_with("https://") || lower.starts_with("http://"))

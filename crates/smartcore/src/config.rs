@@ -57,6 +57,10 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `/metrics` alone on this address, without a token.
     pub metrics_listen: Option<SocketAddr>,
+    /// How often identity-provider metadata from a URL is fetched again (with ±10 % jitter).
+    pub metadata_refresh: Duration,
+    /// Which non-public addresses a metadata URL may reach (and whether http:// is accepted).
+    pub metadata_allow_private: smartcore_app::AllowPrivate,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -83,6 +87,8 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("SHUTDOWN_GRACE_S", Some("10")),
     ("METRICS_TOKEN", None),
     ("METRICS_LISTEN", None),
+    ("METADATA_REFRESH_S", Some("86400")),
+    ("METADATA_ALLOW_PRIVATE", Some("false")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -313,6 +319,10 @@ impl Config {
                 "must differ from SMARTCORE_LISTEN (use SMARTCORE_METRICS_TOKEN to serve /metrics there)".into(),
             ));
         }
+        let metadata_refresh = seconds("METADATA_REFRESH_S", 60, 30 * 86_400)?;
+        let metadata_allow_private =
+            smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
+                .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
         Ok(Config {
             database_url,
             listen,
@@ -336,6 +346,8 @@ impl Config {
             shutdown_grace,
             metrics_token,
             metrics_listen,
+            metadata_refresh,
+            metadata_allow_private,
         })
     }
 }
@@ -449,6 +461,8 @@ mod tests {
         assert_eq!(c.body_timeout, Duration::from_secs(30));
         assert_eq!(c.max_connections, 10_000);
         assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(c.metadata_refresh, Duration::from_secs(86_400));
+        assert_eq!(c.metadata_allow_private, smartcore_app::AllowPrivate::No);
     }
 
     #[test]
@@ -530,7 +544,7 @@ mod tests {
                          workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
                          header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
-                         metrics_token, metrics_listen"),
+                         metrics_token, metrics_listen, metadata_refresh_s, metadata_allow_private"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

@@ -49,6 +49,12 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     let mailer = Mailer::new(&mail, &config.mail_from)
         .context("SMARTCORE_MAIL / SMARTCORE_SMTP_URL / SMARTCORE_MAIL_FROM")?;
     let dns = TxtVerifier::new(config.dns_server).context("SMARTCORE_DNS_SERVER")?;
+    let metadata = smartcore_app::MetadataRefresh::new(smartcore_app::MetadataSettings {
+        refresh: config.metadata_refresh,
+        allow_private: config.metadata_allow_private.clone(),
+    })
+    .map_err(anyhow::Error::msg)
+    .context("SMARTCORE_METADATA_ALLOW_PRIVATE")?;
     Ok(App::new(Services {
         store,
         clock,
@@ -57,6 +63,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         mailer: Arc::new(mailer),
         dns: Arc::new(dns),
         public_url: config.public_url.clone(),
+        metadata: Arc::new(metadata),
     }))
 }
 
@@ -166,8 +173,14 @@ pub async fn run_workers(app: App, config: Config, stopped: watch::Receiver<bool
         config.alert_interval,
         stopped.clone(),
     ));
+    let metadata = tokio::spawn(workers::run_metadata_refresh(
+        app.clone(),
+        config.sync_interval,
+        stopped.clone(),
+    ));
     workers::run_identity_sync(app, sync_settings(&config), config.sync_interval, stopped).await;
     let _ = alerts.await;
+    let _ = metadata.await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

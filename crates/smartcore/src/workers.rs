@@ -1,5 +1,5 @@
-//! The background workers: the identity-side sync, automatic removals and the re-check of domains
-//! waiting for their TXT record. They run inside `serve`, or alone in `smartcore worker` for extra
+//! The background workers: the identity-side sync, automatic removals, the re-check of domains
+//! waiting for their TXT record, and the refresh of identity-provider metadata from URLs. They run inside `serve`, or alone in `smartcore worker` for extra
 //! instances; any number may run against one database, since every row they take is claimed with a
 //! lease (a domain re-check is a read-only look-up, harmless to repeat).
 
@@ -87,6 +87,46 @@ pub async fn run_certificate_alerts(
         }
         if *shutdown.borrow() {
             break;
+        }
+    }
+}
+
+/// Refreshes identity-provider metadata from URLs until `shutdown` turns true: due URLs are
+/// claimed with a lease (each due time fetched once across instances), then a pause of
+/// `interval` when none was due. A pass under way finishes first (a fetch takes at most 10 s).
+pub async fn run_metadata_refresh(
+    app: App,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let worker = worker_name();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let claimed = match app.refresh_due_metadata(&worker, 64).await {
+            Ok(report) => {
+                if report.changed + report.failed > 0 {
+                    tracing::info!(
+                        unchanged = report.unchanged,
+                        changed = report.changed,
+                        failed = report.failed,
+                        notices = report.notices,
+                        "identity provider metadata refreshed"
+                    );
+                }
+                report.claimed
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "metadata refresh pass failed");
+                0
+            }
+        };
+        if claimed == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
         }
     }
 }

@@ -29,13 +29,30 @@ pub struct NewCertificate<'a> {
     pub next_due_at: Timestamp,
 }
 
-/// A new SAML configuration: where it came from (`metadata` or `fields`) and its certificates.
+/// A new SAML configuration: where it came from (`metadata`, `fields` or `url`) and its
+/// certificates.
 #[derive(Clone, Copy)]
 pub struct SsoConfigUpdate<'a> {
     pub entity_id: &'a str,
     pub sso_url: &'a str,
     pub source: &'a str,
     pub certificates: &'a [NewCertificate<'a>],
+    /// Set when the configuration was fetched from a metadata URL: the URL is kept and
+    /// refreshed. `None` (pasted, uploaded or typed) ends any refresh from a URL.
+    pub metadata_url: Option<MetadataUrlUpdate<'a>>,
+}
+
+/// The metadata URL a configuration came from, and the document it gave.
+#[derive(Clone, Copy)]
+pub struct MetadataUrlUpdate<'a> {
+    pub url: &'a str,
+    pub document_sha256: &'a str,
+    pub config_sha256: &'a str,
+    pub next_fetch_at: Timestamp,
+    /// The refresh worker's lease (see [`Store::claim_due_metadata`]); `None` for an
+    /// administrator's change. With a lease, nothing is written unless the worker still holds
+    /// the row for this URL (an administrator may have changed the configuration meanwhile).
+    pub lease_owner: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -185,21 +202,36 @@ impl Store {
     }
 
     /// Stores an organisation's SAML configuration; certificates it no longer lists are marked
-    /// replaced. The organisation becomes `configured` unless SSO is enabled already.
+    /// replaced. The organisation becomes `configured` unless SSO is enabled already. `by` is a
+    /// user id, or `system` for the metadata refresh. False (nothing written) only when a
+    /// refresh lost its lease on the metadata URL.
     pub async fn put_sso_config(
         &self,
         org_id: &OrgId,
         config: &SsoConfigUpdate<'_>,
-        by: &UserId,
+        by: &str,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let SsoConfigUpdate {
             entity_id,
             sso_url,
             source,
             certificates,
+            metadata_url,
         } = *config;
         let mut tx = self.begin().await?;
+        let refreshed = match metadata_url {
+            Some(m) => {
+                if !crate::metadata_sources::record_document(&mut tx, org_id, &m, by, now).await? {
+                    return Ok(false);
+                }
+                m.lease_owner.is_some()
+            }
+            None => {
+                crate::metadata_sources::forget(&mut tx, org_id).await?;
+                false
+            }
+        };
         sqlx::query(
             "INSERT INTO sso_configs (org_id, idp_entity_id, idp_sso_url, source, updated_at, updated_by) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -212,7 +244,7 @@ impl Store {
         .bind(sso_url)
         .bind(source)
         .bind(now.unix_millis())
-        .bind(by.as_str())
+        .bind(by)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE sso_certificates SET replaced_at = $1 WHERE org_id = $2 AND replaced_at IS NULL")
@@ -246,20 +278,22 @@ impl Store {
             AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: by.as_str(),
-                action: "sso.configured",
+                actor: by,
+                // A change the refresh found at the identity provider's URL, or an administrator's.
+                action: if refreshed { "sso.metadata_changed" } else { "sso.configured" },
                 target: Some(org_id.as_str()),
                 details: json!({
                     "idp_entity_id": entity_id,
                     "idp_sso_url": sso_url,
                     "source": source,
+                    "metadata_url": metadata_url.map(|m| m.url),
                     "certificates": certificates.iter().map(|c| c.fingerprint_sha256).collect::<Vec<_>>(),
                 }),
             },
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub async fn sso_config(&self, org_id: &OrgId) -> Result<Option<SsoConfigRecord>, StoreError> {

@@ -17,6 +17,7 @@ mod domains;
 mod error;
 mod gauges;
 mod invitations;
+mod metadata_sources;
 mod orgs;
 mod people;
 mod reminder_queue;
@@ -31,11 +32,13 @@ pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, Token
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{
-    CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
+    CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigRecord,
+    SsoConfigUpdate,
 };
 pub use error::StoreError;
 pub use gauges::WorkCounts;
 pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRules, NewInvitation};
+pub use metadata_sources::MetadataSourceRecord;
 pub use orgs::OrgRecord;
 pub use people::{
     ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,

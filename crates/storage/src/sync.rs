@@ -58,7 +58,7 @@ impl Store {
     }
 
     /// Extends to `until` every lease `owner` holds, on contacts being registered and on
-    /// removals being made: the heartbeat of a live worker. Returns how many rows it holds.
+    /// removals being made and metadata URLs being fetched: the heartbeat of a live worker. Returns how many rows it holds.
     /// A worker that stops renewing (killed, stalled) loses its rows when the lease runs out.
     pub async fn renew_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
@@ -66,6 +66,7 @@ impl Store {
         for sql in [
             "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
             "UPDATE identity_removals SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+            "UPDATE metadata_sources SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
         ] {
             held += sqlx::query(sql)
                 .bind(until.unix_millis())
@@ -86,6 +87,7 @@ impl Store {
         for sql in [
             "UPDATE it_contacts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
             "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            "UPDATE metadata_sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
         ] {
             released += sqlx::query(sql)
                 .bind(owner)

@@ -13,6 +13,7 @@ mod accessibility;
 mod axe;
 mod driver;
 mod members;
+mod metadata;
 mod pages;
 mod without_javascript;
 

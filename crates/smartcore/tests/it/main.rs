@@ -13,6 +13,7 @@ mod faults;
 mod foundation;
 mod member_search;
 mod members;
+mod metadata_url;
 mod metrics;
 mod orgs;
 mod saml_conformance;

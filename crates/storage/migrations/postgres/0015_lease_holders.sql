@@ -3,3 +3,4 @@
 -- These indexes find a holder's rows without reading every contact or removal.
 CREATE INDEX it_contacts_lease_owner ON it_contacts (lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX identity_removals_lease_owner ON identity_removals (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX metadata_sources_lease_owner ON metadata_sources (lease_owner) WHERE lease_owner IS NOT NULL;

@@ -121,6 +121,30 @@ pub struct CertificateInfo {
     not_after: String,
 }
 
+/// The metadata URL the configuration is kept current from, and how its fetches went.
+#[derive(Serialize, ToSchema)]
+pub struct MetadataUrlStatus {
+    url: String,
+    /// The last fetch that gave usable metadata (changed or not).
+    last_good_fetch_at: String,
+    /// When the configuration last changed through this URL (or was first fetched).
+    last_changed_at: String,
+    last_attempt_at: String,
+    /// When the next fetch is due (the refresh interval with jitter, or a retry after a failure).
+    next_fetch_at: String,
+    /// `ok`, or `failing` while the last fetch failed (the last good configuration stays in use).
+    status: String,
+    /// When the current run of failures began.
+    failing_since: Option<String>,
+    /// Failed fetches in a row.
+    failures: i64,
+    /// The last failure's code: `metadata_unreachable`, `metadata_http_status`, `invalid_metadata`,
+    /// `metadata_too_large`, `metadata_private_address`, `metadata_too_many_redirects`,
+    /// `metadata_timeout` or `invalid_metadata_url`.
+    last_error_code: Option<String>,
+    last_error: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Sso {
     /// `not_configured`, `configured` or `enabled`.
@@ -128,6 +152,8 @@ pub struct Sso {
     idp_entity_id: Option<String>,
     idp_sso_url: Option<String>,
     certificates: Vec<CertificateInfo>,
+    /// Set when the configuration comes from a metadata URL.
+    metadata_url: Option<MetadataUrlStatus>,
 }
 
 impl From<SsoView> for Sso {
@@ -146,15 +172,36 @@ impl From<SsoView> for Sso {
                     not_after: Timestamp::from_unix_millis(c.not_after).to_rfc3339(),
                 })
                 .collect(),
+            metadata_url: v.metadata_url.map(|m| MetadataUrlStatus {
+                url: m.url,
+                last_good_fetch_at: m.last_good_at.to_rfc3339(),
+                last_changed_at: m.last_changed_at.to_rfc3339(),
+                last_attempt_at: m.last_attempt_at.to_rfc3339(),
+                next_fetch_at: m.next_fetch_at.to_rfc3339(),
+                status: if m.failing_since.is_some() {
+                    "failing".into()
+                } else {
+                    "ok".into()
+                },
+                failing_since: m.failing_since.map(|t| t.to_rfc3339()),
+                failures: m.failures,
+                last_error_code: m.last_error_code,
+                last_error: m.last_error,
+            }),
         }
     }
 }
 
-/// Either `metadata_xml`, or the three `idp_…` fields.
+/// Either `metadata_xml`, or `metadata_url` (https; fetched now, then refreshed on a schedule),
+/// or the three `idp_…` fields.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SsoConfiguration {
     metadata_xml: Option<String>,
+    #[schema(
+        example = "https://idp.example.com/federationmetadata/2007-06/federationmetadata.xml"
+    )]
+    metadata_url: Option<String>,
     idp_entity_id: Option<String>,
     idp_sso_url: Option<String>,
     idp_certificate_pem: Option<String>,
@@ -166,7 +213,7 @@ pub struct SsoConfiguration {
     request_body = SsoConfiguration,
     responses(
         (status = 200, body = Sso),
-        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_metadata, invalid_certificate, invalid_request"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_metadata, invalid_certificate, invalid_request; for metadata_url: invalid_metadata_url, metadata_unreachable, metadata_http_status, metadata_too_large, metadata_private_address, metadata_too_many_redirects, metadata_timeout"),
     ))]
 pub async fn put_sso(
     State(state): State<AppState>,
@@ -177,12 +224,21 @@ pub async fn put_sso(
     let input = match body {
         SsoConfiguration {
             metadata_xml: Some(xml),
+            metadata_url: None,
             idp_entity_id: None,
             idp_sso_url: None,
             idp_certificate_pem: None,
         } => SsoInput::Metadata { xml },
         SsoConfiguration {
             metadata_xml: None,
+            metadata_url: Some(url),
+            idp_entity_id: None,
+            idp_sso_url: None,
+            idp_certificate_pem: None,
+        } => SsoInput::Url { url },
+        SsoConfiguration {
+            metadata_xml: None,
+            metadata_url: None,
             idp_entity_id: Some(entity_id),
             idp_sso_url: Some(sso_url),
             idp_certificate_pem: Some(certificate_pem),
@@ -193,7 +249,7 @@ pub async fn put_sso(
         },
         _ => {
             return Err(ApiError::unprocessable(
-                "Give either metadata_xml, or idp_entity_id, idp_sso_url and idp_certificate_pem together.",
+                "Give either metadata_xml, or metadata_url, or idp_entity_id, idp_sso_url and idp_certificate_pem together.",
             ));
         }
     };

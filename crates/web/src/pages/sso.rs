@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
             )),
         )
         .route(
+            "/orgs/{org}/settings/sso/metadata-url",
+            post(configure_from_url),
+        )
+        .route(
             "/orgs/{org}/settings/sso/setup-links",
             post(send_setup_links),
         )
@@ -58,6 +62,8 @@ struct Entered {
     certificate_pem: String,
     metadata_xml: String,
     config_error: Option<String>,
+    metadata_url: String,
+    url_error: Option<String>,
     enable_error: Option<String>,
     links_error: Option<String>,
 }
@@ -74,6 +80,25 @@ struct SsoPage {
     contact_count: usize,
     notice: Option<String>,
     entered: Entered,
+    /// The metadata URL the configuration is kept current from, as shown.
+    source: Option<SourceRow>,
+}
+
+/// The metadata URL and how its fetches went, in words.
+struct SourceRow {
+    url: String,
+    last_good: String,
+    next_fetch: String,
+    /// "since …" and the last error, while fetches fail.
+    failing: Option<(String, String)>,
+}
+
+fn date_time(t: Timestamp) -> String {
+    let format = time::macros::format_description!(
+        "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
+    );
+    let at = t.to_datetime();
+    at.format(&format).unwrap_or_else(|_| at.to_string())
 }
 
 impl SsoPage {
@@ -109,6 +134,17 @@ async fn load(
     let contacts = state.app.list_contacts(actor, org).await?;
     let soon = state.app.now().plus_millis(60 * 86_400_000).unix_millis();
     let mut entered = entered;
+    let source = sso.metadata_url.clone().map(|m| SourceRow {
+        last_good: date_time(m.last_good_at),
+        next_fetch: date_time(m.next_fetch_at),
+        failing: m
+            .failing_since
+            .map(|since| (date_time(since), m.last_error.clone().unwrap_or_default())),
+        url: m.url,
+    });
+    if entered.metadata_url.is_empty() && entered.url_error.is_none() {
+        entered.metadata_url = sso.metadata_url.map(|m| m.url).unwrap_or_default();
+    }
     if entered.entity_id.is_empty() && entered.sso_url.is_empty() {
         entered.entity_id = sso.idp_entity_id.clone().unwrap_or_default();
         entered.sso_url = sso.idp_sso_url.clone().unwrap_or_default();
@@ -132,6 +168,7 @@ async fn load(
         contact_count: contacts.contacts.len(),
         notice,
         entered,
+        source,
     })
 }
 
@@ -147,6 +184,7 @@ fn notice(q: &ShowQuery) -> Option<String> {
         "verified" => "Domain verified.".to_owned(),
         "not_yet" => "The TXT record was not found yet. DNS changes can take a while to appear; we keep checking in the background.".to_owned(),
         "configured" => "Identity provider settings saved.".to_owned(),
+        "fetched" => "Metadata fetched and saved. We fetch it again every day, so a new signing certificate is picked up without you doing anything.".to_owned(),
         "enabled" => "Single Sign-On is enabled.".to_owned(),
         "links_sent" => match q.sent.unwrap_or(0) {
             0 => "No setup link could be sent. See the IT contacts for addresses the mail server refused.".to_owned(),
@@ -326,6 +364,37 @@ async fn configure(
                 certificate_pem: form.idp_certificate_pem,
                 metadata_xml: form.metadata_xml,
                 config_error: Some(public_message(&e)),
+                ..Entered::default()
+            };
+            again(&state, &actor, &org, &e, entered).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct UrlForm {
+    #[serde(default)]
+    metadata_url: String,
+}
+
+/// The metadata URL form: fetched now; on failure the page again with why, the URL kept.
+async fn configure_from_url(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<UrlForm>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let input = SsoInput::Url {
+        url: form.metadata_url.clone(),
+    };
+    match state.app.configure_sso(&actor, &org, input).await {
+        Ok(_) => Ok(back(&org, "fetched", "configuration")),
+        Err(e @ AppError::Invalid { .. }) => {
+            let entered = Entered {
+                metadata_url: form.metadata_url.trim().to_owned(),
+                url_error: Some(public_message(&e)),
                 ..Entered::default()
             };
             again(&state, &actor, &org, &e, entered).await
