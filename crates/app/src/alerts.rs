@@ -78,7 +78,7 @@ fn days_left(threshold: Threshold) -> i64 {
     }
 }
 
-fn people_date(at: OffsetDateTime) -> String {
+pub(crate) fn people_date(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
     );
@@ -215,11 +215,17 @@ impl App {
                 }
             }
             let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
+            let key = self.not_me_key().await?;
             for q in taken {
                 match Threshold::parse_key(&q.claim.threshold) {
                     // Its contact was removed after it was queued: it is not sent.
                     Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
-                        mail: self.queued_reminder_mail(&q, threshold),
+                        mail: self.for_contact(
+                            &key,
+                            self.queued_reminder_mail(&q, threshold),
+                            &q.claim.org_id,
+                            &q.claim.contact_id,
+                        ),
                         kind: "certificate_reminder",
                         attempt: q.attempt,
                         claim: q.claim,
@@ -329,20 +335,22 @@ impl App {
             .await?;
         let mut claims = Vec::new();
         let mut mails = Vec::new();
+        let key = self.not_me_key().await?;
         for old in &replaced {
             if Timestamp::from_datetime(new_not_after).unix_millis() <= old.not_after {
                 continue;
             }
             for r in &recipients {
                 claims.push(claim_for(old, "renewed", r));
-                mails.push(certificate_renewed(&CertificateRenewedMail {
+                let mail = certificate_renewed(&CertificateRenewedMail {
                     org_name: old.org_name.clone(),
                     recipient_email: r.email.clone(),
                     recipient_name: r.name.clone(),
                     old_fingerprint: old.fingerprint_sha256.clone(),
                     new_fingerprint: new_fingerprint.to_owned(),
                     new_not_after: people_date(new_not_after),
-                }));
+                });
+                mails.push(self.for_contact(&key, mail, org_id, &r.contact_id));
             }
         }
         let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);

@@ -17,6 +17,7 @@ mod setup;
 mod setup_links;
 mod sync;
 mod tokens;
+mod trust;
 
 pub use accounts::{
     Actor, CLIENT_FAILURES, Disabled, NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW,
@@ -37,6 +38,11 @@ pub use smartcore_mail as mail;
 pub use smartcore_storage::{RemovalMode, Store};
 pub use sync::SyncSettings;
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
+pub use trust::{
+    CONTACT_LINK_LIFETIME, Confirmation, ContactLinkRefused, ContactLinkView, ContactTrust,
+    DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
+    TestAlertOutcome, TestAlertReport, TrustOverview, UNCONFIRMED_AFTER,
+};
 
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{ConnectorKind, IdentityConnector};
@@ -70,6 +76,8 @@ pub struct App {
     public_url: Arc<str>,
     /// Who each recently presented API token acts as (see [`tokens::TOKEN_CACHE_TTL`]).
     tokens: tokens::TokenCache,
+    /// Days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, see [`trust`]).
+    reconfirm_days: u32,
 }
 
 impl App {
@@ -92,7 +100,14 @@ impl App {
             dns: services.dns,
             public_url: services.public_url.into(),
             tokens: tokens::TokenCache::new(),
+            reconfirm_days: trust::DEFAULT_RECONFIRM_DAYS,
         }
+    }
+
+    /// Sets the days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, at least 1).
+    pub fn with_reconfirm_days(mut self, days: u32) -> Self {
+        self.reconfirm_days = days.max(1);
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -18,6 +18,10 @@ pub use error::MailError;
 pub use mailer::{MailConfig, Mailer};
 pub use message::{OutgoingMail, SentMail};
 pub use templates::{
+    AdminNoticeMail, ReconfirmMail, WelcomeMail, admin_notice, as_test_alert, reconfirm, welcome,
+    with_not_me_link,
+};
+pub use templates::{
     CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
     certificate_renewed, setup_link,
 };

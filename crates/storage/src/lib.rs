@@ -22,6 +22,7 @@ mod reminders;
 mod removals;
 mod secrets;
 mod sync;
+mod trust;
 mod tx;
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -38,6 +39,7 @@ pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, S
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;
+pub use trust::{AdminRecipient, TrustMailJob, TrustRecord, UnconfirmedContact, WELCOME_LEASE_MS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
