@@ -48,6 +48,8 @@ pub const DEFAULT_RECONFIRM_DAYS: u32 = 180;
 pub const TEST_ALERTS_PER_WINDOW: i64 = 5;
 pub const TEST_ALERT_WINDOW: time::Duration = time::Duration::hours(1);
 const SECRET_NAME: &str = "contact_link_key";
+/// A welcome the mail server did not take is tried again after this long.
+const WELCOME_RETRY_MS: i64 = 5 * 60 * 1000;
 /// Rows taken per pass of the trust worker.
 const PASS_BATCH: i64 = 100;
 
@@ -157,6 +159,9 @@ pub struct TrustOverview {
     pub contacts: HashMap<String, ContactTrust>,
     pub confirmed: usize,
     pub reachable: usize,
+    /// Known not to be reachable: mail rejected, re-confirmation overdue, or "not me" (a
+    /// contact still Pending is neither).
+    pub unreachable: usize,
     pub total: usize,
 }
 
@@ -475,6 +480,12 @@ impl App {
             if t.reachable {
                 overview.reachable += 1;
             }
+            if c.mail_rejected.is_some()
+                || t.confirmation == Confirmation::Overdue
+                || t.not_responsible_at.is_some()
+            {
+                overview.unreachable += 1;
+            }
             if t.confirmation == Confirmation::Confirmed && t.reachable {
                 overview.confirmed += 1;
             }
@@ -577,7 +588,8 @@ impl App {
                 .await?
             {
                 DeliveryOutcome::Deferred { .. } => {
-                    self.store.release_welcome(&job.contact_id).await?
+                    let retry = self.now().plus_millis(WELCOME_RETRY_MS);
+                    self.store.release_welcome(&job.contact_id, retry).await?
                 }
                 _ => {
                     self.store
@@ -603,11 +615,9 @@ impl App {
             let key = self.contact_link_key().await?;
             for job in jobs {
                 done += 1;
-                if !self.send_reconfirmation(&key, &job).await? {
-                    self.store
-                        .release_reconfirmation(&job.contact_id, now, job.previous_request)
-                        .await?;
-                }
+                // A request the mail server did not take stays made: its deferred delivery is
+                // on record, and unanswered it shows as overdue after 30 days like any other.
+                self.send_reconfirmation(&key, &job).await?;
             }
         }
         for c in self
@@ -639,7 +649,11 @@ impl App {
     }
 
     /// Sends one "are you still the right person?"; false when it could not be sent for now.
-    async fn send_reconfirmation(&self, key: &[u8], job: &TrustMailJob) -> Result<bool, AppError> {
+    async fn send_reconfirmation(
+        &self,
+        key: &[u8],
+        job: &TrustMailJob,
+    ) -> Result<DeliveryOutcome, AppError> {
         let mail = reconfirm(&ReconfirmMail {
             org_name: job.org_name.clone(),
             recipient_email: job.email.clone(),
@@ -647,11 +661,8 @@ impl App {
             confirm_url: self.contact_link(key, LinkPurpose::Confirm, &job.org_id, &job.contact_id),
         });
         let mail = self.for_contact(key, mail, &job.org_id, &job.contact_id);
-        Ok(!matches!(
-            self.send_recorded(&mail, &job.org_id, Some(&job.contact_id), "reconfirmation")
-                .await?,
-            DeliveryOutcome::Deferred { .. }
-        ))
+        self.send_recorded(&mail, &job.org_id, Some(&job.contact_id), "reconfirmation")
+            .await
     }
 
     /// Sends a test alert to one contact (`contact`) or to all of them: a message that looks

@@ -53,6 +53,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
     pub shutdown_grace: Duration,
+    /// Days between "are you still the right person?" requests to IT contacts (issue 16).
+    pub reconfirm_days: u32,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -77,6 +79,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("BODY_TIMEOUT_S", Some("30")),
     ("MAX_CONNECTIONS", Some("10000")),
     ("SHUTDOWN_GRACE_S", Some("10")),
+    ("RECONFIRM_DAYS", Some("180")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -290,6 +293,16 @@ impl Config {
                     "must be a whole number from 1 to 1000000".into(),
                 )
             })?;
+        let reconfirm_days: u32 = required("RECONFIRM_DAYS")?
+            .parse()
+            .ok()
+            .filter(|v| (1..=3650).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    "RECONFIRM_DAYS",
+                    "must be a whole number of days from 1 to 3650".into(),
+                )
+            })?;
         Ok(Config {
             database_url,
             listen,
@@ -311,6 +324,7 @@ impl Config {
             body_timeout,
             max_connections,
             shutdown_grace,
+            reconfirm_days,
         })
     }
 }
@@ -496,7 +510,7 @@ mod tests {
             e.ends_with("; known keys: database_url, listen, public_url, identity, workos_base_url, \
                          workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
-                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s"),
+                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, reconfirm_days"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

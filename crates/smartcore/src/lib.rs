@@ -57,7 +57,8 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         mailer: Arc::new(mailer),
         dns: Arc::new(dns),
         public_url: config.public_url.clone(),
-    }))
+    })
+    .with_reconfirm_days(config.reconfirm_days))
 }
 
 /// How long one request to the identity side may take before it counts as failed (and is

@@ -51,6 +51,11 @@ pub async fn run_identity_sync(
                 0
             }
         };
+        // Issue 16: welcomes, re-confirmation requests and their overdue notices (at most one
+        // pass per round: a message that fails waits for its retry time, so no busy loop).
+        if let Err(e) = app.trust_once().await {
+            tracing::error!(error = %e, "IT contact trust pass failed");
+        }
         if handled + removed + rechecked == 0 {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

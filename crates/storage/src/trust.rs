@@ -163,9 +163,14 @@ impl Store {
         Ok(())
     }
 
-    /// A welcome that failed for now: another pass may take it again at once.
-    pub async fn release_welcome(&self, contact_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE contact_trust SET welcome_lease_until = NULL WHERE contact_id = $1")
+    /// A welcome that failed for now: tried again from `retry_at`.
+    pub async fn release_welcome(
+        &self,
+        contact_id: &str,
+        retry_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE contact_trust SET welcome_lease_until = $1 WHERE contact_id = $2")
+            .bind(retry_at.unix_millis())
             .bind(contact_id)
             .execute(&self.pool)
             .await?;
@@ -306,25 +311,6 @@ impl Store {
             }
         }
         Ok(taken)
-    }
-
-    /// A request that could not be sent for now: put back, so a later pass sends it.
-    pub async fn release_reconfirmation(
-        &self,
-        contact_id: &str,
-        taken_at: Timestamp,
-        previous: Option<i64>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE contact_trust SET reconfirm_requested_at = $1 \
-             WHERE contact_id = $2 AND reconfirm_requested_at = $3",
-        )
-        .bind(previous)
-        .bind(contact_id)
-        .bind(taken_at.unix_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Contacts whose last request is older than `overdue_ms` without an answer, and whose

@@ -171,7 +171,7 @@ both! {
                 }
             }
         }
-        assert_eq!(operations, 22, "18 operations, the three of API tokens and the list of organisations");
+        assert_eq!(operations, 25, "18 operations, the three of API tokens, the list of organisations, and issue 16's test alerts (2) and keep");
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");
     }

@@ -10,7 +10,7 @@ use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Operations whose requests are rate limited (429 `rate_limited` with `Retry-After`).
-const RATE_LIMITED: &[&str] = &["send_setup_links"];
+const RATE_LIMITED: &[&str] = &["send_setup_links", "send_test_alert", "send_test_alerts"];
 
 fn problem(description: &str) -> Response {
     let mut response = Response::new(description);

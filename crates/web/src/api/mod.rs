@@ -11,6 +11,7 @@ mod orgs;
 mod overview;
 mod setup;
 mod tokens;
+mod trust;
 
 use crate::AppState;
 use axum::Router;
@@ -58,6 +59,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::list))
         .routes(routes!(contacts::list, contacts::add))
         .routes(routes!(contacts::remove))
+        .routes(routes!(trust::send_one))
+        .routes(routes!(trust::send_all))
+        .routes(routes!(trust::keep))
         .routes(routes!(members::search))
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))
