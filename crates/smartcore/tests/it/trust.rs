@@ -354,6 +354,19 @@ each_backend! {
     }
 }
 
+/// For other tests that count messages: waits until `n` welcome notices have arrived (issue
+/// 16: every contact gets one when it is first Synced), then forgets everything received.
+pub(crate) async fn welcomes_out(sink: &SmtpSink, n: usize) {
+    wait_mail(sink, "the welcome notices", |m| {
+        m.iter()
+            .filter(|m| m.subject.starts_with("You are now an IT contact"))
+            .count()
+            >= n
+    })
+    .await;
+    sink.clear();
+}
+
 /// The e-mail address of the organisation's administrator (created by `org_with_admin`).
 async fn admin_email(s: &Setup) -> String {
     s.app.app.store().org_admins(&s.org).await.unwrap()[0]
