@@ -103,6 +103,43 @@ fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> R
     }
 }
 
+/// What the sweep does with one certificate at a moment: the one decision that the sweep and
+/// the preview of upcoming reminders both take (see [`reminder_decision`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Decision {
+    /// Its next threshold has not begun (`next_due_at` is later): nothing to do.
+    NotDue,
+    /// Due, but earlier than the first threshold: the schedule moves to the first one.
+    BeforeFirst,
+    /// The current threshold's reminder for every recipient (each claimed at most once).
+    Remind(Threshold, Vec<ReminderClaim>),
+}
+
+/// The sweep's decision for `cert` at `now`, given the organisation's registered recipients.
+/// The sweep calls it for every due certificate; the preview calls it for now and for each
+/// coming threshold's moment, so what the preview shows is what the sweep will do.
+pub(crate) fn reminder_decision(
+    cert: &DueCertificate,
+    now: Timestamp,
+    recipients: &[ReminderRecipient],
+) -> Decision {
+    if cert.next_due_at.is_none_or(|due| due > now.unix_millis()) {
+        return Decision::NotDue;
+    }
+    let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+    let Some(threshold) = current_threshold(not_after, now.to_datetime()) else {
+        return Decision::BeforeFirst;
+    };
+    let key = threshold.key();
+    Decision::Remind(
+        threshold,
+        recipients
+            .iter()
+            .map(|r| claim_for(cert, &key, r))
+            .collect(),
+    )
+}
+
 impl App {
     /// One round of certificate alerts, as the background worker and `smartcore alerts
     /// run-once` do it: the sweep queues what is due, delivery sends what is queued and moves
@@ -138,22 +175,25 @@ impl App {
             let mut claims = Vec::new();
             let mut owners = Vec::new();
             for (i, cert) in due.iter().enumerate() {
-                let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
-                let threshold = current_threshold(not_after, now.to_datetime());
-                thresholds.push(threshold);
-                let Some(threshold) = threshold else {
-                    let first = Threshold::first().moment(not_after);
-                    schedules.push(cert.schedule(Timestamp::from_datetime(first)));
-                    continue;
-                };
                 if !recipients.contains_key(&cert.org_id) {
                     let list = self.store.reminder_recipients(&cert.org_id).await?;
                     recipients.insert(cert.org_id.clone(), list);
                 }
-                let key = threshold.key();
-                for r in &recipients[&cert.org_id] {
-                    claims.push(claim_for(cert, &key, r));
-                    owners.push(i);
+                match reminder_decision(cert, now, &recipients[&cert.org_id]) {
+                    Decision::NotDue => thresholds.push(None),
+                    Decision::BeforeFirst => {
+                        thresholds.push(None);
+                        let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+                        let first = Threshold::first().moment(not_after);
+                        schedules.push(cert.schedule(Timestamp::from_datetime(first)));
+                    }
+                    Decision::Remind(threshold, reminders) => {
+                        thresholds.push(Some(threshold));
+                        for claim in reminders {
+                            claims.push(claim);
+                            owners.push(i);
+                        }
+                    }
                 }
             }
             let outcomes = self.store.queue_reminders(&claims, now).await?;

@@ -18,6 +18,7 @@ mod setup_links;
 mod sync;
 mod tokens;
 mod trust;
+mod upcoming;
 
 pub use accounts::{
     Actor, CLIENT_FAILURES, Disabled, NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW,
@@ -43,6 +44,7 @@ pub use trust::{
     DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
     TestAlertOutcome, TestAlertReport, TrustOverview, UNCONFIRMED_AFTER,
 };
+pub use upcoming::{PlannedCertificate, PlannedRecipient, PlannedThreshold, Upcoming};
 
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{ConnectorKind, IdentityConnector};

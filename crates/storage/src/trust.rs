@@ -57,6 +57,18 @@ pub struct UnconfirmedContact {
     pub requested_at: i64,
 }
 
+/// A reminder recorded for one of an organisation's certificates, for the preview.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReminderState {
+    pub fingerprint_sha256: String,
+    pub threshold: String,
+    pub contact_id: String,
+    pub email: String,
+    /// `queued`, `sending`, `sent`, `failed` (retried) or `rejected`.
+    pub status: String,
+    pub sent_at: Option<i64>,
+}
+
 /// Inside the transaction that marks a contact Synced: its welcome is due, once. A second call
 /// (it cannot happen: Synced is reached once) would change nothing.
 pub(crate) async fn claim_welcome(
@@ -350,6 +362,34 @@ impl Store {
             }
         }
         Ok(taken)
+    }
+
+    /// The organisation's watched certificates (current configuration, reminders on), as the
+    /// sweep reads them, with their `next_due_at`, soonest to expire first.
+    pub async fn watched_certificates(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<crate::DueCertificate>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.org_id, o.name AS org_name, c.fingerprint_sha256, c.subject, c.not_after, c.next_due_at \
+             FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
+             WHERE c.org_id = $1 AND c.replaced_at IS NULL AND o.sso_status <> 'not_configured' \
+             ORDER BY c.not_after, c.fingerprint_sha256",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The reminders recorded for an organisation's certificates (not the renewed notices).
+    pub async fn reminder_states(&self, org_id: &str) -> Result<Vec<ReminderState>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT fingerprint_sha256, threshold, contact_id, email, status, sent_at \
+             FROM certificate_reminders WHERE org_id = $1 AND threshold <> 'renewed'",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The organisation's administrators, to be told about its contacts.

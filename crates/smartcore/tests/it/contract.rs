@@ -171,7 +171,7 @@ both! {
                 }
             }
         }
-        assert_eq!(operations, 25, "18 operations, the three of API tokens, the list of organisations, and issue 16's test alerts (2) and keep");
+        assert_eq!(operations, 26, "18 operations, the three of API tokens, the list of organisations, and issue 16's test alerts (2), keep and upcoming reminders");
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");
     }

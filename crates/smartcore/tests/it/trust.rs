@@ -352,6 +352,99 @@ each_backend! {
         let r = s.app.request(Method::POST, &format!("/api/v1/orgs/{}/it-contacts/test-alert", s.org), None).send().await.unwrap();
         problem(r, 401, "unauthenticated").await;
     }
+
+    async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
+        let sink = SmtpSink::start().await;
+        let start = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_datetime(start)));
+        let (url, _db) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        // Two organisations, one certificate each: one inside its 60-day window from the start,
+        // one that enters it on day 15.
+        let mut orgs = Vec::new();
+        for (name, days) in [("Acme", 40), ("Globex", 75)] {
+            let (org, token) = app.org_with_admin(name).await;
+            for who in ["ada", "grace"] {
+                let email = format!("{who}@{}.example", name.to_lowercase());
+                app.add_manual(&org, &token, &email).await;
+                app.wait_for_status(&org, &token, &email, "synced", 10).await;
+            }
+            let pem = crate::support::certificate(&format!("idp.{name}.example"), start - time::Duration::days(1), start + time::Duration::days(days));
+            let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+                .json(&serde_json::json!({ "idp_entity_id": "https://idp.example", "idp_sso_url": "https://idp.example/sso", "idp_certificate_pem": pem }))
+                .send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            orgs.push((org, token, name.to_lowercase()));
+        }
+        // Day 0: the coming thresholds name today's recipients, with their dates.
+        let r = app.get(&format!("/api/v1/orgs/{}/reminders/upcoming", orgs[0].0), &orgs[0].1).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let preview: Value = r.json().await.unwrap();
+        let thresholds = preview["certificates"][0]["thresholds"].as_array().unwrap();
+        assert_eq!(thresholds[0]["threshold"], "d60");
+        assert_eq!(thresholds[0]["current"], true);
+        assert_eq!(thresholds[1]["threshold"], "d30");
+        assert_eq!(thresholds[1]["recipients"].as_array().unwrap().len(), 2);
+        assert_eq!(thresholds[1]["recipients"][0]["state"], "will_receive");
+        let expected_d30 = Timestamp::from_datetime(start + time::Duration::days(10)).to_rfc3339();
+        assert_eq!(thresholds[1]["at"], expected_d30.as_str());
+
+        let sent = |org: String| {
+            let app = app.app.clone();
+            async move {
+                let mut v: Vec<(String, String, String)> = app.store().reminder_states(&org).await.unwrap().into_iter()
+                    .filter(|r| r.status == "sent")
+                    .map(|r| (r.fingerprint_sha256, r.threshold, r.email)).collect();
+                v.sort();
+                v
+            }
+        };
+        let mut total = 0;
+        for day in 0..90i64 {
+            clock.set(Timestamp::from_datetime(start + time::Duration::days(day) + time::Duration::hours(1)));
+            // Additions and removals along the way.
+            let (org, token, domain) = &orgs[(day as usize) % 2];
+            if day % 9 == 4 {
+                let email = format!("late{day}@{domain}.example");
+                app.add_manual(org, token, &email).await;
+                app.wait_for_status(org, token, &email, "synced", 10).await;
+            }
+            if day % 13 == 7 {
+                let list = app.contacts(org, token).await;
+                if list.len() > 1 {
+                    let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", list[0]["id"].as_str().unwrap()), token).await;
+                    assert_eq!(r.status(), StatusCode::OK);
+                }
+            }
+            let mut previewed = Vec::new();
+            let mut before = Vec::new();
+            for (org, token, _) in &orgs {
+                let r = app.get(&format!("/api/v1/orgs/{org}/reminders/upcoming"), token).await;
+                let preview: Value = r.json().await.unwrap();
+                for c in preview["certificates"].as_array().unwrap() {
+                    for t in c["thresholds"].as_array().unwrap().iter().filter(|t| t["current"] == true) {
+                        for r in t["recipients"].as_array().unwrap().iter().filter(|r| r["state"] == "due") {
+                            previewed.push((c["fingerprint_sha256"].as_str().unwrap().to_owned(), t["threshold"].as_str().unwrap().to_owned(), r["email"].as_str().unwrap().to_owned()));
+                        }
+                    }
+                }
+                before.extend(sent(org.clone()).await);
+            }
+            let report = app.app.run_certificate_sweep().await.unwrap();
+            let mut after = Vec::new();
+            for (org, _, _) in &orgs {
+                after.extend(sent(org.clone()).await);
+            }
+            let mut new: Vec<_> = after.into_iter().filter(|s| !before.contains(s)).collect();
+            new.sort();
+            previewed.sort();
+            assert_eq!(new, previewed, "day {day}: {report:?}");
+            assert_eq!(report.sent, new.len(), "day {day}");
+            total += new.len();
+        }
+        assert!(total >= 20, "the schedule was exercised: {total} reminders");
+    }
 }
 
 /// For other tests that count messages: waits until `n` welcome notices have arrived (issue

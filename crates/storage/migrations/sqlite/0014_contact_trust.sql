@@ -30,3 +30,6 @@ CREATE TABLE test_alert_sends (
     at     BIGINT NOT NULL
 );
 CREATE INDEX test_alert_sends_by_org ON test_alert_sends (org_id, at);
+
+-- The preview of upcoming reminders reads an organisation's recorded reminders.
+CREATE INDEX certificate_reminders_by_org ON certificate_reminders (org_id, fingerprint_sha256);

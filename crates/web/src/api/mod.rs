@@ -62,6 +62,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(trust::send_one))
         .routes(routes!(trust::send_all))
         .routes(routes!(trust::keep))
+        .routes(routes!(trust::upcoming))
         .routes(routes!(members::search))
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))

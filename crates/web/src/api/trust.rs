@@ -142,3 +142,99 @@ pub async fn keep(
     let cleared = state.app.keep_contact(&actor, &org, &id).await?;
     Ok(Json(Kept { cleared }))
 }
+
+/// The organisation's upcoming certificate reminders.
+#[derive(Serialize, ToSchema)]
+pub struct UpcomingReminders {
+    /// Watched certificates, soonest to expire first.
+    certificates: Vec<UpcomingCertificate>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpcomingCertificate {
+    fingerprint_sha256: String,
+    subject: String,
+    not_after: String,
+    /// The current threshold (if one has begun) and the coming ones, in time order.
+    thresholds: Vec<UpcomingThreshold>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpcomingThreshold {
+    /// `d60`, `d30`, `d14`, `d7`, `d3`, `d1`, `d0` (expiry), `w1`, `w2`, … (weekly after).
+    #[schema(example = "d30")]
+    threshold: String,
+    #[schema(example = "expires in 30 days")]
+    description: String,
+    /// When the threshold begins.
+    at: String,
+    /// True for the threshold that has begun; false for coming ones.
+    current: bool,
+    recipients: Vec<UpcomingRecipient>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpcomingRecipient {
+    contact_id: String,
+    email: String,
+    /// `due` (the next sweep sends it), `will_receive` (a coming threshold, to the contacts
+    /// registered now), or a recorded reminder's state: `queued`, `sending`, `sent`, `failed`
+    /// (retried), `rejected`.
+    #[schema(example = "will_receive")]
+    state: String,
+    sent_at: Option<String>,
+}
+
+impl From<smartcore_app::Upcoming> for UpcomingReminders {
+    fn from(u: smartcore_app::Upcoming) -> Self {
+        UpcomingReminders {
+            certificates: u
+                .certificates
+                .into_iter()
+                .map(|c| UpcomingCertificate {
+                    fingerprint_sha256: c.fingerprint_sha256,
+                    subject: c.subject,
+                    not_after: c.not_after.to_rfc3339(),
+                    thresholds: c
+                        .thresholds
+                        .into_iter()
+                        .map(|t| UpcomingThreshold {
+                            threshold: t.threshold,
+                            description: t.describe,
+                            at: t.at.to_rfc3339(),
+                            current: t.current,
+                            recipients: t
+                                .recipients
+                                .into_iter()
+                                .map(|r| UpcomingRecipient {
+                                    contact_id: r.contact_id,
+                                    email: r.email,
+                                    state: r.state,
+                                    sent_at: r.sent_at.map(|t| t.to_rfc3339()),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Who will be mailed, when: per watched certificate, the current threshold (what went out,
+/// with its delivery state, and what the next sweep sends) and each coming threshold with its
+/// date and the contacts it would go to now. Decided by the sweep's own code.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/reminders/upcoming", operation_id = "upcoming_reminders", tag = "SSO",
+    params(("org" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, body = UpcomingReminders),
+    ))]
+pub async fn upcoming(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiPath(org): ApiPath<String>,
+) -> Result<Json<UpcomingReminders>, ApiError> {
+    Ok(Json(
+        state.app.upcoming_reminders(&actor, &org).await?.into(),
+    ))
+}

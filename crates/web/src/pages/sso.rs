@@ -74,6 +74,8 @@ struct SsoPage {
     contact_count: usize,
     notice: Option<String>,
     entered: Entered,
+    /// Issue 16: who will be mailed, when (see [`crate::pages::trust::UpcomingRow`]).
+    upcoming: Vec<crate::pages::trust::UpcomingRow>,
 }
 
 impl SsoPage {
@@ -132,6 +134,9 @@ async fn load(
         contact_count: contacts.contacts.len(),
         notice,
         entered,
+        upcoming: crate::pages::trust::upcoming_rows(
+            state.app.upcoming_reminders(actor, org).await?,
+        ),
     })
 }
 

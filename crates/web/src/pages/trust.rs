@@ -75,3 +75,73 @@ async fn keep(
     ))
     .into_response())
 }
+
+/// One watched certificate in the Single Sign-On page's "Upcoming certificate reminders".
+pub(crate) struct UpcomingRow {
+    pub subject: String,
+    pub fingerprint: String,
+    pub not_after: String,
+    pub thresholds: Vec<UpcomingThresholdRow>,
+}
+
+pub(crate) struct UpcomingThresholdRow {
+    pub threshold: String,
+    pub describe: String,
+    pub at: String,
+    pub current: bool,
+    pub recipients: Vec<UpcomingRecipientRow>,
+}
+
+pub(crate) struct UpcomingRecipientRow {
+    pub email: String,
+    pub state: String,
+    pub label: &'static str,
+}
+
+fn day(t: smartcore_domain::Timestamp) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+    let at = t.to_datetime();
+    at.format(&format).unwrap_or_else(|_| at.to_string())
+}
+
+fn state_label(state: &str) -> &'static str {
+    match state {
+        "due" => "Due now",
+        "will_receive" => "Will receive",
+        "queued" | "sending" => "Being sent",
+        "sent" => "Delivered",
+        "failed" => "Not delivered yet, retrying",
+        "rejected" => "Rejected by the mail server",
+        _ => "Unknown",
+    }
+}
+
+pub(crate) fn upcoming_rows(u: smartcore_app::Upcoming) -> Vec<UpcomingRow> {
+    u.certificates
+        .into_iter()
+        .map(|c| UpcomingRow {
+            subject: c.subject,
+            fingerprint: c.fingerprint_sha256,
+            not_after: day(c.not_after),
+            thresholds: c
+                .thresholds
+                .into_iter()
+                .map(|t| UpcomingThresholdRow {
+                    threshold: t.threshold,
+                    describe: t.describe,
+                    at: day(t.at),
+                    current: t.current,
+                    recipients: t
+                        .recipients
+                        .into_iter()
+                        .map(|r| UpcomingRecipientRow {
+                            label: state_label(&r.state),
+                            email: r.email,
+                            state: r.state,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
