@@ -21,6 +21,9 @@ use crate::{App, AppError};
 use futures_util::StreamExt;
 use smartcore_domain::Timestamp;
 use smartcore_mail::{
+    CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
+};
+use smartcore_mail::{
     CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, certificate_reminder,
     certificate_renewed,
 };
@@ -59,6 +62,8 @@ const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
 const SWEEP_BATCH: i64 = 1000;
 /// Messages in flight at once.
 const SEND_CONCURRENCY: usize = 8;
+/// The `SEQUENCE` of a cancellation: above every reminder's (see [`sequence_of`]).
+const CANCEL_SEQUENCE: u32 = 2000;
 /// Temporary failures in one sweep after which the mail server is taken to be down.
 pub const MAIL_FAILURE_LIMIT: usize = 3;
 
@@ -91,6 +96,8 @@ struct Outgoing {
     attempt: i64,
     kind: &'static str,
     mail: OutgoingMail,
+    /// The `text/calendar` attachment (issue 16): the expiry-day event, or its cancellation.
+    calendar: Option<String>,
 }
 
 fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> ReminderClaim {
@@ -267,6 +274,15 @@ impl App {
                             &q.claim.contact_id,
                         ),
                         kind: "certificate_reminder",
+                        calendar: Some(self.certificate_event(
+                            &q.claim.org_id,
+                            &q.org_name,
+                            &q.subject,
+                            &q.claim.fingerprint_sha256,
+                            q.not_after,
+                            sequence_of(days_left(threshold)),
+                            false,
+                        )),
                         attempt: q.attempt,
                         claim: q.claim,
                     }),
@@ -318,7 +334,7 @@ impl App {
                     };
                     return unattempted;
                 }
-                let outcome = match self.mailer.send(&o.mail).await {
+                let outcome = match self.mailer.send_with_calendar(&o.mail, o.calendar.as_deref()).await {
                     Ok(sent) => DeliveryOutcome::Sent {
                         message_id: sent.message_id,
                     },
@@ -390,7 +406,18 @@ impl App {
                     new_fingerprint: new_fingerprint.to_owned(),
                     new_not_after: people_date(new_not_after),
                 });
-                mails.push(self.for_contact(&key, mail, org_id, &r.contact_id));
+                mails.push((
+                    self.for_contact(&key, mail, org_id, &r.contact_id),
+                    self.certificate_event(
+                        org_id,
+                        &old.org_name,
+                        &old.subject,
+                        &old.fingerprint_sha256,
+                        old.not_after,
+                        CANCEL_SEQUENCE,
+                        true,
+                    ),
+                ));
             }
         }
         let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);
@@ -402,12 +429,13 @@ impl App {
             .into_iter()
             .zip(mails)
             .zip(outcomes)
-            .filter_map(|((claim, mail), outcome)| match outcome {
+            .filter_map(|((claim, (mail, calendar)), outcome)| match outcome {
                 Claim::Claimed { attempt } => Some(Outgoing {
                     claim,
                     attempt,
                     kind: "certificate_renewed",
                     mail,
+                    calendar: Some(calendar),
                 }),
                 Claim::Done | Claim::Waiting => None,
             })
@@ -425,6 +453,43 @@ impl App {
                 )
             })
             .count())
+    }
+
+    /// The calendar attachment of a certificate's reminders (see [`smartcore_mail::CertificateEvent`]).
+    #[allow(clippy::too_many_arguments)]
+    fn certificate_event(
+        &self,
+        org_id: &str,
+        org_name: &str,
+        subject: &str,
+        fingerprint: &str,
+        not_after: i64,
+        sequence: u32,
+        cancel: bool,
+    ) -> String {
+        let from = self.mailer.from_address();
+        let address = from
+            .rsplit_once('<')
+            .and_then(|(_, rest)| rest.strip_suffix('>'))
+            .unwrap_or(&from);
+        let event = CertificateEvent {
+            org_id: org_id.to_owned(),
+            org_name: org_name.to_owned(),
+            certificate_subject: subject.to_owned(),
+            fingerprint_sha256: fingerprint.to_owned(),
+            expires_on: Timestamp::from_unix_millis(not_after).to_datetime().date(),
+            settings_url: format!(
+                "{}/orgs/{}/settings/authentication",
+                self.public_url, org_id
+            ),
+            sequence,
+            organizer: format!("mailto:{address}"),
+        };
+        if cancel {
+            certificate_calendar_cancel(&event)
+        } else {
+            certificate_calendar(&event)
+        }
     }
 
     fn queued_reminder_mail(&self, q: &QueuedReminder, threshold: Threshold) -> OutgoingMail {

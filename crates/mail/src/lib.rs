@@ -8,12 +8,17 @@
 //! schedule must not advance); a [`MailError::Rejected`] is permanent for that recipient and its
 //! `reason` is fit to show on the contact.
 
+mod calendar;
 mod error;
 mod mailer;
 mod message;
 mod outbox;
 pub mod templates;
 
+pub use calendar::{
+    CertificateEvent, certificate_calendar, certificate_calendar_cancel, certificate_event_uid,
+    sequence_of,
+};
 pub use error::MailError;
 pub use mailer::{MailConfig, Mailer};
 pub use message::{OutgoingMail, SentMail};

@@ -353,6 +353,85 @@ each_backend! {
         problem(r, 401, "unauthenticated").await;
     }
 
+    async fn reminders_carry_a_calendar_event_that_updates_and_is_cancelled_on_renewal(backend: Backend) {
+        use icalendar::{Calendar, CalendarComponent, Component, DatePerhapsTime};
+        use mail_parser::MimeHeaders;
+        let sink = SmtpSink::start().await;
+        let start = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_datetime(start)));
+        let (url, _db) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        // Line breaks are refused in organisation names upstream (the unit tests of the calendar
+        // check them anyway); RFC 5545's special characters are not.
+        let record = app.app.create_org("Acme; Ltd, \\ <b>X</b>").await.unwrap();
+        let admin = "admin@acme.example";
+        let token = app.user(admin, false).await;
+        app.app.add_member(&record, admin, smartcore_domain::Role::Admin).await.unwrap();
+        let org = record.id.clone();
+        app.add_manual(&org, &token, "ada@acme.example").await;
+        app.wait_for_status(&org, &token, "ada@acme.example", "synced", 10).await;
+        welcomes_out(&sink, 1).await;
+        let not_after = start + time::Duration::days(40);
+        let pem = crate::support::certificate("idp.acme.example", start - time::Duration::days(1), not_after);
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&serde_json::json!({ "idp_entity_id": "https://idp.example", "idp_sso_url": "https://idp.example/sso", "idp_certificate_pem": pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let fingerprint = r.json::<Value>().await.unwrap()["certificates"][0]["fingerprint_sha256"].as_str().unwrap().to_owned();
+
+        // The calendar of the last message to Ada: (METHOD, UID, SEQUENCE, start, summary, description).
+        let last_calendar = || {
+            let messages = sink.messages();
+            let m = messages.last().expect("a message");
+            let parsed = mail_parser::MessageParser::default().parse(&m.data).unwrap();
+            let part = parsed.attachments().find(|a| a.is_content_type("text", "calendar")).expect("a text/calendar attachment");
+            let ics = part.text_contents().unwrap().to_owned();
+            let calendar: Calendar = ics.parse().expect("RFC 5545");
+            let CalendarComponent::Event(e) = &calendar.components[0] else { panic!("an event: {ics}") };
+            (
+                calendar.property_value("METHOD").unwrap().to_owned(),
+                e.get_uid().unwrap().to_owned(),
+                e.get_sequence().unwrap(),
+                e.get_start(),
+                e.get_summary().unwrap().to_owned(),
+                e.get_description().unwrap().to_owned(),
+                ics,
+            )
+        };
+        let report = app.app.run_certificate_sweep().await.unwrap();
+        assert_eq!(report.sent, 1, "{report:?}");
+        let (method, uid, first_seq, starts, summary, description, ics) = last_calendar();
+        assert_eq!(method, "PUBLISH");
+        let day = not_after.date();
+        let expected = chrono::NaiveDate::from_ymd_opt(day.year(), u8::from(day.month()).into(), day.day().into()).unwrap();
+        assert_eq!(starts, Some(DatePerhapsTime::Date(expected)), "an all-day event on the expiry date");
+        assert!(summary.contains("Acme; Ltd, \\ <b>X</b>"), "parsed back unescaped: {summary}");
+        assert!(ics.contains("Acme\\; Ltd\\, \\\\ <b>X</b>"), "escaped per RFC 5545: {ics}");
+        assert!(description.contains(&fingerprint), "{description}");
+        assert!(description.contains("What to do"));
+
+        // The next reminder updates the same event.
+        clock.set(Timestamp::from_datetime(not_after - time::Duration::days(30) + time::Duration::hours(1)));
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 1);
+        let (method, uid_again, seq, ..) = last_calendar();
+        assert_eq!((method.as_str(), uid_again.as_str()), ("PUBLISH", uid.as_str()));
+        assert!(seq > first_seq);
+
+        // A later certificate: the renewed notice cancels the event.
+        let renewed = crate::support::certificate("idp2.acme.example", start, not_after + time::Duration::days(365));
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&serde_json::json!({ "idp_entity_id": "https://idp.example", "idp_sso_url": "https://idp.example/sso", "idp_certificate_pem": renewed }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let (method, uid_cancel, cancel_seq, _, _, _, ics) = last_calendar();
+        assert_eq!((method.as_str(), uid_cancel.as_str()), ("CANCEL", uid.as_str()));
+        assert!(cancel_seq > seq);
+        assert!(ics.contains("STATUS:CANCELLED"));
+        let renewed_mail = parse(sink.messages().last().unwrap());
+        assert!(renewed_mail.subject.starts_with("Renewed"), "{}", renewed_mail.subject);
+    }
+
     async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
         let sink = SmtpSink::start().await;
         let start = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
