@@ -13,6 +13,7 @@ mod accessibility;
 mod axe;
 mod driver;
 mod pages;
+mod trust;
 mod without_javascript;
 
 use driver::Browser;
