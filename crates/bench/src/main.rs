@@ -7,6 +7,7 @@ mod db;
 mod import;
 mod load;
 mod page;
+mod preview;
 mod search;
 mod sweep;
 mod sync;
@@ -63,6 +64,11 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         renders: usize,
     },
+    /// Issue 16's upcoming-reminders preview: 20 contacts, 5 certificates; p50/p90/p99.
+    Preview {
+        #[arg(long, default_value_t = 2_000)]
+        calls: usize,
+    },
     /// list-contacts under 64 concurrent connections (wrk), beside two floors served in the same run.
     Load {
         #[arg(long, default_value_t = 64)]
@@ -92,6 +98,7 @@ fn main() -> anyhow::Result<()> {
                 contacts,
             } => sweep::run(stored, due_every, contacts).await,
             Bench::Page { renders } => page::run(renders).await,
+            Bench::Preview { calls } => preview::run(calls).await,
             Bench::Load {
                 connections,
                 seconds,
