@@ -444,6 +444,18 @@ impl App {
         self.trust_of_contacts(&org_id, &contacts).await
     }
 
+    /// The trust state of the contacts of a list already read (and its access checked) with
+    /// [`App::list_contacts`]: one more query, for the list's page and API answer.
+    pub async fn trust_of_listed(
+        &self,
+        list: &crate::ContactListView,
+    ) -> Result<TrustOverview, AppError> {
+        match list.contacts.first() {
+            Some(c) => self.trust_of_contacts(&c.org_id, &list.contacts).await,
+            None => Ok(TrustOverview::default()),
+        }
+    }
+
     pub(crate) async fn trust_of_contacts(
         &self,
         org_id: &OrgId,
@@ -453,19 +465,19 @@ impl App {
         let records = self.store.contact_trust(org_id).await?;
         let by_id: HashMap<&str, &TrustRecord> =
             records.iter().map(|r| (r.contact_id.as_str(), r)).collect();
-        let mut tests: HashMap<String, TestAlertOutcome> = HashMap::new();
-        for d in self.store.deliveries(org_id.as_str(), 500).await? {
-            if d.kind != "test_alert" {
-                continue;
-            }
-            if let Some(c) = d.contact_id {
-                tests.entry(c).or_insert(TestAlertOutcome {
-                    at: Timestamp::from_unix_millis(d.attempted_at),
-                    status: d.status,
-                    error: d.error,
-                });
-            }
-        }
+        let mut tests: HashMap<String, TestAlertOutcome> = records
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.contact_id.clone(),
+                    TestAlertOutcome {
+                        at: Timestamp::from_unix_millis(r.test_alert_at?),
+                        status: r.test_alert_status.clone()?,
+                        error: r.test_alert_error.clone(),
+                    },
+                ))
+            })
+            .collect();
         let mut overview = TrustOverview {
             total: contacts.len(),
             ..TrustOverview::default()
@@ -751,14 +763,26 @@ impl App {
             });
             let mail = as_test_alert(mail, &requested_by);
             let mail = self.for_contact(&key, mail, org_id.as_str(), c.id.as_str());
-            match self
+            let outcome = self
                 .send_recorded(&mail, org_id.as_str(), Some(c.id.as_str()), "test_alert")
-                .await?
-            {
-                DeliveryOutcome::Sent { .. } => report.sent += 1,
-                DeliveryOutcome::Deferred { .. } => report.deferred += 1,
-                DeliveryOutcome::Rejected { .. } => report.rejected += 1,
-            }
+                .await?;
+            let error = match &outcome {
+                DeliveryOutcome::Sent { .. } => {
+                    report.sent += 1;
+                    None
+                }
+                DeliveryOutcome::Deferred { error } => {
+                    report.deferred += 1;
+                    Some(error.as_str())
+                }
+                DeliveryOutcome::Rejected { error } => {
+                    report.rejected += 1;
+                    Some(error.as_str())
+                }
+            };
+            self.store
+                .record_test_alert(&org_id, c.id.as_str(), self.now(), outcome.status(), error)
+                .await?;
         }
         self.store
             .record_audit(smartcore_storage::AuditEntry {

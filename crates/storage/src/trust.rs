@@ -24,6 +24,9 @@ pub struct TrustRecord {
     pub confirmed_at: Option<i64>,
     pub reconfirm_requested_at: Option<i64>,
     pub unconfirmed_notified_at: Option<i64>,
+    pub test_alert_at: Option<i64>,
+    pub test_alert_status: Option<String>,
+    pub test_alert_error: Option<String>,
 }
 
 /// A contact to write to (welcome or re-confirmation request).
@@ -94,7 +97,8 @@ impl Store {
     pub async fn contact_trust(&self, org_id: &OrgId) -> Result<Vec<TrustRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT contact_id, welcome_sent_at, not_responsible_at, confirmed_at, \
-               reconfirm_requested_at, unconfirmed_notified_at \
+               reconfirm_requested_at, unconfirmed_notified_at, \
+               test_alert_at, test_alert_status, test_alert_error \
              FROM contact_trust WHERE org_id = $1",
         )
         .bind(org_id.as_str())
@@ -390,6 +394,31 @@ impl Store {
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Keeps the last test alert's outcome on the contact.
+    pub async fn record_test_alert(
+        &self,
+        org_id: &OrgId,
+        contact_id: &str,
+        at: Timestamp,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        ensure_row(&mut tx, org_id, contact_id).await?;
+        sqlx::query(
+            "UPDATE contact_trust SET test_alert_at = $1, test_alert_status = $2, test_alert_error = $3 \
+             WHERE contact_id = $4",
+        )
+        .bind(at.unix_millis())
+        .bind(status)
+        .bind(error)
+        .bind(contact_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The organisation's administrators, to be told about its contacts.

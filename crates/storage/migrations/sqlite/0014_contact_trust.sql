@@ -19,7 +19,11 @@ CREATE TABLE contact_trust (
     -- administrators were told that a request went unanswered for 30 days.
     confirmed_at                BIGINT,
     reconfirm_requested_at      BIGINT,
-    unconfirmed_notified_at     BIGINT
+    unconfirmed_notified_at     BIGINT,
+    -- The last test alert and what the mail server did with it (sent, deferred, rejected).
+    test_alert_at               BIGINT,
+    test_alert_status           TEXT,
+    test_alert_error            TEXT
 );
 CREATE INDEX contact_trust_by_org ON contact_trust (org_id);
 CREATE INDEX contact_trust_welcomes ON contact_trust (welcome_sent_at, welcome_claimed_at);

@@ -109,7 +109,7 @@ pub async fn list(
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
     let view = state.app.list_contacts(&actor, &org).await?;
-    let trust = state.app.trust_overview(&actor, &org).await?;
+    let trust = state.app.trust_of_listed(&view).await?;
     Ok(Json(ContactList {
         contacts: view
             .contacts

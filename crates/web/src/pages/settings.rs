@@ -195,7 +195,7 @@ async fn load_page(
 ) -> Result<AuthenticationPage, PageError> {
     let list = state.app.list_contacts(actor, org).await?;
     let overview = state.app.authentication_overview(actor, org).await?;
-    let trust = state.app.trust_overview(actor, org).await?;
+    let trust = state.app.trust_of_listed(&list).await?;
     let (current, orgs) = org_context(state, actor, org).await?;
     Ok(AuthenticationPage {
         org: current,
