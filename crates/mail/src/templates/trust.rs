@@ -192,7 +192,7 @@ pub fn with_not_me_link(mut mail: OutgoingMail, not_me_url: &str) -> OutgoingMai
     mail
 }
 
-/// Marks a message as a test alert: "[Test]" before the subject and a note at the top of both
+/// Marks a message as a test alert: `[Test]` before the subject and a note at the top of both
 /// parts, so it looks like the real reminder and cannot be mistaken for one.
 pub fn as_test_alert(mut mail: OutgoingMail, requested_by: &str) -> OutgoingMail {
     let who = one_line(requested_by);
