@@ -52,6 +52,37 @@ async fn prepare(scene: &Scene) -> String {
     id
 }
 
+/// The "Not me" link in the welcome to `email`, read from the outbox (waits up to 10 s).
+fn not_me_link(scene: &Scene, email: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        for entry in std::fs::read_dir(scene.app.outbox_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            let Some(m) = mail_parser::MessageParser::default().parse(&bytes) else {
+                continue;
+            };
+            let to_them = m.to().and_then(|a| a.first()).and_then(|a| a.address()) == Some(email);
+            if to_them && m.subject().is_some_and(|s| s.starts_with("You are now")) {
+                let text = m.body_text(0).unwrap().into_owned();
+                return text
+                    .split_whitespace()
+                    .find(|w| w.contains("/contact/not-me/"))
+                    .unwrap()
+                    .to_owned();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no welcome to {email} in the outbox"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn badges_preview_and_test_alerts_work_with_javascript_and_are_accessible() {
     let Some(axe) = axe_source() else {
@@ -92,6 +123,30 @@ async fn badges_preview_and_test_alerts_work_with_javascript_and_are_accessible(
             .await
             .into_iter()
             .map(|v| format!("after test alerts: {v}")),
+    );
+
+    // The page behind the "Not me" link of a welcome (no sign-in needed), before and after.
+    let link = not_me_link(&scene, "helpdesk@partner.example");
+    b.goto(link.trim_start_matches(&scene.app.base_url)).await;
+    assert!(b.exists("#link-action").await);
+    found.extend(
+        serious_violations(&b, &axe)
+            .await
+            .into_iter()
+            .map(|v| format!("not-me page: {v}")),
+    );
+    b.find("#link-action").await.click().await.unwrap();
+    b.eventually(
+        "the flag recorded",
+        Duration::from_secs(5),
+        "return document.querySelector('#link-done') !== null",
+    )
+    .await;
+    found.extend(
+        serious_violations(&b, &axe)
+            .await
+            .into_iter()
+            .map(|v| format!("not-me done: {v}")),
     );
 
     b.goto(&format!("/orgs/{}/settings/sso", scene.org)).await;
