@@ -309,7 +309,9 @@ impl TestApp {
         }
     }
 
-    /// Where this instance's outbox writes (`SMARTCORE_MAIL=outbox`, the default).
+    /// Where this instance's outbox writes (`SMARTCORE_MAIL=outbox`, the default); the
+    /// browser tests read links from it.
+    #[allow(dead_code)]
     pub fn outbox_dir(&self) -> &std::path::Path {
         &self._outbox.0
     }
