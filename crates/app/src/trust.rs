@@ -657,6 +657,24 @@ impl App {
             )
             .await?;
         }
+        for c in self.store.take_rejected(PASS_BATCH).await? {
+            done += 1;
+            let Some(org_id) = OrgId::parse(&c.org_id) else {
+                continue;
+            };
+            self.notify_admins(
+                &org_id,
+                &format!("Mail to IT contact {} is being rejected", c.email),
+                vec![
+                    format!(
+                        "The mail server refused our last message to {}, an IT contact of {}. Setup links and certificate reminders will not reach this address.",
+                        c.email, c.org_name
+                    ),
+                    "Check the address with them, or add another IT contact and remove this one. You can send a test alert from the Authentication page to check again.".to_owned(),
+                ],
+            )
+            .await?;
+        }
         Ok(done)
     }
 

@@ -421,6 +421,51 @@ impl Store {
         Ok(())
     }
 
+    /// Contacts whose mail is being rejected and whose administrators were not told yet; each
+    /// is marked told here (so once per run of rejections, across instances: an accepted
+    /// message ends the run, and this pass then forgets that it told).
+    pub async fn take_rejected(&self, limit: i64) -> Result<Vec<UnconfirmedContact>, StoreError> {
+        sqlx::query(
+            "UPDATE contact_trust SET rejection_notified_at = NULL WHERE rejection_notified_at IS NOT NULL \
+             AND contact_id IN (SELECT id FROM it_contacts WHERE mail_rejected_at IS NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let candidates: Vec<UnconfirmedContact> = sqlx::query_as(
+            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, \
+               c.mail_rejected_at AS requested_at \
+             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
+             LEFT JOIN contact_trust t ON t.contact_id = c.id \
+             WHERE c.mail_rejected_at IS NOT NULL \
+               AND t.rejection_notified_at IS NULL \
+             ORDER BY c.mail_rejected_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for c in candidates {
+            let Some(org) = OrgId::parse(&c.org_id) else {
+                continue;
+            };
+            let mut tx = self.begin().await?;
+            ensure_row(&mut tx, &org, &c.contact_id).await?;
+            let done = sqlx::query(
+                "UPDATE contact_trust SET rejection_notified_at = $1 WHERE contact_id = $2 \
+                 AND rejection_notified_at IS NULL",
+            )
+            .bind(c.requested_at)
+            .bind(&c.contact_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if done.rows_affected() == 1 {
+                taken.push(c);
+            }
+        }
+        Ok(taken)
+    }
+
     /// The organisation's administrators, to be told about its contacts.
     pub async fn org_admins(&self, org_id: &str) -> Result<Vec<AdminRecipient>, StoreError> {
         Ok(sqlx::query_as(

@@ -318,6 +318,9 @@ each_backend! {
         let g = contact(&list, "grace@acme.example");
         assert_eq!(g["trust"]["last_test_alert"]["status"], "rejected");
         assert!(g["mail_rejected"]["reason"].as_str().is_some(), "{g}");
+        assert_eq!(g["trust"]["reachable"], false);
+        // The administrators are told about the rejection once, however often it happens.
+        wait_mail(&s.sink, "the rejection notice", |m| m.iter().any(|m| m.subject.contains("grace@acme.example is being rejected"))).await;
 
         // All (2 more: 4), one more (5), then the sixth is refused; an hour later it works.
         let r = s.app.post(&format!("/api/v1/orgs/{}/it-contacts/test-alert", s.org), &s.token, Value::Null).await;
@@ -331,6 +334,9 @@ each_backend! {
         problem(r, 429, "rate_limited").await;
         let sent = mails(&s.sink).iter().filter(|m| m.subject.starts_with("[Test]")).count();
         assert_eq!(sent, 3, "5 test alerts, the 2 to Grace refused by the mail server");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let notices = mails(&s.sink).iter().filter(|m| m.subject.contains("is being rejected")).count();
+        assert_eq!(notices, 1, "told once");
 
         // The page's button, without JavaScript: a form, then a redirect with a notice.
         let cookie = s.app.sign_in(&admin_email(&s).await).await;

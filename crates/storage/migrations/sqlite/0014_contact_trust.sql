@@ -20,6 +20,9 @@ CREATE TABLE contact_trust (
     confirmed_at                BIGINT,
     reconfirm_requested_at      BIGINT,
     unconfirmed_notified_at     BIGINT,
+    -- When the administrators were told that mail to the contact was rejected (once per
+    -- rejection: a later accepted message clears it_contacts.mail_rejected_at).
+    rejection_notified_at       BIGINT,
     -- The last test alert and what the mail server did with it (sent, deferred, rejected).
     test_alert_at               BIGINT,
     test_alert_status           TEXT,
@@ -37,3 +40,6 @@ CREATE INDEX test_alert_sends_by_org ON test_alert_sends (org_id, at);
 
 -- The preview of upcoming reminders reads an organisation's recorded reminders.
 CREATE INDEX certificate_reminders_by_org ON certificate_reminders (org_id, fingerprint_sha256);
+
+-- The trust pass looks for contacts whose mail is being rejected.
+CREATE INDEX it_contacts_mail_rejected ON it_contacts (mail_rejected_at) WHERE mail_rejected_at IS NOT NULL;
