@@ -21,6 +21,9 @@ use crate::{App, AppError};
 use futures_util::StreamExt;
 use smartcore_domain::Timestamp;
 use smartcore_mail::{
+    CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
+};
+use smartcore_mail::{
     CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, certificate_reminder,
     certificate_renewed,
 };
@@ -59,6 +62,8 @@ const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
 const SWEEP_BATCH: i64 = 1000;
 /// Messages in flight at once.
 const SEND_CONCURRENCY: usize = 8;
+/// The `SEQUENCE` of a cancellation: above every reminder's (see [`sequence_of`]).
+const CANCEL_SEQUENCE: u32 = 2000;
 /// Temporary failures in one sweep after which the mail server is taken to be down.
 pub const MAIL_FAILURE_LIMIT: usize = 3;
 
@@ -78,7 +83,7 @@ fn days_left(threshold: Threshold) -> i64 {
     }
 }
 
-fn people_date(at: OffsetDateTime) -> String {
+pub(crate) fn people_date(at: OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
     );
@@ -91,6 +96,8 @@ struct Outgoing {
     attempt: i64,
     kind: &'static str,
     mail: OutgoingMail,
+    /// The `text/calendar` attachment (issue 16): the expiry-day event, or its cancellation.
+    calendar: Option<String>,
 }
 
 fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> ReminderClaim {
@@ -101,6 +108,43 @@ fn claim_for(cert: &DueCertificate, threshold: &str, r: &ReminderRecipient) -> R
         org_id: cert.org_id.clone(),
         email: r.email.clone(),
     }
+}
+
+/// What the sweep does with one certificate at a moment: the one decision that the sweep and
+/// the preview of upcoming reminders both take (see [`reminder_decision`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Decision {
+    /// Its next threshold has not begun (`next_due_at` is later): nothing to do.
+    NotDue,
+    /// Due, but earlier than the first threshold: the schedule moves to the first one.
+    BeforeFirst,
+    /// The current threshold's reminder for every recipient (each claimed at most once).
+    Remind(Threshold, Vec<ReminderClaim>),
+}
+
+/// The sweep's decision for `cert` at `now`, given the organisation's registered recipients.
+/// The sweep calls it for every due certificate; the preview calls it for now and for each
+/// coming threshold's moment, so what the preview shows is what the sweep will do.
+pub(crate) fn reminder_decision(
+    cert: &DueCertificate,
+    now: Timestamp,
+    recipients: &[ReminderRecipient],
+) -> Decision {
+    if cert.next_due_at.is_none_or(|due| due > now.unix_millis()) {
+        return Decision::NotDue;
+    }
+    let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+    let Some(threshold) = current_threshold(not_after, now.to_datetime()) else {
+        return Decision::BeforeFirst;
+    };
+    let key = threshold.key();
+    Decision::Remind(
+        threshold,
+        recipients
+            .iter()
+            .map(|r| claim_for(cert, &key, r))
+            .collect(),
+    )
 }
 
 impl App {
@@ -144,22 +188,25 @@ impl App {
             let mut claims = Vec::new();
             let mut owners = Vec::new();
             for (i, cert) in due.iter().enumerate() {
-                let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
-                let threshold = current_threshold(not_after, now.to_datetime());
-                thresholds.push(threshold);
-                let Some(threshold) = threshold else {
-                    let first = Threshold::first().moment(not_after);
-                    schedules.push(cert.schedule(Timestamp::from_datetime(first)));
-                    continue;
-                };
                 if !recipients.contains_key(&cert.org_id) {
                     let list = self.store.reminder_recipients(&cert.org_id).await?;
                     recipients.insert(cert.org_id.clone(), list);
                 }
-                let key = threshold.key();
-                for r in &recipients[&cert.org_id] {
-                    claims.push(claim_for(cert, &key, r));
-                    owners.push(i);
+                match reminder_decision(cert, now, &recipients[&cert.org_id]) {
+                    Decision::NotDue => thresholds.push(None),
+                    Decision::BeforeFirst => {
+                        thresholds.push(None);
+                        let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
+                        let first = Threshold::first().moment(not_after);
+                        schedules.push(cert.schedule(Timestamp::from_datetime(first)));
+                    }
+                    Decision::Remind(threshold, reminders) => {
+                        thresholds.push(Some(threshold));
+                        for claim in reminders {
+                            claims.push(claim);
+                            owners.push(i);
+                        }
+                    }
                 }
             }
             let outcomes = self.store.queue_reminders(&claims, now).await?;
@@ -221,12 +268,27 @@ impl App {
                 }
             }
             let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
+            let key = self.not_me_key().await?;
             for q in taken {
                 match Threshold::parse_key(&q.claim.threshold) {
                     // Its contact was removed after it was queued: it is not sent.
                     Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
-                        mail: self.queued_reminder_mail(&q, threshold),
+                        mail: self.for_contact(
+                            &key,
+                            self.queued_reminder_mail(&q, threshold),
+                            &q.claim.org_id,
+                            &q.claim.contact_id,
+                        ),
                         kind: "certificate_reminder",
+                        calendar: Some(self.certificate_event(
+                            &q.claim.org_id,
+                            &q.org_name,
+                            &q.subject,
+                            &q.claim.fingerprint_sha256,
+                            q.not_after,
+                            sequence_of(days_left(threshold)),
+                            false,
+                        )),
                         attempt: q.attempt,
                         claim: q.claim,
                     }),
@@ -278,7 +340,7 @@ impl App {
                     };
                     return unattempted;
                 }
-                let outcome = match self.send_mail(&o.mail).await {
+                let outcome = match self.send_mail_with_calendar(&o.mail, o.calendar.as_deref()).await {
                     Ok(sent) => DeliveryOutcome::Sent {
                         message_id: sent.message_id,
                     },
@@ -335,20 +397,33 @@ impl App {
             .await?;
         let mut claims = Vec::new();
         let mut mails = Vec::new();
+        let key = self.not_me_key().await?;
         for old in &replaced {
             if Timestamp::from_datetime(new_not_after).unix_millis() <= old.not_after {
                 continue;
             }
             for r in &recipients {
                 claims.push(claim_for(old, "renewed", r));
-                mails.push(certificate_renewed(&CertificateRenewedMail {
+                let mail = certificate_renewed(&CertificateRenewedMail {
                     org_name: old.org_name.clone(),
                     recipient_email: r.email.clone(),
                     recipient_name: r.name.clone(),
                     old_fingerprint: old.fingerprint_sha256.clone(),
                     new_fingerprint: new_fingerprint.to_owned(),
                     new_not_after: people_date(new_not_after),
-                }));
+                });
+                mails.push((
+                    self.for_contact(&key, mail, org_id, &r.contact_id),
+                    self.certificate_event(
+                        org_id,
+                        &old.org_name,
+                        &old.subject,
+                        &old.fingerprint_sha256,
+                        old.not_after,
+                        CANCEL_SEQUENCE,
+                        true,
+                    ),
+                ));
             }
         }
         let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);
@@ -360,12 +435,13 @@ impl App {
             .into_iter()
             .zip(mails)
             .zip(outcomes)
-            .filter_map(|((claim, mail), outcome)| match outcome {
+            .filter_map(|((claim, (mail, calendar)), outcome)| match outcome {
                 Claim::Claimed { attempt } => Some(Outgoing {
                     claim,
                     attempt,
                     kind: "certificate_renewed",
                     mail,
+                    calendar: Some(calendar),
                 }),
                 Claim::Done | Claim::Waiting => None,
             })
@@ -383,6 +459,43 @@ impl App {
                 )
             })
             .count())
+    }
+
+    /// The calendar attachment of a certificate's reminders (see [`smartcore_mail::CertificateEvent`]).
+    #[allow(clippy::too_many_arguments)]
+    fn certificate_event(
+        &self,
+        org_id: &str,
+        org_name: &str,
+        subject: &str,
+        fingerprint: &str,
+        not_after: i64,
+        sequence: u32,
+        cancel: bool,
+    ) -> String {
+        let from = self.mailer.from_address();
+        let address = from
+            .rsplit_once('<')
+            .and_then(|(_, rest)| rest.strip_suffix('>'))
+            .unwrap_or(&from);
+        let event = CertificateEvent {
+            org_id: org_id.to_owned(),
+            org_name: org_name.to_owned(),
+            certificate_subject: subject.to_owned(),
+            fingerprint_sha256: fingerprint.to_owned(),
+            expires_on: Timestamp::from_unix_millis(not_after).to_datetime().date(),
+            settings_url: format!(
+                "{}/orgs/{}/settings/authentication",
+                self.public_url, org_id
+            ),
+            sequence,
+            organizer: format!("mailto:{address}"),
+        };
+        if cancel {
+            certificate_calendar_cancel(&event)
+        } else {
+            certificate_calendar(&event)
+        }
     }
 
     fn queued_reminder_mail(&self, q: &QueuedReminder, threshold: Threshold) -> OutgoingMail {

@@ -21,6 +21,8 @@ mod setup;
 mod setup_links;
 mod sync;
 mod tokens;
+mod trust;
+mod upcoming;
 
 pub use accounts::{
     Actor, CLIENT_FAILURES, Disabled, NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW,
@@ -49,6 +51,12 @@ pub use smartcore_storage::{AcceptRefused, ChangedMember};
 pub use smartcore_storage::{RemovalMode, Store};
 pub use sync::SyncSettings;
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
+pub use trust::{
+    CONTACT_LINK_LIFETIME, Confirmation, ContactLinkRefused, ContactLinkView, ContactTrust,
+    DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
+    TestAlertOutcome, TestAlertReport, TrustOverview, UNCONFIRMED_AFTER,
+};
+pub use upcoming::{PlannedCertificate, PlannedRecipient, PlannedThreshold, Upcoming};
 
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{ConnectorKind, IdentityConnector};
@@ -87,6 +95,8 @@ pub struct App {
     /// This instance's counters for `/metrics`.
     metrics: Metrics,
     metadata: Arc<MetadataRefresh>,
+    /// Days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, see [`trust`]).
+    reconfirm_days: u32,
 }
 
 impl App {
@@ -111,7 +121,14 @@ impl App {
             tokens: tokens::TokenCache::new(),
             metrics: Metrics::new(),
             metadata: services.metadata,
+            reconfirm_days: trust::DEFAULT_RECONFIRM_DAYS,
         }
+    }
+
+    /// Sets the days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, at least 1).
+    pub fn with_reconfirm_days(mut self, days: u32) -> Self {
+        self.reconfirm_days = days.max(1);
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -445,7 +445,7 @@ impl App {
                 .format(&time::format_description::well_known::Rfc2822)
                 .unwrap_or_default(),
         });
-        let (status, outcome) = match self.mailer.send(&mail).await {
+        let (status, outcome) = match self.send_mail(&mail).await {
             Ok(m) => (
                 MailStatus::Sent,
                 DeliveryOutcome::Sent {

@@ -321,8 +321,17 @@ impl App {
         &self,
         mail: &smartcore_mail::OutgoingMail,
     ) -> Result<smartcore_mail::SentMail, smartcore_mail::MailError> {
+        self.send_mail_with_calendar(mail, None).await
+    }
+
+    /// [`App::send_mail`] with an optional `text/calendar` attachment (certificate reminders).
+    pub(crate) async fn send_mail_with_calendar(
+        &self,
+        mail: &smartcore_mail::OutgoingMail,
+        calendar: Option<&str>,
+    ) -> Result<smartcore_mail::SentMail, smartcore_mail::MailError> {
         let started = std::time::Instant::now();
-        let result = self.mailer.send(mail).await;
+        let result = self.mailer.send_with_calendar(mail, calendar).await;
         let outcome = match &result {
             Ok(_) => "sent",
             Err(smartcore_mail::MailError::Rejected { .. }) => "rejected",

@@ -107,6 +107,8 @@ impl App {
             .plus_millis(SETUP_LINK_LIFETIME.whole_milliseconds() as i64);
         let mut sent = 0;
         let mut deliveries = Vec::new();
+        // Issue 16: every message to a contact carries its "Not me" link.
+        let not_me_key = self.not_me_key().await?;
         for contact in self.store.contacts(&org_id).await? {
             let payload = format!("{}.{}.{}", contact.id, org_id, expires.unix_millis());
             let mut mac = Self::mac(&key)?;
@@ -126,6 +128,7 @@ impl App {
                     .format(&time::format_description::well_known::Rfc2822)
                     .unwrap_or_default(),
             });
+            let mail = self.for_contact(&not_me_key, mail, org_id.as_str(), contact.id.as_str());
             let outcome = match self.send_mail(&mail).await {
                 Ok(m) => {
                     sent += 1;

@@ -149,6 +149,11 @@ impl App {
                     .await?;
                 if recorded {
                     tracing::info!(contact = %job.contact_id, adopted = registered.adopted, "IT contact synced");
+                    // Issue 16: its welcome, claimed with the Synced mark; a failure here
+                    // leaves it to the trust worker's next pass.
+                    if let Err(e) = self.send_welcomes(Some(&job.contact_id)).await {
+                        tracing::warn!(contact = %job.contact_id, error = %e, "welcome not sent yet");
+                    }
                 } else {
                     // Removed while its registration was under way: take it off again.
                     let automatic = self.removal_mode

@@ -9,6 +9,7 @@ mod load;
 mod members;
 mod metadata;
 mod page;
+mod preview;
 mod search;
 mod sweep;
 mod sync;
@@ -78,6 +79,11 @@ enum Bench {
         #[arg(long, default_value_t = 10_000)]
         orgs: usize,
     },
+    /// Issue 16's upcoming-reminders preview: 20 contacts, 5 certificates; p50/p90/p99.
+    Preview {
+        #[arg(long, default_value_t = 2_000)]
+        calls: usize,
+    },
     /// list-contacts under 64 concurrent connections (wrk), beside two floors served in the same run.
     Load {
         #[arg(long, default_value_t = 64)]
@@ -109,6 +115,7 @@ fn main() -> anyhow::Result<()> {
             Bench::Page { renders } => page::run(renders).await,
             Bench::Members { members, renders } => members::run(members, renders).await,
             Bench::Metadata { orgs } => metadata::run(orgs).await,
+            Bench::Preview { calls } => preview::run(calls).await,
             Bench::Load {
                 connections,
                 seconds,

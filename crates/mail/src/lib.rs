@@ -8,6 +8,7 @@
 //! schedule must not advance); a [`MailError::Rejected`] is permanent for that recipient and its
 //! `reason` is fit to show on the contact.
 
+mod calendar;
 mod error;
 mod mailer;
 mod message;
@@ -15,10 +16,18 @@ mod metadata_notice;
 mod outbox;
 pub mod templates;
 
+pub use calendar::{
+    CertificateEvent, certificate_calendar, certificate_calendar_cancel, certificate_event_uid,
+    sequence_of,
+};
 pub use error::MailError;
 pub use mailer::{MailConfig, Mailer};
 pub use message::{OutgoingMail, SentMail};
 pub use metadata_notice::{MetadataFailingMail, metadata_failing};
+pub use templates::{
+    AdminNoticeMail, ReconfirmMail, WelcomeMail, admin_notice, as_test_alert, reconfirm, welcome,
+    with_not_me_link,
+};
 pub use templates::{
     CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
     certificate_renewed, setup_link,

@@ -77,8 +77,18 @@ impl Mailer {
 
     /// Sends one message (or writes it to the outbox) and returns its Message-ID.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<SentMail, MailError> {
+        self.send_with_calendar(mail, None).await
+    }
+
+    /// Like [`Mailer::send`], with a `text/calendar` attachment when `calendar` is given (the
+    /// outbox keeps it too: it writes the same message).
+    pub async fn send_with_calendar(
+        &self,
+        mail: &OutgoingMail,
+        calendar: Option<&str>,
+    ) -> Result<SentMail, MailError> {
         let (id, message_id) = message::new_message_id(&self.from);
-        let built = message::build(&self.from, mail, &message_id)?;
+        let built = message::build(&self.from, mail, &message_id, calendar)?;
         match &self.transport {
             Transport::Outbox(dir) => {
                 let path = outbox::write(dir, id, &built.formatted()).await?;

@@ -2,7 +2,8 @@
 //! multipart/alternative RFC 5322 message with no way for user text to add a header.
 
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 
 use crate::MailError;
 
@@ -48,10 +49,15 @@ pub(crate) fn parse_from(from: &str) -> Result<Mailbox, MailError> {
 
 /// Builds the RFC 5322 message: From, To, Subject, Date, Message-ID, MIME-Version and a
 /// multipart/alternative body with UTF-8 text/plain and text/html parts.
+///
+/// With `calendar` (issue 16), the body is multipart/mixed: that alternative part, then the
+/// calendar as a `text/calendar` attachment (`invite.ics`), its `method` parameter taken from
+/// the calendar's own `METHOD`.
 pub(crate) fn build(
     from: &Mailbox,
     mail: &OutgoingMail,
     message_id: &str,
+    calendar: Option<&str>,
 ) -> Result<Message, MailError> {
     let address = header_safe("recipient address", &mail.to)?
         .trim()
@@ -66,16 +72,32 @@ pub(crate) fn build(
     .filter(|name| !name.is_empty());
     let subject = header_safe("subject", &mail.subject)?;
 
+    let alternative = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
+    let body = match calendar {
+        None => alternative,
+        Some(ics) => {
+            let method = if ics.contains("\nMETHOD:CANCEL") || ics.starts_with("METHOD:CANCEL") {
+                "CANCEL"
+            } else {
+                "PUBLISH"
+            };
+            let content_type =
+                ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+                    .map_err(|e| MailError::Rejected {
+                        reason: format!("cannot build the calendar part: {e}"),
+                    })?;
+            MultiPart::mixed().multipart(alternative).singlepart(
+                Attachment::new("invite.ics".to_owned()).body(ics.to_owned(), content_type),
+            )
+        }
+    };
     Message::builder()
         .from(from.clone())
         .to(Mailbox::new(name, address))
         .subject(subject)
         .date_now()
         .message_id(Some(message_id.to_owned()))
-        .multipart(MultiPart::alternative_plain_html(
-            mail.text.clone(),
-            mail.html.clone(),
-        ))
+        .multipart(body)
         .map_err(|e| MailError::Rejected {
             reason: format!("cannot build the message: {e}"),
         })

@@ -6,6 +6,12 @@ use askama::Template;
 
 use crate::OutgoingMail;
 
+mod trust;
+pub use trust::{
+    AdminNoticeMail, ReconfirmMail, WelcomeMail, admin_notice, as_test_alert, reconfirm, welcome,
+    with_not_me_link,
+};
+
 /// Data for a certificate-expiry reminder (D6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateReminderMail {

@@ -61,6 +61,8 @@ pub struct Config {
     pub metadata_refresh: Duration,
     /// Which non-public addresses a metadata URL may reach (and whether http:// is accepted).
     pub metadata_allow_private: smartcore_app::AllowPrivate,
+    /// Days between "are you still the right person?" requests to IT contacts (issue 16).
+    pub reconfirm_days: u32,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -89,6 +91,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("METRICS_LISTEN", None),
     ("METADATA_REFRESH_S", Some("86400")),
     ("METADATA_ALLOW_PRIVATE", Some("false")),
+    ("RECONFIRM_DAYS", Some("180")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -323,6 +326,16 @@ impl Config {
         let metadata_allow_private =
             smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
                 .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
+        let reconfirm_days: u32 = required("RECONFIRM_DAYS")?
+            .parse()
+            .ok()
+            .filter(|v| (1..=3650).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    "RECONFIRM_DAYS",
+                    "must be a whole number of days from 1 to 3650".into(),
+                )
+            })?;
         Ok(Config {
             database_url,
             listen,
@@ -348,6 +361,7 @@ impl Config {
             metrics_listen,
             metadata_refresh,
             metadata_allow_private,
+            reconfirm_days,
         })
     }
 }
@@ -544,7 +558,8 @@ mod tests {
                          workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
                          header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
-                         metrics_token, metrics_listen, metadata_refresh_s, metadata_allow_private"),
+                         metrics_token, metrics_listen, metadata_refresh_s, metadata_allow_private, \
+                         reconfirm_days"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

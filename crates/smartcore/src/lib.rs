@@ -64,7 +64,8 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         dns: Arc::new(dns),
         public_url: config.public_url.clone(),
         metadata: Arc::new(metadata),
-    }))
+    })
+    .with_reconfirm_days(config.reconfirm_days))
 }
 
 /// How long one request to the identity side may take before it counts as failed (and is

@@ -16,6 +16,10 @@ pub fn worker_name() -> String {
     )
 }
 
+/// The identity-sync rounds between two re-confirmation passes (issue 16): with the default
+/// interval of 1 s, about every 30 s when idle.
+const TRUST_EVERY: u64 = 30;
+
 /// Works the sync and removal queues until `shutdown` turns true: a pass right away while
 /// there is work, a pause of `interval` when there is none. A pass under way finishes first.
 pub async fn run_identity_sync(
@@ -25,6 +29,7 @@ pub async fn run_identity_sync(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let worker = worker_name();
+    let mut round: u64 = 0;
     tracing::info!(%worker, "identity sync started");
     loop {
         if *shutdown.borrow() {
@@ -51,6 +56,18 @@ pub async fn run_identity_sync(
                 0
             }
         };
+        // Issue 16: due welcomes every round (an indexed look-up); re-confirmation requests and
+        // their overdue notices every TRUST_EVERY rounds (they read every registered contact).
+        // A message that fails waits for its retry time, so neither loops busily.
+        round = round.wrapping_add(1);
+        let trust = if round % TRUST_EVERY == 1 {
+            app.trust_once().await
+        } else {
+            app.send_welcomes(None).await
+        };
+        if let Err(e) = trust {
+            tracing::error!(error = %e, "IT contact trust pass failed");
+        }
         if handled + removed + rechecked == 0 {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

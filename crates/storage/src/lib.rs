@@ -25,6 +25,7 @@ mod reminders;
 mod removals;
 mod secrets;
 mod sync;
+mod trust;
 mod tx;
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -48,6 +49,9 @@ pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, S
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;
+pub use trust::{
+    AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact, WELCOME_LEASE_MS,
+};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

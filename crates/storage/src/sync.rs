@@ -124,6 +124,8 @@ impl Store {
         let Some((org_id, email)) = updated else {
             return Ok(false);
         };
+        // Issue 16: the welcome notice is due, claimed here so it is sent once.
+        crate::trust::claim_welcome(&mut tx, contact_id, &org_id, now).await?;
         audit::record(
             &mut tx,
             AuditEntry {

@@ -15,6 +15,7 @@ mod driver;
 mod members;
 mod metadata;
 mod pages;
+mod trust;
 mod without_javascript;
 
 use driver::Browser;

@@ -172,8 +172,8 @@ both! {
             }
         }
         assert_eq!(
-            operations, 28,
-            "18 operations, the three of API tokens, the list of organisations, and the six of members and invitations (issue 12)"
+            operations, 32,
+            "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), and issue 16's test alerts (2), keep and upcoming reminders"
         );
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");

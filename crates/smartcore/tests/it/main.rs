@@ -22,3 +22,4 @@ mod setup_links;
 mod stalls;
 mod sync;
 mod tokens;
+mod trust;

@@ -32,6 +32,7 @@ each_backend! {
         let (org, token) = app.org_with_admin("Acme").await;
         let ada = app.add_manual(&org, &token, "ada@acme.example").await;
         app.add_manual(&org, &token, "grace@acme.example").await;
+        crate::trust::welcomes_out(&sink, 2).await;
 
         let r = app.request(Method::POST, &format!("/api/v1/orgs/{org}/setup-links"), Some(&token)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::ACCEPTED);

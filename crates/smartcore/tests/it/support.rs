@@ -309,6 +309,13 @@ impl TestApp {
         }
     }
 
+    /// Where this instance's outbox writes (`SMARTCORE_MAIL=outbox`, the default); the
+    /// browser tests read links from it.
+    #[allow(dead_code)]
+    pub fn outbox_dir(&self) -> &std::path::Path {
+        &self._outbox.0
+    }
+
     /// The base URL of an identity-side fake, to pass as configuration.
     pub fn workos_env(fake_url: &str) -> Vec<(&'static str, String)> {
         vec![

@@ -10,7 +10,13 @@ use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Operations whose requests are rate limited (429 `rate_limited` with `Retry-After`).
-const RATE_LIMITED: &[&str] = &["send_setup_links", "create_invitation", "resend_invitation"];
+const RATE_LIMITED: &[&str] = &[
+    "send_setup_links",
+    "create_invitation",
+    "resend_invitation",
+    "send_test_alert",
+    "send_test_alerts",
+];
 
 fn problem(description: &str) -> Response {
     let mut response = Response::new(description);

@@ -34,6 +34,8 @@ pub struct Contact {
     /// Set when the mail server refused the last message to this contact for good: alerts do
     /// not reach it until the address is corrected.
     mail_rejected: Option<MailRejected>,
+    /// Welcome, "not me", re-confirmation and test alerts (issue 16).
+    trust: crate::api::trust::Trust,
 }
 
 /// A permanent refusal of mail to a contact.
@@ -62,6 +64,7 @@ impl From<ItContact> for Contact {
                 at: r.at.to_rfc3339(),
                 reason: r.reason,
             }),
+            trust: crate::api::trust::Trust::not_asked(),
         }
     }
 }
@@ -106,8 +109,20 @@ pub async fn list(
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
     let view = state.app.list_contacts(&actor, &org).await?;
+    let trust = state.app.trust_of_listed(&view).await?;
     Ok(Json(ContactList {
-        contacts: view.contacts.into_iter().map(Contact::from).collect(),
+        contacts: view
+            .contacts
+            .into_iter()
+            .map(|c| {
+                let t = trust.of(c.id.as_str()).map(crate::api::trust::Trust::from);
+                let mut contact = Contact::from(c);
+                if let Some(t) = t {
+                    contact.trust = t;
+                }
+                contact
+            })
+            .collect(),
         limit: view.limit,
         recommended_minimum: view.recommended_minimum,
     }))

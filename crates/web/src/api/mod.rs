@@ -12,6 +12,7 @@ mod orgs;
 mod overview;
 mod setup;
 mod tokens;
+mod trust;
 
 use crate::AppState;
 use axum::Router;
@@ -59,6 +60,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::list))
         .routes(routes!(contacts::list, contacts::add))
         .routes(routes!(contacts::remove))
+        .routes(routes!(trust::send_one))
+        .routes(routes!(trust::send_all))
+        .routes(routes!(trust::keep))
+        .routes(routes!(trust::upcoming))
         .routes(routes!(members::search))
         .routes(routes!(members::set_role, members::remove))
         .routes(routes!(invitations::create, invitations::list))

@@ -6,11 +6,13 @@
 mod account;
 mod audit;
 mod auth;
+mod contact_links;
 mod members;
 mod ops;
 mod settings;
 mod setup_details;
 mod sso;
+mod trust;
 
 use crate::error::PageError;
 use crate::{AppState, session};
@@ -35,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .merge(setup_details::routes())
         .merge(audit::routes())
         .merge(ops::routes())
+        .merge(contact_links::routes())
+        .merge(trust::routes())
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Response {

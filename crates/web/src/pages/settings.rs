@@ -49,6 +49,42 @@ pub(crate) struct ContactRow {
     pub detail: Option<String>,
     /// Why the mail server refused the last message to this contact, if it did.
     pub mail_rejected: Option<String>,
+    /// Issue 16: what the administrator may trust about this contact.
+    pub trust: TrustBadges,
+}
+
+/// The issue-16 badges of a contact row.
+#[derive(Default)]
+pub(crate) struct TrustBadges {
+    /// "Says they are not responsible" since this time.
+    pub not_responsible_at: Option<String>,
+    pub confirmed_at: Option<String>,
+    /// Asked 30 days ago or more without an answer.
+    pub overdue: bool,
+    pub awaiting: bool,
+    /// The last test alert: its status and when.
+    pub test_status: Option<String>,
+    pub test_error: Option<String>,
+}
+
+impl TrustBadges {
+    fn of(t: Option<&smartcore_app::ContactTrust>) -> Self {
+        let Some(t) = t else {
+            return TrustBadges::default();
+        };
+        let day = |at: smartcore_domain::Timestamp| at.to_datetime().date().to_string();
+        TrustBadges {
+            not_responsible_at: t.not_responsible_at.map(day),
+            confirmed_at: t
+                .confirmed_at
+                .filter(|_| t.confirmation == smartcore_app::Confirmation::Confirmed)
+                .map(day),
+            overdue: t.confirmation == smartcore_app::Confirmation::Overdue,
+            awaiting: t.confirmation == smartcore_app::Confirmation::Awaiting,
+            test_status: t.last_test_alert.as_ref().map(|a| a.status.clone()),
+            test_error: t.last_test_alert.as_ref().and_then(|a| a.error.clone()),
+        }
+    }
 }
 
 impl ContactRow {
@@ -65,6 +101,7 @@ impl ContactRow {
             status_label: status_label(c.status),
             detail: c.status_detail.clone(),
             mail_rejected: c.mail_rejected.as_ref().map(|r| r.reason.clone()),
+            trust: TrustBadges::default(),
         }
     }
 }
@@ -117,6 +154,9 @@ struct AuthenticationPage {
     below_recommended: bool,
     at_limit: bool,
     overview: AuthenticationOverview,
+    /// Issue 16: "2 of 3 contacts confirmed", and how many alerts can reach.
+    confirmed: usize,
+    unreachable: usize,
     notice: Option<&'static str>,
     page_error: Option<String>,
     add: AddDialog,
@@ -134,7 +174,13 @@ struct PageQuery {
     q: Option<String>,
     added: Option<String>,
     removed: Option<String>,
+    tested: Option<String>,
+    kept: Option<String>,
 }
+
+const TESTED: &str =
+    "Test alert sent. What the mail server did with it is shown on each contact below.";
+const KEPT: &str = "The contact stays, and the \"not responsible\" note has been cleared.";
 
 const ADDED: &str = "IT contact added. It shows as Pending until it has been registered to receive alerts; the green Synced badge then appears by itself. There's nothing more for you to do.";
 const REMOVED_FLAGGED: &str = "IT contact removed. They had been registered to receive alerts, so they have been flagged for removal on the identity side. That final step is completed for you by the Smart Core Connect team, so you don't need to do anything else.";
@@ -149,13 +195,25 @@ async fn load_page(
 ) -> Result<AuthenticationPage, PageError> {
     let list = state.app.list_contacts(actor, org).await?;
     let overview = state.app.authentication_overview(actor, org).await?;
+    let trust = state.app.trust_of_listed(&list).await?;
     let (current, orgs) = org_context(state, actor, org).await?;
     Ok(AuthenticationPage {
         org: current,
         orgs,
-        contacts: list.contacts.iter().map(ContactRow::from_contact).collect(),
+        contacts: list
+            .contacts
+            .iter()
+            .map(|c| ContactRow {
+                trust: TrustBadges::of(trust.of(c.id.as_str())),
+                ..ContactRow::from_contact(c)
+            })
+            .collect(),
         limit: list.limit,
-        below_recommended: list.below_recommended(),
+        // Issue 16: the advice counts only the contacts alerts can reach.
+        below_recommended: list.below_recommended()
+            || list.contacts.len().saturating_sub(trust.unreachable) < list.recommended_minimum,
+        unreachable: trust.unreachable,
+        confirmed: trust.confirmed,
         at_limit: list.at_limit(),
         overview,
         notice: None,
@@ -191,6 +249,10 @@ async fn authentication(
     let mut page = load_page(&state, &actor, &org, add).await?;
     page.notice = if query.added.is_some() {
         Some(ADDED)
+    } else if query.tested.is_some() {
+        Some(TESTED)
+    } else if query.kept.is_some() {
+        Some(KEPT)
     } else {
         match query.removed.as_deref() {
             Some("flagged") => Some(REMOVED_FLAGGED),
@@ -278,6 +340,18 @@ async fn add_contact(
             .unwrap_or_default();
     }
     let page = load_page(&state, &actor, &org, add).await?;
+    Ok(render(status_of(&error), &page))
+}
+
+/// The page again with an error about an action on it (issue 16: the test-alert limit).
+pub(crate) async fn page_with_error(
+    state: &AppState,
+    actor: &Actor,
+    org: &str,
+    error: AppError,
+) -> Result<Response, PageError> {
+    let mut page = load_page(state, actor, org, AddDialog::default()).await?;
+    page.page_error = Some(public_message(&error));
     Ok(render(status_of(&error), &page))
 }
 

@@ -82,6 +82,8 @@ struct SsoPage {
     entered: Entered,
     /// The metadata URL the configuration is kept current from, as shown.
     source: Option<SourceRow>,
+    /// Issue 16: who will be mailed, when (see [`crate::pages::trust::UpcomingRow`]).
+    upcoming: Vec<crate::pages::trust::UpcomingRow>,
 }
 
 /// The metadata URL and how its fetches went, in words.
@@ -169,6 +171,9 @@ async fn load(
         notice,
         entered,
         source,
+        upcoming: crate::pages::trust::upcoming_rows(
+            state.app.upcoming_reminders(actor, org).await?,
+        ),
     })
 }
 

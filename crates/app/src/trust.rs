@@ -1,0 +1,824 @@
+//! Alerts the contacts can trust (issue 16): the welcome of a new IT contact, the "Not me / no
+//! longer responsible" link in every message to a contact, re-confirmation every
+//! `SMARTCORE_RECONFIRM_DAYS`, and test alerts.
+//!
+//! **Links.** A contact link is `base64url(purpose.contact.org.expiry) "." base64url(HMAC-SHA256)`
+//! keyed with a per-installation secret of its own (`contact_link_key`, kept in the database so
+//! every instance accepts every link), like setup links but with the purpose signed in, so a
+//! "confirm" link cannot be used as a "not me" link or as a setup link. Links work for
+//! [`CONTACT_LINK_LIFETIME`] (30 days). Opening one needs no sign-in and lets the contact change
+//! nothing but their own flag. A link's page only *shows* what it will do; the change is a POST
+//! from that page, because mail scanners fetch every link in a message (a GET that changed
+//! something would confirm, or flag, every contact whose mail is scanned). Tampered or unknown:
+//! 404; expired: 410; the contact removed: 410; used again: the same answer, nothing changes.
+//!
+//! **Welcome.** The transaction that marks a contact Synced inserts its `contact_trust` row (see
+//! `smartcore_storage::trust`), so the welcome is due exactly once; a worker takes it with a
+//! lease and sends it. A re-add that cancels a pending removal (D2) is Synced without passing
+//! there, so no second welcome. The welcome carries a confirmation link and counts as the first
+//! re-confirmation request.
+//!
+//! **Re-confirmation.** A Synced contact whose last confirmation (or registration) is older than
+//! the period gets "Are you still the right person?". Unanswered after
+//! [`UNCONFIRMED_AFTER`] (30 days), the contact shows as unconfirmed and the administrators are
+//! told once. A contact whose mail was rejected, or who said "not me", is not *reachable*: the
+//! advice to have at least two contacts counts reachable ones only.
+
+use crate::{Actor, App, AppError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use smartcore_domain::{ContactId, ItContact, OrgId, SyncStatus, Timestamp};
+use smartcore_mail::{
+    AdminNoticeMail, CertificateReminderMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail,
+    admin_notice, as_test_alert, certificate_reminder, reconfirm, welcome, with_not_me_link,
+};
+use smartcore_storage::{Delivery, DeliveryOutcome, TrustMailJob, TrustRecord};
+use std::collections::HashMap;
+
+/// How long a "confirm" or "not me" link works.
+pub const CONTACT_LINK_LIFETIME: time::Duration = time::Duration::days(30);
+/// A re-confirmation request unanswered this long marks the contact unconfirmed.
+pub const UNCONFIRMED_AFTER: time::Duration = time::Duration::days(30);
+/// The default of `SMARTCORE_RECONFIRM_DAYS`.
+pub const DEFAULT_RECONFIRM_DAYS: u32 = 180;
+/// Test alerts an organisation may send per [`TEST_ALERT_WINDOW`] (one per recipient).
+pub const TEST_ALERTS_PER_WINDOW: i64 = 5;
+pub const TEST_ALERT_WINDOW: time::Duration = time::Duration::hours(1);
+const SECRET_NAME: &str = "contact_link_key";
+/// A welcome the mail server did not take is tried again after this long.
+const WELCOME_RETRY_MS: i64 = 5 * 60 * 1000;
+/// Rows taken per pass of the trust worker.
+const PASS_BATCH: i64 = 100;
+
+fn ms(d: time::Duration) -> i64 {
+    d.whole_milliseconds() as i64
+}
+
+/// What a contact link is for (signed into the link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// "Not me / no longer responsible".
+    NotMe,
+    /// "Yes, I am (still) the right person".
+    Confirm,
+}
+
+impl LinkPurpose {
+    fn tag(self) -> &'static str {
+        match self {
+            LinkPurpose::NotMe => "notme",
+            LinkPurpose::Confirm => "confirm",
+        }
+    }
+
+    /// The path under which the link opens.
+    pub fn path(self) -> &'static str {
+        match self {
+            LinkPurpose::NotMe => "/contact/not-me/",
+            LinkPurpose::Confirm => "/contact/confirm/",
+        }
+    }
+}
+
+/// Why a contact link does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactLinkRefused {
+    /// Malformed, not signed by us, or for another purpose: 404.
+    Invalid,
+    /// Older than 30 days: 410.
+    Expired,
+    /// Its contact was removed: 410.
+    Removed,
+}
+
+/// Who a valid contact link is for, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct ContactLinkView {
+    pub org_name: String,
+    pub contact_email: String,
+    /// Already done: when the contact said "not me" (for that link) or last confirmed.
+    pub done_at: Option<Timestamp>,
+}
+
+/// Where a contact's re-confirmation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// Never asked yet (the welcome has not gone out).
+    NotAsked,
+    /// Asked, less than 30 days ago.
+    Awaiting,
+    /// Confirmed since the last request.
+    Confirmed,
+    /// Asked more than 30 days ago without an answer.
+    Overdue,
+}
+
+impl Confirmation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::NotAsked => "not_asked",
+            Confirmation::Awaiting => "awaiting",
+            Confirmation::Confirmed => "confirmed",
+            Confirmation::Overdue => "overdue",
+        }
+    }
+}
+
+/// The last test alert to a contact and what the mail server did with it.
+#[derive(Debug, Clone)]
+pub struct TestAlertOutcome {
+    pub at: Timestamp,
+    /// `sent`, `deferred` or `rejected`.
+    pub status: String,
+    pub error: Option<String>,
+}
+
+/// What an administrator sees of a contact's trust state.
+#[derive(Debug, Clone)]
+pub struct ContactTrust {
+    pub welcomed_at: Option<Timestamp>,
+    /// The contact said they are not (or no longer) responsible, at this time.
+    pub not_responsible_at: Option<Timestamp>,
+    pub confirmed_at: Option<Timestamp>,
+    pub confirmation_requested_at: Option<Timestamp>,
+    pub confirmation: Confirmation,
+    /// Synced, mail not rejected, not overdue, not "not me": alerts can be expected to reach
+    /// this person.
+    pub reachable: bool,
+    pub last_test_alert: Option<TestAlertOutcome>,
+}
+
+/// The trust state of an organisation's contacts, for the list and the checklist.
+#[derive(Debug, Clone, Default)]
+pub struct TrustOverview {
+    /// By contact id.
+    pub contacts: HashMap<String, ContactTrust>,
+    pub confirmed: usize,
+    pub reachable: usize,
+    /// Known not to be reachable: mail rejected, re-confirmation overdue, or "not me" (a
+    /// contact still Pending is neither).
+    pub unreachable: usize,
+    pub total: usize,
+}
+
+impl TrustOverview {
+    pub fn of(&self, contact_id: &str) -> Option<&ContactTrust> {
+        self.contacts.get(contact_id)
+    }
+}
+
+/// What a test-alert request did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TestAlertReport {
+    pub sent: usize,
+    pub deferred: usize,
+    pub rejected: usize,
+}
+
+fn trust_of(
+    c: &ItContact,
+    t: Option<&TrustRecord>,
+    now: Timestamp,
+    test: Option<TestAlertOutcome>,
+) -> ContactTrust {
+    let at = |v: Option<i64>| v.map(Timestamp::from_unix_millis);
+    let requested = t.and_then(|t| t.reconfirm_requested_at);
+    let confirmed = t.and_then(|t| t.confirmed_at);
+    let confirmation = match (requested, confirmed) {
+        (Some(r), c) if c.is_none_or(|c| c < r) => {
+            if now.unix_millis() - r >= ms(UNCONFIRMED_AFTER) {
+                Confirmation::Overdue
+            } else {
+                Confirmation::Awaiting
+            }
+        }
+        (_, Some(_)) => Confirmation::Confirmed,
+        _ => Confirmation::NotAsked,
+    };
+    let not_responsible = at(t.and_then(|t| t.not_responsible_at));
+    ContactTrust {
+        welcomed_at: at(t.and_then(|t| t.welcome_sent_at)),
+        not_responsible_at: not_responsible,
+        confirmed_at: at(confirmed),
+        confirmation_requested_at: at(requested),
+        confirmation,
+        reachable: c.status == SyncStatus::Synced
+            && c.mail_rejected.is_none()
+            && confirmation != Confirmation::Overdue
+            && not_responsible.is_none(),
+        last_test_alert: test,
+    }
+}
+
+impl App {
+    async fn contact_link_key(&self) -> Result<Vec<u8>, AppError> {
+        let mut candidate = [0u8; 32];
+        rand::rng().fill_bytes(&mut candidate);
+        let value = self
+            .store
+            .secret(SECRET_NAME, &hex::encode(candidate))
+            .await?;
+        hex::decode(value).map_err(|e| AppError::Internal(format!("corrupt contact link key: {e}")))
+    }
+
+    fn sign(key: &[u8], payload: &[u8]) -> Result<Vec<u8>, AppError> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))?;
+        mac.update(payload);
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
+    /// The link of `purpose` for a contact, valid 30 days from now.
+    pub(crate) fn contact_link(
+        &self,
+        key: &[u8],
+        purpose: LinkPurpose,
+        org_id: &str,
+        contact_id: &str,
+    ) -> String {
+        let expires = self.now().plus_millis(ms(CONTACT_LINK_LIFETIME));
+        let payload = format!(
+            "{}.{contact_id}.{org_id}.{}",
+            purpose.tag(),
+            expires.unix_millis()
+        );
+        let tag = Self::sign(key, payload.as_bytes()).unwrap_or_default();
+        format!(
+            "{}{}{}.{}",
+            self.public_url,
+            purpose.path(),
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// A message to a contact with its "Not me" link added.
+    pub(crate) fn for_contact(
+        &self,
+        key: &[u8],
+        mail: OutgoingMail,
+        org_id: &str,
+        contact_id: &str,
+    ) -> OutgoingMail {
+        let url = self.contact_link(key, LinkPurpose::NotMe, org_id, contact_id);
+        with_not_me_link(mail, &url)
+    }
+
+    /// The key for [`App::for_contact`], read once per send-out.
+    pub(crate) async fn not_me_key(&self) -> Result<Vec<u8>, AppError> {
+        self.contact_link_key().await
+    }
+
+    /// Checks a contact link: the organisation and contact it names, or why it does not open.
+    async fn check_contact_link(
+        &self,
+        purpose: LinkPurpose,
+        token: &str,
+    ) -> Result<Result<(OrgId, ContactId, ItContact), ContactLinkRefused>, AppError> {
+        let invalid = Ok(Err(ContactLinkRefused::Invalid));
+        let Some((payload_b64, tag_b64)) = token.split_once('.') else {
+            return invalid;
+        };
+        let (Ok(payload), Ok(tag)) = (
+            URL_SAFE_NO_PAD.decode(payload_b64),
+            URL_SAFE_NO_PAD.decode(tag_b64),
+        ) else {
+            return invalid;
+        };
+        let key = self.contact_link_key().await?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&key).map_err(|e| AppError::Internal(e.to_string()))?;
+        mac.update(&payload);
+        if mac.verify_slice(&tag).is_err() {
+            return invalid;
+        }
+        let payload = String::from_utf8(payload).unwrap_or_default();
+        let parts: Vec<&str> = payload.split('.').collect();
+        let [tag, contact, org, expires] = parts.as_slice() else {
+            return invalid;
+        };
+        let (true, Some(contact_id), Some(org_id), Ok(expires)) = (
+            *tag == purpose.tag(),
+            ContactId::parse(contact),
+            OrgId::parse(org),
+            expires.parse::<i64>(),
+        ) else {
+            return invalid;
+        };
+        if self.now().unix_millis() >= expires {
+            return Ok(Err(ContactLinkRefused::Expired));
+        }
+        match self.store.contact(&org_id, &contact_id).await {
+            Ok(c) => Ok(Ok((org_id, contact_id, c))),
+            Err(smartcore_storage::StoreError::NotFound) => Ok(Err(ContactLinkRefused::Removed)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What a contact link's page shows (nothing changes).
+    pub async fn open_contact_link(
+        &self,
+        purpose: LinkPurpose,
+        token: &str,
+    ) -> Result<Result<ContactLinkView, ContactLinkRefused>, AppError> {
+        let (org_id, contact_id, contact) = match self.check_contact_link(purpose, token).await? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let org = self.store.org(&org_id).await?;
+        let trust = self.store.contact_trust(&org_id).await?;
+        let t = trust.iter().find(|t| t.contact_id == contact_id.as_str());
+        let done_at = match purpose {
+            LinkPurpose::NotMe => t.and_then(|t| t.not_responsible_at),
+            LinkPurpose::Confirm => t
+                .filter(|t| {
+                    t.confirmed_at
+                        .is_some_and(|c| t.reconfirm_requested_at.is_none_or(|r| c >= r))
+                })
+                .and_then(|t| t.confirmed_at),
+        };
+        Ok(Ok(ContactLinkView {
+            org_name: org.name,
+            contact_email: contact.email.to_string(),
+            done_at: done_at.map(Timestamp::from_unix_millis),
+        }))
+    }
+
+    /// Does what a contact link is for: "not me" flags the contact (and tells the
+    /// administrators, once); "confirm" records the confirmation. Repeating changes nothing.
+    pub async fn use_contact_link(
+        &self,
+        purpose: LinkPurpose,
+        token: &str,
+    ) -> Result<Result<ContactLinkView, ContactLinkRefused>, AppError> {
+        let (org_id, contact_id, contact) = match self.check_contact_link(purpose, token).await? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let now = self.now();
+        match purpose {
+            LinkPurpose::NotMe => {
+                let first = self
+                    .store
+                    .flag_not_responsible(&org_id, contact_id.as_str(), now)
+                    .await?;
+                if first {
+                    self.store
+                        .record_audit(smartcore_storage::AuditEntry {
+                            org_id: Some(&org_id),
+                            at: now,
+                            actor: contact.email.as_str(),
+                            action: "it_contact.not_responsible",
+                            target: Some(contact_id.as_str()),
+                            details: serde_json::json!({ "email": contact.email.as_str() }),
+                        })
+                        .await?;
+                }
+                if self
+                    .store
+                    .take_not_responsible_notice(contact_id.as_str(), now)
+                    .await?
+                {
+                    let who = contact_label(&contact);
+                    self.notify_admins(
+                        &org_id,
+                        &format!("{who} says they are not responsible for sign-on"),
+                        vec![
+                            format!("{who} used the \"Not me / no longer responsible\" link in a message to them as an IT contact."),
+                            "Nothing has been removed. Alerts still go to this address until you remove the contact; if they are the right person after all, choose \"Keep as contact\" on the Authentication page.".to_owned(),
+                        ],
+                    )
+                    .await?;
+                }
+            }
+            LinkPurpose::Confirm => {
+                self.store
+                    .confirm_contact(&org_id, contact_id.as_str(), now)
+                    .await?;
+            }
+        }
+        self.open_contact_link(purpose, token).await
+    }
+
+    /// An administrator keeps a contact that said "not me": the flag is cleared.
+    pub async fn keep_contact(
+        &self,
+        actor: &Actor,
+        org: &str,
+        contact: &str,
+    ) -> Result<bool, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
+        self.store.contact(&org_id, &contact_id).await?;
+        let cleared = self
+            .store
+            .clear_not_responsible(&org_id, contact_id.as_str())
+            .await?;
+        if cleared {
+            self.store
+                .record_audit(smartcore_storage::AuditEntry {
+                    org_id: Some(&org_id),
+                    at: self.now(),
+                    actor: actor.user_id.as_str(),
+                    action: "it_contact.kept",
+                    target: Some(contact_id.as_str()),
+                    details: serde_json::json!({}),
+                })
+                .await?;
+        }
+        Ok(cleared)
+    }
+
+    /// The trust state of an organisation's contacts (administrators only).
+    pub async fn trust_overview(
+        &self,
+        actor: &Actor,
+        org: &str,
+    ) -> Result<TrustOverview, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let contacts = self.store.contacts(&org_id).await?;
+        self.trust_of_contacts(&org_id, &contacts).await
+    }
+
+    /// The trust state of the contacts of a list already read (and its access checked) with
+    /// [`App::list_contacts`]: one more query, for the list's page and API answer.
+    pub async fn trust_of_listed(
+        &self,
+        list: &crate::ContactListView,
+    ) -> Result<TrustOverview, AppError> {
+        match list.contacts.first() {
+            Some(c) => self.trust_of_contacts(&c.org_id, &list.contacts).await,
+            None => Ok(TrustOverview::default()),
+        }
+    }
+
+    pub(crate) async fn trust_of_contacts(
+        &self,
+        org_id: &OrgId,
+        contacts: &[ItContact],
+    ) -> Result<TrustOverview, AppError> {
+        let now = self.now();
+        let records = self.store.contact_trust(org_id).await?;
+        let by_id: HashMap<&str, &TrustRecord> =
+            records.iter().map(|r| (r.contact_id.as_str(), r)).collect();
+        let mut tests: HashMap<String, TestAlertOutcome> = records
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.contact_id.clone(),
+                    TestAlertOutcome {
+                        at: Timestamp::from_unix_millis(r.test_alert_at?),
+                        status: r.test_alert_status.clone()?,
+                        error: r.test_alert_error.clone(),
+                    },
+                ))
+            })
+            .collect();
+        let mut overview = TrustOverview {
+            total: contacts.len(),
+            ..TrustOverview::default()
+        };
+        for c in contacts {
+            let t = trust_of(
+                c,
+                by_id.get(c.id.as_str()).copied(),
+                now,
+                tests.remove(c.id.as_str()),
+            );
+            if t.reachable {
+                overview.reachable += 1;
+            }
+            if c.mail_rejected.is_some()
+                || t.confirmation == Confirmation::Overdue
+                || t.not_responsible_at.is_some()
+            {
+                overview.unreachable += 1;
+            }
+            if t.confirmation == Confirmation::Confirmed && t.reachable {
+                overview.confirmed += 1;
+            }
+            overview.contacts.insert(c.id.to_string(), t);
+        }
+        Ok(overview)
+    }
+
+    async fn send_recorded(
+        &self,
+        mail: &OutgoingMail,
+        org_id: &str,
+        contact_id: Option<&str>,
+        kind: &'static str,
+    ) -> Result<DeliveryOutcome, AppError> {
+        let outcome = match self.send_mail(mail).await {
+            Ok(m) => DeliveryOutcome::Sent {
+                message_id: m.message_id,
+            },
+            Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
+            Err(e) => {
+                tracing::warn!(to = %mail.to, error = %e, kind, "message not sent");
+                DeliveryOutcome::Deferred {
+                    error: e.to_string(),
+                }
+            }
+        };
+        self.store
+            .record_deliveries(&[Delivery {
+                org_id: org_id.to_owned(),
+                contact_id: contact_id.map(str::to_owned),
+                email: mail.to.clone(),
+                kind,
+                subject: mail.subject.clone(),
+                outcome: outcome.clone(),
+                at: self.now(),
+            }])
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Tells every administrator of the organisation about one of its contacts.
+    async fn notify_admins(
+        &self,
+        org_id: &OrgId,
+        subject: &str,
+        paragraphs: Vec<String>,
+    ) -> Result<usize, AppError> {
+        let org = self.store.org(org_id).await?;
+        let mut sent = 0;
+        for admin in self.store.org_admins(org_id.as_str()).await? {
+            let mail = admin_notice(&AdminNoticeMail {
+                org_name: org.name.clone(),
+                recipient_email: admin.email.clone(),
+                recipient_name: Some(admin.name.clone()),
+                subject: subject.to_owned(),
+                paragraphs: paragraphs.clone(),
+                settings_url: format!(
+                    "{}/orgs/{}/settings/authentication",
+                    self.public_url, org_id
+                ),
+            });
+            if let DeliveryOutcome::Sent { .. } = self
+                .send_recorded(&mail, org_id.as_str(), None, "admin_notice")
+                .await?
+            {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends the due welcomes (only `only`'s, when given); returns how many were handled.
+    pub async fn send_welcomes(&self, only: Option<&str>) -> Result<usize, AppError> {
+        let jobs = self
+            .store
+            .take_welcomes(self.now(), only, PASS_BATCH)
+            .await?;
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let key = self.contact_link_key().await?;
+        let handled = jobs.len();
+        for job in jobs {
+            let mail = welcome(&WelcomeMail {
+                org_name: job.org_name.clone(),
+                recipient_email: job.email.clone(),
+                recipient_name: job.name.clone(),
+                added_by: job.added_by.clone(),
+                confirm_url: self.contact_link(
+                    &key,
+                    LinkPurpose::Confirm,
+                    &job.org_id,
+                    &job.contact_id,
+                ),
+            });
+            let mail = self.for_contact(&key, mail, &job.org_id, &job.contact_id);
+            match self
+                .send_recorded(&mail, &job.org_id, Some(&job.contact_id), "welcome")
+                .await?
+            {
+                DeliveryOutcome::Deferred { .. } => {
+                    let retry = self.now().plus_millis(WELCOME_RETRY_MS);
+                    self.store.release_welcome(&job.contact_id, retry).await?
+                }
+                _ => {
+                    self.store
+                        .finish_welcome(&job.contact_id, self.now())
+                        .await?
+                }
+            }
+        }
+        Ok(handled)
+    }
+
+    /// One pass of the trust worker: due welcomes, re-confirmation requests, and the notices
+    /// about requests unanswered for 30 days. Returns how much it did.
+    pub async fn trust_once(&self) -> Result<usize, AppError> {
+        let mut done = self.send_welcomes(None).await?;
+        let now = self.now();
+        let period = i64::from(self.reconfirm_days) * 86_400_000;
+        let jobs = self
+            .store
+            .take_reconfirmations(now, period, PASS_BATCH)
+            .await?;
+        if !jobs.is_empty() {
+            let key = self.contact_link_key().await?;
+            for job in jobs {
+                done += 1;
+                // A request the mail server did not take stays made: its deferred delivery is
+                // on record, and unanswered it shows as overdue after 30 days like any other.
+                self.send_reconfirmation(&key, &job).await?;
+            }
+        }
+        for c in self
+            .store
+            .take_unconfirmed(now, ms(UNCONFIRMED_AFTER), PASS_BATCH)
+            .await?
+        {
+            done += 1;
+            let Some(org_id) = OrgId::parse(&c.org_id) else {
+                continue;
+            };
+            let asked = Timestamp::from_unix_millis(c.requested_at);
+            self.notify_admins(
+                &org_id,
+                &format!("{} has not confirmed they are still an IT contact", c.email),
+                vec![
+                    format!(
+                        "We asked {} on {} whether they are still the right person to receive the sign-on alerts of {}, and have had no answer in 30 days.",
+                        c.email,
+                        asked.to_datetime().date(),
+                        c.org_name
+                    ),
+                    "Alerts may not reach anyone at this address. Check with them, or add another IT contact and remove this one.".to_owned(),
+                ],
+            )
+            .await?;
+        }
+        for c in self.store.take_rejected(PASS_BATCH).await? {
+            done += 1;
+            let Some(org_id) = OrgId::parse(&c.org_id) else {
+                continue;
+            };
+            self.notify_admins(
+                &org_id,
+                &format!("Mail to IT contact {} is being rejected", c.email),
+                vec![
+                    format!(
+                        "The mail server refused our last message to {}, an IT contact of {}. Setup links and certificate reminders will not reach this address.",
+                        c.email, c.org_name
+                    ),
+                    "Check the address with them, or add another IT contact and remove this one. You can send a test alert from the Authentication page to check again.".to_owned(),
+                ],
+            )
+            .await?;
+        }
+        Ok(done)
+    }
+
+    /// Sends one "are you still the right person?"; false when it could not be sent for now.
+    async fn send_reconfirmation(
+        &self,
+        key: &[u8],
+        job: &TrustMailJob,
+    ) -> Result<DeliveryOutcome, AppError> {
+        let mail = reconfirm(&ReconfirmMail {
+            org_name: job.org_name.clone(),
+            recipient_email: job.email.clone(),
+            recipient_name: job.name.clone(),
+            confirm_url: self.contact_link(key, LinkPurpose::Confirm, &job.org_id, &job.contact_id),
+        });
+        let mail = self.for_contact(key, mail, &job.org_id, &job.contact_id);
+        self.send_recorded(&mail, &job.org_id, Some(&job.contact_id), "reconfirmation")
+            .await
+    }
+
+    /// Sends a test alert to one contact (`contact`) or to all of them: a message that looks
+    /// like a real certificate reminder (about the organisation's soonest-expiring certificate,
+    /// or an example when none is configured), marked as a test. Its delivery is recorded like a
+    /// real one, so a rejection shows on the contact. At most [`TEST_ALERTS_PER_WINDOW`]
+    /// messages per organisation per hour: beyond that `RateLimited`.
+    pub async fn send_test_alerts(
+        &self,
+        actor: &Actor,
+        org: &str,
+        contact: Option<&str>,
+    ) -> Result<TestAlertReport, AppError> {
+        let org_id = self.admin_org(actor, org).await?;
+        let contacts = match contact {
+            Some(id) => {
+                let id = ContactId::parse(id).ok_or(AppError::NotFound)?;
+                vec![self.store.contact(&org_id, &id).await?]
+            }
+            None => self.store.contacts(&org_id).await?,
+        };
+        if contacts.is_empty() {
+            return Ok(TestAlertReport::default());
+        }
+        let now = self.now();
+        let count = contacts.len() as i64;
+        if count > TEST_ALERTS_PER_WINDOW {
+            return Err(AppError::RateLimited {
+                retry_after_secs: (ms(TEST_ALERT_WINDOW) / 1000) as u64,
+            });
+        }
+        if let Err(free_at) = self
+            .store
+            .take_test_alert_send(
+                &org_id,
+                count,
+                now,
+                ms(TEST_ALERT_WINDOW),
+                TEST_ALERTS_PER_WINDOW,
+            )
+            .await?
+        {
+            let wait = (free_at - now.unix_millis()).max(1000) as u64;
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait.div_ceil(1000),
+            });
+        }
+        let org_record = self.store.org(&org_id).await?;
+        let requested_by = self
+            .store
+            .user(&actor.user_id)
+            .await
+            .map(|u| u.name)
+            .unwrap_or_else(|_| "an administrator".to_owned());
+        let certificate = self
+            .store
+            .current_certificates(&org_id)
+            .await?
+            .into_iter()
+            .next();
+        let (subject, fingerprint, not_after) = match certificate {
+            Some(c) => (c.subject, c.fingerprint_sha256, c.not_after),
+            None => (
+                "CN=example certificate (none configured yet)".to_owned(),
+                "(none configured yet)".to_owned(),
+                now.plus_millis(30 * 86_400_000).unix_millis(),
+            ),
+        };
+        let not_after_at = Timestamp::from_unix_millis(not_after).to_datetime();
+        let days_left = ((not_after - now.unix_millis()) as f64 / 86_400_000.0).ceil() as i64;
+        let key = self.contact_link_key().await?;
+        let mut report = TestAlertReport::default();
+        for c in contacts {
+            let mail = certificate_reminder(&CertificateReminderMail {
+                org_name: org_record.name.clone(),
+                recipient_email: c.email.to_string(),
+                recipient_name: c.name.as_ref().map(|n| n.to_string()),
+                certificate_subject: subject.clone(),
+                fingerprint_sha256: fingerprint.clone(),
+                not_after: crate::alerts::people_date(not_after_at),
+                days_left,
+                settings_url: format!(
+                    "{}/orgs/{}/settings/authentication",
+                    self.public_url, org_id
+                ),
+            });
+            let mail = as_test_alert(mail, &requested_by);
+            let mail = self.for_contact(&key, mail, org_id.as_str(), c.id.as_str());
+            let outcome = self
+                .send_recorded(&mail, org_id.as_str(), Some(c.id.as_str()), "test_alert")
+                .await?;
+            let error = match &outcome {
+                DeliveryOutcome::Sent { .. } => {
+                    report.sent += 1;
+                    None
+                }
+                DeliveryOutcome::Deferred { error } => {
+                    report.deferred += 1;
+                    Some(error.as_str())
+                }
+                DeliveryOutcome::Rejected { error } => {
+                    report.rejected += 1;
+                    Some(error.as_str())
+                }
+            };
+            self.store
+                .record_test_alert(&org_id, c.id.as_str(), self.now(), outcome.status(), error)
+                .await?;
+        }
+        self.store
+            .record_audit(smartcore_storage::AuditEntry {
+                org_id: Some(&org_id),
+                at: now,
+                actor: actor.user_id.as_str(),
+                action: "test_alert.sent",
+                target: contact.or(Some(org_id.as_str())),
+                details: serde_json::to_value(&report).unwrap_or_default(),
+            })
+            .await?;
+        Ok(report)
+    }
+}
+
+fn contact_label(c: &ItContact) -> String {
+    match &c.name {
+        Some(n) => format!("{} ({})", n.as_str(), c.email),
+        None => c.email.to_string(),
+    }
+}

@@ -1,0 +1,543 @@
+//! What each IT contact has been told and has said (issue 16): the welcome, "not me / no longer
+//! responsible", re-confirmation, and the test-alert rate limit. One `contact_trust` row per
+//! contact, removed with the contact (foreign key, `ON DELETE CASCADE`).
+//!
+//! Every step that must happen once across instances is a conditional write whose
+//! `rows_affected` says who won: the welcome row is inserted in the transaction that marks the
+//! contact Synced ([`claim_welcome`]) and taken for sending with a lease; a re-confirmation
+//! request is a compare-and-set of `reconfirm_requested_at`; an administrator notice sets its
+//! `..._notified_at` only where it was not set for the current flag.
+
+use crate::{Store, StoreError};
+use smartcore_domain::{OrgId, Timestamp};
+use sqlx::{AnyConnection, Row};
+
+/// How long a worker holds a welcome it took for sending before another may take it.
+pub const WELCOME_LEASE_MS: i64 = 10 * 60 * 1000;
+
+/// The trust state of one contact (absent fields: never happened).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct TrustRecord {
+    pub contact_id: String,
+    pub welcome_sent_at: Option<i64>,
+    pub not_responsible_at: Option<i64>,
+    pub confirmed_at: Option<i64>,
+    pub reconfirm_requested_at: Option<i64>,
+    pub unconfirmed_notified_at: Option<i64>,
+    pub test_alert_at: Option<i64>,
+    pub test_alert_status: Option<String>,
+    pub test_alert_error: Option<String>,
+}
+
+/// A contact to write to (welcome or re-confirmation request).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TrustMailJob {
+    pub contact_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// Who added the contact (user name, or the address when it has none).
+    pub added_by: String,
+    /// The `reconfirm_requested_at` value the job was taken against (compare-and-set).
+    pub previous_request: Option<i64>,
+}
+
+/// An administrator of an organisation, to be told about a contact.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AdminRecipient {
+    pub email: String,
+    pub name: String,
+}
+
+/// A contact whose re-confirmation went unanswered, not yet reported to the administrators.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnconfirmedContact {
+    pub contact_id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub email: String,
+    pub requested_at: i64,
+}
+
+/// A reminder recorded for one of an organisation's certificates, for the preview.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReminderState {
+    pub fingerprint_sha256: String,
+    pub threshold: String,
+    pub contact_id: String,
+    pub email: String,
+    /// `queued`, `sending`, `sent`, `failed` (retried) or `rejected`.
+    pub status: String,
+    pub sent_at: Option<i64>,
+}
+
+/// Inside the transaction that marks a contact Synced: its welcome is due, once. A second call
+/// (it cannot happen: Synced is reached once) would change nothing.
+pub(crate) async fn claim_welcome(
+    conn: &mut AnyConnection,
+    contact_id: &str,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO contact_trust (contact_id, org_id, welcome_claimed_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (contact_id) DO NOTHING",
+    )
+    .bind(contact_id)
+    .bind(org_id)
+    .bind(now.unix_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The trust state of an organisation's contacts (only those that have any).
+    pub async fn contact_trust(&self, org_id: &OrgId) -> Result<Vec<TrustRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT contact_id, welcome_sent_at, not_responsible_at, confirmed_at, \
+               reconfirm_requested_at, unconfirmed_notified_at, \
+               test_alert_at, test_alert_status, test_alert_error \
+             FROM contact_trust WHERE org_id = $1",
+        )
+        .bind(org_id.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Takes up to `limit` due welcomes for sending, each for [`WELCOME_LEASE_MS`]: claimed and
+    /// neither sent nor held by another worker. `only` narrows it to one contact (the sync
+    /// sends its own contact's welcome at once).
+    pub async fn take_welcomes(
+        &self,
+        now: Timestamp,
+        only: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TrustMailJob>, StoreError> {
+        let candidates: Vec<(String,)> = sqlx::query_as(
+            "SELECT contact_id FROM contact_trust \
+             WHERE welcome_sent_at IS NULL AND welcome_claimed_at IS NOT NULL \
+               AND (welcome_lease_until IS NULL OR welcome_lease_until < $1) \
+               AND ($2 IS NULL OR contact_id = $2) \
+             ORDER BY welcome_claimed_at LIMIT $3",
+        )
+        .bind(now.unix_millis())
+        .bind(only)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for (contact_id,) in candidates {
+            let done = sqlx::query(
+                "UPDATE contact_trust SET welcome_lease_until = $1 \
+                 WHERE contact_id = $2 AND welcome_sent_at IS NULL \
+                   AND (welcome_lease_until IS NULL OR welcome_lease_until < $3)",
+            )
+            .bind(now.unix_millis() + WELCOME_LEASE_MS)
+            .bind(&contact_id)
+            .bind(now.unix_millis())
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 1
+                && let Some(job) = self.mail_job(&contact_id).await?
+            {
+                taken.push(job);
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn mail_job(&self, contact_id: &str) -> Result<Option<TrustMailJob>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, c.name, \
+               COALESCE(u.name, u.email, 'an administrator') AS added_by, \
+               t.reconfirm_requested_at AS previous_request \
+             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
+             LEFT JOIN users u ON u.id = c.created_by \
+             LEFT JOIN contact_trust t ON t.contact_id = c.id \
+             WHERE c.id = $1",
+        )
+        .bind(contact_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The welcome went out (or was refused for good): it is never sent again. It also counts
+    /// as the first re-confirmation request: its link lets the contact confirm.
+    pub async fn finish_welcome(&self, contact_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE contact_trust SET welcome_sent_at = $1, welcome_lease_until = NULL, \
+               reconfirm_requested_at = COALESCE(reconfirm_requested_at, $1) WHERE contact_id = $2",
+        )
+        .bind(now.unix_millis())
+        .bind(contact_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A welcome that failed for now: tried again from `retry_at`.
+    pub async fn release_welcome(
+        &self,
+        contact_id: &str,
+        retry_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE contact_trust SET welcome_lease_until = $1 WHERE contact_id = $2")
+            .bind(retry_at.unix_millis())
+            .bind(contact_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The contact says they are not (or no longer) responsible. Returns true the first time
+    /// (the time is kept; repeating changes nothing).
+    pub async fn flag_not_responsible(
+        &self,
+        org_id: &OrgId,
+        contact_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        ensure_row(&mut tx, org_id, contact_id).await?;
+        let done = sqlx::query(
+            "UPDATE contact_trust SET not_responsible_at = $1, not_responsible_notified_at = NULL \
+             WHERE contact_id = $2 AND not_responsible_at IS NULL",
+        )
+        .bind(now.unix_millis())
+        .bind(contact_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the one administrator notice of a "not me" flag: true for exactly one caller.
+    pub async fn take_not_responsible_notice(
+        &self,
+        contact_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE contact_trust SET not_responsible_notified_at = $1 \
+             WHERE contact_id = $2 AND not_responsible_at IS NOT NULL AND not_responsible_notified_at IS NULL",
+        )
+        .bind(now.unix_millis())
+        .bind(contact_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An administrator keeps the contact: the "not me" flag is cleared.
+    pub async fn clear_not_responsible(
+        &self,
+        org_id: &OrgId,
+        contact_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE contact_trust SET not_responsible_at = NULL, not_responsible_notified_at = NULL \
+             WHERE contact_id = $1 AND org_id = $2 AND not_responsible_at IS NOT NULL",
+        )
+        .bind(contact_id)
+        .bind(org_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// "Yes, I am still the right person": the confirmation time (repeating keeps the first of
+    /// an open request). Returns the confirmation time now recorded.
+    pub async fn confirm_contact(
+        &self,
+        org_id: &OrgId,
+        contact_id: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin().await?;
+        ensure_row(&mut tx, org_id, contact_id).await?;
+        // Confirmed already since the last request: keep that time (a replay changes nothing).
+        sqlx::query(
+            "UPDATE contact_trust SET confirmed_at = $1, unconfirmed_notified_at = NULL \
+             WHERE contact_id = $2 AND (confirmed_at IS NULL \
+                OR (reconfirm_requested_at IS NOT NULL AND confirmed_at < reconfirm_requested_at))",
+        )
+        .bind(now.unix_millis())
+        .bind(contact_id)
+        .execute(&mut *tx)
+        .await?;
+        let at: i64 = sqlx::query("SELECT confirmed_at FROM contact_trust WHERE contact_id = $1")
+            .bind(contact_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        tx.commit().await?;
+        Ok(at)
+    }
+
+    /// Synced contacts due for "are you still the right person?": their last confirmation (or,
+    /// never confirmed, their welcome or registration) is older than `period_ms`, and no
+    /// request was sent since. Each is taken with a compare-and-set of its request time, so one
+    /// worker sends it.
+    pub async fn take_reconfirmations(
+        &self,
+        now: Timestamp,
+        period_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<TrustMailJob>, StoreError> {
+        let before = now.unix_millis() - period_ms;
+        let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT c.id, c.org_id, t.reconfirm_requested_at FROM it_contacts c \
+             LEFT JOIN contact_trust t ON t.contact_id = c.id \
+             WHERE c.status = 'synced' \
+               AND COALESCE(t.confirmed_at, c.synced_at, c.created_at) <= $1 \
+               AND NOT (t.reconfirm_requested_at IS NOT NULL \
+                        AND (t.confirmed_at IS NULL OR t.confirmed_at < t.reconfirm_requested_at)) \
+             ORDER BY c.id LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for (contact_id, org_id, previous) in candidates {
+            let Some(org) = OrgId::parse(&org_id) else {
+                continue;
+            };
+            let mut tx = self.begin().await?;
+            ensure_row(&mut tx, &org, &contact_id).await?;
+            let done = sqlx::query(
+                "UPDATE contact_trust SET reconfirm_requested_at = $1 WHERE contact_id = $2 \
+                 AND (reconfirm_requested_at = $3 OR (reconfirm_requested_at IS NULL AND $3 IS NULL))",
+            )
+            .bind(now.unix_millis())
+            .bind(&contact_id)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if done.rows_affected() == 1
+                && let Some(mut job) = self.mail_job(&contact_id).await?
+            {
+                job.previous_request = previous;
+                taken.push(job);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Contacts whose last request is older than `overdue_ms` without an answer, and whose
+    /// administrators were not told yet; each is marked told here (so once, across instances).
+    pub async fn take_unconfirmed(
+        &self,
+        now: Timestamp,
+        overdue_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<UnconfirmedContact>, StoreError> {
+        let candidates: Vec<UnconfirmedContact> = sqlx::query_as(
+            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, \
+               t.reconfirm_requested_at AS requested_at \
+             FROM contact_trust t JOIN it_contacts c ON c.id = t.contact_id \
+             JOIN organisations o ON o.id = c.org_id \
+             WHERE t.reconfirm_requested_at IS NOT NULL AND t.reconfirm_requested_at <= $1 \
+               AND (t.confirmed_at IS NULL OR t.confirmed_at < t.reconfirm_requested_at) \
+               AND (t.unconfirmed_notified_at IS NULL OR t.unconfirmed_notified_at < t.reconfirm_requested_at) \
+             ORDER BY t.reconfirm_requested_at LIMIT $2",
+        )
+        .bind(now.unix_millis() - overdue_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for c in candidates {
+            let done = sqlx::query(
+                "UPDATE contact_trust SET unconfirmed_notified_at = $1 WHERE contact_id = $2 \
+                 AND (unconfirmed_notified_at IS NULL OR unconfirmed_notified_at < reconfirm_requested_at)",
+            )
+            .bind(now.unix_millis())
+            .bind(&c.contact_id)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                taken.push(c);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The organisation's watched certificates (current configuration, reminders on), as the
+    /// sweep reads them, with their `next_due_at`, soonest to expire first.
+    pub async fn watched_certificates(
+        &self,
+        org_id: &str,
+    ) -> Result<Vec<crate::DueCertificate>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.org_id, o.name AS org_name, c.fingerprint_sha256, c.subject, c.not_after, c.next_due_at \
+             FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
+             WHERE c.org_id = $1 AND c.replaced_at IS NULL AND o.sso_status <> 'not_configured' \
+             ORDER BY c.not_after, c.fingerprint_sha256",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The reminders recorded for an organisation's certificates (not the renewed notices).
+    pub async fn reminder_states(&self, org_id: &str) -> Result<Vec<ReminderState>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT fingerprint_sha256, threshold, contact_id, email, status, sent_at \
+             FROM certificate_reminders WHERE org_id = $1 AND threshold <> 'renewed'",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Keeps the last test alert's outcome on the contact.
+    pub async fn record_test_alert(
+        &self,
+        org_id: &OrgId,
+        contact_id: &str,
+        at: Timestamp,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        ensure_row(&mut tx, org_id, contact_id).await?;
+        sqlx::query(
+            "UPDATE contact_trust SET test_alert_at = $1, test_alert_status = $2, test_alert_error = $3 \
+             WHERE contact_id = $4",
+        )
+        .bind(at.unix_millis())
+        .bind(status)
+        .bind(error)
+        .bind(contact_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Contacts whose mail is being rejected and whose administrators were not told yet; each
+    /// is marked told here (so once per run of rejections, across instances: an accepted
+    /// message ends the run, and this pass then forgets that it told).
+    pub async fn take_rejected(&self, limit: i64) -> Result<Vec<UnconfirmedContact>, StoreError> {
+        sqlx::query(
+            "UPDATE contact_trust SET rejection_notified_at = NULL WHERE rejection_notified_at IS NOT NULL \
+             AND contact_id IN (SELECT id FROM it_contacts WHERE mail_rejected_at IS NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let candidates: Vec<UnconfirmedContact> = sqlx::query_as(
+            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, \
+               c.mail_rejected_at AS requested_at \
+             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
+             LEFT JOIN contact_trust t ON t.contact_id = c.id \
+             WHERE c.mail_rejected_at IS NOT NULL \
+               AND t.rejection_notified_at IS NULL \
+             ORDER BY c.mail_rejected_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut taken = Vec::new();
+        for c in candidates {
+            let Some(org) = OrgId::parse(&c.org_id) else {
+                continue;
+            };
+            let mut tx = self.begin().await?;
+            ensure_row(&mut tx, &org, &c.contact_id).await?;
+            let done = sqlx::query(
+                "UPDATE contact_trust SET rejection_notified_at = $1 WHERE contact_id = $2 \
+                 AND rejection_notified_at IS NULL",
+            )
+            .bind(c.requested_at)
+            .bind(&c.contact_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if done.rows_affected() == 1 {
+                taken.push(c);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The organisation's administrators, to be told about its contacts.
+    pub async fn org_admins(&self, org_id: &str) -> Result<Vec<AdminRecipient>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 AND m.role = 'admin' ORDER BY u.email_key",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Counts a test alert against the organisation's limit of `limit` per `window_ms`:
+    /// `Err(free_at)` (Unix ms) when the limit is reached. Counted in the database, so across
+    /// instances; serialised by the organisation's row lock.
+    pub async fn take_test_alert_send(
+        &self,
+        org_id: &OrgId,
+        count: i64,
+        now: Timestamp,
+        window_ms: i64,
+        limit: i64,
+    ) -> Result<Result<(), i64>, StoreError> {
+        let since = now.unix_millis() - window_ms;
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE organisations SET contacts_version = contacts_version WHERE id = $1")
+            .bind(org_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM test_alert_sends WHERE org_id = $1 AND at <= $2")
+            .bind(org_id.as_str())
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        let used: Vec<(i64,)> = sqlx::query_as(
+            "SELECT at FROM test_alert_sends WHERE org_id = $1 AND at > $2 ORDER BY at",
+        )
+        .bind(org_id.as_str())
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        if used.len() as i64 + count > limit {
+            // Free again once enough of the oldest sends leave the window.
+            let needed = (used.len() as i64 + count - limit).max(1) as usize;
+            let free_at = used
+                .get(needed - 1)
+                .map_or(now.unix_millis() + window_ms, |(at,)| at + window_ms);
+            return Ok(Err(free_at));
+        }
+        for _ in 0..count {
+            sqlx::query("INSERT INTO test_alert_sends (org_id, at) VALUES ($1, $2)")
+                .bind(org_id.as_str())
+                .bind(now.unix_millis())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+}
+
+/// The contact's row, created when missing (a contact Synced by a re-add has none yet).
+async fn ensure_row(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    contact_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO contact_trust (contact_id, org_id) VALUES ($1, $2) ON CONFLICT (contact_id) DO NOTHING",
+    )
+    .bind(contact_id)
+    .bind(org_id.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}

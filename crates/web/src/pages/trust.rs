@@ -1,0 +1,147 @@
+//! The Authentication page's issue-16 actions, as plain forms (no JavaScript needed): send a
+//! test alert to one contact or to all, and keep a contact that said "not me". Each redirects
+//! back to the page with a notice; a refusal (the hourly limit) shows the page with the error.
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::pages::page_actor;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use smartcore_app::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/orgs/{org}/settings/authentication/it-contacts/test-alert",
+            post(test_all),
+        )
+        .route(
+            "/orgs/{org}/settings/authentication/it-contacts/{contact}/test-alert",
+            post(test_one),
+        )
+        .route(
+            "/orgs/{org}/settings/authentication/it-contacts/{contact}/keep",
+            post(keep),
+        )
+}
+
+async fn send(
+    state: &AppState,
+    headers: &HeaderMap,
+    org: &str,
+    contact: Option<&str>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(headers, state).await?;
+    match state.app.send_test_alerts(&actor, org, contact).await {
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/orgs/{org}/settings/authentication?tested=1#it-contacts"
+        ))
+        .into_response()),
+        Err(e @ AppError::RateLimited { .. }) => {
+            crate::pages::settings::page_with_error(state, &actor, org, e).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn test_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    send(&state, &headers, &org, None).await
+}
+
+async fn test_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((org, contact)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    send(&state, &headers, &org, Some(&contact)).await
+}
+
+async fn keep(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((org, contact)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    state.app.keep_contact(&actor, &org, &contact).await?;
+    Ok(Redirect::to(&format!(
+        "/orgs/{org}/settings/authentication?kept=1#it-contacts"
+    ))
+    .into_response())
+}
+
+/// One watched certificate in the Single Sign-On page's "Upcoming certificate reminders".
+pub(crate) struct UpcomingRow {
+    pub subject: String,
+    pub fingerprint: String,
+    pub not_after: String,
+    pub thresholds: Vec<UpcomingThresholdRow>,
+}
+
+pub(crate) struct UpcomingThresholdRow {
+    pub threshold: String,
+    pub describe: String,
+    pub at: String,
+    pub current: bool,
+    pub recipients: Vec<UpcomingRecipientRow>,
+}
+
+pub(crate) struct UpcomingRecipientRow {
+    pub email: String,
+    pub state: String,
+    pub label: &'static str,
+}
+
+fn day(t: smartcore_domain::Timestamp) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+    let at = t.to_datetime();
+    at.format(&format).unwrap_or_else(|_| at.to_string())
+}
+
+fn state_label(state: &str) -> &'static str {
+    match state {
+        "due" => "Due now",
+        "will_receive" => "Will receive",
+        "queued" | "sending" => "Being sent",
+        "sent" => "Delivered",
+        "failed" => "Not delivered yet, retrying",
+        "rejected" => "Rejected by the mail server",
+        _ => "Unknown",
+    }
+}
+
+pub(crate) fn upcoming_rows(u: smartcore_app::Upcoming) -> Vec<UpcomingRow> {
+    u.certificates
+        .into_iter()
+        .map(|c| UpcomingRow {
+            subject: c.subject,
+            fingerprint: c.fingerprint_sha256,
+            not_after: day(c.not_after),
+            thresholds: c
+                .thresholds
+                .into_iter()
+                .map(|t| UpcomingThresholdRow {
+                    threshold: t.threshold,
+                    describe: t.describe,
+                    at: day(t.at),
+                    current: t.current,
+                    recipients: t
+                        .recipients
+                        .into_iter()
+                        .map(|r| UpcomingRecipientRow {
+                            label: state_label(&r.state),
+                            email: r.email,
+                            state: r.state,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
