@@ -63,6 +63,18 @@ each_backend! {
         let r = app.request(Method::POST, &format!("/api/v1/orgs/{org}/setup-links"), Some(&token)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         assert_eq!(app.request(Method::GET, "/api/v1/no-such-thing", Some(&token)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        // Each contact also gets its welcome from the worker: wait for those 2 and the 2 setup
+        // links to be recorded, then every recorded mail is one counted delivery.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let delivered = loop {
+            let log: serde_json::Value = app.get(&format!("/api/v1/orgs/{org}/mail-deliveries"), &token).await.json().await.unwrap();
+            let n = log["deliveries"].as_array().unwrap().len();
+            if n >= 4 || std::time::Instant::now() > deadline {
+                break n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(delivered, 4, "2 welcomes and 2 setup links");
 
         let after = metrics_text(&app).await;
         let added = "smartcore_http_requests_total{method=\"POST\",route=\"/api/v1/orgs/{org}/it-contacts\",status=\"201\"}";
@@ -74,8 +86,8 @@ each_backend! {
         assert_eq!(sample(&after, "smartcore_it_contacts{status=\"synced\"}"), Some(2.0), "{after}");
         assert_eq!(sample(&after, "smartcore_it_contacts{status=\"pending\"}"), Some(0.0), "{after}");
         assert_eq!(sample(&after, "smartcore_identity_sync_attempts_total{outcome=\"synced\"}"), Some(2.0), "{after}");
-        assert_eq!(sample(&after, "smartcore_mail_deliveries_total{outcome=\"sent\"}"), Some(2.0), "{after}");
-        assert_eq!(sample(&after, "smartcore_mail_delivery_duration_seconds_count"), Some(2.0), "{after}");
+        assert_eq!(sample(&after, "smartcore_mail_deliveries_total{outcome=\"sent\"}"), Some(4.0), "{after}");
+        assert_eq!(sample(&after, "smartcore_mail_delivery_duration_seconds_count"), Some(4.0), "{after}");
         // Paths are never labels: the organisation's id appears nowhere.
         assert!(!after.contains(&org), "{after}");
     }
