@@ -195,6 +195,9 @@ pub async fn run(
     Ok(())
 }
 
+/// How long a connection is still read after shutdown began, for requests sent before it.
+const REQUESTS_ON_THE_WIRE: Duration = Duration::from_millis(100);
+
 /// Serves one connection until it closes, or until shutdown and the request under way is done.
 async fn serve_connection(
     http: http1::Builder,
@@ -217,9 +220,16 @@ async fn serve_connection(
             // Holding the `Ref` across an await would not be `Send`; only the change matters.
             let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
         } => {
-            // Closes at once when idle, otherwise after the response under way.
-            connection.as_mut().graceful_shutdown();
-            connection.await
+            // A request already on the wire when shutdown began may not have been read yet:
+            // the connection is served a moment longer, so it is answered rather than closed
+            // unread. Then it closes at once when idle, otherwise after the response under way.
+            match tokio::time::timeout(REQUESTS_ON_THE_WIRE, connection.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
         }
     };
     if let Err(e) = result {
