@@ -79,7 +79,9 @@ pub struct TestApp {
     pub app: App,
     pub http: Client,
     _dir: Option<TestDatabase>,
-    _outbox: TempDir,
+    /// The outbox folder; removed by the serve task once the service has stopped (a worker
+    /// finishing its pass may still write a mail after the test is done with the app).
+    outbox: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -283,7 +285,9 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let served = app.clone();
         let serve_config = config.clone();
+        let outbox_path = outbox.0.clone();
         tokio::spawn(async move {
+            let _outbox = outbox;
             let stopped = async {
                 let _ = rx.await;
             };
@@ -304,7 +308,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             _dir: None,
-            _outbox: outbox,
+            outbox: outbox_path,
             shutdown: Some(tx),
         }
     }
@@ -313,7 +317,7 @@ impl TestApp {
     /// browser tests read links from it.
     #[allow(dead_code)]
     pub fn outbox_dir(&self) -> &std::path::Path {
-        &self._outbox.0
+        &self.outbox
     }
 
     /// The base URL of an identity-side fake, to pass as configuration.

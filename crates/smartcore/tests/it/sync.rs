@@ -1,7 +1,7 @@
 //! The identity-side sync against a local server that speaks the WorkOS IT Contacts contract
 //! (R6, R7, D2, "The identity side"). Our real HTTP client talks to it over TCP.
 
-use crate::support::{Backend, NO_WORKERS, TestApp, WORKOS_KEY, problem};
+use crate::support::{Backend, NO_WORKERS, TempDir, TestApp, WORKOS_KEY, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
@@ -431,24 +431,28 @@ each_backend! {
 }
 
 /// `smartcore worker` as its own OS process, on the database at `database_url`.
-/// A `smartcore worker` process, killed (SIGKILL) when the test ends, also when it fails.
-struct Worker(Child);
+/// A `smartcore worker` process, killed (SIGKILL) when the test ends, also when it fails,
+/// with its own outbox folder (the welcome mails go there), removed after the process.
+struct Worker {
+    child: Child,
+    _outbox: TempDir,
+}
 
 impl Worker {
     /// Kills the process with SIGKILL, as a crash would.
     fn kill(&mut self) -> std::io::Result<()> {
-        self.0.kill()
+        self.child.kill()
     }
 
     fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        self.0.wait()
+        self.child.wait()
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -458,6 +462,7 @@ fn spawn_worker(database_url: &str, fake_url: &str) -> Worker {
 
 /// `smartcore worker` with `SMARTCORE_SYNC_LEASE_S` set to `lease_s` (None: the default).
 fn spawn_worker_with_lease(database_url: &str, fake_url: &str, lease_s: Option<&str>) -> Worker {
+    let outbox = TempDir::new("worker-outbox");
     let mut command = Command::new(env!("CARGO_BIN_EXE_smartcore"));
     if let Some(lease_s) = lease_s {
         command.env("SMARTCORE_SYNC_LEASE_S", lease_s);
@@ -470,14 +475,14 @@ fn spawn_worker_with_lease(database_url: &str, fake_url: &str, lease_s: Option<&
         .env("SMARTCORE_WORKOS_API_KEY", WORKOS_KEY)
         .env("SMARTCORE_SYNC_INTERVAL_MS", "50")
         .env("SMARTCORE_SYNC_CONCURRENCY", "4")
-        .env(
-            "SMARTCORE_OUTBOX_DIR",
-            std::env::temp_dir().join("smartcore-worker-outbox"),
-        )
+        .env("SMARTCORE_OUTBOX_DIR", &outbox.0)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start a worker process");
-    Worker(child)
+    Worker {
+        child,
+        _outbox: outbox,
+    }
 }
