@@ -554,6 +554,19 @@ pub(crate) async fn welcomes_out(sink: &SmtpSink, n: usize) {
     sink.clear();
 }
 
+/// For tests that make the next mail fail: waits until the administrators' "has not
+/// confirmed" notice for each of `contacts` has arrived (sent by the background pass once a
+/// welcome's request is 30 days old), so it cannot take the failure meant for another mail.
+pub(crate) async fn unconfirmed_notices_out(sink: &SmtpSink, contacts: &[&str]) {
+    wait_mail(sink, "the unconfirmed notices", |m| {
+        contacts.iter().all(|c| {
+            m.iter()
+                .any(|m| m.subject.contains(&format!("{c} has not confirmed")))
+        })
+    })
+    .await;
+}
+
 /// The e-mail address of the organisation's administrator (created by `org_with_admin`).
 async fn admin_email(s: &Setup) -> String {
     s.app.app.store().org_admins(&s.org).await.unwrap()[0]
