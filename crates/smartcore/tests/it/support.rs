@@ -83,6 +83,8 @@ pub struct TestApp {
     /// finishing its pass may still write a mail after the test is done with the app).
     outbox: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The serve task; waited for on drop, so nothing it writes outlives the test.
+    served: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A temporary folder removed when dropped.
@@ -286,7 +288,7 @@ impl TestApp {
         let served = app.clone();
         let serve_config = config.clone();
         let outbox_path = outbox.0.clone();
-        tokio::spawn(async move {
+        let served_task = tokio::spawn(async move {
             let _outbox = outbox;
             let stopped = async {
                 let _ = rx.await;
@@ -309,6 +311,7 @@ impl TestApp {
                 .unwrap(),
             _dir: None,
             outbox: outbox_path,
+            served: Some(served_task),
             shutdown: Some(tx),
         }
     }
@@ -506,6 +509,19 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        // Waits (up to 15 s) for the service and its workers to stop, so that a mail a worker
+        // was sending is written before the outbox folder goes. Only on a multi-threaded
+        // runtime, where a blocking wait is allowed; elsewhere the task is left to end.
+        if let (Some(served), Ok(runtime)) =
+            (self.served.take(), tokio::runtime::Handle::try_current())
+            && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| {
+                runtime.block_on(async {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(15), served).await;
+                })
+            });
         }
     }
 }
