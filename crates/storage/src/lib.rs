@@ -22,6 +22,7 @@ mod orgs;
 mod people;
 mod reminder_queue;
 mod reminders;
+mod search_sample;
 mod removals;
 mod secrets;
 mod sync;
@@ -96,6 +97,8 @@ pub struct Store {
     sqlite_file: Option<std::sync::Arc<std::path::Path>>,
     /// PostgreSQL: whether migration 0016 could create the pg_trgm index (looked up once).
     pg_trigram: std::sync::Arc<tokio::sync::OnceCell<bool>>,
+    /// PostgreSQL: what member search knows of large organisations (see `search_sample`).
+    search_samples: search_sample::Samples,
 }
 
 impl Store {
@@ -171,6 +174,7 @@ impl Store {
             dialect,
             sqlite_file: sqlite_file.map(Into::into),
             pg_trigram: Default::default(),
+            search_samples: Default::default(),
         })
     }
 

@@ -363,28 +363,96 @@ impl Store {
             && needle.chars().count() >= 3
             && self.has_pg_trigram_index().await
         {
-            // One statement, planned for its own pattern (an unnamed statement, so never a
-            // generic plan): PostgreSQL's planner weighs the trigram index (few matches) against
-            // the name-ordered walk (many) from its statistics, per query.
-            return Ok(sqlx::query_as(
-                "SELECT u.id, u.name, u.email, m.role, \
-                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                             THEN 1 ELSE 0 END AS is_it_contact, \
-                        m.created_at AS joined_at, m.sort_name \
-                 FROM memberships m JOIN users u ON u.id = m.user_id \
-                 WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) \
-                   AND m.search_text LIKE $2 ESCAPE '\\' \
-                 ORDER BY m.sort_name, m.user_id LIMIT $3",
-            )
-            .persistent(false)
-            .bind(org_id.as_str())
-            .bind(like_pattern(&needle))
-            .bind(limit)
-            .bind(&start.sort_name)
-            .bind(&start.user_id)
-            .fetch_all(&self.pool)
-            .await?);
+            use crate::search_sample::{Known, Plan, choose};
+            let lookup = self.search_samples.lookup(org_id.as_str());
+            if lookup.refresh {
+                let store = self.clone();
+                let org = org_id.as_str().to_owned();
+                tokio::spawn(async move {
+                    let outcome = store.take_search_sample(&org).await.map_err(|e| {
+                        tracing::warn!(error = %e, "could not sample the members for search");
+                    });
+                    store.search_samples.finish(&org, outcome);
+                });
+            }
+            let plan = match (path, &lookup.known) {
+                (SearchPath::Choose, Known::Sampled(sample)) => Some(choose(sample, &needle, limit)),
+                (SearchPath::Choose, Known::Small) => Some(Plan::Walk),
+                // Not sampled yet: the planner's own choice (below).
+                (SearchPath::Choose, Known::Unknown) => None,
+                _ => match crate::search_sample::rarest_trigrams(&lookup.known, &needle) {
+                    patterns if patterns.is_empty() => None,
+                    patterns => Some(Plan::Trigrams(patterns)),
+                },
+            };
+            match plan {
+                Some(Plan::Walk) => {}
+                Some(Plan::Trigrams(patterns)) => {
+                    // The index for the chosen trigrams only, then the whole query on the rows
+                    // they give; materialised, so that the planner cannot trade the index for
+                    // the name-ordered walk because of the LIMIT.
+                    macro_rules! by_trigrams {
+                        ($likes:literal) => {
+                            concat!(
+                                "WITH hits AS MATERIALIZED ( \
+                                     SELECT user_id, role, created_at, sort_name FROM memberships \
+                                     WHERE org_id = $1 AND (sort_name, user_id) > ($4, $5) \
+                                       AND strpos(search_text, $2) > 0 AND ",
+                                $likes,
+                                ") \
+                                 SELECT u.id, u.name, u.email, h.role, \
+                                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                                          WHERE c.org_id = $1 AND c.email_key = u.email_key) \
+                                             THEN 1 ELSE 0 END AS is_it_contact, \
+                                        h.created_at AS joined_at, h.sort_name \
+                                 FROM (SELECT * FROM hits ORDER BY sort_name, user_id LIMIT $3) h \
+                                 JOIN users u ON u.id = h.user_id \
+                                 ORDER BY h.sort_name, h.user_id"
+                            )
+                        };
+                    }
+                    let sql = if patterns.len() == 1 {
+                        by_trigrams!("search_text LIKE $6")
+                    } else {
+                        by_trigrams!("search_text LIKE $6 AND search_text LIKE $7")
+                    };
+                    let mut q = sqlx::query_as(sql)
+                        .persistent(false)
+                        .bind(org_id.as_str())
+                        .bind(&needle)
+                        .bind(limit)
+                        .bind(&start.sort_name)
+                        .bind(&start.user_id);
+                    for p in &patterns {
+                        q = q.bind(p);
+                    }
+                    return Ok(q.fetch_all(&self.pool).await?);
+                }
+                None => {
+                    // One statement, planned for its own pattern (an unnamed statement, so
+                    // never a generic plan): the planner weighs the trigram index against the
+                    // name-ordered walk from its statistics.
+                    return Ok(sqlx::query_as(
+                        "SELECT u.id, u.name, u.email, m.role, \
+                                CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                                  WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                                     THEN 1 ELSE 0 END AS is_it_contact, \
+                                m.created_at AS joined_at, m.sort_name \
+                         FROM memberships m JOIN users u ON u.id = m.user_id \
+                         WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) \
+                           AND m.search_text LIKE $2 ESCAPE '\\' \
+                         ORDER BY m.sort_name, m.user_id LIMIT $3",
+                    )
+                    .persistent(false)
+                    .bind(org_id.as_str())
+                    .bind(like_pattern(&needle))
+                    .bind(limit)
+                    .bind(&start.sort_name)
+                    .bind(&start.user_id)
+                    .fetch_all(&self.pool)
+                    .await?);
+                }
+            }
         }
         // The trigram index answers a quoted phrase as a substring test, case-insensitively,
         // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
@@ -527,6 +595,7 @@ impl Store {
             stats.written += u64::from(changed);
         }
         tx.commit().await?;
+        self.search_samples.forget(org_id.as_str());
         Ok(stats)
     }
 }

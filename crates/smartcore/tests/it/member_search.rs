@@ -97,4 +97,35 @@ both! {
             }
         }
     }
+
+    async fn the_sampled_choice_finds_what_the_walk_finds(app: TestApp) {
+        // Enough members for PostgreSQL to keep a sample and choose by it.
+        let org = app.app.create_org("Big").await.unwrap();
+        let rows = (0..6_000u64).map(|i| {
+            let (name, email) = &generated_members()[(i % 400) as usize];
+            Ok(MemberRow {
+                line: i + 1,
+                name: format!("{name} {i:05}"),
+                email: email.replace('@', &format!("+{i}@")),
+                role: Some("member".into()),
+            })
+        });
+        let report = app.app.import_members(&org, rows, |_| {}).await.unwrap();
+        assert_eq!(report.written, 6_000, "{report:?}");
+        let store = app.app.store();
+        let org_id = smartcore_domain::OrgId::parse(&org.id).unwrap();
+        store.sample_members_for_search(&org_id).await.unwrap();
+        for q in QUERIES.iter().chain(&["member 0399 05999", "+5999@", "hopper 1", "ada lovelace 5"]) {
+            let mut after: [Option<MemberCursor>; 2] = [None, None];
+            for page in 0..3 {
+                let mut pages = Vec::new();
+                for (i, path) in [SearchPath::Walk, SearchPath::Choose].into_iter().enumerate() {
+                    let hits = store.search_members_by(path, &org_id, q, after[i].as_ref(), 50).await.unwrap();
+                    after[i] = hits.last().map(MemberCursor::after);
+                    pages.push(hits.into_iter().map(|h| h.id).collect::<Vec<_>>());
+                }
+                assert_eq!(pages[1], pages[0], "page {page} of {q:?}");
+            }
+        }
+    }
 }
