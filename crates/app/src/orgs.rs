@@ -34,6 +34,17 @@ pub struct ImportReport {
 
 pub const MAX_REPORTED_REJECTIONS: usize = 1000;
 const IMPORT_BATCH: usize = 1000;
+/// Transactions writing an import at once on PostgreSQL (see [`App::import_members`]):
+/// measured on two cores, two write 1,000,000 rows in … s, one in … s.
+const IMPORT_WRITERS: usize = 2;
+
+/// The writer that takes `row`: by a hash of its address, so one address has one writer.
+fn writer_of(row: &ImportRow, writers: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    row.email.key().hash(&mut h);
+    (h.finish() % writers as u64) as usize
+}
 
 impl App {
     pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
@@ -120,6 +131,11 @@ impl App {
     /// stays flat whatever the file's size. Valid rows are written, invalid ones reported;
     /// importing the same file again changes nothing. `progress` is called after each batch
     /// with the number of rows read so far.
+    ///
+    /// On PostgreSQL, [`IMPORT_WRITERS`] transactions write at once (the server then works on
+    /// both cores), each taking the rows whose address hashes to it, so that the rows of one
+    /// address are written in file order and the last one wins, as with one writer. SQLite
+    /// takes one writer at a time anyway: there, one writes.
     pub async fn import_members(
         &self,
         org: &OrgRecord,
@@ -127,12 +143,48 @@ impl App {
         mut progress: impl FnMut(u64),
     ) -> Result<ImportReport, AppError> {
         let org_id = org.org_id();
+        let writers = match self.store.dialect() {
+            smartcore_storage::Dialect::Postgres => IMPORT_WRITERS,
+            smartcore_storage::Dialect::Sqlite => 1,
+        };
         let mut report = ImportReport::default();
-        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        let mut senders = Vec::with_capacity(writers);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..writers {
+            // One batch waiting per writer: memory stays bounded while the file is read on.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(1);
+            senders.push(tx);
+            let (app, org_id) = (self.clone(), org_id.clone());
+            tasks.spawn(async move {
+                let mut written = 0;
+                while let Some(batch) = rx.recv().await {
+                    written += app.store.import_members(&org_id, &batch, app.now()).await?.written;
+                }
+                Ok::<u64, AppError>(written)
+            });
+        }
+        let mut batches: Vec<Vec<ImportRow>> = (0..writers)
+            .map(|_| Vec::with_capacity(IMPORT_BATCH))
+            .collect();
+        let mut valid = 0u64;
+        let mut sent = Ok(());
         for row in rows {
             report.rows_read += 1;
             match row.and_then(validate_row) {
-                Ok(valid) => batch.push(valid),
+                Ok(row) => {
+                    valid += 1;
+                    let w = writer_of(&row, writers);
+                    batches[w].push(row);
+                    if batches[w].len() == IMPORT_BATCH {
+                        let full = std::mem::replace(&mut batches[w], Vec::with_capacity(IMPORT_BATCH));
+                        // A writer that stopped has failed: its error is reported below.
+                        if senders[w].send(full).await.is_err() {
+                            sent = Err(());
+                            break;
+                        }
+                        progress(report.rows_read);
+                    }
+                }
                 Err((line, reason)) => {
                     report.rejected += 1;
                     if report.rejections.len() < MAX_REPORTED_REJECTIONS {
@@ -140,30 +192,30 @@ impl App {
                     }
                 }
             }
-            if batch.len() == IMPORT_BATCH {
-                self.write_batch(&org_id, &mut batch, &mut report).await?;
-                progress(report.rows_read);
+        }
+        if sent.is_ok() {
+            for (w, batch) in batches.into_iter().enumerate() {
+                if !batch.is_empty() && senders[w].send(batch).await.is_err() {
+                    break;
+                }
             }
         }
-        self.write_batch(&org_id, &mut batch, &mut report).await?;
+        drop(senders);
+        let mut failure = None;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(written)) => report.written += written,
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.store.finish_import(&org_id).await?;
+        report.unchanged = valid - report.written;
         progress(report.rows_read);
         Ok(report)
-    }
-
-    async fn write_batch(
-        &self,
-        org_id: &OrgId,
-        batch: &mut Vec<ImportRow>,
-        report: &mut ImportReport,
-    ) -> Result<(), AppError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let stats = self.store.import_members(org_id, batch, self.now()).await?;
-        report.written += stats.written;
-        report.unchanged += batch.len() as u64 - stats.written;
-        batch.clear();
-        Ok(())
     }
 
     /// The organisations a user belongs to, for the switcher.

@@ -30,13 +30,15 @@ struct Cli {
 enum Bench {
     /// `smartcore member import` of a generated CSV: rows/s and peak memory, for two file sizes.
     Import {
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
     },
-    /// Member search through the HTTP API in an organisation of 100,000 members: p50/p99.
+    /// Member search through the HTTP API in organisations of 100,000 and 1,000,000 members:
+    /// percentiles over the mix and per query.
     Search {
-        #[arg(long, default_value_t = 100_000)]
-        members: u64,
+        /// Organisation sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+        members: Vec<u64>,
         #[arg(long, default_value_t = 2_000)]
         queries: usize,
     },
@@ -101,7 +103,7 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         match cli.bench {
             Bench::Import { rows } => import::run(rows).await,
-            Bench::Search { members, queries } => search::run(members, queries).await,
+            Bench::Search { members, queries } => search::run(&members, queries).await,
             Bench::Sync {
                 contacts,
                 latency_ms,

