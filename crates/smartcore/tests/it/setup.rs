@@ -1,9 +1,12 @@
 //! Domains verified through a real DNS exchange, the SAML configuration, and enabling SSO (R8).
 
-use crate::support::{Backend, TestApp, certificate, problem};
+use crate::support::{Backend, NO_WORKERS, TestApp, certificate, fresh_database, problem};
 use dns_fake::DnsFake;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use smartcore_app::ManualClock;
+use smartcore_domain::{OrgId, Timestamp};
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 fn pem_body(pem: &str) -> String {
@@ -285,5 +288,46 @@ each_backend! {
         let r = app.http.post(format!("{}{page}/domains", app.base_url)).header("cookie", member)
             .form(&[("domain", "globex.example")]).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+
+    async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_killed_ones_lease(backend: Backend) {
+        // Two instances on one database, without background workers, on a clock the test
+        // controls (the default lease: 10 s).
+        let dns = DnsFake::start().await;
+        let t0 = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        let clock = Arc::new(ManualClock::new(t0));
+        let (url, _db) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_DNS_SERVER", dns.addr().to_string()), (NO_WORKERS, "1".to_owned())];
+        let a = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let b = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = a.org_with_admin("Acme").await;
+        let r = a.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": "acme.example" })).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let org_id = OrgId::parse(&org).unwrap();
+        let checks = || async { a.app.store().domains(&org_id).await.unwrap()[0].checks };
+        assert_eq!(a.app.recheck_domains(10).await.unwrap(), 0, "not due yet");
+
+        // Due (a minute after it was added): both instances re-check at once; one looks it up.
+        clock.set(t0.plus_millis(61_000));
+        let queries = dns.query_count();
+        let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+        assert_eq!(x.unwrap() + y.unwrap(), 1);
+        assert_eq!(dns.query_count() - queries, 1, "one look-up");
+        assert_eq!(checks().await, 1);
+
+        // Due again after its backoff; a worker claims it and is killed before its look-up.
+        let due = t0.plus_millis(61_000 + 120_000 + 1_000);
+        clock.set(due);
+        assert_eq!(a.app.store().claim_due_domains(due, due.plus_millis(10_000), 10).await.unwrap().len(), 1);
+        let queries = dns.query_count();
+        clock.set(due.plus_millis(9_000));
+        let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+        assert_eq!(x.unwrap() + y.unwrap(), 0, "held by the killed worker");
+        // Its lease has run out: the domain is looked up again, once.
+        clock.set(due.plus_millis(11_000));
+        let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+        assert_eq!(x.unwrap() + y.unwrap(), 1);
+        assert_eq!(dns.query_count() - queries, 1, "one look-up");
+        assert_eq!(checks().await, 2);
     }
 }
