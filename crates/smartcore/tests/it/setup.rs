@@ -301,33 +301,43 @@ each_backend! {
         let a = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
         let b = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
         let (org, token) = a.org_with_admin("Acme").await;
-        let r = a.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": "acme.example" })).await;
-        assert_eq!(r.status(), StatusCode::CREATED);
+        for i in 0..8 {
+            let r = a.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": format!("d{i}.acme.example") })).await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
         let org_id = OrgId::parse(&org).unwrap();
-        let checks = || async { a.app.store().domains(&org_id).await.unwrap()[0].checks };
+        let checks = || async { a.app.store().domains(&org_id).await.unwrap().iter().map(|d| d.checks).collect::<Vec<_>>() };
         assert_eq!(a.app.recheck_domains(10).await.unwrap(), 0, "not due yet");
 
-        // Due (a minute after it was added): both instances re-check at once; one looks it up.
+        // Due (a minute after they were added): both instances re-check at once, two workers
+        // each; every domain is looked up once.
         clock.set(t0.plus_millis(61_000));
         let queries = dns.query_count();
-        let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
-        assert_eq!(x.unwrap() + y.unwrap(), 1);
-        assert_eq!(dns.query_count() - queries, 1, "one look-up");
-        assert_eq!(checks().await, 1);
+        let rechecks: Vec<_> = [&a, &b, &a, &b].iter().map(|t| {
+            let app = t.app.clone();
+            tokio::spawn(async move { app.recheck_domains(10).await.unwrap() })
+        }).collect();
+        let mut handled = 0;
+        for r in rechecks {
+            handled += r.await.unwrap();
+        }
+        assert_eq!(handled, 8);
+        assert_eq!(dns.query_count() - queries, 8, "one look-up each");
+        assert_eq!(checks().await, [1; 8]);
 
-        // Due again after its backoff; a worker claims it and is killed before its look-up.
+        // Due again after their backoff; a worker claims them and is killed before its look-ups.
         let due = t0.plus_millis(61_000 + 120_000 + 1_000);
         clock.set(due);
-        assert_eq!(a.app.store().claim_due_domains(due, due.plus_millis(10_000), 10).await.unwrap().len(), 1);
+        assert_eq!(a.app.store().claim_due_domains(due, due.plus_millis(10_000), 10).await.unwrap().len(), 8);
         let queries = dns.query_count();
         clock.set(due.plus_millis(9_000));
         let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
         assert_eq!(x.unwrap() + y.unwrap(), 0, "held by the killed worker");
-        // Its lease has run out: the domain is looked up again, once.
+        // Its lease has run out: the domains are looked up again, once each.
         clock.set(due.plus_millis(11_000));
         let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
-        assert_eq!(x.unwrap() + y.unwrap(), 1);
-        assert_eq!(dns.query_count() - queries, 1, "one look-up");
-        assert_eq!(checks().await, 2);
+        assert_eq!(x.unwrap() + y.unwrap(), 8);
+        assert_eq!(dns.query_count() - queries, 8, "one look-up each");
+        assert_eq!(checks().await, [2; 8]);
     }
 }
