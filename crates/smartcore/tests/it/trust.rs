@@ -595,7 +595,7 @@ each_backend! {
             to.sort();
             to
         };
-        assert_eq!(welcomes(&sink), [dead_to.clone()]);
+        assert_eq!(welcomes(&sink), [dead_to]);
 
         // The live sender gives up what it still holds: it goes out at once.
         clock.set(t0.plus_millis(12_000));
