@@ -14,11 +14,19 @@
 //! at most six hours) and holds the schedule; a permanent rejection is final, shown on the
 //! contact, and lets the schedule go on for the others. After [`MAIL_FAILURE_LIMIT`] temporary
 //! failures in one round the mail server is taken to be down and delivery stops until the next
-//! round. A reminder abandoned mid-send (a process that stopped) goes back to the queue after
-//! ten minutes.
+//! round.
+//!
+//! Leases follow the work: a page of reminders is held under an owner of its own while it is
+//! being sent, renewed every third of the lease (`SMARTCORE_SYNC_LEASE_S`, 10 s by default),
+//! and what the page could not record is released when it ends. A reminder abandoned mid-send
+//! (a process killed with -9) goes back to the queue once its lease has run out, and the next
+//! delivery sends it. The "renewed" notices, claimed and sent in one call, are taken back ten
+//! minutes after an abandoned claim.
 
+use crate::sync::{millis, pass_owner};
 use crate::{App, AppError};
 use futures_util::StreamExt;
+use futures_util::future::FutureExt;
 use smartcore_domain::Timestamp;
 use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
@@ -56,7 +64,8 @@ pub struct SweepReport {
     pub mail_unavailable: bool,
 }
 
-/// A claim older than this is taken to be abandoned by a process that stopped mid-send.
+/// A "renewed" notice claimed longer ago than this is taken to be abandoned by a process that
+/// stopped mid-send (reminders from the queue are leased instead: see `App::with_lease`).
 const STALE_CLAIM_MS: i64 = 10 * 60 * 1000;
 /// Certificates read and settled per transaction.
 const SWEEP_BATCH: i64 = 1000;
@@ -239,85 +248,108 @@ impl App {
 
     /// Delivers the queued reminders that are due, a page at a time, 8 messages in flight,
     /// adding what happened to `report`. Stops early when the mail server keeps failing.
+    ///
+    /// Each page is taken with a lease under an owner of its own, renewed while the page is
+    /// being sent (see [`App::holding_leases`]): a sender killed mid-send leaves its reminders
+    /// to the next delivery once the lease has run out.
     pub async fn deliver_queued_reminders(&self, report: &mut SweepReport) -> Result<(), AppError> {
         let failures = AtomicUsize::new(0);
         loop {
             let now = self.now();
+            let owner = pass_owner("reminders");
             let taken = self
                 .store
-                .take_queued_reminders(now, now.plus_millis(-STALE_CLAIM_MS), SWEEP_BATCH)
+                .take_queued_reminders(
+                    &owner,
+                    now,
+                    now.plus_millis(millis(self.lease)),
+                    SWEEP_BATCH,
+                )
                 .await?;
             if taken.is_empty() {
                 break;
             }
-            let mut finished = Vec::new();
-            let mut outgoing = Vec::new();
-            // Thresholds this page may complete, and where their schedules go then.
-            let mut completed = HashSet::new();
-            for q in &taken {
-                if let Some(t) = Threshold::parse_key(&q.claim.threshold) {
-                    let not_after = Timestamp::from_unix_millis(q.not_after).to_datetime();
-                    completed.insert(CompletedThreshold {
-                        threshold: q.claim.threshold.clone(),
-                        schedule: ScheduleMove {
-                            org_id: q.claim.org_id.clone(),
-                            fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
-                            next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
-                        },
-                    });
-                }
-            }
-            let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
-            let key = self.not_me_key().await?;
-            for q in taken {
-                match Threshold::parse_key(&q.claim.threshold) {
-                    // Its contact was removed after it was queued: it is not sent.
-                    Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
-                        mail: self.for_contact(
-                            &key,
-                            self.queued_reminder_mail(&q, threshold),
-                            &q.claim.org_id,
-                            &q.claim.contact_id,
-                        ),
-                        kind: "certificate_reminder",
-                        calendar: Some(self.certificate_event(
-                            &q.claim.org_id,
-                            &q.org_name,
-                            &q.subject,
-                            &q.claim.fingerprint_sha256,
-                            q.not_after,
-                            sequence_of(days_left(threshold)),
-                            false,
-                        )),
-                        attempt: q.attempt,
-                        claim: q.claim,
-                    }),
-                    _ => {
-                        report.cancelled += 1;
-                        finished.push(FinishedReminder {
-                            claim: q.claim,
-                            delivery: None,
-                            retry_at: None,
-                        });
-                    }
-                }
-            }
-            for f in self.deliver(outgoing, now, &failures).await {
-                match f.delivery.as_ref().map(|d| &d.outcome) {
-                    Some(DeliveryOutcome::Sent { .. }) => report.sent += 1,
-                    Some(DeliveryOutcome::Rejected { .. }) => report.rejected += 1,
-                    Some(DeliveryOutcome::Deferred { .. }) => report.failed += 1,
-                    None => {}
-                }
-                finished.push(f);
-            }
-            self.store.finish_reminders(&finished, &completed).await?;
+            let page = self.deliver_page(taken, now, &failures, report).boxed();
+            self.holding_leases(&owner, self.lease, page).await?;
             if failures.load(Ordering::Relaxed) >= MAIL_FAILURE_LIMIT {
                 tracing::warn!("the mail server keeps failing; the next round retries the rest");
                 report.mail_unavailable = true;
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// Sends one page of taken reminders and records how each went.
+    async fn deliver_page(
+        &self,
+        taken: Vec<QueuedReminder>,
+        now: Timestamp,
+        failures: &AtomicUsize,
+        report: &mut SweepReport,
+    ) -> Result<(), AppError> {
+        let mut finished = Vec::new();
+        let mut outgoing = Vec::new();
+        // Thresholds this page may complete, and where their schedules go then.
+        let mut completed = HashSet::new();
+        for q in &taken {
+            if let Some(t) = Threshold::parse_key(&q.claim.threshold) {
+                let not_after = Timestamp::from_unix_millis(q.not_after).to_datetime();
+                completed.insert(CompletedThreshold {
+                    threshold: q.claim.threshold.clone(),
+                    schedule: ScheduleMove {
+                        org_id: q.claim.org_id.clone(),
+                        fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
+                        next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
+                    },
+                });
+            }
+        }
+        let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
+        let key = self.not_me_key().await?;
+        for q in taken {
+            match Threshold::parse_key(&q.claim.threshold) {
+                // Its contact was removed after it was queued: it is not sent.
+                Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
+                    mail: self.for_contact(
+                        &key,
+                        self.queued_reminder_mail(&q, threshold),
+                        &q.claim.org_id,
+                        &q.claim.contact_id,
+                    ),
+                    kind: "certificate_reminder",
+                    calendar: Some(self.certificate_event(
+                        &q.claim.org_id,
+                        &q.org_name,
+                        &q.subject,
+                        &q.claim.fingerprint_sha256,
+                        q.not_after,
+                        sequence_of(days_left(threshold)),
+                        false,
+                    )),
+                    attempt: q.attempt,
+                    claim: q.claim,
+                }),
+                _ => {
+                    report.cancelled += 1;
+                    finished.push(FinishedReminder {
+                        claim: q.claim,
+                        delivery: None,
+                        retry_at: None,
+                    });
+                }
+            }
+        }
+        for f in self.deliver(outgoing, now, failures).await {
+            match f.delivery.as_ref().map(|d| &d.outcome) {
+                Some(DeliveryOutcome::Sent { .. }) => report.sent += 1,
+                Some(DeliveryOutcome::Rejected { .. }) => report.rejected += 1,
+                Some(DeliveryOutcome::Deferred { .. }) => report.failed += 1,
+                None => {}
+            }
+            finished.push(f);
+        }
+        self.store.finish_reminders(&finished, &completed).await?;
         Ok(())
     }
 

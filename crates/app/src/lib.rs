@@ -97,7 +97,13 @@ pub struct App {
     metadata: Arc<MetadataRefresh>,
     /// Days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, see [`trust`]).
     reconfirm_days: u32,
+    /// How long a background claim (a reminder or welcome being sent, a domain being
+    /// re-checked) holds its row without a renewal (SMARTCORE_SYNC_LEASE_S).
+    lease: std::time::Duration,
 }
+
+/// The default of [`App::with_lease`], as `SMARTCORE_SYNC_LEASE_S`.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl App {
     pub fn new(services: Services) -> Self {
@@ -122,12 +128,21 @@ impl App {
             metrics: Metrics::new(),
             metadata: services.metadata,
             reconfirm_days: trust::DEFAULT_RECONFIRM_DAYS,
+            lease: DEFAULT_LEASE,
         }
     }
 
     /// Sets the days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, at least 1).
     pub fn with_reconfirm_days(mut self, days: u32) -> Self {
         self.reconfirm_days = days.max(1);
+        self
+    }
+
+    /// Sets how long the background claims of reminders, welcomes and domain re-checks hold
+    /// their rows without a renewal (SMARTCORE_SYNC_LEASE_S, at least 1 ms). A live holder
+    /// renews every third of it; a killed one's rows are taken over once it has run out.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
+        self.lease = lease.max(std::time::Duration::from_millis(1));
         self
     }
 

@@ -1,5 +1,12 @@
 //! Getting ready for Single Sign-On (R8): domains verified through DNS, the identity
 //! provider's SAML configuration, and finishing setup once everything is in place.
+//!
+//! A pending domain is re-checked in the background with backoff. The re-check claims each due
+//! domain by moving its next check on by the lease (`SMARTCORE_SYNC_LEASE_S`, 10 s by default)
+//! in one conditional UPDATE, so each due time is looked up once across instances; the look-up
+//! then records the real next time. A worker killed mid-look-up leaves the domain due again
+//! once the lease has run out, and a look-up that failed (the resolver did not answer) is tried
+//! again then too.
 
 use crate::{Actor, App, AppError};
 use smartcore_domain::{DomainId, OrgId, Timestamp};
@@ -208,9 +215,15 @@ impl App {
         Ok(Err(records))
     }
 
-    /// The background re-check of domains waiting for their TXT record; returns how many were looked up.
+    /// The background re-check of domains waiting for their TXT record; returns how many were
+    /// looked up. The due domains are claimed by postponing their next check by the lease
+    /// (see [`smartcore_storage::Store::claim_due_domains`]), so two instances never look the
+    /// same domain up for one due time, and the domain of a worker killed mid-look-up is due
+    /// again once the lease has run out. Each look-up then sets the real next time.
     pub async fn recheck_domains(&self, limit: i64) -> Result<usize, AppError> {
-        let due = self.store.due_domains(self.now(), limit).await?;
+        let now = self.now();
+        let until = now.plus_millis(crate::sync::millis(self.lease));
+        let due = self.store.claim_due_domains(now, until, limit).await?;
         for record in &due {
             if let Err(e) = self.check_domain(record, "system").await {
                 tracing::info!(domain = %record.domain, error = %e, "domain re-check did not complete");

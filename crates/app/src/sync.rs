@@ -49,7 +49,7 @@ const NOT_LINKED_RECHECK: Duration = Duration::from_secs(60);
 const NOT_LINKED_REASON: &str =
     "Waiting for the organisation to be linked to the identity side (smartcore org link-identity).";
 
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -89,18 +89,19 @@ impl App {
     }
 
     /// Runs `work` while renewing the leases `owner` holds every third of `lease`, then
-    /// releases whatever `owner` still holds. A renewal that fails (the database is briefly
-    /// away) is logged; the lease then runs out and another worker repeats the request with
-    /// the same idempotency key, which the identity side answers once.
+    /// releases whatever `owner` still holds, and returns what the work returned. A renewal
+    /// that fails (the database is briefly away) is logged; the lease then runs out and
+    /// another worker repeats the request with the same idempotency key, which the identity
+    /// side answers once (a reminder or welcome may then go out twice; that beats not at all).
     ///
     /// The work comes boxed: the passes' `for_each_concurrent` futures, passed generically,
     /// lose the lifetimes the compiler needs to prove the worker task `Send`.
-    pub(crate) async fn holding_leases(
+    pub(crate) async fn holding_leases<T>(
         &self,
         owner: &str,
         lease: Duration,
-        work: BoxFuture<'_, ()>,
-    ) {
+        work: BoxFuture<'_, T>,
+    ) -> T {
         let beat = async {
             let every = (lease / 3).max(Duration::from_millis(100));
             loop {
@@ -111,13 +112,14 @@ impl App {
                 }
             }
         };
-        tokio::select! {
-            () = work => {}
+        let done = tokio::select! {
+            done = work => done,
             () = beat => unreachable!("the heartbeat only ends with the work"),
-        }
+        };
         if let Err(e) = self.store.release_leases(owner).await {
             tracing::warn!(%owner, error = %e, "could not release leases; they run out instead");
         }
+        done
     }
 
     async fn sync_contact(&self, worker: &str, job: &SyncJob) -> Result<(), AppError> {

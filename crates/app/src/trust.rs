@@ -14,7 +14,9 @@
 //!
 //! **Welcome.** The transaction that marks a contact Synced inserts its `contact_trust` row (see
 //! `smartcore_storage::trust`), so the welcome is due exactly once; a worker takes it with a
-//! lease and sends it. A re-add that cancels a pending removal (D2) is Synced without passing
+//! lease (`SMARTCORE_SYNC_LEASE_S`, 10 s by default) that it renews while it sends, so the
+//! welcome of a worker killed mid-send goes out from the next worker once the lease has run
+//! out; a deferred send keeps the welcome back until its retry time (five minutes). A re-add that cancels a pending removal (D2) is Synced without passing
 //! there, so no second welcome. The welcome carries a confirmation link and counts as the first
 //! re-confirmation request.
 //!
@@ -24,9 +26,11 @@
 //! told once. A contact whose mail was rejected, or who said "not me", is not *reachable*: the
 //! advice to have at least two contacts counts reachable ones only.
 
+use crate::sync::{millis, pass_owner};
 use crate::{Actor, App, AppError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::FutureExt;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -571,46 +575,62 @@ impl App {
     }
 
     /// Sends the due welcomes (only `only`'s, when given); returns how many were handled.
+    /// They are taken with a lease under an owner of this pass, renewed while it sends (see
+    /// [`App::holding_leases`]), so a worker killed mid-send leaves them to the next pass once
+    /// the lease has run out.
     pub async fn send_welcomes(&self, only: Option<&str>) -> Result<usize, AppError> {
+        let owner = pass_owner("welcomes");
+        let now = self.now();
         let jobs = self
             .store
-            .take_welcomes(self.now(), only, PASS_BATCH)
+            .take_welcomes(
+                &owner,
+                now,
+                now.plus_millis(millis(self.lease)),
+                only,
+                PASS_BATCH,
+            )
             .await?;
         if jobs.is_empty() {
             return Ok(0);
         }
-        let key = self.contact_link_key().await?;
         let handled = jobs.len();
-        for job in jobs {
-            let mail = welcome(&WelcomeMail {
-                org_name: job.org_name.clone(),
-                recipient_email: job.email.clone(),
-                recipient_name: job.name.clone(),
-                added_by: job.added_by.clone(),
-                confirm_url: self.contact_link(
-                    &key,
-                    LinkPurpose::Confirm,
-                    &job.org_id,
-                    &job.contact_id,
-                ),
-            });
-            let mail = self.for_contact(&key, mail, &job.org_id, &job.contact_id);
-            match self
-                .send_recorded(&mail, &job.org_id, Some(&job.contact_id), "welcome")
-                .await?
-            {
-                DeliveryOutcome::Deferred { .. } => {
-                    let retry = self.now().plus_millis(WELCOME_RETRY_MS);
-                    self.store.release_welcome(&job.contact_id, retry).await?
-                }
-                _ => {
-                    self.store
-                        .finish_welcome(&job.contact_id, self.now())
-                        .await?
-                }
+        let work = async move {
+            let key = self.contact_link_key().await?;
+            for job in jobs {
+                self.send_welcome(&key, &job).await?;
+            }
+            Ok::<_, AppError>(())
+        };
+        self.holding_leases(&owner, self.lease, work.boxed())
+            .await?;
+        Ok(handled)
+    }
+
+    async fn send_welcome(&self, key: &[u8], job: &TrustMailJob) -> Result<(), AppError> {
+        let mail = welcome(&WelcomeMail {
+            org_name: job.org_name.clone(),
+            recipient_email: job.email.clone(),
+            recipient_name: job.name.clone(),
+            added_by: job.added_by.clone(),
+            confirm_url: self.contact_link(key, LinkPurpose::Confirm, &job.org_id, &job.contact_id),
+        });
+        let mail = self.for_contact(key, mail, &job.org_id, &job.contact_id);
+        match self
+            .send_recorded(&mail, &job.org_id, Some(&job.contact_id), "welcome")
+            .await?
+        {
+            DeliveryOutcome::Deferred { .. } => {
+                let retry = self.now().plus_millis(WELCOME_RETRY_MS);
+                self.store.release_welcome(&job.contact_id, retry).await?
+            }
+            _ => {
+                self.store
+                    .finish_welcome(&job.contact_id, self.now())
+                    .await?
             }
         }
-        Ok(handled)
+        Ok(())
     }
 
     /// One pass of the trust worker: due welcomes, re-confirmation requests, and the notices

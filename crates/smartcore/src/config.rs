@@ -39,7 +39,9 @@ pub struct Config {
     pub mail_from: String,
     pub dns_server: Option<SocketAddr>,
     pub sync_interval: Duration,
-    /// How long a worker holds a claimed contact before another may retry it (beyond SPEC).
+    /// How long any background claim (a contact being synced, a removal, a metadata refresh, a
+    /// reminder or welcome being sent, a domain re-check) stays held by a worker that stopped
+    /// renewing it before another may take it over (beyond SPEC).
     pub sync_lease: Duration,
     /// Requests to the identity side in flight at once, per worker (beyond SPEC).
     pub sync_concurrency: usize,

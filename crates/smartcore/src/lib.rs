@@ -65,7 +65,8 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         public_url: config.public_url.clone(),
         metadata: Arc::new(metadata),
     })
-    .with_reconfirm_days(config.reconfirm_days))
+    .with_reconfirm_days(config.reconfirm_days)
+    .with_lease(config.sync_lease))
 }
 
 /// How long one request to the identity side may take before it counts as failed (and is

@@ -1,7 +1,10 @@
 //! The background workers: the identity-side sync, automatic removals, the re-check of domains
 //! waiting for their TXT record, and the refresh of identity-provider metadata from URLs. They run inside `serve`, or alone in `smartcore worker` for extra
 //! instances; any number may run against one database, since every row they take is claimed with a
-//! lease (a domain re-check is a read-only look-up, harmless to repeat).
+//! lease that follows the work (`SMARTCORE_SYNC_LEASE_S`): renewed while the worker is alive, and
+//! free for another within one lease once it is killed. The same holds for the welcomes sent here,
+//! the certificate-expiry reminders and the domain re-checks (claimed by postponing their next
+//! check by one lease).
 
 use smartcore_app::{App, SyncSettings};
 use std::time::Duration;

@@ -185,20 +185,31 @@ impl Store {
         Ok(())
     }
 
-    /// Pending domains whose re-check is due.
-    pub async fn due_domains(
+    /// Claims up to `limit` domains whose re-check is due, by postponing it: one UPDATE moves
+    /// their `next_check_at` on to `lease_until` and returns them, and only rows still due are
+    /// moved, so each due time is taken by one worker across instances. The look-up then sets
+    /// the real next time ([`Store::record_domain_check`], [`Store::mark_domain_verified`]);
+    /// a worker that dies in between leaves the domain due again at `lease_until`.
+    pub async fn claim_due_domains(
         &self,
         now: Timestamp,
+        lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<DomainRecord>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, org_id, domain, status, challenge_token, status_detail, checks, verified_at, created_at \
-             FROM domains WHERE next_check_at <= $1 ORDER BY next_check_at LIMIT $2",
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query_as(
+            "UPDATE domains SET next_check_at = $1 \
+             WHERE id IN (SELECT id FROM domains WHERE next_check_at <= $2 ORDER BY next_check_at LIMIT $3) \
+               AND next_check_at <= $2 \
+             RETURNING id, org_id, domain, status, challenge_token, status_detail, checks, verified_at, created_at",
         )
+        .bind(lease_until.unix_millis())
         .bind(now.unix_millis())
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Stores an organisation's SAML configuration; certificates it no longer lists are marked

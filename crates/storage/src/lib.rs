@@ -50,9 +50,7 @@ pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, S
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sync::SyncJob;
-pub use trust::{
-    AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact, WELCOME_LEASE_MS,
-};
+pub use trust::{AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

@@ -1,6 +1,12 @@
 //! The reminder queue (D6): the sweep queues each (certificate, threshold, contact) reminder at
 //! most once; delivery takes the due ones, records how each went and moves a certificate's
 //! schedule on once a threshold's reminders are all out.
+//!
+//! A reminder being sent (`sending`) is held with a lease (`lease_owner`, `lease_until`), like
+//! the sync's rows: the sender renews it while it works and releases what it could not finish,
+//! so the reminders of a sender killed mid-send are sent by the next delivery once the lease
+//! has run out (10 s by default, `SMARTCORE_SYNC_LEASE_S`). The "renewed" notices are claimed
+//! and sent within one call ([`Store::claim_reminders`]) and keep their ten-minute claim.
 
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::deliveries::{self, Delivery, DeliveryOutcome};
@@ -9,6 +15,10 @@ use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
+
+/// A reminder claimed for sending before leases (migration 0017) is taken to be abandoned
+/// this long after its claim.
+const UNLEASED_CLAIM_MS: i64 = 10 * 60 * 1000;
 
 /// A queued reminder taken for delivery, with what its message says.
 #[derive(Debug, Clone)]
@@ -89,26 +99,32 @@ impl Store {
     }
 
     /// Takes up to `limit` queued reminders that are due for delivery (and any abandoned by a
-    /// process that stopped mid-send before `stale_before`), marking them as being sent.
+    /// sender whose lease ran out), marking them as being sent by `owner` until `lease_until`.
+    /// The sender renews the lease while it works ([`Store::renew_leases`]) and gives back what
+    /// it could not finish ([`Store::release_leases`]).
     pub async fn take_queued_reminders(
         &self,
+        owner: &str,
         now: Timestamp,
-        stale_before: Timestamp,
+        lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<QueuedReminder>, StoreError> {
         let mut tx = self.begin().await?;
         // Abandoned sends go back to the queue (a write first: on SQLite the transaction then
-        // holds the write lock from its start).
+        // holds the write lock from its start): a lease that ran out, or a claim made before
+        // leases (0017) that is older than ten minutes.
         sqlx::query(
-            "UPDATE certificate_reminders SET status = 'failed', next_attempt_at = $1 \
-             WHERE status = 'sending' AND claimed_at < $2 AND threshold <> 'renewed'",
+            "UPDATE certificate_reminders SET status = 'failed', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE status = 'sending' AND threshold <> 'renewed' \
+               AND (lease_until < $1 OR (lease_until IS NULL AND claimed_at < $2))",
         )
         .bind(now.unix_millis())
-        .bind(stale_before.unix_millis())
+        .bind(now.unix_millis() - UNLEASED_CLAIM_MS)
         .execute(&mut *tx)
         .await?;
         let taken: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
-            "UPDATE certificate_reminders SET status = 'sending', claimed_at = $1, attempts = attempts + 1 \
+            "UPDATE certificate_reminders SET status = 'sending', claimed_at = $1, attempts = attempts + 1, \
+                 lease_owner = $3, lease_until = $4 \
              WHERE (fingerprint_sha256, threshold, contact_id) IN ( \
                  SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
                  WHERE status IN ('queued', 'failed') AND next_attempt_at <= $1 AND threshold <> 'renewed' \
@@ -118,6 +134,8 @@ impl Store {
         )
         .bind(now.unix_millis())
         .bind(limit)
+        .bind(owner)
+        .bind(lease_until.unix_millis())
         .fetch_all(&mut *tx)
         .await?;
         let mut about: HashMap<(String, String), (String, String, i64)> = HashMap::new();
@@ -214,7 +232,8 @@ impl Store {
                      SET status = excluded.status, message_id = excluded.message_id, \
                          last_error = COALESCE(excluded.last_error, certificate_reminders.last_error), \
                          next_attempt_at = excluded.next_attempt_at, \
-                         sent_at = COALESCE(excluded.sent_at, certificate_reminders.sent_at)",
+                         sent_at = COALESCE(excluded.sent_at, certificate_reminders.sent_at), \
+                         lease_owner = NULL, lease_until = NULL",
             );
             let mut q = sqlx::query(sql);
             for f in chunk {

@@ -57,9 +57,10 @@ impl Store {
         .await?)
     }
 
-    /// Extends to `until` every lease `owner` holds, on contacts being registered and on
-    /// removals being made and metadata URLs being fetched: the heartbeat of a live worker. Returns how many rows it holds.
-    /// A worker that stops renewing (killed, stalled) loses its rows when the lease runs out.
+    /// Extends to `until` every lease `owner` holds: on contacts being registered, removals
+    /// being made, metadata URLs being fetched, reminders and welcomes being sent. The
+    /// heartbeat of a live worker; returns how many rows it holds. A worker that stops renewing
+    /// (killed, stalled) loses its rows when the lease runs out.
     pub async fn renew_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let mut held = 0;
@@ -67,6 +68,9 @@ impl Store {
             "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
             "UPDATE identity_removals SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
             "UPDATE metadata_sources SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+            "UPDATE certificate_reminders SET lease_until = $1 WHERE lease_owner = $2 AND status = 'sending'",
+            "UPDATE contact_trust SET welcome_lease_until = $1 \
+             WHERE welcome_lease_owner = $2 AND welcome_sent_at IS NULL",
         ] {
             held += sqlx::query(sql)
                 .bind(until.unix_millis())
@@ -88,6 +92,12 @@ impl Store {
             "UPDATE it_contacts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
             "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
             "UPDATE metadata_sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            // A reminder still being sent: its lease runs out at once, so the next delivery
+            // takes it back and sends it.
+            "UPDATE certificate_reminders SET lease_owner = NULL, lease_until = 0 \
+             WHERE lease_owner = $1 AND status = 'sending'",
+            "UPDATE contact_trust SET welcome_lease_owner = NULL, welcome_lease_until = NULL \
+             WHERE welcome_lease_owner = $1 AND welcome_sent_at IS NULL",
         ] {
             released += sqlx::query(sql)
                 .bind(owner)

@@ -4,16 +4,15 @@
 //!
 //! Every step that must happen once across instances is a conditional write whose
 //! `rows_affected` says who won: the welcome row is inserted in the transaction that marks the
-//! contact Synced ([`claim_welcome`]) and taken for sending with a lease; a re-confirmation
+//! contact Synced ([`claim_welcome`]) and taken for sending with a lease that its sender
+//! renews while it works (`welcome_lease_owner`, see [`Store::renew_leases`]), so a sender
+//! killed mid-send leaves the welcome to the next worker within one lease; a re-confirmation
 //! request is a compare-and-set of `reconfirm_requested_at`; an administrator notice sets its
 //! `..._notified_at` only where it was not set for the current flag.
 
 use crate::{Store, StoreError};
 use smartcore_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
-
-/// How long a worker holds a welcome it took for sending before another may take it.
-pub const WELCOME_LEASE_MS: i64 = 10 * 60 * 1000;
 
 /// The trust state of one contact (absent fields: never happened).
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -106,12 +105,15 @@ impl Store {
         .await?)
     }
 
-    /// Takes up to `limit` due welcomes for sending, each for [`WELCOME_LEASE_MS`]: claimed and
-    /// neither sent nor held by another worker. `only` narrows it to one contact (the sync
-    /// sends its own contact's welcome at once).
+    /// Takes up to `limit` due welcomes for sending, held by `owner` until `lease_until`:
+    /// claimed and neither sent nor held by another worker (nor waiting for a retry). `only`
+    /// narrows it to one contact (the sync sends its own contact's welcome at once). The
+    /// sender renews the lease while it works ([`Store::renew_leases`]).
     pub async fn take_welcomes(
         &self,
+        owner: &str,
         now: Timestamp,
+        lease_until: Timestamp,
         only: Option<&str>,
         limit: i64,
     ) -> Result<Vec<TrustMailJob>, StoreError> {
@@ -130,13 +132,14 @@ impl Store {
         let mut taken = Vec::new();
         for (contact_id,) in candidates {
             let done = sqlx::query(
-                "UPDATE contact_trust SET welcome_lease_until = $1 \
+                "UPDATE contact_trust SET welcome_lease_until = $1, welcome_lease_owner = $4 \
                  WHERE contact_id = $2 AND welcome_sent_at IS NULL \
                    AND (welcome_lease_until IS NULL OR welcome_lease_until < $3)",
             )
-            .bind(now.unix_millis() + WELCOME_LEASE_MS)
+            .bind(lease_until.unix_millis())
             .bind(&contact_id)
             .bind(now.unix_millis())
+            .bind(owner)
             .execute(&self.pool)
             .await?;
             if done.rows_affected() == 1
@@ -168,7 +171,7 @@ impl Store {
     pub async fn finish_welcome(&self, contact_id: &str, now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE contact_trust SET welcome_sent_at = $1, welcome_lease_until = NULL, \
+            "UPDATE contact_trust SET welcome_sent_at = $1, welcome_lease_until = NULL, welcome_lease_owner = NULL, \
                reconfirm_requested_at = COALESCE(reconfirm_requested_at, $1) WHERE contact_id = $2",
         )
         .bind(now.unix_millis())
@@ -179,13 +182,17 @@ impl Store {
         Ok(())
     }
 
-    /// A welcome that failed for now: tried again from `retry_at`.
+    /// A welcome that failed for now: tried again from `retry_at`. The worker no longer holds
+    /// it (the owner is cleared), so releasing its leases at the end of the pass keeps the
+    /// retry time.
     pub async fn release_welcome(
         &self,
         contact_id: &str,
         retry_at: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE contact_trust SET welcome_lease_until = $1 WHERE contact_id = $2")
+        sqlx::query(
+            "UPDATE contact_trust SET welcome_lease_until = $1, welcome_lease_owner = NULL WHERE contact_id = $2",
+        )
             .bind(retry_at.unix_millis())
             .bind(contact_id)
             .execute(&self.pool)

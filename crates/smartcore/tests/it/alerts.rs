@@ -1,10 +1,10 @@
 //! Certificate-expiry reminders (R9, D6) with a controllable clock, delivered over a real SMTP
 //! exchange to a server run by the test.
 
-use crate::support::{Backend, TestApp, certificate, fresh_database};
+use crate::support::{Backend, NO_WORKERS, TestApp, certificate, fresh_database};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use smartcore_app::{Clock, ManualClock};
+use smartcore_app::{Clock, ManualClock, SyncSettings};
 use smartcore_domain::{Role, Timestamp};
 use smtp_sink::SmtpSink;
 use std::sync::Arc;
@@ -252,5 +252,70 @@ each_backend! {
         let mut expected: Vec<String> = emails.iter().filter(|e| *e != "it0@acme.example").cloned().collect();
         expected.sort();
         assert_eq!(received, expected);
+    }
+
+    async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(backend: Backend) {
+        // No background workers: the test alone sweeps, with a clock it controls, so a lease
+        // runs out when the clock says so (the default lease: 10 s).
+        let sink = SmtpSink::start().await;
+        let real_now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let clock = Arc::new(ManualClock::new(at(real_now)));
+        let (url, _dir) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url()), (NO_WORKERS, "1".to_owned())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = app.org_with_admin("Acme").await;
+        for email in ["ada@acme.example", "grace@acme.example"] {
+            app.add_manual(&org, &token, email).await;
+        }
+        app.app.drain_queues("test", SyncSettings::default()).await.unwrap();
+        let pem = certificate("idp.acme.example", real_now - Duration::days(1), real_now + Duration::days(20));
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let report = app.app.sweep_certificates().await.unwrap();
+        assert_eq!(report.queued, 2, "{report:?}");
+        sink.clear();
+
+        // Two senders take one reminder each; the first is then killed (it never renews), the
+        // second lives and renews its lease.
+        let store = app.app.store();
+        let t0 = at(real_now);
+        let lease = |t: Timestamp| t.plus_millis(10_000);
+        let dead = store.take_queued_reminders("dead#1", t0, lease(t0), 1).await.unwrap();
+        let live = store.take_queued_reminders("live#1", t0, lease(t0), 1).await.unwrap();
+        assert_eq!((dead.len(), live.len()), (1, 1));
+        let (dead_to, live_to) = (dead[0].claim.email.clone(), live[0].claim.email.clone());
+        assert_ne!(dead_to, live_to);
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 0, "both are held");
+
+        clock.set(t0.plus_millis(8_000));
+        assert_eq!(store.renew_leases("live#1", lease(clock.now())).await.unwrap(), 1);
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 0, "both are still held");
+
+        // The dead sender's lease has run out: the next sweep sends its reminder, once; the live
+        // sender's, renewed, is taken by nobody else.
+        clock.set(t0.plus_millis(11_000));
+        let now = clock.now();
+        let report = app.app.run_certificate_sweep().await.unwrap();
+        assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+        assert!(store.take_queued_reminders("other#2", now, lease(now), 10).await.unwrap().is_empty(), "the renewed lease holds");
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 0, "not twice");
+        let received: Vec<Vec<String>> = sink.messages().into_iter().map(|m| m.rcpt_to).collect();
+        assert_eq!(received, [vec![dead_to.clone()]]);
+
+        // The live sender gives up what it still holds: it goes out at once, before its lease
+        // would have run out.
+        clock.set(t0.plus_millis(12_000));
+        assert_eq!(store.release_leases("live#1").await.unwrap(), 1);
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 1);
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 0);
+        let mut received: Vec<String> = sink.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
+        received.sort();
+        assert_eq!(received, ["ada@acme.example", "grace@acme.example"], "one reminder each");
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/mail-deliveries"), &token).await.json().await.unwrap();
+        let reminders: Vec<&Value> = log["deliveries"].as_array().unwrap().iter().filter(|d| d["kind"] == "certificate_reminder").collect();
+        assert_eq!(reminders.len(), 2, "one delivery each: {reminders:?}");
+        assert!(reminders.iter().all(|d| d["status"] == "sent"));
     }
 }

@@ -1,9 +1,12 @@
 //! Domains verified through a real DNS exchange, the SAML configuration, and enabling SSO (R8).
 
-use crate::support::{Backend, TestApp, certificate, problem};
+use crate::support::{Backend, NO_WORKERS, TestApp, certificate, fresh_database, problem};
 use dns_fake::DnsFake;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use smartcore_app::ManualClock;
+use smartcore_domain::{OrgId, Timestamp};
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 fn pem_body(pem: &str) -> String {
@@ -285,5 +288,56 @@ each_backend! {
         let r = app.http.post(format!("{}{page}/domains", app.base_url)).header("cookie", member)
             .form(&[("domain", "globex.example")]).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+
+    async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_killed_ones_lease(backend: Backend) {
+        // Two instances on one database, without background workers, on a clock the test
+        // controls (the default lease: 10 s).
+        let dns = DnsFake::start().await;
+        let t0 = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        let clock = Arc::new(ManualClock::new(t0));
+        let (url, _db) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_DNS_SERVER", dns.addr().to_string()), (NO_WORKERS, "1".to_owned())];
+        let a = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let b = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = a.org_with_admin("Acme").await;
+        for i in 0..8 {
+            let r = a.post(&format!("/api/v1/orgs/{org}/domains"), &token, json!({ "domain": format!("d{i}.acme.example") })).await;
+            assert_eq!(r.status(), StatusCode::CREATED);
+        }
+        let org_id = OrgId::parse(&org).unwrap();
+        let checks = || async { a.app.store().domains(&org_id).await.unwrap().iter().map(|d| d.checks).collect::<Vec<_>>() };
+        assert_eq!(a.app.recheck_domains(10).await.unwrap(), 0, "not due yet");
+
+        // Due (a minute after they were added): both instances re-check at once, two workers
+        // each; every domain is looked up once.
+        clock.set(t0.plus_millis(61_000));
+        let queries = dns.query_count();
+        let rechecks: Vec<_> = [&a, &b, &a, &b].iter().map(|t| {
+            let app = t.app.clone();
+            tokio::spawn(async move { app.recheck_domains(10).await.unwrap() })
+        }).collect();
+        let mut handled = 0;
+        for r in rechecks {
+            handled += r.await.unwrap();
+        }
+        assert_eq!(handled, 8);
+        assert_eq!(dns.query_count() - queries, 8, "one look-up each");
+        assert_eq!(checks().await, [1; 8]);
+
+        // Due again after their backoff; a worker claims them and is killed before its look-ups.
+        let due = t0.plus_millis(61_000 + 120_000 + 1_000);
+        clock.set(due);
+        assert_eq!(a.app.store().claim_due_domains(due, due.plus_millis(10_000), 10).await.unwrap().len(), 8);
+        let queries = dns.query_count();
+        clock.set(due.plus_millis(9_000));
+        let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+        assert_eq!(x.unwrap() + y.unwrap(), 0, "held by the killed worker");
+        // Its lease has run out: the domains are looked up again, once each.
+        clock.set(due.plus_millis(11_000));
+        let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+        assert_eq!(x.unwrap() + y.unwrap(), 8);
+        assert_eq!(dns.query_count() - queries, 8, "one look-up each");
+        assert_eq!(checks().await, [2; 8]);
     }
 }

@@ -2,10 +2,10 @@
 //! alerts, on both databases, with a controllable clock, the real SMTP test server and (for the
 //! welcome) the identity-side fake, so contacts are registered as in production.
 
-use crate::support::{Backend, TestApp, WORKOS_KEY, fresh_database, problem};
+use crate::support::{Backend, NO_WORKERS, TestApp, WORKOS_KEY, fresh_database, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use smartcore_app::ManualClock;
+use smartcore_app::{Clock, ManualClock};
 use smartcore_domain::Timestamp;
 use smtp_sink::{ReceivedMessage, SmtpSink};
 use std::sync::Arc;
@@ -538,6 +538,87 @@ each_backend! {
             total += new.len();
         }
         assert!(total >= 20, "the schedule was exercised: {total} reminders");
+    }
+
+    async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(backend: Backend) {
+        // No background workers: the test alone sends, with a clock it controls, so a lease runs
+        // out when the clock says so (the default lease: 10 s).
+        let sink = SmtpSink::start().await;
+        let t0 = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let clock = Arc::new(ManualClock::new(t0));
+        let (url, _db) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url()), (NO_WORKERS, "1".to_owned())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = app.org_with_admin("Acme").await;
+        for email in ["ada@acme.example", "grace@acme.example", "lin@acme.example"] {
+            app.add_manual(&org, &token, email).await;
+        }
+        // Registered by hand (the sync would send the welcome itself): each welcome is now due.
+        let store = app.app.store();
+        let registered = |email: &'static str| {
+            let app = app.app.clone();
+            async move {
+                let now = app.now();
+                for job in app.store().claim_due_contacts("sync#1", now, 10_000, 10).await.unwrap() {
+                    if job.email == email {
+                        assert!(app.store().mark_synced(&job.contact_id, "sync#1", &format!("idc_{email}"), false, now).await.unwrap());
+                    }
+                }
+                app.store().release_leases("sync#1").await.unwrap();
+            }
+        };
+        registered("ada@acme.example").await;
+        registered("grace@acme.example").await;
+
+        // Two senders take one welcome each; the first is then killed (it never renews), the
+        // second lives and renews its lease.
+        let lease = |t: Timestamp| t.plus_millis(10_000);
+        let dead = store.take_welcomes("dead#1", t0, lease(t0), None, 1).await.unwrap();
+        let live = store.take_welcomes("live#1", t0, lease(t0), None, 1).await.unwrap();
+        assert_eq!((dead.len(), live.len()), (1, 1));
+        let (dead_to, live_to) = (dead[0].email.clone(), live[0].email.clone());
+        assert_ne!(dead_to, live_to);
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0, "both are held");
+        clock.set(t0.plus_millis(8_000));
+        assert_eq!(store.renew_leases("live#1", lease(clock.now())).await.unwrap(), 1);
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0, "both are still held");
+
+        // The dead sender's lease has run out: the next pass sends its welcome, once; the live
+        // sender's, renewed, is taken by nobody else.
+        clock.set(t0.plus_millis(11_000));
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+        let now = clock.now();
+        assert!(store.take_welcomes("other#1", now, lease(now), None, 10).await.unwrap().is_empty(), "the renewed lease holds");
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0, "not twice");
+        let welcomes = |sink: &SmtpSink| -> Vec<String> {
+            let mut to: Vec<String> = mails(sink).into_iter().filter(|m| m.subject.starts_with("You are now an IT contact")).flat_map(|m| m.to).collect();
+            to.sort();
+            to
+        };
+        assert_eq!(welcomes(&sink), [dead_to]);
+
+        // The live sender gives up what it still holds: it goes out at once.
+        clock.set(t0.plus_millis(12_000));
+        assert_eq!(store.release_leases("live#1").await.unwrap(), 1);
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0);
+        assert_eq!(welcomes(&sink), ["ada@acme.example", "grace@acme.example"], "one welcome each");
+
+        // A deferred welcome waits for its retry (five minutes): releasing the pass's leases
+        // does not make it due at once.
+        registered("lin@acme.example").await;
+        sink.fail_next(1);
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+        assert_eq!(sink.deferred_count(), 1);
+        clock.set(t0.plus_millis(12_000 + 60_000));
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0, "waiting for its retry");
+        clock.set(t0.plus_millis(12_000 + 5 * 60_000 + 1_000));
+        assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+        assert_eq!(welcomes(&sink), ["ada@acme.example", "grace@acme.example", "lin@acme.example"]);
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/mail-deliveries"), &token).await.json().await.unwrap();
+        let statuses: Vec<&str> = log["deliveries"].as_array().unwrap().iter().filter(|d| d["kind"] == "welcome").map(|d| d["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "sent").count(), 3, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == "deferred").count(), 1, "{statuses:?}");
     }
 }
 
