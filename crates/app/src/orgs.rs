@@ -158,7 +158,11 @@ impl App {
             tasks.spawn(async move {
                 let mut written = 0;
                 while let Some(batch) = rx.recv().await {
-                    written += app.store.import_members(&org_id, &batch, app.now()).await?.written;
+                    written += app
+                        .store
+                        .import_members(&org_id, &batch, app.now())
+                        .await?
+                        .written;
                 }
                 Ok::<u64, AppError>(written)
             });
@@ -176,7 +180,8 @@ impl App {
                     let w = writer_of(&row, writers);
                     batches[w].push(row);
                     if batches[w].len() == IMPORT_BATCH {
-                        let full = std::mem::replace(&mut batches[w], Vec::with_capacity(IMPORT_BATCH));
+                        let full =
+                            std::mem::replace(&mut batches[w], Vec::with_capacity(IMPORT_BATCH));
                         // A writer that stopped has failed: its error is reported below.
                         if senders[w].send(full).await.is_err() {
                             sent = Err(());
