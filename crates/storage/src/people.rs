@@ -358,11 +358,12 @@ impl Store {
         let needle = query.trim().to_lowercase();
         // Every sort name is at least "" and every user id is longer than "": the first page.
         let start = after.cloned().unwrap_or_default();
-        if self.dialect == crate::Dialect::Postgres
-            && path != SearchPath::Walk
-            && needle.chars().count() >= 3
-            && self.has_pg_trigram_index().await
-        {
+        let indexed = needle.chars().count() >= 3
+            && match self.dialect {
+                crate::Dialect::Sqlite => true,
+                crate::Dialect::Postgres => self.has_pg_trigram_index().await,
+            };
+        if indexed && path != SearchPath::Walk {
             use crate::search_sample::{Known, Plan, choose};
             let lookup = self.search_samples.lookup(org_id.as_str());
             if lookup.refresh {
@@ -376,120 +377,31 @@ impl Store {
                 });
             }
             let plan = match (path, &lookup.known) {
-                (SearchPath::Choose, Known::Sampled(sample)) => {
-                    Some(choose(sample, &needle, limit))
-                }
+                (SearchPath::Choose, Known::Sampled(sample)) => Some(choose(
+                    sample,
+                    &needle,
+                    (&start.sort_name, &start.user_id),
+                    limit,
+                )),
                 (SearchPath::Choose, Known::Small) => Some(Plan::Walk),
-                // Not sampled yet: the planner's own choice (below).
-                (SearchPath::Choose, Known::Unknown) => None,
-                _ => match crate::search_sample::rarest_trigrams(&lookup.known, &needle) {
-                    patterns if patterns.is_empty() => None,
-                    patterns => Some(Plan::Trigrams(patterns)),
-                },
+                // Not sampled yet, or the index asked for the whole query: below.
+                _ => None,
             };
             match plan {
                 Some(Plan::Walk) => {}
-                Some(Plan::Trigrams(patterns)) => {
-                    // The index for the chosen trigrams only, then the whole query on the rows
-                    // they give; materialised, so that the planner cannot trade the index for
-                    // the name-ordered walk because of the LIMIT.
-                    macro_rules! by_trigrams {
-                        ($likes:literal) => {
-                            concat!(
-                                "WITH hits AS MATERIALIZED ( \
-                                     SELECT user_id, role, created_at, sort_name FROM memberships \
-                                     WHERE org_id = $1 AND (sort_name, user_id) > ($4, $5) \
-                                       AND strpos(search_text, $2) > 0 AND ",
-                                $likes,
-                                ") \
-                                 SELECT u.id, u.name, u.email, h.role, \
-                                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                                          WHERE c.org_id = $1 AND c.email_key = u.email_key) \
-                                             THEN 1 ELSE 0 END AS is_it_contact, \
-                                        h.created_at AS joined_at, h.sort_name \
-                                 FROM (SELECT * FROM hits ORDER BY sort_name, user_id LIMIT $3) h \
-                                 JOIN users u ON u.id = h.user_id \
-                                 ORDER BY h.sort_name, h.user_id"
-                            )
-                        };
-                    }
-                    let sql = if patterns.len() == 1 {
-                        by_trigrams!("search_text LIKE $6")
-                    } else {
-                        by_trigrams!("search_text LIKE $6 AND search_text LIKE $7")
-                    };
-                    let mut q = sqlx::query_as(sql)
-                        .persistent(false)
-                        .bind(org_id.as_str())
-                        .bind(&needle)
-                        .bind(limit)
-                        .bind(&start.sort_name)
-                        .bind(&start.user_id);
-                    for p in &patterns {
-                        q = q.bind(p);
-                    }
-                    return Ok(q.fetch_all(&self.pool).await?);
+                Some(Plan::Trigrams(ask)) => {
+                    return self
+                        .search_by_trigrams(&ask, org_id, &needle, &start, limit)
+                        .await;
                 }
                 None => {
-                    // One statement, planned for its own pattern (an unnamed statement, so
-                    // never a generic plan): the planner weighs the trigram index against the
-                    // name-ordered walk from its statistics.
-                    return Ok(sqlx::query_as(
-                        "SELECT u.id, u.name, u.email, m.role, \
-                                CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                                  WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                                     THEN 1 ELSE 0 END AS is_it_contact, \
-                                m.created_at AS joined_at, m.sort_name \
-                         FROM memberships m JOIN users u ON u.id = m.user_id \
-                         WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) \
-                           AND m.search_text LIKE $2 ESCAPE '\\' \
-                         ORDER BY m.sort_name, m.user_id LIMIT $3",
-                    )
-                    .persistent(false)
-                    .bind(org_id.as_str())
-                    .bind(like_pattern(&needle))
-                    .bind(limit)
-                    .bind(&start.sort_name)
-                    .bind(&start.user_id)
-                    .fetch_all(&self.pool)
-                    .await?);
+                    if let Some(found) = self
+                        .search_by_whole_query(path, org_id, &needle, &start, limit)
+                        .await?
+                    {
+                        return Ok(found);
+                    }
                 }
-            }
-        }
-        // The trigram index answers a quoted phrase as a substring test, case-insensitively,
-        // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
-        let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-        let trigram_ready = self.dialect == crate::Dialect::Sqlite && needle.chars().count() >= 3;
-        if trigram_ready && path != SearchPath::Walk {
-            let (candidates,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3)",
-            )
-            .bind(&phrase)
-            .bind(org_id.as_str())
-            .bind(TRIGRAM_CANDIDATES + 1)
-            .fetch_one(&self.pool)
-            .await?;
-            if candidates <= TRIGRAM_CANDIDATES || path == SearchPath::Trigram {
-                return Ok(sqlx::query_as(
-                    "SELECT u.id, u.name, u.email, m.role, \
-                            CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                              WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                                 THEN 1 ELSE 0 END AS is_it_contact, \
-                            m.created_at AS joined_at, m.sort_name \
-                     FROM member_search s \
-                     JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
-                     JOIN users u ON u.id = m.user_id \
-                     WHERE s.member_search MATCH $1 AND s.org_id = $2 \
-                       AND (m.sort_name, m.user_id) > ($4, $5) \
-                     ORDER BY m.sort_name, m.user_id LIMIT $3",
-                )
-                .bind(&phrase)
-                .bind(org_id.as_str())
-                .bind(limit)
-                .bind(&start.sort_name)
-                .bind(&start.user_id)
-                .fetch_all(&self.pool)
-                .await?);
             }
         }
         // The walk: a plain substring test (no pattern, so nothing to escape) on the index's
@@ -521,6 +433,145 @@ impl Store {
             .bind(&start.user_id)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// The trigram path of a sampled choice: the index asked for the query's rarest trigrams
+    /// (`ask`, see `search_sample`), then the whole query tested on the rows it gives.
+    async fn search_by_trigrams(
+        &self,
+        ask: &[String],
+        org_id: &OrgId,
+        needle: &str,
+        start: &MemberCursor,
+        limit: i64,
+    ) -> Result<Vec<MemberHit>, StoreError> {
+        // PostgreSQL: materialised, so that the planner cannot trade the index for the
+        // name-ordered walk because of the LIMIT.
+        macro_rules! postgres {
+            ($likes:literal) => {
+                concat!(
+                    "WITH hits AS MATERIALIZED ( \
+                         SELECT user_id, role, created_at, sort_name FROM memberships \
+                         WHERE org_id = $1 AND (sort_name, user_id) > ($4, $5) \
+                           AND strpos(search_text, $2) > 0 AND ",
+                    $likes,
+                    ") \
+                     SELECT u.id, u.name, u.email, h.role, \
+                            CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                              WHERE c.org_id = $1 AND c.email_key = u.email_key) \
+                                 THEN 1 ELSE 0 END AS is_it_contact, \
+                            h.created_at AS joined_at, h.sort_name \
+                     FROM (SELECT * FROM hits ORDER BY sort_name, user_id LIMIT $3) h \
+                     JOIN users u ON u.id = h.user_id \
+                     ORDER BY h.sort_name, h.user_id"
+                )
+            };
+        }
+        let sql = match (self.dialect, ask.len()) {
+            (crate::Dialect::Postgres, 1) => postgres!("search_text LIKE $6"),
+            (crate::Dialect::Postgres, _) => {
+                postgres!("search_text LIKE $6 AND search_text LIKE $7")
+            }
+            (crate::Dialect::Sqlite, _) => {
+                "SELECT u.id, u.name, u.email, m.role, \
+                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                             THEN 1 ELSE 0 END AS is_it_contact, \
+                        m.created_at AS joined_at, m.sort_name \
+                 FROM member_search s \
+                 JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
+                 JOIN users u ON u.id = m.user_id \
+                 WHERE s.member_search MATCH $6 AND s.org_id = $1 \
+                   AND (m.sort_name, m.user_id) > ($4, $5) AND instr(m.search_text, $2) > 0 \
+                 ORDER BY m.sort_name, m.user_id LIMIT $3"
+            }
+        };
+        let mut q = sqlx::query_as(sql)
+            .persistent(self.dialect == crate::Dialect::Sqlite)
+            .bind(org_id.as_str())
+            .bind(needle)
+            .bind(limit)
+            .bind(&start.sort_name)
+            .bind(&start.user_id);
+        for a in ask {
+            q = q.bind(a);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// The index asked for the whole query, where no sample decides: PostgreSQL's planner
+    /// weighs pg_trgm against the walk; SQLite counts the trigram index's candidates, up to
+    /// [`TRIGRAM_CANDIDATES`], and takes the index for a few. `None`: walk.
+    async fn search_by_whole_query(
+        &self,
+        path: SearchPath,
+        org_id: &OrgId,
+        needle: &str,
+        start: &MemberCursor,
+        limit: i64,
+    ) -> Result<Option<Vec<MemberHit>>, StoreError> {
+        if self.dialect == crate::Dialect::Postgres {
+            // An unnamed statement, so planned for its own pattern, never a generic plan.
+            return Ok(Some(
+                sqlx::query_as(
+                    "SELECT u.id, u.name, u.email, m.role, \
+                            CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                              WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                                 THEN 1 ELSE 0 END AS is_it_contact, \
+                            m.created_at AS joined_at, m.sort_name \
+                     FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) \
+                       AND m.search_text LIKE $2 ESCAPE '\\' \
+                     ORDER BY m.sort_name, m.user_id LIMIT $3",
+                )
+                .persistent(false)
+                .bind(org_id.as_str())
+                .bind(like_pattern(needle))
+                .bind(limit)
+                .bind(&start.sort_name)
+                .bind(&start.user_id)
+                .fetch_all(&self.pool)
+                .await?,
+            ));
+        }
+        // The trigram index answers a quoted phrase as a substring test, case-insensitively,
+        // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
+        let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+        if path == SearchPath::Choose {
+            let (candidates,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3)",
+            )
+            .bind(&phrase)
+            .bind(org_id.as_str())
+            .bind(TRIGRAM_CANDIDATES + 1)
+            .fetch_one(&self.pool)
+            .await?;
+            if candidates > TRIGRAM_CANDIDATES {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            sqlx::query_as(
+                "SELECT u.id, u.name, u.email, m.role, \
+                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
+                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
+                             THEN 1 ELSE 0 END AS is_it_contact, \
+                        m.created_at AS joined_at, m.sort_name \
+                 FROM member_search s \
+                 JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
+                 JOIN users u ON u.id = m.user_id \
+                 WHERE s.member_search MATCH $1 AND s.org_id = $2 \
+                   AND (m.sort_name, m.user_id) > ($4, $5) \
+                 ORDER BY m.sort_name, m.user_id LIMIT $3",
+            )
+            .bind(&phrase)
+            .bind(org_id.as_str())
+            .bind(limit)
+            .bind(&start.sort_name)
+            .bind(&start.user_id)
+            .fetch_all(&self.pool)
+            .await?,
+        ))
     }
 
     /// Writes one batch of import rows in one transaction: creates users that do not exist
@@ -609,10 +660,18 @@ impl Store {
         Ok(stats)
     }
 
-    /// After an import: the trigram index's pending list is merged into the index now (a
-    /// search would otherwise read it row by row until autovacuum merges it), and member
-    /// search takes a new sample of the organisation.
+    /// After an import: on PostgreSQL the planner's statistics are brought up to date (right
+    /// after a bulk load it still takes the organisation for a few rows, and walks a million
+    /// members for a query the trigram index answers in milliseconds) and the trigram index's
+    /// pending list is merged into the index (a search would otherwise read it row by row until
+    /// autovacuum merges it); member search takes a new sample of the organisation.
     pub async fn finish_import(&self, org_id: &OrgId) -> Result<(), StoreError> {
+        if self.dialect == crate::Dialect::Postgres {
+            // Only the table's owner may; anyone else leaves it to autovacuum.
+            if let Err(e) = sqlx::query("ANALYZE memberships").execute(&self.pool).await {
+                tracing::warn!(error = %e, "could not update the planner's statistics of memberships");
+            }
+        }
         if self.dialect == crate::Dialect::Postgres && self.has_pg_trigram_index().await {
             // Only the index's owner may; anyone else leaves it to autovacuum.
             if let Err(e) =

@@ -1,24 +1,28 @@
-//! PostgreSQL: how member search chooses, per query, between the pg_trgm index and the
-//! name-ordered walk.
+//! How member search chooses, per query, between the trigram index and the name-ordered walk.
 //!
 //! Neither way is quick for every query among a million members. The walk fills the first page
 //! at once when many members match near the start of the alphabet, and reads every member when
-//! few match. The trigram index finds rare matches, but a query's *common* trigrams ("mem",
-//! "ber" in "member 09999") each stand for most of the members, and reading their posting
-//! lists costs tens of milliseconds before the rare ones narrow anything down.
+//! few match or when the matches sort late ("er 1" matches a tenth of the benchmark's members,
+//! all after the first hundred thousand). The trigram index finds rare matches, but a query's
+//! *common* trigrams ("mem", "ber" in "member 09999") each stand for most of the members, and
+//! reading their posting lists (position lists too, for SQLite's phrase match) costs tens of
+//! milliseconds before the rare ones narrow anything down.
 //!
-//! So each large organisation keeps a sample of its members' search texts in memory (about
-//! [`SAMPLE_ROWS`], taken with `TABLESAMPLE SYSTEM`, refreshed in the background after
-//! [`SAMPLE_TTL`]). From it a query gets two estimates: how many members contain the whole
-//! query (the walk's cost is how far it must read to fill a page), and how many contain each
-//! of the query's trigrams. The trigram path then asks the index for the one or two *rarest*
-//! trigrams only (`search_text LIKE '%099%'`), and checks the whole query on the few rows they
-//! give. The cheaper of the two plans, by [`choose`], is run.
+//! So each large organisation keeps a sample of its members in memory, in name order (about
+//! [`SAMPLE_ROWS`]; PostgreSQL takes it with `TABLESAMPLE SYSTEM`, SQLite with a random filter
+//! over the covering index; refreshed in the background after [`SAMPLE_TTL`] and after an
+//! import). From it a query gets two estimates: how far the walk must read to fill the page
+//! from where it starts (the sample's matches in name order say where they are, early or
+//! late), and how many members contain each of the query's trigrams. The trigram path then
+//! asks the index for the one or two *rarest* trigrams only (`LIKE '%099%'` on PostgreSQL,
+//! `MATCH '"099" AND "999"'` on SQLite), and tests the whole query on the rows they give. The
+//! cheaper plan, by [`choose`], is run.
 //!
-//! A trigram here is three consecutive letters or digits inside one word of the query, which
-//! pg_trgm indexes for any text containing the query; a `LIKE '%abc%'` pattern extracts exactly
-//! that trigram, unpadded. Whatever is chosen, the statement also tests the whole query, so a
-//! choice can only be slow, never wrong.
+//! On PostgreSQL a trigram is three consecutive letters or digits inside one word of the query,
+//! which pg_trgm indexes for any text containing the query, and a `LIKE '%abc%'` pattern
+//! extracts exactly that trigram, unpadded. SQLite's trigram tokenizer indexes every three
+//! consecutive characters, spaces and punctuation included. Whatever is chosen, the statement
+//! also tests the whole query, so a choice can only be slow, never wrong.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +35,7 @@ pub(crate) const SAMPLE_ROWS: f64 = 10_000.0;
 pub(crate) const SAMPLE_TTL: Duration = Duration::from_secs(600);
 
 /// At most this many organisations keep a sample (the least recently refreshed goes first).
-pub(crate) const SAMPLED_ORGS: usize = 64;
+pub(crate) const SAMPLED_ORGS: usize = 16;
 
 /// Below this many members the walk reads the whole organisation quickly: no sample is kept.
 pub(crate) const SMALL_ORG: f64 = 5_000.0;
@@ -45,24 +49,61 @@ const WALK_COST: f64 = 0.3;
 
 type Trigram = [char; 3];
 
-/// The trigrams pg_trgm indexes inside the words of `text`, each once.
-fn trigrams(text: &str) -> Vec<Trigram> {
-    let mut found = Vec::new();
-    for word in text.split(|c: char| !c.is_alphanumeric()) {
-        let chars: Vec<char> = word.chars().collect();
-        for w in chars.windows(3) {
-            let t = [w[0], w[1], w[2]];
-            if !found.contains(&t) {
-                found.push(t);
+/// Which trigrams a database's index holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigrams {
+    /// pg_trgm: inside words of letters and digits.
+    Words,
+    /// SQLite FTS5's trigram tokenizer: every three consecutive characters.
+    Windows,
+}
+
+impl Trigrams {
+    /// The trigrams of `text`, each once.
+    fn of(self, text: &str) -> Vec<Trigram> {
+        let mut found = Vec::new();
+        let mut add = |chars: &[char]| {
+            for w in chars.windows(3) {
+                let t = [w[0], w[1], w[2]];
+                if !found.contains(&t) {
+                    found.push(t);
+                }
             }
+        };
+        match self {
+            Trigrams::Words => {
+                for word in text.split(|c: char| !c.is_alphanumeric()) {
+                    add(&word.chars().collect::<Vec<_>>());
+                }
+            }
+            Trigrams::Windows => add(&text.chars().collect::<Vec<_>>()),
+        }
+        found
+    }
+
+    /// How the index is asked for the rows holding all of `chosen`: `LIKE` patterns for
+    /// pg_trgm, one FTS5 query for SQLite.
+    fn ask(self, chosen: &[Trigram]) -> Vec<String> {
+        let text = |t: &Trigram| t.iter().collect::<String>();
+        match self {
+            Trigrams::Words => chosen.iter().map(|t| format!("%{}%", text(t))).collect(),
+            Trigrams::Windows => vec![
+                chosen
+                    .iter()
+                    .map(|t| format!("\"{}\"", text(t).replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            ],
         }
     }
-    found
 }
 
 /// What is known of one organisation's search texts.
 pub(crate) struct SearchSample {
-    /// The sampled search texts (lower-case, as stored).
+    kind: Trigrams,
+    /// The sampled members' `(sort_name, user_id)`, in name order.
+    keys: Vec<(String, String)>,
+    /// Their search texts (lower-case, as stored), in the same order.
     texts: Vec<String>,
     /// How many of them contain each trigram.
     containing: HashMap<Trigram, u32>,
@@ -75,23 +116,54 @@ pub(crate) struct SearchSample {
 pub(crate) enum Plan {
     /// The name-ordered walk with a substring test.
     Walk,
-    /// The trigram index for these (one or two) `LIKE` patterns, then the substring test.
+    /// The trigram index asked this way (PostgreSQL: one or two `LIKE` patterns; SQLite: one
+    /// FTS5 query), then the substring test.
     Trigrams(Vec<String>),
 }
 
 impl SearchSample {
-    pub(crate) fn new(texts: Vec<String>, members: f64) -> Self {
+    /// A sample of `(sort_name, user_id, search_text)` rows in name order, standing for
+    /// `members` members.
+    pub(crate) fn new(kind: Trigrams, rows: Vec<(String, String, String)>, members: f64) -> Self {
         let mut containing: HashMap<Trigram, u32> = HashMap::new();
-        for text in &texts {
-            for t in trigrams(text) {
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut texts = Vec::with_capacity(rows.len());
+        for (sort_name, user_id, text) in rows {
+            for t in kind.of(&text) {
                 *containing.entry(t).or_default() += 1;
             }
+            keys.push((sort_name, user_id));
+            texts.push(text);
         }
         SearchSample {
+            kind,
+            keys,
             texts,
             containing,
             members,
         }
+    }
+
+    /// How many members the walk reads to fill a page of `limit` from `after` on.
+    fn walk_reads(&self, needle: &str, after: (&str, &str), limit: i64) -> f64 {
+        let n = self.texts.len().max(1) as f64;
+        let per_sampled = self.members.max(1.0) / n;
+        let from = self
+            .keys
+            .partition_point(|(s, u)| (s.as_str(), u.as_str()) <= after);
+        // The page is full once the walk has passed this many of the sample's matches.
+        let wanted = ((limit.max(1) as f64) / per_sampled).ceil().max(1.0) as usize;
+        let mut found = 0;
+        for (i, text) in self.texts.iter().enumerate().skip(from) {
+            if text.contains(needle) {
+                found += 1;
+                if found == wanted {
+                    return (i + 1 - from) as f64 * per_sampled;
+                }
+            }
+        }
+        // Not enough matches in the sample: the walk reads on to the end.
+        (self.texts.len() - from).max(1) as f64 * per_sampled
     }
 
     /// The share of members whose search text passes `test`, from the sample; never zero, so
@@ -108,14 +180,14 @@ impl SearchSample {
     }
 }
 
-/// The cheaper plan for `needle` (trimmed, lower-case) and a page of `limit`.
-pub(crate) fn choose(sample: &SearchSample, needle: &str, limit: i64) -> Plan {
+/// The cheaper plan for `needle` (trimmed, lower-case) and a page of `limit` after `after`
+/// (`("", "")` for the first page).
+pub(crate) fn choose(sample: &SearchSample, needle: &str, after: (&str, &str), limit: i64) -> Plan {
     let members = sample.members.max(1.0);
-    let matching = sample.share(|t| t.contains(needle));
-    // The walk reads until the page is full, or everything.
-    let walk = (limit.max(1) as f64 / matching).min(members) * WALK_COST;
-
-    let mut candidates: Vec<(f64, Trigram)> = trigrams(needle)
+    let walk = sample.walk_reads(needle, after, limit) * WALK_COST;
+    let mut candidates: Vec<(f64, Trigram)> = sample
+        .kind
+        .of(needle)
         .into_iter()
         .map(|t| (sample.trigram_share(&t), t))
         .collect();
@@ -125,31 +197,15 @@ pub(crate) fn choose(sample: &SearchSample, needle: &str, limit: i64) -> Plan {
         let chosen: Vec<Trigram> = candidates[..take].iter().map(|(_, t)| *t).collect();
         let postings: f64 = candidates[..take].iter().map(|(s, _)| s * members).sum();
         let rows = sample.share(|text| {
-            let have = trigrams(text);
+            let have = sample.kind.of(text);
             chosen.iter().all(|t| have.contains(t))
         }) * members;
         let cost = postings * POSTING_COST + rows * CANDIDATE_COST;
         if cost < best.0 {
-            let patterns = chosen.iter().map(like_trigram).collect();
-            best = (cost, Plan::Trigrams(patterns));
+            best = (cost, Plan::Trigrams(sample.kind.ask(&chosen)));
         }
     }
     best.1
-}
-
-/// The `LIKE` patterns of `needle`'s two rarest trigrams by the sample (without one, its
-/// first two): what the trigram path asks the index for when told to take it.
-pub(crate) fn rarest_trigrams(known: &Known, needle: &str) -> Vec<String> {
-    let mut found = trigrams(needle);
-    if let Known::Sampled(sample) = known {
-        found.sort_by(|a, b| sample.trigram_share(a).total_cmp(&sample.trigram_share(b)));
-    }
-    found.truncate(2);
-    found.iter().map(like_trigram).collect()
-}
-
-fn like_trigram(t: &Trigram) -> String {
-    format!("%{}%", t.iter().collect::<String>())
 }
 
 /// The samples of the organisations searched lately, shared by a store's clones.
@@ -241,21 +297,18 @@ impl Samples {
 impl crate::Store {
     /// Takes member search's sample of `org_id` now, which is otherwise taken in the background
     /// on the organisation's first search (and refreshed every ten minutes): for tests and
-    /// benchmarks that want the steady state at once. Nothing to do on SQLite.
+    /// benchmarks that want the steady state at once.
     pub async fn sample_members_for_search(
         &self,
         org_id: &smartcore_domain::OrgId,
     ) -> Result<(), crate::StoreError> {
-        if self.dialect != crate::Dialect::Postgres {
-            return Ok(());
-        }
         let known = self.take_search_sample(org_id.as_str()).await?;
         self.search_samples.lookup(org_id.as_str());
         self.search_samples.finish(org_id.as_str(), Ok(known));
         Ok(())
     }
 
-    /// What member search should know of `org_id` now: small, or a fresh sample of its texts.
+    /// What member search should know of `org_id` now: small, or a fresh sample of it.
     pub(crate) async fn take_search_sample(&self, org_id: &str) -> Result<Known, sqlx::Error> {
         let (few,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM (SELECT 1 FROM memberships WHERE org_id = $1 LIMIT $2) f",
@@ -267,35 +320,63 @@ impl crate::Store {
         if (few as f64) < SMALL_ORG {
             return Ok(Known::Small);
         }
-        // The table's rows: the planner's count, or (never analysed yet, right after a bulk
-        // import) its size at a cautious 50 rows a page.
-        let (rows, pages): (f64, f64) = sqlx::query_as(
-            "SELECT GREATEST(reltuples, 0)::float8, (pg_relation_size(oid) / 8192)::float8 \
-             FROM pg_class WHERE oid = 'memberships'::regclass",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let rows = rows.max(pages * 50.0).max(1.0);
-        let mut percent = (100.0 * SAMPLE_ROWS / rows).clamp(0.01, 100.0);
-        loop {
-            let texts: Vec<(String,)> = sqlx::query_as(
-                "SELECT search_text FROM memberships TABLESAMPLE SYSTEM ($1::float4) WHERE org_id = $2",
-            )
-            .bind(percent)
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
-            let got = texts.len() as f64;
-            // Too few of this organisation's rows (it is a small part of the table): a larger
-            // share of the table, once or twice.
-            if got < SAMPLE_ROWS / 4.0 && percent < 100.0 {
-                percent = (percent * SAMPLE_ROWS / got.max(1.0)).min(100.0);
-                continue;
+        let (rows, members) = match self.dialect {
+            crate::Dialect::Sqlite => {
+                // A random filter over the covering index, in name order: one read of it.
+                let (members,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1")
+                        .bind(org_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                let every = ((members as f64) / SAMPLE_ROWS).ceil().max(1.0) as i64;
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT sort_name, user_id, search_text FROM memberships \
+                     WHERE org_id = $1 AND random() % $2 = 0 ORDER BY sort_name, user_id",
+                )
+                .bind(org_id)
+                .bind(every)
+                .fetch_all(&self.pool)
+                .await?;
+                (rows, members as f64)
             }
-            let members = (got * 100.0 / percent).max(few as f64);
-            let texts = texts.into_iter().map(|(t,)| t).collect();
-            return Ok(Known::Sampled(Arc::new(SearchSample::new(texts, members))));
-        }
+            crate::Dialect::Postgres => {
+                // The table's rows: the planner's count, or (never analysed yet) its size at
+                // a cautious 50 rows a page. Pages are sampled, not read whole.
+                let (rows, pages): (f64, f64) = sqlx::query_as(
+                    "SELECT GREATEST(reltuples, 0)::float8, (pg_relation_size(oid) / 8192)::float8 \
+                     FROM pg_class WHERE oid = 'memberships'::regclass",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                let table = rows.max(pages * 50.0).max(1.0);
+                let mut percent = (100.0 * SAMPLE_ROWS / table).clamp(0.01, 100.0);
+                loop {
+                    let rows: Vec<(String, String, String)> = sqlx::query_as(
+                        "SELECT sort_name, user_id, search_text FROM memberships \
+                         TABLESAMPLE SYSTEM ($1::float4) WHERE org_id = $2 ORDER BY sort_name, user_id",
+                    )
+                    .bind(percent)
+                    .bind(org_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let got = rows.len() as f64;
+                    // Too few of this organisation's rows (it is a small part of the table):
+                    // a larger share of the table, once or twice.
+                    if got < SAMPLE_ROWS / 4.0 && percent < 100.0 {
+                        percent = (percent * SAMPLE_ROWS / got.max(1.0)).min(100.0);
+                        continue;
+                    }
+                    break (rows, (got * 100.0 / percent).max(few as f64));
+                }
+            }
+        };
+        let kind = match self.dialect {
+            crate::Dialect::Sqlite => Trigrams::Windows,
+            crate::Dialect::Postgres => Trigrams::Words,
+        };
+        Ok(Known::Sampled(Arc::new(SearchSample::new(
+            kind, rows, members,
+        ))))
     }
 }
 
@@ -303,47 +384,99 @@ impl crate::Store {
 mod tests {
     use super::*;
 
-    /// Members like the benchmark's: "member 012345 member12345@import.example".
-    fn bench_like(n: usize) -> SearchSample {
-        let texts = (0..n)
-            .map(|i| format!("member {i:06} member{i}@import.example"))
+    /// Every 100th of a million members like the benchmark's, in name order:
+    /// "member 012300 member12300@import.example".
+    fn bench_like(kind: Trigrams) -> SearchSample {
+        let rows = (0..10_000)
+            .map(|i| {
+                let n = i * 100;
+                (
+                    format!("member {n:06}"),
+                    format!("user_{n:08}"),
+                    format!("member {n:06} member{n}@import.example"),
+                )
+            })
             .collect();
-        SearchSample::new(texts, 1_000_000.0)
+        SearchSample::new(kind, rows, 1_000_000.0)
     }
 
+    const FIRST: (&str, &str) = ("", "");
+
     #[test]
-    fn trigrams_are_taken_inside_words_only() {
-        let t = trigrams("er 1 ab abc@x-yz");
-        assert_eq!(t, vec![['a', 'b', 'c']]);
-        assert_eq!(trigrams("zoë"), vec![['z', 'o', 'ë']]);
-        assert_eq!(trigrams("aaaa").len(), 1, "each trigram once");
+    fn trigrams_are_taken_as_each_index_holds_them() {
+        assert_eq!(
+            Trigrams::Words.of("er 1 ab abc@x-yz"),
+            vec![['a', 'b', 'c']]
+        );
+        assert_eq!(Trigrams::Words.of("zoë"), vec![['z', 'o', 'ë']]);
+        assert_eq!(Trigrams::Words.of("aaaa").len(), 1, "each trigram once");
+        assert_eq!(
+            Trigrams::Windows.of("er 1"),
+            vec![['e', 'r', ' '], ['r', ' ', '1']]
+        );
+        assert_eq!(
+            Trigrams::Windows.ask(&[['a', '"', 'b'], ['0', '9', '9']]),
+            vec!["\"a\"\"b\" AND \"099\"".to_owned()]
+        );
+        assert_eq!(
+            Trigrams::Words.ask(&[['0', '9', '9'], ['9', '9', '9']]),
+            vec!["%099%", "%999%"]
+        );
     }
 
     #[test]
     fn a_rare_number_goes_to_its_rarest_trigrams_and_common_words_walk() {
-        // Every 100th member of a million: rows 0, 100, 200 … as a sample.
-        let texts = (0..10_000)
-            .map(|i| format!("member {:06} member{}@import.example", i * 100, i * 100))
-            .collect();
-        let sample = SearchSample::new(texts, 1_000_000.0);
-        match choose(&sample, "member 09999", 50) {
-            Plan::Trigrams(p) => {
-                assert!(!p.iter().any(|p| p == "%mem%" || p == "%ber%"), "{p:?}");
+        for kind in [Trigrams::Words, Trigrams::Windows] {
+            let sample = bench_like(kind);
+            match choose(&sample, "member 09999", FIRST, 50) {
+                Plan::Trigrams(p) => {
+                    assert!(
+                        !p.iter().any(|p| p.contains("mem") || p.contains("ber")),
+                        "{p:?}"
+                    );
+                }
+                Plan::Walk => panic!("{kind:?}: a rare number must use the index"),
             }
-            Plan::Walk => panic!("a rare number must use the index"),
+            assert_eq!(
+                choose(&sample, "import.example", FIRST, 50),
+                Plan::Walk,
+                "{kind:?}"
+            );
+            assert_eq!(
+                choose(&sample, "member 0", FIRST, 50),
+                Plan::Walk,
+                "{kind:?}"
+            );
+            assert!(
+                matches!(choose(&sample, "zz-nobody", FIRST, 50), Plan::Trigrams(_)),
+                "{kind:?}"
+            );
         }
-        assert_eq!(choose(&sample, "import.example", 50), Plan::Walk);
-        assert_eq!(choose(&sample, "er 1", 50), Plan::Walk);
-        assert!(matches!(
-            choose(&sample, "zz-nobody", 50),
-            Plan::Trigrams(_)
-        ));
+    }
+
+    #[test]
+    fn the_walk_is_costed_from_where_the_matches_are_in_name_order() {
+        let sample = bench_like(Trigrams::Windows);
+        // "er 1": a tenth of the members, all after the first hundred thousand.
+        let late = sample.walk_reads("er 1", FIRST, 50);
+        assert!((100_000.0..=101_000.0).contains(&late), "{late}");
+        // From a cursor among them, the page fills at once.
+        let there = sample.walk_reads("er 1", ("member 150000", "user_00150000"), 50);
+        assert!(there <= 1_000.0, "{there}");
+        // Nothing matches: the whole organisation.
+        assert_eq!(sample.walk_reads("zz-nobody", FIRST, 50), 1_000_000.0);
     }
 
     #[test]
     fn a_query_without_trigrams_walks() {
-        let sample = bench_like(1000);
-        assert_eq!(choose(&sample, "7@", 50), Plan::Walk);
+        assert_eq!(
+            choose(&bench_like(Trigrams::Words), "7@", FIRST, 50),
+            Plan::Walk
+        );
+        assert_eq!(
+            choose(&bench_like(Trigrams::Windows), "7@", FIRST, 50),
+            Plan::Walk
+        );
     }
 
     #[test]
@@ -351,7 +484,10 @@ mod tests {
         let samples = Samples::default();
         assert!(samples.lookup("o").refresh);
         assert!(!samples.lookup("o").refresh, "a refresh is under way");
-        samples.finish("o", Ok(Known::Sampled(Arc::new(bench_like(10)))));
+        samples.finish(
+            "o",
+            Ok(Known::Sampled(Arc::new(bench_like(Trigrams::Words)))),
+        );
         let l = samples.lookup("o");
         assert!(matches!(l.known, Known::Sampled(_)) && !l.refresh);
         samples.forget("o");
