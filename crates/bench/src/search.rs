@@ -39,7 +39,9 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
         let matches: Vec<u64> = WORDS.iter().map(|q| matching(members, q)).collect();
         for kind in db::kinds().await {
             let database = db::fresh(kind).await?;
+            let building = Instant::now();
             let fixture = crate::load::Fixture::build(&database.url, members).await?;
+            let built = building.elapsed().as_secs_f64();
             let client = reqwest::Client::new();
             let mut samples = Vec::with_capacity(queries);
             let mut by_query: Vec<Vec<u128>> = vec![Vec::new(); WORDS.len()];
@@ -70,6 +72,10 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
                 percentile(&samples, 90.0),
                 percentile(&samples, 99.0),
                 percentile(&samples, 100.0)
+            );
+            println!(
+                "  (the fixture's import through App::import_members: {members} members in {built:.1} s, {:.0} rows/s)",
+                members as f64 / built
             );
             println!(
                 "  {:<16} {:>9} {:>9} {:>9} {:>9}",

@@ -389,6 +389,14 @@ impl Store {
             };
             match plan {
                 Some(Plan::Walk) => {}
+                Some(Plan::WholeQuery) => {
+                    if let Some(found) = self
+                        .search_by_whole_query(SearchPath::Trigram, org_id, &needle, &start, limit)
+                        .await?
+                    {
+                        return Ok(found);
+                    }
+                }
                 Some(Plan::Trigrams(ask)) => {
                     return self
                         .search_by_trigrams(&ask, org_id, &needle, &start, limit)
@@ -660,16 +668,21 @@ impl Store {
         Ok(stats)
     }
 
-    /// After an import: on PostgreSQL the planner's statistics are brought up to date (right
+    /// After an import: on PostgreSQL the table is vacuumed and its statistics brought up to date (right
     /// after a bulk load it still takes the organisation for a few rows, and walks a million
     /// members for a query the trigram index answers in milliseconds) and the trigram index's
     /// pending list is merged into the index (a search would otherwise read it row by row until
     /// autovacuum merges it); member search takes a new sample of the organisation.
     pub async fn finish_import(&self, org_id: &OrgId) -> Result<(), StoreError> {
         if self.dialect == crate::Dialect::Postgres {
-            // Only the table's owner may; anyone else leaves it to autovacuum.
-            if let Err(e) = sqlx::query("ANALYZE memberships").execute(&self.pool).await {
-                tracing::warn!(error = %e, "could not update the planner's statistics of memberships");
+            // Only the table's owner may; anyone else leaves it to autovacuum. VACUUM also
+            // marks the new rows' pages all-visible, so the walk reads its covering index
+            // without visiting the table (right after a load it visits every row: 0.8 µs each).
+            if let Err(e) = sqlx::query("VACUUM (ANALYZE) memberships")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "could not vacuum and analyse memberships after the import");
             }
         }
         if self.dialect == crate::Dialect::Postgres && self.has_pg_trigram_index().await {

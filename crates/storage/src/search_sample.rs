@@ -47,6 +47,10 @@ const POSTING_COST: f64 = 0.02;
 const CANDIDATE_COST: f64 = 2.0;
 const WALK_COST: f64 = 0.3;
 
+/// A walk reading more members than this is slow enough to ask the planner instead, when the
+/// sample has nothing better.
+const FAR_WALK: f64 = 5_000.0;
+
 type Trigram = [char; 3];
 
 /// Which trigrams a database's index holds.
@@ -119,6 +123,10 @@ pub(crate) enum Plan {
     /// The trigram index asked this way (PostgreSQL: one or two `LIKE` patterns; SQLite: one
     /// FTS5 query), then the substring test.
     Trigrams(Vec<String>),
+    /// PostgreSQL, a query without a trigram inside a word ("er 1") that the walk would read
+    /// far for: the whole query as a `LIKE`, for the planner, which also knows pg_trgm's
+    /// trigrams at word edges ("er ", "  1").
+    WholeQuery,
 }
 
 impl SearchSample {
@@ -153,9 +161,10 @@ impl SearchSample {
             .partition_point(|(s, u)| (s.as_str(), u.as_str()) <= after);
         // The page is full once the walk has passed this many of the sample's matches.
         let wanted = ((limit.max(1) as f64) / per_sampled).ceil().max(1.0) as usize;
+        let needle = memchr::memmem::Finder::new(needle);
         let mut found = 0;
         for (i, text) in self.texts.iter().enumerate().skip(from) {
-            if text.contains(needle) {
+            if needle.find(text.as_bytes()).is_some() {
                 found += 1;
                 if found == wanted {
                     return (i + 1 - from) as f64 * per_sampled;
@@ -164,14 +173,6 @@ impl SearchSample {
         }
         // Not enough matches in the sample: the walk reads on to the end.
         (self.texts.len() - from).max(1) as f64 * per_sampled
-    }
-
-    /// The share of members whose search text passes `test`, from the sample; never zero, so
-    /// that a query no sampled member matches still counts as rare rather than free.
-    fn share(&self, test: impl Fn(&str) -> bool) -> f64 {
-        let n = self.texts.len().max(1) as f64;
-        let hits = self.texts.iter().filter(|t| test(t)).count() as f64;
-        (hits + 0.5) / (n + 1.0)
     }
 
     fn trigram_share(&self, t: &Trigram) -> f64 {
@@ -193,15 +194,43 @@ pub(crate) fn choose(sample: &SearchSample, needle: &str, after: (&str, &str), l
         .collect();
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best = (walk, Plan::Walk);
-    for take in 1..=candidates.len().min(2) {
-        let chosen: Vec<Trigram> = candidates[..take].iter().map(|(_, t)| *t).collect();
+    if candidates.is_empty() {
+        return if sample.kind == Trigrams::Words && walk > FAR_WALK * WALK_COST {
+            Plan::WholeQuery
+        } else {
+            best.1
+        };
+    }
+    // How many sampled texts hold the rarest trigram, and the two rarest: one pass, the
+    // second test only where the first passed. (A text holds a trigram exactly when it
+    // contains its three characters: pg_trgm's are letters and digits, so inside one word.)
+    let text = |t: &Trigram| t.iter().collect::<String>();
+    let first = text(&candidates[0].1);
+    let second = candidates.get(1).map(|c| text(&c.1));
+    let first = memchr::memmem::Finder::new(&first);
+    let second = second.as_deref().map(memchr::memmem::Finder::new);
+    let (mut one, mut both) = (0u32, 0u32);
+    for t in &sample.texts {
+        if first.find(t.as_bytes()).is_some() {
+            one += 1;
+            if second
+                .as_ref()
+                .is_some_and(|f| f.find(t.as_bytes()).is_some())
+            {
+                both += 1;
+            }
+        }
+    }
+    let n = sample.texts.len().max(1) as f64;
+    for (take, holding) in [(1, one), (2, both)] {
+        if take > candidates.len() {
+            break;
+        }
         let postings: f64 = candidates[..take].iter().map(|(s, _)| s * members).sum();
-        let rows = sample.share(|text| {
-            let have = sample.kind.of(text);
-            chosen.iter().all(|t| have.contains(t))
-        }) * members;
+        let rows = (f64::from(holding) + 0.5) / (n + 1.0) * members;
         let cost = postings * POSTING_COST + rows * CANDIDATE_COST;
         if cost < best.0 {
+            let chosen: Vec<Trigram> = candidates[..take].iter().map(|(_, t)| *t).collect();
             best = (cost, Plan::Trigrams(sample.kind.ask(&chosen)));
         }
     }
@@ -435,7 +464,7 @@ mod tests {
                         "{p:?}"
                     );
                 }
-                Plan::Walk => panic!("{kind:?}: a rare number must use the index"),
+                other => panic!("{kind:?}: a rare number must use the index, not {other:?}"),
             }
             assert_eq!(
                 choose(&sample, "import.example", FIRST, 50),
