@@ -250,7 +250,7 @@ impl App {
     /// adding what happened to `report`. Stops early when the mail server keeps failing.
     ///
     /// Each page is taken with a lease under an owner of its own, renewed while the page is
-    /// being sent (see [`App::holding_leases`]): a sender killed mid-send leaves its reminders
+    /// being sent (see `App::holding_leases`): a sender killed mid-send leaves its reminders
     /// to the next delivery once the lease has run out.
     pub async fn deliver_queued_reminders(&self, report: &mut SweepReport) -> Result<(), AppError> {
         let failures = AtomicUsize::new(0);

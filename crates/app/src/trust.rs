@@ -576,7 +576,7 @@ impl App {
 
     /// Sends the due welcomes (only `only`'s, when given); returns how many were handled.
     /// They are taken with a lease under an owner of this pass, renewed while it sends (see
-    /// [`App::holding_leases`]), so a worker killed mid-send leaves them to the next pass once
+    /// `App::holding_leases`), so a worker killed mid-send leaves them to the next pass once
     /// the lease has run out.
     pub async fn send_welcomes(&self, only: Option<&str>) -> Result<usize, AppError> {
         let owner = pass_owner("welcomes");

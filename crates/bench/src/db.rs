@@ -18,6 +18,36 @@ impl Kind {
 pub struct FreshDb {
     pub url: String,
     _dir: Option<TempDir>,
+    /// The PostgreSQL database this run created, dropped with the handle.
+    pg_name: Option<String>,
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Its own thread and runtime: a drop may happen inside the benchmark's runtime.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::AnyConnection::connect(&pg_admin_url()).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop a benchmark database; drop it by hand ({dropped:?})");
+        }
+    }
 }
 
 pub struct TempDir(pub std::path::PathBuf);
@@ -65,6 +95,7 @@ pub async fn fresh(kind: Kind) -> anyhow::Result<FreshDb> {
             Ok(FreshDb {
                 url: format!("sqlite://{}/bench.db", dir.0.display()),
                 _dir: Some(dir),
+                pg_name: None,
             })
         }
         Kind::Postgres => {
@@ -80,6 +111,7 @@ pub async fn fresh(kind: Kind) -> anyhow::Result<FreshDb> {
             Ok(FreshDb {
                 url: format!("{base}/{name}"),
                 _dir: None,
+                pg_name: Some(name),
             })
         }
     }
