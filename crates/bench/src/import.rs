@@ -75,6 +75,9 @@ pub async fn run(rows: u64) -> anyhow::Result<()> {
                     .env("RUST_LOG", "warn");
                 c
             };
+            // Only `migrate` creates a database (the CLI refuses to start on a missing one).
+            let (_, _, ok) = run_measured(&mut command(&["migrate"]))?;
+            anyhow::ensure!(ok, "migrate failed");
             let (_, _, ok) =
                 run_measured(&mut command(&["org", "create", "--name", "Import Bench"]))?;
             anyhow::ensure!(ok, "org create failed");
