@@ -443,8 +443,9 @@ impl Store {
             .await?)
     }
 
-    /// The trigram path of a sampled choice: the index asked for the query's rarest trigrams
-    /// (`ask`, see `search_sample`), then the whole query tested on the rows it gives.
+    /// The trigram path of a sampled choice: on PostgreSQL the index asked for the query's
+    /// rarest trigrams (`ask`, see `search_sample`), then the whole query tested on the rows it
+    /// gives; on SQLite FTS5's phrase for the whole query.
     async fn search_by_trigrams(
         &self,
         ask: &[String],
@@ -480,22 +481,16 @@ impl Store {
             (crate::Dialect::Postgres, _) => {
                 postgres!("search_text LIKE $6 AND search_text LIKE $7")
             }
+            // SQLite's plan is FTS5's phrase for the whole query: the whole-query statement.
             (crate::Dialect::Sqlite, _) => {
-                "SELECT u.id, u.name, u.email, m.role, \
-                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                             THEN 1 ELSE 0 END AS is_it_contact, \
-                        m.created_at AS joined_at, m.sort_name \
-                 FROM member_search s \
-                 JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
-                 JOIN users u ON u.id = m.user_id \
-                 WHERE s.member_search MATCH $6 AND s.org_id = $1 \
-                   AND (m.sort_name, m.user_id) > ($4, $5) AND instr(m.search_text, $2) > 0 \
-                 ORDER BY m.sort_name, m.user_id LIMIT $3"
+                return Ok(self
+                    .search_by_whole_query(SearchPath::Trigram, org_id, needle, start, limit)
+                    .await?
+                    .unwrap_or_default());
             }
         };
         let mut q = sqlx::query_as(sql)
-            .persistent(self.dialect == crate::Dialect::Sqlite)
+            .persistent(false)
             .bind(org_id.as_str())
             .bind(needle)
             .bind(limit)
