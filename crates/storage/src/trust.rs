@@ -540,7 +540,11 @@ async fn ensure_row(
     contact_id: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO contact_trust (contact_id, org_id) VALUES ($1, $2) ON CONFLICT (contact_id) DO NOTHING",
+        // Only for a contact that still exists: one removed meanwhile has nothing to record
+        // (its trust row went with it), rather than a foreign-key failure.
+        "INSERT INTO contact_trust (contact_id, org_id) \
+         SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM it_contacts WHERE id = $1) \
+         ON CONFLICT (contact_id) DO NOTHING",
     )
     .bind(contact_id)
     .bind(org_id.as_str())
