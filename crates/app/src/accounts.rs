@@ -192,6 +192,15 @@ impl App {
         let Ok(email) = EmailAddress::parse(email) else {
             return Err(wrong());
         };
+        // Members of an organisation that requires SSO sign in through its identity provider;
+        // the page sends them there (see `sso_sign_in`).
+        if self.sso_required_for(&email).await? {
+            return Err(AppError::invalid(
+                "sso_required",
+                "email",
+                "Your organisation signs you in with Single Sign-On.",
+            ));
+        }
         let client = client_key(client);
         let now = self.now();
         let since = now.plus_millis(-(SIGN_IN_WINDOW.whole_milliseconds() as i64));
@@ -234,16 +243,21 @@ impl App {
                 "This account is disabled. Ask your organisation's administrator or the Smart Core Connect team to enable it.",
             ));
         }
-        self.open_session(&user).await
+        self.open_session(&user, "password").await
     }
 
-    /// A new browser session for `user`, who has just proven who they are.
-    pub(crate) async fn open_session(&self, user: &UserRecord) -> Result<NewSession, AppError> {
+    /// A new browser session for `user`, who has just proven who they are (`method`:
+    /// `password` or `sso`, recorded with the session).
+    pub(crate) async fn open_session(
+        &self,
+        user: &UserRecord,
+        method: &'static str,
+    ) -> Result<NewSession, AppError> {
         let now = self.now();
         let token = random_secret();
         let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
         self.store
-            .create_session(&secret_hash(&token), &user.user_id(), now, expires)
+            .create_session(&secret_hash(&token), &user.user_id(), now, expires, method)
             .await?;
         Ok(NewSession {
             token,

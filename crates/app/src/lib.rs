@@ -19,6 +19,7 @@ mod ops;
 mod orgs;
 mod setup;
 mod setup_links;
+mod sso_sign_in;
 mod sync;
 mod tokens;
 mod trust;
@@ -47,8 +48,13 @@ pub use setup_links::{
 };
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
+pub use smartcore_sso::sign_in::{Refusal as SsoRefusal, SsoPolicy};
 pub use smartcore_storage::{AcceptRefused, ChangedMember};
 pub use smartcore_storage::{RemovalMode, Store};
+pub use sso_sign_in::{
+    ATTEMPTS_SHOWN, AcsOutcome, CertificateUseView, CheckView, ResponseVerdict, SsoAttempt,
+    SsoRedirect, SsoSession, SsoSignInOverview, SsoStart, SubjectView,
+};
 pub use sync::SyncSettings;
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
 pub use trust::{

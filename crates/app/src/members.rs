@@ -648,7 +648,7 @@ impl App {
             .await?
         {
             Ok((invitation, user)) => Ok(Accepted::Joined {
-                session: self.open_session(&user).await?,
+                session: self.open_session(&user, "password").await?,
                 org_id: invitation.org_id,
             }),
             Err(refused) => Ok(Accepted::Refused(refused)),

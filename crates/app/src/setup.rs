@@ -331,6 +331,7 @@ impl App {
         let update = SsoConfigUpdate {
             entity_id: &config.entity_id,
             sso_url: &config.sso_url,
+            binding: config.binding.as_str(),
             source,
             certificates: &certificates,
             metadata_url: url.map(|u| MetadataUrlUpdate {

@@ -50,7 +50,7 @@ pub enum LinkRefused {
 
 impl App {
     /// Our service-provider entity ID and ACS URL for an organisation.
-    fn service_provider(&self, org_id: &OrgId) -> (String, String) {
+    pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
         let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
         let acs_url = format!("{sp_entity_id}/acs");
         (sp_entity_id, acs_url)

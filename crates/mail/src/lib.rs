@@ -14,6 +14,7 @@ mod mailer;
 mod message;
 mod metadata_notice;
 mod outbox;
+mod rotation_notice;
 pub mod templates;
 
 pub use calendar::{
@@ -24,6 +25,7 @@ pub use error::MailError;
 pub use mailer::{MailConfig, Mailer};
 pub use message::{OutgoingMail, SentMail};
 pub use metadata_notice::{MetadataFailingMail, metadata_failing};
+pub use rotation_notice::{CertificateRotationMail, certificate_rotation};
 pub use templates::{
     AdminNoticeMail, ReconfirmMail, WelcomeMail, admin_notice, as_test_alert, reconfirm, welcome,
     with_not_me_link,

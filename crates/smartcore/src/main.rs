@@ -71,6 +71,36 @@ enum Command {
     /// The operations team's tools: identity-side removals and drift.
     #[command(subcommand)]
     Ops(OpsCommand),
+    /// Signing in with SSO: check a captured Response, list sign-in attempts.
+    #[command(subcommand)]
+    Sso(SsoCommand),
+}
+
+#[derive(Subcommand)]
+enum SsoCommand {
+    /// The verifier's verdict on a SAML Response captured from a browser (the base64
+    /// SAMLResponse value, or the decoded XML), without signing anyone in.
+    CheckResponse {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        /// The file holding the Response.
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Judge time at this moment (RFC 3339), e.g. the Response's IssueInstant.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent sign-in attempts, newest first (kept 30 days).
+    Attempts {
+        /// Organisation id or exact name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -532,6 +562,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Sso(command) => sso_command(&app, command).await?,
         Command::Ops(OpsCommand::Removals { json }) => {
             let removals = app.pending_removals(Operator::Cli).await?;
             if json {
@@ -686,6 +717,114 @@ fn print_demo(info: &demo::DemoInfo, config: &Config) {
         "  Operations team: {} with the same password.",
         info.staff_email
     );
+}
+
+async fn sso_command(app: &App, command: SsoCommand) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    match command {
+        SsoCommand::CheckResponse {
+            org,
+            file,
+            at,
+            json,
+        } => {
+            let org = app.find_org(&org).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let text = text.trim();
+            // XML as saved from a tracer's decoded view, or the posted base64 value.
+            let value = if text.starts_with('<') {
+                base64::engine::general_purpose::STANDARD.encode(text)
+            } else {
+                text.to_string()
+            };
+            let at = match at {
+                None => None,
+                Some(at) => Some(smartcore_domain::Timestamp::from_datetime(
+                    time::OffsetDateTime::parse(
+                        at.trim(),
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map_err(|_| {
+                        anyhow::anyhow!("--at {at:?}: give RFC 3339, like 2026-12-03T08:00:00Z")
+                    })?,
+                )),
+            };
+            let verdict = app.check_sso_response_of(&org.org_id(), &value, at).await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "accepted": verdict.accepted,
+                    "reason": verdict.reason,
+                    "checks": verdict.checks,
+                    "subject": verdict.subject.as_ref().map(|s| serde_json::json!({
+                        "name_id": s.name_id,
+                        "email": s.email,
+                        "attributes": s.attributes.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                    })),
+                    "certificate_sha256": verdict.certificate_sha256,
+                    "signature_algorithm": verdict.signature_algorithm,
+                    "flags": verdict.flags,
+                }))?;
+            } else {
+                for c in &verdict.checks {
+                    println!(
+                        "{} {:<10} {}",
+                        if c.ok { "ok  " } else { "FAIL" },
+                        c.check,
+                        c.detail
+                    );
+                }
+                match verdict.reason {
+                    None => println!(
+                        "Accepted: it would sign in {}.",
+                        verdict
+                            .subject
+                            .as_ref()
+                            .and_then(|s| s.email.clone().or(s.name_id.clone()))
+                            .unwrap_or_default()
+                    ),
+                    Some(code) => println!(
+                        "Refused ({code}): {}",
+                        verdict.reason_in_words.unwrap_or_default()
+                    ),
+                }
+            }
+            if !verdict.accepted {
+                std::process::exit(1);
+            }
+        }
+        SsoCommand::Attempts { org, json } => {
+            let org = app.find_org(&org).await?;
+            let attempts = app.sso_attempts_of(&org.org_id()).await?;
+            if json {
+                let list: Vec<_> = attempts
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "id": a.id, "at": a.at.to_rfc3339(), "result": a.result,
+                            "reason": a.reason, "name_id": a.name_id, "email": a.email,
+                            "user_id": a.user_id, "certificate_sha256": a.certificate_sha256,
+                            "signature_algorithm": a.signature_algorithm, "flags": a.flags,
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::json!({ "attempts": list }))?;
+            } else if attempts.is_empty() {
+                println!("No sign-in attempts in the last 30 days.");
+            } else {
+                for a in &attempts {
+                    println!(
+                        "{}  {:<9}  {:<32}  {}",
+                        a.at.to_rfc3339(),
+                        a.result,
+                        a.email.as_deref().or(a.name_id.as_deref()).unwrap_or("-"),
+                        a.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn import_members(app: &App, org: &str, path: &PathBuf, json: bool) -> anyhow::Result<()> {

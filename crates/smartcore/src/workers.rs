@@ -101,6 +101,11 @@ pub async fn run_certificate_alerts(
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "certificate sweep failed"),
         }
+        // SSO sign-in leftovers: expired requests, hand-overs and replay records, and
+        // attempts older than 30 days.
+        if let Err(e) = app.purge_sso().await {
+            tracing::warn!(error = %e, "SSO sign-in records not purged");
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => {}

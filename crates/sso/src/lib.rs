@@ -7,7 +7,9 @@
 pub mod certificate;
 pub mod domain_name;
 pub mod reminders;
+pub mod response;
 pub mod saml;
+pub mod sign_in;
 
 pub use certificate::{Certificate, CertificateError};
 pub use domain_name::{

@@ -38,6 +38,9 @@ pub struct IdpConfig {
     pub sso_url: String,
     /// Signing certificates, in document order, without duplicates; never empty.
     pub certificates: Vec<Certificate>,
+    /// How the sign-in URL takes our AuthnRequest: HTTP-Redirect unless the metadata offers
+    /// only HTTP-POST (typed settings are taken to be HTTP-Redirect, which every IdP offers).
+    pub binding: SsoBinding,
 }
 
 /// Why entered identity-provider settings were refused. Messages are meant for the administrator.
@@ -104,6 +107,7 @@ impl IdpConfig {
             entity_id,
             sso_url,
             certificates: unique,
+            binding: SsoBinding::HttpRedirect,
         })
     }
 
@@ -177,6 +181,24 @@ fn check_sso_url(sso_url: &str) -> Result<String, IdpConfigError> {
 pub enum SsoBinding {
     HttpRedirect,
     HttpPost,
+}
+
+impl SsoBinding {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsoBinding::HttpRedirect => "redirect",
+            SsoBinding::HttpPost => "post",
+        }
+    }
+
+    /// The binding of a column value (anything unknown is HTTP-Redirect).
+    pub fn parse(value: &str) -> SsoBinding {
+        match value {
+            "post" => SsoBinding::HttpPost,
+            _ => SsoBinding::HttpRedirect,
+        }
+    }
 }
 
 /// What uploaded identity-provider metadata says.
@@ -334,7 +356,8 @@ impl IdpMetadata {
         if certificates.is_empty() {
             return Err(MetadataError::NoSigningCertificate);
         }
-        let config = IdpConfig::new(entity_id, sso_url, certificates)?;
+        let mut config = IdpConfig::new(entity_id, sso_url, certificates)?;
+        config.binding = sso_binding;
         Ok(IdpMetadata {
             config,
             sso_binding,

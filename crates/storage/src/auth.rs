@@ -30,16 +30,18 @@ impl Store {
         user_id: &UserId,
         now: Timestamp,
         expires_at: Timestamp,
+        method: &'static str,
     ) -> Result<SessionId, StoreError> {
         let id = SessionId::generate();
         sqlx::query(
-            "INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at, method) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id.as_str())
         .bind(token_hash)
         .bind(user_id.as_str())
         .bind(now.unix_millis())
         .bind(expires_at.unix_millis())
+        .bind(method)
         .execute(&self.pool)
         .await?;
         Ok(id)

@@ -35,6 +35,8 @@ pub struct NewCertificate<'a> {
 pub struct SsoConfigUpdate<'a> {
     pub entity_id: &'a str,
     pub sso_url: &'a str,
+    /// `redirect` or `post`: how the sign-in URL takes our AuthnRequest.
+    pub binding: &'a str,
     pub source: &'a str,
     pub certificates: &'a [NewCertificate<'a>],
     /// Set when the configuration was fetched from a metadata URL: the URL is kept and
@@ -226,6 +228,7 @@ impl Store {
         let SsoConfigUpdate {
             entity_id,
             sso_url,
+            binding,
             source,
             certificates,
             metadata_url,
@@ -244,11 +247,12 @@ impl Store {
             }
         };
         sqlx::query(
-            "INSERT INTO sso_configs (org_id, idp_entity_id, idp_sso_url, source, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO sso_configs (org_id, idp_entity_id, idp_sso_url, source, updated_at, updated_by, idp_sso_binding) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (org_id) DO UPDATE SET idp_entity_id = excluded.idp_entity_id, \
                  idp_sso_url = excluded.idp_sso_url, source = excluded.source, \
-                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
+                 idp_sso_binding = excluded.idp_sso_binding",
         )
         .bind(org_id.as_str())
         .bind(entity_id)
@@ -256,6 +260,7 @@ impl Store {
         .bind(source)
         .bind(now.unix_millis())
         .bind(by)
+        .bind(binding)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE sso_certificates SET replaced_at = $1 WHERE org_id = $2 AND replaced_at IS NULL")

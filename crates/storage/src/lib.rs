@@ -25,6 +25,7 @@ mod reminders;
 mod removals;
 mod search_sample;
 mod secrets;
+pub mod sso_sign_in;
 mod sync;
 mod trust;
 mod tx;
@@ -49,8 +50,13 @@ pub use people::{
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
+pub use sso_sign_in::{
+    AttemptRecord, CertificateUse, DomainOwner, HandoverRecord, NewHandover, NewRequest,
+    PolicyRecord, RequestRecord,
+};
 pub use sync::SyncJob;
 pub use trust::{AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact};
+pub use tx::WriteTx;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

@@ -25,7 +25,7 @@ use std::ops::{Deref, DerefMut};
 /// An open write transaction on one pooled connection. Derefs to the connection, so queries
 /// run on it with `.execute(&mut *tx)`. Dropped without [`commit`](WriteTx::commit), it is
 /// rolled back and its connection discarded.
-pub(crate) struct WriteTx {
+pub struct WriteTx {
     conn: PoolConnection<Any>,
     committed: bool,
 }
@@ -51,7 +51,7 @@ impl Store {
 
 impl WriteTx {
     /// Commits. `Ok` means the database has the changes; on `Err` it has none of them.
-    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+    pub async fn commit(mut self) -> Result<(), StoreError> {
         match self.conn.execute("COMMIT").await {
             Ok(_) => {
                 self.committed = true;

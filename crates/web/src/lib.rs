@@ -63,9 +63,11 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .merge(api::routes())
         .merge(pages::routes())
         .merge(metrics::routes())
-        .with_state(state)
         // Cross-site state changes are refused by Sec-Fetch-Site/Origin (no token to forget).
         .layer(CsrfLayer::new())
+        // The ACS is posted by the identity provider's page, cross-site by design.
+        .merge(pages::sso_sign_in::cross_site_routes())
+        .with_state(state)
         // Answers nobody else shaped (404, 405, CSRF, rejections) as problem+json under /api
         // and as pages elsewhere; Cache-Control and HSTS on everything.
         .layer(axum::middleware::from_fn_with_state(https, edge::finish))

@@ -11,6 +11,7 @@ mod ops;
 mod orgs;
 mod overview;
 mod setup;
+mod sso_sign_in;
 mod tokens;
 mod trust;
 
@@ -80,6 +81,13 @@ fn api() -> OpenApiRouter<AppState> {
                 // Inside the router-wide limit, so it wins for these routes.
                 .layer(DefaultBodyLimit::max(MAX_METADATA_BODY)),
         )
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(sso_sign_in::check_response))
+                .layer(DefaultBodyLimit::max(MAX_METADATA_BODY)),
+        )
+        .routes(routes!(sso_sign_in::attempts))
+        .routes(routes!(sso_sign_in::get_policy, sso_sign_in::put_policy))
         .routes(routes!(setup::enable_sso))
         .routes(routes!(setup::send_setup_links))
         .routes(routes!(ops::removals))

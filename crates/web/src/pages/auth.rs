@@ -25,6 +25,43 @@ pub fn routes() -> Router<AppState> {
 struct SignInPage<'a> {
     email: &'a str,
     error: Option<String>,
+    /// What went wrong with "Sign in with SSO".
+    sso_error: Option<String>,
+}
+
+/// The sign-in page. Its forms may lead to the identity provider (`/sso/start` redirects
+/// there, and so does the password form for organisations that require SSO), so its CSP lets
+/// form submissions end at any HTTPS address (and HTTP ones when this service itself is
+/// reached over HTTP, as in development).
+pub(crate) fn sign_in_page(
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+    sso_error: Option<String>,
+    state: &AppState,
+) -> Response {
+    let mut response = render(
+        status,
+        &SignInPage {
+            email,
+            error,
+            sso_error,
+        },
+    );
+    let targets = if state.config.secure_cookies() {
+        "https:"
+    } else {
+        "https: http:"
+    };
+    if let Ok(csp) = axum::http::HeaderValue::from_str(&format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' {targets}"
+    )) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -41,25 +78,19 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     // An organisation the user administers first: members have nothing to manage here.
     let first = orgs
         .iter()
-        .find(|o| o.role == smartcore_domain::Role::Admin)
-        .or(orgs.first());
+        .find(|o| o.role == smartcore_domain::Role::Admin);
     match first {
         Some(org) => {
             Ok(Redirect::to(&format!("/orgs/{}/settings/authentication", org.id)).into_response())
         }
         None if actor.is_staff => Ok(Redirect::to("/ops").into_response()),
-        None => Err(PageError(AppError::NotFound)),
+        // Members have nothing to administer: their account page (tokens, organisations).
+        None => Ok(Redirect::to("/account").into_response()),
     }
 }
 
-async fn sign_in_form() -> Response {
-    render(
-        StatusCode::OK,
-        &SignInPage {
-            email: "",
-            error: None,
-        },
-    )
+async fn sign_in_form(State(state): State<AppState>) -> Response {
+    sign_in_page(StatusCode::OK, "", None, None, &state)
 }
 
 async fn sign_in(
@@ -81,6 +112,17 @@ async fn sign_in(
             let jar = jar.add(session::session_cookie(new.token, &state));
             (jar, Redirect::to("/")).into_response()
         }
+        Err(AppError::Invalid {
+            code: "sso_required",
+            ..
+        }) => {
+            let to = format!(
+                "/sso/start?email={}",
+                url::form_urlencoded::byte_serialize(form.email.trim().as_bytes())
+                    .collect::<String>()
+            );
+            Redirect::to(&to).into_response()
+        }
         Err(e @ (AppError::Invalid { .. } | AppError::RateLimited { .. })) => {
             let status = crate::error::status_of(&e);
             let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
@@ -95,13 +137,7 @@ async fn sign_in(
                 ),
                 other => other.to_string(),
             };
-            let mut response = render(
-                status,
-                &SignInPage {
-                    email: form.email.trim(),
-                    error: Some(error),
-                },
-            );
+            let mut response = sign_in_page(status, form.email.trim(), Some(error), None, &state);
             if let AppError::RateLimited { retry_after_secs } = e {
                 response.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,

@@ -5,13 +5,14 @@
 
 mod account;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod contact_links;
 mod members;
 mod ops;
 mod settings;
 mod setup_details;
 mod sso;
+pub(crate) mod sso_sign_in;
 mod trust;
 
 use crate::error::PageError;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(settings::routes())
         .merge(members::routes())
         .merge(sso::routes())
+        .merge(sso_sign_in::routes())
         .merge(setup_details::routes())
         .merge(audit::routes())
         .merge(ops::routes())

@@ -49,6 +49,10 @@ struct CertificateRow {
     not_after: String,
     /// Expired, or expiring within 60 days (the first reminder).
     expiring: bool,
+    /// Already expired (sign-in still works: the configuration is what is trusted).
+    expired: bool,
+    /// "Still in use: 47 sign-ins in 7 days, last on …", or that none was seen.
+    usage: String,
 }
 
 /// What the forms were given, and what went wrong with them.
@@ -84,6 +88,31 @@ struct SsoPage {
     source: Option<SourceRow>,
     /// Issue 16: who will be mailed, when (see [`crate::pages::trust::UpcomingRow`]).
     upcoming: Vec<crate::pages::trust::UpcomingRow>,
+    /// Signing in with SSO: our addresses, the policy, recent attempts.
+    sign_in: SignInSection,
+    /// The refusal of the policy form or the Test sign-in.
+    sign_in_error: Option<String>,
+}
+
+/// The "Signing in" section, in words.
+struct SignInSection {
+    sp_entity_id: String,
+    acs_url: String,
+    metadata_url: String,
+    login_url: String,
+    policy: smartcore_app::SsoPolicy,
+    attempts: Vec<AttemptRow>,
+    sha1_in_use: bool,
+}
+
+/// A recent sign-in attempt as the page lists it.
+struct AttemptRow {
+    at: String,
+    result: String,
+    result_label: &'static str,
+    who: String,
+    reason: Option<String>,
+    code: Option<String>,
 }
 
 /// The metadata URL and how its fetches went, in words.
@@ -95,13 +124,7 @@ struct SourceRow {
     failing: Option<(String, String)>,
 }
 
-fn date_time(t: Timestamp) -> String {
-    let format = time::macros::format_description!(
-        "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
-    );
-    let at = t.to_datetime();
-    at.format(&format).unwrap_or_else(|_| at.to_string())
-}
+use crate::pages::sso_sign_in::date_time;
 
 impl SsoPage {
     fn base(&self) -> String {
@@ -134,7 +157,9 @@ async fn load(
     let domains = state.app.domains(actor, org).await?;
     let sso = state.app.sso(actor, org).await?;
     let contacts = state.app.list_contacts(actor, org).await?;
-    let soon = state.app.now().plus_millis(60 * 86_400_000).unix_millis();
+    let now = state.app.now();
+    let soon = now.plus_millis(60 * 86_400_000).unix_millis();
+    let overview = state.app.sso_sign_in_overview(actor, org).await?;
     let mut entered = entered;
     let source = sso.metadata_url.clone().map(|m| SourceRow {
         last_good: date_time(m.last_good_at),
@@ -162,6 +187,20 @@ async fn load(
             .into_iter()
             .map(|c| CertificateRow {
                 expiring: c.not_after <= soon,
+                expired: c.not_after <= now.unix_millis(),
+                usage: match overview.certificate_use.get(&c.fingerprint_sha256) {
+                    Some(u) if u.sign_ins > 0 => format!(
+                        "Still in use: {} {} in 7 days, last on {}",
+                        u.sign_ins,
+                        if u.sign_ins == 1 {
+                            "sign-in"
+                        } else {
+                            "sign-ins"
+                        },
+                        u.last_at.map(date_time).unwrap_or_default()
+                    ),
+                    _ => "No sign-in verified with it in 7 days".to_owned(),
+                },
                 not_after: date(c.not_after),
                 subject: c.subject,
                 fingerprint: c.fingerprint_sha256,
@@ -174,6 +213,35 @@ async fn load(
         upcoming: crate::pages::trust::upcoming_rows(
             state.app.upcoming_reminders(actor, org).await?,
         ),
+        sign_in: SignInSection {
+            attempts: overview
+                .attempts
+                .iter()
+                .map(|a| AttemptRow {
+                    at: date_time(a.at),
+                    result_label: match a.result.as_str() {
+                        "signed_in" => "Signed in",
+                        "tested" => "Test passed",
+                        _ => "Refused",
+                    },
+                    result: a.result.clone(),
+                    who: a
+                        .email
+                        .clone()
+                        .or_else(|| a.name_id.clone())
+                        .unwrap_or_else(|| "unknown".to_owned()),
+                    reason: a.reason_in_words().map(str::to_owned),
+                    code: a.reason.clone(),
+                })
+                .collect(),
+            sp_entity_id: overview.sp_entity_id,
+            acs_url: overview.acs_url,
+            metadata_url: overview.metadata_url,
+            login_url: overview.login_url,
+            policy: overview.policy,
+            sha1_in_use: overview.sha1_in_use,
+        },
+        sign_in_error: None,
     })
 }
 
@@ -181,6 +249,16 @@ async fn load(
 struct ShowQuery {
     done: Option<String>,
     sent: Option<usize>,
+    error: Option<String>,
+}
+
+/// The words of a refusal the policy form or the Test sign-in redirected back with.
+fn sign_in_error(q: &ShowQuery) -> Option<String> {
+    Some(match q.error.as_deref()? {
+        "sso_untested" => "Requiring Single Sign-On needs a successful SSO sign-in or Test sign-in in the last 24 hours, so nobody is sent to a sign-in that does not work. Use Test sign-in first.".to_owned(),
+        "sso_not_configured" => "Add the identity provider's settings first: Test sign-in needs somewhere to go.".to_owned(),
+        _ => "That could not be done.".to_owned(),
+    })
 }
 
 fn notice(q: &ShowQuery) -> Option<String> {
@@ -191,6 +269,7 @@ fn notice(q: &ShowQuery) -> Option<String> {
         "configured" => "Identity provider settings saved.".to_owned(),
         "fetched" => "Metadata fetched and saved. We fetch it again every day, so a new signing certificate is picked up without you doing anything.".to_owned(),
         "enabled" => "Single Sign-On is enabled.".to_owned(),
+        "policy" => "Sign-in policy saved.".to_owned(),
         "links_sent" => match q.sent.unwrap_or(0) {
             0 => "No setup link could be sent. See the IT contacts for addresses the mail server refused.".to_owned(),
             1 => "Setup link sent to 1 IT contact.".to_owned(),
@@ -207,7 +286,8 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let page = load(&state, &actor, &org, notice(&q), Entered::default()).await?;
+    let mut page = load(&state, &actor, &org, notice(&q), Entered::default()).await?;
+    page.sign_in_error = sign_in_error(&q);
     Ok(render(StatusCode::OK, &page))
 }
 
