@@ -17,6 +17,7 @@ mod metadata_url;
 mod metrics;
 mod orgs;
 mod saml_conformance;
+mod saml_idp;
 mod setup;
 mod setup_links;
 mod stalls;
