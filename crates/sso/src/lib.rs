@@ -7,6 +7,7 @@
 pub mod certificate;
 pub mod domain_name;
 pub mod reminders;
+pub mod response;
 pub mod saml;
 
 pub use certificate::{Certificate, CertificateError};
