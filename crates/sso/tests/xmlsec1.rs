@@ -1,0 +1,485 @@
+//! An independent implementation signs, ours verifies: the `xmlsec1` tool (libxml2's C14N,
+//! OpenSSL) signs Responses written with awkward namespaces, comments, attribute order,
+//! whitespace, CRLF line ends, character references and InclusiveNamespaces, with RSA-SHA256,
+//! RSA-SHA1, a 1024-bit RSA key and ECDSA (P-256/SHA-256, P-384/SHA-384) keys made at test
+//! time by the `openssl` tool. Each must be accepted with the expected NameID; altering one
+//! character of the signed NameID must make each fail with signature_invalid.
+//!
+//! Without xmlsec1 (or openssl) on PATH the tests print one line and pass, except under
+//! CI=true, where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use smartcore_sso::Certificate;
+use smartcore_sso::response::{Expected, Reason, Report, SignatureAlgorithm, verify};
+use time::macros::datetime;
+
+const P: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+const A: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const IDP: &str = "https://idp.example.org/saml";
+const SP: &str = "https://sp.example.org/saml/metadata";
+const ACS: &str = "https://sp.example.org/saml/acs";
+
+fn tools_present() -> bool {
+    let ok = |tool: &str| {
+        Command::new(tool)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+            || Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+    };
+    if ok("xmlsec1") && ok("openssl") {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("xmlsec1 and openssl must be on PATH under CI");
+    }
+    println!("skipping: xmlsec1 or openssl is not on PATH (apt-get install xmlsec1)");
+    false
+}
+
+/// A signing key made by openssl, with its certificate.
+struct Key {
+    key: PathBuf,
+    cert: PathBuf,
+    certificate: Certificate,
+    signature_method: &'static str,
+    digest_method: &'static str,
+    algorithm: SignatureAlgorithm,
+    weak: bool,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().expect("run tool");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn make_key(dir: &Path, name: &str, newkey: &[&str], kind: KeyKind) -> Key {
+    let key = dir.join(format!("{name}.key"));
+    let cert = dir.join(format!("{name}.crt"));
+    let mut cmd = Command::new("openssl");
+    cmd.args(["req", "-x509", "-nodes", "-days", "30", "-batch"])
+        .args(["-subj", &format!("/CN={name}.idp.example.org")])
+        .args(newkey)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
+    run(&mut cmd);
+    let certificate = Certificate::from_pem(&std::fs::read_to_string(&cert).unwrap())
+        .unwrap()
+        .remove(0);
+    let (signature_method, digest_method, algorithm) = match kind {
+        KeyKind::RsaSha256 => (
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+            SignatureAlgorithm::RsaSha256,
+        ),
+        KeyKind::RsaSha1 => (
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            "http://www.w3.org/2000/09/xmldsig#sha1",
+            SignatureAlgorithm::RsaSha1,
+        ),
+        KeyKind::EcdsaSha256 => (
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+            SignatureAlgorithm::EcdsaSha256,
+        ),
+        KeyKind::EcdsaSha384 => (
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+            "http://www.w3.org/2001/04/xmldsig-more#sha384",
+            SignatureAlgorithm::EcdsaSha384,
+        ),
+        KeyKind::RsaSha512 => (
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+            "http://www.w3.org/2001/04/xmlenc#sha512",
+            SignatureAlgorithm::RsaSha512,
+        ),
+    };
+    Key {
+        key,
+        cert,
+        certificate,
+        signature_method,
+        digest_method,
+        algorithm,
+        weak: newkey.contains(&"rsa:1024"),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum KeyKind {
+    RsaSha256,
+    RsaSha1,
+    RsaSha512,
+    EcdsaSha256,
+    EcdsaSha384,
+}
+
+fn keys(dir: &Path) -> Vec<Key> {
+    vec![
+        make_key(dir, "rsa2048", &["-newkey", "rsa:2048"], KeyKind::RsaSha256),
+        make_key(
+            dir,
+            "rsa2048sha1",
+            &["-newkey", "rsa:2048"],
+            KeyKind::RsaSha1,
+        ),
+        make_key(dir, "rsa3072", &["-newkey", "rsa:3072"], KeyKind::RsaSha512),
+        make_key(dir, "rsa1024", &["-newkey", "rsa:1024"], KeyKind::RsaSha1),
+        make_key(
+            dir,
+            "p256",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            KeyKind::EcdsaSha256,
+        ),
+        make_key(
+            dir,
+            "p384",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            KeyKind::EcdsaSha384,
+        ),
+    ]
+}
+
+/// An empty signature template for xmlsec1 to fill. `ds` is the prefix for the XML-DSig
+/// namespace ("" for the default namespace).
+fn signature_template(key: &Key, ds: &str, id: &str, inclusive: Option<&str>) -> String {
+    let (decl, p) = if ds.is_empty() {
+        (
+            "xmlns=\"http://www.w3.org/2000/09/xmldsig#\"".to_string(),
+            String::new(),
+        )
+    } else {
+        (
+            format!("xmlns:{ds}=\"http://www.w3.org/2000/09/xmldsig#\""),
+            format!("{ds}:"),
+        )
+    };
+    let c14n_params = match inclusive {
+        Some(list) => format!(
+            "<ec:InclusiveNamespaces xmlns:ec=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"{list}\"/>"
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<{p}Signature {decl}>\n  <{p}SignedInfo>\n    <{p}CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\">{c14n_params}</{p}CanonicalizationMethod>\n    <{p}SignatureMethod Algorithm=\"{sm}\"/>\n    <{p}Reference URI=\"#{id}\"><{p}Transforms><{p}Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/><{p}Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\">{c14n_params}</{p}Transform></{p}Transforms><{p}DigestMethod Algorithm=\"{dm}\"/><{p}DigestValue></{p}DigestValue></{p}Reference>\n  </{p}SignedInfo>\n  <{p}SignatureValue></{p}SignatureValue>\n  <{p}KeyInfo><{p}X509Data></{p}X509Data></{p}KeyInfo>\n</{p}Signature>",
+        sm = key.signature_method,
+        dm = key.digest_method,
+    )
+}
+
+/// Which elements carry a signature.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Signed {
+    Assertion,
+    Response,
+    Both,
+}
+
+/// One awkward document: a template with `{RSIG}` and `{ASIG}` where the signatures go, the
+/// NameID it must yield, and the prefix for the signature's namespace.
+struct Case {
+    name: &'static str,
+    template: String,
+    name_id: &'static str,
+    ds: &'static str,
+    inclusive: Option<&'static str>,
+    crlf: bool,
+}
+
+fn times() -> (&'static str, &'static str, &'static str) {
+    (
+        "2026-03-01T10:00:00Z",
+        "2026-03-01T09:59:00Z",
+        "2026-03-01T10:05:00Z",
+    )
+}
+
+fn cases() -> Vec<Case> {
+    let (t, nb, noa) = times();
+    let subject = |nameid: &str, q: &str| {
+        format!(
+            r#"<{q}Subject><{q}NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{nameid}</{q}NameID><{q}SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><{q}SubjectConfirmationData InResponseTo="req-1" NotOnOrAfter="{noa}" Recipient="{ACS}"/></{q}SubjectConfirmation></{q}Subject>
+    <{q}Conditions NotBefore="{nb}" NotOnOrAfter="{noa}"><{q}AudienceRestriction><{q}Audience>{SP}</{q}Audience></{q}AudienceRestriction></{q}Conditions>
+    <{q}AuthnStatement AuthnInstant="{t}" SessionIndex="s-1"><{q}AuthnContext><{q}AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</{q}AuthnContextClassRef></{q}AuthnContext></{q}AuthnStatement>"#
+        )
+    };
+    vec![
+        Case {
+            name: "plain saml/samlp prefixes",
+            template: format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?>
+<samlp:Response xmlns:samlp="{P}" xmlns:saml="{A}" ID="r-1" Version="2.0" IssueInstant="{t}" Destination="{ACS}" InResponseTo="req-1">
+  <saml:Issuer>{IDP}</saml:Issuer>{{RSIG}}
+  <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
+  <saml:Assertion ID="a-1" Version="2.0" IssueInstant="{t}">
+    <saml:Issuer>{IDP}</saml:Issuer>{{ASIG}}
+    {subject}
+    <saml:AttributeStatement><saml:Attribute Name="displayName"><saml:AttributeValue>Alice Example</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>
+  </saml:Assertion>
+</samlp:Response>
+"#,
+                subject = subject("alice@example.com", "saml:")
+            ),
+            name_id: "alice@example.com",
+            ds: "ds",
+            inclusive: None,
+            crlf: false,
+        },
+        Case {
+            name: "default namespaces, signature in the default namespace too",
+            template: format!(
+                r#"<Response xmlns="{P}" ID="r-1" Version="2.0" IssueInstant="{t}" Destination="{ACS}">
+<Issuer xmlns="{A}">{IDP}</Issuer>{{RSIG}}
+<Status><StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></Status>
+<Assertion xmlns="{A}" ID="a-1" Version="2.0" IssueInstant="{t}"><Issuer>{IDP}</Issuer>{{ASIG}}
+{subject}
+<AttributeStatement><Attribute Name="mail"><AttributeValue>alice@example.com</AttributeValue></Attribute><Attribute xmlns="" Name="x"/></AttributeStatement>
+</Assertion></Response>"#,
+                subject = subject("alice@example.com", "")
+            ),
+            name_id: "alice@example.com",
+            ds: "",
+            inclusive: None,
+            crlf: false,
+        },
+        Case {
+            name: "other prefixes, namespaces declared on the Response used in the Assertion, unused and redundant declarations, InclusiveNamespaces",
+            template: format!(
+                r#"<p2:Response xmlns:p2="{P}" xmlns:s2="{A}" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:unused="urn:example:unused" ID="r-1" Version="2.0" IssueInstant="{t}" Destination="{ACS}">
+  <s2:Issuer xmlns:s2="{A}">{IDP}</s2:Issuer>{{RSIG}}
+  <p2:Status xmlns:also="urn:example:also"><p2:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></p2:Status>
+  <s2:Assertion xmlns:unused2="urn:example:unused2" ID="a-1" Version="2.0" IssueInstant="{t}">
+    <s2:Issuer>{IDP}</s2:Issuer>{{ASIG}}
+    {subject}
+    <s2:AttributeStatement xmlns:s2="{A}">
+      <s2:Attribute Name="email" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><s2:AttributeValue xsi:type="xs:string">alice@example.com</s2:AttributeValue></s2:Attribute>
+      <s3:Attribute xmlns:s3="{A}" Name="givenName"><s3:AttributeValue xsi:type="xs:string">Alice</s3:AttributeValue></s3:Attribute>
+    </s2:AttributeStatement>
+  </s2:Assertion>
+</p2:Response>"#,
+                subject = subject("alice@example.com", "s2:")
+            ),
+            name_id: "alice@example.com",
+            ds: "dsig",
+            inclusive: Some("xs xsi"),
+            crlf: false,
+        },
+        Case {
+            name: "comments in the NameID and elsewhere, xml:lang, attribute order",
+            template: format!(
+                r#"<!-- before --><samlp:Response xmlns:saml="{A}" Version="2.0" xmlns:samlp="{P}" IssueInstant="{t}" ID="r-1" Destination="{ACS}" xml:lang="en">
+  <!-- issuer --><saml:Issuer>{IDP}</saml:Issuer>{{RSIG}}
+  <samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
+  <saml:Assertion Version="2.0" IssueInstant="{t}" ID="a-1" xmlns:z="urn:example:z" z:b="2" xmlns:a="urn:example:a" a:c="1">
+    <saml:Issuer>{IDP}</saml:Issuer>{{ASIG}}
+    {subject}
+    <saml:AttributeStatement><!-- attributes --><saml:Attribute Name="displayName" xml:lang="fr" FriendlyName="dn"><saml:AttributeValue xml:lang="fr">Al<!-- x -->ice</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>
+  </saml:Assertion>
+</samlp:Response><!-- after -->"#,
+                subject = subject("alice@<!-- injected? -->example.com<!---->", "saml:")
+            ),
+            name_id: "alice@example.com",
+            ds: "ds",
+            inclusive: None,
+            crlf: false,
+        },
+        Case {
+            name: "CRLF line ends, character references and entities, whitespace",
+            template: format!(
+                "<samlp:Response xmlns:samlp=\"{P}\" xmlns:saml=\"{A}\" ID=\"r-1\" Version=\"2.0\" IssueInstant=\"{t}\" Destination=\"{ACS}\">\n\t<saml:Issuer>\n  {IDP}  \n</saml:Issuer>{{RSIG}}\n  <samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/><samlp:StatusMessage>ok &amp; fine</samlp:StatusMessage></samlp:Status>\n  <saml:Assertion ID=\"a-1\" Version=\"2.0\" IssueInstant=\"{t}\">\n    <saml:Issuer>{IDP}</saml:Issuer>{{ASIG}}\n    {subject}\n    <saml:AttributeStatement>\n      <saml:Attribute Name=\"note\" FriendlyName=\"a&#9;b&quot;c&#13;&#10;d &amp; &lt;e&gt;\"><saml:AttributeValue>line1&#13;\nline2 &lt;x&gt; &amp; &#x20AC; &#13;</saml:AttributeValue><saml:AttributeValue><![CDATA[<cdata & more>]]></saml:AttributeValue></saml:Attribute>\n    </saml:AttributeStatement>\n  </saml:Assertion>\n</samlp:Response>\n",
+                subject = subject("o&apos;brien&amp;co@example.com", "saml:")
+            ),
+            name_id: "o'brien&co@example.com",
+            ds: "ds",
+            inclusive: None,
+            crlf: true,
+        },
+    ]
+}
+
+fn sign(dir: &Path, key: &Key, case: &Case, signed: Signed, n: usize) -> Vec<u8> {
+    let sig_a = signature_template(key, case.ds, "a-1", case.inclusive);
+    let sig_r = signature_template(key, case.ds, "r-1", case.inclusive);
+    let mut xml = case
+        .template
+        .replace(
+            "{ASIG}",
+            if signed == Signed::Response {
+                ""
+            } else {
+                &sig_a
+            },
+        )
+        .replace(
+            "{RSIG}",
+            if signed == Signed::Assertion {
+                ""
+            } else {
+                &sig_r
+            },
+        );
+    if case.crlf {
+        xml = xml.replace('\n', "\r\n");
+    }
+    let input = dir.join(format!("in-{n}.xml"));
+    std::fs::write(&input, &xml).unwrap();
+    let keys = format!("{},{}", key.key.display(), key.cert.display());
+    let id_attrs = [
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+    ];
+    let mut passes: Vec<&str> = Vec::new();
+    if signed != Signed::Response {
+        passes.push("//*[local-name()='Assertion']/*[local-name()='Signature']");
+    }
+    if signed != Signed::Assertion {
+        passes.push("/*[local-name()='Response']/*[local-name()='Signature']");
+    }
+    let mut current = input;
+    for (i, xpath) in passes.into_iter().enumerate() {
+        let output = dir.join(format!("out-{n}-{i}.xml"));
+        run(Command::new("xmlsec1")
+            .arg("--sign")
+            .args(["--privkey-pem", &keys])
+            .args(id_attrs)
+            .args(["--node-xpath", xpath])
+            .arg("--output")
+            .arg(&output)
+            .arg(&current));
+        current = output;
+    }
+    std::fs::read(current).unwrap()
+}
+
+fn check(xml: &[u8], key: &Key) -> Report {
+    let certs = vec![key.certificate.clone()];
+    verify(
+        xml,
+        &Expected {
+            idp_entity_id: IDP,
+            sp_entity_id: SP,
+            acs_url: ACS,
+            certificates: &certs,
+            now: datetime!(2026-03-01 10:00:30 UTC),
+        },
+    )
+}
+
+#[test]
+fn documents_signed_by_xmlsec1_verify_and_fail_when_altered() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for case in cases() {
+        for key in &keys {
+            for signed in [Signed::Assertion, Signed::Response, Signed::Both] {
+                n += 1;
+                let xml = sign(dir.path(), key, &case, signed, n);
+                let label = format!("{} / {} / {signed:?}", case.name, key.certificate.subject);
+                let report = check(&xml, key);
+                match &report.outcome {
+                    Ok(a) if a.name_id.as_deref() == Some(case.name_id) => {
+                        assert_eq!(report.signature_algorithm, Some(key.algorithm), "{label}");
+                        assert_eq!(report.weak_key, key.weak, "{label}");
+                        assert_eq!(
+                            report.sha1,
+                            key.algorithm == SignatureAlgorithm::RsaSha1,
+                            "{label}"
+                        );
+                        assert_eq!(
+                            report.certificate_sha256.as_deref(),
+                            Some(key.certificate.fingerprint_sha256.as_str())
+                        );
+                        // xmlsec1 put our own certificate in KeyInfo: no rotation to report.
+                        assert!(report.presented_certificate.is_none(), "{label}");
+                        assert!(report.checks.iter().all(|c| c.ok), "{label}");
+                        assert_eq!(a.id, "a-1");
+                        assert_eq!(a.issuer.trim(), IDP);
+                        assert_eq!(a.email(), Some(case.name_id), "{label}");
+                    }
+                    other => failures.push(format!("{label}: {other:?}")),
+                }
+                // One character of the signed NameID changed.
+                let text = String::from_utf8(xml.clone()).unwrap();
+                let altered = text.replacen("example.com<", "exbmple.com<", 1);
+                assert_ne!(altered, text, "{label}");
+                let report = check(altered.as_bytes(), key);
+                match &report.outcome {
+                    Err(r) if r.reason == Reason::SignatureInvalid => {}
+                    other => failures.push(format!("{label} altered: {other:?}")),
+                }
+                // Under a different configured certificate: signature_invalid, and the
+                // presented certificate is reported as a rotation.
+                let other = &keys
+                    [(keys.iter().position(|k| std::ptr::eq(k, key)).unwrap() + 1) % keys.len()];
+                let report = verify(
+                    &xml,
+                    &Expected {
+                        idp_entity_id: IDP,
+                        sp_entity_id: SP,
+                        acs_url: ACS,
+                        certificates: std::slice::from_ref(&other.certificate),
+                        now: datetime!(2026-03-01 10:00:30 UTC),
+                    },
+                );
+                match &report.outcome {
+                    Err(r) if r.reason == Reason::SignatureInvalid => {
+                        assert_eq!(
+                            report.presented_certificate.as_ref(),
+                            Some(&key.certificate),
+                            "{label}"
+                        );
+                    }
+                    other => failures.push(format!("{label} other key: {other:?}")),
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(n, 5 * 6 * 3);
+}
+
+/// Several configured certificates (a rotation): the one that verifies is named.
+#[test]
+fn the_certificate_that_verifies_is_found_among_several() {
+    if !tools_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let case = &cases()[0];
+    let xml = sign(dir.path(), &keys[0], case, Signed::Assertion, 0);
+    let certs: Vec<Certificate> = keys.iter().rev().map(|k| k.certificate.clone()).collect();
+    let report = verify(
+        &xml,
+        &Expected {
+            idp_entity_id: IDP,
+            sp_entity_id: SP,
+            acs_url: ACS,
+            certificates: &certs,
+            now: datetime!(2026-03-01 10:00:30 UTC),
+        },
+    );
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome);
+    assert_eq!(
+        report.certificate_sha256.as_deref(),
+        Some(keys[0].certificate.fingerprint_sha256.as_str())
+    );
+}
