@@ -1000,9 +1000,14 @@ fn check_values(assertion: Node) -> Result<(), Refusal> {
                     .map(|t| t.text().map_or(0, str::len))
                     .sum();
                 if length > MAX_VALUE {
+                    let what = if name == "NameID" {
+                        "a NameID"
+                    } else {
+                        "an attribute value"
+                    };
                     return Err(Refusal::new(
                         Reason::InvalidXml,
-                        format!("a {name} is longer than {MAX_VALUE} bytes"),
+                        format!("{what} of the Assertion is longer than {MAX_VALUE} bytes"),
                     ));
                 }
             }
