@@ -47,9 +47,9 @@ pub use c14n::canonicalize;
 pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(3);
 /// Largest Response XML accepted (checked before parsing).
 pub const MAX_RESPONSE_XML: usize = 512 * 1024;
-/// Largest posted `SAMLResponse` form value accepted (base64 of [`MAX_RESPONSE_XML`] with line
-/// breaks), checked before decoding.
-pub const MAX_FORM_VALUE: usize = 700 * 1024;
+/// Largest posted `SAMLResponse` form value accepted, checked before decoding: the base64 of
+/// [`MAX_RESPONSE_XML`] (699,052 characters) with CRLF line breaks every 76 characters.
+pub const MAX_FORM_VALUE: usize = 720 * 1024;
 /// roxmltree's node limit for a Response.
 pub const MAX_NODES: u32 = 20_000;
 /// Deepest element nesting accepted.
@@ -932,7 +932,7 @@ fn read_shape<'a, 'i>(doc: &'a Document<'i>) -> Result<Shape<'a, 'i>, Refusal> {
     for a in &assertions {
         if a.parent_element() != Some(root) {
             return Err(structure(format!(
-                "an Assertion is placed inside {} instead of directly in the Response",
+                "an Assertion is placed inside a {} element instead of directly in the Response",
                 a.parent_element()
                     .map_or("(nothing)", |p| p.tag_name().name())
             )));
