@@ -772,6 +772,16 @@ fn verify_signed(xml: &[u8], certificates: &[Certificate], report: &mut Report) 
         );
         return None;
     };
+    // The Assertion's content is read now, so that a malformed one fails the xml check; the
+    // result is returned only once every signature verified (Response-level facts are read
+    // only if the Response carries a signature, which must then verify).
+    let signed = match read_claims(root, assertion, shape.response_signature.is_some()) {
+        Ok(signed) => signed,
+        Err(refusal) => {
+            report.refuse(CheckName::Xml, refusal);
+            return None;
+        }
+    };
     report.pass(
         CheckName::Xml,
         "a well-formed SAML 2.0 Response with one Assertion",
@@ -841,14 +851,8 @@ fn verify_signed(xml: &[u8], certificates: &[Certificate], report: &mut Report) 
         }
     }
     report.pass(CheckName::Signature, details.join("; "));
-
-    match read_claims(root, assertion, response_signed) {
-        Ok(signed) => Some(signed),
-        Err(refusal) => {
-            report.refuse(CheckName::Xml, refusal);
-            None
-        }
-    }
+    debug_assert_eq!(response_signed, shape.response_signature.is_some());
+    Some(signed)
 }
 
 /// Size, encoding, DTD and shape limits, before any parsing.

@@ -1029,6 +1029,10 @@ fn times_are_checked_with_the_clock_skew() {
     }
     .signed(&s);
     assert_eq!(refused(&xml, &s), Reason::UnexpectedStructure);
+    // Reported as a failed xml check, before any signature is looked at.
+    let report = run(&xml, &s);
+    assert_eq!(report.checks.len(), 1);
+    assert_eq!(report.checks[0].name, CheckName::Xml);
 }
 
 #[test]
@@ -1122,5 +1126,19 @@ fn reasons_and_checks_have_distinct_codes_and_words() {
     for a in SignatureAlgorithm::ALL {
         assert_eq!(SignatureAlgorithm::from_uri(a.uri()), Some(a));
         assert_eq!(a.is_sha1(), a == SignatureAlgorithm::RsaSha1);
+    }
+}
+
+#[test]
+fn a_byte_order_mark_and_an_xml_declaration_are_accepted() {
+    let s = signer();
+    let xml = Doc::default().signed(&s);
+    for prefix in [
+        "\u{feff}",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+        "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"no\"?>",
+    ] {
+        let report = run(&format!("{prefix}{xml}"), &s);
+        assert!(report.outcome.is_ok(), "{prefix:?}: {:?}", report.outcome);
     }
 }
