@@ -193,7 +193,7 @@ fn policy_of(record: Option<PolicyRecord>) -> SsoPolicy {
 /// The flags of a verdict: what worked but should not go on for ever.
 fn flags_of(report: &Report, certificates: &[Certificate], now: Timestamp) -> Vec<String> {
     let mut flags = Vec::new();
-    if report.signature_algorithm.is_some_and(|a| a.is_sha1()) {
+    if report.sha1 || report.signature_algorithm.is_some_and(|a| a.is_sha1()) {
         flags.push("sha1".to_string());
     }
     if report.weak_key {
@@ -488,8 +488,19 @@ impl App {
         draft.email = assertion.email().map(str::to_string);
         let policy = policy_of(self.store.sso_policy(&org_id).await?);
 
-        // The request it answers and the assertion: each used once, on every instance.
+        // The assertion and the request it answers: each used once, on every instance. A
+        // refusal drops the unit of work, so nothing of it is kept.
         let mut tx = self.store.write().await?;
+        let keep_until = assertion
+            .not_on_or_after
+            .map(Timestamp::from_datetime)
+            .unwrap_or(now)
+            .plus_millis(response::CLOCK_SKEW.whole_milliseconds() as i64)
+            .max(now.plus_millis(REQUEST_LIFETIME.whole_milliseconds() as i64));
+        if !store::use_assertion(&mut tx, &org_id, &assertion.id, keep_until).await? {
+            drop(tx);
+            return self.refuse(&draft, Refusal::Replayed, &assertion.id).await;
+        }
         let request = match &assertion.in_response_to {
             Some(request_id) => {
                 let since = now.plus_millis(-(REQUEST_LIFETIME.whole_milliseconds() as i64));
@@ -517,16 +528,6 @@ impl App {
             return self
                 .refuse(&draft, Refusal::SsoNotEnabled, &org_record.sso_status)
                 .await;
-        }
-        let keep_until = assertion
-            .not_on_or_after
-            .map(Timestamp::from_datetime)
-            .unwrap_or(now)
-            .plus_millis(response::CLOCK_SKEW.whole_milliseconds() as i64)
-            .max(now.plus_millis(REQUEST_LIFETIME.whole_milliseconds() as i64));
-        if !store::use_assertion(&mut tx, &org_id, &assertion.id, keep_until).await? {
-            drop(tx);
-            return self.refuse(&draft, Refusal::Replayed, &assertion.id).await;
         }
         tx.commit().await?;
 
@@ -977,9 +978,38 @@ impl App {
         .await?;
         draft.checks = report.checks.iter().map(CheckView::from).collect();
         let flags = flags_of(&report, &certificates, now);
-        let (reason, subject) = match &report.outcome {
-            Err(refusal) => (Some(Refusal::from(refusal.reason)), None),
-            Ok(assertion) => {
+        // A Response refused after its signature verified (another audience, another time)
+        // still says whom it speaks of: the administrator wants to see that too.
+        let signed = match &report.outcome {
+            Ok(assertion) => Some(assertion.clone()),
+            Err(_)
+                if report
+                    .checks
+                    .iter()
+                    .any(|c| c.name == CheckName::Signature && c.ok) =>
+            {
+                let xml = response::decode_form_value(saml_response).unwrap_or_default();
+                response::verify_signature_only(&xml, &certificates)
+                    .outcome
+                    .ok()
+            }
+            Err(_) => None,
+        };
+        let (reason, subject) = match (&report.outcome, signed) {
+            (Err(refusal), None) => (Some(Refusal::from(refusal.reason)), None),
+            (Err(refusal), Some(assertion)) => (
+                Some(Refusal::from(refusal.reason)),
+                Some(SubjectView {
+                    name_id: assertion.name_id.clone(),
+                    email: assertion.email().map(str::to_string),
+                    attributes: assertion
+                        .attributes
+                        .iter()
+                        .map(|a| (a.name.clone(), a.values.clone()))
+                        .collect(),
+                }),
+            ),
+            (Ok(_), Some(assertion)) => {
                 draft.email = assertion.email().map(str::to_string);
                 let person = self.person_check(&org_id, &mut draft).await?;
                 let subject = SubjectView {
@@ -993,6 +1023,7 @@ impl App {
                 };
                 (person.err().map(|(r, _)| r), Some(subject))
             }
+            (Ok(_), None) => (None, None),
         };
         Ok(ResponseVerdict {
             accepted: reason.is_none(),

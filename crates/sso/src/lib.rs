@@ -1,6 +1,7 @@
 //! Pure rules and parsing for single sign-on set-up: domain names and their DNS challenge,
-//! identity-provider certificates and SAML metadata, our service-provider metadata, and the
-//! certificate-expiry reminder schedule.
+//! identity-provider certificates and SAML metadata, our service-provider metadata, the
+//! certificate-expiry reminder schedule, and the verifier of signed SAML Responses
+//! ([`response`]).
 //!
 //! Nothing here does I/O, runs asynchronously or reads the clock: callers pass the time in.
 

@@ -406,6 +406,31 @@ pub fn sp_metadata(entity_id: &str, acs_url: &str) -> String {
 /// nesting. It counts `=` outside quoted values inside tags, skipping comments, CDATA sections
 /// and processing instructions; well-formedness is left to the parser.
 fn check_shape(xml: &str) -> Result<(), MetadataError> {
+    scan_shape(xml, MAX_METADATA_DEPTH, MAX_ATTRIBUTES_PER_ELEMENT).map_err(|e| match e {
+        ShapeError::TooManyAttributes => MetadataError::TooManyAttributes {
+            limit: MAX_ATTRIBUTES_PER_ELEMENT,
+        },
+        ShapeError::TooDeep => MetadataError::TooDeep {
+            limit: MAX_METADATA_DEPTH,
+        },
+    })
+}
+
+/// What [`scan_shape`] found beyond its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShapeError {
+    TooManyAttributes,
+    TooDeep,
+}
+
+/// A linear pre-parse scan of XML text: refuses elements nested deeper than `max_depth` or with
+/// more than `max_attributes` attributes (namespace declarations included), before a parser
+/// builds a tree of them. Comments, CDATA sections and processing instructions are skipped.
+pub(crate) fn scan_shape(
+    xml: &str,
+    max_depth: usize,
+    max_attributes: usize,
+) -> Result<(), ShapeError> {
     let bytes = xml.as_bytes();
     let mut i = 0;
     let mut depth = 0usize;
@@ -443,10 +468,8 @@ fn check_shape(xml: &str) -> Result<(), MetadataError> {
                     None if b == b'"' || b == b'\'' => quote = Some(b),
                     None if b == b'=' => {
                         attributes += 1;
-                        if attributes > MAX_ATTRIBUTES_PER_ELEMENT {
-                            return Err(MetadataError::TooManyAttributes {
-                                limit: MAX_ATTRIBUTES_PER_ELEMENT,
-                            });
+                        if attributes > max_attributes {
+                            return Err(ShapeError::TooManyAttributes);
                         }
                     }
                     None if b == b'>' => {
@@ -459,10 +482,8 @@ fn check_shape(xml: &str) -> Result<(), MetadataError> {
             }
             if !self_closing {
                 depth += 1;
-                if depth > MAX_METADATA_DEPTH {
-                    return Err(MetadataError::TooDeep {
-                        limit: MAX_METADATA_DEPTH,
-                    });
+                if depth > max_depth {
+                    return Err(ShapeError::TooDeep);
                 }
             }
             i = j + 1;

@@ -278,7 +278,11 @@ impl TestApp {
         let outbox = TempDir::new("outbox");
         let workers = !extra.iter().any(|(k, _)| *k == NO_WORKERS);
         let mut extra = extra.to_vec();
-        extra.push(("SMARTCORE_PUBLIC_URL", base_url.clone()));
+        // A second instance behind the same public address (SSO replay across instances)
+        // passes the first one's.
+        if !extra.iter().any(|(k, _)| *k == "SMARTCORE_PUBLIC_URL") {
+            extra.push(("SMARTCORE_PUBLIC_URL", base_url.clone()));
+        }
         extra.push(("SMARTCORE_OUTBOX_DIR", outbox.0.display().to_string()));
         let config = test_config(database_url, &extra);
         let app = smartcore::open_with_clock(&config, clock)

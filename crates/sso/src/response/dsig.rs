@@ -1,0 +1,574 @@
+//! One enveloped XML signature of the narrow shape SAML identity providers send: a
+//! `ds:Signature` that is a direct child of the element it signs, one `Reference` to that
+//! element's `ID`, transforms enveloped-signature then exclusive C14N, exclusive C14N for
+//! `SignedInfo`, RSA PKCS#1 v1.5 or ECDSA, keys only from the configured certificates.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ring::digest;
+use ring::signature::{self as ring_sig, RsaPublicKeyComponents, UnparsedPublicKey};
+use roxmltree::Node;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use super::c14n::canonicalize;
+use super::{Reason, Refusal, SignatureAlgorithm};
+use crate::Certificate;
+use crate::certificate::MAX_CERTIFICATE_DER;
+
+pub(crate) const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+const NS_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const ALG_EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const ALG_EXC_C14N_WITH_COMMENTS: &str = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments";
+const ALG_ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+/// Largest base64 text of a `SignatureValue` or `DigestValue` (an 8192-bit RSA signature is
+/// 1,368 characters).
+const MAX_VALUE_TEXT: usize = 4096;
+
+/// A digest algorithm of `DigestMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DigestAlgorithm {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    fn from_uri(uri: &str) -> Option<DigestAlgorithm> {
+        Some(match uri {
+            "http://www.w3.org/2000/09/xmldsig#sha1" => DigestAlgorithm::Sha1,
+            "http://www.w3.org/2001/04/xmlenc#sha256" => DigestAlgorithm::Sha256,
+            "http://www.w3.org/2001/04/xmldsig-more#sha384" => DigestAlgorithm::Sha384,
+            "http://www.w3.org/2001/04/xmlenc#sha512" => DigestAlgorithm::Sha512,
+            _ => return None,
+        })
+    }
+
+    fn ring(self) -> &'static digest::Algorithm {
+        match self {
+            DigestAlgorithm::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            DigestAlgorithm::Sha256 => &digest::SHA256,
+            DigestAlgorithm::Sha384 => &digest::SHA384,
+            DigestAlgorithm::Sha512 => &digest::SHA512,
+        }
+    }
+
+    /// The DER `DigestInfo` prefix of PKCS#1 v1.5 signatures (RFC 8017 section 9.2, note 1).
+    fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            DigestAlgorithm::Sha1 => &[
+                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
+                0x14,
+            ],
+            DigestAlgorithm::Sha256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
+            ],
+            DigestAlgorithm::Sha384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02, 0x05, 0x00, 0x04, 0x30,
+            ],
+            DigestAlgorithm::Sha512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
+        }
+    }
+}
+
+impl SignatureAlgorithm {
+    pub(crate) fn from_uri(uri: &str) -> Option<SignatureAlgorithm> {
+        SignatureAlgorithm::ALL.into_iter().find(|a| a.uri() == uri)
+    }
+
+    fn digest(self) -> DigestAlgorithm {
+        match self {
+            SignatureAlgorithm::RsaSha1 => DigestAlgorithm::Sha1,
+            SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => {
+                DigestAlgorithm::Sha256
+            }
+            SignatureAlgorithm::RsaSha384 | SignatureAlgorithm::EcdsaSha384 => {
+                DigestAlgorithm::Sha384
+            }
+            SignatureAlgorithm::RsaSha512 | SignatureAlgorithm::EcdsaSha512 => {
+                DigestAlgorithm::Sha512
+            }
+        }
+    }
+
+    fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            SignatureAlgorithm::RsaSha1
+                | SignatureAlgorithm::RsaSha256
+                | SignatureAlgorithm::RsaSha384
+                | SignatureAlgorithm::RsaSha512
+        )
+    }
+}
+
+/// A signature that verified.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    pub algorithm: SignatureAlgorithm,
+    /// The Reference's digest was SHA-1.
+    pub sha1_digest: bool,
+    /// The verifying key was RSA shorter than 2048 bits.
+    pub weak_key: bool,
+    /// Index into the configured certificates of the one that verified.
+    pub certificate: usize,
+}
+
+/// What a Signature presents in its KeyInfo (never trusted; reported only).
+pub(crate) fn presented_certificate(signature: Node) -> Option<Certificate> {
+    let x509 = signature
+        .children()
+        .filter(|n| is_ds(n, "KeyInfo"))
+        .flat_map(|k| k.children().filter(|n| is_ds(n, "X509Data")))
+        .flat_map(|d| d.children().filter(|n| is_ds(n, "X509Certificate")))
+        .next()?;
+    let text = joined_text(x509);
+    if text.len() > MAX_CERTIFICATE_DER * 2 {
+        return None;
+    }
+    Certificate::from_der_base64(&text).ok()
+}
+
+fn is_ds(n: &Node, name: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(NS_DSIG) && n.tag_name().name() == name
+}
+
+fn joined_text(n: Node) -> String {
+    n.children()
+        .filter(Node::is_text)
+        .filter_map(|t| t.text())
+        .collect()
+}
+
+fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
+    Refusal {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+/// The only child elements of `parent` (all in the ds namespace, all named in `allowed`);
+/// anything else is refused. Text between them must be whitespace.
+fn ds_children<'a, 'i>(
+    parent: Node<'a, 'i>,
+    allowed: &[&str],
+) -> Result<Vec<Node<'a, 'i>>, Refusal> {
+    let mut out = Vec::new();
+    for child in parent.children() {
+        if child.is_element() {
+            let name = child.tag_name().name();
+            if child.tag_name().namespace() != Some(NS_DSIG) || !allowed.contains(&name) {
+                return Err(refuse(
+                    Reason::UnexpectedStructure,
+                    format!(
+                        "the signature's {} holds an unexpected {} element",
+                        parent.tag_name().name(),
+                        name
+                    ),
+                ));
+            }
+            out.push(child);
+        } else if child.is_text() && !child.text().unwrap_or("").trim().is_empty() {
+            return Err(refuse(
+                Reason::UnexpectedStructure,
+                format!(
+                    "the signature's {} holds unexpected text",
+                    parent.tag_name().name()
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn exactly_one<'a, 'i>(
+    children: &[Node<'a, 'i>],
+    name: &str,
+    within: &str,
+) -> Result<Node<'a, 'i>, Refusal> {
+    let mut found = children.iter().filter(|n| n.tag_name().name() == name);
+    match (found.next(), found.next()) {
+        (Some(one), None) => Ok(*one),
+        (None, _) => Err(refuse(
+            Reason::UnexpectedStructure,
+            format!("the signature's {within} has no {name}"),
+        )),
+        (Some(_), Some(_)) => Err(refuse(
+            Reason::UnexpectedStructure,
+            format!("the signature's {within} has more than one {name}"),
+        )),
+    }
+}
+
+/// The PrefixList of an exc-c14n method or transform (child `InclusiveNamespaces`); any other
+/// child element is refused.
+fn inclusive_prefixes<'a>(method: Node<'a, 'a>) -> Result<Vec<&'a str>, Refusal> {
+    let mut prefixes = Vec::new();
+    let mut seen = false;
+    for child in method.children().filter(Node::is_element) {
+        if child.tag_name().namespace() == Some(NS_EXC_C14N)
+            && child.tag_name().name() == "InclusiveNamespaces"
+            && !seen
+        {
+            seen = true;
+            prefixes.extend(
+                child
+                    .attribute("PrefixList")
+                    .unwrap_or("")
+                    .split_ascii_whitespace(),
+            );
+        } else {
+            return Err(refuse(
+                Reason::UnsupportedAlgorithm,
+                format!(
+                    "the canonicalisation carries an unsupported {} parameter",
+                    child.tag_name().name()
+                ),
+            ));
+        }
+    }
+    Ok(prefixes)
+}
+
+fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, Refusal> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() > MAX_VALUE_TEXT {
+        return Err(refuse(
+            Reason::InvalidXml,
+            format!("the signature's {what} is too long"),
+        ));
+    }
+    STANDARD.decode(compact.as_bytes()).map_err(|_| {
+        refuse(
+            Reason::InvalidXml,
+            format!("the signature's {what} is not base64"),
+        )
+    })
+}
+
+/// Checks the enveloped `signature` (a direct child of the element it signs) against the
+/// configured certificates.
+pub(crate) fn verify_enveloped(
+    signature: Node,
+    certificates: &[Certificate],
+) -> Result<Verified, Refusal> {
+    let signed = signature
+        .parent_element()
+        .ok_or_else(|| refuse(Reason::UnexpectedStructure, "the signature has no parent"))?;
+    let signed_name = signed.tag_name().name();
+    let id = signed.attribute("ID").ok_or_else(|| {
+        refuse(
+            Reason::UnexpectedStructure,
+            format!("the signed {signed_name} has no ID"),
+        )
+    })?;
+
+    let parts = ds_children(signature, &["SignedInfo", "SignatureValue", "KeyInfo"])?;
+    let signed_info = exactly_one(&parts, "SignedInfo", "Signature")?;
+    let signature_value = exactly_one(&parts, "SignatureValue", "Signature")?;
+    if parts.first().map(|n| n.id()) != Some(signed_info.id())
+        || parts
+            .iter()
+            .filter(|n| n.tag_name().name() == "KeyInfo")
+            .count()
+            > 1
+    {
+        return Err(refuse(
+            Reason::UnexpectedStructure,
+            "the signature's elements are not in the expected order",
+        ));
+    }
+
+    let info = ds_children(
+        signed_info,
+        &["CanonicalizationMethod", "SignatureMethod", "Reference"],
+    )?;
+    let c14n_method = exactly_one(&info, "CanonicalizationMethod", "SignedInfo")?;
+    let signature_method = exactly_one(&info, "SignatureMethod", "SignedInfo")?;
+    let reference = exactly_one(&info, "Reference", "SignedInfo")?;
+
+    // Canonicalisation of SignedInfo.
+    let c14n_algorithm = c14n_method.attribute("Algorithm").unwrap_or("");
+    if c14n_algorithm != ALG_EXC_C14N {
+        return Err(unsupported_c14n(c14n_algorithm));
+    }
+    let signed_info_prefixes = inclusive_prefixes(c14n_method)?;
+
+    // Signature method.
+    let method_uri = signature_method.attribute("Algorithm").unwrap_or("");
+    let algorithm = SignatureAlgorithm::from_uri(method_uri).ok_or_else(|| {
+        refuse(
+            Reason::UnsupportedAlgorithm,
+            format!("the signature method {method_uri} is not supported"),
+        )
+    })?;
+    if algorithm == SignatureAlgorithm::EcdsaSha512 {
+        return Err(refuse(
+            Reason::UnsupportedAlgorithm,
+            "ECDSA with SHA-512 is not supported",
+        ));
+    }
+    if signature_method.children().any(|n| n.is_element()) {
+        return Err(refuse(
+            Reason::UnsupportedAlgorithm,
+            "the signature method carries unsupported parameters",
+        ));
+    }
+
+    // The Reference: to the element the signature is enveloped in.
+    let uri = reference.attribute("URI").unwrap_or("");
+    if uri != format!("#{id}") {
+        return Err(refuse(
+            Reason::UnexpectedStructure,
+            format!(
+                "the signature's reference \"{uri}\" does not name the {signed_name} it is in (#{id})"
+            ),
+        ));
+    }
+    let reference_parts = ds_children(reference, &["Transforms", "DigestMethod", "DigestValue"])?;
+    let transforms = exactly_one(&reference_parts, "Transforms", "Reference")?;
+    let digest_method = exactly_one(&reference_parts, "DigestMethod", "Reference")?;
+    let digest_value = exactly_one(&reference_parts, "DigestValue", "Reference")?;
+    let transform_nodes = ds_children(transforms, &["Transform"])?;
+    let mut enveloped = false;
+    let mut exclusive: Option<Vec<&str>> = None;
+    for transform in transform_nodes {
+        let alg = transform.attribute("Algorithm").unwrap_or("");
+        match alg {
+            ALG_ENVELOPED if !enveloped && exclusive.is_none() => {
+                if transform.children().any(|n| n.is_element()) {
+                    return Err(refuse(
+                        Reason::UnsupportedAlgorithm,
+                        "the enveloped-signature transform carries unexpected parameters",
+                    ));
+                }
+                enveloped = true;
+            }
+            ALG_EXC_C14N if exclusive.is_none() => {
+                exclusive = Some(inclusive_prefixes(transform)?);
+            }
+            ALG_ENVELOPED | ALG_EXC_C14N => {
+                return Err(refuse(
+                    Reason::UnsupportedAlgorithm,
+                    "the signature's transforms are repeated or out of order",
+                ));
+            }
+            other => {
+                return Err(refuse(
+                    Reason::UnsupportedAlgorithm,
+                    format!(
+                        "the signature uses the transform {other}; only enveloped-signature and exclusive canonicalisation are supported"
+                    ),
+                ));
+            }
+        }
+    }
+    if !enveloped {
+        return Err(refuse(
+            Reason::UnsupportedAlgorithm,
+            "the signature has no enveloped-signature transform",
+        ));
+    }
+    let Some(reference_prefixes) = exclusive else {
+        return Err(refuse(
+            Reason::UnsupportedAlgorithm,
+            "the signature's reference is not canonicalised with exclusive canonicalisation",
+        ));
+    };
+    let digest_uri = digest_method.attribute("Algorithm").unwrap_or("");
+    let digest_algorithm = DigestAlgorithm::from_uri(digest_uri).ok_or_else(|| {
+        refuse(
+            Reason::UnsupportedAlgorithm,
+            format!("the digest method {digest_uri} is not supported"),
+        )
+    })?;
+    let expected_digest = decode_base64(&joined_text(digest_value), "DigestValue")?;
+    let signature_bytes = decode_base64(&joined_text(signature_value), "SignatureValue")?;
+
+    // The digest of the signed element, without this signature.
+    let canonical = canonicalize(signed, &reference_prefixes, Some(signature.id()));
+    let actual_digest = digest::digest(digest_algorithm.ring(), canonical.as_bytes());
+    if actual_digest.as_ref() != expected_digest.as_slice() {
+        return Err(refuse(
+            Reason::SignatureInvalid,
+            format!(
+                "the signed {signed_name} was altered after signing (its digest does not match)"
+            ),
+        ));
+    }
+
+    // The signature over SignedInfo, under each configured certificate in turn.
+    let signed_info_bytes = canonicalize(signed_info, &signed_info_prefixes, None);
+    let mut last_problem = String::from("no certificate is configured");
+    for (index, certificate) in certificates.iter().enumerate() {
+        match check_with(
+            certificate,
+            algorithm,
+            signed_info_bytes.as_bytes(),
+            &signature_bytes,
+        ) {
+            Ok(weak_key) => {
+                return Ok(Verified {
+                    algorithm,
+                    sha1_digest: digest_algorithm == DigestAlgorithm::Sha1,
+                    weak_key,
+                    certificate: index,
+                });
+            }
+            Err(problem) => last_problem = problem,
+        }
+    }
+    Err(refuse(
+        Reason::SignatureInvalid,
+        format!(
+            "the signature of the {signed_name} does not verify with the configured certificate{} ({last_problem})",
+            if certificates.len() == 1 { "" } else { "s" }
+        ),
+    ))
+}
+
+fn unsupported_c14n(uri: &str) -> Refusal {
+    let detail = if uri == ALG_EXC_C14N_WITH_COMMENTS {
+        "canonicalisation with comments is not supported".to_string()
+    } else {
+        format!(
+            "the canonicalisation method {uri} is not supported; only exclusive canonicalisation is"
+        )
+    };
+    refuse(Reason::UnsupportedAlgorithm, detail)
+}
+
+/// The public key of a configured certificate, in the forms the verifiers take.
+enum Key {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        bits: usize,
+    },
+    /// An uncompressed point on P-256 (`p256`) or P-384.
+    Ec {
+        p256: bool,
+        point: Vec<u8>,
+    },
+}
+
+fn public_key(certificate: &Certificate) -> Result<Key, String> {
+    let (_, cert) = X509Certificate::from_der(certificate.der())
+        .map_err(|_| "the certificate cannot be read".to_string())?;
+    let spki = cert.public_key();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let n = strip_leading_zeros(rsa.modulus);
+            let bits = match n.first() {
+                Some(first) => 8 * n.len() - first.leading_zeros() as usize,
+                None => 0,
+            };
+            Ok(Key::Rsa {
+                n: n.to_vec(),
+                e: strip_leading_zeros(rsa.exponent).to_vec(),
+                bits,
+            })
+        }
+        Ok(PublicKey::EC(point)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => Ok(Key::Ec {
+                    p256: true,
+                    point: point.data().to_vec(),
+                }),
+                Some("1.3.132.0.34") => Ok(Key::Ec {
+                    p256: false,
+                    point: point.data().to_vec(),
+                }),
+                _ => Err("the certificate's elliptic curve is not supported".to_string()),
+            }
+        }
+        _ => Err("the certificate's key type is not supported".to_string()),
+    }
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// Ok(weak_key) when `signature` over `message` verifies under the certificate's key.
+fn check_with(
+    certificate: &Certificate,
+    algorithm: SignatureAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, String> {
+    let key = public_key(certificate)?;
+    let mismatch = || "the signature value does not match".to_string();
+    match key {
+        Key::Rsa { n, e, bits } if algorithm.is_rsa() => {
+            if bits >= 2048 {
+                let params = match algorithm {
+                    SignatureAlgorithm::RsaSha1 => {
+                        &ring_sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+                    }
+                    SignatureAlgorithm::RsaSha256 => &ring_sig::RSA_PKCS1_2048_8192_SHA256,
+                    SignatureAlgorithm::RsaSha384 => &ring_sig::RSA_PKCS1_2048_8192_SHA384,
+                    _ => &ring_sig::RSA_PKCS1_2048_8192_SHA512,
+                };
+                RsaPublicKeyComponents { n: &n, e: &e }
+                    .verify(params, message, signature)
+                    .map(|()| false)
+                    .map_err(|_| mismatch())
+            } else if bits >= 1024 {
+                // ring refuses keys under 2048 bits; some real identity providers still sign
+                // with 1024-bit keys. The RustCrypto implementation checks those, and the
+                // result is flagged as weak.
+                let digest_algorithm = algorithm.digest();
+                let hashed = digest::digest(digest_algorithm.ring(), message);
+                let key = rsa::PublicKey::new(
+                    rsa::BoxedUint::from_be_slice_vartime(&n),
+                    rsa::BoxedUint::from_be_slice_vartime(&e),
+                )
+                .map_err(|_| "the certificate's RSA key is not usable".to_string())?;
+                let scheme = rsa::Pkcs1v15Sign {
+                    hash_len: Some(hashed.as_ref().len()),
+                    prefix: digest_algorithm.digest_info_prefix().into(),
+                };
+                key.verify(scheme, hashed.as_ref(), signature)
+                    .map(|()| true)
+                    .map_err(|_| mismatch())
+            } else {
+                Err(format!(
+                    "the certificate's RSA key has only {bits} bits; at least 1024 are needed"
+                ))
+            }
+        }
+        Key::Ec { p256, point } if !algorithm.is_rsa() => {
+            let params: &'static ring_sig::EcdsaVerificationAlgorithm =
+                match (p256, algorithm.digest()) {
+                    (true, DigestAlgorithm::Sha256) => &ring_sig::ECDSA_P256_SHA256_FIXED,
+                    (false, DigestAlgorithm::Sha384) => &ring_sig::ECDSA_P384_SHA384_FIXED,
+                    // ring pairs each curve with its own digest only.
+                    _ => {
+                        return Err(
+                            "ECDSA is supported as P-256 with SHA-256 and P-384 with SHA-384 only"
+                                .to_string(),
+                        );
+                    }
+                };
+            UnparsedPublicKey::new(params, &point)
+                .verify(message, signature)
+                .map(|()| false)
+                .map_err(|_| mismatch())
+        }
+        _ => Err("the certificate's key type does not match the signature method".to_string()),
+    }
+}
