@@ -482,8 +482,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, json.dumps(value, indent=1), "application/json")
 
     def body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        # Read once, up front in dispatch: a body left unread would prefix the next request
+        # on a kept-alive connection.
+        return self._raw
 
     def form(self):
         return {k: v[0] for k, v in urllib.parse.parse_qs(self.body().decode("utf-8"), keep_blank_values=True).items()}
@@ -504,6 +505,8 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("POST")
 
     def dispatch(self, method):
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(length) if length else b""
         url = urllib.parse.urlsplit(self.path)
         route = (method, url.path)
         idp = self.idp
