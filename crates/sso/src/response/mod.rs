@@ -56,6 +56,9 @@ pub const MAX_NODES: u32 = 20_000;
 pub const MAX_DEPTH: usize = 64;
 /// Most attributes (namespace declarations included) on one element.
 pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 256;
+/// Most namespace prefixes in scope on one element (real Responses use under a dozen); bounds
+/// the work of canonicalisation.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 64;
 /// Longest NameID or attribute value accepted (bytes of text).
 pub const MAX_VALUE: usize = 4 * 1024;
 /// Most SAML `Attribute` elements in the Assertion.
@@ -913,6 +916,14 @@ fn read_shape<'a, 'i>(doc: &'a Document<'i>) -> Result<Shape<'a, 'i>, Refusal> {
     let mut assertions = Vec::new();
     let mut signatures = Vec::new();
     for n in doc.descendants().filter(Node::is_element) {
+        if n.namespaces().len() > MAX_NAMESPACES_IN_SCOPE {
+            return Err(Refusal::new(
+                Reason::InvalidXml,
+                format!(
+                    "an element of the Response has more than {MAX_NAMESPACES_IN_SCOPE} namespaces in scope"
+                ),
+            ));
+        }
         if let Some(id) = n.attribute("ID")
             && !ids.insert(id)
         {
