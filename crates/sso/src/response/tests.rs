@@ -6,6 +6,7 @@ use super::*;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use std::collections::HashSet;
 use std::time::Instant;
 use time::macros::datetime;
 
