@@ -5,17 +5,22 @@
 //! every identity provider we know sends, and refuses everything else before reading any claim:
 //!
 //! - the document is one `samlp:Response` with at most 512 KiB of UTF-8 XML, no DTD, at most
-//!   64 levels deep and 256 attributes per element; every `ID` in it is unique;
+//!   20,000 nodes, 64 levels deep, 256 attributes per element and 64 namespaces in scope; every
+//!   `ID` in it is unique; NameID and attribute values are at most 4 KiB, SAML attributes at
+//!   most 256;
 //! - it holds exactly one `saml:Assertion`, as a direct child of the Response (no Assertion
 //!   anywhere else: not in Extensions, Advice, StatusDetail, `ds:Object` or nested); an
 //!   `EncryptedAssertion` is refused (our service-provider metadata offers no encryption key);
 //! - every `ds:Signature` in the document is an enveloped signature that is a direct child of
 //!   the Response or of the Assertion, references its parent's `ID` (one `Reference`), uses the
 //!   transforms enveloped-signature and exclusive C14N (optionally with an
-//!   `InclusiveNamespaces` PrefixList), exclusive C14N for `SignedInfo`, RSA PKCS#1 v1.5
-//!   (SHA-1/256/384/512) or ECDSA P-256/P-384 (SHA-256/384), and verifies under one of the
-//!   configured certificates; at least one signature covers the Assertion (its own, or the
-//!   Response's, since the Assertion is the Response's child);
+//!   `InclusiveNamespaces` PrefixList), exclusive C14N without comments for `SignedInfo`, RSA
+//!   PKCS#1 v1.5 with SHA-1/256/384/512 or ECDSA (P-256 with SHA-256, P-384 with SHA-384), and
+//!   verifies under one of the configured certificates (their dates are not checked: the
+//!   metadata interoperability profile); at least one signature covers the Assertion (its own,
+//!   or the Response's, since the Assertion is the Response's child). SHA-1 and RSA keys of
+//!   1024 to 2047 bits are still accepted, because real identity providers use them, and
+//!   reported ([`Report::sha1`], [`Report::weak_key`]);
 //! - claims are read only from that Assertion, and Response-level attributes (Destination,
 //!   InResponseTo, Issuer) only when the Response's own signature verified.
 //!
