@@ -20,6 +20,8 @@
 //! - comments dropped; processing instructions inside the subtree kept;
 //! - one excluded subtree (the enveloped `ds:Signature`) left out entirely.
 
+use std::collections::HashMap;
+
 use roxmltree::{Attribute, Node, NodeId};
 
 const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
@@ -36,10 +38,11 @@ pub fn canonicalize(node: Node, inclusive_prefixes: &[&str], exclude: Option<Nod
         return out;
     }
     let input = node.document().input_text();
-    // Namespace bindings written so far on the open output elements: (prefix, uri); the prefix
-    // is "" for the default namespace. `marks` holds the length of `rendered` at each open
-    // element, to pop its declarations when it closes.
-    let mut rendered: Vec<(&str, &str)> = Vec::new();
+    // Namespace bindings written on the open output elements, per prefix ("" for the default
+    // namespace), innermost last; `pushed` lists the prefixes written, element by element, and
+    // `marks` its length at each open element, to take its declarations back when it closes.
+    let mut rendered: Rendered = HashMap::new();
+    let mut pushed: Vec<&str> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
     // An explicit stack (node, closing?) rather than recursion: the depth is the document's.
     let mut stack: Vec<(Node, bool)> = vec![(node, false)];
@@ -49,15 +52,26 @@ pub fn canonicalize(node: Node, inclusive_prefixes: &[&str], exclude: Option<Nod
             out.push_str(element_qname(n, input));
             out.push('>');
             let mark = marks.pop().unwrap_or(0);
-            rendered.truncate(mark);
+            for prefix in pushed.drain(mark..) {
+                if let Some(uris) = rendered.get_mut(prefix) {
+                    uris.pop();
+                }
+            }
             continue;
         }
         if Some(n.id()) == exclude {
             continue;
         }
         if n.is_element() {
-            marks.push(rendered.len());
-            open_element(n, input, inclusive_prefixes, &mut rendered, &mut out);
+            marks.push(pushed.len());
+            open_element(
+                n,
+                input,
+                inclusive_prefixes,
+                &mut rendered,
+                &mut pushed,
+                &mut out,
+            );
             stack.push((n, true));
             stack.extend(n.children().rev().map(|c| (c, false)));
         } else if n.is_text() {
@@ -76,11 +90,14 @@ pub fn canonicalize(node: Node, inclusive_prefixes: &[&str], exclude: Option<Nod
     out
 }
 
+type Rendered<'a> = HashMap<&'a str, Vec<&'a str>>;
+
 fn open_element<'a>(
     n: Node<'a, 'a>,
     input: &'a str,
     inclusive_prefixes: &[&'a str],
-    rendered: &mut Vec<(&'a str, &'a str)>,
+    rendered: &mut Rendered<'a>,
+    pushed: &mut Vec<&'a str>,
     out: &mut String,
 ) {
     let qname = element_qname(n, input);
@@ -110,11 +127,7 @@ fn open_element<'a>(
         if p == "xml" {
             continue;
         }
-        let in_effect = rendered
-            .iter()
-            .rev()
-            .find(|(rp, _)| *rp == p)
-            .map(|(_, u)| *u);
+        let in_effect = rendered.get(p).and_then(|uris| uris.last()).copied();
         if p.is_empty() {
             let uri = in_scope(n, "").unwrap_or("");
             if in_effect.unwrap_or("") != uri {
@@ -146,7 +159,10 @@ fn open_element<'a>(
         escape_attribute(uri, out);
         out.push('"');
     }
-    rendered.extend(declarations);
+    for (p, uri) in &declarations {
+        rendered.entry(p).or_default().push(uri);
+        pushed.push(p);
+    }
     for a in &attributes {
         out.push(' ');
         match a.namespace() {

@@ -5,17 +5,22 @@
 //! every identity provider we know sends, and refuses everything else before reading any claim:
 //!
 //! - the document is one `samlp:Response` with at most 512 KiB of UTF-8 XML, no DTD, at most
-//!   64 levels deep and 256 attributes per element; every `ID` in it is unique;
+//!   20,000 nodes, 64 levels deep, 256 attributes per element and 64 namespaces in scope; every
+//!   `ID` in it is unique; NameID and attribute values are at most 4 KiB, SAML attributes at
+//!   most 256;
 //! - it holds exactly one `saml:Assertion`, as a direct child of the Response (no Assertion
 //!   anywhere else: not in Extensions, Advice, StatusDetail, `ds:Object` or nested); an
 //!   `EncryptedAssertion` is refused (our service-provider metadata offers no encryption key);
 //! - every `ds:Signature` in the document is an enveloped signature that is a direct child of
 //!   the Response or of the Assertion, references its parent's `ID` (one `Reference`), uses the
 //!   transforms enveloped-signature and exclusive C14N (optionally with an
-//!   `InclusiveNamespaces` PrefixList), exclusive C14N for `SignedInfo`, RSA PKCS#1 v1.5
-//!   (SHA-1/256/384/512) or ECDSA P-256/P-384 (SHA-256/384), and verifies under one of the
-//!   configured certificates; at least one signature covers the Assertion (its own, or the
-//!   Response's, since the Assertion is the Response's child);
+//!   `InclusiveNamespaces` PrefixList), exclusive C14N without comments for `SignedInfo`, RSA
+//!   PKCS#1 v1.5 with SHA-1/256/384/512 or ECDSA (P-256 with SHA-256, P-384 with SHA-384), and
+//!   verifies under one of the configured certificates (their dates are not checked: the
+//!   metadata interoperability profile); at least one signature covers the Assertion (its own,
+//!   or the Response's, since the Assertion is the Response's child). SHA-1 and RSA keys of
+//!   1024 to 2047 bits are still accepted, because real identity providers use them, and
+//!   reported ([`Report::sha1`], [`Report::weak_key`]);
 //! - claims are read only from that Assertion, and Response-level attributes (Destination,
 //!   InResponseTo, Issuer) only when the Response's own signature verified.
 //!
@@ -28,18 +33,17 @@
 //! Nothing here does I/O or reads the clock: the time is passed in [`Expected::now`].
 
 pub mod c14n;
+mod document;
 mod dsig;
-
-use std::collections::HashSet;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::{Document, ParsingOptions};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Certificate;
-use crate::saml::{ShapeError, scan_shape};
+use document::{Signed, read_claims, read_shape, read_status, read_text};
 
 pub use c14n::canonicalize;
 
@@ -56,6 +60,9 @@ pub const MAX_NODES: u32 = 20_000;
 pub const MAX_DEPTH: usize = 64;
 /// Most attributes (namespace declarations included) on one element.
 pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 256;
+/// Most namespace prefixes in scope on one element (real Responses use under a dozen); bounds
+/// the work of canonicalisation.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 64;
 /// Longest NameID or attribute value accepted (bytes of text).
 pub const MAX_VALUE: usize = 4 * 1024;
 /// Most SAML `Attribute` elements in the Assertion.
@@ -692,27 +699,6 @@ fn earliest(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Option<Offs
     }
 }
 
-/// A bearer SubjectConfirmation's data.
-#[derive(Debug, Clone)]
-struct Bearer {
-    recipient: Option<String>,
-    not_before: Option<OffsetDateTime>,
-    not_on_or_after: Option<OffsetDateTime>,
-}
-
-/// What the signed elements say, for the checks of [`verify`].
-struct Signed {
-    assertion: Assertion,
-    /// The Response's Issuer and Destination, only when the Response's signature verified.
-    response_issuer: Option<String>,
-    destination: Option<String>,
-    /// The Audiences of each AudienceRestriction.
-    audiences: Vec<Vec<String>>,
-    not_before: Option<OffsetDateTime>,
-    conditions_not_on_or_after: Option<OffsetDateTime>,
-    bearers: Vec<Bearer>,
-}
-
 /// Steps xml, status and signature; on success the signed claims.
 fn verify_signed(xml: &[u8], certificates: &[Certificate], report: &mut Report) -> Option<Signed> {
     let text = match read_text(xml) {
@@ -853,356 +839,6 @@ fn verify_signed(xml: &[u8], certificates: &[Certificate], report: &mut Report) 
     report.pass(CheckName::Signature, details.join("; "));
     debug_assert_eq!(response_signed, shape.response_signature.is_some());
     Some(signed)
-}
-
-/// Size, encoding, DTD and shape limits, before any parsing.
-fn read_text(xml: &[u8]) -> Result<&str, Refusal> {
-    if xml.len() > MAX_RESPONSE_XML {
-        return Err(too_large(xml.len()));
-    }
-    let text = std::str::from_utf8(xml).map_err(|_| {
-        Refusal::new(
-            Reason::InvalidXml,
-            "the Response is not UTF-8 text".to_string(),
-        )
-    })?;
-    if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
-        return Err(Refusal::new(
-            Reason::InvalidXml,
-            "a document type declaration (DTD) is refused".to_string(),
-        ));
-    }
-    scan_shape(text, MAX_DEPTH, MAX_ATTRIBUTES_PER_ELEMENT).map_err(|e| {
-        let detail = match e {
-            ShapeError::TooDeep => {
-                format!("the Response nests elements more than {MAX_DEPTH} deep")
-            }
-            ShapeError::TooManyAttributes => format!(
-                "an element of the Response has more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes"
-            ),
-        };
-        Refusal::new(Reason::InvalidXml, detail)
-    })?;
-    Ok(text)
-}
-
-/// Where the parts that matter sit.
-struct Shape<'a, 'i> {
-    assertion: Option<Node<'a, 'i>>,
-    response_signature: Option<Node<'a, 'i>>,
-    assertion_signature: Option<Node<'a, 'i>>,
-}
-
-fn is_element(n: &Node, ns: &str, name: &str) -> bool {
-    n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
-}
-
-fn structure(detail: impl Into<String>) -> Refusal {
-    Refusal::new(Reason::UnexpectedStructure, detail.into())
-}
-
-fn read_shape<'a, 'i>(doc: &'a Document<'i>) -> Result<Shape<'a, 'i>, Refusal> {
-    let root = doc.root_element();
-    if !is_element(&root, NS_PROTOCOL, "Response") {
-        return Err(structure(format!(
-            "the document is not a SAML 2.0 Response (its root element is {})",
-            root.tag_name().name()
-        )));
-    }
-    let mut ids = HashSet::new();
-    let mut assertions = Vec::new();
-    let mut signatures = Vec::new();
-    for n in doc.descendants().filter(Node::is_element) {
-        if let Some(id) = n.attribute("ID")
-            && !ids.insert(id)
-        {
-            return Err(structure(format!(
-                "the ID \"{id}\" is used by more than one element"
-            )));
-        }
-        if is_element(&n, NS_ASSERTION, "EncryptedAssertion") {
-            return Err(Refusal::new(
-                Reason::EncryptedAssertionUnsupported,
-                "the Response carries an EncryptedAssertion".to_string(),
-            ));
-        }
-        if is_element(&n, NS_ASSERTION, "Assertion") {
-            assertions.push(n);
-        }
-        if is_element(&n, dsig::NS_DSIG, "Signature") {
-            signatures.push(n);
-        }
-    }
-    for a in &assertions {
-        if a.parent_element() != Some(root) {
-            return Err(structure(format!(
-                "an Assertion is placed inside a {} element instead of directly in the Response",
-                a.parent_element()
-                    .map_or("(nothing)", |p| p.tag_name().name())
-            )));
-        }
-    }
-    if assertions.len() > 1 {
-        return Err(structure(format!(
-            "the Response carries {} Assertions; exactly one is accepted",
-            assertions.len()
-        )));
-    }
-    let assertion = assertions.first().copied();
-    let mut response_signature = None;
-    let mut assertion_signature = None;
-    for s in signatures {
-        let parent = s.parent_element();
-        let slot = if parent == Some(root) {
-            &mut response_signature
-        } else if parent.is_some() && parent == assertion {
-            &mut assertion_signature
-        } else {
-            return Err(structure(format!(
-                "a signature is placed on {} instead of on the Response or the Assertion",
-                parent.map_or("(nothing)", |p| p.tag_name().name())
-            )));
-        };
-        if slot.replace(s).is_some() {
-            return Err(structure(format!(
-                "the {} carries more than one signature",
-                parent.map_or("", |p| p.tag_name().name())
-            )));
-        }
-    }
-    if let Some(a) = assertion {
-        check_values(a)?;
-    }
-    Ok(Shape {
-        assertion,
-        response_signature,
-        assertion_signature,
-    })
-}
-
-/// Bounds on the Assertion's values: NameID and attribute values, number of attributes.
-fn check_values(assertion: Node) -> Result<(), Refusal> {
-    let mut attributes = 0;
-    for n in assertion.descendants().filter(Node::is_element) {
-        if n.tag_name().namespace() != Some(NS_ASSERTION) {
-            continue;
-        }
-        match n.tag_name().name() {
-            "Attribute" => {
-                attributes += 1;
-                if attributes > MAX_SAML_ATTRIBUTES {
-                    return Err(Refusal::new(
-                        Reason::InvalidXml,
-                        format!("the Assertion has more than {MAX_SAML_ATTRIBUTES} attributes"),
-                    ));
-                }
-            }
-            name @ ("NameID" | "AttributeValue") => {
-                let length: usize = n
-                    .children()
-                    .filter(Node::is_text)
-                    .map(|t| t.text().map_or(0, str::len))
-                    .sum();
-                if length > MAX_VALUE {
-                    let what = if name == "NameID" {
-                        "a NameID"
-                    } else {
-                        "an attribute value"
-                    };
-                    return Err(Refusal::new(
-                        Reason::InvalidXml,
-                        format!("{what} of the Assertion is longer than {MAX_VALUE} bytes"),
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Ok when the top-level StatusCode is Success.
-fn read_status(root: Node) -> Result<(), (Refusal, Option<IdpStatus>)> {
-    let Some(status) = root
-        .children()
-        .find(|n| is_element(n, NS_PROTOCOL, "Status"))
-    else {
-        return Err((structure("the Response has no Status"), None));
-    };
-    let Some(code) = status
-        .children()
-        .find(|n| is_element(n, NS_PROTOCOL, "StatusCode"))
-    else {
-        return Err((structure("the Response's Status has no StatusCode"), None));
-    };
-    let value = code.attribute("Value").unwrap_or("").trim();
-    if value == STATUS_SUCCESS {
-        return Ok(());
-    }
-    let mut codes = vec![value.to_string()];
-    codes.extend(
-        code.children()
-            .filter(|n| is_element(n, NS_PROTOCOL, "StatusCode"))
-            .map(|n| n.attribute("Value").unwrap_or("").trim().to_string()),
-    );
-    let message = status
-        .children()
-        .find(|n| is_element(n, NS_PROTOCOL, "StatusMessage"))
-        .map(|n| joined_text(n).trim().to_string())
-        .filter(|m| !m.is_empty());
-    let mut detail = format!("the identity provider answered {}", codes.join(" / "));
-    if let Some(m) = &message {
-        detail.push_str(&format!(
-            ": \"{}\"",
-            m.chars().take(500).collect::<String>()
-        ));
-    }
-    Err((
-        Refusal::new(Reason::IdpError, detail),
-        Some(IdpStatus { codes, message }),
-    ))
-}
-
-/// All text children joined (a comment or a CDATA section does not cut the value).
-fn joined_text(n: Node) -> String {
-    n.children()
-        .filter(Node::is_text)
-        .filter_map(|t| t.text())
-        .collect()
-}
-
-fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    n.children().find(|c| is_element(c, NS_ASSERTION, name))
-}
-
-fn children<'a, 'i>(n: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> {
-    n.children()
-        .filter(move |c| is_element(c, NS_ASSERTION, name))
-}
-
-fn time_attribute(n: Node, name: &str) -> Result<Option<OffsetDateTime>, Refusal> {
-    match n.attribute(name) {
-        None => Ok(None),
-        Some(value) => OffsetDateTime::parse(value.trim(), &Rfc3339)
-            .map(Some)
-            .map_err(|_| {
-                structure(format!(
-                    "the {} {name} \"{}\" is not a valid date and time",
-                    n.tag_name().name(),
-                    value.chars().take(64).collect::<String>()
-                ))
-            }),
-    }
-}
-
-/// The claims of the verified Assertion (and of the Response, only when it was signed).
-fn read_claims(root: Node, a: Node, response_signed: bool) -> Result<Signed, Refusal> {
-    let id = a.attribute("ID").unwrap_or("").to_string();
-    let issuer = child(a, "Issuer").map(joined_text).unwrap_or_default();
-    let issue_instant = time_attribute(a, "IssueInstant")?
-        .ok_or_else(|| structure("the Assertion has no IssueInstant"))?;
-
-    let subject = child(a, "Subject");
-    let name_id_node = subject.and_then(|s| child(s, "NameID"));
-    let name_id = name_id_node.map(joined_text);
-    let name_id_format = name_id_node
-        .and_then(|n| n.attribute("Format"))
-        .map(str::to_string);
-
-    let mut bearers = Vec::new();
-    let mut in_response_to = None;
-    for confirmation in subject
-        .into_iter()
-        .flat_map(|s| children(s, "SubjectConfirmation"))
-    {
-        if confirmation.attribute("Method").map(str::trim) != Some(CM_BEARER) {
-            continue;
-        }
-        let data = child(confirmation, "SubjectConfirmationData");
-        if in_response_to.is_none() {
-            in_response_to = data
-                .and_then(|d| d.attribute("InResponseTo"))
-                .map(str::to_string);
-        }
-        bearers.push(Bearer {
-            recipient: data
-                .and_then(|d| d.attribute("Recipient"))
-                .map(str::to_string),
-            not_before: data
-                .map(|d| time_attribute(d, "NotBefore"))
-                .transpose()?
-                .flatten(),
-            not_on_or_after: data
-                .map(|d| time_attribute(d, "NotOnOrAfter"))
-                .transpose()?
-                .flatten(),
-        });
-    }
-
-    let conditions = child(a, "Conditions");
-    let not_before = conditions
-        .map(|c| time_attribute(c, "NotBefore"))
-        .transpose()?
-        .flatten();
-    let conditions_not_on_or_after = conditions
-        .map(|c| time_attribute(c, "NotOnOrAfter"))
-        .transpose()?
-        .flatten();
-    let audiences: Vec<Vec<String>> = conditions
-        .into_iter()
-        .flat_map(|c| children(c, "AudienceRestriction"))
-        .map(|r| children(r, "Audience").map(joined_text).collect())
-        .collect();
-
-    let attributes = children(a, "AttributeStatement")
-        .flat_map(|s| children(s, "Attribute"))
-        .map(|attr| Attribute {
-            name: attr.attribute("Name").unwrap_or("").to_string(),
-            values: children(attr, "AttributeValue").map(joined_text).collect(),
-        })
-        .collect();
-    let session_index = children(a, "AuthnStatement")
-        .find_map(|s| s.attribute("SessionIndex"))
-        .map(str::to_string);
-
-    let (response_issuer, destination) = if response_signed {
-        if in_response_to.is_none() {
-            in_response_to = root.attribute("InResponseTo").map(str::to_string);
-        } else if let Some(r) = root.attribute("InResponseTo")
-            && Some(r) != in_response_to.as_deref()
-        {
-            return Err(structure(
-                "the Response and the Assertion answer different requests (InResponseTo)",
-            ));
-        }
-        (
-            child(root, "Issuer").map(joined_text),
-            root.attribute("Destination").map(str::to_string),
-        )
-    } else {
-        (None, None)
-    };
-
-    let bearer_not_on_or_after = bearers.iter().filter_map(|b| b.not_on_or_after).min();
-    Ok(Signed {
-        assertion: Assertion {
-            id,
-            issuer,
-            in_response_to,
-            name_id,
-            name_id_format,
-            attributes,
-            issue_instant,
-            not_on_or_after: earliest(conditions_not_on_or_after, bearer_not_on_or_after),
-            session_index,
-        },
-        response_issuer,
-        destination,
-        audiences,
-        not_before,
-        conditions_not_on_or_after,
-        bearers,
-    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::*;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use std::collections::HashSet;
 use std::time::Instant;
 use time::macros::datetime;
 
@@ -22,8 +23,17 @@ struct Signer {
 }
 
 fn signer() -> Signer {
+    signer_valid(
+        datetime!(2026-01-01 00:00 UTC),
+        datetime!(2027-01-01 00:00 UTC),
+    )
+}
+
+fn signer_valid(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Signer {
     let key = rcgen::KeyPair::generate().unwrap();
-    let params = rcgen::CertificateParams::new(vec!["idp.example.org".to_string()]).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["idp.example.org".to_string()]).unwrap();
+    params.not_before = not_before;
+    params.not_after = not_after;
     let cert = params.self_signed(&key).unwrap();
     let certificate = Certificate::from_der(cert.der().to_vec()).unwrap();
     let key = EcdsaKeyPair::from_pkcs8(
@@ -1141,4 +1151,56 @@ fn a_byte_order_mark_and_an_xml_declaration_are_accepted() {
         let report = run(&format!("{prefix}{xml}"), &s);
         assert!(report.outcome.is_ok(), "{prefix:?}: {:?}", report.outcome);
     }
+}
+
+#[test]
+fn certificate_dates_are_not_checked() {
+    // Metadata interoperability profile: the configured key is trusted whatever its dates.
+    for (not_before, not_after) in [
+        (
+            datetime!(2020-01-01 00:00 UTC),
+            datetime!(2021-01-01 00:00 UTC),
+        ),
+        (
+            datetime!(2030-01-01 00:00 UTC),
+            datetime!(2031-01-01 00:00 UTC),
+        ),
+    ] {
+        let s = signer_valid(not_before, not_after);
+        assert!(!s.certificate.is_valid_at(NOW));
+        let xml = Doc::default().signed(&s);
+        assert!(run(&xml, &s).outcome.is_ok());
+    }
+}
+
+#[test]
+fn many_namespaces_in_scope_are_refused_fast() {
+    // 64 levels, each declaring 200 prefixes and using them all in attributes: without a
+    // bound, canonicalisation would search thousands of bindings for each attribute.
+    let s = signer();
+    let mut open = String::new();
+    let mut close = String::new();
+    for level in 0..60 {
+        let declarations: String = (0..120)
+            .map(|i| format!(" xmlns:n{i}=\"urn:{level}:{i}\""))
+            .collect();
+        let uses: String = (0..120).map(|i| format!(" n{i}:a=\"\"")).collect();
+        open.push_str(&format!("<saml:X{declarations}{uses}>"));
+        close.insert_str(0, "</saml:X>");
+    }
+    let xml = Doc {
+        extra_assertion: format!("<saml:Advice>{open}{close}</saml:Advice>"),
+        ..Doc::default()
+    }
+    .xml()
+    .replace("<saml:Advice>", "")
+    .replace("</saml:Advice>", "")
+    .replace("DIGEST:a-1", "AAAA")
+    .replace("SIGNATURE:a-1", "AAAA");
+    assert!(xml.len() < MAX_RESPONSE_XML, "{}", xml.len());
+    let started = Instant::now();
+    let report = run(&xml, &s);
+    assert_eq!(reason(&report), Reason::InvalidXml);
+    assert!(report.outcome.unwrap_err().detail.contains("namespaces"));
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
 }
