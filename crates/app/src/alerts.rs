@@ -307,13 +307,27 @@ impl App {
         }
         let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
         let key = self.not_me_key().await?;
+        // Whether each certificate still verifies sign-ins, looked up once per certificate.
+        let mut in_use: std::collections::HashMap<(String, String), Option<String>> =
+            std::collections::HashMap::new();
+        for q in &taken {
+            let k = (q.claim.org_id.clone(), q.claim.fingerprint_sha256.clone());
+            if !in_use.contains_key(&k) {
+                let words = self.certificate_use_words(&k.0, &k.1).await;
+                in_use.insert(k, words);
+            }
+        }
         for q in taken {
+            let use_words = in_use
+                .get(&(q.claim.org_id.clone(), q.claim.fingerprint_sha256.clone()))
+                .cloned()
+                .flatten();
             match Threshold::parse_key(&q.claim.threshold) {
                 // Its contact was removed after it was queued: it is not sent.
                 Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
                     mail: self.for_contact(
                         &key,
-                        self.queued_reminder_mail(&q, threshold),
+                        self.queued_reminder_mail(&q, threshold, use_words),
                         &q.claim.org_id,
                         &q.claim.contact_id,
                     ),
@@ -530,7 +544,12 @@ impl App {
         }
     }
 
-    fn queued_reminder_mail(&self, q: &QueuedReminder, threshold: Threshold) -> OutgoingMail {
+    fn queued_reminder_mail(
+        &self,
+        q: &QueuedReminder,
+        threshold: Threshold,
+        in_use: Option<String>,
+    ) -> OutgoingMail {
         let cert = DueCertificate {
             org_id: q.claim.org_id.clone(),
             org_name: q.org_name.clone(),
@@ -544,7 +563,7 @@ impl App {
             email: q.claim.email.clone(),
             name: q.recipient_name.clone(),
         };
-        self.reminder_mail(&cert, threshold, &recipient)
+        self.reminder_mail(&cert, threshold, &recipient, in_use)
     }
 
     fn reminder_mail(
@@ -552,6 +571,7 @@ impl App {
         cert: &DueCertificate,
         threshold: Threshold,
         recipient: &ReminderRecipient,
+        in_use: Option<String>,
     ) -> OutgoingMail {
         let not_after = Timestamp::from_unix_millis(cert.not_after).to_datetime();
         certificate_reminder(&CertificateReminderMail {
@@ -566,6 +586,7 @@ impl App {
                 "{}/orgs/{}/settings/authentication",
                 self.public_url, cert.org_id
             ),
+            in_use,
         })
     }
 }

@@ -268,6 +268,24 @@ fn parse_certificates(pems: &[String]) -> Vec<Certificate> {
         .collect()
 }
 
+/// The `InResponseTo` of the Response's start tag, unverified: only to choose which page a
+/// refusal is shown on (an administrator's test goes back to its result page).
+fn peek_in_response_to(xml: &[u8]) -> Option<String> {
+    let head = &xml[..xml.len().min(4096)];
+    let text = std::str::from_utf8(head).ok().or_else(|| {
+        // Cut inside a character: the valid prefix is enough.
+        std::str::from_utf8(&head[..head.len().saturating_sub(3)]).ok()
+    })?;
+    let start = text.find("InResponseTo=")? + "InResponseTo=".len();
+    let quote = text[start..].chars().next()?;
+    if quote != '"' && quote != '\'' {
+        return None;
+    }
+    let rest = &text[start + 1..];
+    let value = &rest[..rest.find(quote)?];
+    (value.len() <= 128).then(|| value.to_string())
+}
+
 /// Verifies on tokio's blocking threads, at most [`VERIFIERS`] at once.
 async fn verify_off_the_async_threads(
     xml: Vec<u8>,
@@ -457,6 +475,7 @@ impl App {
         };
         let certificates = parse_certificates(&self.store.current_certificate_pems(&org_id).await?);
         let (sp_entity_id, acs_url) = self.service_provider(&org_id);
+        let answering = peek_in_response_to(&xml);
         let report = verify_off_the_async_threads(
             xml,
             config.idp_entity_id.clone(),
@@ -477,6 +496,21 @@ impl App {
                     && let Some(presented) = &report.presented_certificate
                 {
                     self.unknown_certificate(&org_id, &org_record.name, presented, now)
+                        .await;
+                }
+                // An administrator's Test sign-in that failed goes back to the page listing
+                // the checks. The unverified InResponseTo only chooses that page: the request
+                // must be a test of this organisation, and the result says refused.
+                if let Some(id) = answering
+                    && self
+                        .store
+                        .sso_request_purpose(&org_id, &id)
+                        .await?
+                        .as_deref()
+                        == Some("test")
+                {
+                    return self
+                        .tested(&draft, Some(Refusal::from(refusal.reason)))
                         .await;
                 }
                 return self
@@ -1147,6 +1181,32 @@ impl App {
             return Ok(false);
         }
         Ok(self.store.role_in(&org_id, &user.user_id()).await? != Some(Role::Admin))
+    }
+
+    /// "Still in use: 47 sign-ins in the last 7 days, the last on 3 December 2026", or that no
+    /// sign-in was verified with the certificate in that time; `None` when the organisation
+    /// has never signed anyone in with SSO (nothing to say yet) or the lookup failed.
+    pub(crate) async fn certificate_use_words(
+        &self,
+        org: &str,
+        fingerprint: &str,
+    ) -> Option<String> {
+        let org_id = OrgId::parse(org)?;
+        let now = self.now();
+        let since = now.plus_millis(-(CERTIFICATE_USE_WINDOW.whole_milliseconds() as i64));
+        let uses = self.store.sso_certificate_use(&org_id, since).await.ok()?;
+        if uses.is_empty() {
+            return None;
+        }
+        Some(match uses.iter().find(|u| u.certificate_sha256 == fingerprint) {
+            Some(u) => format!(
+                "Still in use: {} {} in the last 7 days, the last on {}",
+                u.uses,
+                if u.uses == 1 { "sign-in" } else { "sign-ins" },
+                crate::alerts::people_date(Timestamp::from_unix_millis(u.last_at).to_datetime())
+            ),
+            None => "No sign-in was verified with this certificate in the last 7 days: your identity provider signs with another one".to_string(),
+        })
     }
 
     /// Forgets expired requests, hand-overs and replay records, and attempts older than

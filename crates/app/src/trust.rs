@@ -784,6 +784,9 @@ impl App {
         let not_after_at = Timestamp::from_unix_millis(not_after).to_datetime();
         let days_left = ((not_after - now.unix_millis()) as f64 / 86_400_000.0).ceil() as i64;
         let key = self.contact_link_key().await?;
+        let in_use = self
+            .certificate_use_words(org_id.as_str(), &fingerprint)
+            .await;
         let mut report = TestAlertReport::default();
         for c in contacts {
             let mail = certificate_reminder(&CertificateReminderMail {
@@ -798,6 +801,7 @@ impl App {
                     "{}/orgs/{}/settings/authentication",
                     self.public_url, org_id
                 ),
+                in_use: in_use.clone(),
             });
             let mail = as_test_alert(mail, &requested_by);
             let mail = self.for_contact(&key, mail, org_id.as_str(), c.id.as_str());

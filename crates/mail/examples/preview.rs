@@ -26,6 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         not_after: "14 December 2026".to_owned(),
         days_left,
         settings_url: "http://127.0.0.1:8080/settings/organisation/authentication".to_owned(),
+        in_use: None,
     };
     for days_left in [30, 0, -8] {
         mailer

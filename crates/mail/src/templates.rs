@@ -27,6 +27,9 @@ pub struct CertificateReminderMail {
     pub days_left: i64,
     /// Where an administrator uploads the new certificate (Settings → Organisation → Authentication).
     pub settings_url: String,
+    /// Whether the identity provider still signs with it ("Still in use: 47 sign-ins in the
+    /// last 7 days, the last on 3 December 2026"), so the IT contact knows which one matters.
+    pub in_use: Option<String>,
 }
 
 /// Data for the notice that a later certificate replaced the one reminders were about.

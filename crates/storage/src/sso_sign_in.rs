@@ -519,6 +519,20 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// What a request of this organisation was for (`sign_in` or `test`), if it exists.
+    pub async fn sso_request_purpose(
+        &self,
+        org_id: &OrgId,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT purpose FROM sso_requests WHERE org_id = $1 AND id = $2")
+            .bind(org_id.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The binding the identity provider's sign-in URL takes (`redirect` or `post`).
     pub async fn sso_binding(&self, org_id: &OrgId) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT idp_sso_binding FROM sso_configs WHERE org_id = $1")

@@ -27,6 +27,7 @@ pub fn reminder(days_left: i64) -> CertificateReminderMail {
         not_after: "14 December 2026".to_owned(),
         days_left,
         settings_url: "https://connect.example/settings/organisation/authentication".to_owned(),
+        in_use: None,
     }
 }
 

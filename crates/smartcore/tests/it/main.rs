@@ -20,6 +20,7 @@ mod saml_conformance;
 mod saml_idp;
 mod setup;
 mod setup_links;
+mod sso_conformance;
 mod sso_sign_in;
 mod stalls;
 mod sync;

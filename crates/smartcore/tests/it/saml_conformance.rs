@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-fn realworld_dir() -> Option<PathBuf> {
+pub(crate) fn realworld_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("SMARTCORE_REALWORLD_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -32,16 +32,21 @@ fn realworld_dir() -> Option<PathBuf> {
 }
 
 /// One row of `INDEX.tsv`, by column name.
-struct Row(HashMap<String, String>);
+pub(crate) struct Row(HashMap<String, String>);
 
 impl Row {
-    fn get(&self, column: &str) -> &str {
+    pub(crate) fn get(&self, column: &str) -> &str {
         self.0.get(column).map(String::as_str).unwrap_or_default()
     }
 }
 
 fn index(dir: &std::path::Path) -> Vec<Row> {
-    let text = std::fs::read_to_string(dir.join("saml-metadata/INDEX.tsv")).unwrap();
+    read_index(&dir.join("saml-metadata/INDEX.tsv"))
+}
+
+/// The rows of a real-world `INDEX.tsv`, by column name.
+pub(crate) fn read_index(file: &std::path::Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(file).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     lines

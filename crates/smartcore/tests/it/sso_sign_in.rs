@@ -406,6 +406,16 @@ each_backend! {
         assert_eq!(w.attempts().await[0]["result"], "tested");
         let members: Value = w.app.get(&format!("/api/v1/orgs/{}/members?q=ada", w.org), &w.token).await.json().await.unwrap();
         assert_eq!(members["members"].as_array().unwrap().len(), 0, "a test creates nobody");
+
+        // A failing test comes back to its page too, with the check that failed.
+        w.idp.set_next(ada(json!({ "sign_with_other_key": true }))).await;
+        let r = w.app.http.get(format!("{}/orgs/{}/settings/sso/test", w.app.base_url, w.org)).header("cookie", &cookie).send().await.unwrap();
+        let form = follow_to_idp(&w.app.http, &location(&r)).await;
+        let answer = form.submit(&w.app.http).await;
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+        let page = w.app.page(&location(&answer), &cookie).await;
+        assert!(page.contains(r#"data-accepted="false""#) && page.contains(r#"data-code="signature_invalid""#), "{page}");
+        assert_eq!(w.attempts().await[0]["reason"], "signature_invalid");
     }
 
     async fn requiring_sso_needs_a_recent_success_and_spares_administrators(backend: Backend) {
