@@ -19,6 +19,9 @@ pub fn axe_source() -> Option<String> {
         None => {
             let dir = std::env::temp_dir().join("smartcore-axe-core");
             let js = dir.join("node_modules/axe-core/axe.min.js");
+            // One npm install at a time: the tests of this binary run in parallel.
+            static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
             if !js.is_file() {
                 std::fs::create_dir_all(&dir).expect("create the axe-core folder");
                 let installed = Command::new("npm")

@@ -15,6 +15,9 @@ mod driver;
 mod members;
 mod metadata;
 mod pages;
+#[path = "../it/saml_idp.rs"]
+mod saml_idp;
+mod sso;
 mod trust;
 mod without_javascript;
 

@@ -154,8 +154,10 @@ def login_page(token, sp_entity_id):
 class IdP:
     """The state: keys, known SPs, the next-response settings, pending requests, last response."""
 
-    def __init__(self, base, workdir):
+    def __init__(self, base, workdir, sso_base=None):
         self.base = base
+        # Where browsers reach the SSO endpoints (another host name: another site than the SP).
+        self.sso_base = sso_base or base
         self.workdir = workdir
         self.lock = threading.RLock()
         self.sp_metadata = {}  # entity ID -> metadata XML (a later one for the same ID replaces it)
@@ -175,9 +177,9 @@ class IdP:
         return f"{self.base}/idp/metadata"
 
     def config_dict(self, key_file, cert_file, post_only=False):
-        sso = [(f"{self.base}/sso/post", BINDING_HTTP_POST)]
+        sso = [(f"{self.sso_base}/sso/post", BINDING_HTTP_POST)]
         if not post_only:
-            sso.insert(0, (f"{self.base}/sso/redirect", BINDING_HTTP_REDIRECT))
+            sso.insert(0, (f"{self.sso_base}/sso/redirect", BINDING_HTTP_REDIRECT))
         return {
             "entityid": self.entity_id(),
             "name": "smartcore test IdP (pysaml2)",
@@ -568,6 +570,7 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--workdir", help="folder for keys (created; default: a temporary folder removed at exit)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when standard input closes (the parent is gone)")
+    parser.add_argument("--sso-host", help="host name in the SSO endpoints' URLs (default 127.0.0.1; e.g. localhost, so that a browser sees another site than an SP at 127.0.0.1)")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.debug else logging.INFO, format="saml_idp: %(levelname)s %(name)s: %(message)s")
@@ -585,7 +588,8 @@ def main():
     httpd = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     httpd.daemon_threads = True
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    Handler.idp = IdP(base, workdir)
+    sso_base = f"http://{args.sso_host}:{httpd.server_address[1]}" if args.sso_host else None
+    Handler.idp = IdP(base, workdir, sso_base)
     Handler.idp.servers()  # fail early if pysaml2 or xmlsec1 cannot be set up
 
     if args.exit_on_stdin_eof:

@@ -18,6 +18,7 @@ mod metrics;
 mod orgs;
 mod saml_conformance;
 mod saml_idp;
+mod saml_idp_self_test;
 mod setup;
 mod setup_links;
 mod sso_conformance;
