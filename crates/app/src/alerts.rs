@@ -312,9 +312,10 @@ impl App {
             std::collections::HashMap::new();
         for q in &taken {
             let k = (q.claim.org_id.clone(), q.claim.fingerprint_sha256.clone());
-            if !in_use.contains_key(&k) {
-                let words = self.certificate_use_words(&k.0, &k.1).await;
-                in_use.insert(k, words);
+            if let std::collections::hash_map::Entry::Vacant(slot) = in_use.entry(k) {
+                let (org, fingerprint) = slot.key();
+                let words = self.certificate_use_words(org, fingerprint).await;
+                slot.insert(words);
             }
         }
         for q in taken {
