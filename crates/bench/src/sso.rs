@@ -400,6 +400,8 @@ async fn fixture(url: &str, idp: &Idp, members: usize) -> anyhow::Result<Fixture
 
 /// A sign-in ready to post: the form body and the browser's cookie.
 struct Prepared {
+    /// The posted `SAMLResponse` value (base64).
+    value: String,
     form: String,
     cookie: String,
     signed: Signed,
@@ -454,15 +456,53 @@ async fn prepare(
         )
     })
     .await??;
-    let form = format!(
-        "SAMLResponse={}&RelayState=",
-        form_encode(&STANDARD.encode(&signed.xml))
-    );
+    let value = STANDARD.encode(&signed.xml);
+    let form = format!("SAMLResponse={}&RelayState=", form_encode(&value));
     Ok(Prepared {
+        value,
         form,
         cookie,
         signed,
     })
+}
+
+/// One ACS request; the `/sso/complete?ticket=` location it answered with.
+async fn post_acs(http: &reqwest::Client, acs: &str, form: &str) -> anyhow::Result<String> {
+    let r = http
+        .post(acs)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await?;
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match location {
+        Some(l) if status == 303 && l.starts_with("/sso/complete?ticket=") => Ok(l),
+        _ => anyhow::bail!(
+            "the ACS did not sign in: {status} {}",
+            r.text().await.unwrap_or_default()
+        ),
+    }
+}
+
+/// Where verify's time goes, single thread, per Response (each a p50 over the run).
+#[derive(Default)]
+struct Breakdown {
+    verify: Vec<Duration>,
+    signature_only: Vec<Duration>,
+    crypto: Vec<Duration>,
+    parse: Vec<Duration>,
+    c14n: Vec<Duration>,
+    certificate: Vec<Duration>,
+}
+
+fn p50(v: &mut [Duration]) -> Duration {
+    v.sort();
+    percentile(v, 50.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -536,14 +576,18 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
     let certificates = Certificate::from_pem(&idp.certificate_pem)?;
 
     let mut lines = Vec::new();
+    let mut parts = Vec::new();
+    // Sign-ins measured one at a time, over HTTP and by calling the App directly.
+    let serial = sign_ins.min(200);
     for kind in db::kinds().await {
         let database = db::fresh(kind).await?;
-        let fixture = fixture(&database.url, &idp, sign_ins).await?;
+        let total = sign_ins + 2 * serial;
+        let fixture = fixture(&database.url, &idp, total).await?;
         let http = http_client(clients)?;
 
         // The Responses, outside the timed part.
         let t = Instant::now();
-        let prepared: Vec<Prepared> = futures_util::stream::iter(0..sign_ins)
+        let prepared: Vec<Prepared> = futures_util::stream::iter(0..total)
             .map(|i| prepare(&http, &fixture, &idp, i))
             .buffered(8)
             .collect::<Vec<_>>()
@@ -552,7 +596,7 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         let size = prepared.first().map_or(0, |p| p.signed.xml.len());
         println!(
-            "{}: {sign_ins} requests started and Responses signed in {:.1} s ({size} bytes of XML each)",
+            "{}: {total} requests started and Responses signed in {:.1} s ({size} bytes of XML each)",
             kind.label(),
             t.elapsed().as_secs_f64()
         );
@@ -560,7 +604,7 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
         // verify and the cryptography alone, single thread, on every Response; each must pass.
         let sp_entity_id = format!("{}/saml/{}", fixture.app.public_url(), fixture.org_id);
         let acs_url = format!("{sp_entity_id}/acs");
-        let (verify_times, crypto_times) = tokio::task::block_in_place(|| {
+        let mut b = tokio::task::block_in_place(|| {
             let expected = Expected {
                 idp_entity_id: IDP_ENTITY_ID,
                 sp_entity_id: &sp_entity_id,
@@ -568,53 +612,83 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
                 certificates: &certificates,
                 now: time::OffsetDateTime::now_utc(),
             };
-            let mut verify_times = Vec::with_capacity(prepared.len());
-            let mut crypto_times = Vec::with_capacity(prepared.len());
+            let mut b = Breakdown::default();
             for p in &prepared {
+                let xml = p.signed.xml.as_bytes();
                 let t = Instant::now();
-                let report = response::verify(p.signed.xml.as_bytes(), &expected);
-                verify_times.push(t.elapsed());
+                let report = response::verify(xml, &expected);
+                b.verify.push(t.elapsed());
                 if let Err(refusal) = &report.outcome {
                     anyhow::bail!("a generated Response was refused: {refusal}");
                 }
                 let t = Instant::now();
                 let ok = crypto_only(&idp.public_key, &p.signed);
-                crypto_times.push(t.elapsed());
+                b.crypto.push(t.elapsed());
                 anyhow::ensure!(ok, "the RSA signature did not verify on its own");
+                let t = Instant::now();
+                let report = response::verify_signature_only(xml, &certificates);
+                b.signature_only.push(t.elapsed());
+                anyhow::ensure!(report.outcome.is_ok(), "verify_signature_only refused");
+                // The parts: parsing, the two canonicalisations, one certificate parse (verify
+                // parses the KeyInfo certificate, and the configured one for its key).
+                let t = Instant::now();
+                let doc = roxmltree::Document::parse(&p.signed.xml)?;
+                b.parse.push(t.elapsed());
+                let t = Instant::now();
+                let assertion = doc
+                    .root_element()
+                    .children()
+                    .find(|n| n.tag_name().name() == "Assertion")
+                    .ok_or_else(|| anyhow::anyhow!("no Assertion"))?;
+                let signature = assertion
+                    .children()
+                    .find(|n| n.tag_name().name() == "Signature")
+                    .ok_or_else(|| anyhow::anyhow!("no Signature"))?;
+                let signed_info = signature
+                    .children()
+                    .find(|n| n.tag_name().name() == "SignedInfo")
+                    .ok_or_else(|| anyhow::anyhow!("no SignedInfo"))?;
+                let a = response::canonicalize(assertion, &[], Some(signature.id()));
+                let si = response::canonicalize(signed_info, &[], None);
+                b.c14n.push(t.elapsed());
+                anyhow::ensure!(a.as_bytes() == p.signed.canonical_assertion.as_slice());
+                anyhow::ensure!(si.as_bytes() == p.signed.canonical_signed_info.as_slice());
+                let t = Instant::now();
+                let c = Certificate::from_der_base64(&idp.certificate_b64)?;
+                b.certificate.push(t.elapsed());
+                std::hint::black_box(c);
             }
-            verify_times.sort();
-            crypto_times.sort();
-            anyhow::Ok((verify_times, crypto_times))
+            anyhow::Ok(b)
         })?;
 
-        // The timed part: the ACS.
+        // Unloaded: one client over HTTP, then App::sso_acs called directly (no HTTP).
         let acs = format!("{}/saml/{}/acs", fixture.base_url, fixture.org_id);
         let forms: Arc<Vec<String>> = Arc::new(prepared.iter().map(|p| p.form.clone()).collect());
+        let (mut serial_http, _, _) = {
+            let (http, acs, forms) = (http.clone(), acs.clone(), forms.clone());
+            drive(1, serial, move |i| {
+                let (http, acs, forms) = (http.clone(), acs.clone(), forms.clone());
+                async move { post_acs(&http, &acs, &forms[sign_ins + i]).await }
+            })
+            .await?
+        };
+        let mut serial_app = Vec::with_capacity(serial);
+        for p in &prepared[sign_ins + serial..] {
+            let t = Instant::now();
+            let outcome = fixture.app.sso_acs(&fixture.org_id, &p.value, None).await?;
+            serial_app.push(t.elapsed());
+            anyhow::ensure!(
+                matches!(outcome, smartcore_app::AcsOutcome::SignIn { .. }),
+                "App::sso_acs did not sign in: {outcome:?}"
+            );
+        }
+
+        // The timed part: the ACS under `clients` concurrent clients.
         let (acs_times, acs_wall, tickets) = {
             let (http, acs, forms) = (http.clone(), acs.clone(), forms.clone());
             drive(clients, sign_ins, move |i| {
                 let (http, acs, forms) = (http.clone(), acs.clone(), forms.clone());
-                async move {
-                    let r = http
-                        .post(&acs)
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .body(forms[i].clone())
-                        .send()
-                        .await?;
-                    let status = r.status();
-                    let location = r
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    match location {
-                        Some(l) if status == 303 && l.starts_with("/sso/complete?ticket=") => Ok(l),
-                        _ => anyhow::bail!(
-                            "the ACS did not sign member {i} in: {status} {}",
-                            r.text().await.unwrap_or_default()
-                        ),
-                    }
-                }
+                async move { post_acs(&http, &acs, &forms[i]).await }
             })
             .await?
         };
@@ -646,8 +720,20 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
         })
         .await?;
 
-        let verify_p50 = percentile(&verify_times, 50.0);
-        let crypto_p50 = percentile(&crypto_times, 50.0);
+        let verify_p50 = p50(&mut b.verify);
+        let crypto_p50 = p50(&mut b.crypto);
+        parts.push(format!(
+            "{:<11} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>12.2} {:>12.2}",
+            kind.label(),
+            ms(verify_p50),
+            ms(p50(&mut b.signature_only)),
+            ms(crypto_p50),
+            ms(p50(&mut b.parse)),
+            ms(p50(&mut b.c14n)),
+            ms(p50(&mut b.certificate)),
+            ms(p50(&mut serial_http)),
+            ms(p50(&mut serial_app)),
+        ));
         lines.push(format!(
             "{:<11} {:>8} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>10.0} {:>8.2} {:>8.2} {:>10.3} {:>10.3} {:>9.2}x",
             kind.label(),
@@ -687,6 +773,26 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
     }
     println!(
         "(times in ms; verify = smartcore_sso::response::verify called directly, single thread; crypto = SHA-256 of the canonical Assertion + one ring RSA-2048 verification of the same Response)"
+    );
+    println!();
+    println!("where the time goes, single thread, p50 in ms:");
+    println!(
+        "{:<11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "database",
+        "verify",
+        "sig only",
+        "crypto",
+        "XML parse",
+        "2x c14n",
+        "cert parse",
+        "ACS 1 client",
+        "App::sso_acs"
+    );
+    for line in parts {
+        println!("{line}");
+    }
+    println!(
+        "(sig only = verify_signature_only; XML parse = roxmltree of the Response; 2x c14n = the Assertion and SignedInfo canonicalised; cert parse = one Certificate::from_der_base64 of the 2048-bit certificate, which verify does for KeyInfo, and x509-parses the configured one again for its key; ACS 1 client = POST /saml/{{org}}/acs with one client, {serial} sign-ins; App::sso_acs = the use case called directly, no HTTP, {serial} sign-ins)"
     );
     println!("targets: verify within 3x its cryptography; ACS p99 <= 10 ms on SQLite");
     Ok(())
