@@ -11,6 +11,7 @@ mod metadata;
 mod page;
 mod preview;
 mod search;
+mod sso;
 mod sweep;
 mod sync;
 
@@ -93,6 +94,15 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
+    /// SAML sign-in: POST /saml/{org}/acs from 64 concurrent clients (sign-ins/s, p50/p99),
+    /// then /sso/complete, beside `verify` alone and its cryptography alone (digest + RSA).
+    Sso {
+        /// Sign-ins per database, each a distinct member answering its own request.
+        #[arg(long, default_value_t = 2_000)]
+        sign_ins: usize,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,6 +132,7 @@ fn main() -> anyhow::Result<()> {
                 connections,
                 seconds,
             } => load::run(connections, seconds).await,
+            Bench::Sso { sign_ins, clients } => sso::run(sign_ins, clients).await,
         }
     })
 }
