@@ -26,14 +26,14 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -50,6 +50,19 @@ struct StatusLabels {
 fn latency_buckets() -> Histogram {
     // 1 ms … 16 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// The methods counted under their own name; every other one counts as `other`.
+pub const COUNTED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The `method` label of a request: its method when it is one of [`COUNTED_METHODS`], `other`
+/// otherwise, so that made-up methods cannot add series (each series is memory kept for the
+/// life of the process).
+pub fn method_label(method: &str) -> &'static str {
+    COUNTED_METHODS
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other")
 }
 
 /// How one registration attempt with the identity side ended.
@@ -215,12 +228,13 @@ impl Metrics {
     }
 
     /// One HTTP request answered. `route` is the matched route's template (`/api/v1/orgs/{org}`),
-    /// or a fixed word for requests that matched none.
+    /// or a fixed word for requests that matched none; `method` is counted by [`method_label`].
     pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let method = method_label(method);
         self.0
             .http_requests
             .get_or_create(&HttpLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
                 status: status.to_string(),
             })
@@ -228,7 +242,7 @@ impl Metrics {
         self.0
             .http_duration
             .get_or_create(&RouteLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
             })
             .observe(took.as_secs_f64());
@@ -339,5 +353,33 @@ impl App {
         };
         self.metrics.mail_delivery(outcome, started.elapsed());
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_add_no_series() {
+        let metrics = Metrics::new();
+        for i in 0..1000 {
+            let method = format!("X{i}");
+            metrics.http_request(&method, "unmatched", 501, Duration::from_millis(1));
+        }
+        metrics.http_request("GET", "/healthz", 200, Duration::from_millis(1));
+        let text = metrics.render(&WorkCounts::default());
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("smartcore_http_requests_total{"))
+            .collect::<Vec<_>>();
+        assert_eq!(series.len(), 2, "{series:?}");
+        assert!(
+            text.contains(
+                "smartcore_http_requests_total{method=\"other\",route=\"unmatched\",status=\"501\"} 1000"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("X1"), "{text}");
     }
 }

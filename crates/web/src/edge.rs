@@ -173,3 +173,29 @@ fn as_page(response: Response) -> Response {
     page.headers_mut().extend(headers);
     page
 }
+
+/// Refuses, with 501, every method outside [`smartcore_app::COUNTED_METHODS`] before anything
+/// else looks at the request: the service serves none of them, and a made-up method must not
+/// reach the router (whose 405 answer names it), sessions or any per-request state. Under `/api`
+/// the answer is problem+json `method_not_implemented`; elsewhere a page.
+pub(crate) async fn known_methods(request: Request, next: Next) -> Response {
+    if smartcore_app::COUNTED_METHODS.contains(&request.method().as_str()) {
+        return next.run(request).await;
+    }
+    let allow = HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    let mut answer = if is_api(request.uri().path()) {
+        problem_response(Problem::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "method_not_implemented",
+            "This service does not implement that HTTP method.",
+        ))
+    } else {
+        crate::pages::error_page(
+            StatusCode::NOT_IMPLEMENTED,
+            "This service cannot do that",
+            "This kind of request is not one the service understands. Go back and try again.",
+        )
+    };
+    answer.headers_mut().insert(header::ALLOW, allow);
+    answer
+}
