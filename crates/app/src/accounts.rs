@@ -32,6 +32,8 @@ pub(crate) const MIN_PASSWORD_CHARS: usize = 10;
 pub struct Actor {
     pub user_id: UserId,
     pub is_staff: bool,
+    /// The API token the request came with (`tok_…`); none for a browser session.
+    pub token_id: Option<String>,
 }
 
 /// What disabling a user ended.
@@ -250,6 +252,7 @@ impl App {
             actor: Actor {
                 user_id: user.user_id(),
                 is_staff: user.is_staff(),
+                token_id: None,
             },
         })
     }
@@ -299,6 +302,7 @@ impl App {
         Ok(Some(Actor {
             user_id,
             is_staff: user.is_staff(),
+            token_id: None,
         }))
     }
 

@@ -35,6 +35,10 @@ pub enum AppError {
     /// The database cannot be reached or cannot do the work just now; try again shortly.
     #[error("The service is briefly unavailable. Please try again in a few seconds.")]
     DatabaseUnavailable,
+    /// Refused whoever asks this way, with a stable code (403): e.g. `session_required`, an
+    /// API token creating another token.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// Too many attempts: answered 429 `rate_limited` with `Retry-After` (seconds).
     #[error("Too many attempts. Try again in {}.", wait_in_words(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
@@ -85,7 +89,9 @@ impl AppError {
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
-            AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::Invalid { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::Refused { code, .. } => code,
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "identity_unavailable",
             AppError::DatabaseUnavailable => "unavailable",

@@ -97,6 +97,8 @@ pub struct App {
     metadata: Arc<MetadataRefresh>,
     /// Days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, see [`trust`]).
     reconfirm_days: u32,
+    /// The expiry of an API token created without one (SMARTCORE_TOKEN_DEFAULT_DAYS).
+    token_default_days: u32,
     /// How long a background claim (a reminder or welcome being sent, a domain being
     /// re-checked) holds its row without a renewal (SMARTCORE_SYNC_LEASE_S).
     lease: std::time::Duration,
@@ -128,6 +130,7 @@ impl App {
             metrics: Metrics::new(),
             metadata: services.metadata,
             reconfirm_days: trust::DEFAULT_RECONFIRM_DAYS,
+            token_default_days: tokens::DEFAULT_TOKEN_DAYS,
             lease: DEFAULT_LEASE,
         }
     }
@@ -136,6 +139,18 @@ impl App {
     pub fn with_reconfirm_days(mut self, days: u32) -> Self {
         self.reconfirm_days = days.max(1);
         self
+    }
+
+    /// Sets the expiry, in days, of API tokens created without one
+    /// (SMARTCORE_TOKEN_DEFAULT_DAYS, 1 to [`MAX_TOKEN_DAYS`]).
+    pub fn with_token_default_days(mut self, days: u32) -> Self {
+        self.token_default_days = days.clamp(1, tokens::MAX_TOKEN_DAYS);
+        self
+    }
+
+    /// The expiry, in days, of API tokens created without one.
+    pub fn token_default_days(&self) -> u32 {
+        self.token_default_days
     }
 
     /// Sets how long the background claims of reminders, welcomes and domain re-checks hold

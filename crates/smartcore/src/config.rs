@@ -65,6 +65,8 @@ pub struct Config {
     pub metadata_allow_private: smartcore_app::AllowPrivate,
     /// Days between "are you still the right person?" requests to IT contacts (issue 16).
     pub reconfirm_days: u32,
+    /// The expiry of an API token created without one (issue 24), in days.
+    pub token_default_days: u32,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -94,6 +96,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("METADATA_REFRESH_S", Some("86400")),
     ("METADATA_ALLOW_PRIVATE", Some("false")),
     ("RECONFIRM_DAYS", Some("180")),
+    ("TOKEN_DEFAULT_DAYS", Some("90")),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -328,6 +331,16 @@ impl Config {
         let metadata_allow_private =
             smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
                 .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
+        let token_default_days: u32 = required("TOKEN_DEFAULT_DAYS")?
+            .parse()
+            .ok()
+            .filter(|v| (1..=smartcore_app::MAX_TOKEN_DAYS).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    "TOKEN_DEFAULT_DAYS",
+                    "must be a whole number of days from 1 to 3650".into(),
+                )
+            })?;
         let reconfirm_days: u32 = required("RECONFIRM_DAYS")?
             .parse()
             .ok()
@@ -364,6 +377,7 @@ impl Config {
             metadata_refresh,
             metadata_allow_private,
             reconfirm_days,
+            token_default_days,
         })
     }
 }
@@ -561,7 +575,7 @@ mod tests {
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
                          header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
                          metrics_token, metrics_listen, metadata_refresh_s, metadata_allow_private, \
-                         reconfirm_days"),
+                         reconfirm_days, token_default_days"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

@@ -60,7 +60,7 @@ pub struct Problem {
 pub(crate) fn status_of(e: &AppError) -> StatusCode {
     match e {
         AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden => StatusCode::FORBIDDEN,
+        AppError::Forbidden | AppError::Refused { .. } => StatusCode::FORBIDDEN,
         AppError::NotFound => StatusCode::NOT_FOUND,
         AppError::Invalid {
             code: "invalid_request",

@@ -172,8 +172,8 @@ both! {
             }
         }
         assert_eq!(
-            operations, 32,
-            "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), and issue 16's test alerts (2), keep and upcoming reminders"
+            operations, 34,
+            "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), issue 16's test alerts (2), keep and upcoming reminders, and issue 24's revoke-all and own events"
         );
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");

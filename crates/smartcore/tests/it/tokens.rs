@@ -16,8 +16,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-async fn create_token(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.post("/api/v1/tokens", token, body).await
+/// `POST /api/v1/tokens` with the browser session `cookie` (tokens are created only that way).
+async fn create_token(app: &TestApp, cookie: &str, body: Value) -> reqwest::Response {
+    app.request(Method::POST, "/api/v1/tokens", None)
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api/v1/tokens")
 }
 
 async fn token_list(app: &TestApp, token: &str) -> Vec<Value> {
@@ -105,7 +111,8 @@ both! {
 
     async fn tokens_are_created_listed_and_revoked_through_the_api(app: TestApp) {
         let first = app.user("ada@acme.example", false).await;
-        let r = create_token(&app, &first, json!({ "name": "  CI deploy ", "expires_in_days": 30 })).await;
+        let ada = app.sign_in("ada@acme.example").await;
+        let r = create_token(&app, &ada, json!({ "name": "  CI deploy ", "expires_in_days": 30 })).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let created: Value = r.json().await.unwrap();
         let id = created["id"].as_str().unwrap().to_owned();
@@ -122,7 +129,9 @@ both! {
         let tokens = token_list(&app, &secret).await;
         assert_eq!(tokens.len(), 2);
         assert_eq!(tokens[0]["name"], "CLI token");
-        assert!(tokens[0]["expires_at"].is_null(), "no expiry: never");
+        let cli_created = time::OffsetDateTime::parse(tokens[0]["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        let cli_expires = time::OffsetDateTime::parse(tokens[0]["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(cli_expires - cli_created, time::Duration::days(90), "no expiry given: the default");
         assert_eq!(tokens[1]["id"], id.as_str());
         assert!(tokens[1]["last_used_at"].is_string(), "used just now: {}", tokens[1]);
         let listing = serde_json::to_string(&tokens).unwrap();
@@ -145,13 +154,13 @@ both! {
         problem(app.delete(&format!("/api/v1/tokens/{id}"), &first).await, 404, "not_found").await;
 
         // Bad input is problem+json and creates nothing.
-        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": 0 })).await, 422, "invalid_expiry").await;
-        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": 3651 })).await, 422, "invalid_expiry").await;
-        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": -5 })).await, 422, "invalid_expiry").await;
-        problem(create_token(&app, &first, json!({ "name": "   " })).await, 422, "invalid_token_name").await;
-        problem(create_token(&app, &first, json!({ "name": "x".repeat(101) })).await, 422, "invalid_token_name").await;
-        problem(create_token(&app, &first, json!({ "name": "x", "secret": "mine" })).await, 422, "invalid_request").await;
-        let r = create_token(&app, &first, json!({ "name": "ten years", "expires_in_days": 3650 })).await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "expires_in_days": 0 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "expires_in_days": 3651 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "expires_in_days": -5 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &ada, json!({ "name": "   " })).await, 422, "invalid_token_name").await;
+        problem(create_token(&app, &ada, json!({ "name": "x".repeat(101) })).await, 422, "invalid_token_name").await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "secret": "mine" })).await, 422, "invalid_request").await;
+        let r = create_token(&app, &ada, json!({ "name": "ten years", "expires_in_days": 3650 })).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         assert_eq!(token_list(&app, &first).await.len(), 2);
         let r = app.request(Method::POST, "/api/v1/tokens", None).json(&json!({ "name": "x" })).send().await.unwrap();
@@ -160,32 +169,34 @@ both! {
 
     async fn a_user_holds_at_most_fifty_tokens_even_when_asking_at_once(app: TestApp) {
         let token = app.user("ada@acme.example", false).await;
+        let cookie = app.sign_in("ada@acme.example").await;
         for i in 1..45 {
-            let r = create_token(&app, &token, json!({ "name": format!("token {i}") })).await;
+            let r = create_token(&app, &cookie, json!({ "name": format!("token {i}") })).await;
             assert_eq!(r.status(), StatusCode::CREATED, "token {i}");
         }
         // 45 held; ten more at once: exactly five fit.
         let attempts = (0..10).map(|i| {
             let app = &app;
-            let token = token.clone();
-            async move { create_token(app, &token, json!({ "name": format!("burst {i}") })).await.status().as_u16() }
+            let cookie = cookie.clone();
+            async move { create_token(app, &cookie, json!({ "name": format!("burst {i}") })).await.status().as_u16() }
         });
         let mut statuses = futures_util::future::join_all(attempts).await;
         statuses.sort();
         assert_eq!(statuses, [201, 201, 201, 201, 201, 409, 409, 409, 409, 409]);
         assert_eq!(token_list(&app, &token).await.len(), 50);
-        let body = problem(create_token(&app, &token, json!({ "name": "one more" })).await, 409, "token_limit_reached").await;
+        let body = problem(create_token(&app, &cookie, json!({ "name": "one more" })).await, 409, "token_limit_reached").await;
         assert!(body["detail"].as_str().unwrap().contains("50"), "{body}");
         // Revoking one makes room for one.
         let last = token_list(&app, &token).await.pop().unwrap();
         let r = app.delete(&format!("/api/v1/tokens/{}", last["id"].as_str().unwrap()), &token).await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        assert_eq!(create_token(&app, &token, json!({ "name": "room again" })).await.status(), StatusCode::CREATED);
+        assert_eq!(create_token(&app, &cookie, json!({ "name": "room again" })).await.status(), StatusCode::CREATED);
     }
 
     async fn a_token_revoked_on_one_instance_is_refused_by_another_within_two_seconds(app: TestApp) {
         let token = app.user("ada@acme.example", false).await;
-        let created: Value = create_token(&app, &token, json!({ "name": "shared" })).await.json().await.unwrap();
+        let cookie = app.sign_in("ada@acme.example").await;
+        let created: Value = create_token(&app, &cookie, json!({ "name": "shared" })).await.json().await.unwrap();
         let secret = created["token"].as_str().unwrap().to_owned();
         let second = TestApp::start(app.backend, &app.database_url, &[(NO_WORKERS, String::new())]).await;
         // Remembered by the second instance.
@@ -359,6 +370,107 @@ both! {
         let r = app.http.get(format!("{}/account", app.base_url)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
+
+    async fn only_a_session_creates_tokens_and_they_expire_by_default(app: TestApp) {
+        let (org, _) = app.org_with_admin("Acme").await;
+        let (_, token) = app.member(&org, "Ada Admin", "ada@acme.example", Role::Admin).await;
+        // A token cannot make tokens (which would outlive its own revocation).
+        let r = app.post("/api/v1/tokens", &token, json!({ "name": "child" })).await;
+        let body = problem(r, 403, "session_required").await;
+        assert!(body["detail"].as_str().unwrap().contains("signed in"), "{body}");
+        assert_eq!(token_list(&app, &token).await.len(), 1, "nothing created");
+        // The session can; without an expiry the token gets the default, 90 days.
+        let cookie = app.sign_in("ada@acme.example").await;
+        let r = create_token(&app, &cookie, json!({ "name": "laptop" })).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.unwrap();
+        let at = |v: &Value| time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(at(&created["expires_at"]) - at(&created["created_at"]), time::Duration::days(90));
+        // The account page says so, and creates with the default too.
+        let page = app.page("/account", &cookie).await;
+        assert!(page.contains("empty: 90 days"), "{page}");
+        // The documented answer.
+        let doc: Value = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap().json().await.unwrap();
+        assert!(doc["paths"]["/api/v1/tokens"]["post"]["responses"]["403"].is_object());
+
+        // Configured otherwise: SMARTCORE_TOKEN_DEFAULT_DAYS.
+        let other = TestApp::spawn_with(app.backend, &[("SMARTCORE_TOKEN_DEFAULT_DAYS", "7".to_owned())]).await.expect("database");
+        other.user("bo@acme.example", false).await;
+        let cookie = other.sign_in("bo@acme.example").await;
+        let created: Value = create_token(&other, &cookie, json!({ "name": "a week" })).await.json().await.unwrap();
+        assert_eq!(at(&created["expires_at"]) - at(&created["created_at"]), time::Duration::days(7));
+    }
+
+    async fn revoking_all_my_tokens_ends_them_all_and_my_administrators_see_it(app: TestApp) {
+        let (org, owner) = app.org_with_admin("Acme").await;
+        let (ada_id, cli_token) = app.member(&org, "Ada Member", "ada@acme.example", Role::Member).await;
+        let (other_org, other_owner) = app.org_with_admin("Elsewhere").await;
+        let cookie = app.sign_in("ada@acme.example").await;
+        let mut secrets = vec![cli_token.clone()];
+        for name in ["deploy", "backup"] {
+            let created: Value = create_token(&app, &cookie, json!({ "name": name })).await.json().await.unwrap();
+            secrets.push(created["token"].as_str().unwrap().to_owned());
+        }
+        for s in &secrets {
+            assert_eq!(status_with(&app, s).await, 200);
+        }
+        // One token revokes them all, itself included: every one refused at once.
+        let r = app.request(Method::POST, "/api/v1/tokens/revoke-all", Some(&secrets[1])).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["revoked"], 3);
+        for s in &secrets {
+            assert_eq!(status_with(&app, s).await, 401, "revoked at once");
+        }
+
+        // Ada sees her account's events, newest first.
+        let r = app.request(Method::GET, "/api/v1/me/events", None).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let events: Value = r.json().await.unwrap();
+        let actions: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["api_token.revoked_all", "api_token.created", "api_token.created", "api_token.created"], "{events}");
+        assert_eq!(events["events"][0]["details"]["count"], 3);
+        assert_eq!(events["events"][1]["details"]["name"], "backup");
+        let r = app.request(Method::GET, "/api/v1/me/events?limit=2", None).header("cookie", &cookie).send().await.unwrap();
+        let page: Value = r.json().await.unwrap();
+        assert_eq!(page["events"].as_array().unwrap().len(), 2);
+        let next = page["next_before"].as_str().unwrap().to_owned();
+        let r = app.request(Method::GET, &format!("/api/v1/me/events?before={next}"), None).header("cookie", &cookie).send().await.unwrap();
+        let rest: Value = r.json().await.unwrap();
+        assert_eq!(rest["events"].as_array().unwrap().len(), 2);
+        let r = app.request(Method::GET, "/api/v1/me/events?limit=-1", None).header("cookie", &cookie).send().await.unwrap();
+        problem(r, 400, "invalid_request").await;
+
+        // The organisation's administrators see them in its audit log, naming Ada.
+        let log = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &owner).await.json::<Value>().await.unwrap();
+        let all = log["events"].as_array().unwrap();
+        let revoked_all = all.iter().find(|e| e["action"] == "api_token.revoked_all").expect("in the audit log");
+        assert_eq!(revoked_all["actor"], ada_id.as_str());
+        assert_eq!(revoked_all["actor_email"], "ada@acme.example");
+        assert_eq!(all.iter().filter(|e| e["action"] == "api_token.created").count(), 3, "{log}");
+        // Another organisation's do not.
+        let log = app.get(&format!("/api/v1/orgs/{other_org}/audit-log"), &other_owner).await.text().await.unwrap();
+        assert!(!log.contains("ada@acme.example") && !log.contains(&ada_id), "{log}");
+
+        // The account page: the button (a plain form) and the activity.
+        let created: Value = create_token(&app, &cookie, json!({ "name": "again" })).await.json().await.unwrap();
+        let again = created["token"].as_str().unwrap().to_owned();
+        let page = app.page("/account", &cookie).await;
+        assert!(page.contains("Revoke all my tokens"), "{page}");
+        assert!(page.contains("Recent activity") && page.contains("All API tokens revoked (3 tokens)"), "{page}");
+        assert!(page.contains("API token &#34;again&#34; created") || page.contains("API token &quot;again&quot; created"), "{page}");
+        let r = app.http.post(format!("{}/account/tokens/revoke-all", app.base_url))
+            .header("cookie", &cookie)
+            .header("origin", &app.base_url)
+            .header("sec-fetch-site", "same-origin")
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/account?done=revoked_all");
+        assert_eq!(status_with(&app, &again).await, 401);
+        let page = app.page("/account?done=revoked_all", &cookie).await;
+        assert!(page.contains("All your API tokens have been revoked."), "{page}");
+        assert!(page.contains("All API tokens revoked (1 token)"), "{page}");
+    }
 }
 
 /// Tests that start their service with a clock they move.
@@ -371,7 +483,8 @@ mod timed {
             let (url, _dir) = fresh_database(backend).await.expect("database");
             let app = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
             let token = app.user("ada@acme.example", false).await;
-            let created: Value = create_token(&app, &token, json!({ "name": "a day", "expires_in_days": 1 })).await.json().await.unwrap();
+            let cookie = app.sign_in("ada@acme.example").await;
+            let created: Value = create_token(&app, &cookie, json!({ "name": "a day", "expires_in_days": 1 })).await.json().await.unwrap();
             let secret = created["token"].as_str().unwrap().to_owned();
             assert_eq!(status_with(&app, &secret).await, 200);
             clock.advance_millis(86_400_000 - 1);

@@ -746,6 +746,11 @@ fn refused_page(refused: AcceptRefused) -> Response {
             "This invitation has been used",
             "Invitation links work once, and this one has been used already. Sign in if it was you.",
         ),
+        AcceptRefused::InviterNotAdmin => (
+            StatusCode::GONE,
+            "This invitation is no longer valid",
+            "The administrator who sent it is no longer an administrator of the organisation. Ask a current administrator to invite you again.",
+        ),
         AcceptRefused::AccountExists | AcceptRefused::NoAccount => (
             StatusCode::CONFLICT,
             "Please open the link again",
