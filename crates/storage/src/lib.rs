@@ -49,7 +49,7 @@ pub use people::{
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
 pub use removals::{RemovalOutcome, RemovalRecord};
-pub use sync::SyncJob;
+pub use sync::{IdentityRoom, LIMIT_REFUSAL_MARKER, SyncJob};
 pub use trust::{AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
