@@ -233,7 +233,7 @@ both! {
         app.user("peter@initech.example", false).await;
         let help = smartcore(&db, &["token", "create", "--help"]);
         let help = text(&help.stdout);
-        for words in ["--email", "--name", "--expires-in-days", "never", "1–3650"] {
+        for words in ["--email", "--name", "--expires-in-days", "SMARTCORE_TOKEN_DEFAULT_DAYS (90)", "1–3650"] {
             assert!(help.contains(words), "{words} in: {help}");
         }
 
