@@ -106,10 +106,19 @@ fn token_name(name: &str) -> Result<String, AppError> {
 }
 
 impl App {
-    /// Creates an API token acting as the user with this address, named "CLI token", with the
-    /// default expiry; the value is shown once.
+    /// Creates an API token acting as the user with this address, named "CLI token", without
+    /// expiry; the value is shown once. For tests and benchmarks in the same process (whose
+    /// clocks may run months ahead); nothing a user or operator reaches calls it: the CLI's
+    /// `token create` is [`App::create_token_for`], with the default expiry.
     pub async fn create_api_token(&self, email: &str) -> Result<String, AppError> {
-        Ok(self.create_token_for(email, "CLI token", None).await?.token)
+        let user = self.user_by_email(email).await?;
+        if user.is_disabled() {
+            return Err(disabled(&user));
+        }
+        Ok(self
+            .new_token(&user.user_id(), "cli", "CLI token", None, false)
+            .await?
+            .token)
     }
 
     /// `smartcore token create`: a named token for the user with this address.
@@ -123,7 +132,7 @@ impl App {
         if user.is_disabled() {
             return Err(disabled(&user));
         }
-        self.new_token(&user.user_id(), "cli", name, expires_in_days)
+        self.new_token(&user.user_id(), "cli", name, expires_in_days, true)
             .await
     }
 
@@ -147,6 +156,7 @@ impl App {
             actor.user_id.as_str(),
             name,
             expires_in_days,
+            true,
         )
         .await
     }
@@ -157,10 +167,12 @@ impl App {
         by: &str,
         name: &str,
         expires_in_days: Option<u32>,
+        default_expiry: bool,
     ) -> Result<CreatedToken, AppError> {
         let name = token_name(name)?;
         let now = self.now();
         let expires_at = match expires_in_days {
+            None if !default_expiry => None,
             None => Some(now.plus_millis(i64::from(self.token_default_days) * 86_400_000)),
             Some(d) if (1..=MAX_TOKEN_DAYS).contains(&d) => {
                 Some(now.plus_millis(i64::from(d) * 86_400_000))
@@ -170,7 +182,8 @@ impl App {
                     "invalid_expiry",
                     "expires_in_days",
                     format!(
-                        "A token expires after 1 to {MAX_TOKEN_DAYS} days, or never (leave it out)."
+                        "A token expires after 1 to {MAX_TOKEN_DAYS} days (leave it out for the default, {} days).",
+                        self.token_default_days
                     ),
                 ));
             }
