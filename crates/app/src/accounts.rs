@@ -209,6 +209,7 @@ impl App {
             .await?;
         if let Some(retry_after_secs) = self.sign_in_wait(&client, failures, now, since).await? {
             self.store.forget_sign_in_attempt(&attempt).await?;
+            self.metrics.limit_refusal("sign_in");
             return Err(AppError::RateLimited { retry_after_secs });
         }
         let user = match self.store.user_by_email(&email).await {

@@ -30,7 +30,10 @@ pub use accounts::{
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
+pub use contacts::{
+    AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView,
+    MemberSearchHit, Removal,
+};
 pub use error::{AppError, wait_in_words};
 pub use members::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,

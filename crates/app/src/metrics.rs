@@ -43,6 +43,23 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+/// Every limit counted by `smartcore_limit_refusals_total`: requests refused (or, for
+/// `welcome_per_address`, welcomes not sent) because a limit was reached.
+pub const LIMITS: [&str; 7] = [
+    "contact_additions",
+    "invitation_resends",
+    "welcome_per_address",
+    "invitations_per_minute",
+    "setup_links",
+    "test_alerts",
+    "sign_in",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: String,
 }
@@ -105,6 +122,7 @@ struct Inner {
     mail_deliveries: Family<OutcomeLabels, Counter>,
     mail_duration: Histogram,
     metadata_refreshes: Family<OutcomeLabels, Counter>,
+    limits: Family<LimitLabels, Counter>,
     contacts: Family<StatusLabels, Gauge>,
     removals_waiting: Gauge,
     reminders_waiting: Family<StatusLabels, Gauge>,
@@ -170,6 +188,15 @@ impl Metrics {
             "Fetches of identity-provider metadata URLs, by outcome (unchanged, changed, failed)",
             metadata_refreshes.clone(),
         );
+        let limits = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "limit_refusals",
+            "Requests refused because a limit was reached, by limit (welcome_per_address: welcomes not sent to an address welcomed to the organisation within 7 days)",
+            limits.clone(),
+        );
+        for limit in LIMITS {
+            limits.get_or_create(&LimitLabels { limit }).inc_by(0);
+        }
         let contacts = Family::<StatusLabels, Gauge>::default();
         registry.register(
             "it_contacts",
@@ -221,6 +248,7 @@ impl Metrics {
             mail_deliveries,
             mail_duration,
             metadata_refreshes,
+            limits,
             contacts,
             removals_waiting,
             reminders_waiting,
@@ -268,6 +296,12 @@ impl Metrics {
     /// One fetch of an identity provider's metadata URL: `unchanged`, `changed` or `failed`.
     pub fn metadata_refresh(&self, outcome: &'static str) {
         self.count(&self.0.metadata_refreshes, outcome, 1);
+    }
+
+    /// One refusal by a limit (one of [`LIMITS`]).
+    pub(crate) fn limit_refusal(&self, limit: &'static str) {
+        debug_assert!(LIMITS.contains(&limit), "{limit}");
+        self.0.limits.get_or_create(&LimitLabels { limit }).inc();
     }
 
     fn count(&self, family: &Family<OutcomeLabels, Counter>, outcome: &'static str, n: usize) {

@@ -185,9 +185,9 @@ impl App {
         });
         match outcome {
             Ok(registered) => {
-                let recorded = self
+                let welcomed = self
                     .store
-                    .mark_synced(
+                    .mark_synced_welcoming(
                         &job.contact_id,
                         worker,
                         &registered.identity_contact_id,
@@ -195,7 +195,11 @@ impl App {
                         now,
                     )
                     .await?;
-                if recorded {
+                if welcomed == Some(false) {
+                    // Welcomed to this organisation within 7 days (issue 24): none again.
+                    self.metrics.limit_refusal("welcome_per_address");
+                }
+                if welcomed.is_some() {
                     tracing::info!(contact = %job.contact_id, adopted = registered.adopted, "IT contact synced");
                     // Issue 16: its welcome, claimed with the Synced mark; a failure here
                     // leaves it to the trust worker's next pass.

@@ -53,6 +53,8 @@ pub struct NewInvitation<'a> {
 pub struct InviteRules {
     pub max_pending: i64,
     pub per_minute: i64,
+    /// Resends of one invitation a day (issue 24).
+    pub resends_per_day: i64,
 }
 
 /// Why an invitation (or a resend) was refused.
@@ -63,6 +65,10 @@ pub enum InviteRefused {
     LimitReached,
     /// Too many mails from this administrator; free again at this time (Unix ms).
     RateLimited {
+        free_at: i64,
+    },
+    /// This invitation was resent as often as a day allows; free again at this time.
+    ResendLimited {
         free_at: i64,
     },
 }
@@ -89,6 +95,8 @@ pub enum AcceptRefused {
 
 /// The minute the per-administrator limit counts over.
 const SEND_WINDOW_MS: i64 = 60_000;
+/// The day the per-invitation resend limit counts over.
+const RESEND_WINDOW_MS: i64 = 86_400_000;
 
 impl Store {
     /// Creates an invitation, checking every rule first; records `invitation.created`.
@@ -188,6 +196,21 @@ impl Store {
         if before.status != "pending" {
             return Err(StoreError::NotFound);
         }
+        let since = now.unix_millis() - RESEND_WINDOW_MS;
+        let resends: Vec<(i64,)> = sqlx::query_as(
+            "SELECT at FROM invitation_resends WHERE invitation_id = $1 AND at > $2 ORDER BY at LIMIT $3",
+        )
+        .bind(id.as_str())
+        .bind(since)
+        .bind(rules.resends_per_day)
+        .fetch_all(&mut *tx)
+        .await?;
+        if resends.len() as i64 >= rules.resends_per_day {
+            let oldest = resends.first().map_or(now.unix_millis(), |(at,)| *at);
+            return Ok(Err(InviteRefused::ResendLimited {
+                free_at: oldest + RESEND_WINDOW_MS,
+            }));
+        }
         if let Err(refused) = take_send(&mut tx, actor, now, rules).await? {
             return Ok(Err(refused));
         }
@@ -201,6 +224,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         add_link(&mut tx, id, token_hash, now).await?;
+        sqlx::query("DELETE FROM invitation_resends WHERE invitation_id = $1 AND at <= $2")
+            .bind(id.as_str())
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO invitation_resends (invitation_id, at) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(now.unix_millis())
+            .execute(&mut *tx)
+            .await?;
         crate::audit::record(
             &mut tx,
             AuditEntry {

@@ -192,6 +192,22 @@ impl Store {
         adopted: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        Ok(self
+            .mark_synced_welcoming(contact_id, owner, identity_contact_id, adopted, now)
+            .await?
+            .is_some())
+    }
+
+    /// [`Store::mark_synced`], telling whether a welcome was claimed (`Some(false)`: the
+    /// address was welcomed to the organisation within 7 days, so none is sent).
+    pub async fn mark_synced_welcoming(
+        &self,
+        contact_id: &str,
+        owner: &str,
+        identity_contact_id: &str,
+        adopted: bool,
+        now: Timestamp,
+    ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.begin().await?;
         let updated: Option<(String, String)> = sqlx::query_as(
             "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
@@ -205,10 +221,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((org_id, email)) = updated else {
-            return Ok(false);
+            return Ok(None);
         };
         // Issue 16: the welcome notice is due, claimed here so it is sent once.
-        crate::trust::claim_welcome(&mut tx, contact_id, &org_id, now).await?;
+        let welcomed = crate::trust::claim_welcome(&mut tx, contact_id, &org_id, now).await?;
         audit::record(
             &mut tx,
             AuditEntry {
@@ -222,7 +238,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(welcomed))
     }
 
     /// A passing failure: stays pending with the reason shown, tried again at `next_at`.

@@ -468,7 +468,9 @@ async fn resend(
             query_value(&sent.invitation.email)
         ))
         .into_response()),
-        Err(e @ AppError::RateLimited { .. }) => members_with_error(&state, &actor, &org, e).await,
+        Err(e @ (AppError::RateLimited { .. } | AppError::Throttled { .. })) => {
+            members_with_error(&state, &actor, &org, e).await
+        }
         Err(e) => Err(e.into()),
     }
 }
