@@ -67,6 +67,8 @@ pub struct Config {
     pub reconfirm_days: u32,
     /// The expiry of an API token created without one (issue 24), in days.
     pub token_default_days: u32,
+    /// Peers (load balancers) whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<smartcore_web::IpNet>,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -97,6 +99,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("METADATA_ALLOW_PRIVATE", Some("false")),
     ("RECONFIRM_DAYS", Some("180")),
     ("TOKEN_DEFAULT_DAYS", Some("90")),
+    ("TRUSTED_PROXIES", None),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -331,6 +334,9 @@ impl Config {
         let metadata_allow_private =
             smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
                 .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
+        let trusted_proxies =
+            smartcore_web::parse_trusted_proxies(&get("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|why| bad("TRUSTED_PROXIES", why))?;
         let token_default_days: u32 = required("TOKEN_DEFAULT_DAYS")?
             .parse()
             .ok()
@@ -378,6 +384,7 @@ impl Config {
             metadata_allow_private,
             reconfirm_days,
             token_default_days,
+            trusted_proxies,
         })
     }
 }
@@ -575,7 +582,7 @@ mod tests {
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
                          header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
                          metrics_token, metrics_listen, metadata_refresh_s, metadata_allow_private, \
-                         reconfirm_days, token_default_days"),
+                         reconfirm_days, token_default_days, trusted_proxies"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

@@ -148,6 +148,7 @@ pub async fn serve_web(
         smartcore_web::WebConfig {
             public_url: config.public_url.clone(),
             metrics_token: config.metrics_token.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
         },
     );
     let stop_on_signal = stop.clone();

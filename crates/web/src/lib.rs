@@ -13,8 +13,9 @@ mod pages;
 mod session;
 
 pub use api::openapi_document;
-pub use client::ClientAddr;
+pub use client::{ClientAddr, parse_trusted_proxies};
 pub use error::{ApiError, PageError};
+pub use ipnet::IpNet;
 pub use metrics::metrics_router;
 
 use axum::Router;
@@ -31,6 +32,8 @@ pub struct WebConfig {
     pub public_url: String,
     /// `SMARTCORE_METRICS_TOKEN`: serves `/metrics` on this router to requests bearing it.
     pub metrics_token: Option<String>,
+    /// `SMARTCORE_TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl WebConfig {
@@ -55,6 +58,7 @@ pub struct AppState {
 pub fn router(app: App, config: WebConfig) -> Router {
     let https = config.strict_transport_security();
     let metrics = app.metrics().clone();
+    let proxies: Arc<[IpNet]> = config.trusted_proxies.clone().into();
     let state = AppState {
         app,
         config: Arc::new(config),
@@ -86,7 +90,30 @@ pub fn router(app: App, config: WebConfig) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    let client = request
+                        .extensions()
+                        .get::<ClientAddr>()
+                        .and_then(|c| c.0)
+                        .map(|ip| ip.to_string())
+                        .unwrap_or_default();
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        uri = %request.uri(),
+                        version = ?request.version(),
+                        client = %client,
+                    )
+                },
+            ),
+        )
+        // The client (the peer, or what a trusted proxy says) for the logs and the limits.
+        .layer(axum::middleware::from_fn_with_state(
+            proxies,
+            client::resolve_client,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::count_requests,

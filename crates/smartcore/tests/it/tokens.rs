@@ -561,6 +561,56 @@ mod timed {
             assert_eq!(send(&org, &token).await.unwrap().status(), 429);
         }
 
+        async fn behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own(backend: Backend) {
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            // The tests' connections come from 127.0.0.1: the trusted load balancer.
+            let extra = [(NO_WORKERS, String::new()), ("SMARTCORE_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8".to_owned())];
+            let app = TestApp::start_with_clock(backend, &url, &extra, clock_now()).await;
+            app.user("admin@acme.example", false).await;
+            let from = |header: &'static str, value: &'static str, password: &'static str| {
+                app.http
+                    .post(format!("{}/sign-in", app.base_url))
+                    .header(header, value)
+                    .form(&[("email", "admin@acme.example"), ("password", password)])
+                    .send()
+            };
+            for _ in 0..5 {
+                assert_eq!(from("x-forwarded-for", "203.0.113.5", "guess guess guess").await.unwrap().status(), StatusCode::OK);
+            }
+            assert_eq!(from("x-forwarded-for", "203.0.113.5", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            // The same client through a second trusted hop, or claiming another address to the
+            // left of what the proxy saw: still the same client.
+            assert_eq!(from("x-forwarded-for", "203.0.113.5, 10.1.2.3", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(from("x-forwarded-for", "198.51.100.77, 203.0.113.5", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(from("forwarded", "for=203.0.113.5;proto=https", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            // Another client behind the same proxy is not slowed.
+            assert_eq!(from("x-forwarded-for", "203.0.113.6", PASSWORD).await.unwrap().status(), StatusCode::SEE_OTHER);
+            assert_eq!(from("forwarded", "for=\"[2001:db8::6]:4711\"", PASSWORD).await.unwrap().status(), StatusCode::SEE_OTHER);
+            // Requests without the header are the proxy's own address: a client of its own.
+            let r = app.http.post(format!("{}/sign-in", app.base_url)).form(&[("email", "admin@acme.example"), ("password", PASSWORD)]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        }
+
+        async fn an_untrusted_peers_forwarding_headers_are_ignored(backend: Backend) {
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            // No trusted proxies (the default): 127.0.0.1 is the client, whatever it says.
+            let app = TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock_now()).await;
+            app.user("admin@acme.example", false).await;
+            let from = |value: String, password: &'static str| {
+                app.http
+                    .post(format!("{}/sign-in", app.base_url))
+                    .header("x-forwarded-for", value.clone())
+                    .header("forwarded", format!("for={value}"))
+                    .form(&[("email", "admin@acme.example"), ("password", password)])
+                    .send()
+            };
+            for i in 0..5 {
+                assert_eq!(from(format!("203.0.113.{i}"), "guess guess guess").await.unwrap().status(), StatusCode::OK);
+            }
+            // A fresh made-up address does not make a fresh client.
+            assert_eq!(from("198.51.100.1".to_owned(), PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+
         async fn sign_in_failures_slow_one_client_for_one_address_but_never_lock_the_account(backend: Backend) {
             let clock = clock_now();
             let (url, _dir) = fresh_database(backend).await.expect("database");
