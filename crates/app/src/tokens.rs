@@ -102,6 +102,11 @@ fn token_name(name: &str) -> Result<String, AppError> {
             "A token name cannot contain control characters.".to_owned(),
         ));
     }
+    // Issue 24: the same rules as people's names (no U+202E reversing what follows it, no
+    // zero-width or blank-looking name).
+    if let Err(e) = smartcore_domain::check_label(name) {
+        return Err(invalid(e.to_string().replacen("A name", "A token name", 1)));
+    }
     Ok(name.to_owned())
 }
 
@@ -350,5 +355,16 @@ mod tests {
         assert!(token_name("   ").is_err());
         assert!(token_name(&"x".repeat(101)).is_err());
         assert!(token_name("a\nb").is_err());
+        let bidi = token_name("CI \u{202E}kcatta").unwrap_err().to_string();
+        assert!(
+            bidi.contains("U+202E") && bidi.starts_with("A token name"),
+            "{bidi}"
+        );
+        assert!(token_name("\u{3164}\u{3164}").is_err());
+        assert!(token_name("\u{200B}").is_err());
+        assert_eq!(
+            token_name("Deploy \u{1F469}\u{200D}\u{1F4BB}").unwrap(),
+            "Deploy \u{1F469}\u{200D}\u{1F4BB}"
+        );
     }
 }

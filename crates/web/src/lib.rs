@@ -25,6 +25,13 @@ use std::sync::Arc;
 use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// The `Permissions-Policy` of every answer: every powerful feature off, for us and for
+/// anything framed (nothing is: `frame-ancestors 'none'`).
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
+     encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), hid=(), magnetometer=(), \
+     microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), \
+     screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=(), interest-cohort=()";
+
 /// What the web layer needs to know beyond the use cases.
 #[derive(Debug, Clone, Default)]
 pub struct WebConfig {
@@ -89,6 +96,11 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
+        ))
+        // Issue 24: no page of ours needs the browser's powerful features; none may use them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
         ))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
