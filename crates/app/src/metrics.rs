@@ -399,7 +399,7 @@ mod tests {
         let metrics = Metrics::new();
         for i in 0..1000 {
             let method = format!("X{i}");
-            metrics.http_request(&method, "unmatched", 501, Duration::from_millis(1));
+            metrics.http_request(&method, "unmatched", 405, Duration::from_millis(1));
         }
         metrics.http_request("GET", "/healthz", 200, Duration::from_millis(1));
         let text = metrics.render(&WorkCounts::default());
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(series.len(), 2, "{series:?}");
         assert!(
             text.contains(
-                "smartcore_http_requests_total{method=\"other\",route=\"unmatched\",status=\"501\"} 1000"
+                "smartcore_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 1000"
             ),
             "{text}"
         );

@@ -105,9 +105,19 @@ async fn as_problem(response: Response, method: &Method) -> Response {
             "not_found".to_owned(),
             "There is no API operation at this path.".to_owned(),
         ),
+        // A made-up method is not repeated back (issue 24): it is the client's text.
+        StatusCode::METHOD_NOT_ALLOWED
+            if smartcore_app::COUNTED_METHODS.contains(&method.as_str()) =>
+        {
+            (
+                "method_not_allowed".to_owned(),
+                format!("This path does not accept {method}; the Allow header lists what it does."),
+            )
+        }
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed".to_owned(),
-            format!("This path does not accept {method}; the Allow header lists what it does."),
+            "This path does not accept that method; the Allow header lists what it does."
+                .to_owned(),
         ),
         StatusCode::BAD_REQUEST
         | StatusCode::UNPROCESSABLE_ENTITY
@@ -172,30 +182,4 @@ fn as_page(response: Response) -> Response {
     let mut page = crate::pages::error_page(status, title, message);
     page.headers_mut().extend(headers);
     page
-}
-
-/// Refuses, with 501, every method outside [`smartcore_app::COUNTED_METHODS`] before anything
-/// else looks at the request: the service serves none of them, and a made-up method must not
-/// reach the router (whose 405 answer names it), sessions or any per-request state. Under `/api`
-/// the answer is problem+json `method_not_implemented`; elsewhere a page.
-pub(crate) async fn known_methods(request: Request, next: Next) -> Response {
-    if smartcore_app::COUNTED_METHODS.contains(&request.method().as_str()) {
-        return next.run(request).await;
-    }
-    let allow = HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
-    let mut answer = if is_api(request.uri().path()) {
-        problem_response(Problem::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "method_not_implemented",
-            "This service does not implement that HTTP method.",
-        ))
-    } else {
-        crate::pages::error_page(
-            StatusCode::NOT_IMPLEMENTED,
-            "This service cannot do that",
-            "This kind of request is not one the service understands. Go back and try again.",
-        )
-    };
-    answer.headers_mut().insert(header::ALLOW, allow);
-    answer
 }

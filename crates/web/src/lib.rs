@@ -77,8 +77,6 @@ pub fn router(app: App, config: WebConfig) -> Router {
         .with_state(state)
         // Cross-site state changes are refused by Sec-Fetch-Site/Origin (no token to forget).
         .layer(CsrfLayer::new())
-        // Made-up methods are answered 501 before anything else sees them.
-        .layer(axum::middleware::from_fn(edge::known_methods))
         // Answers nobody else shaped (404, 405, CSRF, rejections) as problem+json under /api
         // and as pages elsewhere; Cache-Control and HSTS on everything.
         .layer(axum::middleware::from_fn_with_state(https, edge::finish))
