@@ -32,6 +32,8 @@ pub(crate) const MIN_PASSWORD_CHARS: usize = 10;
 pub struct Actor {
     pub user_id: UserId,
     pub is_staff: bool,
+    /// The API token the request came with (`tok_…`); none for a browser session.
+    pub token_id: Option<String>,
 }
 
 /// What disabling a user ended.
@@ -216,6 +218,7 @@ impl App {
             .await?;
         if let Some(retry_after_secs) = self.sign_in_wait(&client, failures, now, since).await? {
             self.store.forget_sign_in_attempt(&attempt).await?;
+            self.metrics.limit_refusal("sign_in");
             return Err(AppError::RateLimited { retry_after_secs });
         }
         let user = match self.store.user_by_email(&email).await {
@@ -264,6 +267,7 @@ impl App {
             actor: Actor {
                 user_id: user.user_id(),
                 is_staff: user.is_staff(),
+                token_id: None,
             },
         })
     }
@@ -313,6 +317,7 @@ impl App {
         Ok(Some(Actor {
             user_id,
             is_staff: user.is_staff(),
+            token_id: None,
         }))
     }
 

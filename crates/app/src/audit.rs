@@ -30,6 +30,48 @@ impl AuditEvent {
 
 pub const MAX_AUDIT_PAGE: i64 = 200;
 
+impl From<smartcore_storage::AuditRecord> for AuditEvent {
+    fn from(r: smartcore_storage::AuditRecord) -> Self {
+        AuditEvent {
+            at: smartcore_domain::Timestamp::from_unix_millis(r.at).to_rfc3339(),
+            details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+            id: r.id,
+            actor: r.actor,
+            actor_name: r.actor_name,
+            actor_email: r.actor_email,
+            action: r.action,
+            target: r.target,
+        }
+    }
+}
+
+/// A page size asked for: 1 to [`MAX_AUDIT_PAGE`], 50 when not given; anything else is
+/// 400 `invalid_request`.
+pub(crate) fn check_limit(limit: Option<i64>) -> Result<i64, AppError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=MAX_AUDIT_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::invalid(
+            "invalid_request",
+            "limit",
+            format!("limit is a whole number from 1 to {MAX_AUDIT_PAGE}."),
+        )),
+    }
+}
+
+/// A `before` cursor: an event id (`evt_…`), else 400 `invalid_request`.
+pub(crate) fn check_before(before: Option<&str>) -> Result<Option<&str>, AppError> {
+    match before.map(str::trim).filter(|b| !b.is_empty()) {
+        None => Ok(None),
+        Some(b) if smartcore_domain::AuditEventId::parse(b).is_some() => Ok(Some(b)),
+        Some(_) => Err(AppError::invalid(
+            "invalid_request",
+            "before",
+            "before is the id of an event (evt_…), the last of the previous page.",
+        )),
+    }
+}
+
 impl App {
     /// Newest first; pass the last id of a page as `before` to get the next one.
     pub async fn audit_log(
@@ -40,21 +82,10 @@ impl App {
         limit: Option<i64>,
     ) -> Result<Vec<AuditEvent>, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let limit = limit.unwrap_or(50).clamp(1, MAX_AUDIT_PAGE);
+        let before = check_before(before)?;
+        let limit = check_limit(limit)?;
         let records = self.store.audit_log(&org_id, before, limit).await?;
-        Ok(records
-            .into_iter()
-            .map(|r| AuditEvent {
-                at: smartcore_domain::Timestamp::from_unix_millis(r.at).to_rfc3339(),
-                details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
-                id: r.id,
-                actor: r.actor,
-                actor_name: r.actor_name,
-                actor_email: r.actor_email,
-                action: r.action,
-                target: r.target,
-            })
-            .collect())
+        Ok(records.into_iter().map(AuditEvent::from).collect())
     }
 }
 

@@ -7,6 +7,10 @@ use smartcore_domain::{
 };
 use smartcore_storage::{NewContact, StoreError};
 
+/// At most this many IT contacts are added to one organisation an hour (issue 24): each
+/// addition may mail a welcome, so add/remove churn must not become a mail cannon.
+pub const CONTACT_ADDITIONS_PER_HOUR: i64 = 100;
+
 /// The two ways of adding a contact (R4).
 #[derive(Debug, Clone)]
 pub enum AddContact {
@@ -133,10 +137,26 @@ impl App {
                     source,
                     member_id: member_id.as_ref(),
                     added_by: &actor.user_id,
+                    additions_per_hour: CONTACT_ADDITIONS_PER_HOUR,
                 },
                 self.now(),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                smartcore_storage::StoreError::Throttled { free_at } => {
+                    self.metrics.limit_refusal("contact_additions");
+                    let secs = ((free_at - self.now().unix_millis()).max(1000) as u64).div_ceil(1000);
+                    AppError::Throttled {
+                        code: "contact_additions_limited",
+                        message: format!(
+                            "This organisation has added {CONTACT_ADDITIONS_PER_HOUR} IT contacts in the last hour, the most allowed. Try again in {}.",
+                            crate::error::wait_in_words(secs)
+                        ),
+                        retry_after_secs: secs,
+                    }
+                }
+                other => other.into(),
+            })?;
         tracing::info!(org = %org_id, contact = %added.contact.id, cancelled_removal = ?added.cancelled_removal, "IT contact added");
         Ok(added.contact)
     }

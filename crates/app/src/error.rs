@@ -35,6 +35,18 @@ pub enum AppError {
     /// The database cannot be reached or cannot do the work just now; try again shortly.
     #[error("The service is briefly unavailable. Please try again in a few seconds.")]
     DatabaseUnavailable,
+    /// Refused whoever asks this way, with a stable code (403): e.g. `session_required`, an
+    /// API token creating another token.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// A limit of its own is reached (429 with its own stable code and `Retry-After`), e.g.
+    /// `contact_additions_limited`; `message` says which and when to try again.
+    #[error("{message}")]
+    Throttled {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Too many attempts: answered 429 `rate_limited` with `Retry-After` (seconds).
     #[error("Too many attempts. Try again in {}.", wait_in_words(*retry_after_secs))]
     RateLimited { retry_after_secs: u64 },
@@ -74,7 +86,10 @@ impl AppError {
     /// How long to wait before trying again, for answers that say so (`Retry-After`).
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            AppError::RateLimited { retry_after_secs }
+            | AppError::Throttled {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             AppError::DatabaseUnavailable => Some(DATABASE_RETRY_AFTER_SECS),
             _ => None,
         }
@@ -85,7 +100,10 @@ impl AppError {
             AppError::Unauthenticated => "unauthenticated",
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
-            AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::Invalid { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::Refused { code, .. }
+            | AppError::Throttled { code, .. } => code,
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "identity_unavailable",
             AppError::DatabaseUnavailable => "unavailable",
@@ -119,6 +137,10 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound => AppError::NotFound,
             StoreError::Rule(v) => v.into(),
+            // Use cases that count a limit say which; this is the generic answer.
+            StoreError::Throttled { .. } => AppError::RateLimited {
+                retry_after_secs: 60,
+            },
             StoreError::Duplicate => AppError::conflict("already_exists", "That already exists."),
             other if other.is_unavailable() => {
                 tracing::warn!(error = %other, "the database is unavailable");

@@ -31,7 +31,10 @@ pub use accounts::{
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use contacts::{AddContact, AuthenticationOverview, ContactListView, MemberSearchHit, Removal};
+pub use contacts::{
+    AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView,
+    MemberSearchHit, Removal,
+};
 pub use error::{AppError, wait_in_words};
 pub use members::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
@@ -39,7 +42,7 @@ pub use members::{
 };
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
-pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
+pub use metrics::{COUNTED_METHODS, METRICS_CONTENT_TYPE, Metrics, method_label};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
@@ -103,6 +106,8 @@ pub struct App {
     metadata: Arc<MetadataRefresh>,
     /// Days between re-confirmation requests (SMARTCORE_RECONFIRM_DAYS, see [`trust`]).
     reconfirm_days: u32,
+    /// The expiry of an API token created without one (SMARTCORE_TOKEN_DEFAULT_DAYS).
+    token_default_days: u32,
     /// How long a background claim (a reminder or welcome being sent, a domain being
     /// re-checked) holds its row without a renewal (SMARTCORE_SYNC_LEASE_S).
     lease: std::time::Duration,
@@ -134,6 +139,7 @@ impl App {
             metrics: Metrics::new(),
             metadata: services.metadata,
             reconfirm_days: trust::DEFAULT_RECONFIRM_DAYS,
+            token_default_days: tokens::DEFAULT_TOKEN_DAYS,
             lease: DEFAULT_LEASE,
         }
     }
@@ -142,6 +148,18 @@ impl App {
     pub fn with_reconfirm_days(mut self, days: u32) -> Self {
         self.reconfirm_days = days.max(1);
         self
+    }
+
+    /// Sets the expiry, in days, of API tokens created without one
+    /// (SMARTCORE_TOKEN_DEFAULT_DAYS, 1 to [`MAX_TOKEN_DAYS`]).
+    pub fn with_token_default_days(mut self, days: u32) -> Self {
+        self.token_default_days = days.clamp(1, tokens::MAX_TOKEN_DAYS);
+        self
+    }
+
+    /// The expiry, in days, of API tokens created without one.
+    pub fn token_default_days(&self) -> u32 {
+        self.token_default_days
     }
 
     /// Sets how long the background claims of reminders, welcomes and domain re-checks hold

@@ -29,12 +29,15 @@ pub const INVITATION_LIFETIME: time::Duration = time::Duration::days(7);
 pub const MAX_PENDING_INVITATIONS: i64 = 100;
 /// An administrator sends at most this many invitation mails a minute.
 pub const INVITATIONS_PER_MINUTE: i64 = 20;
+/// One invitation is resent at most this many times a day (issue 24).
+pub const RESENDS_PER_DAY: i64 = 3;
 /// Members per page of the members list.
 pub const MEMBERS_PAGE: i64 = 50;
 
 const RULES: InviteRules = InviteRules {
     max_pending: MAX_PENDING_INVITATIONS,
     per_minute: INVITATIONS_PER_MINUTE,
+    resends_per_day: RESENDS_PER_DAY,
 };
 
 /// One member as the members list shows them.
@@ -187,7 +190,7 @@ fn decode_cursor(s: &str) -> Result<MemberCursor, AppError> {
     })
 }
 
-fn refused(r: InviteRefused, email: &EmailAddress, now: Timestamp) -> AppError {
+fn refused_by(r: InviteRefused, email: &EmailAddress, now: Timestamp) -> AppError {
     match r {
         InviteRefused::AlreadyMember => AppError::conflict(
             "already_a_member",
@@ -208,6 +211,17 @@ fn refused(r: InviteRefused, email: &EmailAddress, now: Timestamp) -> AppError {
         InviteRefused::RateLimited { free_at } => AppError::RateLimited {
             retry_after_secs: ((free_at - now.unix_millis()).max(1000) as u64).div_ceil(1000),
         },
+        InviteRefused::ResendLimited { free_at } => {
+            let secs = ((free_at - now.unix_millis()).max(1000) as u64).div_ceil(1000);
+            AppError::Throttled {
+                code: "invitation_resends_limited",
+                message: format!(
+                    "The invitation to {email} has been sent again {RESENDS_PER_DAY} times in the last day, the most allowed. Try again in {}.",
+                    crate::error::wait_in_words(secs)
+                ),
+                retry_after_secs: secs,
+            }
+        }
     }
 }
 
@@ -419,7 +433,12 @@ impl App {
             .await?
         {
             Ok(r) => r,
-            Err(r) => return Err(refused(r, &email, now)),
+            Err(r) => {
+                if matches!(r, InviteRefused::RateLimited { .. }) {
+                    self.metrics.limit_refusal("invitations_per_minute");
+                }
+                return Err(refused_by(r, &email, now));
+            }
         };
         let mail = self.mail_invitation(org, &record, &token).await?;
         Ok(SentInvitation {
@@ -527,10 +546,18 @@ impl App {
         {
             Ok(r) => r,
             Err(InviteRefused::RateLimited { free_at }) => {
+                self.metrics.limit_refusal("invitations_per_minute");
                 return Err(AppError::RateLimited {
                     retry_after_secs: ((free_at - now.unix_millis()).max(1000) as u64)
                         .div_ceil(1000),
                 });
+            }
+            Err(refused @ InviteRefused::ResendLimited { .. }) => {
+                self.metrics.limit_refusal("invitation_resends");
+                let before = self.store.invitation(&org_id, &id).await?;
+                let email = EmailAddress::parse(&before.email)
+                    .map_err(|_| AppError::Internal("a stored invitation's address".to_owned()))?;
+                return Err(refused_by(refused, &email, now));
             }
             Err(other) => {
                 return Err(AppError::Internal(format!(

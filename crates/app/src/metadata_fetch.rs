@@ -103,7 +103,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0
                 // IPv4-compatible ::a.b.c.d (deprecated) and documentation 2001:db8::/32
                 || (s[0..6] == [0, 0, 0, 0, 0, 0])
-                || (s[0] == 0x2001 && s[1] == 0x0db8))
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // 6to4 2002::/16 and Teredo 2001::/32 tunnel to an IPv4 address carried in the
+                // address (2002:0a00:0001:: reaches 10.0.0.1 through a relay): refused whole.
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0))
         }
     }
 }
@@ -437,6 +441,9 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "2002:5db8:d822::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(a.parse().unwrap()), "{a}");
         }
@@ -445,6 +452,7 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "2001:4860:4860::8888",
         ] {
             assert!(is_public(a.parse().unwrap()), "{a}");
         }

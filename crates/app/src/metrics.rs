@@ -26,14 +26,14 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
@@ -43,6 +43,23 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+/// Every limit counted by `smartcore_limit_refusals_total`: requests refused (or, for
+/// `welcome_per_address`, welcomes not sent) because a limit was reached.
+pub const LIMITS: [&str; 7] = [
+    "contact_additions",
+    "invitation_resends",
+    "welcome_per_address",
+    "invitations_per_minute",
+    "setup_links",
+    "test_alerts",
+    "sign_in",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: String,
 }
@@ -50,6 +67,19 @@ struct StatusLabels {
 fn latency_buckets() -> Histogram {
     // 1 ms … 16 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// The methods counted under their own name; every other one counts as `other`.
+pub const COUNTED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The `method` label of a request: its method when it is one of [`COUNTED_METHODS`], `other`
+/// otherwise, so that made-up methods cannot add series (each series is memory kept for the
+/// life of the process).
+pub fn method_label(method: &str) -> &'static str {
+    COUNTED_METHODS
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other")
 }
 
 /// How one registration attempt with the identity side ended.
@@ -92,6 +122,7 @@ struct Inner {
     mail_deliveries: Family<OutcomeLabels, Counter>,
     mail_duration: Histogram,
     metadata_refreshes: Family<OutcomeLabels, Counter>,
+    limits: Family<LimitLabels, Counter>,
     contacts: Family<StatusLabels, Gauge>,
     removals_waiting: Gauge,
     reminders_waiting: Family<StatusLabels, Gauge>,
@@ -157,6 +188,15 @@ impl Metrics {
             "Fetches of identity-provider metadata URLs, by outcome (unchanged, changed, failed)",
             metadata_refreshes.clone(),
         );
+        let limits = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "limit_refusals",
+            "Requests refused because a limit was reached, by limit (welcome_per_address: welcomes not sent to an address welcomed to the organisation within 7 days)",
+            limits.clone(),
+        );
+        for limit in LIMITS {
+            limits.get_or_create(&LimitLabels { limit }).inc_by(0);
+        }
         let contacts = Family::<StatusLabels, Gauge>::default();
         registry.register(
             "it_contacts",
@@ -208,6 +248,7 @@ impl Metrics {
             mail_deliveries,
             mail_duration,
             metadata_refreshes,
+            limits,
             contacts,
             removals_waiting,
             reminders_waiting,
@@ -215,12 +256,13 @@ impl Metrics {
     }
 
     /// One HTTP request answered. `route` is the matched route's template (`/api/v1/orgs/{org}`),
-    /// or a fixed word for requests that matched none.
+    /// or a fixed word for requests that matched none; `method` is counted by [`method_label`].
     pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let method = method_label(method);
         self.0
             .http_requests
             .get_or_create(&HttpLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
                 status: status.to_string(),
             })
@@ -228,7 +270,7 @@ impl Metrics {
         self.0
             .http_duration
             .get_or_create(&RouteLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
             })
             .observe(took.as_secs_f64());
@@ -254,6 +296,12 @@ impl Metrics {
     /// One fetch of an identity provider's metadata URL: `unchanged`, `changed` or `failed`.
     pub fn metadata_refresh(&self, outcome: &'static str) {
         self.count(&self.0.metadata_refreshes, outcome, 1);
+    }
+
+    /// One refusal by a limit (one of [`LIMITS`]).
+    pub(crate) fn limit_refusal(&self, limit: &'static str) {
+        debug_assert!(LIMITS.contains(&limit), "{limit}");
+        self.0.limits.get_or_create(&LimitLabels { limit }).inc();
     }
 
     fn count(&self, family: &Family<OutcomeLabels, Counter>, outcome: &'static str, n: usize) {
@@ -339,5 +387,33 @@ impl App {
         };
         self.metrics.mail_delivery(outcome, started.elapsed());
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_add_no_series() {
+        let metrics = Metrics::new();
+        for i in 0..1000 {
+            let method = format!("X{i}");
+            metrics.http_request(&method, "unmatched", 405, Duration::from_millis(1));
+        }
+        metrics.http_request("GET", "/healthz", 200, Duration::from_millis(1));
+        let text = metrics.render(&WorkCounts::default());
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("smartcore_http_requests_total{"))
+            .collect::<Vec<_>>();
+        assert_eq!(series.len(), 2, "{series:?}");
+        assert!(
+            text.contains(
+                "smartcore_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 1000"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("X1"), "{text}");
     }
 }

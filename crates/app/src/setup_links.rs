@@ -96,6 +96,7 @@ impl App {
             .await?
         {
             let ms = (free_at - now.unix_millis()).max(1000) as u64;
+            self.metrics.limit_refusal("setup_links");
             return Err(AppError::RateLimited {
                 retry_after_secs: ms.div_ceil(1000),
             });

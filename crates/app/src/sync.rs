@@ -44,6 +44,10 @@ impl Default for SyncSettings {
     }
 }
 
+/// How long a registration waiting for an identity-side removal waits before looking again on
+/// its own (the removal completing wakes it at once).
+const WAITING_RECHECK: Duration = Duration::from_secs(60);
+
 /// How long a contact waits for its organisation to be linked before the next look.
 const NOT_LINKED_RECHECK: Duration = Duration::from_secs(60);
 const NOT_LINKED_REASON: &str =
@@ -122,7 +126,49 @@ impl App {
         done
     }
 
+    /// Whether `job` must wait for an identity-side removal before registering (issue 24):
+    /// the identity side allows 20 contacts, and a contact removed here stays there until its
+    /// removal completes. Registering over the limit would be refused for good; waiting, the
+    /// registration goes ahead the moment the removal completes. Returns the removal waited
+    /// for: (id, address).
+    async fn removal_to_wait_for(
+        &self,
+        job: &SyncJob,
+    ) -> Result<Option<(String, String)>, AppError> {
+        if job.identity_org_id.is_none() {
+            return Ok(None);
+        }
+        let room = self
+            .store
+            .identity_room(&job.org_id, &job.contact_id, self.now())
+            .await?;
+        Ok(room
+            .pending_removal
+            .filter(|_| room.taken >= smartcore_domain::MAX_CONTACTS as i64))
+    }
+
+    async fn wait_for_removal(
+        &self,
+        worker: &str,
+        job: &SyncJob,
+        (removal_id, email): (String, String),
+    ) -> Result<(), AppError> {
+        let reason = format!(
+            "Waiting for the removal of {email} to finish on the identity side, which allows {} IT contacts; registered as soon as it is done.",
+            smartcore_domain::MAX_CONTACTS
+        );
+        tracing::info!(contact = %job.contact_id, removal = %removal_id, "registration waits for a removal");
+        let recheck = self.now().plus_millis(millis(WAITING_RECHECK));
+        self.store
+            .wait_for_removal(&job.contact_id, worker, &removal_id, &reason, recheck)
+            .await?;
+        Ok(())
+    }
+
     async fn sync_contact(&self, worker: &str, job: &SyncJob) -> Result<(), AppError> {
+        if let Some(removal) = self.removal_to_wait_for(job).await? {
+            return self.wait_for_removal(worker, job, removal).await;
+        }
         let registration = Registration {
             identity_org_id: job.identity_org_id.clone(),
             idempotency_key: job.contact_id.clone(),
@@ -139,9 +185,9 @@ impl App {
         });
         match outcome {
             Ok(registered) => {
-                let recorded = self
+                let welcomed = self
                     .store
-                    .mark_synced(
+                    .mark_synced_welcoming(
                         &job.contact_id,
                         worker,
                         &registered.identity_contact_id,
@@ -149,7 +195,11 @@ impl App {
                         now,
                     )
                     .await?;
-                if recorded {
+                if welcomed == Some(false) {
+                    // Welcomed to this organisation within 7 days (issue 24): none again.
+                    self.metrics.limit_refusal("welcome_per_address");
+                }
+                if welcomed.is_some() {
                     tracing::info!(contact = %job.contact_id, adopted = registered.adopted, "IT contact synced");
                     // Issue 16: its welcome, claimed with the Synced mark; a failure here
                     // leaves it to the trust worker's next pass.
@@ -199,8 +249,28 @@ impl App {
                     .retry_sync_later(&job.contact_id, worker, &detail, true, next)
                     .await?;
             }
+            Err(ConnectorError::Permanent {
+                code: Some(code), ..
+            }) if code == smartcore_storage::LIMIT_REFUSAL_MARKER
+                && let Some(removal) = self
+                    .store
+                    .identity_room(&job.org_id, &job.contact_id, now)
+                    .await?
+                    .pending_removal =>
+            {
+                // Full there only until a removal completes: temporary, never final.
+                self.wait_for_removal(worker, job, removal).await?;
+            }
             Err(e @ ConnectorError::Permanent { .. }) => {
-                let reason = format!("The identity side refused this contact: {}", e.reason());
+                let mut reason = format!("The identity side refused this contact: {}", e.reason());
+                if let ConnectorError::Permanent {
+                    code: Some(code), ..
+                } = &e
+                    && code == smartcore_storage::LIMIT_REFUSAL_MARKER
+                {
+                    // Kept in the words, so that a removal completing later tries it again.
+                    reason.push_str(&format!(" ({code})"));
+                }
                 tracing::warn!(contact = %job.contact_id, %reason, "sync failed");
                 self.store
                     .mark_sync_failed(&job.contact_id, worker, &reason, now)

@@ -8,6 +8,9 @@ use smartcore_storage::{ApiTokenRecord, NewApiToken, StoreError};
 
 /// A user holds at most this many API tokens.
 pub const MAX_TOKENS_PER_USER: i64 = 50;
+/// The expiry of a token created without one, unless configured otherwise
+/// (SMARTCORE_TOKEN_DEFAULT_DAYS).
+pub const DEFAULT_TOKEN_DAYS: u32 = 90;
 /// The longest expiry a token can be given (about ten years); without one it never expires.
 pub const MAX_TOKEN_DAYS: u32 = 3650;
 const MAX_TOKEN_NAME_CHARS: usize = 100;
@@ -99,14 +102,28 @@ fn token_name(name: &str) -> Result<String, AppError> {
             "A token name cannot contain control characters.".to_owned(),
         ));
     }
+    // Issue 24: the same rules as people's names (no U+202E reversing what follows it, no
+    // zero-width or blank-looking name).
+    if let Err(e) = smartcore_domain::check_label(name) {
+        return Err(invalid(e.to_string().replacen("A name", "A token name", 1)));
+    }
     Ok(name.to_owned())
 }
 
 impl App {
     /// Creates an API token acting as the user with this address, named "CLI token", without
-    /// expiry; the value is shown once.
+    /// expiry; the value is shown once. For tests and benchmarks in the same process (whose
+    /// clocks may run months ahead); nothing a user or operator reaches calls it: the CLI's
+    /// `token create` is [`App::create_token_for`], with the default expiry.
     pub async fn create_api_token(&self, email: &str) -> Result<String, AppError> {
-        Ok(self.create_token_for(email, "CLI token", None).await?.token)
+        let user = self.user_by_email(email).await?;
+        if user.is_disabled() {
+            return Err(disabled(&user));
+        }
+        Ok(self
+            .new_token(&user.user_id(), "cli", "CLI token", None, false)
+            .await?
+            .token)
     }
 
     /// `smartcore token create`: a named token for the user with this address.
@@ -120,22 +137,31 @@ impl App {
         if user.is_disabled() {
             return Err(disabled(&user));
         }
-        self.new_token(&user.user_id(), "cli", name, expires_in_days)
+        self.new_token(&user.user_id(), "cli", name, expires_in_days, true)
             .await
     }
 
-    /// A new token for the signed-in user (`POST /api/v1/tokens`, the account page).
+    /// A new token for the signed-in user (`POST /api/v1/tokens`, the account page). Only a
+    /// browser session may create one: a token creating tokens would let a leaked token
+    /// outlive its own revocation (403 `session_required`).
     pub async fn create_token(
         &self,
         actor: &Actor,
         name: &str,
         expires_in_days: Option<u32>,
     ) -> Result<CreatedToken, AppError> {
+        if actor.token_id.is_some() {
+            return Err(AppError::Refused {
+                code: "session_required",
+                message: "API tokens are created only when signed in (on the Your account page, or with the session's cookie), not with another API token.".to_owned(),
+            });
+        }
         self.new_token(
             &actor.user_id,
             actor.user_id.as_str(),
             name,
             expires_in_days,
+            true,
         )
         .await
     }
@@ -146,11 +172,13 @@ impl App {
         by: &str,
         name: &str,
         expires_in_days: Option<u32>,
+        default_expiry: bool,
     ) -> Result<CreatedToken, AppError> {
         let name = token_name(name)?;
         let now = self.now();
         let expires_at = match expires_in_days {
-            None => None,
+            None if !default_expiry => None,
+            None => Some(now.plus_millis(i64::from(self.token_default_days) * 86_400_000)),
             Some(d) if (1..=MAX_TOKEN_DAYS).contains(&d) => {
                 Some(now.plus_millis(i64::from(d) * 86_400_000))
             }
@@ -159,7 +187,8 @@ impl App {
                     "invalid_expiry",
                     "expires_in_days",
                     format!(
-                        "A token expires after 1 to {MAX_TOKEN_DAYS} days, or never (leave it out)."
+                        "A token expires after 1 to {MAX_TOKEN_DAYS} days (leave it out for the default, {} days).",
+                        self.token_default_days
                     ),
                 ));
             }
@@ -222,6 +251,40 @@ impl App {
         Ok(())
     }
 
+    /// Revokes every token of the signed-in user ("revoke all my tokens"), whichever way they
+    /// ask (a token included, which then stops working too); returns how many. Refused at once
+    /// here, and within [`TOKEN_CACHE_TTL`] on every other instance.
+    pub async fn revoke_all_tokens(&self, actor: &Actor) -> Result<usize, AppError> {
+        let hashes = self
+            .store
+            .revoke_all_api_tokens(&actor.user_id, actor.user_id.as_str(), self.now())
+            .await?;
+        for hash in &hashes {
+            self.tokens.forget(hash);
+        }
+        Ok(hashes.len())
+    }
+
+    /// The signed-in user's own account events (tokens created and revoked, disabled,
+    /// enabled), newest first; `before` is the last id of the previous page.
+    pub async fn account_events(
+        &self,
+        actor: &Actor,
+        before: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Vec<crate::AuditEvent>, AppError> {
+        let before = crate::audit::check_before(before)?;
+        let limit = crate::audit::check_limit(limit)?;
+        let records = self
+            .store
+            .account_events(&actor.user_id, before, limit)
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(crate::audit::AuditEvent::from)
+            .collect())
+    }
+
     /// `smartcore token revoke`: revokes any token by its id.
     pub async fn revoke_token_by_id(&self, id: &str) -> Result<(), AppError> {
         let hash = match self
@@ -273,6 +336,7 @@ impl App {
         let actor = Actor {
             user_id,
             is_staff: owner.is_staff != 0,
+            token_id: Some(owner.token_id.clone()),
         };
         self.tokens
             .0
@@ -291,5 +355,16 @@ mod tests {
         assert!(token_name("   ").is_err());
         assert!(token_name(&"x".repeat(101)).is_err());
         assert!(token_name("a\nb").is_err());
+        let bidi = token_name("CI \u{202E}kcatta").unwrap_err().to_string();
+        assert!(
+            bidi.contains("U+202E") && bidi.starts_with("A token name"),
+            "{bidi}"
+        );
+        assert!(token_name("\u{3164}\u{3164}").is_err());
+        assert!(token_name("\u{200B}").is_err());
+        assert_eq!(
+            token_name("Deploy \u{1F469}\u{200D}\u{1F4BB}").unwrap(),
+            "Deploy \u{1F469}\u{200D}\u{1F4BB}"
+        );
     }
 }

@@ -740,6 +740,7 @@ impl App {
         let now = self.now();
         let count = contacts.len() as i64;
         if count > TEST_ALERTS_PER_WINDOW {
+            self.metrics.limit_refusal("test_alerts");
             return Err(AppError::RateLimited {
                 retry_after_secs: (ms(TEST_ALERT_WINDOW) / 1000) as u64,
             });
@@ -756,6 +757,7 @@ impl App {
             .await?
         {
             let wait = (free_at - now.unix_millis()).max(1000) as u64;
+            self.metrics.limit_refusal("test_alerts");
             return Err(AppError::RateLimited {
                 retry_after_secs: wait.div_ceil(1000),
             });

@@ -21,5 +21,5 @@ pub use ids::{
     AuditEventId, ContactId, DeliveryId, DomainId, InvitationId, OrgId, RemovalId, SessionId,
     TokenId, UserId,
 };
-pub use name::{ContactName, NameError, PersonName};
+pub use name::{ContactName, NameError, PersonName, check_label};
 pub use time::Timestamp;

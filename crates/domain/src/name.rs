@@ -20,6 +20,12 @@ pub enum NameError {
         "A name cannot contain invisible formatting characters or line separators (found U+{0:04X})."
     )]
     InvisibleCharacter(u32),
+    /// Only blank-looking letters (U+3164 HANGUL FILLER, U+2800 BRAILLE PATTERN BLANK…): a
+    /// name that shows as nothing.
+    #[error(
+        "A name must contain visible characters, not only blank-looking ones (found U+{0:04X})."
+    )]
+    NothingVisible(u32),
 }
 
 /// Zero-width non-joiner and joiner (both Cf) are part of correct spelling in Persian and
@@ -40,14 +46,34 @@ fn invisible_character(text: &str) -> Option<char> {
     })
 }
 
-fn parse_name(input: &str) -> Result<Option<String>, NameError> {
-    let trimmed = input.trim();
-    if trimmed.chars().any(char::is_control) {
+/// Letters and symbols that show as nothing (they are not formatting characters, so
+/// [`invisible_character`] lets them through): the Hangul fillers, the halfwidth one, and the
+/// blank Braille pattern. A name made only of these (and spaces) looks empty.
+const BLANK_LOOKING: [char; 5] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}'];
+
+/// Checks text that is shown as a label (a name, a token's name): no control characters, no
+/// invisible formatting characters or separators (except ZWNJ and ZWJ), and not made only of
+/// blank-looking characters. Blank text passes (the caller decides whether it is required).
+pub fn check_label(text: &str) -> Result<(), NameError> {
+    if text.chars().any(char::is_control) {
         return Err(NameError::ControlCharacter);
     }
-    if let Some(c) = invisible_character(trimmed) {
+    if let Some(c) = invisible_character(text) {
         return Err(NameError::InvisibleCharacter(u32::from(c)));
     }
+    if let Some(blank) = text.chars().find(|c| BLANK_LOOKING.contains(c))
+        && text
+            .chars()
+            .all(|c| c.is_whitespace() || BLANK_LOOKING.contains(&c) || ALLOWED_FORMAT.contains(&c))
+    {
+        return Err(NameError::NothingVisible(u32::from(blank)));
+    }
+    Ok(())
+}
+
+fn parse_name(input: &str) -> Result<Option<String>, NameError> {
+    let trimmed = input.trim();
+    check_label(trimmed)?;
     if trimmed.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
@@ -110,6 +136,32 @@ text_impls!(PersonName);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_of_blank_looking_letters_only_are_refused() {
+        for blank in [
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            " \u{3164} \u{FFA0} ",
+            "\u{115F}\u{1160}",
+        ] {
+            assert!(
+                matches!(
+                    ContactName::parse_optional(blank),
+                    Err(NameError::NothingVisible(_))
+                ),
+                "{blank:?}"
+            );
+            assert!(PersonName::parse(blank).is_err(), "{blank:?}");
+        }
+        // Beside visible text they are letters like any other.
+        assert!(
+            ContactName::parse_optional("Ada \u{3164}")
+                .unwrap()
+                .is_some()
+        );
+        assert!(check_label("CI \u{202E}token").is_err());
+    }
 
     #[test]
     fn trims_and_treats_blank_as_no_name() {

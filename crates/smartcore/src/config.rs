@@ -53,6 +53,9 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connections open at once; more wait in the listen queue (beyond SPEC).
     pub max_connections: usize,
+    /// Connections one client (its address; IPv6 by its /64) may hold at once; `None`: a tenth
+    /// of `max_connections`. Trusted proxies are not held to it.
+    pub max_connections_per_client: Option<usize>,
     /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
     pub shutdown_grace: Duration,
     /// `/metrics` on the service's address, to requests bearing this token.
@@ -65,6 +68,10 @@ pub struct Config {
     pub metadata_allow_private: smartcore_app::AllowPrivate,
     /// Days between "are you still the right person?" requests to IT contacts (issue 16).
     pub reconfirm_days: u32,
+    /// The expiry of an API token created without one (issue 24), in days.
+    pub token_default_days: u32,
+    /// Peers (load balancers) whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<smartcore_web::IpNet>,
 }
 
 /// Every key, its default, in the order of SPEC.md's table.
@@ -88,12 +95,15 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("HEADER_TIMEOUT_S", Some("10")),
     ("BODY_TIMEOUT_S", Some("30")),
     ("MAX_CONNECTIONS", Some("10000")),
+    ("MAX_CONNECTIONS_PER_CLIENT", None),
     ("SHUTDOWN_GRACE_S", Some("10")),
     ("METRICS_TOKEN", None),
     ("METRICS_LISTEN", None),
     ("METADATA_REFRESH_S", Some("86400")),
     ("METADATA_ALLOW_PRIVATE", Some("false")),
     ("RECONFIRM_DAYS", Some("180")),
+    ("TOKEN_DEFAULT_DAYS", Some("90")),
+    ("TRUSTED_PROXIES", None),
 ];
 
 /// Why the configuration cannot be used; the message names the variable at fault.
@@ -307,6 +317,21 @@ impl Config {
                     "must be a whole number from 1 to 1000000".into(),
                 )
             })?;
+        let max_connections_per_client = match get("MAX_CONNECTIONS_PER_CLIENT") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=max_connections).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "MAX_CONNECTIONS_PER_CLIENT",
+                            format!("must be a whole number from 1 to SMARTCORE_MAX_CONNECTIONS ({max_connections})"),
+                        )
+                    })?,
+            ),
+        };
         let metrics_token = get("METRICS_TOKEN").map(|t| t.trim().to_owned());
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(bad(
@@ -328,6 +353,19 @@ impl Config {
         let metadata_allow_private =
             smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
                 .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
+        let trusted_proxies =
+            smartcore_web::parse_trusted_proxies(&get("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|why| bad("TRUSTED_PROXIES", why))?;
+        let token_default_days: u32 = required("TOKEN_DEFAULT_DAYS")?
+            .parse()
+            .ok()
+            .filter(|v| (1..=smartcore_app::MAX_TOKEN_DAYS).contains(v))
+            .ok_or_else(|| {
+                bad(
+                    "TOKEN_DEFAULT_DAYS",
+                    "must be a whole number of days from 1 to 3650".into(),
+                )
+            })?;
         let reconfirm_days: u32 = required("RECONFIRM_DAYS")?
             .parse()
             .ok()
@@ -358,12 +396,15 @@ impl Config {
             header_timeout,
             body_timeout,
             max_connections,
+            max_connections_per_client,
             shutdown_grace,
             metrics_token,
             metrics_listen,
             metadata_refresh,
             metadata_allow_private,
             reconfirm_days,
+            token_default_days,
+            trusted_proxies,
         })
     }
 }
@@ -559,9 +600,10 @@ mod tests {
             e.ends_with("; known keys: database_url, listen, public_url, identity, workos_base_url, \
                          workos_api_key, identity_auto_remove, mail, outbox_dir, smtp_url, mail_from, \
                          dns_server, sync_interval_ms, alert_interval_s, sync_lease_s, sync_concurrency, \
-                         header_timeout_s, body_timeout_s, max_connections, shutdown_grace_s, \
+                         header_timeout_s, body_timeout_s, max_connections, max_connections_per_client, \
+                         shutdown_grace_s, \
                          metrics_token, metrics_listen, metadata_refresh_s, metadata_allow_private, \
-                         reconfirm_days"),
+                         reconfirm_days, token_default_days, trusted_proxies"),
             "{e}"
         );
         std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();

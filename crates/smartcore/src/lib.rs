@@ -66,6 +66,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         metadata: Arc::new(metadata),
     })
     .with_reconfirm_days(config.reconfirm_days)
+    .with_token_default_days(config.token_default_days)
     .with_lease(config.sync_lease))
 }
 
@@ -147,6 +148,7 @@ pub async fn serve_web(
         smartcore_web::WebConfig {
             public_url: config.public_url.clone(),
             metrics_token: config.metrics_token.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
         },
     );
     let stop_on_signal = stop.clone();

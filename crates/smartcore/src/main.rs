@@ -264,7 +264,8 @@ enum TokenCommand {
         /// What the token is for (1–100 characters), shown in listings.
         #[arg(long, default_value = "CLI token")]
         name: String,
-        /// The token stops working after this many days (1–3650); without it, never.
+        /// The token stops working after this many days (1–3650); without it, after
+        /// SMARTCORE_TOKEN_DEFAULT_DAYS (90).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
         #[command(flatten)]

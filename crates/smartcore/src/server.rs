@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -34,6 +34,11 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub max_connections: usize,
+    /// Connections one client may hold at once (its address; IPv6 by its /64); `None`: a
+    /// tenth of the connection cap.
+    pub max_connections_per_client: Option<usize>,
+    /// Peers not held to the per-client share: the trusted proxies, which carry many clients.
+    pub shared_peers: Vec<smartcore_web::IpNet>,
     pub shutdown_grace: Duration,
 }
 
@@ -52,6 +57,8 @@ impl Limits {
             header_timeout: config.header_timeout,
             body_timeout: config.body_timeout,
             max_connections: config.max_connections,
+            max_connections_per_client: config.max_connections_per_client,
+            shared_peers: config.trusted_proxies.clone(),
             shutdown_grace: config.shutdown_grace,
         }
     }
@@ -99,6 +106,73 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
     }
 }
 
+/// The key a client's connections are counted under: its IPv4 address, or the /64 of its IPv6
+/// address (one host usually has a whole /64, so counting addresses would not hold it).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Open connections per client, so that one client cannot take the whole connection cap.
+#[derive(Clone)]
+struct PerClient {
+    share: usize,
+    exempt: Arc<[smartcore_web::IpNet]>,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+}
+
+/// One client's place, given back when its connection ends.
+struct ClientSlot {
+    key: Option<IpAddr>,
+    per_client: PerClient,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let Some(key) = self.key else { return };
+        let mut open = self
+            .per_client
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+}
+
+impl PerClient {
+    /// A place for a connection from `ip`, or `None` when the client holds its share already.
+    fn take(&self, ip: IpAddr) -> Option<ClientSlot> {
+        let ip = ip.to_canonical();
+        if self.exempt.iter().any(|n| n.contains(&ip)) {
+            return Some(ClientSlot {
+                key: None,
+                per_client: self.clone(),
+            });
+        }
+        let key = client_key(ip);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.share {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            key: Some(key),
+            per_client: self.clone(),
+        })
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then shuts down within the grace.
 pub async fn run(
     listener: TcpListener,
@@ -131,6 +205,14 @@ pub async fn run(
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
     let permits = Arc::new(Semaphore::new(cap));
+    let per_client = PerClient {
+        share: limits
+            .max_connections_per_client
+            .unwrap_or(cap / 10)
+            .clamp(1, cap),
+        exempt: limits.shared_peers.clone().into(),
+        open: Arc::default(),
+    };
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -162,13 +244,20 @@ pub async fn run(
                 }
             }
         };
+        let Some(slot) = per_client.take(remote.ip()) else {
+            // This client holds its share of the cap already: closed at once, so that one
+            // client (or one IPv6 /64) cannot keep everyone else waiting in the listen queue.
+            tracing::debug!(%remote, share = per_client.share, "connection refused: the client holds its share");
+            drop(stream);
+            continue;
+        };
         connections.spawn(serve_connection(
             http.clone(),
             stream,
             remote,
             router.clone(),
             stopping.clone(),
-            permit,
+            (permit, slot),
         ));
     }
 
@@ -205,7 +294,7 @@ async fn serve_connection(
     remote: SocketAddr,
     router: Router,
     mut stopping: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, ClientSlot),
 ) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -257,5 +346,42 @@ mod tests {
         assert_eq!(connection_cap(10_000, Some(1_048_576)), 10_000);
         assert_eq!(connection_cap(10_000, Some(1024)), 768);
         assert_eq!(connection_cap(10_000, Some(100)), 1);
+    }
+
+    #[test]
+    fn a_client_holds_at_most_its_share_and_ipv6_counts_by_64() {
+        let per_client = PerClient {
+            share: 2,
+            exempt: vec!["10.0.0.0/8".parse().unwrap()].into(),
+            open: Arc::default(),
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a = per_client.take(ip("192.0.2.1")).unwrap();
+        let _b = per_client.take(ip("::ffff:192.0.2.1")).unwrap();
+        assert!(per_client.take(ip("192.0.2.1")).is_none());
+        assert!(per_client.take(ip("192.0.2.2")).is_some());
+        drop(a);
+        assert!(
+            per_client.take(ip("192.0.2.1")).is_some(),
+            "a place is given back"
+        );
+        let _c = per_client.take(ip("2001:db8:1:2::1")).unwrap();
+        let _d = per_client.take(ip("2001:db8:1:2:ffff::9")).unwrap();
+        assert!(
+            per_client.take(ip("2001:db8:1:2::77")).is_none(),
+            "the same /64"
+        );
+        assert!(
+            per_client.take(ip("2001:db8:1:3::1")).is_some(),
+            "another /64"
+        );
+        let proxies: Vec<_> = (0..5)
+            .map(|_| per_client.take(ip("10.1.2.3")).unwrap())
+            .collect();
+        assert_eq!(
+            proxies.len(),
+            5,
+            "trusted proxies are not held to the share"
+        );
     }
 }

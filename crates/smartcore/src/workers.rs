@@ -38,17 +38,19 @@ pub async fn run_identity_sync(
         if *shutdown.borrow() {
             break;
         }
-        let handled = match app.sync_once(&worker, settings).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "identity sync pass failed");
-                0
-            }
-        };
+        // Removals first: a registration waiting for a place on the identity side (issue 24)
+        // then goes ahead in the same round.
         let removed = match app.remove_once(&worker, settings).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "identity removal pass failed");
+                0
+            }
+        };
+        let handled = match app.sync_once(&worker, settings).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "identity sync pass failed");
                 0
             }
         };

@@ -1,7 +1,7 @@
 //! The audit log (D4): every change, with actor, time and details, newest first.
 
 use crate::{Store, StoreError};
-use smartcore_domain::{AuditEventId, OrgId, Timestamp};
+use smartcore_domain::{AuditEventId, OrgId, Timestamp, UserId};
 use sqlx::AnyConnection;
 
 /// One change to record.
@@ -51,7 +51,63 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Records a change to a user's own account (their API tokens, their being disabled or
+/// enabled): once for the user (`subject_user_id`, read by [`Store::account_events`]), and once
+/// in the audit log of every organisation they are a member of, for its administrators.
+pub(crate) async fn record_for_user(
+    conn: &mut AnyConnection,
+    entry: AuditEntry<'_>,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    let orgs: Vec<(String,)> =
+        sqlx::query_as("SELECT org_id FROM memberships WHERE user_id = $1 ORDER BY org_id")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let details = entry.details.to_string();
+    let copies = std::iter::once(None).chain(orgs.iter().map(|(o,)| Some(o.as_str())));
+    for org_id in copies {
+        sqlx::query(
+            "INSERT INTO audit_events (id, org_id, at, actor, action, target, details, subject_user_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(AuditEventId::generate().to_string())
+        .bind(org_id)
+        .bind(entry.at.unix_millis())
+        .bind(entry.actor)
+        .bind(entry.action)
+        .bind(entry.target)
+        .bind(&details)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// A user's own account events (see [`record_for_user`]), newest first; `before` is the
+    /// id of the last event of the previous page.
+    pub async fn account_events(
+        &self,
+        user_id: &UserId,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.id, a.org_id, a.at, a.actor, a.action, a.target, a.details, \
+             u.name AS actor_name, u.email AS actor_email \
+             FROM audit_events a LEFT JOIN users u ON u.id = a.actor \
+             WHERE a.subject_user_id = $1 AND a.org_id IS NULL AND a.id < $2 \
+             ORDER BY a.id DESC LIMIT $3",
+        )
+        .bind(user_id.as_str())
+        .bind(before.unwrap_or("evt_~"))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records one change on its own (changes that are part of a larger write record theirs
     /// inside that write's transaction).
     pub async fn record_audit(&self, entry: AuditEntry<'_>) -> Result<(), StoreError> {

@@ -137,7 +137,7 @@ impl Store {
         .bind(token.expires_at.map(Timestamp::unix_millis))
         .execute(&mut *tx)
         .await?;
-        audit::record(
+        audit::record_for_user(
             &mut tx,
             AuditEntry {
                 org_id: None,
@@ -151,6 +151,7 @@ impl Store {
                     "expires_at": token.expires_at.map(Timestamp::to_rfc3339),
                 }),
             },
+            token.user_id.as_str(),
         )
         .await?;
         tx.commit().await?;
@@ -197,7 +198,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        audit::record(
+        audit::record_for_user(
             &mut tx,
             AuditEntry {
                 org_id: None,
@@ -207,10 +208,54 @@ impl Store {
                 target: Some(id),
                 details: serde_json::json!({ "user_id": user_id, "name": name }),
             },
+            &user_id,
         )
         .await?;
         tx.commit().await?;
         Ok(hash)
+    }
+
+    /// Deletes every token of `user_id` and records `api_token.revoked_all` (with how many,
+    /// even none: the owner asked); returns the deleted tokens' hashes, to forget them at once.
+    pub async fn revoke_all_api_tokens(
+        &self,
+        user_id: &UserId,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT token_hash, id, name FROM api_tokens WHERE user_id = $1 ORDER BY id",
+        )
+        .bind(user_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let hashes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let tokens: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::json!({ "id": r.get::<String, _>(1), "name": r.get::<String, _>(2) }))
+            .collect();
+        sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        audit::record_for_user(
+            &mut tx,
+            AuditEntry {
+                org_id: None,
+                at: now,
+                actor,
+                action: "api_token.revoked_all",
+                target: Some(user_id.as_str()),
+                details: serde_json::json!({
+                    "user_id": user_id.as_str(), "count": hashes.len(), "tokens": tokens,
+                }),
+            },
+            user_id.as_str(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(hashes)
     }
 
     /// The token with this hash and its (enabled) owner. Expiry is the caller's to check.
@@ -273,7 +318,7 @@ impl Store {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
-        audit::record(
+        audit::record_for_user(
             &mut tx,
             AuditEntry {
                 org_id: None,
@@ -286,6 +331,7 @@ impl Store {
                     "sessions_ended": sessions.rows_affected(),
                 }),
             },
+            user_id.as_str(),
         )
         .await?;
         tx.commit().await?;
@@ -310,7 +356,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        audit::record(
+        audit::record_for_user(
             &mut tx,
             AuditEntry {
                 org_id: None,
@@ -320,6 +366,7 @@ impl Store {
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({}),
             },
+            user_id.as_str(),
         )
         .await?;
         tx.commit().await?;

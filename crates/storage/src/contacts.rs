@@ -78,6 +78,9 @@ pub struct NewContact<'a> {
     pub source: ContactSource,
     pub member_id: Option<&'a UserId>,
     pub added_by: &'a UserId,
+    /// At most this many contacts are added to one organisation an hour (issue 24: each
+    /// addition can mail a welcome); more is [`StoreError::Throttled`].
+    pub additions_per_hour: i64,
 }
 
 pub struct AddedContact {
@@ -188,6 +191,7 @@ impl Store {
         let mut tx = self.begin().await?;
         lock_contact_list(&mut tx, new.org_id).await?;
         list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
+        take_addition(&mut tx, new.org_id, now, new.additions_per_hour).await?;
 
         let pending_removal = sqlx::query(
             "SELECT id, identity_contact_id FROM identity_removals \
@@ -444,4 +448,43 @@ async fn fetch_contact(
     .fetch_one(conn)
     .await?;
     row.into_contact()
+}
+
+/// The window of [`NewContact::additions_per_hour`].
+const ADDITION_WINDOW_MS: i64 = 3_600_000;
+
+/// Counts one addition against the organisation's hourly limit, or says when there is room
+/// again. Runs after the contact list's lock, so additions at once cannot overshoot.
+async fn take_addition(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &OrgId,
+    now: Timestamp,
+    limit: i64,
+) -> Result<(), StoreError> {
+    let since = now.unix_millis() - ADDITION_WINDOW_MS;
+    let recent: Vec<(i64,)> = sqlx::query_as(
+        "SELECT at FROM contact_additions WHERE org_id = $1 AND at > $2 ORDER BY at LIMIT $3",
+    )
+    .bind(org_id.as_str())
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    if recent.len() as i64 >= limit {
+        let oldest = recent.first().map_or(now.unix_millis(), |(at,)| *at);
+        return Err(StoreError::Throttled {
+            free_at: oldest + ADDITION_WINDOW_MS,
+        });
+    }
+    sqlx::query("DELETE FROM contact_additions WHERE org_id = $1 AND at <= $2")
+        .bind(org_id.as_str())
+        .bind(since)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO contact_additions (org_id, at) VALUES ($1, $2)")
+        .bind(org_id.as_str())
+        .bind(now.unix_millis())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

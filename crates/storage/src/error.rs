@@ -11,6 +11,9 @@ pub enum StoreError {
     /// A rule of the contact list, checked inside the transaction that would break it.
     #[error(transparent)]
     Rule(#[from] ContactRuleViolation),
+    /// A limit counted in the database is reached; free again at `free_at` (Unix ms).
+    #[error("limit reached until {free_at}")]
+    Throttled { free_at: i64 },
     #[error("{0}")]
     Config(String),
     #[error("database migration failed: {0}")]

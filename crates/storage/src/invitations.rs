@@ -53,6 +53,8 @@ pub struct NewInvitation<'a> {
 pub struct InviteRules {
     pub max_pending: i64,
     pub per_minute: i64,
+    /// Resends of one invitation a day (issue 24).
+    pub resends_per_day: i64,
 }
 
 /// Why an invitation (or a resend) was refused.
@@ -63,6 +65,10 @@ pub enum InviteRefused {
     LimitReached,
     /// Too many mails from this administrator; free again at this time (Unix ms).
     RateLimited {
+        free_at: i64,
+    },
+    /// This invitation was resent as often as a day allows; free again at this time.
+    ResendLimited {
         free_at: i64,
     },
 }
@@ -82,10 +88,15 @@ pub enum AcceptRefused {
     AccountExists,
     /// Opened as an existing account, but there is none for the address.
     NoAccount,
+    /// The administrator who sent it is no longer an administrator of the organisation
+    /// (demoted, removed or disabled): the invitation carried their authority (410).
+    InviterNotAdmin,
 }
 
 /// The minute the per-administrator limit counts over.
 const SEND_WINDOW_MS: i64 = 60_000;
+/// The day the per-invitation resend limit counts over.
+const RESEND_WINDOW_MS: i64 = 86_400_000;
 
 impl Store {
     /// Creates an invitation, checking every rule first; records `invitation.created`.
@@ -185,6 +196,21 @@ impl Store {
         if before.status != "pending" {
             return Err(StoreError::NotFound);
         }
+        let since = now.unix_millis() - RESEND_WINDOW_MS;
+        let resends: Vec<(i64,)> = sqlx::query_as(
+            "SELECT at FROM invitation_resends WHERE invitation_id = $1 AND at > $2 ORDER BY at LIMIT $3",
+        )
+        .bind(id.as_str())
+        .bind(since)
+        .bind(rules.resends_per_day)
+        .fetch_all(&mut *tx)
+        .await?;
+        if resends.len() as i64 >= rules.resends_per_day {
+            let oldest = resends.first().map_or(now.unix_millis(), |(at,)| *at);
+            return Ok(Err(InviteRefused::ResendLimited {
+                free_at: oldest + RESEND_WINDOW_MS,
+            }));
+        }
         if let Err(refused) = take_send(&mut tx, actor, now, rules).await? {
             return Ok(Err(refused));
         }
@@ -198,6 +224,16 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         add_link(&mut tx, id, token_hash, now).await?;
+        sqlx::query("DELETE FROM invitation_resends WHERE invitation_id = $1 AND at <= $2")
+            .bind(id.as_str())
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO invitation_resends (invitation_id, at) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(now.unix_millis())
+            .execute(&mut *tx)
+            .await?;
         crate::audit::record(
             &mut tx,
             AuditEntry {
@@ -302,6 +338,14 @@ impl Store {
             Ok(i) => i,
             Err(refused) => return Ok(Err(refused)),
         };
+        // The organisation's row is the lock a demotion or removal takes: with it held, the
+        // inviter's role read again below stays true until this commits.
+        let org_id = OrgId::parse(&invitation.org_id).ok_or(StoreError::NotFound)?;
+        lock_org(&mut tx, &org_id).await?;
+        let invitation = match open_in(&mut tx, token_hash, now).await? {
+            Ok(i) => i,
+            Err(refused) => return Ok(Err(refused)),
+        };
         // The claim: only one transaction can move the row from pending.
         let claimed = sqlx::query(
             "UPDATE invitations SET status = 'accepted', finished_at = $1 \
@@ -361,7 +405,6 @@ impl Store {
         .bind(&user_id)
         .fetch_one(&mut *tx)
         .await?;
-        let org_id = OrgId::parse(&invitation.org_id).ok_or(StoreError::NotFound)?;
         // Someone made a member meanwhile (the CLI) keeps the role they were given.
         let already: Option<(String,)> =
             sqlx::query_as("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
@@ -435,11 +478,26 @@ async fn open_in(
 ) -> Result<Result<InvitationRecord, AcceptRefused>, StoreError> {
     let found: Option<InvitationRecord> = sqlx::query_as(INVITATION_BY_LINK)
         .bind(token_hash)
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
     let Some(invitation) = found else {
         return Ok(Err(AcceptRefused::Unknown));
     };
+    if invitation.status == "pending" && invitation.invited_by != "cli" {
+        // The invitation carries its sender's authority: it works only while they are an
+        // (enabled) administrator of the organisation.
+        let admin = sqlx::query(
+            "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 AND m.user_id = $2 AND m.role = 'admin' AND u.disabled_at IS NULL",
+        )
+        .bind(&invitation.org_id)
+        .bind(&invitation.invited_by)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if admin.is_none() {
+            return Ok(Err(AcceptRefused::InviterNotAdmin));
+        }
+    }
     Ok(match invitation.status.as_str() {
         "accepted" => Err(AcceptRefused::Used),
         "revoked" => Err(AcceptRefused::Revoked),
@@ -521,4 +579,51 @@ async fn take_send(
         .execute(&mut *conn)
         .await?;
     Ok(Ok(()))
+}
+
+/// Revokes the pending invitations `inviter` sent in the organisation (they were demoted or
+/// removed: the invitations carried their authority), each recorded as `invitation.revoked`
+/// with the reason. Returns how many.
+pub(crate) async fn revoke_invitations_of(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    inviter: &UserId,
+    actor: &str,
+    now: Timestamp,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    let pending: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, email, role FROM invitations \
+         WHERE org_id = $1 AND invited_by = $2 AND status = 'pending' ORDER BY id",
+    )
+    .bind(org_id.as_str())
+    .bind(inviter.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, email, role) in &pending {
+        sqlx::query(
+            "UPDATE invitations SET status = 'revoked', finished_at = $1 \
+             WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(now.unix_millis())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        crate::audit::record(
+            &mut *conn,
+            AuditEntry {
+                org_id: Some(org_id),
+                at: now,
+                actor,
+                action: "invitation.revoked",
+                target: Some(id),
+                details: serde_json::json!({
+                    "email": email, "role": role, "reason": reason,
+                    "invited_by": inviter.as_str(),
+                }),
+            },
+        )
+        .await?;
+    }
+    Ok(pending.len())
 }

@@ -54,7 +54,7 @@ pub use sso_sign_in::{
     AttemptRecord, CertificateUse, DomainOwner, HandoverRecord, NewHandover, NewRequest,
     PolicyRecord, RequestRecord,
 };
-pub use sync::SyncJob;
+pub use sync::{IdentityRoom, LIMIT_REFUSAL_MARKER, SyncJob};
 pub use trust::{AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact};
 pub use tx::WriteTx;
 

@@ -215,7 +215,8 @@ impl Store {
     }
 
     /// Changes a member's role, recording `member.role_changed` in the same transaction.
-    /// Demoting the last administrator is refused. The organisation's row is locked first, so
+    /// Demoting the last administrator is refused. A demoted administrator's pending
+    /// invitations are revoked with it (`invitation.revoked`, reason `inviter_demoted`). The organisation's row is locked first, so
     /// two administrators demoting each other at once cannot both succeed (PostgreSQL reads
     /// the count after the lock; SQLite's `BEGIN IMMEDIATE` serialises writers anyway).
     /// `Ok(Ok(None))`: the member had that role already (nothing written).
@@ -242,6 +243,18 @@ impl Store {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        if before.role == Role::Admin {
+            // Their invitations carried an administrator's authority, which ends here.
+            crate::invitations::revoke_invitations_of(
+                &mut tx,
+                org_id,
+                user_id,
+                actor,
+                now,
+                "inviter_demoted",
+            )
+            .await?;
+        }
         crate::audit::record(
             &mut tx,
             crate::AuditEntry {
@@ -262,7 +275,8 @@ impl Store {
     }
 
     /// Removes a member, recording `member.removed` in the same transaction; removing the
-    /// last administrator is refused. An IT contact picked from this member stays (D3): it
+    /// last administrator is refused. A removed administrator's pending invitations are
+    /// revoked with it (`invitation.revoked`, reason `inviter_removed`). An IT contact picked from this member stays (D3): it
     /// keeps its `member_id` and shows as no longer a member.
     pub async fn remove_member(
         &self,
@@ -282,6 +296,17 @@ impl Store {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        if before.role == Role::Admin {
+            crate::invitations::revoke_invitations_of(
+                &mut tx,
+                org_id,
+                user_id,
+                actor,
+                now,
+                "inviter_removed",
+            )
+            .await?;
+        }
         crate::audit::record(
             &mut tx,
             crate::AuditEntry {

@@ -95,7 +95,46 @@ impl Store {
         .bind(id.as_str())
         .fetch_one(&mut *tx)
         .await?;
+        // A place is free on the identity side: registrations waiting for it are due at once,
+        // and contacts refused there for a full list try again (issue 24).
+        sqlx::query(
+            "UPDATE it_contacts SET next_sync_at = $1, waiting_for = NULL \
+             WHERE org_id = $2 AND status = 'pending' AND waiting_for IS NOT NULL",
+        )
+        .bind(now.unix_millis())
+        .bind(&org_id)
+        .execute(&mut *tx)
+        .await?;
+        let revived: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE it_contacts SET status = 'pending', sync_attempts = 0, next_sync_at = $1, \
+                 status_detail = 'Registering again: a removal on the identity side has completed.' \
+             WHERE org_id = $2 AND status = 'failed' \
+               AND (status_detail LIKE '%it_contact_limit_reached%' \
+                    OR status_detail LIKE '%maximum number of IT contacts%') \
+             RETURNING id, email",
+        )
+        .bind(now.unix_millis())
+        .bind(&org_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let org_id = OrgId::parse(&org_id);
+        for (contact_id, contact_email) in &revived {
+            audit::record(
+                &mut tx,
+                AuditEntry {
+                    org_id: org_id.as_ref(),
+                    at: now,
+                    actor: "system",
+                    action: "it_contact.sync_resumed",
+                    target: Some(contact_id),
+                    details: json!({
+                        "email": contact_email,
+                        "reason": "the identity side's list was full; a removal there has completed",
+                    }),
+                },
+            )
+            .await?;
+        }
         audit::record(
             &mut tx,
             AuditEntry {

@@ -18,7 +18,80 @@ pub struct SyncJob {
     pub sync_attempts: i64,
 }
 
+/// How full the organisation's list on the identity side is, as far as this side knows, for
+/// one contact about to be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRoom {
+    /// Places taken there: registered contacts, removals not done yet (the contact is still
+    /// there), and registrations of the organisation under way ahead of this one.
+    pub taken: i64,
+    /// The oldest pending removal of the organisation: (removal id, address).
+    pub pending_removal: Option<(String, String)>,
+}
+
+/// The words "Sync failed" keeps for a registration refused because the identity side's list
+/// was full; such a contact is tried again once a removal there completes.
+pub const LIMIT_REFUSAL_MARKER: &str = "it_contact_limit_reached";
+
 impl Store {
+    /// How full the identity side's list of `contact_id`'s organisation is (see
+    /// [`IdentityRoom`]).
+    pub async fn identity_room(
+        &self,
+        org_id: &str,
+        contact_id: &str,
+        now: Timestamp,
+    ) -> Result<IdentityRoom, StoreError> {
+        let (taken,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'synced') \
+                  + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status = 'pending') \
+                  + (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'pending' \
+                       AND id < $2 AND lease_until IS NOT NULL AND lease_until >= $3)",
+        )
+        .bind(org_id)
+        .bind(contact_id)
+        .bind(now.unix_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        let pending_removal = sqlx::query_as(
+            "SELECT id, email FROM identity_removals WHERE org_id = $1 AND status = 'pending' \
+             ORDER BY requested_at, id LIMIT 1",
+        )
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(IdentityRoom {
+            taken,
+            pending_removal,
+        })
+    }
+
+    /// The contact waits (still Pending, with `reason` shown) for the identity-side removal
+    /// `removal_id` to complete, which makes it due at once; it is looked at again at
+    /// `recheck_at` anyway (the removal may be cancelled by a re-add instead).
+    pub async fn wait_for_removal(
+        &self,
+        contact_id: &str,
+        owner: &str,
+        removal_id: &str,
+        reason: &str,
+        recheck_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE it_contacts SET status_detail = $1, next_sync_at = $2, waiting_for = $3, \
+                 lease_owner = NULL, lease_until = NULL \
+             WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(recheck_at.unix_millis())
+        .bind(removal_id)
+        .bind(contact_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Claims up to `limit` contacts due for registration, for `lease_ms`.
     pub async fn claim_due_contacts(
         &self,
@@ -119,10 +192,26 @@ impl Store {
         adopted: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        Ok(self
+            .mark_synced_welcoming(contact_id, owner, identity_contact_id, adopted, now)
+            .await?
+            .is_some())
+    }
+
+    /// [`Store::mark_synced`], telling whether a welcome was claimed (`Some(false)`: the
+    /// address was welcomed to the organisation within 7 days, so none is sent).
+    pub async fn mark_synced_welcoming(
+        &self,
+        contact_id: &str,
+        owner: &str,
+        identity_contact_id: &str,
+        adopted: bool,
+        now: Timestamp,
+    ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.begin().await?;
         let updated: Option<(String, String)> = sqlx::query_as(
             "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
-                 next_sync_at = NULL, lease_owner = NULL, lease_until = NULL \
+                 next_sync_at = NULL, lease_owner = NULL, lease_until = NULL, waiting_for = NULL \
              WHERE id = $3 AND lease_owner = $4 AND status = 'pending' RETURNING org_id, email",
         )
         .bind(identity_contact_id)
@@ -132,10 +221,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((org_id, email)) = updated else {
-            return Ok(false);
+            return Ok(None);
         };
         // Issue 16: the welcome notice is due, claimed here so it is sent once.
-        crate::trust::claim_welcome(&mut tx, contact_id, &org_id, now).await?;
+        let welcomed = crate::trust::claim_welcome(&mut tx, contact_id, &org_id, now).await?;
         audit::record(
             &mut tx,
             AuditEntry {
@@ -149,7 +238,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(welcomed))
     }
 
     /// A passing failure: stays pending with the reason shown, tried again at `next_at`.
@@ -163,7 +252,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE it_contacts SET status_detail = $1, next_sync_at = $2, sync_attempts = sync_attempts + $3, \
-                 lease_owner = NULL, lease_until = NULL \
+                 lease_owner = NULL, lease_until = NULL, waiting_for = NULL \
              WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
         )
         .bind(reason)
@@ -187,7 +276,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE it_contacts SET status = 'failed', status_detail = $1, next_sync_at = NULL, \
-                 sync_attempts = sync_attempts + 1, lease_owner = NULL, lease_until = NULL \
+                 sync_attempts = sync_attempts + 1, lease_owner = NULL, lease_until = NULL, waiting_for = NULL \
              WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
         )
         .bind(reason)

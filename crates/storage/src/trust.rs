@@ -78,18 +78,47 @@ pub(crate) async fn claim_welcome(
     contact_id: &str,
     org_id: &str,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    // Issue 24: one welcome per organisation and address per WELCOME_BUDGET_MS, however often
+    // the address is removed and added again (each add would otherwise mail it).
+    let (email_key,): (String,) = sqlx::query_as("SELECT email_key FROM it_contacts WHERE id = $1")
+        .bind(contact_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let last: Option<(i64,)> = sqlx::query_as(
+        "SELECT welcomed_at FROM welcome_budget WHERE org_id = $1 AND email_key = $2",
+    )
+    .bind(org_id)
+    .bind(&email_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let welcome = last.is_none_or(|(at,)| at <= now.unix_millis() - WELCOME_BUDGET_MS);
+    if welcome {
+        sqlx::query(
+            "INSERT INTO welcome_budget (org_id, email_key, welcomed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id, email_key) DO UPDATE SET welcomed_at = excluded.welcomed_at",
+        )
+        .bind(org_id)
+        .bind(&email_key)
+        .bind(now.unix_millis())
+        .execute(&mut *conn)
+        .await?;
+    }
+    // Without a claim the trust row exists but no welcome is due.
     sqlx::query(
         "INSERT INTO contact_trust (contact_id, org_id, welcome_claimed_at) VALUES ($1, $2, $3) \
          ON CONFLICT (contact_id) DO NOTHING",
     )
     .bind(contact_id)
     .bind(org_id)
-    .bind(now.unix_millis())
+    .bind(welcome.then_some(now.unix_millis()))
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(welcome)
 }
+
+/// At most one welcome per organisation and address in this time: 7 days.
+pub const WELCOME_BUDGET_MS: i64 = 7 * 86_400_000;
 
 impl Store {
     /// The trust state of an organisation's contacts (only those that have any).

@@ -105,9 +105,19 @@ async fn as_problem(response: Response, method: &Method) -> Response {
             "not_found".to_owned(),
             "There is no API operation at this path.".to_owned(),
         ),
+        // A made-up method is not repeated back (issue 24): it is the client's text.
+        StatusCode::METHOD_NOT_ALLOWED
+            if smartcore_app::COUNTED_METHODS.contains(&method.as_str()) =>
+        {
+            (
+                "method_not_allowed".to_owned(),
+                format!("This path does not accept {method}; the Allow header lists what it does."),
+            )
+        }
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed".to_owned(),
-            format!("This path does not accept {method}; the Allow header lists what it does."),
+            "This path does not accept that method; the Allow header lists what it does."
+                .to_owned(),
         ),
         StatusCode::BAD_REQUEST
         | StatusCode::UNPROCESSABLE_ENTITY

@@ -60,7 +60,7 @@ pub struct Problem {
 pub(crate) fn status_of(e: &AppError) -> StatusCode {
     match e {
         AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden => StatusCode::FORBIDDEN,
+        AppError::Forbidden | AppError::Refused { .. } => StatusCode::FORBIDDEN,
         AppError::NotFound => StatusCode::NOT_FOUND,
         AppError::Invalid {
             code: "invalid_request",
@@ -68,7 +68,7 @@ pub(crate) fn status_of(e: &AppError) -> StatusCode {
         } => StatusCode::BAD_REQUEST,
         AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::RateLimited { .. } | AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Unavailable { .. } | AppError::DatabaseUnavailable => {
             StatusCode::SERVICE_UNAVAILABLE
         }

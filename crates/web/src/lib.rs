@@ -13,8 +13,9 @@ mod pages;
 mod session;
 
 pub use api::openapi_document;
-pub use client::ClientAddr;
+pub use client::{ClientAddr, parse_trusted_proxies};
 pub use error::{ApiError, PageError};
+pub use ipnet::IpNet;
 pub use metrics::metrics_router;
 
 use axum::Router;
@@ -24,6 +25,13 @@ use std::sync::Arc;
 use tower_http::csrf::CsrfLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+/// The `Permissions-Policy` of every answer: every powerful feature off, for us and for
+/// anything framed (nothing is: `frame-ancestors 'none'`).
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), display-capture=(), \
+     encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), hid=(), magnetometer=(), \
+     microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), \
+     screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=(), interest-cohort=()";
+
 /// What the web layer needs to know beyond the use cases.
 #[derive(Debug, Clone, Default)]
 pub struct WebConfig {
@@ -31,6 +39,8 @@ pub struct WebConfig {
     pub public_url: String,
     /// `SMARTCORE_METRICS_TOKEN`: serves `/metrics` on this router to requests bearing it.
     pub metrics_token: Option<String>,
+    /// `SMARTCORE_TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl WebConfig {
@@ -55,6 +65,7 @@ pub struct AppState {
 pub fn router(app: App, config: WebConfig) -> Router {
     let https = config.strict_transport_security();
     let metrics = app.metrics().clone();
+    let proxies: Arc<[IpNet]> = config.trusted_proxies.clone().into();
     let state = AppState {
         app,
         config: Arc::new(config),
@@ -86,7 +97,35 @@ pub fn router(app: App, config: WebConfig) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Issue 24: no page of ours needs the browser's powerful features; none may use them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    let client = request
+                        .extensions()
+                        .get::<ClientAddr>()
+                        .and_then(|c| c.0)
+                        .map(|ip| ip.to_string())
+                        .unwrap_or_default();
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        uri = %request.uri(),
+                        version = ?request.version(),
+                        client = %client,
+                    )
+                },
+            ),
+        )
+        // The client (the peer, or what a trusted proxy says) for the logs and the limits.
+        .layer(axum::middleware::from_fn_with_state(
+            proxies,
+            client::resolve_client,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::count_requests,

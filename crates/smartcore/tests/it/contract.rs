@@ -127,6 +127,45 @@ both! {
             ), "{refused:?}");
         }
         assert!(app.app.create_user("x@example.com", Some("X\u{200B}Y"), None, false).await.is_err());
+        // Issue 24: names that show as nothing (Hangul filler, blank Braille pattern).
+        for name in ["\u{3164}", "\u{2800}\u{2800}\u{2800}", " \u{3164} \u{FFA0} "] {
+            let r = app.add_contact(&org, &token, json!({ "email": "it@example.com", "name": name })).await;
+            let body = problem(r, 422, "invalid_name").await;
+            assert!(body["detail"].as_str().unwrap().contains("visible characters"), "{body}");
+        }
+        assert!(app.app.create_org("\u{3164}\u{3164}").await.is_err());
+        assert!(app.app.create_user("y@example.com", Some("\u{2800}"), None, false).await.is_err());
+        assert!(app.contacts(&org, &token).await.is_empty());
+        // Token names follow the same rules (U+202E would reverse the rest of the line).
+        app.user("tok@example.com", false).await;
+        let cookie = app.sign_in("tok@example.com").await;
+        for name in ["CI \u{202E}kcatta", "\u{3164}", "Dep\u{200B}loy"] {
+            let r = app.http.post(format!("{}/api/v1/tokens", app.base_url)).header("cookie", &cookie).json(&json!({ "name": name })).send().await.unwrap();
+            let body = problem(r, 422, "invalid_token_name").await;
+            assert!(body["detail"].as_str().unwrap().starts_with("A token name"), "{body}");
+        }
+    }
+
+    async fn audit_log_paging_parameters_are_checked(app: TestApp) {
+        let (org, token) = app.org_with_admin("Acme").await;
+        for query in ["limit=-1", "limit=0", "limit=201", "before=%ff", "before=evt_%22%3B", "before=nothing", "limit=x"] {
+            let r = app.get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token).await;
+            problem(r, 400, "invalid_request").await;
+        }
+        for query in ["limit=1", "limit=200", "before=evt_0192f3a4b5c67d8e9f0a1b2c3d4e5f60"] {
+            let r = app.get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token).await;
+            assert_eq!(r.status(), StatusCode::OK, "{query}");
+        }
+    }
+
+    async fn every_answer_denies_the_browsers_powerful_features(app: TestApp) {
+        for path in ["/sign-in", "/api/v1/orgs", "/healthz", "/no-such-page"] {
+            let r = app.http.get(format!("{}{path}", app.base_url)).send().await.unwrap();
+            let policy = r.headers()["permissions-policy"].to_str().unwrap().to_owned();
+            for feature in ["camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()"] {
+                assert!(policy.contains(feature), "{path}: {policy}");
+            }
+        }
     }
 
     async fn the_openapi_document_tells_the_truth(app: TestApp) {
@@ -172,8 +211,8 @@ both! {
             }
         }
         assert_eq!(
-            operations, 36,
-            "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), issue 16's test alerts (2), keep and upcoming reminders, and SSO sign-in's attempts, check-response and policy (2) (issue 21)"
+            operations, 38,
+            "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), issue 16's test alerts (2), keep and upcoming reminders, SSO sign-in's attempts, check-response and policy (2) (issue 21), and issue 24's revoke-all and own events"
         );
         let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
         assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");

@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod alerts;
+mod budgets;
 mod cli;
 mod contacts;
 mod contract;

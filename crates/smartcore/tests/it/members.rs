@@ -749,3 +749,65 @@ mod navigation {
         }
     }
 }
+
+/// Issue 24: an invitation carries its sender's authority, and ends with it.
+mod authority {
+    use super::*;
+
+    each_backend! {
+        async fn a_demoted_or_removed_administrators_invitations_are_revoked_and_refused(backend: Backend) {
+            let Some(env) = env(backend).await else { return };
+            let app = &env.app;
+            let (org, owner) = app.org_with_admin("Authority Ltd").await;
+            let (bob, bob_token) = app.member(&org, "Bob Admin", "bob@authority.example", Role::Admin).await;
+            let (carol, carol_token) = app.member(&org, "Carol Admin", "carol@authority.example", Role::Admin).await;
+            assert_eq!(invite(app, &org, &bob_token, "mallory@authority.example", "admin").await.status(), StatusCode::CREATED);
+            assert_eq!(invite(app, &org, &bob_token, "mo@authority.example", "member").await.status(), StatusCode::CREATED);
+            assert_eq!(invite(app, &org, &carol_token, "dave@authority.example", "admin").await.status(), StatusCode::CREATED);
+            assert_eq!(invite(app, &org, &owner, "olive@authority.example", "admin").await.status(), StatusCode::CREATED);
+            let mallory_link = link_to(&env.sink, "mallory@authority.example");
+            let dave_link = link_to(&env.sink, "dave@authority.example");
+
+            // Bob demoted: both his invitations are revoked, audited with the reason.
+            assert_eq!(patch_role(app, &org, &owner, &bob, "member").await.status(), StatusCode::OK);
+            let pending: Value = app.get(&format!("/api/v1/orgs/{org}/invitations"), &owner).await.json().await.unwrap();
+            let emails: Vec<&str> = pending["invitations"].as_array().unwrap().iter().map(|i| i["email"].as_str().unwrap()).collect();
+            assert_eq!(emails, ["dave@authority.example", "olive@authority.example"]);
+            let events = audit_actions(app, &org, &owner).await;
+            let revoked: Vec<&Value> = events.iter().filter(|e| e["action"] == "invitation.revoked").collect();
+            assert_eq!(revoked.len(), 2, "{events:?}");
+            assert!(revoked.iter().all(|e| e["details"]["reason"] == "inviter_demoted" && e["details"]["invited_by"] == bob.as_str()), "{revoked:?}");
+            let r = accept_new(app, &mallory_link, "Mallory", "a long enough password").await;
+            assert_eq!(r.status(), StatusCode::GONE);
+
+            // Carol removed: hers too.
+            assert_eq!(app.delete(&format!("/api/v1/orgs/{org}/members/{carol}"), &owner).await.status(), StatusCode::OK);
+            let events = audit_actions(app, &org, &owner).await;
+            assert!(events.iter().any(|e| e["action"] == "invitation.revoked" && e["details"]["reason"] == "inviter_removed" && e["details"]["email"] == "dave@authority.example"), "{events:?}");
+            assert_eq!(accept_new(app, &dave_link, "Dave", "a long enough password").await.status(), StatusCode::GONE);
+            let members = members_page_json(app, &org, &owner, "limit=50").await;
+            assert!(!members.to_string().contains("mallory@") && !members.to_string().contains("dave@"), "{members}");
+
+            // Acceptance checks the inviter itself: Bob, an administrator again, invites; his
+            // role is then taken away behind the service's back (as an older version left
+            // invitations behind): the link no longer lets anyone join.
+            assert_eq!(patch_role(app, &org, &owner, &bob, "admin").await.status(), StatusCode::OK);
+            assert_eq!(invite(app, &org, &bob_token, "erin@authority.example", "admin").await.status(), StatusCode::CREATED);
+            let erin_link = link_to(&env.sink, "erin@authority.example");
+            assert_eq!(app.http.get(&erin_link).send().await.unwrap().status(), StatusCode::OK);
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+            sqlx::query("UPDATE memberships SET role = 'member' WHERE user_id = $1").bind(&bob).execute(&pool).await.unwrap();
+            let r = app.http.get(&erin_link).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::GONE);
+            assert!(r.text().await.unwrap().contains("no longer an administrator"));
+            assert_eq!(accept_new(app, &erin_link, "Erin", "a long enough password").await.status(), StatusCode::GONE);
+            let members = members_page_json(app, &org, &owner, "limit=50").await;
+            assert!(!members.to_string().contains("erin@"), "{members}");
+
+            // The owner's invitation, whose sender is still an administrator, works.
+            let olive_link = link_to(&env.sink, "olive@authority.example");
+            assert_eq!(accept_new(app, &olive_link, "Olive", "a long enough password").await.status(), StatusCode::SEE_OTHER);
+        }
+    }
+}

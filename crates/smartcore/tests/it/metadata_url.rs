@@ -427,6 +427,9 @@ each_backend! {
             (format!("{base}/to-private"), "metadata_private_address", "127.0.0.2"),
             (format!("http://10.0.0.1:{dead}/metadata"), "metadata_private_address", "not a public internet address"),
             ("http://169.254.169.254/latest/meta-data".to_owned(), "metadata_private_address", "169.254.169.254"),
+            // Issue 24: 6to4 (2002::/16, here reaching 10.0.0.1) and Teredo (2001::/32).
+            (format!("http://[2002:a00:1::1]:{dead}/metadata"), "metadata_private_address", "not a public internet address"),
+            (format!("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]:{dead}/metadata"), "metadata_private_address", "not a public internet address"),
             (format!("{base}/huge"), "metadata_too_large", "more than 1 MiB"),
             (format!("{base}/huge-declared"), "metadata_too_large", "more than 1 MiB"),
             (format!("{base}/dtd"), "invalid_metadata", "DTD"),

@@ -115,4 +115,206 @@ each_backend! {
         let text = text.expect("/metrics on its own address");
         assert!(text.contains("# TYPE smartcore_it_contacts gauge"), "{text}");
     }
+
+    async fn made_up_methods_are_refused_and_add_no_series(backend: Backend) {
+        let extra = [("SMARTCORE_METRICS_TOKEN", TOKEN.to_owned())];
+        let app = TestApp::spawn_with(backend, &extra).await.expect("database");
+
+        // One of each, as a client sees it: problem+json under /api, a page elsewhere; the
+        // path's methods in Allow; the made-up method not repeated back.
+        let method = Method::from_bytes(b"BREW").unwrap();
+        let r = app.request(method.clone(), "/api/v1/orgs", None).send().await.unwrap();
+        let allow = r.headers()["allow"].to_str().unwrap().to_owned();
+        assert!(allow.contains("GET") && !allow.contains("BREW"), "{allow}");
+        let body = crate::support::problem(r, 405, "method_not_allowed").await;
+        assert!(!body.to_string().contains("BREW"), "{body}");
+        let r = app.request(method, "/sign-in", None).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let r = app.request(Method::TRACE, "/api/v1/orgs", None).send().await.unwrap();
+        crate::support::problem(r, 405, "method_not_allowed").await;
+        // A method the service knows is still named.
+        let r = app.request(Method::PUT, "/api/v1/orgs", None).send().await.unwrap();
+        let body = crate::support::problem(r, 405, "method_not_allowed").await;
+        assert!(body["detail"].as_str().unwrap().contains("PUT"), "{body}");
+
+        // The same against `smartcore serve` in a process of its own, whose memory is its own.
+        let service = Served::start(&app.database_url).await;
+        let scrape_child = || async {
+            let r = app.http.get(format!("{}/metrics", service.base_url)).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        };
+        // Warm up (buffers, connection tasks), then measure.
+        made_up_methods(&service.base_url, 10_000, 8, 1).await;
+        // Series of HTTP metrics, but for the scrapes' own (the first scrape is counted after it
+        // is answered).
+        let series = |text: &str| {
+            text.lines()
+                .filter(|l| l.starts_with("smartcore_http_") && !l.contains("route=\"/metrics\""))
+                .count()
+        };
+        let series_before = series(&scrape_child().await);
+        let rss_before = service.resident_bytes();
+        let started = std::time::Instant::now();
+        made_up_methods(&service.base_url, 100_000, 8, 2).await;
+        let took = started.elapsed();
+        let rss_after = service.resident_bytes();
+        let text = scrape_child().await;
+        let series_after = series(&text);
+        eprintln!(
+            "100,000 made-up methods in {took:?}; http series {series_before} -> {series_after}; RSS {:?} -> {:?} KiB",
+            rss_before.map(|b| b / 1024),
+            rss_after.map(|b| b / 1024)
+        );
+        assert_eq!(series_after, series_before, "{text}");
+        // Every made-up method is counted as `other`, under the route it was sent to.
+        let refused: f64 = ["/api/v1/orgs", "/sign-in"]
+            .iter()
+            .filter_map(|route| {
+                sample(&text, &format!("smartcore_http_requests_total{{method=\"other\",route=\"{route}\",status=\"405\"}}"))
+            })
+            .sum();
+        assert_eq!(refused, 110_000.0, "{text}");
+        assert!(!text.contains("method=\"M"), "a made-up method became a label:\n{text}");
+        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+            assert!(
+                after < before + 4 * 1024 * 1024,
+                "RSS grew from {} KiB to {} KiB",
+                before / 1024,
+                after / 1024
+            );
+        }
+    }
+}
+
+/// `smartcore serve` in a process of its own (with the metrics token), killed on drop.
+struct Served {
+    child: std::process::Child,
+    base_url: String,
+    _outbox: crate::support::TempDir,
+}
+
+impl Served {
+    async fn start(database_url: &str) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let outbox = crate::support::TempDir::new("outbox");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_smartcore"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("SMARTCORE_DATABASE_URL", database_url)
+            .env("SMARTCORE_PUBLIC_URL", &base_url)
+            .env("SMARTCORE_OUTBOX_DIR", &outbox.0)
+            .env("SMARTCORE_METRICS_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .env_remove("SMARTCORE_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start smartcore serve");
+        let served = Served {
+            child,
+            base_url,
+            _outbox: outbox,
+        };
+        let started = std::time::Instant::now();
+        while reqwest::get(format!("{}/healthz", served.base_url))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the service did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        served
+    }
+
+    /// The service process's resident set, in bytes.
+    fn resident_bytes(&self) -> Option<u64> {
+        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.child.id())).ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * 4096)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `count` requests with made-up methods over `connections` kept-alive connections,
+/// pipelined in batches; checks that every one is answered 405.
+async fn made_up_methods(base_url: &str, count: usize, connections: usize, seed: u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base_url.trim_start_matches("http://").to_owned();
+    let per = count / connections;
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let mut state = seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut answered = 0;
+            let mut tail = Vec::new();
+            let batch = 500;
+            let mut sent = 0;
+            while sent < per {
+                let n = batch.min(per - sent);
+                let mut out = Vec::with_capacity(n * 64);
+                for _ in 0..n {
+                    // xorshift: a different made-up method each time.
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let path = if state & 1 == 0 {
+                        "/api/v1/orgs"
+                    } else {
+                        "/sign-in"
+                    };
+                    out.extend_from_slice(
+                        format!("M{state:016X} {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+                    );
+                }
+                stream.write_all(&out).await.unwrap();
+                sent += n;
+                let want = answered + n;
+                let mut buf = vec![0u8; 64 * 1024];
+                while answered < want {
+                    let read = stream.read(&mut buf).await.unwrap();
+                    assert!(read > 0, "the connection closed after {answered} answers");
+                    tail.extend_from_slice(&buf[..read]);
+                    let needle = b"HTTP/1.1 ";
+                    let mut start = 0;
+                    while let Some(at) = tail[start..]
+                        .windows(needle.len())
+                        .position(|w| w == needle)
+                    {
+                        let status = &tail[start + at + needle.len()..];
+                        if status.len() < 3 {
+                            break;
+                        }
+                        assert_eq!(&status[..3], b"405", "{}", String::from_utf8_lossy(&tail));
+                        answered += 1;
+                        start += at + needle.len() + 3;
+                    }
+                    tail.drain(..start);
+                }
+            }
+            answered
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(total, per * connections);
 }

@@ -82,10 +82,15 @@ async fn a_thousand_stalled_connections_neither_starve_others_nor_stay_open() {
     allow_open_files(STALLED as u64);
     let app = TestApp::spawn_with(
         Backend::Sqlite,
-        &[(
-            "SMARTCORE_HEADER_TIMEOUT_S",
-            HEADER_TIMEOUT.as_secs().to_string(),
-        )],
+        &[
+            (
+                "SMARTCORE_HEADER_TIMEOUT_S",
+                HEADER_TIMEOUT.as_secs().to_string(),
+            ),
+            // Every connection here comes from 127.0.0.1: the per-client share is tested on
+            // its own (`one_client_holds_at_most_its_share_of_the_connections`).
+            ("SMARTCORE_MAX_CONNECTIONS_PER_CLIENT", "10000".to_owned()),
+        ],
     )
     .await
     .expect("SQLite");
@@ -206,6 +211,7 @@ async fn at_the_connection_cap_open_connections_are_served_and_new_ones_wait() {
         &[
             ("SMARTCORE_HEADER_TIMEOUT_S", TIMEOUT.as_secs().to_string()),
             ("SMARTCORE_MAX_CONNECTIONS", CAP.to_string()),
+            ("SMARTCORE_MAX_CONNECTIONS_PER_CLIENT", CAP.to_string()),
         ],
     )
     .await
@@ -617,4 +623,65 @@ async fn sigterm_under_load_cuts_off_no_request() {
         late_closes, 8,
         "every connection was closed once, between requests"
     );
+}
+
+/// Issue 24: one client (one address; IPv6 by its /64) holds at most its share of the
+/// connection cap; a connection past it is closed at once, and other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_its_share_of_the_connections() {
+    const SHARE: usize = 5;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("SMARTCORE_MAX_CONNECTIONS", "50".to_owned()),
+            ("SMARTCORE_MAX_CONNECTIONS_PER_CLIENT", SHARE.to_string()),
+        ],
+    )
+    .await
+    .expect("SQLite");
+    let addr: std::net::SocketAddr = address(&app).parse().unwrap();
+    let from = |ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(std::net::SocketAddr::new(ip, 0)).unwrap();
+            socket.connect(addr).await.unwrap()
+        }
+    };
+    let mut hog = Vec::new();
+    for _ in 0..SHARE {
+        let mut s = from("127.0.0.2").await;
+        s.write_all(HEALTHZ).await.unwrap();
+        assert_eq!(read_response(&mut s).await, 200);
+        hog.push(s);
+    }
+    // One more from the same client: closed without an answer.
+    let mut extra = from("127.0.0.2").await;
+    let _ = extra.write_all(HEALTHZ).await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "served past its share: {read:?}"
+    );
+    // Another client is served meanwhile.
+    let mut other = from("127.0.0.3").await;
+    other.write_all(HEALTHZ).await.unwrap();
+    assert_eq!(read_response(&mut other).await, 200);
+    // A connection closed gives its place back.
+    drop(hog.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = from("127.0.0.2").await;
+        let _ = again.write_all(HEALTHZ).await;
+        let mut head = [0u8; 12];
+        let read = tokio::time::timeout(Duration::from_secs(2), again.read(&mut head)).await;
+        if matches!(read, Ok(Ok(12))) && &head == b"HTTP/1.1 200" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place was not given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -486,3 +486,162 @@ fn spawn_worker_with_lease(database_url: &str, fake_url: &str, lease_s: Option<&
         _outbox: outbox,
     }
 }
+
+/// Issue 24: replacing an IT contact when the identity side's list is full (20).
+mod full_list {
+    use super::*;
+
+    /// 20 contacts, all Synced on the identity side; returns their ids, oldest first.
+    async fn twenty_synced(app: &TestApp, org: &str, token: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let c = app
+                .add_manual(org, token, &format!("it{i:02}@acme.example"))
+                .await;
+            ids.push(c["id"].as_str().unwrap().to_owned());
+        }
+        for i in 0..20 {
+            app.wait_for_status(org, token, &format!("it{i:02}@acme.example"), "synced", 20)
+                .await;
+        }
+        ids
+    }
+
+    async fn contact(app: &TestApp, org: &str, token: &str, email: &str) -> Value {
+        app.contacts(org, token)
+            .await
+            .into_iter()
+            .find(|c| c["email"] == email)
+            .unwrap_or_else(|| panic!("{email} is not listed"))
+    }
+
+    /// Waits until `email` is Pending and waiting for a removal; returns the contact.
+    async fn waiting(app: &TestApp, org: &str, token: &str, email: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let c = contact(app, org, token, email).await;
+            assert_ne!(c["status"], "failed", "{c}");
+            if c["status_detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("Waiting for the removal of"))
+            {
+                assert_eq!(c["status"], "pending");
+                return c;
+            }
+            assert!(Instant::now() < deadline, "{email} does not wait: {c}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn complete_removal(app: &TestApp, staff: &str) {
+        let queue: Value = app
+            .get("/api/v1/ops/identity-removals?status=pending", staff)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = queue["removals"][0]["id"]
+            .as_str()
+            .expect("a pending removal")
+            .to_owned();
+        let r = app
+            .request(
+                Method::POST,
+                &format!("/api/v1/ops/identity-removals/{id}/complete"),
+                Some(staff),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+
+    each_backend! {
+        async fn a_new_contact_waits_for_the_removal_and_registers_the_moment_it_completes(backend: Backend) {
+            let fake = fake().await;
+            let (app, org, token) = linked(backend, &fake, &[]).await;
+            let ids = twenty_synced(&app, &org, &token).await;
+            let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", ids[0]), &token).await;
+            assert_eq!(r.json::<Value>().await.unwrap()["identity_removal"], "flagged");
+            app.add_manual(&org, &token, "new@acme.example").await;
+
+            // Pending, saying why; nothing is sent that the identity side would refuse.
+            let c = waiting(&app, &org, &token, "new@acme.example").await;
+            assert!(c["status_detail"].as_str().unwrap().contains("it00@acme.example"), "{c}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(contact(&app, &org, &token, "new@acme.example").await["status"], "pending");
+            assert_eq!(posts(&fake), 20, "no registration tried while the list is full there");
+            assert_eq!(fake.contacts(IDENTITY_ORG).len(), 20);
+
+            // The operations team completes the removal: the new contact goes ahead at once.
+            let staff = app.user("ops@smartcore.example", true).await;
+            let completed = Instant::now();
+            complete_removal(&app, &staff).await;
+            let c = app.wait_for_status(&org, &token, "new@acme.example", "synced", 10).await;
+            eprintln!("registered {:?} after the removal completed", completed.elapsed());
+            assert_eq!(c["status_detail"], Value::Null);
+            assert_eq!(creates_of(&fake, "new@acme.example"), 1);
+            assert_eq!(posts(&fake), 21);
+            let there: Vec<String> = fake.contacts(IDENTITY_ORG).into_iter().map(|c| c.email).collect();
+            assert_eq!(there.len(), 20);
+            assert!(there.contains(&"new@acme.example".to_owned()) && !there.contains(&"it00@acme.example".to_owned()));
+        }
+
+        async fn with_automatic_removal_the_removal_goes_first(backend: Backend) {
+            let fake = fake().await;
+            let (app, org, token) = linked(backend, &fake, &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())]).await;
+            let ids = twenty_synced(&app, &org, &token).await;
+            app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", ids[0]), &token).await;
+            app.add_manual(&org, &token, "new@acme.example").await;
+            app.wait_for_status(&org, &token, "new@acme.example", "synced", 10).await;
+            assert_eq!(fake.stats().deletes_total, 1);
+            assert_eq!(posts(&fake), 21, "one registration each, none refused");
+            assert_eq!(fake.contacts(IDENTITY_ORG).len(), 20);
+            let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=200"), &token).await.json().await.unwrap();
+            assert!(!log.to_string().contains("sync_failed"), "{log}");
+        }
+
+        async fn a_full_list_refusal_while_a_removal_is_pending_is_temporary_and_an_old_failure_recovers(backend: Backend) {
+            let fake = fake().await;
+            let (app, org, token) = linked(backend, &fake, &[]).await;
+            let staff = app.user("ops@smartcore.example", true).await;
+            // The identity side holds fewer than we think (its limit lowered to 2 here): our
+            // count sees room, its answer is 422 it_contact_limit_reached.
+            fake.set_fault(Fault::ContactLimit { limit: Some(2) });
+            let a = app.add_manual(&org, &token, "a@acme.example").await;
+            app.add_manual(&org, &token, "b@acme.example").await;
+            app.wait_for_status(&org, &token, "a@acme.example", "synced", 10).await;
+            app.wait_for_status(&org, &token, "b@acme.example", "synced", 10).await;
+            app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", a["id"].as_str().unwrap()), &token).await;
+            app.add_manual(&org, &token, "c@acme.example").await;
+            waiting(&app, &org, &token, "c@acme.example").await;
+            assert!(posts(&fake) >= 3, "c was tried and refused as full");
+            assert_eq!(creates_of(&fake, "c@acme.example"), 0);
+            complete_removal(&app, &staff).await;
+            app.wait_for_status(&org, &token, "c@acme.example", "synced", 10).await;
+
+            // A contact that failed for good this way before this version (its words as the
+            // older version stored them) tries again when a removal completes.
+            let b = contact(&app, &org, &token, "b@acme.example").await;
+            app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", b["id"].as_str().unwrap()), &token).await;
+            // b is still there until its removal completes: the list there is full again.
+            app.add_manual(&org, &token, "d@acme.example").await;
+            waiting(&app, &org, &token, "d@acme.example").await;
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+            sqlx::query(
+                "UPDATE it_contacts SET status = 'failed', next_sync_at = NULL, waiting_for = NULL, \
+                 status_detail = 'The identity side refused this contact: The organization has reached its maximum number of IT contacts.' \
+                 WHERE email_key = 'd@acme.example'",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            assert_eq!(contact(&app, &org, &token, "d@acme.example").await["status"], "failed");
+            complete_removal(&app, &staff).await;
+            app.wait_for_status(&org, &token, "d@acme.example", "synced", 10).await;
+            let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=200"), &token).await.json().await.unwrap();
+            assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "it_contact.sync_resumed" && e["details"]["email"] == "d@acme.example"), "{log}");
+        }
+    }
+}

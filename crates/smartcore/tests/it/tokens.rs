@@ -16,8 +16,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-async fn create_token(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
-    app.post("/api/v1/tokens", token, body).await
+/// `POST /api/v1/tokens` with the browser session `cookie` (tokens are created only that way).
+async fn create_token(app: &TestApp, cookie: &str, body: Value) -> reqwest::Response {
+    app.request(Method::POST, "/api/v1/tokens", None)
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api/v1/tokens")
 }
 
 async fn token_list(app: &TestApp, token: &str) -> Vec<Value> {
@@ -105,7 +111,8 @@ both! {
 
     async fn tokens_are_created_listed_and_revoked_through_the_api(app: TestApp) {
         let first = app.user("ada@acme.example", false).await;
-        let r = create_token(&app, &first, json!({ "name": "  CI deploy ", "expires_in_days": 30 })).await;
+        let ada = app.sign_in("ada@acme.example").await;
+        let r = create_token(&app, &ada, json!({ "name": "  CI deploy ", "expires_in_days": 30 })).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let created: Value = r.json().await.unwrap();
         let id = created["id"].as_str().unwrap().to_owned();
@@ -122,7 +129,7 @@ both! {
         let tokens = token_list(&app, &secret).await;
         assert_eq!(tokens.len(), 2);
         assert_eq!(tokens[0]["name"], "CLI token");
-        assert!(tokens[0]["expires_at"].is_null(), "no expiry: never");
+        assert!(tokens[0]["expires_at"].is_null(), "the tests' own helper token never expires");
         assert_eq!(tokens[1]["id"], id.as_str());
         assert!(tokens[1]["last_used_at"].is_string(), "used just now: {}", tokens[1]);
         let listing = serde_json::to_string(&tokens).unwrap();
@@ -145,13 +152,13 @@ both! {
         problem(app.delete(&format!("/api/v1/tokens/{id}"), &first).await, 404, "not_found").await;
 
         // Bad input is problem+json and creates nothing.
-        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": 0 })).await, 422, "invalid_expiry").await;
-        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": 3651 })).await, 422, "invalid_expiry").await;
-        problem(create_token(&app, &first, json!({ "name": "x", "expires_in_days": -5 })).await, 422, "invalid_expiry").await;
-        problem(create_token(&app, &first, json!({ "name": "   " })).await, 422, "invalid_token_name").await;
-        problem(create_token(&app, &first, json!({ "name": "x".repeat(101) })).await, 422, "invalid_token_name").await;
-        problem(create_token(&app, &first, json!({ "name": "x", "secret": "mine" })).await, 422, "invalid_request").await;
-        let r = create_token(&app, &first, json!({ "name": "ten years", "expires_in_days": 3650 })).await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "expires_in_days": 0 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "expires_in_days": 3651 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "expires_in_days": -5 })).await, 422, "invalid_expiry").await;
+        problem(create_token(&app, &ada, json!({ "name": "   " })).await, 422, "invalid_token_name").await;
+        problem(create_token(&app, &ada, json!({ "name": "x".repeat(101) })).await, 422, "invalid_token_name").await;
+        problem(create_token(&app, &ada, json!({ "name": "x", "secret": "mine" })).await, 422, "invalid_request").await;
+        let r = create_token(&app, &ada, json!({ "name": "ten years", "expires_in_days": 3650 })).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         assert_eq!(token_list(&app, &first).await.len(), 2);
         let r = app.request(Method::POST, "/api/v1/tokens", None).json(&json!({ "name": "x" })).send().await.unwrap();
@@ -160,32 +167,34 @@ both! {
 
     async fn a_user_holds_at_most_fifty_tokens_even_when_asking_at_once(app: TestApp) {
         let token = app.user("ada@acme.example", false).await;
+        let cookie = app.sign_in("ada@acme.example").await;
         for i in 1..45 {
-            let r = create_token(&app, &token, json!({ "name": format!("token {i}") })).await;
+            let r = create_token(&app, &cookie, json!({ "name": format!("token {i}") })).await;
             assert_eq!(r.status(), StatusCode::CREATED, "token {i}");
         }
         // 45 held; ten more at once: exactly five fit.
         let attempts = (0..10).map(|i| {
             let app = &app;
-            let token = token.clone();
-            async move { create_token(app, &token, json!({ "name": format!("burst {i}") })).await.status().as_u16() }
+            let cookie = cookie.clone();
+            async move { create_token(app, &cookie, json!({ "name": format!("burst {i}") })).await.status().as_u16() }
         });
         let mut statuses = futures_util::future::join_all(attempts).await;
         statuses.sort();
         assert_eq!(statuses, [201, 201, 201, 201, 201, 409, 409, 409, 409, 409]);
         assert_eq!(token_list(&app, &token).await.len(), 50);
-        let body = problem(create_token(&app, &token, json!({ "name": "one more" })).await, 409, "token_limit_reached").await;
+        let body = problem(create_token(&app, &cookie, json!({ "name": "one more" })).await, 409, "token_limit_reached").await;
         assert!(body["detail"].as_str().unwrap().contains("50"), "{body}");
         // Revoking one makes room for one.
         let last = token_list(&app, &token).await.pop().unwrap();
         let r = app.delete(&format!("/api/v1/tokens/{}", last["id"].as_str().unwrap()), &token).await;
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        assert_eq!(create_token(&app, &token, json!({ "name": "room again" })).await.status(), StatusCode::CREATED);
+        assert_eq!(create_token(&app, &cookie, json!({ "name": "room again" })).await.status(), StatusCode::CREATED);
     }
 
     async fn a_token_revoked_on_one_instance_is_refused_by_another_within_two_seconds(app: TestApp) {
         let token = app.user("ada@acme.example", false).await;
-        let created: Value = create_token(&app, &token, json!({ "name": "shared" })).await.json().await.unwrap();
+        let cookie = app.sign_in("ada@acme.example").await;
+        let created: Value = create_token(&app, &cookie, json!({ "name": "shared" })).await.json().await.unwrap();
         let secret = created["token"].as_str().unwrap().to_owned();
         let second = TestApp::start(app.backend, &app.database_url, &[(NO_WORKERS, String::new())]).await;
         // Remembered by the second instance.
@@ -222,7 +231,7 @@ both! {
         app.user("peter@initech.example", false).await;
         let help = smartcore(&db, &["token", "create", "--help"]);
         let help = text(&help.stdout);
-        for words in ["--email", "--name", "--expires-in-days", "never", "1–3650"] {
+        for words in ["--email", "--name", "--expires-in-days", "SMARTCORE_TOKEN_DEFAULT_DAYS (90)", "1–3650"] {
             assert!(help.contains(words), "{words} in: {help}");
         }
 
@@ -359,6 +368,113 @@ both! {
         let r = app.http.get(format!("{}/account", app.base_url)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
     }
+
+    async fn only_a_session_creates_tokens_and_they_expire_by_default(app: TestApp) {
+        let (org, _) = app.org_with_admin("Acme").await;
+        let (_, token) = app.member(&org, "Ada Admin", "ada@acme.example", Role::Admin).await;
+        // A token cannot make tokens (which would outlive its own revocation).
+        let r = app.post("/api/v1/tokens", &token, json!({ "name": "child" })).await;
+        let body = problem(r, 403, "session_required").await;
+        assert!(body["detail"].as_str().unwrap().contains("signed in"), "{body}");
+        assert_eq!(token_list(&app, &token).await.len(), 1, "nothing created");
+        // The session can; without an expiry the token gets the default, 90 days.
+        let cookie = app.sign_in("ada@acme.example").await;
+        let r = create_token(&app, &cookie, json!({ "name": "laptop" })).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let created: Value = r.json().await.unwrap();
+        let at = |v: &Value| time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(at(&created["expires_at"]) - at(&created["created_at"]), time::Duration::days(90));
+        // The account page says so, and creates with the default too.
+        let page = app.page("/account", &cookie).await;
+        assert!(page.contains("empty: 90 days"), "{page}");
+        // The documented answer.
+        let doc: Value = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap().json().await.unwrap();
+        assert!(doc["paths"]["/api/v1/tokens"]["post"]["responses"]["403"].is_object());
+
+        // The CLI gives the default too.
+        let out = smartcore(&app.database_url, &["token", "create", "--email", "ada@acme.example", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(at(&created["expires_at"]) - at(&created["created_at"]), time::Duration::days(90));
+
+        // Configured otherwise: SMARTCORE_TOKEN_DEFAULT_DAYS.
+        let other = TestApp::spawn_with(app.backend, &[("SMARTCORE_TOKEN_DEFAULT_DAYS", "7".to_owned())]).await.expect("database");
+        other.user("bo@acme.example", false).await;
+        let cookie = other.sign_in("bo@acme.example").await;
+        let created: Value = create_token(&other, &cookie, json!({ "name": "a week" })).await.json().await.unwrap();
+        assert_eq!(at(&created["expires_at"]) - at(&created["created_at"]), time::Duration::days(7));
+    }
+
+    async fn revoking_all_my_tokens_ends_them_all_and_my_administrators_see_it(app: TestApp) {
+        let (org, owner) = app.org_with_admin("Acme").await;
+        let (ada_id, cli_token) = app.member(&org, "Ada Member", "ada@acme.example", Role::Member).await;
+        let (other_org, other_owner) = app.org_with_admin("Elsewhere").await;
+        let cookie = app.sign_in("ada@acme.example").await;
+        let mut secrets = vec![cli_token.clone()];
+        for name in ["deploy", "backup"] {
+            let created: Value = create_token(&app, &cookie, json!({ "name": name })).await.json().await.unwrap();
+            secrets.push(created["token"].as_str().unwrap().to_owned());
+        }
+        for s in &secrets {
+            assert_eq!(status_with(&app, s).await, 200);
+        }
+        // One token revokes them all, itself included: every one refused at once.
+        let r = app.request(Method::POST, "/api/v1/tokens/revoke-all", Some(&secrets[1])).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["revoked"], 3);
+        for s in &secrets {
+            assert_eq!(status_with(&app, s).await, 401, "revoked at once");
+        }
+
+        // Ada sees her account's events, newest first.
+        let r = app.request(Method::GET, "/api/v1/me/events", None).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let events: Value = r.json().await.unwrap();
+        let actions: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["api_token.revoked_all", "api_token.created", "api_token.created", "api_token.created"], "{events}");
+        assert_eq!(events["events"][0]["details"]["count"], 3);
+        assert_eq!(events["events"][1]["details"]["name"], "backup");
+        let r = app.request(Method::GET, "/api/v1/me/events?limit=2", None).header("cookie", &cookie).send().await.unwrap();
+        let page: Value = r.json().await.unwrap();
+        assert_eq!(page["events"].as_array().unwrap().len(), 2);
+        let next = page["next_before"].as_str().unwrap().to_owned();
+        let r = app.request(Method::GET, &format!("/api/v1/me/events?before={next}"), None).header("cookie", &cookie).send().await.unwrap();
+        let rest: Value = r.json().await.unwrap();
+        assert_eq!(rest["events"].as_array().unwrap().len(), 2);
+        let r = app.request(Method::GET, "/api/v1/me/events?limit=-1", None).header("cookie", &cookie).send().await.unwrap();
+        problem(r, 400, "invalid_request").await;
+
+        // The organisation's administrators see them in its audit log, naming Ada.
+        let log = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &owner).await.json::<Value>().await.unwrap();
+        let all = log["events"].as_array().unwrap();
+        let revoked_all = all.iter().find(|e| e["action"] == "api_token.revoked_all").expect("in the audit log");
+        assert_eq!(revoked_all["actor"], ada_id.as_str());
+        assert_eq!(revoked_all["actor_email"], "ada@acme.example");
+        assert_eq!(all.iter().filter(|e| e["action"] == "api_token.created").count(), 3, "{log}");
+        // Another organisation's do not.
+        let log = app.get(&format!("/api/v1/orgs/{other_org}/audit-log"), &other_owner).await.text().await.unwrap();
+        assert!(!log.contains("ada@acme.example") && !log.contains(&ada_id), "{log}");
+
+        // The account page: the button (a plain form) and the activity.
+        let created: Value = create_token(&app, &cookie, json!({ "name": "again" })).await.json().await.unwrap();
+        let again = created["token"].as_str().unwrap().to_owned();
+        let page = app.page("/account", &cookie).await;
+        assert!(page.contains("Revoke all my tokens"), "{page}");
+        assert!(page.contains("Recent activity") && page.contains("All API tokens revoked (3 tokens)"), "{page}");
+        assert!(page.contains("API token &#34;again&#34; created") || page.contains("API token &quot;again&quot; created"), "{page}");
+        let r = app.http.post(format!("{}/account/tokens/revoke-all", app.base_url))
+            .header("cookie", &cookie)
+            .header("origin", &app.base_url)
+            .header("sec-fetch-site", "same-origin")
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/account?done=revoked_all");
+        assert_eq!(status_with(&app, &again).await, 401);
+        let page = app.page("/account?done=revoked_all", &cookie).await;
+        assert!(page.contains("All your API tokens have been revoked."), "{page}");
+        assert!(page.contains("All API tokens revoked (1 token)"), "{page}");
+    }
 }
 
 /// Tests that start their service with a clock they move.
@@ -371,7 +487,8 @@ mod timed {
             let (url, _dir) = fresh_database(backend).await.expect("database");
             let app = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
             let token = app.user("ada@acme.example", false).await;
-            let created: Value = create_token(&app, &token, json!({ "name": "a day", "expires_in_days": 1 })).await.json().await.unwrap();
+            let cookie = app.sign_in("ada@acme.example").await;
+            let created: Value = create_token(&app, &cookie, json!({ "name": "a day", "expires_in_days": 1 })).await.json().await.unwrap();
             let secret = created["token"].as_str().unwrap().to_owned();
             assert_eq!(status_with(&app, &secret).await, 200);
             clock.advance_millis(86_400_000 - 1);
@@ -442,6 +559,56 @@ mod timed {
                 assert_eq!(send(&org, &token).await.unwrap().status(), 202);
             }
             assert_eq!(send(&org, &token).await.unwrap().status(), 429);
+        }
+
+        async fn behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own(backend: Backend) {
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            // The tests' connections come from 127.0.0.1: the trusted load balancer.
+            let extra = [(NO_WORKERS, String::new()), ("SMARTCORE_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8".to_owned())];
+            let app = TestApp::start_with_clock(backend, &url, &extra, clock_now()).await;
+            app.user("admin@acme.example", false).await;
+            let from = |header: &'static str, value: &'static str, password: &'static str| {
+                app.http
+                    .post(format!("{}/sign-in", app.base_url))
+                    .header(header, value)
+                    .form(&[("email", "admin@acme.example"), ("password", password)])
+                    .send()
+            };
+            for _ in 0..5 {
+                assert_eq!(from("x-forwarded-for", "203.0.113.5", "guess guess guess").await.unwrap().status(), StatusCode::OK);
+            }
+            assert_eq!(from("x-forwarded-for", "203.0.113.5", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            // The same client through a second trusted hop, or claiming another address to the
+            // left of what the proxy saw: still the same client.
+            assert_eq!(from("x-forwarded-for", "203.0.113.5, 10.1.2.3", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(from("x-forwarded-for", "198.51.100.77, 203.0.113.5", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(from("forwarded", "for=203.0.113.5;proto=https", PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+            // Another client behind the same proxy is not slowed.
+            assert_eq!(from("x-forwarded-for", "203.0.113.6", PASSWORD).await.unwrap().status(), StatusCode::SEE_OTHER);
+            assert_eq!(from("forwarded", "for=\"[2001:db8::6]:4711\"", PASSWORD).await.unwrap().status(), StatusCode::SEE_OTHER);
+            // Requests without the header are the proxy's own address: a client of its own.
+            let r = app.http.post(format!("{}/sign-in", app.base_url)).form(&[("email", "admin@acme.example"), ("password", PASSWORD)]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        }
+
+        async fn an_untrusted_peers_forwarding_headers_are_ignored(backend: Backend) {
+            let (url, _dir) = fresh_database(backend).await.expect("database");
+            // No trusted proxies (the default): 127.0.0.1 is the client, whatever it says.
+            let app = TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock_now()).await;
+            app.user("admin@acme.example", false).await;
+            let from = |value: String, password: &'static str| {
+                app.http
+                    .post(format!("{}/sign-in", app.base_url))
+                    .header("x-forwarded-for", value.clone())
+                    .header("forwarded", format!("for={value}"))
+                    .form(&[("email", "admin@acme.example"), ("password", password)])
+                    .send()
+            };
+            for i in 0..5 {
+                assert_eq!(from(format!("203.0.113.{i}"), "guess guess guess").await.unwrap().status(), StatusCode::OK);
+            }
+            // A fresh made-up address does not make a fresh client.
+            assert_eq!(from("198.51.100.1".to_owned(), PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
         }
 
         async fn sign_in_failures_slow_one_client_for_one_address_but_never_lock_the_account(backend: Backend) {

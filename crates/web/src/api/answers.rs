@@ -11,6 +11,7 @@ use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Operations whose requests are rate limited (429 `rate_limited` with `Retry-After`).
 const RATE_LIMITED: &[&str] = &[
+    "add_it_contact",
     "send_setup_links",
     "create_invitation",
     "resend_invitation",
@@ -126,7 +127,7 @@ fn add_to_operation(op: &mut Operation, path: &str) {
         common.push((
             "429",
             retry_after(problem(
-                "`rate_limited`: too many requests; wait `Retry-After` seconds.",
+                "`rate_limited`, or the limit's own code (`contact_additions_limited`, `invitation_resends_limited`): too many requests; wait `Retry-After` seconds.",
             )),
         ));
     }

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 pub struct PageParams {
     /// The `id` of the last event of the previous page.
     before: Option<String>,
-    /// At most 200; 50 when not given.
+    /// 1 to 200; 50 when not given.
     limit: Option<i64>,
 }
 
@@ -41,6 +41,30 @@ pub struct EventPage {
     next_before: Option<String>,
 }
 
+impl EventPage {
+    pub(crate) fn of(events: Vec<smartcore_app::AuditEvent>, limit: i64) -> EventPage {
+        let next_before = (events.len() as i64 == limit)
+            .then(|| events.last().map(|e| e.id.clone()))
+            .flatten();
+        EventPage {
+            events: events
+                .into_iter()
+                .map(|e| Event {
+                    id: e.id,
+                    at: e.at,
+                    actor: e.actor,
+                    actor_name: e.actor_name,
+                    actor_email: e.actor_email,
+                    action: e.action,
+                    target: e.target,
+                    details: e.details,
+                })
+                .collect(),
+            next_before,
+        }
+    }
+}
+
 /// The organisation's audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", operation_id = "list_audit_events", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id"), PageParams),
@@ -51,33 +75,30 @@ pub async fn list(
     ApiPath(org): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let limit = params
-        .limit
-        .unwrap_or(50)
-        .clamp(1, smartcore_app::MAX_AUDIT_PAGE);
+    // Out of range (0, negative, over 200) is the use case's 400 `invalid_request`.
     let events = state
         .app
-        .audit_log(&actor, &org, params.before.as_deref(), Some(limit))
+        .audit_log(&actor, &org, params.before.as_deref(), params.limit)
         .await?;
-    let next_before = (events.len() as i64 == limit)
-        .then(|| events.last().map(|e| e.id.clone()))
-        .flatten();
-    Ok(Json(EventPage {
-        events: events
-            .into_iter()
-            .map(|e| Event {
-                id: e.id,
-                at: e.at,
-                actor: e.actor,
-                actor_name: e.actor_name,
-                actor_email: e.actor_email,
-                action: e.action,
-                target: e.target,
-                details: e.details,
-            })
-            .collect(),
-        next_before,
-    }))
+    Ok(Json(EventPage::of(events, params.limit.unwrap_or(50))))
+}
+
+/// Your own account's events, newest first: API tokens created and revoked (one by one or
+/// all at once), the account disabled or enabled. The administrators of your organisations
+/// see the same events in their audit logs.
+#[utoipa::path(get, path = "/api/v1/me/events", operation_id = "list_my_events", tag = "API tokens",
+    params(PageParams),
+    responses((status = 200, body = EventPage)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<EventPage>, ApiError> {
+    let events = state
+        .app
+        .account_events(&actor, params.before.as_deref(), params.limit)
+        .await?;
+    Ok(Json(EventPage::of(events, params.limit.unwrap_or(50))))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -73,6 +73,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(overview::show))
         .routes(routes!(audit::list))
         .routes(routes!(audit::mail_deliveries))
+        .routes(routes!(audit::mine))
         .routes(routes!(setup::add_domain, setup::list_domains))
         .routes(routes!(setup::verify_domain))
         .merge(
@@ -96,6 +97,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::sync_failures))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::revoke_all))
 }
 
 /// The OpenAPI 3 document of the whole API.

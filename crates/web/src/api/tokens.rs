@@ -65,18 +65,21 @@ pub struct NewToken {
     /// What the token is for, 1–100 characters.
     #[schema(example = "CI deploy")]
     name: String,
-    /// 1–3650; leave out for a token that never expires.
+    /// 1–3650; left out, the service's default (90 days unless configured otherwise).
     #[schema(example = 90)]
     expires_in_days: Option<i64>,
 }
 
-/// Create an API token for yourself. Its secret is in `token`, shown this once.
+/// Create an API token for yourself. Its secret is in `token`, shown this once. Only with the
+/// browser session: a request made with an API token is refused (403 `session_required`), so
+/// that no token can make tokens that outlive it.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "API tokens",
     request_body = NewToken,
     responses(
         (status = 201, body = CreatedToken),
         (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid_request"),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "unauthenticated"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "session_required: asked with an API token; tokens are created only when signed in"),
         (status = 409, body = Problem, content_type = "application/problem+json", description = "token_limit_reached (50 tokens)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid_token_name, invalid_expiry, invalid_request"),
     ))]
@@ -131,4 +134,27 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     state.app.revoke_token(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevokedAll {
+    /// How many tokens were revoked.
+    #[schema(example = 3)]
+    revoked: usize,
+}
+
+/// Revoke all your API tokens at once (the one making the request too, if it is one): refused
+/// at once by this instance, within 2 seconds by every other. Recorded as
+/// `api_token.revoked_all`.
+#[utoipa::path(post, path = "/api/v1/tokens/revoke-all", operation_id = "revoke_all_tokens", tag = "API tokens",
+    responses(
+        (status = 200, body = RevokedAll),
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "unauthenticated"),
+    ))]
+pub async fn revoke_all(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> Result<Json<RevokedAll>, ApiError> {
+    let revoked = state.app.revoke_all_tokens(&actor).await?;
+    Ok(Json(RevokedAll { revoked }))
 }

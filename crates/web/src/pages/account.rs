@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account", get(show))
         .route("/account/tokens", post(create))
         .route("/account/tokens/{id}/revoke", post(revoke))
+        .route("/account/tokens/revoke-all", post(revoke_all))
 }
 
 struct TokenRow {
@@ -29,6 +30,31 @@ struct TokenRow {
     expires: String,
     expired: bool,
 }
+
+struct EventRow {
+    at: String,
+    what: String,
+    by: String,
+}
+
+/// The words for an account event on the page.
+fn event_words(e: &smartcore_app::AuditEvent) -> String {
+    let name = e.details["name"].as_str().unwrap_or("");
+    match e.action.as_str() {
+        "api_token.created" => format!("API token \"{name}\" created"),
+        "api_token.revoked" => format!("API token \"{name}\" revoked"),
+        "api_token.revoked_all" => match e.details["count"].as_u64().unwrap_or(0) {
+            1 => "All API tokens revoked (1 token)".to_owned(),
+            n => format!("All API tokens revoked ({n} tokens)"),
+        },
+        "user.disabled" => "Account disabled".to_owned(),
+        "user.enabled" => "Account enabled again".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// How many of the account's latest events the page shows.
+const EVENTS_SHOWN: i64 = 20;
 
 struct Created {
     token: String,
@@ -48,6 +74,8 @@ struct AccountPage {
     error: Option<String>,
     name: String,
     days: String,
+    default_days: u32,
+    events: Vec<EventRow>,
 }
 
 fn when(t: Timestamp) -> String {
@@ -75,7 +103,27 @@ async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError>
             name: t.name,
         })
         .collect();
+    let events = state
+        .app
+        .account_events(actor, None, Some(EVENTS_SHOWN))
+        .await?
+        .into_iter()
+        .map(|e| EventRow {
+            what: event_words(&e),
+            at: time::OffsetDateTime::parse(&e.at, &time::format_description::well_known::Rfc3339)
+                .map_or_else(|_| e.at.clone(), |t| when(Timestamp::from_datetime(t))),
+            by: if e.actor == "cli" {
+                "the command line".to_owned()
+            } else if e.actor == actor.user_id.as_str() {
+                "you".to_owned()
+            } else {
+                e.actor_label()
+            },
+        })
+        .collect();
     Ok(AccountPage {
+        default_days: state.app.token_default_days(),
+        events,
         email: user.email,
         at_limit: tokens.len() as i64 >= MAX_TOKENS_PER_USER,
         tokens,
@@ -103,6 +151,9 @@ async fn show(
     let mut page = load(&state, &actor).await?;
     page.notice = match q.done.as_deref() {
         Some("revoked") => Some("Token revoked. It no longer works."),
+        Some("revoked_all") => {
+            Some("All your API tokens have been revoked. None of them works any more.")
+        }
         _ => None,
     };
     Ok(render(StatusCode::OK, &page))
@@ -175,4 +226,13 @@ async fn revoke(
     let actor = page_actor(&headers, &state).await?;
     state.app.revoke_token(&actor, &id).await?;
     Ok(Redirect::to("/account?done=revoked").into_response())
+}
+
+async fn revoke_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    state.app.revoke_all_tokens(&actor).await?;
+    Ok(Redirect::to("/account?done=revoked_all").into_response())
 }

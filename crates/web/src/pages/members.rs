@@ -468,7 +468,9 @@ async fn resend(
             query_value(&sent.invitation.email)
         ))
         .into_response()),
-        Err(e @ AppError::RateLimited { .. }) => members_with_error(&state, &actor, &org, e).await,
+        Err(e @ (AppError::RateLimited { .. } | AppError::Throttled { .. })) => {
+            members_with_error(&state, &actor, &org, e).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -745,6 +747,11 @@ fn refused_page(refused: AcceptRefused) -> Response {
             StatusCode::GONE,
             "This invitation has been used",
             "Invitation links work once, and this one has been used already. Sign in if it was you.",
+        ),
+        AcceptRefused::InviterNotAdmin => (
+            StatusCode::GONE,
+            "This invitation is no longer valid",
+            "The administrator who sent it is no longer an administrator of the organisation. Ask a current administrator to invite you again.",
         ),
         AcceptRefused::AccountExists | AcceptRefused::NoAccount => (
             StatusCode::CONFLICT,

@@ -304,7 +304,9 @@ async fn add_contact(
             ))
             .into_response());
         }
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => e,
+        Err(
+            e @ (AppError::Invalid { .. } | AppError::Conflict { .. } | AppError::Throttled { .. }),
+        ) => e,
         Err(e) => return Err(e.into()),
     };
     // The page again, the dialog open, the error next to the field and the input kept.
@@ -319,6 +321,7 @@ async fn add_contact(
         (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => {
             add.form_error = Some(message)
         }
+        (AppError::Throttled { .. }, _) => add.form_error = Some(message),
         (
             AppError::Invalid {
                 field: Some("name"),
