@@ -86,7 +86,8 @@ pub(crate) async fn record_for_user(
 }
 
 impl Store {
-    /// A user's own account events (see [`record_for_user`]), newest first; `before` is the
+    /// A user's own account events (their tokens created and revoked, their account disabled or
+    /// enabled: written with `subject_user_id` and no organisation), newest first; `before` is the
     /// id of the last event of the previous page.
     pub async fn account_events(
         &self,

@@ -283,8 +283,8 @@ impl Store {
         Ok(())
     }
 
-    /// Disables a user: ends their sessions, deletes their tokens and records
-    /// `user.disabled`. Returns the deleted tokens' hashes (to forget them at once), or `None`
+    /// Disables a user: ends their sessions, deletes their tokens, revokes the invitations they
+    /// sent (`invitation.revoked`, reason `inviter_disabled`) and records `user.disabled`. Returns the deleted tokens' hashes (to forget them at once), or `None`
     /// when the user was disabled already.
     pub async fn disable_user(
         &self,
@@ -318,6 +318,26 @@ impl Store {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        // Issue 24: their pending invitations carried their authority, which ends here.
+        let inviting: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT org_id FROM invitations WHERE invited_by = $1 AND status = 'pending' ORDER BY org_id",
+        )
+        .bind(user_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (org,) in inviting {
+            if let Some(org_id) = OrgId::parse(&org) {
+                crate::invitations::revoke_invitations_of(
+                    &mut tx,
+                    &org_id,
+                    user_id,
+                    actor,
+                    now,
+                    "inviter_disabled",
+                )
+                .await?;
+            }
+        }
         audit::record_for_user(
             &mut tx,
             AuditEntry {

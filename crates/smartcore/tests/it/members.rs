@@ -805,6 +805,16 @@ mod authority {
             let members = members_page_json(app, &org, &owner, "limit=50").await;
             assert!(!members.to_string().contains("erin@"), "{members}");
 
+            // A disabled administrator's invitations are revoked with the account.
+            sqlx::query("UPDATE memberships SET role = 'admin' WHERE user_id = $1").bind(&bob).execute(&pool).await.unwrap();
+            assert_eq!(invite(app, &org, &bob_token, "fay@authority.example", "member").await.status(), StatusCode::CREATED);
+            let fay_link = link_to(&env.sink, "fay@authority.example");
+            let disabled = crate::support::smartcore_cli(&app.database_url, &["user", "disable", "bob@authority.example"]);
+            assert!(disabled.status.success(), "{}", String::from_utf8_lossy(&disabled.stderr));
+            let events = audit_actions(app, &org, &owner).await;
+            assert!(events.iter().any(|e| e["action"] == "invitation.revoked" && e["details"]["reason"] == "inviter_disabled" && e["details"]["email"] == "fay@authority.example"), "{events:?}");
+            assert_eq!(accept_new(app, &fay_link, "Fay", "a long enough password").await.status(), StatusCode::GONE);
+
             // The owner's invitation, whose sender is still an administrator, works.
             let olive_link = link_to(&env.sink, "olive@authority.example");
             assert_eq!(accept_new(app, &olive_link, "Olive", "a long enough password").await.status(), StatusCode::SEE_OTHER);
