@@ -32,8 +32,8 @@ use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
 };
 use smartcore_mail::{
-    CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, certificate_reminder,
-    certificate_renewed,
+    CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, TimeLeft,
+    certificate_reminder, certificate_renewed,
 };
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{
@@ -84,7 +84,10 @@ fn retry_at(now: Timestamp, attempt: i64) -> Timestamp {
     now.plus_millis((MINUTE << doublings).min(6 * 60 * MINUTE))
 }
 
-fn days_left(threshold: Threshold) -> i64 {
+/// A threshold's nominal days before expiry: only for the calendar's `SEQUENCE`, which must grow
+/// from one threshold to the next. What a mail says comes from the real notAfter and the moment
+/// it is sent ([`smartcore_mail::TimeLeft`]).
+fn threshold_days(threshold: Threshold) -> i64 {
     match threshold {
         Threshold::Before(days) => i64::from(days),
         Threshold::ExpiryDay => 0,
@@ -328,7 +331,7 @@ impl App {
                 Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
                     mail: self.for_contact(
                         &key,
-                        self.queued_reminder_mail(&q, threshold, use_words),
+                        self.queued_reminder_mail(&q, now, use_words),
                         &q.claim.org_id,
                         &q.claim.contact_id,
                     ),
@@ -339,7 +342,7 @@ impl App {
                         &q.subject,
                         &q.claim.fingerprint_sha256,
                         q.not_after,
-                        sequence_of(days_left(threshold)),
+                        sequence_of(threshold_days(threshold)),
                         false,
                     )),
                     attempt: q.attempt,
@@ -548,7 +551,7 @@ impl App {
     fn queued_reminder_mail(
         &self,
         q: &QueuedReminder,
-        threshold: Threshold,
+        now: Timestamp,
         in_use: Option<String>,
     ) -> OutgoingMail {
         let cert = DueCertificate {
@@ -564,13 +567,13 @@ impl App {
             email: q.claim.email.clone(),
             name: q.recipient_name.clone(),
         };
-        self.reminder_mail(&cert, threshold, &recipient, in_use)
+        self.reminder_mail(&cert, now, &recipient, in_use)
     }
 
     fn reminder_mail(
         &self,
         cert: &DueCertificate,
-        threshold: Threshold,
+        now: Timestamp,
         recipient: &ReminderRecipient,
         in_use: Option<String>,
     ) -> OutgoingMail {
@@ -582,11 +585,8 @@ impl App {
             certificate_subject: cert.subject.clone(),
             fingerprint_sha256: cert.fingerprint_sha256.clone(),
             not_after: people_date(not_after),
-            days_left: days_left(threshold),
-            settings_url: format!(
-                "{}/orgs/{}/settings/authentication",
-                self.public_url, cert.org_id
-            ),
+            time_left: TimeLeft::between(now.unix_millis(), cert.not_after),
+            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, cert.org_id),
             in_use,
         })
     }

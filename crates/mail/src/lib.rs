@@ -31,7 +31,7 @@ pub use templates::{
     with_not_me_link,
 };
 pub use templates::{
-    CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
+    CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, TimeLeft, certificate_reminder,
     certificate_renewed, setup_link,
 };
 pub use templates::{InvitationMail, invitation};
