@@ -35,6 +35,7 @@ use smartcore_mail::{
     CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, TimeLeft,
     certificate_reminder, certificate_renewed,
 };
+use smartcore_mail::{ContactRemovedMail, contact_removed};
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{
     Claim, CompletedThreshold, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder,
@@ -511,6 +512,68 @@ impl App {
             .count())
     }
 
+    /// After `contact` was removed from `org_id`: for each current certificate whose calendar
+    /// event it had received with a reminder, one notice carrying the event's cancellation
+    /// (same UID, `METHOD:CANCEL`, a `SEQUENCE` above every reminder's). Recorded in the mail
+    /// deliveries as `calendar_cancelled`; a failure is recorded, not retried.
+    pub(crate) async fn cancel_events_of_removed_contact(
+        &self,
+        org_id: &str,
+        contact_id: &str,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<usize, AppError> {
+        let certificates = self
+            .store
+            .reminded_certificates_of_contact(org_id, contact_id)
+            .await?;
+        let mut sent = 0;
+        for cert in certificates {
+            let mail = contact_removed(&ContactRemovedMail {
+                org_name: cert.org_name.clone(),
+                recipient_email: email.to_owned(),
+                recipient_name: name.map(str::to_owned),
+                fingerprint: cert.fingerprint_sha256.clone(),
+            });
+            let calendar = self.certificate_event(
+                org_id,
+                &cert.org_name,
+                &cert.subject,
+                &cert.fingerprint_sha256,
+                cert.not_after,
+                CANCEL_SEQUENCE,
+                true,
+            );
+            let outcome = match self.send_mail_with_calendar(&mail, Some(&calendar)).await {
+                Ok(m) => {
+                    sent += 1;
+                    DeliveryOutcome::Sent {
+                        message_id: m.message_id,
+                    }
+                }
+                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
+                Err(e) => {
+                    tracing::warn!(to = %email, error = %e, "calendar cancellation not sent");
+                    DeliveryOutcome::Deferred {
+                        error: e.to_string(),
+                    }
+                }
+            };
+            self.store
+                .record_deliveries(&[Delivery {
+                    org_id: org_id.to_owned(),
+                    contact_id: None,
+                    email: email.to_owned(),
+                    kind: "calendar_cancelled",
+                    subject: mail.subject.clone(),
+                    outcome,
+                    at: self.now(),
+                }])
+                .await?;
+        }
+        Ok(sent)
+    }
+
     /// The calendar attachment of a certificate's reminders (see [`smartcore_mail::CertificateEvent`]).
     #[allow(clippy::too_many_arguments)]
     fn certificate_event(
@@ -533,11 +596,8 @@ impl App {
             org_name: org_name.to_owned(),
             certificate_subject: subject.to_owned(),
             fingerprint_sha256: fingerprint.to_owned(),
-            expires_on: Timestamp::from_unix_millis(not_after).to_datetime().date(),
-            settings_url: format!(
-                "{}/orgs/{}/settings/authentication",
-                self.public_url, org_id
-            ),
+            expires_at: Timestamp::from_unix_millis(not_after).to_datetime(),
+            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
             sequence,
             organizer: format!("mailto:{address}"),
         };

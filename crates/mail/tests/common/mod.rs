@@ -54,6 +54,7 @@ pub fn assert_well_formed(message: &Message<'_>) {
     assert_eq!(
         names,
         [
+            "auto-submitted",
             "content-type",
             "date",
             "from",
@@ -89,6 +90,11 @@ pub fn assert_well_formed(message: &Message<'_>) {
         ("text", Some("html"))
     );
     assert!(message.date().is_some(), "a Date header");
+    assert_eq!(
+        message.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated"),
+        "RFC 3834: an automated message"
+    );
     let from = message
         .from()
         .and_then(|a| a.first())
