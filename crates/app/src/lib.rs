@@ -39,7 +39,9 @@ pub use members::{
 };
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
-pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
+pub use metrics::{
+    METRICS_CONTENT_TYPE, Metrics, PROMETHEUS_TEXT_CONTENT_TYPE, to_prometheus_text,
+};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
