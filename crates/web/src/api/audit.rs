@@ -42,7 +42,7 @@ pub struct EventPage {
 }
 
 /// The organisation's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", operation_id = "list_audit_events", tag = "Audit log",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", operation_id = "listAuditEvents", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id"), PageParams),
     responses((status = 200, body = EventPage)))]
 pub async fn list(
@@ -106,7 +106,7 @@ pub struct MailDeliveryList {
 }
 
 /// The organisation's most recent mail delivery attempts, one per message and recipient.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", operation_id = "list_mail_deliveries", tag = "Audit log",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", operation_id = "listMailDeliveries", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = MailDeliveryList)))]
 pub async fn mail_deliveries(
