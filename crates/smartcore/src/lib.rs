@@ -113,6 +113,8 @@ pub async fn serve(
         tracing::warn!("the background workers did not stop within the shutdown grace");
         workers.abort();
     }
+    // The last line of a shutdown: nothing runs after it.
+    tracing::info!("stopped");
     served
 }
 
