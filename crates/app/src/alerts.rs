@@ -32,9 +32,10 @@ use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
 };
 use smartcore_mail::{
-    CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, certificate_reminder,
-    certificate_renewed,
+    CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, TimeLeft,
+    certificate_reminder, certificate_renewed,
 };
+use smartcore_mail::{ContactRemovedMail, contact_removed};
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
 use smartcore_storage::{
     Claim, CompletedThreshold, Delivery, DeliveryOutcome, DueCertificate, FinishedReminder,
@@ -84,7 +85,10 @@ fn retry_at(now: Timestamp, attempt: i64) -> Timestamp {
     now.plus_millis((MINUTE << doublings).min(6 * 60 * MINUTE))
 }
 
-fn days_left(threshold: Threshold) -> i64 {
+/// A threshold's nominal days before expiry: only for the calendar's `SEQUENCE`, which must grow
+/// from one threshold to the next. What a mail says comes from the real notAfter and the moment
+/// it is sent ([`smartcore_mail::TimeLeft`]).
+fn threshold_days(threshold: Threshold) -> i64 {
     match threshold {
         Threshold::Before(days) => i64::from(days),
         Threshold::ExpiryDay => 0,
@@ -328,7 +332,7 @@ impl App {
                 Some(threshold) if q.contact_exists => outgoing.push(Outgoing {
                     mail: self.for_contact(
                         &key,
-                        self.queued_reminder_mail(&q, threshold, use_words),
+                        self.queued_reminder_mail(&q, now, use_words),
                         &q.claim.org_id,
                         &q.claim.contact_id,
                     ),
@@ -339,7 +343,7 @@ impl App {
                         &q.subject,
                         &q.claim.fingerprint_sha256,
                         q.not_after,
-                        sequence_of(days_left(threshold)),
+                        sequence_of(threshold_days(threshold)),
                         false,
                     )),
                     attempt: q.attempt,
@@ -508,6 +512,68 @@ impl App {
             .count())
     }
 
+    /// After `contact` was removed from `org_id`: for each current certificate whose calendar
+    /// event it had received with a reminder, one notice carrying the event's cancellation
+    /// (same UID, `METHOD:CANCEL`, a `SEQUENCE` above every reminder's). Recorded in the mail
+    /// deliveries as `calendar_cancelled`; a failure is recorded, not retried.
+    pub(crate) async fn cancel_events_of_removed_contact(
+        &self,
+        org_id: &str,
+        contact_id: &str,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<usize, AppError> {
+        let certificates = self
+            .store
+            .reminded_certificates_of_contact(org_id, contact_id)
+            .await?;
+        let mut sent = 0;
+        for cert in certificates {
+            let mail = contact_removed(&ContactRemovedMail {
+                org_name: cert.org_name.clone(),
+                recipient_email: email.to_owned(),
+                recipient_name: name.map(str::to_owned),
+                fingerprint: cert.fingerprint_sha256.clone(),
+            });
+            let calendar = self.certificate_event(
+                org_id,
+                &cert.org_name,
+                &cert.subject,
+                &cert.fingerprint_sha256,
+                cert.not_after,
+                CANCEL_SEQUENCE,
+                true,
+            );
+            let outcome = match self.send_mail_with_calendar(&mail, Some(&calendar)).await {
+                Ok(m) => {
+                    sent += 1;
+                    DeliveryOutcome::Sent {
+                        message_id: m.message_id,
+                    }
+                }
+                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
+                Err(e) => {
+                    tracing::warn!(to = %email, error = %e, "calendar cancellation not sent");
+                    DeliveryOutcome::Deferred {
+                        error: e.to_string(),
+                    }
+                }
+            };
+            self.store
+                .record_deliveries(&[Delivery {
+                    org_id: org_id.to_owned(),
+                    contact_id: None,
+                    email: email.to_owned(),
+                    kind: "calendar_cancelled",
+                    subject: mail.subject.clone(),
+                    outcome,
+                    at: self.now(),
+                }])
+                .await?;
+        }
+        Ok(sent)
+    }
+
     /// The calendar attachment of a certificate's reminders (see [`smartcore_mail::CertificateEvent`]).
     #[allow(clippy::too_many_arguments)]
     fn certificate_event(
@@ -530,11 +596,8 @@ impl App {
             org_name: org_name.to_owned(),
             certificate_subject: subject.to_owned(),
             fingerprint_sha256: fingerprint.to_owned(),
-            expires_on: Timestamp::from_unix_millis(not_after).to_datetime().date(),
-            settings_url: format!(
-                "{}/orgs/{}/settings/authentication",
-                self.public_url, org_id
-            ),
+            expires_at: Timestamp::from_unix_millis(not_after).to_datetime(),
+            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
             sequence,
             organizer: format!("mailto:{address}"),
         };
@@ -548,7 +611,7 @@ impl App {
     fn queued_reminder_mail(
         &self,
         q: &QueuedReminder,
-        threshold: Threshold,
+        now: Timestamp,
         in_use: Option<String>,
     ) -> OutgoingMail {
         let cert = DueCertificate {
@@ -564,13 +627,13 @@ impl App {
             email: q.claim.email.clone(),
             name: q.recipient_name.clone(),
         };
-        self.reminder_mail(&cert, threshold, &recipient, in_use)
+        self.reminder_mail(&cert, now, &recipient, in_use)
     }
 
     fn reminder_mail(
         &self,
         cert: &DueCertificate,
-        threshold: Threshold,
+        now: Timestamp,
         recipient: &ReminderRecipient,
         in_use: Option<String>,
     ) -> OutgoingMail {
@@ -582,11 +645,8 @@ impl App {
             certificate_subject: cert.subject.clone(),
             fingerprint_sha256: cert.fingerprint_sha256.clone(),
             not_after: people_date(not_after),
-            days_left: days_left(threshold),
-            settings_url: format!(
-                "{}/orgs/{}/settings/authentication",
-                self.public_url, cert.org_id
-            ),
+            time_left: TimeLeft::between(now.unix_millis(), cert.not_after),
+            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, cert.org_id),
             in_use,
         })
     }

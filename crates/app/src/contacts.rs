@@ -180,6 +180,24 @@ impl App {
             )
             .await?;
         tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
+        // Calendar events it received are cancelled, in the background: the removal does not
+        // wait for the mail server.
+        let app = self.clone();
+        let (org, contact) = (org_id.as_str().to_owned(), removed.contact.clone());
+        tokio::spawn(async move {
+            let name = contact.name.as_ref().map(|n| n.to_string());
+            if let Err(e) = app
+                .cancel_events_of_removed_contact(
+                    &org,
+                    contact.id.as_str(),
+                    &contact.email.to_string(),
+                    name.as_deref(),
+                )
+                .await
+            {
+                tracing::warn!(org = %org, error = %e, "calendar cancellations after a removal failed");
+            }
+        });
         Ok(Removal {
             contact: removed.contact,
             identity_removal: removed.identity_removal,

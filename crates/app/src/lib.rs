@@ -42,7 +42,10 @@ pub use members::{
 };
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
-pub use metrics::{COUNTED_METHODS, METRICS_CONTENT_TYPE, Metrics, method_label};
+pub use metrics::{
+    COUNTED_METHODS, METRICS_CONTENT_TYPE, Metrics, PROMETHEUS_TEXT_CONTENT_TYPE, method_label,
+    to_prometheus_text,
+};
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};

@@ -1,4 +1,6 @@
-//! What the operations team scrapes from `/metrics` (Prometheus, OpenMetrics text format).
+//! What the operations team scrapes from `/metrics`: OpenMetrics text when the scraper asks for
+//! it (`Accept: application/openmetrics-text`), else the Prometheus text format 0.0.4
+//! ([`to_prometheus_text`] converts the one into the other).
 //!
 //! Counters and histograms are this instance's own, since it started: HTTP requests by route and
 //! status with their latency, identity-side sync and removal attempts by outcome, reminders by
@@ -21,8 +23,51 @@ use smartcore_storage::WorkCounts;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The content type of [`App::metrics_text`].
+/// The content type of [`App::metrics_text`] (OpenMetrics).
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of the same metrics in the Prometheus text format 0.0.4.
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Converts OpenMetrics text (as prometheus-client writes it) into the Prometheus text format
+/// 0.0.4: a counter's family is named with its `_total` in `# HELP` and `# TYPE` (its samples
+/// already are) and stays a counter; `# UNIT` lines and the closing `# EOF` go (0.0.4 has
+/// neither); `\"` in a HELP text becomes `"` (0.0.4 escapes only `\\` and the line break
+/// there); label values and sample lines are written alike in both.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some((name, "counter")) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            counters.insert(name.to_owned());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let converted = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let name = if counters.contains(name) && !name.ends_with("_total") {
+                format!("{name}_total")
+            } else {
+                name.to_owned()
+            };
+            let tail = if *prefix == "# HELP " {
+                tail.replace("\\\"", "\"")
+            } else {
+                tail.to_owned()
+            };
+            Some(format!("{prefix}{name} {tail}"))
+        });
+        out.push_str(converted.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {

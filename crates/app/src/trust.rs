@@ -784,7 +784,7 @@ impl App {
             ),
         };
         let not_after_at = Timestamp::from_unix_millis(not_after).to_datetime();
-        let days_left = ((not_after - now.unix_millis()) as f64 / 86_400_000.0).ceil() as i64;
+        let time_left = smartcore_mail::TimeLeft::between(now.unix_millis(), not_after);
         let key = self.contact_link_key().await?;
         let in_use = self
             .certificate_use_words(org_id.as_str(), &fingerprint)
@@ -798,11 +798,8 @@ impl App {
                 certificate_subject: subject.clone(),
                 fingerprint_sha256: fingerprint.clone(),
                 not_after: crate::alerts::people_date(not_after_at),
-                days_left,
-                settings_url: format!(
-                    "{}/orgs/{}/settings/authentication",
-                    self.public_url, org_id
-                ),
+                time_left,
+                settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
                 in_use: in_use.clone(),
             });
             let mail = as_test_alert(mail, &requested_by);

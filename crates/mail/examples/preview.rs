@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         certificate_subject: "CN=idp.acme.example".to_owned(),
         fingerprint_sha256: "3F:A1:09:7C:5E:...".to_owned(),
         not_after: "14 December 2026".to_owned(),
-        days_left,
+        time_left: smartcore_mail::TimeLeft::days(days_left),
         settings_url: "http://127.0.0.1:8080/settings/organisation/authentication".to_owned(),
         in_use: None,
     };

@@ -1,6 +1,7 @@
 //! The `text/calendar` attachment of certificate reminders (RFC 5545, iTIP RFC 5546): an
-//! all-day event on the certificate's expiry date, with its subject, fingerprint and what to
-//! do. The UID is derived from the organisation and the fingerprint only, so every reminder
+//! event at the certificate's exact expiry instant (`DTSTART` = notAfter, in UTC; no `DTEND`,
+//! so it takes up no time: RFC 5545 §3.6.1), with display alarms 7 days and 1 day before, its
+//! subject, fingerprint and what to do. The UID is derived from the organisation and the fingerprint only, so every reminder
 //! about one certificate *updates* the same event (a higher `SEQUENCE` each time) instead of
 //! adding another, and the renewed notice cancels it (`METHOD:CANCEL`, `STATUS:CANCELLED`).
 //!
@@ -8,8 +9,8 @@
 //! characters (a CR, say) are turned into spaces first, so nothing typed by a user can start a
 //! property of its own.
 
-use chrono::NaiveDate;
-use icalendar::{Calendar, Component, EventLike, EventStatus, Property};
+use chrono::{DateTime, Utc};
+use icalendar::{Alarm, Calendar, Component, EventLike, EventStatus, Property};
 
 /// What the calendar event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +19,8 @@ pub struct CertificateEvent {
     pub org_name: String,
     pub certificate_subject: String,
     pub fingerprint_sha256: String,
-    /// The expiry day (UTC).
-    pub expires_on: time::Date,
+    /// The certificate's notAfter: the event's start.
+    pub expires_at: time::OffsetDateTime,
     /// Where an administrator uploads the new certificate.
     pub settings_url: String,
     /// Orders updates: later reminders carry a higher number (see [`sequence_of`]).
@@ -55,14 +56,13 @@ fn one_line(text: &str) -> String {
         .join(" ")
 }
 
-fn date(d: time::Date) -> NaiveDate {
-    NaiveDate::from_ymd_opt(d.year(), u32::from(u8::from(d.month())), u32::from(d.day()))
-        .unwrap_or_default()
+/// The instant in UTC, to the second (certificates' notAfter has no finer part).
+fn utc(at: time::OffsetDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.unix_timestamp(), 0).unwrap_or_default()
 }
 
 fn build(event: &CertificateEvent, cancel: bool) -> String {
-    let day = date(event.expires_on);
-    let next = day.succ_opt().unwrap_or(day);
+    let expires = utc(event.expires_at);
     let org = one_line(&event.org_name);
     let subject = one_line(&event.certificate_subject);
     let fingerprint = one_line(&event.fingerprint_sha256);
@@ -77,7 +77,7 @@ fn build(event: &CertificateEvent, cancel: bool) -> String {
         )
     } else {
         format!(
-            "The SAML signing certificate that {org} uses for single sign-on to Smart Core Connect expires on this day.\nCertificate: {subject}\nSHA-256 fingerprint: {fingerprint}\nWhat to do: renew the signing certificate with your identity provider, then upload the new certificate or metadata in Smart Core Connect under Settings > Organisation > Authentication: {}",
+            "The SAML signing certificate that {org} uses for single sign-on to Smart Core Connect expires at this moment.\nCertificate: {subject}\nSHA-256 fingerprint: {fingerprint}\nWhat to do: renew the signing certificate with your identity provider, then upload the new certificate or metadata in Smart Core Connect on the Single Sign-On page: {}",
             one_line(&event.settings_url)
         )
     };
@@ -93,14 +93,24 @@ fn build(event: &CertificateEvent, cancel: bool) -> String {
     })
     .summary(&summary)
     .description(&description)
-    .starts(day)
-    .ends(next)
+    .starts(expires)
     .append_property(Property::new("ORGANIZER", one_line(&event.organizer)).done())
     .append_property(Property::new("TRANSP", "TRANSPARENT").done());
     if cancel {
         e.status(EventStatus::Cancelled);
     } else {
         e.status(EventStatus::Confirmed);
+        // TRIGGER written as -P7D (not the crate's -PT604800S): the same duration, readable.
+        for (days, trigger, words) in [(7, "-P7D", "in 7 days"), (1, "-P1D", "in 1 day")] {
+            e.alarm(
+                Alarm::display(
+                    &format!("The SSO certificate for {org} expires {words}"),
+                    -chrono::Duration::days(days),
+                )
+                .append_property(Property::new("TRIGGER", trigger).done())
+                .done(),
+            );
+        }
     }
     let mut calendar = Calendar::new();
     calendar
@@ -122,7 +132,7 @@ pub fn certificate_calendar_cancel(event: &CertificateEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use icalendar::{CalendarComponent, DatePerhapsTime};
+    use icalendar::{CalendarComponent, CalendarDateTime, DatePerhapsTime};
 
     fn event() -> CertificateEvent {
         CertificateEvent {
@@ -130,8 +140,8 @@ mod tests {
             org_name: "Acme; Ltd, <b>\r\nBEGIN:VEVENT".to_owned(),
             certificate_subject: "CN=idp.acme.example".to_owned(),
             fingerprint_sha256: "AB:CD:EF".to_owned(),
-            expires_on: time::macros::date!(2027 - 03 - 15),
-            settings_url: "https://sc.example/orgs/org_1/settings/authentication".to_owned(),
+            expires_at: time::macros::datetime!(2027-03-15 07:22:05 UTC),
+            settings_url: "https://sc.example/orgs/org_1/settings/sso".to_owned(),
             sequence: sequence_of(30),
             organizer: "mailto:no-reply@sc.example".to_owned(),
         }
@@ -157,9 +167,31 @@ mod tests {
         };
         assert_eq!(
             e.get_start(),
-            Some(DatePerhapsTime::Date(
-                NaiveDate::from_ymd_opt(2027, 3, 15).unwrap()
-            ))
+            Some(DatePerhapsTime::DateTime(CalendarDateTime::Utc(
+                "2027-03-15T07:22:05Z".parse().unwrap()
+            ))),
+            "a timed event at notAfter, in UTC: {ics}"
+        );
+        assert!(ics.contains("DTSTART:20270315T072205Z"), "{ics}");
+        assert!(!ics.contains("DTEND"), "an instant: {ics}");
+        let alarms: Vec<(String, Option<&str>, Option<&str>)> = e
+            .components()
+            .iter()
+            .map(|a| {
+                (
+                    a.component_kind(),
+                    a.property_value("ACTION"),
+                    a.property_value("TRIGGER"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            alarms,
+            [
+                ("VALARM".to_owned(), Some("DISPLAY"), Some("-P7D")),
+                ("VALARM".to_owned(), Some("DISPLAY"), Some("-P1D"))
+            ],
+            "alarms 7 days and 1 day before: {ics}"
         );
         assert_eq!(
             e.get_uid(),

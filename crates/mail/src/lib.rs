@@ -9,6 +9,7 @@
 //! `reason` is fit to show on the contact.
 
 mod calendar;
+mod contact_removed;
 mod error;
 mod mailer;
 mod message;
@@ -21,6 +22,7 @@ pub use calendar::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, certificate_event_uid,
     sequence_of,
 };
+pub use contact_removed::{ContactRemovedMail, contact_removed};
 pub use error::MailError;
 pub use mailer::{MailConfig, Mailer};
 pub use message::{OutgoingMail, SentMail};
@@ -31,7 +33,7 @@ pub use templates::{
     with_not_me_link,
 };
 pub use templates::{
-    CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, certificate_reminder,
+    CertificateReminderMail, CertificateRenewedMail, SetupLinkMail, TimeLeft, certificate_reminder,
     certificate_renewed, setup_link,
 };
 pub use templates::{InvitationMail, invitation};

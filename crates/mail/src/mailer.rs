@@ -30,6 +30,9 @@ enum Transport {
 /// Sends mail from one sender address. Cheap to share behind an `Arc`; SMTP connections are pooled.
 pub struct Mailer {
     from: Mailbox,
+    /// The right-hand side of every Message-ID: the public URL's host once set, else the
+    /// sender's domain.
+    message_id_domain: String,
     transport: Transport,
 }
 
@@ -67,7 +70,27 @@ impl Mailer {
                 Transport::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build())
             }
         };
-        Ok(Mailer { from, transport })
+        let message_id_domain = from.email.domain().to_owned();
+        Ok(Mailer {
+            from,
+            message_id_domain,
+            transport,
+        })
+    }
+
+    /// Message-IDs end in `@domain` (the host of the service's public URL, e.g.
+    /// `sso.example.com`), so that they name the system that made them whatever the sender
+    /// address. Anything that is not a plain host (empty, with `@`, `<`, `>`, spaces or
+    /// control characters) leaves the sender's domain in place.
+    pub fn with_message_id_domain(mut self, domain: &str) -> Mailer {
+        let ok = !domain.is_empty()
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.[]:".contains(c));
+        if ok {
+            self.message_id_domain = domain.to_owned();
+        }
+        self
     }
 
     /// The sender, as it appears in the From header.
@@ -87,7 +110,7 @@ impl Mailer {
         mail: &OutgoingMail,
         calendar: Option<&str>,
     ) -> Result<SentMail, MailError> {
-        let (id, message_id) = message::new_message_id(&self.from);
+        let (id, message_id) = message::new_message_id(&self.message_id_domain);
         let built = message::build(&self.from, mail, &message_id, calendar)?;
         match &self.transport {
             Transport::Outbox(dir) => {

@@ -2,7 +2,7 @@
 //! multipart/alternative RFC 5322 message with no way for user text to add a header.
 
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
 
 use crate::MailError;
@@ -28,6 +28,30 @@ pub struct SentMail {
     pub message_id: String,
 }
 
+/// `Auto-Submitted: auto-generated` (RFC 3834 §5): every message we send is made by the
+/// service, not by a person, so that auto-responders (out-of-office replies) and mail systems
+/// leave it alone instead of answering it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        if s.trim().eq_ignore_ascii_case("auto-generated") {
+            Ok(AutoSubmitted)
+        } else {
+            Err(format!("not auto-generated: {s:?}").into())
+        }
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_owned())
+    }
+}
+
 /// Refuses a value that would be written into a header if it holds a line break or any other
 /// control character. Such a value never comes from the domain layer (it validates names and
 /// addresses), so meeting one here is a bug upstream: refuse rather than guess.
@@ -47,7 +71,8 @@ pub(crate) fn parse_from(from: &str) -> Result<Mailbox, MailError> {
         .map_err(|e| MailError::Config(format!("invalid sender address {from:?}: {e}")))
 }
 
-/// Builds the RFC 5322 message: From, To, Subject, Date, Message-ID, MIME-Version and a
+/// Builds the RFC 5322 message: From, To, Subject, Date, Message-ID, `Auto-Submitted:
+/// auto-generated`, MIME-Version and a
 /// multipart/alternative body with UTF-8 text/plain and text/html parts.
 ///
 /// With `calendar` (issue 16), the body is multipart/mixed: that alternative part, then the
@@ -97,15 +122,16 @@ pub(crate) fn build(
         .subject(subject)
         .date_now()
         .message_id(Some(message_id.to_owned()))
+        .header(AutoSubmitted)
         .multipart(body)
         .map_err(|e| MailError::Rejected {
             reason: format!("cannot build the message: {e}"),
         })
 }
 
-/// A new Message-ID, `<uuid-v7@sender-domain>`; the UUID also names the outbox file.
-pub(crate) fn new_message_id(from: &Mailbox) -> (uuid::Uuid, String) {
+/// A new Message-ID, `<uuid-v7@domain>` (the public URL's host, see
+/// [`crate::Mailer::with_message_id_domain`]); the UUID also names the outbox file.
+pub(crate) fn new_message_id(domain: &str) -> (uuid::Uuid, String) {
     let id = uuid::Uuid::now_v7();
-    let domain = from.email.domain();
     (id, format!("<{}@{domain}>", id.simple()))
 }

@@ -23,13 +23,59 @@ pub struct CertificateReminderMail {
     pub fingerprint_sha256: String,
     /// The certificate's notAfter, already formatted for people.
     pub not_after: String,
-    /// Whole days until notAfter: positive before, 0 on the day, negative after it.
-    pub days_left: i64,
-    /// Where an administrator uploads the new certificate (Settings → Organisation → Authentication).
+    /// How far notAfter is from the moment the mail is sent ([`TimeLeft::between`]).
+    pub time_left: TimeLeft,
+    /// Where an administrator uploads the new certificate: the organisation's Single Sign-On
+    /// page (`/orgs/{org}/settings/sso`).
     pub settings_url: String,
     /// Whether the identity provider still signs with it ("Still in use: 47 sign-ins in the
     /// last 7 days, the last on 3 December 2026"), so the IT contact knows which one matters.
     pub in_use: Option<String>,
+}
+
+/// How far a certificate's notAfter is from the moment a mail about it is sent, in the words
+/// of a reminder. The one computation behind every reminder and test alert (issue 23).
+///
+/// Whole days, rounded to the nearest day (half a day rounds up): 5 days 1 hour is "in 5
+/// days", 4 days 20 hours is "in 5 days", 1 day 2 hours is "in 1 day" (never "tomorrow":
+/// whose tomorrow it is depends on the reader's time zone, and the mail gives the UTC time),
+/// 23 hours is "in 1 day". Under 12 hours either side of notAfter there is no whole day to
+/// state: "expires within 12 hours" before, "has just expired" after. After expiry the same
+/// rounding counts the days since: 7 days 2 hours after is "expired 7 days ago".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLeft {
+    /// Whole days to go (positive) or gone (negative), as above; 0 within 12 hours.
+    pub days: i64,
+    /// Whether notAfter has passed (at notAfter itself it has).
+    pub expired: bool,
+}
+
+impl TimeLeft {
+    /// The time left at `now_ms` until `not_after_ms` (both Unix milliseconds).
+    pub fn between(now_ms: i64, not_after_ms: i64) -> Self {
+        const DAY: i64 = 86_400_000;
+        let remaining = not_after_ms.saturating_sub(now_ms);
+        let whole = (remaining.unsigned_abs().saturating_add(DAY as u64 / 2) / DAY as u64) as i64;
+        if remaining > 0 {
+            TimeLeft {
+                days: whole,
+                expired: false,
+            }
+        } else {
+            TimeLeft {
+                days: -whole,
+                expired: true,
+            }
+        }
+    }
+
+    /// `days` days before expiry (after it, when negative), to the minute: for examples and tests.
+    pub fn days(days: i64) -> Self {
+        TimeLeft {
+            days,
+            expired: days < 0,
+        }
+    }
 }
 
 /// Data for the notice that a later certificate replaced the one reminders were about.
@@ -58,8 +104,13 @@ pub struct SetupLinkMail {
 /// Where a certificate stands relative to its notAfter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// At least 12 hours to go: "expires in N days".
     Before,
-    Today,
+    /// Under 12 hours to go.
+    Hours,
+    /// Expired under 12 hours ago.
+    JustExpired,
+    /// Expired at least 12 hours ago: "expired N days ago".
     After,
 }
 
@@ -113,20 +164,24 @@ struct SetupLinkHtml<'a> {
     link_url: &'a str,
 }
 
-/// A reminder that the organisation's SSO certificate expires soon, today, or has expired.
+/// A reminder that the organisation's SSO certificate expires soon, within hours, or has expired.
 pub fn certificate_reminder(data: &CertificateReminderMail) -> OutgoingMail {
-    let phase = match data.days_left {
-        d if d > 0 => Phase::Before,
-        0 => Phase::Today,
-        _ => Phase::After,
+    let phase = match (data.time_left.expired, data.time_left.days) {
+        (false, d) if d > 0 => Phase::Before,
+        (false, _) => Phase::Hours,
+        (true, 0) => Phase::JustExpired,
+        (true, _) => Phase::After,
     };
-    let days = day_count(data.days_left.unsigned_abs());
+    let days = day_count(data.time_left.days.unsigned_abs());
     let org = one_line(&data.org_name);
     let subject = match phase {
         Phase::Before => {
             format!("Action needed: the SSO certificate for {org} expires in {days}")
         }
-        Phase::Today => format!("Action needed today: the SSO certificate for {org} expires today"),
+        Phase::Hours => {
+            format!("Action needed today: the SSO certificate for {org} expires within 12 hours")
+        }
+        Phase::JustExpired => format!("Urgent: the SSO certificate for {org} has expired"),
         Phase::After => format!("Urgent: the SSO certificate for {org} expired {days} ago"),
     };
     let greeting = greeting(data.recipient_name.as_deref());

@@ -79,7 +79,7 @@ fn a_reminder_before_expiry_names_the_organisation_certificate_date_and_what_to_
         assert!(flat.contains("CN=idp.acme.example, O=Acme"));
         assert!(flat.contains("AB:CD:EF:01:23:45:67:89"));
         assert!(flat.contains("Renew the signing certificate with your identity provider"));
-        assert!(flat.contains("Settings → Organisation → Authentication"));
+        assert!(flat.contains("on the Single Sign-On page"), "{flat}");
         assert!(flat.contains("https://connect.example/settings/organisation/authentication"));
         assert!(!flat.contains("expired"), "no after-expiry wording: {flat}");
         assert_says_why_and_no_access(part, "Acme Widgets Ltd");
@@ -102,18 +102,56 @@ fn a_reminder_for_one_day_left_is_singular() {
 }
 
 #[test]
-fn a_reminder_on_the_day_says_today() {
+fn a_reminder_within_hours_of_expiry_says_so() {
     let mail = certificate_reminder(&reminder(0));
     assert_eq!(
         mail.subject,
-        "Action needed today: the SSO certificate for Acme Widgets Ltd expires today"
+        "Action needed today: the SSO certificate for Acme Widgets Ltd expires within 12 hours"
     );
     for part in [&mail.text, &mail.html] {
         let flat = flat(part);
-        assert!(flat.contains("expires today, 14 December 2026"), "{flat}");
-        assert!(!flat.contains("expires in"), "{flat}");
+        assert!(
+            flat.contains("expires within 12 hours, on 14 December 2026"),
+            "{flat}"
+        );
+        assert!(!flat.contains("expires in "), "{flat}");
         assert_says_why_and_no_access(part, "Acme Widgets Ltd");
     }
+}
+
+#[test]
+fn a_reminder_just_after_expiry_says_it_has_expired() {
+    let mut data = reminder(0);
+    data.time_left = smartcore_mail::TimeLeft::between(1_000_000, 1_000_000);
+    let mail = certificate_reminder(&data);
+    assert_eq!(
+        mail.subject,
+        "Urgent: the SSO certificate for Acme Widgets Ltd has expired"
+    );
+    let flat = flat(&mail.text);
+    assert!(
+        flat.contains("has just expired, on 14 December 2026"),
+        "{flat}"
+    );
+}
+
+#[test]
+fn the_time_left_is_whole_days_rounded_to_the_nearest() {
+    use smartcore_mail::TimeLeft;
+    const H: i64 = 3_600_000;
+    let not_after = 1_000 * 24 * H;
+    let at = |hours_before: i64| TimeLeft::between(not_after - hours_before * H, not_after);
+    let left = |days, expired| TimeLeft { days, expired };
+    assert_eq!(at(5 * 24 + 1), left(5, false), "5 days 1 hour");
+    assert_eq!(at(4 * 24 + 20), left(5, false), "4 days 20 hours");
+    assert_eq!(at(24 + 2), left(1, false), "1 day 2 hours");
+    assert_eq!(at(23), left(1, false), "23 hours");
+    assert_eq!(at(12), left(1, false), "12 hours");
+    assert_eq!(at(11), left(0, false), "11 hours");
+    assert_eq!(at(0), left(0, true), "at notAfter");
+    assert_eq!(at(-11), left(0, true));
+    assert_eq!(at(-(3 * 24 + 1)), left(-3, true), "3 days 1 hour after");
+    assert_eq!(at(-(7 * 24 + 2)), left(-7, true));
 }
 
 #[test]
@@ -131,7 +169,7 @@ fn a_reminder_after_expiry_says_how_long_ago_and_that_it_may_stop_working() {
             ),
             "{flat}"
         );
-        assert!(flat.contains("Settings → Organisation → Authentication"));
+        assert!(flat.contains("on the Single Sign-On page"), "{flat}");
         assert_says_why_and_no_access(part, "Acme Widgets Ltd");
     }
 }
@@ -178,7 +216,7 @@ fn a_reminder_without_a_name_or_with_a_non_web_link_degrades_safely() {
     assert!(mail.text.starts_with("Hello,\n"), "{}", mail.text);
     assert!(!mail.html.contains("javascript:"), "{}", mail.html);
     assert!(!mail.text.contains("javascript:"), "{}", mail.text);
-    assert!(flat(&mail.text).contains("Settings → Organisation → Authentication"));
+    assert!(flat(&mail.text).contains("on the Single Sign-On page"));
 }
 
 #[test]

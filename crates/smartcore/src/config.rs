@@ -86,7 +86,8 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("MAIL", Some("outbox")),
     ("OUTBOX_DIR", Some("smartcore-data/outbox")),
     ("SMTP_URL", None),
-    ("MAIL_FROM", Some("Smart Core Connect <no-reply@localhost>")),
+    // Derived from PUBLIC_URL when not set: see `default_sender`.
+    ("MAIL_FROM", None),
     ("DNS_SERVER", None),
     ("SYNC_INTERVAL_MS", Some("1000")),
     ("ALERT_INTERVAL_S", Some("3600")),
@@ -105,6 +106,39 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("TOKEN_DEFAULT_DAYS", Some("90")),
     ("TRUSTED_PROXIES", None),
 ];
+
+/// The host of a public URL (`https://sso.example.com:8443/x` → `sso.example.com`), lower-cased,
+/// without user information or port; IPv6 literals keep their brackets.
+pub fn public_host(public_url: &str) -> Option<String> {
+    let rest = public_url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        &host_port[..=host_port.find(']')?]
+    } else {
+        host_port.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// Whether `host` is a host name mail can come from: not an IP address and not `localhost`.
+fn is_mail_host_name(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_err()
+        && !host.starts_with('[')
+        && host != "localhost"
+        && !host.ends_with(".localhost")
+        && host.contains('.')
+}
+
+/// The sender when `SMARTCORE_MAIL_FROM` is not set: `Smart Core Connect <no-reply@HOST>` when
+/// the public URL's host is a host name (`https://sso.example.com` → `no-reply@sso.example.com`),
+/// else `Smart Core Connect <no-reply@localhost>` (an IP address or `localhost`: trying out).
+pub fn default_sender(public_url: &str) -> String {
+    let host = public_host(public_url)
+        .filter(|h| is_mail_host_name(h))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("Smart Core Connect <no-reply@{host}>")
+}
 
 /// Why the configuration cannot be used; the message names the variable at fault.
 #[derive(Debug)]
@@ -376,6 +410,7 @@ impl Config {
                     "must be a whole number of days from 1 to 3650".into(),
                 )
             })?;
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| default_sender(&public_url));
         Ok(Config {
             database_url,
             listen,
@@ -387,7 +422,7 @@ impl Config {
             mail,
             outbox_dir: PathBuf::from(required("OUTBOX_DIR")?),
             smtp_url,
-            mail_from: required("MAIL_FROM")?,
+            mail_from,
             dns_server,
             sync_interval: Duration::from_millis(sync_ms),
             sync_lease: Duration::from_secs(sync_lease_s),
@@ -473,6 +508,51 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn the_default_sender_and_message_id_host_come_from_the_public_url() {
+        let sender = |url: &'static str| {
+            let pairs: &'static [(&str, &str)] =
+                Box::leak(Box::new([("SMARTCORE_PUBLIC_URL", url)]));
+            Config::from_sources(None, env(pairs)).unwrap().mail_from
+        };
+        assert_eq!(
+            sender("https://sso.example.com"),
+            "Smart Core Connect <no-reply@sso.example.com>"
+        );
+        assert_eq!(
+            sender("https://user@SSO.Example.com:8443/base/"),
+            "Smart Core Connect <no-reply@sso.example.com>"
+        );
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(
+                sender(local),
+                "Smart Core Connect <no-reply@localhost>",
+                "{local}"
+            );
+        }
+        let set = Config::from_sources(
+            None,
+            env(&[
+                ("SMARTCORE_PUBLIC_URL", "https://sso.example.com"),
+                ("SMARTCORE_MAIL_FROM", "Acme SSO <sso@acme.example>"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            set.mail_from, "Acme SSO <sso@acme.example>",
+            "a set sender wins"
+        );
+        assert_eq!(public_host("http://[::1]:8080/x").as_deref(), Some("[::1]"));
+        assert_eq!(
+            public_host("https://sso.example.com").as_deref(),
+            Some("sso.example.com")
+        );
     }
 
     #[test]

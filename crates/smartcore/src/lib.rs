@@ -46,8 +46,12 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             url: config.smtp_url.clone().unwrap_or_default(),
         },
     };
-    let mailer = Mailer::new(&mail, &config.mail_from)
+    let mut mailer = Mailer::new(&mail, &config.mail_from)
         .context("SMARTCORE_MAIL / SMARTCORE_SMTP_URL / SMARTCORE_MAIL_FROM")?;
+    // Message-IDs name the service's own host (issue 23), whatever the sender address.
+    if let Some(host) = config::public_host(&config.public_url) {
+        mailer = mailer.with_message_id_domain(&host);
+    }
     let dns = TxtVerifier::new(config.dns_server).context("SMARTCORE_DNS_SERVER")?;
     let metadata = smartcore_app::MetadataRefresh::new(smartcore_app::MetadataSettings {
         refresh: config.metadata_refresh,
@@ -110,6 +114,8 @@ pub async fn serve(
         tracing::warn!("the background workers did not stop within the shutdown grace");
         workers.abort();
     }
+    // The last line of a shutdown: nothing runs after it.
+    tracing::info!("stopped");
     served
 }
 

@@ -384,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             smartcore::shutdown_signal().await;
             let _ = stop.send(true);
             workers.await?;
+            tracing::info!("stopped");
         }
         Command::Migrate => {
             let versions = app.store().applied_migrations().await?;
@@ -586,7 +587,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ops(OpsCommand::CompleteRemoval { id, by_hand }) => {
             let done = app
                 .complete_removal(Operator::Cli, id.trim(), by_hand)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    smartcore_app::AppError::NotFound => {
+                        anyhow::anyhow!("No identity-side removal {} was found.", id.trim())
+                    }
+                    e => e.into(),
+                })?;
             println!(
                 "Removal {} of {} completed ({}).",
                 done.id,

@@ -220,6 +220,28 @@ impl Store {
         .await?)
     }
 
+    /// Current (not replaced) certificates of `org_id` about which a reminder, and so a calendar
+    /// event, was sent to `contact_id`: when the contact is removed, each event is cancelled.
+    pub async fn reminded_certificates_of_contact(
+        &self,
+        org_id: &str,
+        contact_id: &str,
+    ) -> Result<Vec<DueCertificate>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.org_id, o.name AS org_name, c.fingerprint_sha256, c.subject, c.not_after, c.next_due_at \
+             FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
+             WHERE c.org_id = $1 AND c.replaced_at IS NULL \
+               AND EXISTS (SELECT 1 FROM certificate_reminders r \
+                           WHERE r.fingerprint_sha256 = c.fingerprint_sha256 AND r.org_id = $1 \
+                             AND r.contact_id = $2 AND r.status = 'sent' AND r.threshold <> 'renewed') \
+             ORDER BY c.fingerprint_sha256",
+        )
+        .bind(org_id)
+        .bind(contact_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Reminders recorded for a certificate: (threshold, e-mail, status), for tests and the UI.
     pub async fn reminders_of(
         &self,

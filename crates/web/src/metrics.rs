@@ -15,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
-use smartcore_app::{App, METRICS_CONTENT_TYPE, Metrics};
+use smartcore_app::{
+    App, METRICS_CONTENT_TYPE, Metrics, PROMETHEUS_TEXT_CONTENT_TYPE, to_prometheus_text,
+};
 use std::time::Instant;
 
 /// Counts the request and its latency by method, route template and status. Requests that
@@ -67,12 +69,45 @@ async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Response 
         )
             .into_response();
     }
-    scrape(&state.app).await
+    scrape(&state.app, &headers).await
 }
 
-async fn scrape(app: &App) -> Response {
+/// Whether the scraper asked for OpenMetrics: `Accept` names `application/openmetrics-text`
+/// with a quality above 0 and at least that of `text/plain` (Prometheus itself sends
+/// `application/openmetrics-text;version=1.0.0;q=0.5,…,text/plain;version=0.0.4;q=0.3,*/*;q=0.2`).
+/// Anything else, no `Accept` and `*/*` included, gets the text format 0.0.4.
+pub(crate) fn wants_openmetrics(headers: &HeaderMap) -> bool {
+    let (mut openmetrics, mut plain) = (0.0f32, 0.0f32);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for range in value.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+                "text/plain" => plain = plain.max(q),
+                _ => {}
+            }
+        }
+    }
+    openmetrics > 0.0 && openmetrics >= plain
+}
+
+async fn scrape(app: &App, headers: &HeaderMap) -> Response {
     match app.metrics_text().await {
-        Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
+        Ok(text) if wants_openmetrics(headers) => {
+            ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response()
+        }
+        Ok(text) => (
+            [(header::CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE)],
+            to_prometheus_text(&text),
+        )
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "metrics not available");
             (
@@ -90,7 +125,9 @@ pub fn metrics_router(app: App) -> Router {
     Router::new()
         .route(
             "/metrics",
-            get(|State(app): State<App>| async move { scrape(&app).await }),
+            get(|State(app): State<App>, headers: HeaderMap| async move {
+                scrape(&app, &headers).await
+            }),
         )
         .with_state(app)
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use mail_parser::{Message, MessageParser, MimeHeaders};
-use smartcore_mail::{CertificateReminderMail, OutgoingMail};
+use smartcore_mail::{CertificateReminderMail, OutgoingMail, TimeLeft};
 
 pub const FROM: &str = "Smart Core Connect <no-reply@localhost>";
 
@@ -25,7 +25,7 @@ pub fn reminder(days_left: i64) -> CertificateReminderMail {
         certificate_subject: "CN=idp.acme.example, O=Acme".to_owned(),
         fingerprint_sha256: "AB:CD:EF:01:23:45:67:89".to_owned(),
         not_after: "14 December 2026".to_owned(),
-        days_left,
+        time_left: TimeLeft::days(days_left),
         settings_url: "https://connect.example/settings/organisation/authentication".to_owned(),
         in_use: None,
     }
@@ -54,6 +54,7 @@ pub fn assert_well_formed(message: &Message<'_>) {
     assert_eq!(
         names,
         [
+            "auto-submitted",
             "content-type",
             "date",
             "from",
@@ -89,6 +90,11 @@ pub fn assert_well_formed(message: &Message<'_>) {
         ("text", Some("html"))
     );
     assert!(message.date().is_some(), "a Date header");
+    assert_eq!(
+        message.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated"),
+        "RFC 3834: an automated message"
+    );
     let from = message
         .from()
         .and_then(|a| a.first())

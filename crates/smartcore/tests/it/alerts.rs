@@ -318,4 +318,69 @@ each_backend! {
         assert_eq!(reminders.len(), 2, "one delivery each: {reminders:?}");
         assert!(reminders.iter().all(|d| d["status"] == "sent"));
     }
+
+    async fn reminders_state_the_real_time_left_when_sent(backend: Backend) {
+        // Issue 23: "expires in N days" comes from the real notAfter at sending time, not from
+        // the threshold's nominal days; a test alert for the same certificate says the same.
+        let sink = SmtpSink::start().await;
+        let real_now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let not_after = real_now + Duration::days(100);
+        let clock = Arc::new(ManualClock::new(at(real_now)));
+        let (url, _dir) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url()), (NO_WORKERS, "1".to_owned())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = app.org_with_admin("Acme").await;
+        app.add_manual(&org, &token, "ada@acme.example").await;
+        app.app.drain_queues("test", SyncSettings::default()).await.unwrap();
+        let pem = certificate("idp.acme.example", real_now - Duration::days(1), not_after);
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let when = not_after.format(time::macros::format_description!("[day padding:none] [month repr:long] [year], [hour]:[minute] UTC")).unwrap();
+        // The one reminder a sweep at this moment sends: (subject, text).
+        let reminder = |app: &TestApp| {
+            let (app, sink) = (app.app.clone(), &sink);
+            async move {
+                sink.clear();
+                let report = app.run_certificate_sweep().await.unwrap();
+                assert_eq!(report.sent, 1, "{report:?}");
+                let messages = sink.messages();
+                let parsed = mail_parser::MessageParser::default().parse(&messages[0].data).expect("RFC 5322");
+                (parsed.subject().unwrap().to_owned(), parsed.body_text(0).unwrap().replace(['\r', '\n'], " "))
+            }
+        };
+        let sso_page = format!("/orgs/{org}/settings/sso");
+
+        // 5 days 1 hour before: the d7 reminder says 5 days, not 7.
+        clock.set(at(not_after - Duration::days(5) - Duration::hours(1)));
+        let (subject, text) = reminder(&app).await;
+        assert!(subject.ends_with("expires in 5 days"), "{subject}");
+        assert!(text.contains(&format!("expires in 5 days, on {when}")), "{text}");
+        assert!(!text.contains("7 days"), "{text}");
+        assert!(text.contains("on the Single Sign-On page"), "{text}");
+        assert!(text.contains(&sso_page), "{text}");
+        assert!(!text.contains("Settings → Organisation → Authentication"), "{text}");
+        // A test alert at the same moment says the same.
+        sink.clear();
+        let r = app.post(&format!("/api/v1/orgs/{org}/it-contacts/test-alert"), &token, Value::Null).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let messages = sink.messages();
+        let parsed = mail_parser::MessageParser::default().parse(&messages[0].data).expect("RFC 5322");
+        let subject = parsed.subject().unwrap().to_owned();
+        assert!(subject.starts_with("[Test]") && subject.ends_with("expires in 5 days"), "{subject}");
+        assert!(parsed.body_text(0).unwrap().contains(&sso_page));
+
+        // 1 day 2 hours before (the d3 reminder): "in 1 day".
+        clock.set(at(not_after - Duration::days(1) - Duration::hours(2)));
+        let (subject, text) = reminder(&app).await;
+        assert!(subject.ends_with("expires in 1 day"), "{subject}");
+        assert!(text.contains(&format!("expires in 1 day, on {when}")), "{text}");
+
+        // 3 days 1 hour after expiry (the expiry-day reminder, sent late): "expired 3 days ago".
+        clock.set(at(not_after + Duration::days(3) + Duration::hours(1)));
+        let (subject, text) = reminder(&app).await;
+        assert!(subject.ends_with("expired 3 days ago"), "{subject}");
+        assert!(text.contains(&format!("expired 3 days ago, on {when}")), "{text}");
+    }
 }

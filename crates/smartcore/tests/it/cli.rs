@@ -81,6 +81,25 @@ both! {
         assert!(stderr(&unreachable).contains("cannot open the database"), "{}", stderr(&unreachable));
     }
 
+    async fn every_not_found_names_what_was_not_found(app: TestApp) {
+        let db = app.database_url.clone();
+        assert!(smartcore(&db, &["org", "create", "--name", "Acme"]).status.success());
+        assert!(smartcore(&db, &["user", "create", "--email", "p@acme.example"]).status.success());
+        for (args, expected) in [
+            (&["ops", "complete-removal", "rmv_0192f3a4b5c67d8e9f0a1b2c3d4e5f60"][..], "No identity-side removal rmv_0192f3a4b5c67d8e9f0a1b2c3d4e5f60 was found."),
+            (&["ops", "complete-removal", "rmv_x", "--by-hand"][..], "No identity-side removal rmv_x was found."),
+            (&["token", "revoke", "tok_0192"][..], "There is no API token tok_0192."),
+            (&["token", "list", "--email", "nobody@acme.example"][..], "There is no user with the address nobody@acme.example."),
+            (&["user", "disable", "nobody@acme.example"][..], "There is no user with the address nobody@acme.example."),
+            (&["sso", "attempts", "--org", "Nowhere"][..], "There is no organisation \"Nowhere\"."),
+            (&["member", "remove", "--org", "Acme", "--email", "p@acme.example"][..], "p@acme.example is not a member of Acme."),
+        ] {
+            let out = smartcore(&db, args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert_eq!(stderr(&out).trim(), format!("error: {expected}"), "{args:?}");
+        }
+    }
+
     async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app: TestApp) {
         let db = app.database_url.clone();
         let org = app.app.create_org("Umbrella").await.unwrap();

@@ -168,6 +168,63 @@ both! {
         }
     }
 
+    async fn the_openapi_document_is_complete_and_spectral_finds_nothing(app: TestApp) {
+        let r = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap();
+        let text = r.text().await.unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["servers"][0]["url"], "/", "{}", doc["servers"]);
+        assert_eq!(doc["info"]["license"]["name"], "Proprietary");
+        let declared: HashSet<&str> = doc["tags"].as_array().unwrap().iter().map(|t| {
+            assert!(t["description"].as_str().is_some_and(|d| !d.is_empty()), "{t}");
+            t["name"].as_str().unwrap()
+        }).collect();
+        let mut used = HashSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap();
+                assert!(
+                    id.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "{method} {path}: operationId {id} is not camelCase"
+                );
+                assert!(op["description"].as_str().is_some_and(|d| d.len() > 10), "{method} {path}: no description");
+                for tag in op["tags"].as_array().unwrap() {
+                    assert!(declared.contains(tag.as_str().unwrap()), "{method} {path}: tag {tag} not declared");
+                    used.insert(tag.as_str().unwrap());
+                }
+                if let Some(created) = op["responses"].get("201") {
+                    assert!(created["headers"]["Location"]["schema"].is_object(), "{method} {path}: 201 without Location");
+                }
+            }
+        }
+        assert_eq!(used, declared, "every declared tag is used");
+        for id in ["listItContacts", "createItContact", "createApiToken", "getSsoPolicy", "listOrganisations"] {
+            assert!(text.contains(&format!("\"operationId\":\"{id}\"")), "{id}");
+        }
+
+        // The 201s really carry it.
+        let (org, token) = app.org_with_admin("Acme").await;
+        let r = app.request(Method::POST, &format!("/api/v1/orgs/{org}/it-contacts"), Some(&token))
+            .json(&json!({ "email": "ada@acme.example" })).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let location = header(&r, "location").to_owned();
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        assert_eq!(location, format!("/api/v1/orgs/{org}/it-contacts/{id}"));
+        for (path, body, prefix) in [
+            (format!("/api/v1/orgs/{org}/domains"), json!({ "domain": "acme.example" }), format!("/api/v1/orgs/{org}/domains/")),
+            (format!("/api/v1/orgs/{org}/invitations"), json!({ "email": "sam@acme.example", "role": "admin" }), format!("/api/v1/orgs/{org}/invitations/")),
+            ("/api/v1/tokens".to_owned(), json!({ "name": "CI" }), "/api/v1/tokens/".to_owned()),
+        ] {
+            let r = app.request(Method::POST, &path, Some(&token)).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED, "{path}");
+            let location = header(&r, "location").to_owned();
+            let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+            assert_eq!(location, format!("{prefix}{id}"), "{path}");
+        }
+
+        // Spectral's `oas` ruleset: no error, no warning.
+        crate::contract::spectral_lint(&text);
+    }
+
     async fn the_openapi_document_tells_the_truth(app: TestApp) {
         let r = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap();
         let doc: Value = r.json().await.unwrap();
@@ -319,4 +376,60 @@ async fn a_database_outage_is_answered_503_and_recovers() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// Lints `document` with Spectral (npm `@stoplight/spectral-cli`, ruleset
+/// `extends: ["spectral:oas"]`): any error or warning fails. `SMARTCORE_TEST_SPECTRAL` names a
+/// spectral binary (`.ci/run` installs one), else `npx --yes @stoplight/spectral-cli`. Without
+/// npx, or without the network to fetch it, prints one line and returns, except under CI=true.
+pub(crate) fn spectral_lint(document: &str) {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let dir = tempfile::tempdir().unwrap();
+    let doc_path = dir.path().join("openapi.json");
+    let ruleset = dir.path().join(".spectral.yaml");
+    std::fs::write(&doc_path, document).unwrap();
+    std::fs::write(&ruleset, "extends: [\"spectral:oas\"]\n").unwrap();
+    let mut command = match std::env::var_os("SMARTCORE_TEST_SPECTRAL").filter(|p| !p.is_empty()) {
+        Some(bin) => std::process::Command::new(bin),
+        None => {
+            let mut c = std::process::Command::new("npx");
+            c.args(["--yes", "@stoplight/spectral-cli@6"]);
+            c
+        }
+    };
+    command
+        .arg("lint")
+        .arg(&doc_path)
+        .arg("--ruleset")
+        .arg(&ruleset)
+        .args(["--fail-severity", "warn", "--format", "text"])
+        .current_dir(dir.path());
+    let out = match command.output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(!ci, "CI=true but Spectral cannot run: {e}");
+            eprintln!("skipping the Spectral lint: npx not found ({e})");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let offline = [
+        "ENOTFOUND",
+        "EAI_AGAIN",
+        "ECONNREFUSED",
+        "ETIMEDOUT",
+        "network",
+    ]
+    .iter()
+    .any(|w| stderr.contains(w));
+    if !out.status.success() && offline && !stdout.contains("problem") {
+        assert!(!ci, "CI=true but Spectral could not be fetched: {stderr}");
+        eprintln!("skipping the Spectral lint: npx could not fetch it (no network?)");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "Spectral found problems:\n{stdout}\n{stderr}"
+    );
 }

@@ -5,6 +5,78 @@ use reqwest::{Method, StatusCode};
 
 const TOKEN: &str = "metrics-token-0123456789abcdef";
 
+/// The Python of the venv with `prometheus_client` (PyPI; `tests/metrics/requirements.txt`):
+/// `SMARTCORE_TEST_METRICS_PYTHON`, else `<target>/metrics-venv/bin/python` where `<target>`
+/// is `CARGO_TARGET_DIR` (relative to the workspace) or the target folder this test was built
+/// in. `None` (one line printed) without it, except under `CI=true`, where it fails.
+fn metrics_python() -> Option<std::path::PathBuf> {
+    use std::path::{Path, PathBuf};
+    let python = match std::env::var_os("SMARTCORE_TEST_METRICS_PYTHON").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|p| !p.is_empty()) {
+                Some(dir) => workspace.join(dir),
+                None => Path::new(env!("CARGO_TARGET_TMPDIR"))
+                    .parent()
+                    .map_or_else(|| workspace.join("target"), Path::to_path_buf),
+            };
+            target.join("metrics-venv/bin/python")
+        }
+    };
+    if python.is_file() {
+        return Some(python);
+    }
+    let why = format!(
+        "no Python with prometheus_client at {} (see crates/smartcore/tests/metrics/requirements.txt)",
+        python.display()
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {why}"
+    );
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// Parses `text` with prometheus_client's parser for `format` ("text" 0.0.4 or "openmetrics")
+/// and returns each family as "name type samples", one a line; panics with the parser's words.
+fn parse_with_prometheus_client(python: &std::path::Path, format: &str, text: &str) -> String {
+    use std::io::Write;
+    let script = r#"
+import sys
+if sys.argv[1] == "openmetrics":
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+else:
+    from prometheus_client.parser import text_string_to_metric_families
+text = sys.stdin.read()
+for f in text_string_to_metric_families(text):
+    if not f.documentation:
+        sys.exit("no HELP for " + f.name)
+    print(f.name, f.type, len(f.samples))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script, format])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client ({format}) refused it: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The value of the sample `series` (name with its labels, as printed), if present.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
@@ -20,7 +92,12 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> reqwest::Response {
 }
 
 async fn metrics_text(app: &TestApp) -> String {
-    let r = scrape(app, Some(TOKEN)).await;
+    let r = app
+        .request(Method::GET, "/metrics", Some(TOKEN))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         r.headers()["content-type"],
@@ -317,4 +394,64 @@ async fn made_up_methods(base_url: &str, count: usize, connections: usize, seed:
         total += t.await.unwrap();
     }
     assert_eq!(total, per * connections);
+
+    async fn metrics_speak_text_0_0_4_and_openmetrics_as_asked(backend: Backend) {
+        let extra = [("SMARTCORE_METRICS_TOKEN", TOKEN.to_owned())];
+        let app = TestApp::spawn_with(backend, &extra).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        app.add_manual(&org, &token, "ada@acme.example").await;
+        let get = |accept: Option<&'static str>| {
+            let mut r = app.request(Method::GET, "/metrics", Some(TOKEN));
+            if let Some(a) = accept {
+                r = r.header("accept", a);
+            }
+            async move {
+                let r = r.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+                (ctype, r.text().await.unwrap())
+            }
+        };
+        // Text 0.0.4: without Accept, for text/plain and for */*.
+        let (ctype, plain) = get(None).await;
+        assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
+        for accept in ["text/plain", "text/plain;version=0.0.4", "*/*"] {
+            assert_eq!(get(Some(accept)).await.0, ctype, "{accept}");
+        }
+        assert!(!plain.contains("# EOF"), "{plain}");
+        assert!(plain.contains("# TYPE smartcore_http_requests_total counter\n"), "{plain}");
+        assert!(plain.contains("# HELP smartcore_http_requests_total "), "{plain}");
+        // OpenMetrics when asked, Prometheus's own Accept included.
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        let (ctype, openmetrics) = get(Some(prometheus)).await;
+        assert_eq!(ctype, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        assert_eq!(get(Some("application/openmetrics-text")).await.0, ctype);
+        assert_eq!(get(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")).await.0, "text/plain; version=0.0.4; charset=utf-8");
+        // HELP on every family, in both.
+        for text in [&plain, &openmetrics] {
+            for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+                let name = line.split(' ').nth(2).unwrap();
+                assert!(text.contains(&format!("# HELP {name} ")), "no HELP for {name}");
+            }
+        }
+
+        // A third-party parser of each format reads the same families, counters as counters.
+        let Some(python) = metrics_python() else { return };
+        let families_text = parse_with_prometheus_client(&python, "text", &plain);
+        let families_openmetrics = parse_with_prometheus_client(&python, "openmetrics", &openmetrics);
+        for expected in [
+            "smartcore_http_requests counter",
+            "smartcore_http_request_duration_seconds histogram",
+            "smartcore_identity_sync_attempts counter",
+            "smartcore_mail_deliveries counter",
+            "smartcore_it_contacts gauge",
+            "smartcore_identity_removals_waiting gauge",
+            "smartcore_certificate_reminders_waiting gauge",
+        ] {
+            assert!(families_text.lines().any(|l| l.starts_with(&format!("{expected} "))), "{expected} in text 0.0.4:\n{families_text}");
+            assert!(families_openmetrics.lines().any(|l| l.starts_with(&format!("{expected} "))), "{expected} in OpenMetrics:\n{families_openmetrics}");
+        }
+        assert_eq!(families_text.lines().count(), families_openmetrics.lines().count(), "{families_text}\n{families_openmetrics}");
+    }
 }

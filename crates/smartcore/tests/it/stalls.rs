@@ -400,6 +400,18 @@ async fn sigterm_with_stalled_clients_finishes_within_the_grace() {
     let (status, took) = exited.expect("the service exits within the grace and 4 s");
     eprintln!("exited {took:?} after SIGTERM, with {status}");
     assert!(status.success(), "exit status {status}");
+    // The last log line says the shutdown is over.
+    let mut last = None;
+    while let Ok(line) = service.stderr.recv_timeout(Duration::from_secs(1)) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+            last = Some(json["fields"]["message"].clone());
+        }
+    }
+    assert_eq!(
+        last,
+        Some(serde_json::json!("stopped")),
+        "the last log line"
+    );
     assert!(
         took >= GRACE - Duration::from_millis(300),
         "exited after {took:?}: the stalled body was not given the grace"

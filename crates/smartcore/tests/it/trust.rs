@@ -418,9 +418,15 @@ each_backend! {
         assert_eq!(report.sent, 1, "{report:?}");
         let (method, uid, first_seq, starts, summary, description, ics) = last_calendar();
         assert_eq!(method, "PUBLISH");
-        let day = not_after.date();
-        let expected = chrono::NaiveDate::from_ymd_opt(day.year(), u8::from(day.month()).into(), day.day().into()).unwrap();
-        assert_eq!(starts, Some(DatePerhapsTime::Date(expected)), "an all-day event on the expiry date");
+        // A timed event at notAfter itself, in UTC, with alarms 7 days and 1 day before.
+        let expected = chrono::DateTime::from_timestamp(not_after.unix_timestamp(), 0).unwrap();
+        assert_eq!(starts, Some(DatePerhapsTime::DateTime(icalendar::CalendarDateTime::Utc(expected))), "{ics}");
+        assert!(ics.contains("TRIGGER:-P7D") && ics.contains("TRIGGER:-P1D"), "{ics}");
+        assert_eq!(ics.matches("BEGIN:VALARM").count(), 2, "{ics}");
+        let raw = sink.messages().last().unwrap().data.clone();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-generated"));
+        assert!(parsed.message_id().unwrap().ends_with("@127.0.0.1"), "the public URL's host: {:?}", parsed.message_id());
         assert!(summary.contains("Acme; Ltd, \\ <b>X</b>"), "parsed back unescaped: {summary}");
         assert!(ics.contains("Acme\\; Ltd\\, \\\\ <b>X</b>"), "escaped per RFC 5545: {ics}");
         assert!(description.contains(&fingerprint), "{description}");
@@ -445,6 +451,72 @@ each_backend! {
         assert!(ics.contains("STATUS:CANCELLED"));
         let renewed_mail = parse(sink.messages().last().unwrap());
         assert!(renewed_mail.subject.starts_with("Renewed"), "{}", renewed_mail.subject);
+    }
+
+    async fn removing_a_contact_cancels_the_calendar_event_it_received(backend: Backend) {
+        use icalendar::{Calendar, CalendarComponent, Component};
+        use mail_parser::MimeHeaders;
+        let sink = SmtpSink::start().await;
+        let start = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_datetime(start)));
+        let (url, _db) = fresh_database(backend).await.expect("database");
+        let extra = [("SMARTCORE_MAIL", "smtp".to_owned()), ("SMARTCORE_SMTP_URL", sink.url())];
+        let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        let (org, token) = app.org_with_admin("Acme").await;
+        for email in ["ada@acme.example", "bob@acme.example"] {
+            app.add_manual(&org, &token, email).await;
+            app.wait_for_status(&org, &token, email, "synced", 10).await;
+        }
+        welcomes_out(&sink, 2).await;
+        let pem = crate::support::certificate("idp.acme.example", start - time::Duration::days(1), start + time::Duration::days(40));
+        let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
+            .json(&serde_json::json!({ "idp_entity_id": "https://idp.example", "idp_sso_url": "https://idp.example/sso", "idp_certificate_pem": pem }))
+            .send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 2);
+        // (METHOD, UID, SEQUENCE, STATUS) of the calendar in the last message to `who`.
+        let calendar_to = |who: &str| {
+            let messages = sink.messages();
+            let m = messages.iter().rev().find(|m| m.rcpt_to.iter().any(|r| r == who)).expect("a message");
+            let parsed = mail_parser::MessageParser::default().parse(&m.data).unwrap();
+            let part = parsed.attachments().find(|a| a.is_content_type("text", "calendar")).expect("a calendar");
+            let calendar: Calendar = part.text_contents().unwrap().parse().expect("RFC 5545");
+            let CalendarComponent::Event(e) = &calendar.components[0] else { panic!("an event") };
+            (
+                calendar.property_value("METHOD").unwrap().to_owned(),
+                e.get_uid().unwrap().to_owned(),
+                e.get_sequence().unwrap(),
+                e.property_value("STATUS").unwrap().to_owned(),
+                parsed.subject().unwrap().to_owned(),
+            )
+        };
+        let (method, uid, seq, status, _) = calendar_to("bob@acme.example");
+        assert_eq!((method.as_str(), status.as_str()), ("PUBLISH", "CONFIRMED"));
+        // A contact added later received no event: its removal sends nothing.
+        app.add_manual(&org, &token, "carol@acme.example").await;
+        app.wait_for_status(&org, &token, "carol@acme.example", "synced", 10).await;
+        welcomes_out(&sink, 1).await;
+
+        let contacts = app.contacts(&org, &token).await;
+        for who in ["bob@acme.example", "carol@acme.example"] {
+            let id = contact(&contacts, who)["id"].as_str().unwrap().to_owned();
+            let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{id}"), &token).await;
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+        wait_mail(&sink, "the cancellation", |m| to(m, "bob@acme.example", "no longer an IT contact").len() == 1).await;
+        let (method, cancel_uid, cancel_seq, status, subject) = calendar_to("bob@acme.example");
+        assert_eq!((method.as_str(), status.as_str()), ("CANCEL", "CANCELLED"));
+        assert_eq!(cancel_uid, uid, "the same event");
+        assert!(cancel_seq > seq);
+        assert_eq!(subject, "You are no longer an IT contact for Acme");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let all = mails(&sink);
+        assert!(to(&all, "carol@acme.example", "no longer").is_empty(), "carol had no event");
+        assert!(to(&all, "ada@acme.example", "no longer").is_empty());
+        let log: Value = app.get(&format!("/api/v1/orgs/{org}/mail-deliveries"), &token).await.json().await.unwrap();
+        let cancelled: Vec<&Value> = log["deliveries"].as_array().unwrap().iter().filter(|d| d["kind"] == "calendar_cancelled").collect();
+        assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+        assert_eq!(cancelled[0]["status"], "sent");
     }
 
     async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {

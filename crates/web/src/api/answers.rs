@@ -11,12 +11,12 @@ use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 
 /// Operations whose requests are rate limited (429 `rate_limited` with `Retry-After`).
 const RATE_LIMITED: &[&str] = &[
-    "add_it_contact",
-    "send_setup_links",
-    "create_invitation",
-    "resend_invitation",
-    "send_test_alert",
-    "send_test_alerts",
+    "createItContact",
+    "sendSetupLinks",
+    "createInvitation",
+    "resendInvitation",
+    "sendItContactTestAlert",
+    "sendTestAlertsToAllItContacts",
 ];
 
 fn problem(description: &str) -> Response {

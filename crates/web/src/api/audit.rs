@@ -66,7 +66,7 @@ impl EventPage {
 }
 
 /// The organisation's audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", operation_id = "list_audit_events", tag = "Audit log",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/audit-log", operation_id = "listAuditEvents", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id"), PageParams),
     responses((status = 200, body = EventPage)))]
 pub async fn list(
@@ -86,7 +86,7 @@ pub async fn list(
 /// Your own account's events, newest first: API tokens created and revoked (one by one or
 /// all at once), the account disabled or enabled. The administrators of your organisations
 /// see the same events in their audit logs.
-#[utoipa::path(get, path = "/api/v1/me/events", operation_id = "list_my_events", tag = "API tokens",
+#[utoipa::path(get, path = "/api/v1/me/events", operation_id = "listMyAccountEvents", tag = "API tokens",
     params(PageParams),
     responses((status = 200, body = EventPage)))]
 pub async fn mine(
@@ -127,7 +127,7 @@ pub struct MailDeliveryList {
 }
 
 /// The organisation's most recent mail delivery attempts, one per message and recipient.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", operation_id = "list_mail_deliveries", tag = "Audit log",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/mail-deliveries", operation_id = "listMailDeliveries", tag = "Audit log",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = MailDeliveryList)))]
 pub async fn mail_deliveries(

@@ -5,7 +5,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::AddContact;
 use smartcore_domain::ItContact;
@@ -98,7 +98,7 @@ pub struct RemovalAnswer {
 }
 
 /// List the organisation's IT contacts, oldest first.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/it-contacts", operation_id = "list_it_contacts", tag = "IT contacts",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/it-contacts", operation_id = "listItContacts", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = ContactList),
@@ -129,7 +129,7 @@ pub async fn list(
 }
 
 /// Add an IT contact: pick a member, or enter an address (and optionally a name).
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts", operation_id = "add_it_contact", tag = "IT contacts",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts", operation_id = "createItContact", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = NewContact,
     responses(
@@ -143,7 +143,7 @@ pub async fn add(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewContact>,
-) -> Result<(StatusCode, Json<Contact>), ApiError> {
+) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Contact>), ApiError> {
     let request = match body {
         NewContact {
             member_id: Some(member_id),
@@ -172,12 +172,17 @@ pub async fn add(
             ));
         }
     };
-    let contact = state.app.add_contact(&actor, &org, request).await?;
-    Ok((StatusCode::CREATED, Json(contact.into())))
+    let contact: Contact = state.app.add_contact(&actor, &org, request).await?.into();
+    let location = format!("/api/v1/orgs/{org}/it-contacts/{}", contact.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(contact),
+    ))
 }
 
 /// Remove an IT contact. The answer says what happens on the identity side.
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/it-contacts/{id}", operation_id = "remove_it_contact", tag = "IT contacts",
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/it-contacts/{id}", operation_id = "deleteItContact", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, body = RemovalAnswer),

@@ -7,7 +7,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{InvitationView, MailStatus, SentInvitation};
 use utoipa::ToSchema;
@@ -92,7 +92,7 @@ pub struct NewInvitation {
 
 /// Invite an address to join the organisation with a role. The invitee is mailed a
 /// single-use link, valid 7 days, naming the organisation and who invited them.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/invitations", operation_id = "create_invitation", tag = "Invitations",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/invitations", operation_id = "createInvitation", tag = "Invitations",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = NewInvitation,
     responses(
@@ -105,16 +105,29 @@ pub async fn create(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewInvitation>,
-) -> Result<(StatusCode, Json<SentInvitationBody>), ApiError> {
-    let sent = state
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<SentInvitationBody>,
+    ),
+    ApiError,
+> {
+    let sent: SentInvitationBody = state
         .app
         .invite(&actor, &org, &body.email, &body.role)
-        .await?;
-    Ok((StatusCode::CREATED, Json(sent.into())))
+        .await?
+        .into();
+    let location = format!("/api/v1/orgs/{org}/invitations/{}", sent.invitation.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(sent),
+    ))
 }
 
 /// The organisation's pending invitations, oldest first.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/invitations", operation_id = "list_invitations", tag = "Invitations",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/invitations", operation_id = "listInvitations", tag = "Invitations",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = InvitationList),
@@ -132,7 +145,7 @@ pub async fn list(
 }
 
 /// Revoke a pending invitation: its link answers 410 from now on.
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/invitations/{id}", operation_id = "revoke_invitation", tag = "Invitations",
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/invitations/{id}", operation_id = "revokeInvitation", tag = "Invitations",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Invitation id (inv_…)")),
     responses(
         (status = 200, body = Invitation),
@@ -148,7 +161,7 @@ pub async fn revoke(
 
 /// Send a pending (or expired) invitation again: a new link, valid 7 days from now; the
 /// earlier link stops working (410).
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/invitations/{id}/resend", operation_id = "resend_invitation", tag = "Invitations",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/invitations/{id}/resend", operation_id = "resendInvitation", tag = "Invitations",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Invitation id (inv_…)")),
     responses(
         (status = 200, body = SentInvitationBody),

@@ -58,7 +58,7 @@ pub struct MemberList {
 }
 
 /// Search or page through the organisation's members by name or e-mail.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", operation_id = "search_members", tag = "Members",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", operation_id = "listMembers", tag = "Members",
     params(("org" = String, Path, description = "Organisation id"), SearchParams),
     responses(
         (status = 200, body = MemberList),
@@ -95,7 +95,7 @@ pub struct RoleChange {
 
 /// Change a member's role. The last administrator cannot be demoted. The member's next
 /// request (page or API token, on any instance) is answered with the new role.
-#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{id}", operation_id = "set_member_role", tag = "Members",
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{id}", operation_id = "updateMemberRole", tag = "Members",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "The member's user id (usr_…)")),
     request_body = RoleChange,
     responses(
@@ -126,7 +126,7 @@ pub struct RemovedMember {
 
 /// Remove a member from the organisation. The last administrator cannot be removed. An IT
 /// contact picked from this member stays and shows as no longer a member (D3).
-#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{id}", operation_id = "remove_member", tag = "Members",
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{id}", operation_id = "deleteMember", tag = "Members",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "The member's user id (usr_…)")),
     responses(
         (status = 200, body = RemovedMember),

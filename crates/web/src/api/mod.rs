@@ -5,6 +5,7 @@
 mod answers;
 mod audit;
 mod contacts;
+mod document;
 mod invitations;
 mod members;
 mod ops;
@@ -104,12 +105,14 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = api().split_for_parts().1;
     answers::add_common_answers(&mut doc);
+    document::finish(&mut doc);
     doc
 }
 
 pub fn routes() -> Router<AppState> {
     let (router, mut doc) = api().split_for_parts();
     answers::add_common_answers(&mut doc);
+    document::finish(&mut doc);
     let doc = std::sync::Arc::new(doc);
     router.layer(DefaultBodyLimit::max(MAX_BODY)).route(
         "/api/openapi.json",

@@ -98,7 +98,7 @@ pub struct SyncFailureList {
 }
 
 /// Identity-side removals waiting for the operations team, oldest first.
-#[utoipa::path(get, path = "/api/v1/ops/identity-removals", operation_id = "list_identity_removals", tag = "Operations",
+#[utoipa::path(get, path = "/api/v1/ops/identity-removals", operation_id = "listIdentityRemovals", tag = "Operations",
     params(ListParams),
     responses((status = 200, body = RemovalList)))]
 pub async fn removals(
@@ -121,7 +121,7 @@ pub async fn removals(
 }
 
 /// Complete a removal: delete the contact on the identity side, or record it was removed by hand.
-#[utoipa::path(post, path = "/api/v1/ops/identity-removals/{id}/complete", operation_id = "complete_identity_removal", tag = "Operations",
+#[utoipa::path(post, path = "/api/v1/ops/identity-removals/{id}/complete", operation_id = "completeIdentityRemoval", tag = "Operations",
     params(("id" = String, Path, description = "Removal id"), CompleteParams),
     responses(
         (status = 200, body = Removal),
@@ -142,7 +142,7 @@ pub async fn complete(
 }
 
 /// Contacts on the identity side unknown here, and contacts synced here missing there.
-#[utoipa::path(get, path = "/api/v1/ops/drift", operation_id = "show_drift", tag = "Operations",
+#[utoipa::path(get, path = "/api/v1/ops/drift", operation_id = "getIdentityDrift", tag = "Operations",
     responses((status = 200, body = DriftReport)))]
 pub async fn drift(
     State(state): State<AppState>,
@@ -167,7 +167,7 @@ pub async fn drift(
 }
 
 /// Contacts whose registration the identity side refused for good.
-#[utoipa::path(get, path = "/api/v1/ops/sync-failures", operation_id = "list_sync_failures", tag = "Operations",
+#[utoipa::path(get, path = "/api/v1/ops/sync-failures", operation_id = "listSyncFailures", tag = "Operations",
     responses((status = 200, body = SyncFailureList)))]
 pub async fn sync_failures(
     State(state): State<AppState>,

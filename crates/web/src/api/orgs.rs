@@ -30,7 +30,7 @@ pub struct OrgList {
 /// Staff users (the operations team) get their own memberships too, not every organisation:
 /// the list answers "where can I act as a member or administrator", the same as the
 /// organisation switcher; staff tools that span organisations live under `/api/v1/ops`.
-#[utoipa::path(get, path = "/api/v1/orgs", operation_id = "list_orgs", tag = "Organisations",
+#[utoipa::path(get, path = "/api/v1/orgs", operation_id = "listOrganisations", tag = "Organisations",
     responses((status = 200, body = OrgList)))]
 pub async fn list(
     State(state): State<AppState>,

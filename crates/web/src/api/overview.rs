@@ -36,7 +36,7 @@ pub struct Checklist {
 }
 
 /// The Authentication settings at a glance, with the checklist for enabling SSO.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/authentication", operation_id = "show_authentication", tag = "Authentication",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/authentication", operation_id = "getAuthenticationOverview", tag = "Authentication",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = Overview)))]
 pub async fn show(

@@ -5,7 +5,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{DomainView, SsoInput, SsoView};
 use smartcore_domain::Timestamp;
@@ -61,7 +61,7 @@ pub struct NewDomain {
 }
 
 /// Add a domain; publish the TXT record it answers, then verify.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains", operation_id = "add_domain", tag = "Domains",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains", operation_id = "createDomain", tag = "Domains",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = NewDomain,
     responses(
@@ -74,13 +74,22 @@ pub async fn add_domain(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewDomain>,
-) -> Result<(StatusCode, Json<Domain>), ApiError> {
-    let domain = state.app.add_domain(&actor, &org, &body.domain).await?;
-    Ok((StatusCode::CREATED, Json(domain.into())))
+) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Domain>), ApiError> {
+    let domain: Domain = state
+        .app
+        .add_domain(&actor, &org, &body.domain)
+        .await?
+        .into();
+    let location = format!("/api/v1/orgs/{org}/domains/{}", domain.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(domain),
+    ))
 }
 
 /// The organisation's domains.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", operation_id = "list_domains", tag = "Domains",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/domains", operation_id = "listDomains", tag = "Domains",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = DomainList)))]
 pub async fn list_domains(
@@ -95,7 +104,7 @@ pub async fn list_domains(
 }
 
 /// Look the domain's TXT record up now.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains/{id}/verify", operation_id = "verify_domain", tag = "Domains",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/domains/{id}/verify", operation_id = "verifyDomain", tag = "Domains",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Domain id")),
     responses(
         (status = 200, body = Domain),
@@ -208,7 +217,7 @@ pub struct SsoConfiguration {
 }
 
 /// Set the identity provider's SAML configuration.
-#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso", operation_id = "put_sso", tag = "SSO",
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso", operation_id = "updateSsoConfiguration", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = SsoConfiguration,
     responses(
@@ -259,7 +268,7 @@ pub async fn put_sso(
 }
 
 /// The SAML configuration and its certificates.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso", operation_id = "get_sso", tag = "SSO",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso", operation_id = "getSsoConfiguration", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = Sso)))]
 pub async fn get_sso(
@@ -271,7 +280,7 @@ pub async fn get_sso(
 }
 
 /// Finish SSO setup: needs a verified domain, at least one IT contact and a configuration.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/enable", operation_id = "enable_sso", tag = "SSO",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/enable", operation_id = "enableSso", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = Sso),
@@ -292,7 +301,7 @@ pub struct SetupLinksSent {
 }
 
 /// E-mail every IT contact a read-only setup link, valid for 72 hours.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/setup-links", operation_id = "send_setup_links", tag = "SSO",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/setup-links", operation_id = "sendSetupLinks", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 202, body = SetupLinksSent)))]
 pub async fn send_setup_links(

@@ -62,7 +62,8 @@ pub struct AttemptList {
     attempts: Vec<Attempt>,
 }
 
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso/attempts", operation_id = "list_sso_attempts", tag = "SSO",
+/// The organisation's recent SSO sign-in attempts, newest first, with their result and reason.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso/attempts", operation_id = "listSsoAttempts", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = AttemptList)))]
 pub async fn attempts(
@@ -143,7 +144,8 @@ impl From<ResponseVerdict> for Verdict {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/check-response", operation_id = "check_sso_response", tag = "SSO",
+/// Check a captured SAML Response with the sign-in verifier: signs nobody in, records nothing.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/sso/check-response", operation_id = "checkSsoResponse", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = CheckRequest,
     responses(
@@ -202,7 +204,8 @@ impl From<SsoPolicy> for Policy {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso/policy", operation_id = "get_sso_policy", tag = "SSO",
+/// How the organisation's members sign in with SSO: just-in-time members, IdP-initiated sign-in, SSO required.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/sso/policy", operation_id = "getSsoPolicy", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses((status = 200, body = Policy)))]
 pub async fn get_policy(
@@ -213,7 +216,8 @@ pub async fn get_policy(
     Ok(Json(state.app.sso_policy(&actor, &org).await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso/policy", operation_id = "put_sso_policy", tag = "SSO",
+/// Change the SSO policy; requiring SSO needs a successful SSO sign-in or test in the last 24 hours.
+#[utoipa::path(put, path = "/api/v1/orgs/{org}/sso/policy", operation_id = "updateSsoPolicy", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     request_body = Policy,
     responses(

@@ -6,7 +6,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiActor, ApiJson};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::ApiToken;
 use utoipa::ToSchema;
@@ -73,7 +73,7 @@ pub struct NewToken {
 /// Create an API token for yourself. Its secret is in `token`, shown this once. Only with the
 /// browser session: a request made with an API token is refused (403 `session_required`), so
 /// that no token can make tokens that outlive it.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "API tokens",
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "createApiToken", tag = "API tokens",
     request_body = NewToken,
     responses(
         (status = 201, body = CreatedToken),
@@ -87,21 +87,31 @@ pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiJson(body): ApiJson<NewToken>,
-) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<CreatedToken>,
+    ),
+    ApiError,
+> {
     // Out of range (negative, zero, huge) is the use case's `invalid_expiry`.
     let days = body.expires_in_days.map(|d| u32::try_from(d).unwrap_or(0));
     let created = state.app.create_token(&actor, &body.name, days).await?;
+    let info = Token::of(created.info, state.app.now());
+    let location = format!("/api/v1/tokens/{}", info.id);
     Ok((
         StatusCode::CREATED,
+        [(header::LOCATION, location)],
         Json(CreatedToken {
-            info: Token::of(created.info, state.app.now()),
+            info,
             token: created.token,
         }),
     ))
 }
 
 /// Your API tokens, oldest first (never their secrets).
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "API tokens",
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "listApiTokens", tag = "API tokens",
     responses(
         (status = 200, body = TokenList),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "unauthenticated"),
@@ -120,7 +130,7 @@ pub async fn list(
 
 /// Revoke one of your API tokens: refused at once by this instance, within 2 seconds by every
 /// other.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "API tokens",
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", operation_id = "revokeApiToken", tag = "API tokens",
     params(("id" = String, Path, description = "Token id (tok_…)")),
     responses(
         (status = 204, description = "Revoked"),
@@ -146,7 +156,7 @@ pub struct RevokedAll {
 /// Revoke all your API tokens at once (the one making the request too, if it is one): refused
 /// at once by this instance, within 2 seconds by every other. Recorded as
 /// `api_token.revoked_all`.
-#[utoipa::path(post, path = "/api/v1/tokens/revoke-all", operation_id = "revoke_all_tokens", tag = "API tokens",
+#[utoipa::path(post, path = "/api/v1/tokens/revoke-all", operation_id = "revokeAllApiTokens", tag = "API tokens",
     responses(
         (status = 200, body = RevokedAll),
         (status = 401, body = Problem, content_type = "application/problem+json", description = "unauthenticated"),

@@ -91,7 +91,7 @@ impl From<TestAlertReport> for TestAlertsSent {
 
 /// Send one IT contact a test alert: a message like a real certificate reminder, marked as a
 /// test. At most 5 test alerts per organisation per hour.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts/{id}/test-alert", operation_id = "send_test_alert", tag = "IT contacts",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts/{id}/test-alert", operation_id = "sendItContactTestAlert", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, body = TestAlertsSent),
@@ -107,7 +107,7 @@ pub async fn send_one(
 
 /// Send every IT contact a test alert (one per contact; the limit of 5 per organisation per
 /// hour counts each).
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts/test-alert", operation_id = "send_test_alerts", tag = "IT contacts",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts/test-alert", operation_id = "sendTestAlertsToAllItContacts", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = TestAlertsSent),
@@ -128,7 +128,7 @@ pub struct Kept {
 }
 
 /// Keep a contact that said "not me": the flag is cleared, the contact stays.
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts/{id}/keep", operation_id = "keep_it_contact", tag = "IT contacts",
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/it-contacts/{id}/keep", operation_id = "keepItContact", tag = "IT contacts",
     params(("org" = String, Path, description = "Organisation id"), ("id" = String, Path, description = "Contact id")),
     responses(
         (status = 200, body = Kept),
@@ -224,7 +224,7 @@ impl From<smartcore_app::Upcoming> for UpcomingReminders {
 /// Who will be mailed, when: per watched certificate, the current threshold (what went out,
 /// with its delivery state, and what the next sweep sends) and each coming threshold with its
 /// date and the contacts it would go to now. Decided by the sweep's own code.
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/reminders/upcoming", operation_id = "upcoming_reminders", tag = "SSO",
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/reminders/upcoming", operation_id = "listUpcomingReminders", tag = "SSO",
     params(("org" = String, Path, description = "Organisation id")),
     responses(
         (status = 200, body = UpcomingReminders),
