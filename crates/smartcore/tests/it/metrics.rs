@@ -264,6 +264,66 @@ each_backend! {
             );
         }
     }
+
+    async fn metrics_speak_text_0_0_4_and_openmetrics_as_asked(backend: Backend) {
+        let extra = [("SMARTCORE_METRICS_TOKEN", TOKEN.to_owned())];
+        let app = TestApp::spawn_with(backend, &extra).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        app.add_manual(&org, &token, "ada@acme.example").await;
+        let get = |accept: Option<&'static str>| {
+            let mut r = app.request(Method::GET, "/metrics", Some(TOKEN));
+            if let Some(a) = accept {
+                r = r.header("accept", a);
+            }
+            async move {
+                let r = r.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+                (ctype, r.text().await.unwrap())
+            }
+        };
+        // Text 0.0.4: without Accept, for text/plain and for */*.
+        let (ctype, plain) = get(None).await;
+        assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
+        for accept in ["text/plain", "text/plain;version=0.0.4", "*/*"] {
+            assert_eq!(get(Some(accept)).await.0, ctype, "{accept}");
+        }
+        assert!(!plain.contains("# EOF"), "{plain}");
+        assert!(plain.contains("# TYPE smartcore_http_requests_total counter\n"), "{plain}");
+        assert!(plain.contains("# HELP smartcore_http_requests_total "), "{plain}");
+        // OpenMetrics when asked, Prometheus's own Accept included.
+        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        let (ctype, openmetrics) = get(Some(prometheus)).await;
+        assert_eq!(ctype, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        assert_eq!(get(Some("application/openmetrics-text")).await.0, ctype);
+        assert_eq!(get(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")).await.0, "text/plain; version=0.0.4; charset=utf-8");
+        // HELP on every family, in both.
+        for text in [&plain, &openmetrics] {
+            for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+                let name = line.split(' ').nth(2).unwrap();
+                assert!(text.contains(&format!("# HELP {name} ")), "no HELP for {name}");
+            }
+        }
+
+        // A third-party parser of each format reads the same families, counters as counters.
+        let Some(python) = metrics_python() else { return };
+        let families_text = parse_with_prometheus_client(&python, "text", &plain);
+        let families_openmetrics = parse_with_prometheus_client(&python, "openmetrics", &openmetrics);
+        for expected in [
+            "smartcore_http_requests counter",
+            "smartcore_http_request_duration_seconds histogram",
+            "smartcore_identity_sync_attempts counter",
+            "smartcore_mail_deliveries counter",
+            "smartcore_it_contacts gauge",
+            "smartcore_identity_removals_waiting gauge",
+            "smartcore_certificate_reminders_waiting gauge",
+        ] {
+            assert!(families_text.lines().any(|l| l.starts_with(&format!("{expected} "))), "{expected} in text 0.0.4:\n{families_text}");
+            assert!(families_openmetrics.lines().any(|l| l.starts_with(&format!("{expected} "))), "{expected} in OpenMetrics:\n{families_openmetrics}");
+        }
+        assert_eq!(families_text.lines().count(), families_openmetrics.lines().count(), "{families_text}\n{families_openmetrics}");
+    }
 }
 
 /// `smartcore serve` in a process of its own (with the metrics token), killed on drop.
@@ -394,64 +454,4 @@ async fn made_up_methods(base_url: &str, count: usize, connections: usize, seed:
         total += t.await.unwrap();
     }
     assert_eq!(total, per * connections);
-
-    async fn metrics_speak_text_0_0_4_and_openmetrics_as_asked(backend: Backend) {
-        let extra = [("SMARTCORE_METRICS_TOKEN", TOKEN.to_owned())];
-        let app = TestApp::spawn_with(backend, &extra).await.expect("database");
-        let (org, token) = app.org_with_admin("Acme").await;
-        app.add_manual(&org, &token, "ada@acme.example").await;
-        let get = |accept: Option<&'static str>| {
-            let mut r = app.request(Method::GET, "/metrics", Some(TOKEN));
-            if let Some(a) = accept {
-                r = r.header("accept", a);
-            }
-            async move {
-                let r = r.send().await.unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
-                (ctype, r.text().await.unwrap())
-            }
-        };
-        // Text 0.0.4: without Accept, for text/plain and for */*.
-        let (ctype, plain) = get(None).await;
-        assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
-        for accept in ["text/plain", "text/plain;version=0.0.4", "*/*"] {
-            assert_eq!(get(Some(accept)).await.0, ctype, "{accept}");
-        }
-        assert!(!plain.contains("# EOF"), "{plain}");
-        assert!(plain.contains("# TYPE smartcore_http_requests_total counter\n"), "{plain}");
-        assert!(plain.contains("# HELP smartcore_http_requests_total "), "{plain}");
-        // OpenMetrics when asked, Prometheus's own Accept included.
-        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-        let (ctype, openmetrics) = get(Some(prometheus)).await;
-        assert_eq!(ctype, "application/openmetrics-text; version=1.0.0; charset=utf-8");
-        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
-        assert_eq!(get(Some("application/openmetrics-text")).await.0, ctype);
-        assert_eq!(get(Some("text/plain;q=0.9, application/openmetrics-text;q=0.5")).await.0, "text/plain; version=0.0.4; charset=utf-8");
-        // HELP on every family, in both.
-        for text in [&plain, &openmetrics] {
-            for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
-                let name = line.split(' ').nth(2).unwrap();
-                assert!(text.contains(&format!("# HELP {name} ")), "no HELP for {name}");
-            }
-        }
-
-        // A third-party parser of each format reads the same families, counters as counters.
-        let Some(python) = metrics_python() else { return };
-        let families_text = parse_with_prometheus_client(&python, "text", &plain);
-        let families_openmetrics = parse_with_prometheus_client(&python, "openmetrics", &openmetrics);
-        for expected in [
-            "smartcore_http_requests counter",
-            "smartcore_http_request_duration_seconds histogram",
-            "smartcore_identity_sync_attempts counter",
-            "smartcore_mail_deliveries counter",
-            "smartcore_it_contacts gauge",
-            "smartcore_identity_removals_waiting gauge",
-            "smartcore_certificate_reminders_waiting gauge",
-        ] {
-            assert!(families_text.lines().any(|l| l.starts_with(&format!("{expected} "))), "{expected} in text 0.0.4:\n{families_text}");
-            assert!(families_openmetrics.lines().any(|l| l.starts_with(&format!("{expected} "))), "{expected} in OpenMetrics:\n{families_openmetrics}");
-        }
-        assert_eq!(families_text.lines().count(), families_openmetrics.lines().count(), "{families_text}\n{families_openmetrics}");
-    }
 }
