@@ -59,7 +59,10 @@ each_backend! {
         assert_eq!((report.certificates, report.sent, report.failed), (1, 2, 0));
         assert_eq!(sweep(&app).await.sent, 0, "not twice");
         // A restarted instance on the same database sends nothing again.
-        let restarted = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+        // Without workers: its own sweep at start-up could otherwise run late, after the clock
+        // below has moved, and take the reminders this test sweeps for by hand.
+        let quiet = [extra[0].clone(), extra[1].clone(), (NO_WORKERS, "1".to_owned())];
+        let restarted = TestApp::start_with_clock(backend, &url, &quiet, clock.clone()).await;
         assert_eq!(sweep(&restarted).await.sent, 0);
 
         // Unseen for weeks, then swept 5 days before expiry: only the nearest threshold (7 days).

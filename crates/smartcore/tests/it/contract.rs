@@ -214,7 +214,14 @@ both! {
             (format!("/api/v1/orgs/{org}/invitations"), json!({ "email": "sam@acme.example", "role": "admin" }), format!("/api/v1/orgs/{org}/invitations/")),
             ("/api/v1/tokens".to_owned(), json!({ "name": "CI" }), "/api/v1/tokens/".to_owned()),
         ] {
-            let r = app.request(Method::POST, &path, Some(&token)).json(&body).send().await.unwrap();
+            // Tokens are created with a browser session only (issue 24).
+            let r = if path == "/api/v1/tokens" {
+                let actor = app.app.bearer_actor(&token).await.unwrap();
+                let cookie = app.sign_in(&app.app.user(&actor.user_id).await.unwrap().email).await;
+                app.request(Method::POST, &path, None).header("cookie", cookie).json(&body).send().await.unwrap()
+            } else {
+                app.request(Method::POST, &path, Some(&token)).json(&body).send().await.unwrap()
+            };
             assert_eq!(r.status(), StatusCode::CREATED, "{path}");
             let location = header(&r, "location").to_owned();
             let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();

@@ -41,15 +41,20 @@ async fn env(backend: Backend) -> Option<Env> {
 /// The newest invitation link mailed to `email`.
 fn link_to(sink: &SmtpSink, email: &str) -> String {
     let messages = sink.messages();
-    let message = messages
+    // The newest invitation: other mail to the same address (an IT contact's welcome, sent in
+    // the background) may arrive after it.
+    let text = messages
         .iter()
         .rev()
-        .find(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(email)))
-        .unwrap_or_else(|| panic!("no mail to {email}"));
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&message.data)
-        .expect("an RFC 5322 message");
-    let text = parsed.body_text(0).expect("a text part").into_owned();
+        .filter(|m| m.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(email)))
+        .map(|m| {
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&m.data)
+                .expect("an RFC 5322 message");
+            parsed.body_text(0).expect("a text part").into_owned()
+        })
+        .find(|text| text.contains("/invitations/"))
+        .unwrap_or_else(|| panic!("no invitation mailed to {email}"));
     let start = text.find("/invitations/").expect("an invitation link");
     let begin = text[..start].rfind("http").expect("an absolute link");
     text[begin..].split_whitespace().next().unwrap().to_owned()
