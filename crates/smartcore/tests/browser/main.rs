@@ -17,6 +17,7 @@ mod metadata;
 mod pages;
 #[path = "../it/saml_idp.rs"]
 mod saml_idp;
+mod screens;
 mod sso;
 mod trust;
 mod without_javascript;

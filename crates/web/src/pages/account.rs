@@ -1,18 +1,20 @@
-//! `/account`: the signed-in user's own API tokens: create one (its secret shown once, on the
-//! page that answers the form), see when each was used, revoke. Plain forms, no JavaScript.
+//! `/account`: the signed-in user's own API tokens: create one (its secret shown once, through
+//! a one-time flash on the page the form redirects to: a reload shows it no more and creates
+//! nothing), see when each was used, revoke. Plain forms, no JavaScript.
 
 use crate::AppState;
 use crate::error::{PageError, public_message, status_of};
+use crate::pages::flash::{self, Flash};
+use crate::pages::show::{self, When, when};
 use crate::pages::{page_actor, render};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER};
-use smartcore_domain::Timestamp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,9 +26,9 @@ pub fn routes() -> Router<AppState> {
 struct TokenRow {
     id: String,
     name: String,
-    created: String,
-    last_used: String,
-    expires: String,
+    created: When,
+    last_used: Option<When>,
+    expires: Option<When>,
     expired: bool,
 }
 
@@ -50,14 +52,6 @@ struct AccountPage {
     days: String,
 }
 
-fn when(t: Timestamp) -> String {
-    let format = time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    );
-    let at = t.to_datetime();
-    at.format(&format).unwrap_or_else(|_| t.to_rfc3339())
-}
-
 async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError> {
     let user = state.app.user(&actor.user_id).await?;
     let now = state.app.now();
@@ -68,9 +62,9 @@ async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError>
         .into_iter()
         .map(|t| TokenRow {
             expired: t.expired(now),
-            created: when(t.created_at),
-            last_used: t.last_used_at.map_or_else(|| "Never".to_owned(), when),
-            expires: t.expires_at.map_or_else(|| "Never".to_owned(), when),
+            created: when(t.created_at, now),
+            last_used: t.last_used_at.map(|t| when(t, now)),
+            expires: t.expires_at.map(|t| when(t, now)),
             id: t.id,
             name: t.name,
         })
@@ -100,12 +94,22 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
+    let flash = flash::take(&headers, "/account");
     let mut page = load(&state, &actor).await?;
     page.notice = match q.done.as_deref() {
         Some("revoked") => Some("Token revoked. It no longer works."),
         _ => None,
     };
-    Ok(render(StatusCode::OK, &page))
+    if let Some(f) = &flash
+        && let Some(token) = &f.secret
+    {
+        page.created = Some(Created {
+            token: token.clone(),
+            expires: f.secret_expires.clone(),
+        });
+        page.notice = Some("Token created.");
+    }
+    Ok(flash::shown(render(StatusCode::OK, &page), &state, &flash))
 }
 
 #[derive(Deserialize)]
@@ -141,21 +145,19 @@ async fn create(
         Err(e) => Err(e),
     };
     match result {
-        Ok(created) => {
-            let mut page = load(&state, &actor).await?;
-            page.created = Some(Created {
-                token: created.token,
-                expires: created.info.expires_at.map(when),
-            });
-            page.notice = Some("Token created.");
-            let mut response = render(StatusCode::CREATED, &page);
-            // The secret is on this page only: keep it out of caches and history.
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            Ok(response)
-        }
+        // Shown once on the page this redirects to; a reload there creates nothing.
+        Ok(created) => Ok(flash::redirect(
+            &headers,
+            &state,
+            "/account#new-token",
+            Flash {
+                path: "/account".to_owned(),
+                place: "new-token".to_owned(),
+                secret: Some(created.token),
+                secret_expires: created.info.expires_at.map(show::date_time_text),
+                ..Flash::default()
+            },
+        )),
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
             let mut page = load(&state, &actor).await?;
             page.error = Some(public_message(&e));
@@ -174,5 +176,5 @@ async fn revoke(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     state.app.revoke_token(&actor, &id).await?;
-    Ok(Redirect::to("/account?done=revoked").into_response())
+    Ok(Redirect::to("/account?done=revoked#notice").into_response())
 }
