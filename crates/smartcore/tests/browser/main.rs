@@ -14,6 +14,7 @@ mod axe;
 mod driver;
 mod members;
 mod metadata;
+mod outcomes;
 mod pages;
 #[path = "../it/saml_idp.rs"]
 mod saml_idp;
