@@ -21,6 +21,7 @@ mod saml_idp;
 mod screens;
 mod sso;
 mod trust;
+mod vnu;
 mod without_javascript;
 
 use driver::Browser;

@@ -6,7 +6,7 @@
 use crate::driver::Browser;
 use crate::screens::{link_in_outbox, viewport};
 use crate::{ADMIN_EMAIL, Scene};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// Waits for `css` on a loaded page, then checks that it has the focus and is in the viewport.
@@ -207,7 +207,6 @@ async fn every_outcome_is_in_view_and_focused_at_both_widths() {
         click(&b, "#link-action").await;
         outcome_in_view(&b, "the confirmation", "#link-done").await;
         assert_eq!(path(&b).await, confirm, "redirected back to the link");
-        let _: Value = Value::Null;
         b.close().await;
     }
 }

@@ -8,7 +8,7 @@ use crate::axe::{axe_source, serious_violations};
 use crate::driver::{Browser, PASSWORD, workspace_root};
 use crate::{ADMIN_EMAIL, MEMBER_EMAIL, Scene};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ return out;"#)
     serde_json::from_value(v).unwrap_or_default()
 }
 
+/// The HTML files this process saved, for the Nu HTML Checker.
+static SAVED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 /// Takes the screenshot and the HTML of the current page as `NAME-WIDTH.png` and `.html`.
 pub async fn save(b: &Browser, name: &str, width: u32) {
     let dir = screens_dir();
@@ -108,7 +111,34 @@ pub async fn save(b: &Browser, name: &str, width: u32) {
         .and_then(|v| v.as_str().map(str::to_owned))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| html.as_str().unwrap_or_default().to_owned());
-    std::fs::write(dir.join(format!("{name}-{width}.html")), source).expect("write html");
+    let path = dir.join(format!("{name}-{width}.html"));
+    std::fs::write(&path, source).expect("write html");
+    SAVED.lock().unwrap_or_else(|e| e.into_inner()).push(path);
+}
+
+/// The HTML bodies of the mails in the outbox, saved as `mail-N.html`.
+fn save_mail_bodies(scene: &Scene) -> Vec<PathBuf> {
+    let dir = screens_dir();
+    let mut saved = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(scene.app.outbox_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for (i, path) in entries.iter().enumerate() {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let Some(m) = mail_parser::MessageParser::default().parse(&bytes) else {
+            continue;
+        };
+        if let Some(html) = m.body_html(0) {
+            let out = dir.join(format!("mail-{i}.html"));
+            std::fs::write(&out, html.as_bytes()).expect("write a mail body");
+            saved.push(out);
+        }
+    }
+    saved
 }
 
 /// Opens `path` at both widths: screenshots, HTML, layout and axe-core problems, labelled.
@@ -323,11 +353,21 @@ async fn every_page_reads_at_1280_and_375_pixels() {
     visit(&b, &axe, "ops", "/ops", &mut found).await;
     visit(&b, &axe, "ops-drift", "/ops?drift=1", &mut found).await;
 
+    // The Nu HTML Checker over every page saved and every mail body: zero errors.
+    let mut files = SAVED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mails = save_mail_bodies(&scene);
+    assert!(!mails.is_empty(), "the outbox has mails with an HTML body");
+    files.extend(mails);
+    if let Some(jar) = crate::vnu::vnu_jar() {
+        for e in crate::vnu::errors(&jar, &files) {
+            found.push(format!("Nu HTML Checker: {e}"));
+        }
+    }
+
     if std::env::var_os("SMARTCORE_SCREENS_REPORT_ONLY").is_some() {
         eprintln!("{} problems:\n{}", found.len(), found.join("\n"));
     } else {
         assert!(found.is_empty(), "{}", found.join("\n"));
     }
-    let _: Value = Value::Null;
     b.close().await;
 }
