@@ -86,7 +86,11 @@ async fn every_outcome_is_in_view_and_focused_at_both_widths() {
             .send_keys("acme.example")
             .await
             .unwrap();
-        click(&b, "form[action*=\"/domains\"] button[type=submit]").await;
+        click(
+            &b,
+            "form[action$=\"/domains#domain-error\"] button[type=submit]",
+        )
+        .await;
         outcome_in_view(&b, "the domain added", "#notice").await;
         assert_eq!(path(&b).await, sso);
 
@@ -118,6 +122,43 @@ async fn every_outcome_is_in_view_and_focused_at_both_widths() {
         )
         .await;
         outcome_in_view(&b, "the refused metadata", "#config-error").await;
+
+        // A domain that is not one: given back through a redirect, the error in view.
+        b.find("#domain")
+            .await
+            .send_keys("acme..example")
+            .await
+            .unwrap();
+        click(
+            &b,
+            "form[action$=\"/domains#domain-error\"] button[type=submit]",
+        )
+        .await;
+        outcome_in_view(&b, "the refused domain", "#domain-error").await;
+        assert_eq!(path(&b).await, sso);
+
+        // An address that is not one: the dialog again, the field at fault focused, its error
+        // (which describes it) in view.
+        b.goto(&auth).await;
+        click(&b, "#add-contact-button").await;
+        click(&b, "#choose-way input[value=manual]").await;
+        b.find("#email")
+            .await
+            .send_keys("not an address")
+            .await
+            .unwrap();
+        click(&b, "#manual-add-button").await;
+        b.eventually(
+            "the address refused",
+            Duration::from_secs(10),
+            "return document.readyState === 'complete' && !!document.querySelector('#email-error') && document.activeElement === document.getElementById('email')",
+        )
+        .await;
+        let r = b
+            .js("const r = document.getElementById('email-error').getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight")
+            .await;
+        assert_eq!(r, json!(true), "the address's error is in view");
+        assert_eq!(path(&b).await, auth);
 
         // Adding a contact by hand.
         b.goto(&auth).await;

@@ -3,7 +3,7 @@
 //! nothing), see when each was used, revoke. Plain forms, no JavaScript.
 
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
+use crate::error::{PageError, public_message};
 use crate::pages::flash::{self, Flash};
 use crate::pages::show::{self, When, when};
 use crate::pages::{page_actor, render};
@@ -100,6 +100,11 @@ async fn show(
         Some("revoked") => Some("Token revoked. It no longer works."),
         _ => None,
     };
+    if let Some(f) = flash.as_ref().filter(|f| f.place == "create-token") {
+        page.error = f.error.clone();
+        page.name = f.field("name");
+        page.days = f.field("days");
+    }
     if let Some(f) = &flash
         && let Some(token) = &f.secret
     {
@@ -158,13 +163,23 @@ async fn create(
                 ..Flash::default()
             },
         )),
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
-            let mut page = load(&state, &actor).await?;
-            page.error = Some(public_message(&e));
-            page.name = form.name.trim().to_owned();
-            page.days = days.to_owned();
-            Ok(render(status_of(&e), &page))
-        }
+        // Back to the page: the error beside the form, what was typed kept.
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => Ok(flash::redirect(
+            &headers,
+            &state,
+            "/account#token-error",
+            Flash {
+                path: "/account".to_owned(),
+                place: "create-token".to_owned(),
+                error: Some(public_message(&e)),
+                fields: [
+                    ("name".to_owned(), flash::kept(&form.name)),
+                    ("days".to_owned(), flash::kept(days)),
+                ]
+                .into(),
+                ..Flash::default()
+            },
+        )),
         Err(e) => Err(e.into()),
     }
 }

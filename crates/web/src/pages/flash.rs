@@ -38,6 +38,29 @@ pub(crate) struct Flash {
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_expires: Option<String>,
+    /// What was typed in a form given back with an error, to show it again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl Flash {
+    /// A typed value, or "".
+    pub fn field(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// At most this much of a typed value travels back (a cookie holds about 4 KB).
+const FIELD_LIMIT: usize = 1000;
+
+/// A typed value to show again, cut to [`FIELD_LIMIT`] bytes at a character boundary.
+pub(crate) fn kept(value: &str) -> String {
+    let v = value.trim();
+    let mut end = v.len().min(FIELD_LIMIT);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    v[..end].to_owned()
 }
 
 fn mac(key: &str, payload: &str) -> Vec<u8> {

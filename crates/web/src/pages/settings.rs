@@ -6,7 +6,7 @@
 //! confirmation page; `app.js` turns both into modal dialogs without reloads.
 
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
+use crate::error::{PageError, public_message};
 use crate::pages::show::{When, when};
 use crate::pages::{flash, org_context, page_actor, render};
 use askama::Template;
@@ -270,6 +270,19 @@ async fn authentication(
         open: query.add.is_some() || query.q.is_some(),
         ..AddDialog::default()
     };
+    // A form given back: the error next to its field, what was typed kept.
+    if let Some(f) = flash.as_ref().filter(|f| f.place != "top") {
+        add.open = true;
+        add.email = f.field("email");
+        add.name = f.field("name");
+        let error = f.error.clone();
+        match f.place.as_str() {
+            "add" => add.form_error = error,
+            "name" => add.name_error = error,
+            "email" => add.email_error = error,
+            _ => add.member_error = error,
+        }
+    }
     let mut status = StatusCode::OK;
     if let Some(q) = query.q.as_deref().map(str::trim) {
         add.q = q.to_owned();
@@ -281,7 +294,7 @@ async fn authentication(
             }
             Err(e @ AppError::Invalid { .. }) => {
                 status = StatusCode::UNPROCESSABLE_ENTITY;
-                add.member_error = Some(e.to_string());
+                add.member_error.get_or_insert(e.to_string());
             }
             Err(e) => return Err(e.into()),
         }
@@ -301,7 +314,10 @@ async fn authentication(
             _ => None,
         }
     };
-    page.page_error = flash.as_ref().and_then(|f| f.error.clone());
+    page.page_error = flash
+        .as_ref()
+        .filter(|f| f.place == "top")
+        .and_then(|f| f.error.clone());
     if page.sso_on {
         page.sso_since = crate::pages::sso::enabled_since(&state, &actor, &org).await;
     }
@@ -351,36 +367,54 @@ async fn add_contact(
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => e,
         Err(e) => return Err(e.into()),
     };
-    // The page again, the dialog open, the error next to the field and the input kept.
-    let mut add = AddDialog {
-        open: true,
-        email: form.email.trim().to_owned(),
-        name: form.name.trim().to_owned(),
-        ..AddDialog::default()
-    };
-    let message = public_message(&error);
-    match (&error, manual) {
-        (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => {
-            add.form_error = Some(message)
-        }
+    // Back to the page (303), the dialog open, the error next to the field and the input kept
+    // (through a one-time flash): nothing is left at the POST.
+    let place = match (&error, manual) {
+        (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => "add",
         (
             AppError::Invalid {
                 field: Some("name"),
                 ..
             },
             true,
-        ) => add.name_error = Some(message),
-        (_, true) => add.email_error = Some(message),
-        (_, false) => add.member_error = Some(message),
-    }
+        ) => "name",
+        (_, true) => "email",
+        (_, false) => "member",
+    };
+    let path = format!("/orgs/{org}/settings/authentication");
     let q = form.q.trim();
-    if !manual && !q.is_empty() {
-        add.q = q.to_owned();
-        add.searched = true;
-        (add.results, add.more) = search(&state, &actor, &org, q).await.unwrap_or_default();
-    }
-    let page = load_page(&state, &actor, &org, add).await?;
-    Ok(render(status_of(&error), &page))
+    let search = if manual || q.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "&q={}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        )
+    };
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("email".to_owned(), flash::kept(&form.email));
+    fields.insert("name".to_owned(), flash::kept(&form.name));
+    Ok(flash::redirect(
+        &headers,
+        &state,
+        // The fragment names the field at fault, which the browser then focuses (with or
+        // without JavaScript); its error is right below it and describes it.
+        &format!(
+            "{path}?add=1{search}#{}",
+            match place {
+                "add" => "add-error",
+                "member" => "member-q",
+                field => field,
+            }
+        ),
+        flash::Flash {
+            path,
+            place: place.to_owned(),
+            error: Some(public_message(&error)),
+            fields,
+            ..Default::default()
+        },
+    ))
 }
 
 #[derive(Template)]

@@ -340,6 +340,14 @@ async fn show(
             "domains" => entered.verify_error = f.error.clone(),
             "finish" => entered.enable_error = f.error.clone(),
             "setup-links" => entered.links_error = f.error.clone(),
+            "domain" => {
+                entered.domain = f.field("domain");
+                entered.domain_error = f.error.clone();
+            }
+            "metadata-url" => {
+                entered.metadata_url = f.field("metadata_url");
+                entered.url_error = f.error.clone();
+            }
             _ => {}
         }
     }
@@ -355,6 +363,31 @@ async fn show(
 /// Back to the page, scrolled to the notice in the section of what was done.
 fn back(org: &str, done: &str) -> Response {
     Redirect::to(&format!("/orgs/{org}/settings/sso?done={done}#notice")).into_response()
+}
+
+/// Back to the page with a one-field form given back: the error beside the field (whose id is
+/// `{place}-error`), what was typed kept.
+fn given_back(
+    headers: &HeaderMap,
+    state: &AppState,
+    org: &str,
+    place: &str,
+    (name, value): (&str, &str),
+    error: String,
+) -> Response {
+    let path = page_path(org);
+    flash::redirect(
+        headers,
+        state,
+        &format!("{path}#{place}-error"),
+        Flash {
+            path,
+            place: place.to_owned(),
+            error: Some(error),
+            fields: [(name.to_owned(), flash::kept(value))].into(),
+            ..Flash::default()
+        },
+    )
 }
 
 /// Back to the page with a refusal shown once beside the control that caused it.
@@ -406,14 +439,14 @@ async fn add_domain(
     let actor = page_actor(&headers, &state).await?;
     match state.app.add_domain(&actor, &org, &form.domain).await {
         Ok(_) => Ok(back(&org, "domain_added")),
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
-            let entered = Entered {
-                domain: form.domain.trim().to_owned(),
-                domain_error: Some(public_message(&e)),
-                ..Entered::default()
-            };
-            again(&state, &actor, &org, &e, entered).await
-        }
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => Ok(given_back(
+            &headers,
+            &state,
+            &org,
+            "domain",
+            ("domain", &form.domain),
+            public_message(&e),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -562,14 +595,14 @@ async fn configure_from_url(
     };
     match state.app.configure_sso(&actor, &org, input).await {
         Ok(_) => Ok(back(&org, "fetched")),
-        Err(e @ AppError::Invalid { .. }) => {
-            let entered = Entered {
-                metadata_url: form.metadata_url.trim().to_owned(),
-                url_error: Some(public_message(&e)),
-                ..Entered::default()
-            };
-            again(&state, &actor, &org, &e, entered).await
-        }
+        Err(e @ AppError::Invalid { .. }) => Ok(given_back(
+            &headers,
+            &state,
+            &org,
+            "metadata-url",
+            ("metadata_url", &form.metadata_url),
+            public_message(&e),
+        )),
         Err(e) => Err(e.into()),
     }
 }
