@@ -1,5 +1,37 @@
-// Smart Core Connect: progressive enhancement of the Authentication page. Every form works
-// without this file; with it, "Add contact" and the delete icon open modal dialogs without a
+// Smart Core Connect: progressive enhancement. Every form works without this file.
+// Text from the server is only ever set with textContent, never parsed as HTML.
+
+// On every page: the outcome of a form (a notice or an error marked data-focus-on-load) takes
+// the focus, so it is in view and read out; copy buttons copy the field they name.
+(function () {
+  'use strict';
+  var outcome = document.querySelector('[data-focus-on-load]');
+  if (outcome) {
+    if (!outcome.hasAttribute('tabindex')) outcome.setAttribute('tabindex', '-1');
+    outcome.focus();
+  }
+  document.querySelectorAll('button[data-copy]').forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener('click', function () {
+      var field = document.getElementById(button.getAttribute('data-copy'));
+      if (!field) return;
+      var value = field.value !== undefined ? field.value : field.textContent;
+      if (field.select) field.select();
+      var label = button.textContent;
+      var done = function () {
+        button.textContent = 'Copied';
+        setTimeout(function () { button.textContent = label; }, 2000);
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(value).then(done, function () {});
+      } else if (document.execCommand && document.execCommand('copy')) {
+        done();
+      }
+    });
+  });
+})();
+
+// The Authentication page: with this file, "Add contact" and the delete icon open modal dialogs without a
 // reload, the member picker searches as you type, and Pending badges turn Synced by themselves.
 // Text from the server is only ever set with textContent, never parsed as HTML.
 (function () {
@@ -36,13 +68,35 @@
     });
   });
 
+  // "Choose how to add them": Organisation member or Enter manually, one form at a time
+  // (without this file both show, one under the other).
+  var choose = document.getElementById('choose-way');
+  var currentWay = function () { return 'member'; };
+  if (choose && addDialog) {
+    var ways = addDialog.querySelectorAll('section.way');
+    var showWay = function (way) {
+      ways.forEach(function (w) { w.hidden = w.getAttribute('data-way') !== way; });
+    };
+    currentWay = function () {
+      var checked = choose.querySelector('input:checked');
+      return checked ? checked.value : 'member';
+    };
+    choose.hidden = false;
+    var chooseText = document.getElementById('choose-way-text');
+    if (chooseText) chooseText.hidden = true;
+    choose.querySelectorAll('input[type=radio]').forEach(function (r) {
+      r.addEventListener('change', function () { if (r.checked) showWay(r.value); });
+    });
+    showWay(currentWay());
+  }
+
   // "Add contact".
   if (addDialog) {
     var openForm = document.querySelector('form.open-add');
     if (openForm) {
       openForm.addEventListener('submit', function (ev) {
         ev.preventDefault();
-        openModal(addDialog, addButton, 'member-q');
+        openModal(addDialog, addButton, currentWay() === 'manual' ? 'email' : 'member-q');
       });
     }
     // Opened by the server (a search without JavaScript, or an error): make it modal.
@@ -59,7 +113,7 @@
   var timer = null;
   var seq = 0;
 
-  function renderResults(members, query) {
+  function renderResults(members, query, more) {
     while (results.firstChild) results.removeChild(results.firstChild);
     members.forEach(function (m) {
       var li = document.createElement('li');
@@ -102,6 +156,8 @@
     });
     if (!query) status.textContent = 'Type a name or email address to find a member.';
     else if (members.length === 0) status.textContent = 'No members match \u201c' + query + '\u201d.';
+    // The search answers with a cursor to more, not a total: say so plainly.
+    else if (more) status.textContent = 'Showing the first ' + members.length + ': type more to narrow.';
     else status.textContent = members.length + (members.length === 1 ? ' member' : ' members') + ' found.';
   }
 
@@ -119,7 +175,7 @@
       if (!r.ok) throw new Error('search failed');
       return r.json();
     }).then(function (body) {
-      if (mine === seq) renderResults(body.members || [], query);
+      if (mine === seq) renderResults(body.members || [], query, !!body.next);
     }).catch(function () {
       if (mine === seq) status.textContent = 'The search did not work. Press Search to try again.';
     });

@@ -5,21 +5,3 @@
   var form = document.querySelector('form[data-auto-submit]');
   if (form) form.submit();
 })();
-
-// Copy buttons beside the values an identity provider needs.
-(function () {
-  'use strict';
-  document.querySelectorAll('button[data-copy]').forEach(function (button) {
-    button.addEventListener('click', function () {
-      var field = document.getElementById(button.getAttribute('data-copy'));
-      if (!field) return;
-      field.select();
-      var done = function () { button.textContent = 'Copied'; };
-      if (navigator.clipboard && navigator.clipboard.writeText) {
-        navigator.clipboard.writeText(field.value).then(done, function () {});
-      } else if (document.execCommand && document.execCommand('copy')) {
-        done();
-      }
-    });
-  });
-})();

@@ -155,7 +155,7 @@ async fn axe_core_finds_no_serious_accessibility_violations() {
         .send_keys("CI deploy")
         .await
         .unwrap();
-    b.find("form[action=\"/account/tokens\"] button")
+    b.find("form[action=\"/account/tokens#token-error\"] button")
         .await
         .click()
         .await

@@ -14,11 +14,14 @@ mod axe;
 mod driver;
 mod members;
 mod metadata;
+mod outcomes;
 mod pages;
 #[path = "../it/saml_idp.rs"]
 mod saml_idp;
+mod screens;
 mod sso;
 mod trust;
+mod vnu;
 mod without_javascript;
 
 use driver::Browser;

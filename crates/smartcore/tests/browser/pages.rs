@@ -99,6 +99,12 @@ async fn an_administrator_adds_a_member_and_an_external_contact_and_sees_them_sy
 
     // Enter manually: someone who isn't a member.
     b.find("#add-contact-button").await.click().await.unwrap();
+    // "Choose how to add them": Enter manually.
+    b.find("#choose-way input[value=manual]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.find("#email")
         .await
         .send_keys("helpdesk@it-partner.example")
@@ -176,6 +182,12 @@ async fn errors_are_shown_next_to_the_field_with_the_input_kept_and_names_are_es
 
     // An address that is not one.
     b.find("#add-contact-button").await.click().await.unwrap();
+    // "Choose how to add them": Enter manually.
+    b.find("#choose-way input[value=manual]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.find("#email")
         .await
         .send_keys("not an address")
@@ -233,6 +245,12 @@ async fn errors_are_shown_next_to_the_field_with_the_input_kept_and_names_are_es
         .await;
     b.goto(&scene.page()).await;
     b.find("#add-contact-button").await.click().await.unwrap();
+    // "Choose how to add them": Enter manually.
+    b.find("#choose-way input[value=manual]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.find("#email")
         .await
         .send_keys("DUP@Partner.example")

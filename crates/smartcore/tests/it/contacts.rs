@@ -259,7 +259,9 @@ both! {
             assert!(system.get("actor_email").is_none_or(Value::is_null), "{system}");
         }
         let page = app.page(&format!("/orgs/{org}/settings/audit-log"), &app.sign_in(&admin_email).await).await;
-        assert!(page.contains(&format!("Test User &#60;{admin_email}&#62;")), "{page}");
+        // Issue 23: who by name and address (the address may break only after "@" and dots).
+        let joined = page.replace("</span><wbr><span>", "");
+        assert!(page.contains("Test User<br>") && joined.contains(&admin_email), "{page}");
         assert!(!page.contains(&format!("<td>{}</td>", a["created_by"].as_str().unwrap())), "the id is not shown");
         assert!(events[removed]["at"].as_str().unwrap().ends_with('Z'));
 

@@ -435,6 +435,31 @@ impl TestApp {
         r.text().await.expect("page text")
     }
 
+    /// Follows a form's 303 with the session `cookie` and the one-time flash cookie it set
+    /// (issue 23): the status and HTML of the page the form's outcome is shown on.
+    pub async fn follow(&self, r: Response, cookie: &str) -> (reqwest::StatusCode, String) {
+        assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "a redirect");
+        let location = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let cookies = match r.headers().get("set-cookie") {
+            Some(c) => format!(
+                "{cookie}; {}",
+                c.to_str().unwrap().split(';').next().unwrap_or_default()
+            ),
+            None => cookie.to_owned(),
+        };
+        let page = self
+            .http
+            .get(format!("{}{}", self.base_url, location))
+            .header("cookie", cookies)
+            .send()
+            .await
+            .expect("GET the page redirected to");
+        (page.status(), page.text().await.expect("page text"))
+    }
+
     /// Adds a member (who can also sign in) to an organisation; returns (user id, token).
     pub async fn member(
         &self,

@@ -335,10 +335,19 @@ both! {
                 .form(&form)
                 .send()
         };
+        // Issue 23: the POST redirects; the secret comes once, through a signed one-time cookie
+        // that the next GET of /account reads and clears. A reload creates nothing.
         let r = post("/account/tokens", vec![("name", "Deploy <script>".into()), ("expires_in_days", "30".into())]).await.unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        assert_eq!(r.headers()["cache-control"], "no-store");
-        let html = r.text().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/account#new-token");
+        let flash = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let shown = app.http.get(format!("{}/account", app.base_url)).header("cookie", format!("{cookie}; {flash}")).send().await.unwrap();
+        assert_eq!(shown.headers()["cache-control"], "no-store");
+        assert!(shown.headers()["set-cookie"].to_str().unwrap().contains("smartcore_flash=;"), "cleared");
+        let html = shown.text().await.unwrap();
+        // Forged or from another session: nothing is shown.
+        let forged = flash.replacen("smartcore_flash=", "smartcore_flash=x", 1);
+        assert!(!app.page("/account", &format!("{cookie}; {forged}")).await.contains("sct_"));
         let start = html.find("sct_").expect("the secret is shown");
         let secret: String = html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
         assert!(html.contains("Deploy &#60;script&#62;") && !html.contains("Deploy <script>"), "escaped");
@@ -348,14 +357,14 @@ both! {
         assert!(again.contains("2 of 50"));
 
         let r = post("/account/tokens", vec![("name", "Too long".into()), ("expires_in_days", "9999".into())]).await.unwrap();
-        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let html = r.text().await.unwrap();
+        assert_eq!(r.headers()["location"], "/account#token-error");
+        let (_, html) = app.follow(r, &cookie).await;
         assert!(html.contains("1 to 3650 days") && html.contains("value=\"Too long\""), "error shown, input kept");
 
         let id = token_list(&app, &secret).await.into_iter().find(|t| t["name"] == "Deploy <script>").unwrap()["id"].as_str().unwrap().to_owned();
         let r = post(&format!("/account/tokens/{id}/revoke"), vec![]).await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(r.headers()["location"], "/account?done=revoked");
+        assert_eq!(r.headers()["location"], "/account?done=revoked#notice");
         assert_eq!(status_with(&app, &secret).await, 401);
         assert!(app.page("/account?done=revoked", &cookie).await.contains("Token revoked."));
         // Someone else's token cannot be revoked from here.
@@ -545,10 +554,12 @@ mod timed {
             // The page says so, readably.
             app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin).await;
             let cookie = app.sign_in("sam@acme.example").await;
+            // Issue 23: a redirect to the page, the refusal shown once beside the button.
             let r = app.http.post(format!("{}/orgs/{org}/settings/sso/setup-links", app.base_url)).header("cookie", &cookie).send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-            assert!(r.headers().contains_key("retry-after"));
-            let html = r.text().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert_eq!(r.headers()["location"], format!("/orgs/{org}/settings/sso#links-error"));
+            let flash = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+            let html = app.page(&format!("/orgs/{org}/settings/sso"), &format!("{cookie}; {flash}")).await;
             assert!(html.contains("Setup links have been sent 10 times in the last hour") && html.contains("You can send them again in 59 minutes."), "{html}");
             // Ten mails went out (one contact, ten sends), not more.
             let sent: Vec<(i64,)> = sqlx::query_as("SELECT COUNT(*) FROM mail_deliveries WHERE kind = 'setup_link'").fetch_all(&pool(&app).await).await.unwrap();

@@ -185,8 +185,11 @@ each_backend! {
 
         // Used: flagged, with the time; the administrators told once, however often it is used.
         for _ in 0..3 {
+            // Issue 23: the POST redirects to the link, which now says it is done.
             let r = s.app.http.post(&not_me).send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert!(r.headers()["location"].to_str().unwrap().ends_with("#link-done"));
+            let r = s.app.http.get(&not_me).send().await.unwrap();
             assert!(r.text().await.unwrap().contains("We have told the administrators"));
         }
         wait_mail(&s.sink, "the administrators' notice", |m| m.iter().any(|m| m.subject.contains("says they are not responsible"))).await;
@@ -264,13 +267,13 @@ each_backend! {
         let list = s.app.contacts(&s.org, &s.token).await;
         assert_eq!(contact(&list, "ada@acme.example")["trust"]["confirmation"], "awaiting", "a GET changes nothing");
         let r = s.app.http.post(&confirm).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let list = s.app.contacts(&s.org, &s.token).await;
         let confirmed_at = contact(&list, "ada@acme.example")["trust"]["confirmed_at"].clone();
         assert!(confirmed_at.as_str().is_some());
         assert_eq!(contact(&list, "ada@acme.example")["trust"]["confirmation"], "confirmed");
         s.clock.advance_millis(1000);
-        assert_eq!(s.app.http.post(&confirm).send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(s.app.http.post(&confirm).send().await.unwrap().status(), StatusCode::SEE_OTHER);
         let list = s.app.contacts(&s.org, &s.token).await;
         assert_eq!(contact(&list, "ada@acme.example")["trust"]["confirmed_at"], confirmed_at, "replayed: idempotent");
 
@@ -293,7 +296,7 @@ each_backend! {
         let list = s.app.contacts(&s.org, &s.token).await;
         assert_eq!(contact(&list, "grace@acme.example")["trust"]["confirmation"], "overdue");
         assert_eq!(contact(&list, "grace@acme.example")["trust"]["reachable"], false);
-        assert_eq!(s.app.http.post(&confirm_again).send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(s.app.http.post(&confirm_again).send().await.unwrap().status(), StatusCode::SEE_OTHER);
         let cookie = s.app.sign_in(&admin_email(&s).await).await;
         let page = s.app.page(&format!("/orgs/{}/settings/authentication", s.org), &cookie).await;
         assert!(page.contains("1 of 2 contacts confirmed"), "{page}");
@@ -353,8 +356,14 @@ each_backend! {
         assert!(page.contains("data-test-alert=\"rejected\""), "{page}");
         let form = s.app.http.post(format!("{}/orgs/{}/settings/authentication/it-contacts/{ada_id}/test-alert", s.app.base_url, s.org))
             .header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(form.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(form.text().await.unwrap().contains("Too many attempts"));
+        // Issue 23: the refusal is said once on the page the POST redirects to.
+        assert_eq!(form.status(), StatusCode::SEE_OTHER);
+        assert!(form.headers()["location"].to_str().unwrap().ends_with("#page-error"));
+        let flash = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let page = s.app.page(&format!("/orgs/{}/settings/authentication", s.org), &format!("{cookie}; {flash}")).await;
+        assert!(page.contains("Too many attempts") && page.contains("id=\"page-error\""), "{page}");
+        let again = s.app.page(&format!("/orgs/{}/settings/authentication", s.org), &cookie).await;
+        assert!(!again.contains("Too many attempts"), "shown once");
         s.clock.advance_millis(3600 * 1000 + 1000);
         let form = s.app.http.post(format!("{}/orgs/{}/settings/authentication/it-contacts/{ada_id}/test-alert", s.app.base_url, s.org))
             .header("cookie", &cookie).send().await.unwrap();

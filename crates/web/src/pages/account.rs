@@ -1,18 +1,20 @@
-//! `/account`: the signed-in user's own API tokens: create one (its secret shown once, on the
-//! page that answers the form), see when each was used, revoke. Plain forms, no JavaScript.
+//! `/account`: the signed-in user's own API tokens: create one (its secret shown once, through
+//! a one-time flash on the page the form redirects to: a reload shows it no more and creates
+//! nothing), see when each was used, revoke. Plain forms, no JavaScript.
 
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
+use crate::error::{PageError, public_message};
+use crate::pages::flash::{self, Flash};
+use crate::pages::show::{self, When, when};
 use crate::pages::{page_actor, render};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER};
-use smartcore_domain::Timestamp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,9 +27,9 @@ pub fn routes() -> Router<AppState> {
 struct TokenRow {
     id: String,
     name: String,
-    created: String,
-    last_used: String,
-    expires: String,
+    created: When,
+    last_used: Option<When>,
+    expires: Option<When>,
     expired: bool,
 }
 
@@ -78,14 +80,6 @@ struct AccountPage {
     events: Vec<EventRow>,
 }
 
-fn when(t: Timestamp) -> String {
-    let format = time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    );
-    let at = t.to_datetime();
-    at.format(&format).unwrap_or_else(|_| t.to_rfc3339())
-}
-
 async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError> {
     let user = state.app.user(&actor.user_id).await?;
     let now = state.app.now();
@@ -96,9 +90,9 @@ async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError>
         .into_iter()
         .map(|t| TokenRow {
             expired: t.expired(now),
-            created: when(t.created_at),
-            last_used: t.last_used_at.map_or_else(|| "Never".to_owned(), when),
-            expires: t.expires_at.map_or_else(|| "Never".to_owned(), when),
+            created: when(t.created_at, now),
+            last_used: t.last_used_at.map(|t| when(t, now)),
+            expires: t.expires_at.map(|t| when(t, now)),
             id: t.id,
             name: t.name,
         })
@@ -111,7 +105,10 @@ async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError>
         .map(|e| EventRow {
             what: event_words(&e),
             at: time::OffsetDateTime::parse(&e.at, &time::format_description::well_known::Rfc3339)
-                .map_or_else(|_| e.at.clone(), |t| when(Timestamp::from_datetime(t))),
+                .map_or_else(
+                    |_| e.at.clone(),
+                    |t| show::date_time_text(smartcore_domain::Timestamp::from_datetime(t)),
+                ),
             by: if e.actor == "cli" {
                 "the command line".to_owned()
             } else if e.actor == actor.user_id.as_str() {
@@ -148,6 +145,7 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
+    let flash = flash::take(&headers, "/account");
     let mut page = load(&state, &actor).await?;
     page.notice = match q.done.as_deref() {
         Some("revoked") => Some("Token revoked. It no longer works."),
@@ -156,7 +154,21 @@ async fn show(
         }
         _ => None,
     };
-    Ok(render(StatusCode::OK, &page))
+    if let Some(f) = flash.as_ref().filter(|f| f.place == "create-token") {
+        page.error = f.error.clone();
+        page.name = f.field("name");
+        page.days = f.field("days");
+    }
+    if let Some(f) = &flash
+        && let Some(token) = &f.secret
+    {
+        page.created = Some(Created {
+            token: token.clone(),
+            expires: f.secret_expires.clone(),
+        });
+        page.notice = Some("Token created.");
+    }
+    Ok(flash::shown(render(StatusCode::OK, &page), &state, &flash))
 }
 
 #[derive(Deserialize)]
@@ -192,28 +204,36 @@ async fn create(
         Err(e) => Err(e),
     };
     match result {
-        Ok(created) => {
-            let mut page = load(&state, &actor).await?;
-            page.created = Some(Created {
-                token: created.token,
-                expires: created.info.expires_at.map(when),
-            });
-            page.notice = Some("Token created.");
-            let mut response = render(StatusCode::CREATED, &page);
-            // The secret is on this page only: keep it out of caches and history.
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            Ok(response)
-        }
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
-            let mut page = load(&state, &actor).await?;
-            page.error = Some(public_message(&e));
-            page.name = form.name.trim().to_owned();
-            page.days = days.to_owned();
-            Ok(render(status_of(&e), &page))
-        }
+        // Shown once on the page this redirects to; a reload there creates nothing.
+        Ok(created) => Ok(flash::redirect(
+            &headers,
+            &state,
+            "/account#new-token",
+            Flash {
+                path: "/account".to_owned(),
+                place: "new-token".to_owned(),
+                secret: Some(created.token),
+                secret_expires: created.info.expires_at.map(show::date_time_text),
+                ..Flash::default()
+            },
+        )),
+        // Back to the page: the error beside the form, what was typed kept.
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => Ok(flash::redirect(
+            &headers,
+            &state,
+            "/account#token-error",
+            Flash {
+                path: "/account".to_owned(),
+                place: "create-token".to_owned(),
+                error: Some(public_message(&e)),
+                fields: [
+                    ("name".to_owned(), flash::kept(&form.name)),
+                    ("days".to_owned(), flash::kept(days)),
+                ]
+                .into(),
+                ..Flash::default()
+            },
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -225,7 +245,7 @@ async fn revoke(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     state.app.revoke_token(&actor, &id).await?;
-    Ok(Redirect::to("/account?done=revoked").into_response())
+    Ok(Redirect::to("/account?done=revoked#notice").into_response())
 }
 
 async fn revoke_all(

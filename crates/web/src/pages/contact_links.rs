@@ -10,7 +10,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use smartcore_app::{ContactLinkRefused, ContactLinkView, LinkPurpose};
 
@@ -29,10 +29,14 @@ struct LinkPage {
     heading: &'static str,
     not_me: bool,
     view: ContactLinkView,
-    done_at: Option<String>,
+    done_at: Option<crate::pages::show::When>,
 }
 
-fn answer(purpose: LinkPurpose, found: Result<ContactLinkView, ContactLinkRefused>) -> Response {
+fn answer(
+    purpose: LinkPurpose,
+    found: Result<ContactLinkView, ContactLinkRefused>,
+    now: smartcore_domain::Timestamp,
+) -> Response {
     match found {
         Ok(view) => {
             let not_me = purpose == LinkPurpose::NotMe;
@@ -45,7 +49,7 @@ fn answer(purpose: LinkPurpose, found: Result<ContactLinkView, ContactLinkRefuse
                         "Are you the right person?"
                     },
                     not_me,
-                    done_at: view.done_at.map(|t| t.to_rfc3339()),
+                    done_at: view.done_at.map(|t| crate::pages::show::when(t, now)),
                     view,
                 },
             )
@@ -72,14 +76,23 @@ async fn show(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Res
     Ok(answer(
         purpose,
         state.app.open_contact_link(purpose, token).await?,
+        state.app.now(),
     ))
 }
 
+/// Does what the link says, then redirects (303) to the same link, which now shows that it is
+/// done: a reload repeats nothing. A refused link is answered with its page at once.
 async fn act(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Response, PageError> {
-    Ok(answer(
-        purpose,
-        state.app.use_contact_link(purpose, token).await?,
-    ))
+    match state.app.use_contact_link(purpose, token).await? {
+        Ok(_) => {
+            let path = match purpose {
+                LinkPurpose::NotMe => "not-me",
+                LinkPurpose::Confirm => "confirm",
+            };
+            Ok(Redirect::to(&format!("/contact/{path}/{token}#link-done")).into_response())
+        }
+        refused => Ok(answer(purpose, refused, state.app.now())),
+    }
 }
 
 async fn show_not_me(

@@ -5,6 +5,7 @@
 //! by a redirect: nothing needs JavaScript.
 
 use crate::error::{PageError, public_message, status_of};
+use crate::pages::show::When;
 use crate::pages::{org_context, page_actor, render};
 use crate::{AppState, ClientAddr, session};
 use askama::Template;
@@ -61,11 +62,11 @@ fn query_value(s: &str) -> String {
     out
 }
 
-fn when(t: smartcore_domain::Timestamp) -> String {
-    t.to_rfc3339()
-        .get(..10)
-        .map(str::to_owned)
-        .unwrap_or_default()
+fn when(t: smartcore_domain::Timestamp) -> When {
+    crate::pages::show::when(
+        t,
+        smartcore_domain::Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+    )
 }
 
 /// `/settings`: the Settings index of the first organisation the user administers (else of
@@ -152,7 +153,7 @@ struct MemberRow {
     email: String,
     role: &'static str,
     admin: bool,
-    joined: String,
+    joined: When,
     is_it_contact: bool,
 }
 
@@ -182,7 +183,7 @@ struct InvitationRow {
     email: String,
     role: &'static str,
     invited_by: String,
-    expires: String,
+    expires: When,
     expired: bool,
 }
 
@@ -193,11 +194,7 @@ impl From<InvitationView> for InvitationRow {
             invited_by: i
                 .invited_by_name
                 .unwrap_or_else(|| "Smart Core Connect team".to_owned()),
-            expires: i
-                .expires_at
-                .to_rfc3339()
-                .replace('T', " ")
-                .replace('Z', " UTC"),
+            expires: when(i.expires_at),
             expired: i.status == "expired",
             id: i.id,
             email: i.email,
@@ -381,7 +378,7 @@ async fn invite(
                 "invited_unsent"
             };
             Ok(Redirect::to(&format!(
-                "/orgs/{org}/settings/members?done={done}&email={}",
+                "/orgs/{org}/settings/members?done={done}&email={}#notice",
                 query_value(&sent.invitation.email)
             ))
             .into_response())
@@ -459,7 +456,7 @@ async fn resend(
     let actor = page_actor(&headers, &state).await?;
     match state.app.resend_invitation(&actor, &org, &id).await {
         Ok(sent) => Ok(Redirect::to(&format!(
-            "/orgs/{org}/settings/members?done={}&email={}",
+            "/orgs/{org}/settings/members?done={}&email={}#notice",
             if sent.mail == MailStatus::Sent {
                 "resent"
             } else {
@@ -529,7 +526,7 @@ async fn revoke(
     let actor = page_actor(&headers, &state).await?;
     let revoked = state.app.revoke_invitation(&actor, &org, &id).await?;
     Ok(Redirect::to(&format!(
-        "/orgs/{org}/settings/members?done=revoked&email={}",
+        "/orgs/{org}/settings/members?done=revoked&email={}#notice",
         query_value(&revoked.email)
     ))
     .into_response())
@@ -619,7 +616,7 @@ async fn set_role(
         .await
     {
         Ok(m) => Ok(Redirect::to(&format!(
-            "/orgs/{org}/settings/members?done=role&email={}",
+            "/orgs/{org}/settings/members?done=role&email={}#notice",
             query_value(&m.email)
         ))
         .into_response()),
@@ -692,7 +689,7 @@ async fn remove(
                 return Ok(Redirect::to("/").into_response());
             }
             Ok(Redirect::to(&format!(
-                "/orgs/{org}/settings/members?done=removed&email={}",
+                "/orgs/{org}/settings/members?done=removed&email={}#notice",
                 query_value(&m.email)
             ))
             .into_response())

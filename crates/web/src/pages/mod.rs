@@ -7,11 +7,13 @@ mod account;
 mod audit;
 pub(crate) mod auth;
 mod contact_links;
+pub(crate) mod flash;
 mod members;
 mod ops;
 mod settings;
 mod setup_details;
-mod sso;
+pub(crate) mod show;
+pub(crate) mod sso;
 pub(crate) mod sso_sign_in;
 mod trust;
 

@@ -3,8 +3,8 @@
 //! drift between our records and the identity side. Staff only.
 
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
-use crate::pages::{page_actor, render};
+use crate::error::{PageError, public_message};
+use crate::pages::{flash, page_actor, render, show};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, Drift, Operator, RemovalRequest, SyncFailure};
+use smartcore_domain::Timestamp;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +29,16 @@ struct OpsPage {
     drift: Option<Drift>,
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+impl OpsPage {
+    /// A time recorded as RFC 3339, shown as every page shows times.
+    fn at(&self, rfc3339: &str) -> String {
+        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+            .map(|t| show::when(Timestamp::from_datetime(t), now).to_string())
+            .unwrap_or_else(|_| rfc3339.to_owned())
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -57,11 +68,13 @@ async fn ops_page(
     Query(query): Query<OpsQuery>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
+    let flash = flash::take(&headers, "/ops");
     let mut page = load(&state, &actor, query.drift.is_some()).await?;
     if query.completed.is_some() {
         page.notice = Some("Removal completed and recorded.");
     }
-    Ok(render(StatusCode::OK, &page))
+    page.error = flash.as_ref().and_then(|f| f.error.clone());
+    Ok(flash::shown(render(StatusCode::OK, &page), &state, &flash))
 }
 
 #[derive(Deserialize)]
@@ -84,12 +97,19 @@ async fn complete(
         .complete_removal(Operator::Staff(&actor), &id, by_hand)
         .await
     {
-        Ok(_) => Ok(Redirect::to("/ops?completed=1").into_response()),
-        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => {
-            let mut page = load(&state, &actor, false).await?;
-            page.error = Some(public_message(&e));
-            Ok(render(status_of(&e), &page))
-        }
+        Ok(_) => Ok(Redirect::to("/ops?completed=1#notice").into_response()),
+        // Said once at the top of the queue; nothing is left at the POST.
+        Err(e @ (AppError::Conflict { .. } | AppError::Invalid { .. })) => Ok(flash::redirect(
+            &headers,
+            &state,
+            "/ops#page-error",
+            flash::Flash {
+                path: "/ops".to_owned(),
+                place: "top".to_owned(),
+                error: Some(public_message(&e)),
+                ..Default::default()
+            },
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -6,8 +6,9 @@
 //! confirmation page; `app.js` turns both into modal dialogs without reloads.
 
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
-use crate::pages::{org_context, page_actor, render};
+use crate::error::{PageError, public_message};
+use crate::pages::show::{When, when};
+use crate::pages::{flash, org_context, page_actor, render};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -57,8 +58,8 @@ pub(crate) struct ContactRow {
 #[derive(Default)]
 pub(crate) struct TrustBadges {
     /// "Says they are not responsible" since this time.
-    pub not_responsible_at: Option<String>,
-    pub confirmed_at: Option<String>,
+    pub not_responsible_at: Option<When>,
+    pub confirmed_at: Option<When>,
     /// Asked 30 days ago or more without an answer.
     pub overdue: bool,
     pub awaiting: bool,
@@ -68,11 +69,11 @@ pub(crate) struct TrustBadges {
 }
 
 impl TrustBadges {
-    fn of(t: Option<&smartcore_app::ContactTrust>) -> Self {
+    fn of(t: Option<&smartcore_app::ContactTrust>, now: smartcore_domain::Timestamp) -> Self {
         let Some(t) = t else {
             return TrustBadges::default();
         };
-        let day = |at: smartcore_domain::Timestamp| at.to_datetime().date().to_string();
+        let day = |at: smartcore_domain::Timestamp| when(at, now);
         TrustBadges {
             not_responsible_at: t.not_responsible_at.map(day),
             confirmed_at: t
@@ -129,6 +130,8 @@ struct AddDialog {
     name_error: Option<String>,
     /// An error about the list as a whole (the limit).
     form_error: Option<String>,
+    /// More members match than are shown.
+    more: bool,
 }
 
 impl AddDialog {
@@ -142,7 +145,35 @@ impl AddDialog {
             "member-q"
         }
     }
+
+    /// The way shown first when JavaScript shows one at a time: `manual` after an error there.
+    fn way(&self) -> &'static str {
+        if self.email_error.is_some() || self.name_error.is_some() {
+            "manual"
+        } else {
+            "member"
+        }
+    }
 }
+
+/// Members found for `q`: at most [`SHOWN`], and whether there are more.
+async fn search(
+    state: &AppState,
+    actor: &Actor,
+    org: &str,
+    q: &str,
+) -> Result<(Vec<MemberSearchHit>, bool), AppError> {
+    let mut hits = state
+        .app
+        .search_members(actor, org, q, Some(SHOWN as i64 + 1))
+        .await?;
+    let more = hits.len() > SHOWN;
+    hits.truncate(SHOWN);
+    Ok((hits, more))
+}
+
+/// How many members the picker shows at once.
+const SHOWN: usize = 20;
 
 #[derive(Template)]
 #[template(path = "authentication.html")]
@@ -160,6 +191,9 @@ struct AuthenticationPage {
     notice: Option<&'static str>,
     page_error: Option<String>,
     add: AddDialog,
+    /// Since when Single Sign-On is on, when it is.
+    sso_on: bool,
+    sso_since: Option<When>,
 }
 
 impl AuthenticationPage {
@@ -204,7 +238,7 @@ async fn load_page(
             .contacts
             .iter()
             .map(|c| ContactRow {
-                trust: TrustBadges::of(trust.of(c.id.as_str())),
+                trust: TrustBadges::of(trust.of(c.id.as_str()), state.app.now()),
                 ..ContactRow::from_contact(c)
             })
             .collect(),
@@ -215,6 +249,8 @@ async fn load_page(
         unreachable: trust.unreachable,
         confirmed: trust.confirmed,
         at_limit: list.at_limit(),
+        sso_on: overview.sso_status == "enabled",
+        sso_since: None,
         overview,
         notice: None,
         page_error: None,
@@ -229,19 +265,36 @@ async fn authentication(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
+    let flash = flash::take(&headers, &format!("/orgs/{org}/settings/authentication"));
     let mut add = AddDialog {
         open: query.add.is_some() || query.q.is_some(),
         ..AddDialog::default()
     };
+    // A form given back: the error next to its field, what was typed kept.
+    if let Some(f) = flash.as_ref().filter(|f| f.place != "top") {
+        add.open = true;
+        add.email = f.field("email");
+        add.name = f.field("name");
+        let error = f.error.clone();
+        match f.place.as_str() {
+            "add" => add.form_error = error,
+            "name" => add.name_error = error,
+            "email" => add.email_error = error,
+            _ => add.member_error = error,
+        }
+    }
     let mut status = StatusCode::OK;
     if let Some(q) = query.q.as_deref().map(str::trim) {
         add.q = q.to_owned();
         add.searched = true;
-        match state.app.search_members(&actor, &org, q, Some(20)).await {
-            Ok(hits) => add.results = hits,
+        match search(&state, &actor, &org, q).await {
+            Ok((hits, more)) => {
+                add.results = hits;
+                add.more = more;
+            }
             Err(e @ AppError::Invalid { .. }) => {
                 status = StatusCode::UNPROCESSABLE_ENTITY;
-                add.member_error = Some(e.to_string());
+                add.member_error.get_or_insert(e.to_string());
             }
             Err(e) => return Err(e.into()),
         }
@@ -261,7 +314,14 @@ async fn authentication(
             _ => None,
         }
     };
-    Ok(render(status, &page))
+    page.page_error = flash
+        .as_ref()
+        .filter(|f| f.place == "top")
+        .and_then(|f| f.error.clone());
+    if page.sso_on {
+        page.sso_since = crate::pages::sso::enabled_since(&state, &actor, &org).await;
+    }
+    Ok(flash::shown(render(status, &page), &state, &flash))
 }
 
 #[derive(Deserialize)]
@@ -300,7 +360,7 @@ async fn add_contact(
     let error = match state.app.add_contact(&actor, &org, request).await {
         Ok(_) => {
             return Ok(Redirect::to(&format!(
-                "/orgs/{org}/settings/authentication?added=1#it-contacts"
+                "/orgs/{org}/settings/authentication?added=1#notice"
             ))
             .into_response());
         }
@@ -309,53 +369,55 @@ async fn add_contact(
         ) => e,
         Err(e) => return Err(e.into()),
     };
-    // The page again, the dialog open, the error next to the field and the input kept.
-    let mut add = AddDialog {
-        open: true,
-        email: form.email.trim().to_owned(),
-        name: form.name.trim().to_owned(),
-        ..AddDialog::default()
-    };
-    let message = public_message(&error);
-    match (&error, manual) {
-        (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => {
-            add.form_error = Some(message)
-        }
-        (AppError::Throttled { .. }, _) => add.form_error = Some(message),
+    // Back to the page (303), the dialog open, the error next to the field and the input kept
+    // (through a one-time flash): nothing is left at the POST.
+    let place = match (&error, manual) {
+        (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => "add",
+        (AppError::Throttled { .. }, _) => "add",
         (
             AppError::Invalid {
                 field: Some("name"),
                 ..
             },
             true,
-        ) => add.name_error = Some(message),
-        (_, true) => add.email_error = Some(message),
-        (_, false) => add.member_error = Some(message),
-    }
+        ) => "name",
+        (_, true) => "email",
+        (_, false) => "member",
+    };
+    let path = format!("/orgs/{org}/settings/authentication");
     let q = form.q.trim();
-    if !manual && !q.is_empty() {
-        add.q = q.to_owned();
-        add.searched = true;
-        add.results = state
-            .app
-            .search_members(&actor, &org, q, Some(20))
-            .await
-            .unwrap_or_default();
-    }
-    let page = load_page(&state, &actor, &org, add).await?;
-    Ok(render(status_of(&error), &page))
-}
-
-/// The page again with an error about an action on it (issue 16: the test-alert limit).
-pub(crate) async fn page_with_error(
-    state: &AppState,
-    actor: &Actor,
-    org: &str,
-    error: AppError,
-) -> Result<Response, PageError> {
-    let mut page = load_page(state, actor, org, AddDialog::default()).await?;
-    page.page_error = Some(public_message(&error));
-    Ok(render(status_of(&error), &page))
+    let search = if manual || q.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "&q={}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        )
+    };
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("email".to_owned(), flash::kept(&form.email));
+    fields.insert("name".to_owned(), flash::kept(&form.name));
+    Ok(flash::redirect(
+        &headers,
+        &state,
+        // The fragment names the field at fault, which the browser then focuses (with or
+        // without JavaScript); its error is right below it and describes it.
+        &format!(
+            "{path}?add=1{search}#{}",
+            match place {
+                "add" => "add-error",
+                "member" => "member-q",
+                field => field,
+            }
+        ),
+        flash::Flash {
+            path,
+            place: place.to_owned(),
+            error: Some(public_message(&error)),
+            fields,
+            ..Default::default()
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -399,14 +461,24 @@ async fn remove_contact(
                 IdentityRemoval::Completed => "completed",
             };
             Ok(Redirect::to(&format!(
-                "/orgs/{org}/settings/authentication?removed={kind}#it-contacts"
+                "/orgs/{org}/settings/authentication?removed={kind}#notice"
             ))
             .into_response())
         }
+        // Said once at the top of the page; nothing is left at the POST.
         Err(e @ AppError::Conflict { .. }) => {
-            let mut page = load_page(&state, &actor, &org, AddDialog::default()).await?;
-            page.page_error = Some(public_message(&e));
-            Ok(render(status_of(&e), &page))
+            let path = format!("/orgs/{org}/settings/authentication");
+            Ok(flash::redirect(
+                &headers,
+                &state,
+                &format!("{path}#page-error"),
+                flash::Flash {
+                    path,
+                    place: "top".to_owned(),
+                    error: Some(public_message(&e)),
+                    ..Default::default()
+                },
+            ))
         }
         Err(e) => Err(e.into()),
     }

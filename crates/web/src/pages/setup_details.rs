@@ -37,7 +37,7 @@ async fn service_provider_metadata(
 #[template(path = "setup_details.html")]
 struct SetupPage {
     details: SetupDetails,
-    expires_at: String,
+    expires_at: crate::pages::show::When,
 }
 
 async fn show(
@@ -46,7 +46,7 @@ async fn show(
 ) -> Result<Response, PageError> {
     Ok(match state.app.open_setup_link(&token).await? {
         Ok(details) => {
-            let expires_at = details.expires_at.to_rfc3339();
+            let expires_at = crate::pages::show::when(details.expires_at, state.app.now());
             render(
                 StatusCode::OK,
                 &SetupPage {

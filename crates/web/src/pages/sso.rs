@@ -5,7 +5,7 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message, status_of};
-use crate::pages::{org_context, page_actor, render};
+use crate::pages::{org_context, page_actor, render, show};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, FromRequest, Multipart, Path, Query, Request, State};
@@ -44,9 +44,15 @@ pub fn routes() -> Router<AppState> {
 
 /// A certificate of the identity provider, as the page shows it.
 struct CertificateRow {
-    subject: String,
+    /// The common name (or the whole subject when there is none).
+    name: String,
+    /// Every attribute of the subject by name, in the certificate's order.
+    subject: Vec<NamePart>,
+    /// Colon-separated hex, as stored (copied whole).
     fingerprint: String,
-    not_after: String,
+    /// The same in groups of 4 pairs, for reading.
+    fingerprint_groups: Vec<String>,
+    not_after: When,
     /// Expired, or expiring within 60 days (the first reminder).
     expiring: bool,
     /// Already expired (sign-in still works: the configuration is what is trusted).
@@ -83,6 +89,11 @@ struct SsoPage {
     certificates: Vec<CertificateRow>,
     contact_count: usize,
     notice: Option<String>,
+    /// The section the notice belongs to (`domains`, `configuration`, `setup-links`,
+    /// `finish`, `sign-in`): it is shown there, beside what was done.
+    notice_place: &'static str,
+    /// Since when Single Sign-On is on, if it is.
+    enabled_since: Option<When>,
     entered: Entered,
     /// The metadata URL the configuration is kept current from, as shown.
     source: Option<SourceRow>,
@@ -107,7 +118,7 @@ struct SignInSection {
 
 /// A recent sign-in attempt as the page lists it.
 struct AttemptRow {
-    at: String,
+    at: When,
     result: String,
     result_label: &'static str,
     who: String,
@@ -118,13 +129,14 @@ struct AttemptRow {
 /// The metadata URL and how its fetches went, in words.
 struct SourceRow {
     url: String,
-    last_good: String,
-    next_fetch: String,
+    last_good: When,
+    next_fetch: When,
     /// "since …" and the last error, while fetches fail.
-    failing: Option<(String, String)>,
+    failing: Option<(When, String)>,
 }
 
-use crate::pages::sso_sign_in::date_time;
+use crate::pages::flash::{self, Flash};
+use crate::pages::show::{NamePart, When, fingerprint_groups, subject_parts, subject_short, when};
 
 impl SsoPage {
     fn base(&self) -> String {
@@ -138,12 +150,13 @@ impl SsoPage {
             _ => "Not set up",
         }
     }
-}
 
-fn date(millis: i64) -> String {
-    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
-    let at = Timestamp::from_unix_millis(millis).to_datetime();
-    at.format(&format).unwrap_or_else(|_| at.to_string())
+    /// The notice, when it belongs in the section `place`.
+    fn notice_at(&self, place: &str) -> Option<&str> {
+        self.notice
+            .as_deref()
+            .filter(|_| self.notice_place == place)
+    }
 }
 
 async fn load(
@@ -162,11 +175,11 @@ async fn load(
     let overview = state.app.sso_sign_in_overview(actor, org).await?;
     let mut entered = entered;
     let source = sso.metadata_url.clone().map(|m| SourceRow {
-        last_good: date_time(m.last_good_at),
-        next_fetch: date_time(m.next_fetch_at),
+        last_good: when(m.last_good_at, now),
+        next_fetch: when(m.next_fetch_at, now),
         failing: m
             .failing_since
-            .map(|since| (date_time(since), m.last_error.clone().unwrap_or_default())),
+            .map(|since| (when(since, now), m.last_error.clone().unwrap_or_default())),
         url: m.url,
     });
     if entered.metadata_url.is_empty() && entered.url_error.is_none() {
@@ -197,28 +210,33 @@ async fn load(
                         } else {
                             "sign-ins"
                         },
-                        u.last_at.map(date_time).unwrap_or_default()
+                        u.last_at.map(show::date_time_text).unwrap_or_default()
                     ),
                     _ => "No sign-in verified with it in 7 days".to_owned(),
                 },
-                not_after: date(c.not_after),
-                subject: c.subject,
+                not_after: when(Timestamp::from_unix_millis(c.not_after), now),
+                name: subject_short(&c.subject),
+                subject: subject_parts(&c.subject),
+                fingerprint_groups: fingerprint_groups(&c.fingerprint_sha256),
                 fingerprint: c.fingerprint_sha256,
             })
             .collect(),
         contact_count: contacts.contacts.len(),
         notice,
+        notice_place: "top",
+        enabled_since: None,
         entered,
         source,
         upcoming: crate::pages::trust::upcoming_rows(
             state.app.upcoming_reminders(actor, org).await?,
+            now,
         ),
         sign_in: SignInSection {
             attempts: overview
                 .attempts
                 .iter()
                 .map(|a| AttemptRow {
-                    at: date_time(a.at),
+                    at: when(a.at, now),
                     result_label: match a.result.as_str() {
                         "signed_in" => "Signed in",
                         "tested" => "Test passed",
@@ -279,6 +297,35 @@ fn notice(q: &ShowQuery) -> Option<String> {
     })
 }
 
+/// The section a notice belongs to.
+fn notice_place(done: &str) -> &'static str {
+    match done {
+        "domain_added" | "verified" | "not_yet" => "domains",
+        "configured" | "fetched" => "configuration",
+        "links_sent" => "setup-links",
+        "enabled" => "finish",
+        "policy" | "policy_refused" | "not_configured" => "sign-in",
+        _ => "top",
+    }
+}
+
+fn page_path(org: &str) -> String {
+    format!("/orgs/{org}/settings/sso")
+}
+
+/// Since when Single Sign-On is on: the newest `sso.enabled` among the last 200 events.
+pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &str) -> Option<When> {
+    let events = state
+        .app
+        .audit_log(actor, org, None, Some(smartcore_app::MAX_AUDIT_PAGE))
+        .await
+        .ok()?;
+    let at = events.iter().find(|e| e.action == "sso.enabled")?;
+    let at =
+        time::OffsetDateTime::parse(&at.at, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(when(Timestamp::from_datetime(at), state.app.now()))
+}
+
 async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -286,13 +333,84 @@ async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let mut page = load(&state, &actor, &org, notice(&q), Entered::default()).await?;
+    let flash = flash::take(&headers, &page_path(&org));
+    let mut entered = Entered::default();
+    if let Some(f) = &flash {
+        match f.place.as_str() {
+            "domains" => entered.verify_error = f.error.clone(),
+            "finish" => entered.enable_error = f.error.clone(),
+            "setup-links" => entered.links_error = f.error.clone(),
+            "domain" => {
+                entered.domain = f.field("domain");
+                entered.domain_error = f.error.clone();
+            }
+            "metadata-url" => {
+                entered.metadata_url = f.field("metadata_url");
+                entered.url_error = f.error.clone();
+            }
+            _ => {}
+        }
+    }
+    let mut page = load(&state, &actor, &org, notice(&q), entered).await?;
+    page.notice_place = q.done.as_deref().map_or("top", notice_place);
     page.sign_in_error = sign_in_error(&q);
-    Ok(render(StatusCode::OK, &page))
+    if page.status == "enabled" {
+        page.enabled_since = enabled_since(&state, &actor, &org).await;
+    }
+    Ok(flash::shown(render(StatusCode::OK, &page), &state, &flash))
 }
 
-fn back(org: &str, done: &str, anchor: &str) -> Response {
-    Redirect::to(&format!("/orgs/{org}/settings/sso?done={done}#{anchor}")).into_response()
+/// Back to the page, scrolled to the notice in the section of what was done.
+fn back(org: &str, done: &str) -> Response {
+    Redirect::to(&format!("/orgs/{org}/settings/sso?done={done}#notice")).into_response()
+}
+
+/// Back to the page with a one-field form given back: the error beside the field (whose id is
+/// `{place}-error`), what was typed kept.
+fn given_back(
+    headers: &HeaderMap,
+    state: &AppState,
+    org: &str,
+    place: &str,
+    (name, value): (&str, &str),
+    error: String,
+) -> Response {
+    let path = page_path(org);
+    flash::redirect(
+        headers,
+        state,
+        &format!("{path}#{place}-error"),
+        Flash {
+            path,
+            place: place.to_owned(),
+            error: Some(error),
+            fields: [(name.to_owned(), flash::kept(value))].into(),
+            ..Flash::default()
+        },
+    )
+}
+
+/// Back to the page with a refusal shown once beside the control that caused it.
+fn refused(
+    headers: &HeaderMap,
+    state: &AppState,
+    org: &str,
+    place: &str,
+    anchor: &str,
+    error: String,
+) -> Response {
+    let path = page_path(org);
+    flash::redirect(
+        headers,
+        state,
+        &format!("{path}#{anchor}"),
+        Flash {
+            path,
+            place: place.to_owned(),
+            error: Some(error),
+            ..Flash::default()
+        },
+    )
 }
 
 /// The page again with `entered` (its error set), answered with the error's status.
@@ -320,15 +438,15 @@ async fn add_domain(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     match state.app.add_domain(&actor, &org, &form.domain).await {
-        Ok(_) => Ok(back(&org, "domain_added", "domains")),
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
-            let entered = Entered {
-                domain: form.domain.trim().to_owned(),
-                domain_error: Some(public_message(&e)),
-                ..Entered::default()
-            };
-            again(&state, &actor, &org, &e, entered).await
-        }
+        Ok(_) => Ok(back(&org, "domain_added")),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => Ok(given_back(
+            &headers,
+            &state,
+            &org,
+            "domain",
+            ("domain", &form.domain),
+            public_message(&e),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -340,16 +458,17 @@ async fn verify_domain(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     match state.app.verify_domain(&actor, &org, &domain).await {
-        Ok(checked) if checked.status == "verified" => Ok(back(&org, "verified", "domains")),
-        Ok(_) => Ok(back(&org, "not_yet", "domains")),
+        Ok(checked) if checked.status == "verified" => Ok(back(&org, "verified")),
+        Ok(_) => Ok(back(&org, "not_yet")),
         // Not found yet, a different value, or verified by another organisation: say so.
-        Err(e @ AppError::Conflict { .. }) => {
-            let entered = Entered {
-                verify_error: Some(public_message(&e)),
-                ..Entered::default()
-            };
-            again(&state, &actor, &org, &e, entered).await
-        }
+        Err(e @ AppError::Conflict { .. }) => Ok(refused(
+            &headers,
+            &state,
+            &org,
+            "domains",
+            "verify-error",
+            public_message(&e),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -441,7 +560,7 @@ async fn configure(
         }
     };
     match state.app.configure_sso(&actor, &org, input).await {
-        Ok(_) => Ok(back(&org, "configured", "configuration")),
+        Ok(_) => Ok(back(&org, "configured")),
         Err(e @ AppError::Invalid { .. }) => {
             let entered = Entered {
                 entity_id: form.idp_entity_id,
@@ -475,15 +594,15 @@ async fn configure_from_url(
         url: form.metadata_url.clone(),
     };
     match state.app.configure_sso(&actor, &org, input).await {
-        Ok(_) => Ok(back(&org, "fetched", "configuration")),
-        Err(e @ AppError::Invalid { .. }) => {
-            let entered = Entered {
-                metadata_url: form.metadata_url.trim().to_owned(),
-                url_error: Some(public_message(&e)),
-                ..Entered::default()
-            };
-            again(&state, &actor, &org, &e, entered).await
-        }
+        Ok(_) => Ok(back(&org, "fetched")),
+        Err(e @ AppError::Invalid { .. }) => Ok(given_back(
+            &headers,
+            &state,
+            &org,
+            "metadata-url",
+            ("metadata_url", &form.metadata_url),
+            public_message(&e),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -496,26 +615,24 @@ async fn send_setup_links(
     let actor = page_actor(&headers, &state).await?;
     let sent = match state.app.send_setup_links(&actor, &org).await {
         Ok(sent) => sent,
-        Err(e @ AppError::RateLimited { retry_after_secs }) => {
-            let entered = Entered {
-                links_error: Some(format!(
+        Err(AppError::RateLimited { retry_after_secs }) => {
+            return Ok(refused(
+                &headers,
+                &state,
+                &org,
+                "setup-links",
+                "links-error",
+                format!(
                     "Setup links have been sent {} times in the last hour, the most for one organisation. You can send them again in {}.",
                     smartcore_app::SETUP_LINK_SENDS,
                     smartcore_app::wait_in_words(retry_after_secs)
-                )),
-                ..Entered::default()
-            };
-            let mut response = again(&state, &actor, &org, &e, entered).await?;
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(retry_after_secs),
-            );
-            return Ok(response);
+                ),
+            ));
         }
         Err(e) => return Err(e.into()),
     };
     Ok(Redirect::to(&format!(
-        "/orgs/{org}/settings/sso?done=links_sent&sent={sent}#setup-links"
+        "/orgs/{org}/settings/sso?done=links_sent&sent={sent}#notice"
     ))
     .into_response())
 }
@@ -527,14 +644,15 @@ async fn enable(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     match state.app.enable_sso(&actor, &org).await {
-        Ok(_) => Ok(back(&org, "enabled", "finish")),
-        Err(e @ AppError::Conflict { .. }) => {
-            let entered = Entered {
-                enable_error: Some(public_message(&e)),
-                ..Entered::default()
-            };
-            again(&state, &actor, &org, &e, entered).await
-        }
+        Ok(_) => Ok(back(&org, "enabled")),
+        Err(e @ AppError::Conflict { .. }) => Ok(refused(
+            &headers,
+            &state,
+            &org,
+            "finish",
+            "enable-error",
+            public_message(&e),
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -281,7 +281,7 @@ async fn start_test(
     match state.app.start_sso_test(&actor, &org).await {
         Ok(started) => Ok(to_identity_provider(started, jar, &state)),
         Err(e @ AppError::Conflict { .. }) => Ok(Redirect::to(&format!(
-            "/orgs/{org}/settings/sso?done=not_configured&error={}#sign-in",
+            "/orgs/{org}/settings/sso?done=not_configured&error={}#sign-in-error",
             e.code()
         ))
         .into_response()),
@@ -342,7 +342,7 @@ struct TestResultPage {
     accepted: bool,
     reason: Option<&'static str>,
     reason_code: Option<String>,
-    at: String,
+    at: crate::pages::show::When,
     name_id: Option<String>,
     email: Option<String>,
     attributes: Vec<(String, String)>,
@@ -358,12 +358,9 @@ impl TestResultPage {
     }
 }
 
-pub(crate) fn date_time(t: Timestamp) -> String {
-    let format = time::macros::format_description!(
-        "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
-    );
-    let at = t.to_datetime();
-    at.format(&format).unwrap_or_else(|_| at.to_string())
+/// A time on these pages: the one helper every page uses.
+fn date_time(t: Timestamp, now: Timestamp) -> crate::pages::show::When {
+    crate::pages::show::when(t, now)
 }
 
 async fn test_result(
@@ -383,7 +380,7 @@ async fn test_result(
             accepted: a.result == "tested",
             reason: a.reason_in_words(),
             reason_code: a.reason.clone(),
-            at: date_time(a.at),
+            at: date_time(a.at, state.app.now()),
             name_id: a.name_id.clone(),
             email: a.email.clone(),
             attributes: Vec::new(),
@@ -416,10 +413,10 @@ async fn set_policy(
     };
     match state.app.set_sso_policy(&actor, &org, policy).await {
         Ok(_) => Ok(
-            Redirect::to(&format!("/orgs/{org}/settings/sso?done=policy#sign-in")).into_response(),
+            Redirect::to(&format!("/orgs/{org}/settings/sso?done=policy#notice")).into_response(),
         ),
         Err(e @ AppError::Conflict { .. }) => Ok(Redirect::to(&format!(
-            "/orgs/{org}/settings/sso?done=policy_refused&error={}#sign-in",
+            "/orgs/{org}/settings/sso?done=policy_refused&error={}#sign-in-error",
             e.code()
         ))
         .into_response()),
@@ -473,7 +470,7 @@ async fn check_response(
             accepted: verdict.accepted,
             reason: verdict.reason_in_words,
             reason_code: verdict.reason.map(str::to_string),
-            at: date_time(at),
+            at: date_time(at, state.app.now()),
             name_id: subject.as_ref().and_then(|s| s.name_id.clone()),
             email: subject.as_ref().and_then(|s| s.email.clone()),
             attributes: subject

@@ -37,11 +37,23 @@ async fn send(
     let actor = page_actor(headers, state).await?;
     match state.app.send_test_alerts(&actor, org, contact).await {
         Ok(_) => Ok(Redirect::to(&format!(
-            "/orgs/{org}/settings/authentication?tested=1#it-contacts"
+            "/orgs/{org}/settings/authentication?tested=1#notice"
         ))
         .into_response()),
+        // The hourly limit: said once at the top of the page, and nothing is left at the POST.
         Err(e @ AppError::RateLimited { .. }) => {
-            crate::pages::settings::page_with_error(state, &actor, org, e).await
+            let path = format!("/orgs/{org}/settings/authentication");
+            Ok(crate::pages::flash::redirect(
+                headers,
+                state,
+                &format!("{path}#page-error"),
+                crate::pages::flash::Flash {
+                    path,
+                    place: "top".to_owned(),
+                    error: Some(crate::error::public_message(&e)),
+                    ..Default::default()
+                },
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -71,23 +83,25 @@ async fn keep(
     let actor = page_actor(&headers, &state).await?;
     state.app.keep_contact(&actor, &org, &contact).await?;
     Ok(Redirect::to(&format!(
-        "/orgs/{org}/settings/authentication?kept=1#it-contacts"
+        "/orgs/{org}/settings/authentication?kept=1#notice"
     ))
     .into_response())
 }
 
 /// One watched certificate in the Single Sign-On page's "Upcoming certificate reminders".
 pub(crate) struct UpcomingRow {
-    pub subject: String,
+    /// The certificate's common name.
+    pub name: String,
     pub fingerprint: String,
-    pub not_after: String,
+    pub fingerprint_groups: Vec<String>,
+    pub not_after: When,
     pub thresholds: Vec<UpcomingThresholdRow>,
 }
 
 pub(crate) struct UpcomingThresholdRow {
     pub threshold: String,
     pub describe: String,
-    pub at: String,
+    pub at: When,
     pub current: bool,
     pub recipients: Vec<UpcomingRecipientRow>,
 }
@@ -98,11 +112,8 @@ pub(crate) struct UpcomingRecipientRow {
     pub label: &'static str,
 }
 
-fn day(t: smartcore_domain::Timestamp) -> String {
-    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
-    let at = t.to_datetime();
-    at.format(&format).unwrap_or_else(|_| at.to_string())
-}
+use crate::pages::show::{When, fingerprint_groups, subject_short, when};
+use smartcore_domain::Timestamp;
 
 fn state_label(state: &str) -> &'static str {
     match state {
@@ -116,20 +127,21 @@ fn state_label(state: &str) -> &'static str {
     }
 }
 
-pub(crate) fn upcoming_rows(u: smartcore_app::Upcoming) -> Vec<UpcomingRow> {
+pub(crate) fn upcoming_rows(u: smartcore_app::Upcoming, now: Timestamp) -> Vec<UpcomingRow> {
     u.certificates
         .into_iter()
         .map(|c| UpcomingRow {
-            subject: c.subject,
+            name: subject_short(&c.subject),
+            fingerprint_groups: fingerprint_groups(&c.fingerprint_sha256),
             fingerprint: c.fingerprint_sha256,
-            not_after: day(c.not_after),
+            not_after: when(c.not_after, now),
             thresholds: c
                 .thresholds
                 .into_iter()
                 .map(|t| UpcomingThresholdRow {
                     threshold: t.threshold,
                     describe: t.describe,
-                    at: day(t.at),
+                    at: when(t.at, now),
                     current: t.current,
                     recipients: t
                         .recipients
