@@ -58,8 +58,8 @@ pub use smartcore_sso::sign_in::{Refusal as SsoRefusal, SsoPolicy};
 pub use smartcore_storage::{AcceptRefused, ChangedMember};
 pub use smartcore_storage::{RemovalMode, Store};
 pub use sso_sign_in::{
-    ATTEMPTS_SHOWN, AcsOutcome, CertificateUseView, CheckView, ResponseVerdict, SsoAttempt,
-    SsoRedirect, SsoSession, SsoSignInOverview, SsoStart, SubjectView,
+    ATTEMPTS_SHOWN, AcsOutcome, CertificateUseView, CheckView, Completion, ResponseVerdict,
+    SsoAttempt, SsoRedirect, SsoSession, SsoSignInOverview, SsoStart, SubjectView,
 };
 pub use sync::SyncSettings;
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};

@@ -19,21 +19,21 @@ impl App {
             .verified_assertion(&org_id, &org_record.name, saml_response, &mut draft, now)
             .await?
         {
-            Ok(assertion) => assertion,
-            Err(outcome) => return Ok(outcome),
+            Verified::Assertion(assertion) => assertion,
+            Verified::Answered(outcome) => return Ok(outcome),
         };
         let request = match self
             .use_once(&org_id, &org_record.sso_status, &assertion, now)
             .await?
         {
-            Ok(request) => request,
-            Err((refusal, detail)) => return self.refuse(&draft, refusal, &detail).await,
+            Step::Go(request) => request,
+            Step::Stop(refusal, detail) => return self.refuse(&draft, refusal, &detail).await,
         };
         let testing = request.as_ref().is_some_and(|r| r.purpose == "test");
         let (email, admission) = match self.person_check(&org_id, &mut draft).await? {
-            Ok(found) => found,
-            Err((refusal, _)) if testing => return self.tested(&draft, Some(refusal)).await,
-            Err((refusal, detail)) => return self.refuse(&draft, refusal, &detail).await,
+            Step::Go(found) => found,
+            Step::Stop(refusal, _) if testing => return self.tested(&draft, Some(refusal)).await,
+            Step::Stop(refusal, detail) => return self.refuse(&draft, refusal, &detail).await,
         };
         if testing {
             return self.tested(&draft, None).await;
@@ -75,12 +75,12 @@ impl App {
         saml_response: &str,
         draft: &mut Draft,
         now: Timestamp,
-    ) -> Result<Result<response::Assertion, AcsOutcome>, AppError> {
+    ) -> Result<Verified, AppError> {
         let Some(config) = self.store.sso_config(org_id).await? else {
             return self
                 .refuse(draft, Refusal::SsoNotEnabled, "no SSO configuration")
                 .await
-                .map(Err);
+                .map(Verified::Answered);
         };
         let xml = match response::decode_form_value(saml_response) {
             Ok(xml) => xml,
@@ -93,7 +93,7 @@ impl App {
                 return self
                     .refuse(draft, refusal.reason.into(), &refusal.detail)
                     .await
-                    .map(Err);
+                    .map(Verified::Answered);
             }
         };
         let certificates = parse_certificates(&self.store.current_certificate_pems(org_id).await?);
@@ -116,7 +116,7 @@ impl App {
             Ok(assertion) => {
                 draft.name_id = assertion.name_id.clone();
                 draft.email = assertion.email().map(str::to_string);
-                return Ok(Ok(assertion));
+                return Ok(Verified::Assertion(assertion));
             }
             Err(refusal) => refusal,
         };
@@ -140,11 +140,11 @@ impl App {
             return self
                 .tested(draft, Some(Refusal::from(refusal.reason)))
                 .await
-                .map(Err);
+                .map(Verified::Answered);
         }
         self.refuse(draft, refusal.reason.into(), &refusal.detail)
             .await
-            .map(Err)
+            .map(Verified::Answered)
     }
 
     /// In one unit of work, the assertion and the request it answers, each used once on
@@ -156,7 +156,7 @@ impl App {
         sso_status: &str,
         assertion: &response::Assertion,
         now: Timestamp,
-    ) -> Result<Result<Option<RequestRecord>, (Refusal, String)>, AppError> {
+    ) -> Result<Step<Option<RequestRecord>>, AppError> {
         let policy = policy_of(self.store.sso_policy(org_id).await?);
         let mut tx = self.store.write().await?;
         let keep_until = assertion
@@ -166,30 +166,30 @@ impl App {
             .plus_millis(response::CLOCK_SKEW.whole_milliseconds() as i64)
             .max(now.plus_millis(REQUEST_LIFETIME.whole_milliseconds() as i64));
         if !store::use_assertion(&mut tx, org_id, &assertion.id, keep_until).await? {
-            return Ok(Err((Refusal::Replayed, assertion.id.clone())));
+            return Ok(Step::Stop(Refusal::Replayed, assertion.id.clone()));
         }
         let request = match &assertion.in_response_to {
             Some(request_id) => {
                 let since = now.plus_millis(-(REQUEST_LIFETIME.whole_milliseconds() as i64));
                 match store::answer_request(&mut tx, org_id, request_id, since, now).await? {
                     Some(request) => Some(request),
-                    None => return Ok(Err((Refusal::UnknownRequest, request_id.clone()))),
+                    None => return Ok(Step::Stop(Refusal::UnknownRequest, request_id.clone())),
                 }
             }
             None if policy.idp_initiated => None,
             None => {
-                return Ok(Err((
+                return Ok(Step::Stop(
                     Refusal::UnsolicitedResponse,
                     "no InResponseTo".to_string(),
-                )));
+                ));
             }
         };
         let testing = request.as_ref().is_some_and(|r| r.purpose == "test");
         if !testing && sso_status != "enabled" {
-            return Ok(Err((Refusal::SsoNotEnabled, sso_status.to_string())));
+            return Ok(Step::Stop(Refusal::SsoNotEnabled, sso_status.to_string()));
         }
         tx.commit().await?;
-        Ok(Ok(request))
+        Ok(Step::Go(request))
     }
 
     /// Records the sign-in and the one-time ticket the browser completes it with.
@@ -227,14 +227,14 @@ impl App {
         &self,
         org_id: &OrgId,
         draft: &mut Draft,
-    ) -> Result<Result<(EmailAddress, Admission), (Refusal, String)>, AppError> {
+    ) -> Result<Step<(EmailAddress, Admission)>, AppError> {
         let Some(raw) = draft.email.clone() else {
             draft.email_check(false, "the Response names no e-mail address");
-            return Ok(Err((Refusal::NoEmail, String::new())));
+            return Ok(Step::Stop(Refusal::NoEmail, String::new()));
         };
         let Ok(email) = EmailAddress::parse(&raw) else {
             draft.email_check(false, format!("{raw:?} is not an e-mail address"));
-            return Ok(Err((Refusal::NoEmail, raw)));
+            return Ok(Step::Stop(Refusal::NoEmail, raw));
         };
         let verified: Vec<String> = self
             .store
@@ -252,10 +252,10 @@ impl App {
                     email.as_str()
                 ),
             );
-            return Ok(Err((
+            return Ok(Step::Stop(
                 Refusal::EmailOutsideVerifiedDomains,
                 email.as_str().to_string(),
-            )));
+            ));
         }
         let policy = policy_of(self.store.sso_policy(org_id).await?);
         let person = match self.store.user_by_email(&email).await {
@@ -274,11 +274,11 @@ impl App {
                     Admission::CreateUser => "new here: an account and membership are created",
                 };
                 draft.email_check(true, format!("{}: {words}", email.as_str()));
-                Ok(Ok((email, admission)))
+                Ok(Step::Go((email, admission)))
             }
             Err(refusal) => {
                 draft.email_check(false, format!("{}: {}", email.as_str(), refusal.in_words()));
-                Ok(Err((refusal, email.as_str().to_string())))
+                Ok(Step::Stop(refusal, email.as_str().to_string()))
             }
         }
     }
@@ -372,14 +372,14 @@ impl App {
         &self,
         ticket: &str,
         browser_secret: Option<&str>,
-    ) -> Result<Result<SsoSession, Refusal>, AppError> {
+    ) -> Result<Completion, AppError> {
         let now = self.now();
         let Some(handover) = self
             .store
             .take_sso_handover(&secret_hash(ticket), now)
             .await?
         else {
-            return Ok(Err(Refusal::UnknownRequest));
+            return Ok(Completion::Refused(Refusal::UnknownRequest));
         };
         let org_id = OrgId::parse(&handover.org_id).ok_or(AppError::NotFound)?;
         if let Some(expected) = &handover.browser_hash
@@ -388,7 +388,7 @@ impl App {
             let draft = Draft::new(&org_id, attempt_id(), now);
             self.refuse(&draft, Refusal::OtherBrowser, &handover.attempt_id)
                 .await?;
-            return Ok(Err(Refusal::OtherBrowser));
+            return Ok(Completion::Refused(Refusal::OtherBrowser));
         }
         let user_id = handover
             .user_id
@@ -397,10 +397,10 @@ impl App {
             .ok_or(AppError::NotFound)?;
         let user = self.store.user(&user_id).await?;
         if user.is_disabled() {
-            return Ok(Err(Refusal::UserDisabled));
+            return Ok(Completion::Refused(Refusal::UserDisabled));
         }
         let session = self.open_session(&user, "sso").await?;
-        Ok(Ok(SsoSession {
+        Ok(Completion::SignedIn(SsoSession {
             session,
             return_path: handover.return_path,
         }))

@@ -89,7 +89,10 @@ impl App {
                 draft.email = assertion.email().map(str::to_string);
                 let person = self.person_check(org_id, &mut draft).await?;
                 (
-                    person.err().map(|(r, _)| r),
+                    match person {
+                        Step::Go(_) => None,
+                        Step::Stop(refusal, _) => Some(refusal),
+                    },
                     Some(SubjectView::of(assertion)),
                 )
             }

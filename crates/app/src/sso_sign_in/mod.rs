@@ -76,6 +76,26 @@ pub enum AcsOutcome {
     Refused { refusal: Refusal, detail: String },
 }
 
+/// What `/sso/complete` did: the session, or why not.
+pub enum Completion {
+    SignedIn(SsoSession),
+    Refused(Refusal),
+}
+
+/// What a step of the ACS found: go on with its value, or stop with a refusal and the detail
+/// recorded with it.
+pub(super) enum Step<T> {
+    Go(T),
+    Stop(Refusal, String),
+}
+
+/// What verifying the Response gave: the signed Assertion, or the ACS's answer already
+/// recorded (a refusal, or an administrator's failed test).
+pub(super) enum Verified {
+    Assertion(response::Assertion),
+    Answered(AcsOutcome),
+}
+
 /// A completed sign-in.
 pub struct SsoSession {
     pub session: crate::NewSession,

@@ -24,8 +24,8 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use smartcore_app::{
-    AcsOutcome, AppError, CheckView, OrgSummary, ResponseVerdict, SsoAttempt, SsoPolicy,
-    SsoRedirect, SsoRefusal, SsoStart,
+    AcsOutcome, AppError, CheckView, Completion, OrgSummary, ResponseVerdict, SsoAttempt,
+    SsoPolicy, SsoRedirect, SsoRefusal, SsoStart,
 };
 use smartcore_domain::Timestamp;
 
@@ -253,7 +253,7 @@ async fn complete(
 ) -> Response {
     let secret = jar.get(SSO_COOKIE).map(|c| c.value().to_owned());
     match state.app.complete_sso(&q.ticket, secret.as_deref()).await {
-        Ok(Ok(done)) => {
+        Ok(Completion::SignedIn(done)) => {
             if let Some(old) = jar.get(session::COOKIE_NAME) {
                 let _ = state.app.sign_out(old.value()).await;
             }
@@ -265,7 +265,7 @@ async fn complete(
             let to = done.return_path.unwrap_or_else(|| "/".to_owned());
             (jar, Redirect::to(&to)).into_response()
         }
-        Ok(Err(refusal)) => refused_page(refusal, None),
+        Ok(Completion::Refused(refusal)) => refused_page(refusal, None),
         Err(e) => PageError(e).into_response(),
     }
 }
