@@ -63,6 +63,8 @@ pub struct SsoConfigRecord {
     pub idp_sso_url: String,
     pub source: String,
     pub updated_at: i64,
+    /// `redirect` or `post`: how the sign-in URL takes our AuthnRequest.
+    pub idp_sso_binding: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -314,7 +316,7 @@ impl Store {
 
     pub async fn sso_config(&self, org_id: &OrgId) -> Result<Option<SsoConfigRecord>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT idp_entity_id, idp_sso_url, source, updated_at FROM sso_configs WHERE org_id = $1",
+            "SELECT idp_entity_id, idp_sso_url, source, updated_at, idp_sso_binding FROM sso_configs WHERE org_id = $1",
         )
         .bind(org_id.as_str())
         .fetch_optional(&self.pool)

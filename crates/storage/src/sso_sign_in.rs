@@ -532,13 +532,4 @@ impl Store {
             .await?;
         Ok(row.map(|r| r.get(0)))
     }
-
-    /// The binding the identity provider's sign-in URL takes (`redirect` or `post`).
-    pub async fn sso_binding(&self, org_id: &OrgId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT idp_sso_binding FROM sso_configs WHERE org_id = $1")
-            .bind(org_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.get(0)))
-    }
 }

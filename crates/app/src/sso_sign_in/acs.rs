@@ -22,15 +22,17 @@ impl App {
             Verified::Assertion(assertion) => assertion,
             Verified::Answered(outcome) => return Ok(outcome),
         };
+        // Read once for the whole sign-in.
+        let policy = policy_of(self.store.sso_policy(&org_id).await?);
         let request = match self
-            .use_once(&org_id, &org_record.sso_status, &assertion, now)
+            .use_once(&org_id, &org_record.sso_status, policy, &assertion, now)
             .await?
         {
             Step::Go(request) => request,
             Step::Stop(refusal, detail) => return self.refuse(&draft, refusal, &detail).await,
         };
         let testing = request.as_ref().is_some_and(|r| r.purpose == "test");
-        let (email, admission) = match self.person_check(&org_id, &mut draft).await? {
+        let (email, admission) = match self.person_check(&org_id, policy, &mut draft).await? {
             Step::Go(found) => found,
             Step::Stop(refusal, _) if testing => return self.tested(&draft, Some(refusal)).await,
             Step::Stop(refusal, detail) => return self.refuse(&draft, refusal, &detail).await,
@@ -154,10 +156,10 @@ impl App {
         &self,
         org_id: &OrgId,
         sso_status: &str,
+        policy: SsoPolicy,
         assertion: &response::Assertion,
         now: Timestamp,
     ) -> Result<Step<Option<RequestRecord>>, AppError> {
-        let policy = policy_of(self.store.sso_policy(org_id).await?);
         let mut tx = self.store.write().await?;
         let keep_until = assertion
             .not_on_or_after
@@ -226,6 +228,7 @@ impl App {
     pub(super) async fn person_check(
         &self,
         org_id: &OrgId,
+        policy: SsoPolicy,
         draft: &mut Draft,
     ) -> Result<Step<(EmailAddress, Admission)>, AppError> {
         let Some(raw) = draft.email.clone() else {
@@ -257,7 +260,6 @@ impl App {
                 email.as_str().to_string(),
             ));
         }
-        let policy = policy_of(self.store.sso_policy(org_id).await?);
         let person = match self.store.user_by_email(&email).await {
             Ok(user) => Person::User {
                 disabled: user.is_disabled(),

@@ -87,7 +87,13 @@ impl App {
         let (reason, subject) = match &report.outcome {
             Ok(assertion) => {
                 draft.email = assertion.email().map(str::to_string);
-                let person = self.person_check(org_id, &mut draft).await?;
+                let person = self
+                    .person_check(
+                        org_id,
+                        policy_of(self.store.sso_policy(org_id).await?),
+                        &mut draft,
+                    )
+                    .await?;
                 (
                     match person {
                         Step::Go(_) => None,

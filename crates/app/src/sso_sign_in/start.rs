@@ -74,13 +74,7 @@ impl App {
                 "Add the identity provider's settings on the Single Sign-On page first.",
             )
         })?;
-        let binding = SsoBinding::parse(
-            self.store
-                .sso_binding(org_id)
-                .await?
-                .as_deref()
-                .unwrap_or("redirect"),
-        );
+        let binding = SsoBinding::parse(&config.idp_sso_binding);
         let browser_secret = random_secret();
         let id = sign_in::new_saml_id();
         let now = self.now();
