@@ -11,6 +11,8 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
+mod invitations;
+mod limits;
 mod members;
 pub mod metadata_fetch;
 pub mod metadata_refresh;
@@ -36,10 +38,11 @@ pub use contacts::{
     MemberSearchHit, Removal,
 };
 pub use error::{AppError, wait_in_words};
-pub use members::{
-    Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
-    MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MemberPage, MemberView, SentInvitation,
+pub use invitations::{
+    Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationLink, InvitationPreview,
+    InvitationView, MAX_PENDING_INVITATIONS, MailStatus, RESENDS_PER_DAY, SentInvitation,
 };
+pub use members::{MEMBERS_PAGE, MemberPage, MemberView};
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
 pub use metrics::{
@@ -52,10 +55,11 @@ pub use setup::{DomainView, SsoInput, SsoView};
 pub use setup_links::{
     LinkRefused, SETUP_LINK_LIFETIME, SETUP_LINK_SEND_WINDOW, SETUP_LINK_SENDS, SetupDetails,
 };
+pub use smartcore_domain::AcceptRefused;
 pub use smartcore_identity as identity;
 pub use smartcore_mail as mail;
 pub use smartcore_sso::sign_in::{Refusal as SsoRefusal, SsoPolicy};
-pub use smartcore_storage::{AcceptRefused, ChangedMember};
+pub use smartcore_storage::ChangedMember;
 pub use smartcore_storage::{RemovalMode, Store};
 pub use sso_sign_in::{
     ATTEMPTS_SHOWN, AcsOutcome, CertificateUseView, CheckView, Completion, ResponseVerdict,

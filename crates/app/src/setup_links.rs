@@ -11,8 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use smartcore_domain::{ContactId, OrgId, Timestamp};
+use smartcore_domain::{ContactId, OrgId, Quota, Timestamp};
 use smartcore_mail::{MailError, SetupLinkMail, setup_link};
+use smartcore_storage::quota::Counter;
 use smartcore_storage::{Delivery, DeliveryOutcome};
 
 /// How long a setup link works.
@@ -84,23 +85,15 @@ impl App {
     /// across instances); beyond that `RateLimited` with when the next send is possible.
     pub async fn send_setup_links(&self, actor: &Actor, org: &str) -> Result<usize, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let now = self.now();
-        if let Err(free_at) = self
-            .store
-            .take_setup_link_send(
-                &org_id,
-                now,
-                SETUP_LINK_SEND_WINDOW.whole_milliseconds() as i64,
-                SETUP_LINK_SENDS,
-            )
-            .await?
-        {
-            let ms = (free_at - now.unix_millis()).max(1000) as u64;
-            self.metrics.limit_refusal("setup_links");
-            return Err(AppError::RateLimited {
-                retry_after_secs: ms.div_ceil(1000),
-            });
-        }
+        let quota = Quota::new(
+            SETUP_LINK_SENDS as u32,
+            SETUP_LINK_SEND_WINDOW.whole_milliseconds() as i64,
+        );
+        let counter = Counter::SetupLinks {
+            org_id: org_id.as_str(),
+        };
+        self.take_quota(&org_id, counter, quota, 1, "setup_links")
+            .await?;
         let org = self.store.org(&org_id).await?;
         let key = self.link_key().await?;
         let expires = self

@@ -34,11 +34,13 @@ use futures_util::future::FutureExt;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use smartcore_domain::Quota;
 use smartcore_domain::{ContactId, ItContact, OrgId, SyncStatus, Timestamp};
 use smartcore_mail::{
     AdminNoticeMail, CertificateReminderMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail,
     admin_notice, as_test_alert, certificate_reminder, reconfirm, welcome, with_not_me_link,
 };
+use smartcore_storage::quota::Counter;
 use smartcore_storage::{Delivery, DeliveryOutcome, TrustMailJob, TrustRecord};
 use std::collections::HashMap;
 
@@ -745,23 +747,12 @@ impl App {
                 retry_after_secs: (ms(TEST_ALERT_WINDOW) / 1000) as u64,
             });
         }
-        if let Err(free_at) = self
-            .store
-            .take_test_alert_send(
-                &org_id,
-                count,
-                now,
-                ms(TEST_ALERT_WINDOW),
-                TEST_ALERTS_PER_WINDOW,
-            )
-            .await?
-        {
-            let wait = (free_at - now.unix_millis()).max(1000) as u64;
-            self.metrics.limit_refusal("test_alerts");
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait.div_ceil(1000),
-            });
-        }
+        let quota = Quota::new(TEST_ALERTS_PER_WINDOW as u32, ms(TEST_ALERT_WINDOW));
+        let counter = Counter::TestAlerts {
+            org_id: org_id.as_str(),
+        };
+        self.take_quota(&org_id, counter, quota, count as u32, "test_alerts")
+            .await?;
         let org_record = self.store.org(&org_id).await?;
         let requested_by = self
             .store

@@ -8,7 +8,9 @@ pub mod access;
 pub mod contact;
 pub mod email;
 pub mod ids;
+pub mod invitation;
 pub mod name;
+pub mod quota;
 pub mod time;
 
 pub use access::{Access, Denied, Role};
@@ -21,5 +23,10 @@ pub use ids::{
     AuditEventId, ContactId, DeliveryId, DomainId, InvitationId, OrgId, RemovalId, SessionId,
     TokenId, UserId,
 };
+pub use invitation::{
+    AcceptRefused, Acceptor, ExistingAccount, InvitationStatus, InviteFacts, InvitePolicy,
+    InviteRefused, Joining, LinkFacts,
+};
 pub use name::{ContactName, NameError, PersonName, check_label};
+pub use quota::Quota;
 pub use time::Timestamp;

@@ -31,10 +31,7 @@ pub struct AuditRecord {
     pub actor_email: Option<String>,
 }
 
-pub(crate) async fn record(
-    conn: &mut AnyConnection,
-    entry: AuditEntry<'_>,
-) -> Result<(), StoreError> {
+pub async fn record(conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_events (id, org_id, at, actor, action, target, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -501,49 +501,6 @@ impl Store {
         .await?;
         Ok(())
     }
-
-    /// Takes one of an organisation's `limit` setup-link sends per `window_ms`: `Ok(())`, or
-    /// `Err(when)` with the Unix milliseconds at which one is free again. Counted in the
-    /// database under the organisation's row lock, so it holds across instances.
-    pub async fn take_setup_link_send(
-        &self,
-        org_id: &OrgId,
-        now: Timestamp,
-        window_ms: i64,
-        limit: i64,
-    ) -> Result<Result<(), i64>, StoreError> {
-        let since = now.unix_millis() - window_ms;
-        let mut tx = self.begin().await?;
-        // The lock (see `create_named_api_token`); the value does not change.
-        sqlx::query("UPDATE organisations SET contacts_version = contacts_version WHERE id = $1")
-            .bind(org_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM setup_link_sends WHERE org_id = $1 AND at <= $2")
-            .bind(org_id.as_str())
-            .bind(since)
-            .execute(&mut *tx)
-            .await?;
-        let oldest_counted = sqlx::query(
-            "SELECT at FROM setup_link_sends WHERE org_id = $1 AND at > $2 \
-             ORDER BY at DESC LIMIT 1 OFFSET $3",
-        )
-        .bind(org_id.as_str())
-        .bind(since)
-        .bind(limit - 1)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = oldest_counted {
-            return Ok(Err(row.get::<i64, _>(0) + window_ms));
-        }
-        sqlx::query("INSERT INTO setup_link_sends (org_id, at) VALUES ($1, $2)")
-            .bind(org_id.as_str())
-            .bind(now.unix_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Ok(()))
-    }
 }
 
 /// A token to store: only the hash of its secret.

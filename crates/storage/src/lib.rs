@@ -8,7 +8,7 @@
 //! State that must survive a crash lives here, and rows are the queues: a contact waiting for
 //! the identity side is a row with `next_sync_at` set, not a message held in memory.
 
-mod audit;
+pub mod audit;
 mod auth;
 mod batch;
 mod contacts;
@@ -16,10 +16,11 @@ mod deliveries;
 mod domains;
 mod error;
 mod gauges;
-mod invitations;
+pub mod invitations;
 mod metadata_sources;
-mod orgs;
+pub mod orgs;
 mod people;
+pub mod quota;
 mod reminder_queue;
 mod reminders;
 mod removals;
@@ -29,6 +30,7 @@ pub mod sso_sign_in;
 mod sync;
 mod trust;
 mod tx;
+pub mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, TokenOwner};
@@ -40,7 +42,7 @@ pub use domains::{
 };
 pub use error::StoreError;
 pub use gauges::WorkCounts;
-pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRules, NewInvitation};
+pub use invitations::{InvitationRecord, NewInvitation};
 pub use metadata_sources::MetadataSourceRecord;
 pub use orgs::OrgRecord;
 pub use people::{
@@ -58,9 +60,13 @@ pub use sync::{IdentityRoom, LIMIT_REFUSAL_MARKER, SyncJob};
 pub use trust::{AdminRecipient, ReminderState, TrustMailJob, TrustRecord, UnconfirmedContact};
 pub use tx::WriteTx;
 
+/// A database connection, as the use cases pass it to storage functions (a [`WriteTx`]
+/// derefs to one; [`Store::read_connection`] lends one for reads).
+pub type Connection = sqlx::AnyConnection;
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection as _, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 

@@ -83,3 +83,17 @@ impl Store {
         Ok(())
     }
 }
+
+/// Takes the organisation's lock for the rest of the transaction: the one way to serialise
+/// changes to an organisation's lists and counts (contacts, members, invitations, quotas).
+/// `NotFound` when there is no such organisation.
+pub async fn lock(conn: &mut sqlx::AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
+    let done = sqlx::query("UPDATE organisations SET name = name WHERE id = $1")
+        .bind(org_id.as_str())
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -140,6 +140,15 @@ impl Store {
         .await?)
     }
 
+    /// The user with this address, if any.
+    pub async fn find_user_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        crate::users::by_email(&mut conn, email).await
+    }
+
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<UserRecord, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, email, name, password_hash, is_staff, created_at, disabled_at FROM users WHERE email_key = $1",
@@ -828,16 +837,7 @@ static MEMBERSHIPS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new
 
 /// Locks the organisation's row until the transaction ends (PostgreSQL; on SQLite the
 /// transaction holds the write lock already), so that membership rules read settled counts.
-pub(crate) async fn lock_org(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
-    let done = sqlx::query("UPDATE organisations SET name = name WHERE id = $1")
-        .bind(org_id.as_str())
-        .execute(conn)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
+pub(crate) use crate::orgs::lock as lock_org;
 
 async fn member_of(
     conn: &mut AnyConnection,

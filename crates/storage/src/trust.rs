@@ -512,54 +512,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
-
-    /// Counts a test alert against the organisation's limit of `limit` per `window_ms`:
-    /// `Err(free_at)` (Unix ms) when the limit is reached. Counted in the database, so across
-    /// instances; serialised by the organisation's row lock.
-    pub async fn take_test_alert_send(
-        &self,
-        org_id: &OrgId,
-        count: i64,
-        now: Timestamp,
-        window_ms: i64,
-        limit: i64,
-    ) -> Result<Result<(), i64>, StoreError> {
-        let since = now.unix_millis() - window_ms;
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE organisations SET contacts_version = contacts_version WHERE id = $1")
-            .bind(org_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM test_alert_sends WHERE org_id = $1 AND at <= $2")
-            .bind(org_id.as_str())
-            .bind(since)
-            .execute(&mut *tx)
-            .await?;
-        let used: Vec<(i64,)> = sqlx::query_as(
-            "SELECT at FROM test_alert_sends WHERE org_id = $1 AND at > $2 ORDER BY at",
-        )
-        .bind(org_id.as_str())
-        .bind(since)
-        .fetch_all(&mut *tx)
-        .await?;
-        if used.len() as i64 + count > limit {
-            // Free again once enough of the oldest sends leave the window.
-            let needed = (used.len() as i64 + count - limit).max(1) as usize;
-            let free_at = used
-                .get(needed - 1)
-                .map_or(now.unix_millis() + window_ms, |(at,)| at + window_ms);
-            return Ok(Err(free_at));
-        }
-        for _ in 0..count {
-            sqlx::query("INSERT INTO test_alert_sends (org_id, at) VALUES ($1, $2)")
-                .bind(org_id.as_str())
-                .bind(now.unix_millis())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Ok(()))
-    }
 }
 
 /// The contact's row, created when missing (a contact Synced by a re-add has none yet).

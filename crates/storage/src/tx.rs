@@ -49,6 +49,13 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A pooled connection for reads that belong together (no transaction).
+    pub async fn read_connection(&self) -> Result<PoolConnection<Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+}
+
 impl WriteTx {
     /// Commits. `Ok` means the database has the changes; on `Err` it has none of them.
     pub async fn commit(mut self) -> Result<(), StoreError> {

@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use smartcore_app::{
-    AcceptRefused, Accepted, AppError, InvitationPreview, InvitationView, MEMBERS_PAGE, MailStatus,
-    MemberView, OrgSummary,
+    AcceptRefused, Accepted, AppError, InvitationLink, InvitationPreview, InvitationView,
+    MEMBERS_PAGE, MailStatus, MemberView, OrgSummary,
 };
 use smartcore_domain::Role;
 
@@ -775,7 +775,7 @@ async fn open_link(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     match state.app.open_invitation(&token).await? {
-        Ok(preview) => Ok(render(
+        InvitationLink::Open(preview) => Ok(render(
             StatusCode::OK,
             &InvitationPage {
                 title: format!("Join {}", preview.org_name),
@@ -787,7 +787,7 @@ async fn open_link(
                 message: String::new(),
             },
         )),
-        Err(refused) => Ok(refused_page(refused)),
+        InvitationLink::Refused(refused) => Ok(refused_page(refused)),
     }
 }
 
@@ -807,8 +807,8 @@ async fn accept(
     Form(form): Form<AcceptBody>,
 ) -> Result<Response, PageError> {
     let preview = match state.app.open_invitation(&token).await? {
-        Ok(p) => p,
-        Err(refused) => return Ok(refused_page(refused)),
+        InvitationLink::Open(p) => p,
+        InvitationLink::Refused(refused) => return Ok(refused_page(refused)),
     };
     let result = if preview.account_exists {
         state
