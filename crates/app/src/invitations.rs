@@ -7,6 +7,7 @@
 //! invitations cannot overshoot a limit and every instance shares the counts.
 
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
+use crate::members::parse_role;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{
     AcceptRefused, Acceptor, EmailAddress, ExistingAccount, InvitationId, InvitationStatus,
@@ -161,18 +162,6 @@ fn refused_by(r: InviteRefused, email: &str, now: Timestamp) -> AppError {
                 retry_after_secs: secs,
             }
         }
-    }
-}
-
-fn parse_role(role: &str) -> Result<Role, AppError> {
-    match role {
-        "admin" => Ok(Role::Admin),
-        "member" => Ok(Role::Member),
-        _ => Err(AppError::invalid(
-            "invalid_role",
-            "role",
-            "The role must be \"admin\" or \"member\".",
-        )),
     }
 }
 

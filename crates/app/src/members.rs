@@ -9,8 +9,12 @@ use crate::contacts::{MAX_QUERY_CHARS, MAX_SEARCH_RESULTS};
 use crate::{Actor, App, AppError};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use smartcore_domain::access::{may_change_role, may_remove};
 use smartcore_domain::{OrgId, Role, Timestamp, UserId};
-use smartcore_storage::{ChangedMember, MemberCursor, MemberHit, MembershipRefused, OrgRecord};
+use smartcore_storage::{
+    AuditEntry, ChangedMember, Connection, MemberCursor, MemberHit, OrgRecord, audit, invitations,
+    memberships, orgs,
+};
 
 /// Members per page of the members list.
 pub const MEMBERS_PAGE: i64 = 50;
@@ -46,7 +50,7 @@ pub struct MemberPage {
     pub next: Option<String>,
 }
 
-fn parse_role(role: &str) -> Result<Role, AppError> {
+pub(crate) fn parse_role(role: &str) -> Result<Role, AppError> {
     match role {
         "admin" => Ok(Role::Admin),
         "member" => Ok(Role::Member),
@@ -89,6 +93,28 @@ fn decode_cursor(s: &str) -> Result<MemberCursor, AppError> {
         sort_name: sort_name.to_owned(),
         user_id: user_id.to_owned(),
     })
+}
+
+/// Records a change to a membership in the audit log.
+async fn audit_member(
+    conn: &mut Connection,
+    org_id: &OrgId,
+    user_id: &UserId,
+    actor: &str,
+    action: &'static str,
+    details: serde_json::Value,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let entry = AuditEntry {
+        org_id: Some(org_id),
+        at: now,
+        actor,
+        action,
+        target: Some(user_id.as_str()),
+        details,
+    };
+    audit::record(conn, entry).await?;
+    Ok(())
 }
 
 impl App {
@@ -160,6 +186,9 @@ impl App {
         Ok(self.store.member(&org_id, &user_id).await?.into())
     }
 
+    /// Changes the role in one unit of work: the organisation's lock, the member and the
+    /// administrators counted, the domain's verdict, then the change, the revocation of a
+    /// demoted administrator's invitations (their authority ends here) and the audit event.
     async fn change_role(
         &self,
         org_id: &OrgId,
@@ -167,14 +196,36 @@ impl App {
         role: Role,
         actor: &str,
     ) -> Result<Option<ChangedMember>, AppError> {
-        match self
-            .store
-            .set_member_role(org_id, user_id, role, actor, self.now())
-            .await?
-        {
-            Ok(changed) => Ok(changed),
-            Err(MembershipRefused::LastAdmin) => Err(last_admin()),
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        orgs::lock(&mut tx, org_id).await?;
+        let before = memberships::of(&mut tx, org_id, user_id).await?;
+        let admins = memberships::count_admins(&mut tx, org_id).await?;
+        if !may_change_role(before.role, role, admins).map_err(|_| last_admin())? {
+            return Ok(None);
         }
+        memberships::set_role(&mut tx, org_id, user_id, role).await?;
+        if before.role == Role::Admin {
+            let reason = "inviter_demoted";
+            invitations::revoke_invitations_of(&mut tx, org_id, user_id, actor, now, reason)
+                .await?;
+        }
+        let details = serde_json::json!({
+            "email": before.email, "name": before.name,
+            "from": before.role.as_str(), "to": role.as_str(),
+        });
+        audit_member(
+            &mut tx,
+            org_id,
+            user_id,
+            actor,
+            "member.role_changed",
+            details,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(before))
     }
 
     /// Removes a member; never the last administrator. Their IT contact, if any, stays and
@@ -191,20 +242,41 @@ impl App {
             .await
     }
 
+    /// Removes the member in one unit of work (see [`App::change_role`]); an IT contact
+    /// picked from them stays (D3) and shows as no longer a member.
     async fn drop_member(
         &self,
         org_id: &OrgId,
         user_id: &UserId,
         actor: &str,
     ) -> Result<ChangedMember, AppError> {
-        match self
-            .store
-            .remove_member(org_id, user_id, actor, self.now())
-            .await?
-        {
-            Ok(removed) => Ok(removed),
-            Err(MembershipRefused::LastAdmin) => Err(last_admin()),
+        let now = self.now();
+        let mut tx = self.store.write().await?;
+        orgs::lock(&mut tx, org_id).await?;
+        let before = memberships::of(&mut tx, org_id, user_id).await?;
+        let admins = memberships::count_admins(&mut tx, org_id).await?;
+        may_remove(before.role, admins).map_err(|_| last_admin())?;
+        memberships::delete(&mut tx, org_id, user_id).await?;
+        if before.role == Role::Admin {
+            let reason = "inviter_removed";
+            invitations::revoke_invitations_of(&mut tx, org_id, user_id, actor, now, reason)
+                .await?;
         }
+        let details = serde_json::json!({
+            "email": before.email, "name": before.name, "role": before.role.as_str(),
+        });
+        audit_member(
+            &mut tx,
+            org_id,
+            user_id,
+            actor,
+            "member.removed",
+            details,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(before)
     }
 
     /// `smartcore member set-role`: as [`App::set_member_role`], by address, audited as `cli`.

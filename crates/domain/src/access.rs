@@ -68,9 +68,63 @@ impl Access {
     }
 }
 
+/// Why a role change or removal was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipRefused {
+    /// The organisation would be left without an administrator.
+    LastAdmin,
+}
+
+/// What changing a member from `current` to `wanted` does, with `admins` administrators in
+/// the organisation (counted under its lock): nothing when the role is the same
+/// (`Ok(false)`), a change (`Ok(true)`), or a refusal when it would demote the last
+/// administrator.
+pub fn may_change_role(
+    current: Role,
+    wanted: Role,
+    admins: u32,
+) -> Result<bool, MembershipRefused> {
+    if current == wanted {
+        return Ok(false);
+    }
+    keeps_an_administrator(current, admins)?;
+    Ok(true)
+}
+
+/// Whether a member with `role` may leave (be removed), with `admins` administrators.
+pub fn may_remove(role: Role, admins: u32) -> Result<(), MembershipRefused> {
+    keeps_an_administrator(role, admins)
+}
+
+/// An organisation always keeps at least one administrator.
+fn keeps_an_administrator(leaving: Role, admins: u32) -> Result<(), MembershipRefused> {
+    if leaving == Role::Admin && admins <= 1 {
+        return Err(MembershipRefused::LastAdmin);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_administrator_can_be_neither_demoted_nor_removed() {
+        assert_eq!(
+            may_change_role(Role::Admin, Role::Member, 1),
+            Err(MembershipRefused::LastAdmin)
+        );
+        assert_eq!(may_change_role(Role::Admin, Role::Member, 2), Ok(true));
+        assert_eq!(may_change_role(Role::Admin, Role::Admin, 1), Ok(false));
+        assert_eq!(may_change_role(Role::Member, Role::Admin, 1), Ok(true));
+        assert_eq!(may_change_role(Role::Member, Role::Member, 0), Ok(false));
+        assert_eq!(
+            may_remove(Role::Admin, 1),
+            Err(MembershipRefused::LastAdmin)
+        );
+        assert_eq!(may_remove(Role::Admin, 2), Ok(()));
+        assert_eq!(may_remove(Role::Member, 1), Ok(()));
+    }
 
     #[test]
     fn only_administrators_manage_settings() {

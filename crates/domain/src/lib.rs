@@ -13,7 +13,7 @@ pub mod name;
 pub mod quota;
 pub mod time;
 
-pub use access::{Access, Denied, Role};
+pub use access::{Access, Denied, MembershipRefused, Role};
 pub use contact::{
     ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS,
     MailRejection, RECOMMENDED_MINIMUM, SyncStatus,

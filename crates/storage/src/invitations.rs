@@ -357,7 +357,7 @@ pub async fn pending_sent_by(
 /// Revokes the pending invitations `inviter` sent in the organisation (they were demoted or
 /// removed: the invitations carried their authority), each recorded as `invitation.revoked`
 /// with the reason. Returns how many.
-pub(crate) async fn revoke_invitations_of(
+pub async fn revoke_invitations_of(
     conn: &mut AnyConnection,
     org_id: &OrgId,
     inviter: &UserId,

@@ -17,6 +17,7 @@ mod domains;
 mod error;
 mod gauges;
 pub mod invitations;
+pub mod memberships;
 mod metadata_sources;
 pub mod orgs;
 mod people;
@@ -46,8 +47,8 @@ pub use invitations::{InvitationRecord, NewInvitation};
 pub use metadata_sources::MetadataSourceRecord;
 pub use orgs::OrgRecord;
 pub use people::{
-    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,
-    MembershipRefused, SearchPath, UserRecord,
+    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord, SearchPath,
+    UserRecord,
 };
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};

@@ -86,7 +86,8 @@ impl Store {
 
 /// Takes the organisation's lock for the rest of the transaction: the one way to serialise
 /// changes to an organisation's lists and counts (contacts, members, invitations, quotas).
-/// `NotFound` when there is no such organisation.
+/// `NotFound` when there is no such organisation. (PostgreSQL holds the row lock until the
+/// transaction ends; on SQLite the transaction holds the write lock already.)
 pub async fn lock(conn: &mut sqlx::AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
     let done = sqlx::query("UPDATE organisations SET name = name WHERE id = $1")
         .bind(org_id.as_str())

@@ -71,13 +71,6 @@ impl MemberCursor {
     }
 }
 
-/// Why a role change or removal was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MembershipRefused {
-    /// The organisation would be left without an administrator.
-    LastAdmin,
-}
-
 /// A membership changed by [`Store::set_member_role`] or [`Store::remove_member`].
 #[derive(Debug, Clone)]
 pub struct ChangedMember {
@@ -221,117 +214,6 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
-    }
-
-    /// Changes a member's role, recording `member.role_changed` in the same transaction.
-    /// Demoting the last administrator is refused. A demoted administrator's pending
-    /// invitations are revoked with it (`invitation.revoked`, reason `inviter_demoted`). The organisation's row is locked first, so
-    /// two administrators demoting each other at once cannot both succeed (PostgreSQL reads
-    /// the count after the lock; SQLite's `BEGIN IMMEDIATE` serialises writers anyway).
-    /// `Ok(Ok(None))`: the member had that role already (nothing written).
-    pub async fn set_member_role(
-        &self,
-        org_id: &OrgId,
-        user_id: &UserId,
-        role: Role,
-        actor: &str,
-        now: Timestamp,
-    ) -> Result<Result<Option<ChangedMember>, MembershipRefused>, StoreError> {
-        let mut tx = self.begin().await?;
-        lock_org(&mut tx, org_id).await?;
-        let before = member_of(&mut tx, org_id, user_id).await?;
-        if before.role == role {
-            return Ok(Ok(None));
-        }
-        if before.role == Role::Admin && admin_count(&mut tx, org_id).await? <= 1 {
-            return Ok(Err(MembershipRefused::LastAdmin));
-        }
-        sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
-            .bind(role.as_str())
-            .bind(org_id.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if before.role == Role::Admin {
-            // Their invitations carried an administrator's authority, which ends here.
-            crate::invitations::revoke_invitations_of(
-                &mut tx,
-                org_id,
-                user_id,
-                actor,
-                now,
-                "inviter_demoted",
-            )
-            .await?;
-        }
-        crate::audit::record(
-            &mut tx,
-            crate::AuditEntry {
-                org_id: Some(org_id),
-                at: now,
-                actor,
-                action: "member.role_changed",
-                target: Some(user_id.as_str()),
-                details: serde_json::json!({
-                    "email": before.email, "name": before.name,
-                    "from": before.role.as_str(), "to": role.as_str(),
-                }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(Some(before)))
-    }
-
-    /// Removes a member, recording `member.removed` in the same transaction; removing the
-    /// last administrator is refused. A removed administrator's pending invitations are
-    /// revoked with it (`invitation.revoked`, reason `inviter_removed`). An IT contact picked from this member stays (D3): it
-    /// keeps its `member_id` and shows as no longer a member.
-    pub async fn remove_member(
-        &self,
-        org_id: &OrgId,
-        user_id: &UserId,
-        actor: &str,
-        now: Timestamp,
-    ) -> Result<Result<ChangedMember, MembershipRefused>, StoreError> {
-        let mut tx = self.begin().await?;
-        lock_org(&mut tx, org_id).await?;
-        let before = member_of(&mut tx, org_id, user_id).await?;
-        if before.role == Role::Admin && admin_count(&mut tx, org_id).await? <= 1 {
-            return Ok(Err(MembershipRefused::LastAdmin));
-        }
-        sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if before.role == Role::Admin {
-            crate::invitations::revoke_invitations_of(
-                &mut tx,
-                org_id,
-                user_id,
-                actor,
-                now,
-                "inviter_removed",
-            )
-            .await?;
-        }
-        crate::audit::record(
-            &mut tx,
-            crate::AuditEntry {
-                org_id: Some(org_id),
-                at: now,
-                actor,
-                action: "member.removed",
-                target: Some(user_id.as_str()),
-                details: serde_json::json!({
-                    "email": before.email, "name": before.name, "role": before.role.as_str(),
-                }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(before))
     }
 
     /// One member of an organisation, as the members page shows them.
@@ -834,40 +716,6 @@ static MEMBERSHIPS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new
         values.join(", ")
     )
 });
-
-/// Locks the organisation's row until the transaction ends (PostgreSQL; on SQLite the
-/// transaction holds the write lock already), so that membership rules read settled counts.
-pub(crate) use crate::orgs::lock as lock_org;
-
-async fn member_of(
-    conn: &mut AnyConnection,
-    org_id: &OrgId,
-    user_id: &UserId,
-) -> Result<ChangedMember, StoreError> {
-    let (id, email, name, role): (String, String, String, String) = sqlx::query_as(
-        "SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.org_id = $1 AND m.user_id = $2",
-    )
-    .bind(org_id.as_str())
-    .bind(user_id.as_str())
-    .fetch_one(conn)
-    .await?;
-    Ok(ChangedMember {
-        user_id: id,
-        email,
-        name,
-        role: Role::parse(&role).unwrap_or(Role::Member),
-    })
-}
-
-async fn admin_count(conn: &mut AnyConnection, org_id: &OrgId) -> Result<i64, StoreError> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin'")
-            .bind(org_id.as_str())
-            .fetch_one(conn)
-            .await?;
-    Ok(n)
-}
 
 /// Inserts a membership or updates its role; true when a row was written.
 pub(crate) async fn upsert_membership(

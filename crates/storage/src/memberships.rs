@@ -1,0 +1,70 @@
+//! Memberships as a unit of work changes them: one statement each, inside the caller's
+//! transaction. The rule that an organisation keeps an administrator is the domain's
+//! (`smartcore_domain::access`); the use case counts, asks and writes.
+
+use crate::{ChangedMember, StoreError};
+use smartcore_domain::{OrgId, Role, UserId};
+use sqlx::AnyConnection;
+
+/// The member as they are now.
+pub async fn of(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    user_id: &UserId,
+) -> Result<ChangedMember, StoreError> {
+    let (id, email, name, role): (String, String, String, String) = sqlx::query_as(
+        "SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND m.user_id = $2",
+    )
+    .bind(org_id.as_str())
+    .bind(user_id.as_str())
+    .fetch_one(conn)
+    .await?;
+    Ok(ChangedMember {
+        user_id: id,
+        email,
+        name,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+    })
+}
+
+/// The organisation's administrators.
+pub async fn count_admins(conn: &mut AnyConnection, org_id: &OrgId) -> Result<u32, StoreError> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = $2")
+            .bind(org_id.as_str())
+            .bind(Role::Admin.as_str())
+            .fetch_one(conn)
+            .await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Gives the member a role.
+pub async fn set_role(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    user_id: &UserId,
+    role: Role,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
+        .bind(role.as_str())
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends the membership.
+pub async fn delete(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    user_id: &UserId,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(org_id.as_str())
+        .bind(user_id.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
