@@ -21,6 +21,7 @@ mod ops;
 mod orgs;
 mod setup;
 mod setup_links;
+mod signing;
 mod sso_sign_in;
 mod sync;
 mod tokens;
@@ -54,6 +55,7 @@ pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
 pub use setup_links::{
     LinkRefused, SETUP_LINK_LIFETIME, SETUP_LINK_SEND_WINDOW, SETUP_LINK_SENDS, SetupDetails,
+    SetupLink,
 };
 pub use smartcore_domain::AcceptRefused;
 pub use smartcore_identity as identity;
@@ -68,8 +70,8 @@ pub use sso_sign_in::{
 pub use sync::SyncSettings;
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
 pub use trust::{
-    CONTACT_LINK_LIFETIME, Confirmation, ContactLinkRefused, ContactLinkView, ContactTrust,
-    DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
+    CONTACT_LINK_LIFETIME, Confirmation, ContactLinkPage, ContactLinkRefused, ContactLinkView,
+    ContactTrust, DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
     TestAlertOutcome, TestAlertReport, TrustOverview, UNCONFIRMED_AFTER,
 };
 pub use upcoming::{PlannedCertificate, PlannedRecipient, PlannedThreshold, Upcoming};

@@ -186,8 +186,7 @@ async fn read_document(
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
     let metadata: IdpMetadata = crate::setup::parse_metadata_off_the_async_threads(text)
         .await
-        .map_err(|e| FetchError::NotMetadata(e.to_string()))?
-        .map_err(|e| FetchError::NotMetadata(format!("{e}.")))?;
+        .map_err(|e| FetchError::NotMetadata(e.to_string()))?;
     let config = IdpConfig::from(metadata);
     Ok(Some(FetchedMetadata {
         config_sha256: config_sha256(&config),

@@ -148,10 +148,10 @@ impl App {
             return Ok(DomainView::from_record(record));
         }
         match self.check_domain(&record, actor.user_id.as_str()).await? {
-            Ok(()) => Ok(DomainView::from_record(
+            DomainCheck::Verified => Ok(DomainView::from_record(
                 self.store.domain(&org_id, &id).await?,
             )),
-            Err(found) => Err(AppError::conflict(
+            DomainCheck::NotYet(found) => Err(AppError::conflict(
                 "txt_record_not_found",
                 format!(
                     "No TXT record {} with the value {} was found{}. DNS changes can take a while to appear; try again later.",
@@ -167,12 +167,12 @@ impl App {
         }
     }
 
-    /// One look-up: `Ok(Ok(()))` when verified now, `Ok(Err(found records))` when not.
+    /// One look-up: verified now, or not yet (with the TXT records found).
     async fn check_domain(
         &self,
         record: &DomainRecord,
         actor: &str,
-    ) -> Result<Result<(), Vec<String>>, AppError> {
+    ) -> Result<DomainCheck, AppError> {
         let view = DomainView::from_record(record.clone());
         let records =
             self.dns
@@ -193,7 +193,7 @@ impl App {
                 }
                 other => {
                     other?;
-                    Ok(Ok(()))
+                    Ok(DomainCheck::Verified)
                 }
             };
         }
@@ -212,7 +212,7 @@ impl App {
         self.store
             .record_domain_check(&record.id, status, &detail, Some(next))
             .await?;
-        Ok(Err(records))
+        Ok(DomainCheck::NotYet(records))
     }
 
     /// The background re-check of domains waiting for their TXT record; returns how many were
@@ -261,11 +261,15 @@ impl App {
                 return self.sso_view(&org_id).await;
             }
             SsoInput::Metadata { xml } => {
-                let metadata = parse_metadata_off_the_async_threads(xml)
-                    .await?
-                    .map_err(|e| {
-                        AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
-                    })?;
+                let metadata =
+                    parse_metadata_off_the_async_threads(xml)
+                        .await
+                        .map_err(|e| match e {
+                            MetadataParse::Invalid(e) => {
+                                AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
+                            }
+                            MetadataParse::Stopped(e) => e,
+                        })?;
                 (IdpConfig::from(metadata), "metadata")
             }
             SsoInput::Fields {
@@ -428,13 +432,40 @@ const METADATA_PARSERS: usize = 2;
 /// large or hostile document never holds an async thread that other requests need.
 pub(crate) async fn parse_metadata_off_the_async_threads(
     xml: String,
-) -> Result<Result<IdpMetadata, smartcore_sso::MetadataError>, AppError> {
+) -> Result<IdpMetadata, MetadataParse> {
     static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(METADATA_PARSERS);
     let _turn = PARSERS
         .acquire()
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| MetadataParse::Stopped(AppError::Internal(e.to_string())))?;
     tokio::task::spawn_blocking(move || IdpMetadata::parse(&xml))
         .await
-        .map_err(|e| AppError::Internal(format!("metadata parsing stopped: {e}")))
+        .map_err(|e| {
+            MetadataParse::Stopped(AppError::Internal(format!("metadata parsing stopped: {e}")))
+        })?
+        .map_err(MetadataParse::Invalid)
+}
+
+/// Why metadata did not parse: the document is not valid metadata, or the parsing itself
+/// could not run.
+#[derive(Debug)]
+pub(crate) enum MetadataParse {
+    Invalid(smartcore_sso::MetadataError),
+    Stopped(AppError),
+}
+
+impl std::fmt::Display for MetadataParse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetadataParse::Invalid(e) => write!(f, "{e}."),
+            MetadataParse::Stopped(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// What one DNS look-up of a domain found.
+enum DomainCheck {
+    Verified,
+    /// Not verified yet; the TXT records found at the name.
+    NotYet(Vec<String>),
 }

@@ -5,20 +5,15 @@
 //! A link's token is `base64url(contact.org.expiry) "." base64url(HMAC-SHA256)`, keyed with a
 //! per-installation secret kept in the database so that every instance accepts every link.
 
+use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::Sha256;
-use smartcore_domain::{ContactId, OrgId, Quota, Timestamp};
+use smartcore_domain::{ContactId, OrgId, Quota, Timestamp, signed_link};
 use smartcore_mail::{MailError, SetupLinkMail, setup_link};
 use smartcore_storage::quota::Counter;
 use smartcore_storage::{Delivery, DeliveryOutcome};
 
 /// How long a setup link works.
 pub const SETUP_LINK_LIFETIME: time::Duration = time::Duration::hours(72);
-const SECRET_NAME: &str = "setup_link_key";
 /// An organisation sends setup links at most this many times per [`SETUP_LINK_SEND_WINDOW`]
 /// (each send mails every IT contact, up to 20).
 pub const SETUP_LINK_SENDS: i64 = 10;
@@ -49,6 +44,13 @@ pub enum LinkRefused {
     Revoked,
 }
 
+/// What a setup link opens: the details, or why not.
+#[derive(Debug, Clone)]
+pub enum SetupLink {
+    Open(SetupDetails),
+    Refused(LinkRefused),
+}
+
 impl App {
     /// Our service-provider entity ID and ACS URL for an organisation.
     pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
@@ -66,20 +68,6 @@ impl App {
         Ok(smartcore_sso::sp_metadata(&sp_entity_id, &acs_url))
     }
 
-    async fn link_key(&self) -> Result<Vec<u8>, AppError> {
-        let mut candidate = [0u8; 32];
-        rand::rng().fill_bytes(&mut candidate);
-        let value = self
-            .store
-            .secret(SECRET_NAME, &hex::encode(candidate))
-            .await?;
-        hex::decode(value).map_err(|e| AppError::Internal(format!("corrupt setup link key: {e}")))
-    }
-
-    fn mac(key: &[u8]) -> Result<Hmac<Sha256>, AppError> {
-        Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))
-    }
-
     /// E-mails every IT contact a setup link; returns how many messages went out. At most
     /// [`SETUP_LINK_SENDS`] times per organisation per hour (counted in the database, so
     /// across instances); beyond that `RateLimited` with when the next send is possible.
@@ -95,7 +83,7 @@ impl App {
         self.take_quota(&org_id, counter, quota, 1, "setup_links")
             .await?;
         let org = self.store.org(&org_id).await?;
-        let key = self.link_key().await?;
+        let key = self.link_key(LinkKind::Setup).await?;
         let expires = self
             .now()
             .plus_millis(SETUP_LINK_LIFETIME.whole_milliseconds() as i64);
@@ -104,14 +92,9 @@ impl App {
         // Issue 16: every message to a contact carries its "Not me" link.
         let not_me_key = self.not_me_key().await?;
         for contact in self.store.contacts(&org_id).await? {
-            let payload = format!("{}.{}.{}", contact.id, org_id, expires.unix_millis());
-            let mut mac = Self::mac(&key)?;
-            mac.update(payload.as_bytes());
-            let token = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(payload),
-                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-            );
+            let expiry = expires.unix_millis().to_string();
+            let fields = [contact.id.as_str(), org_id.as_str(), expiry.as_str()];
+            let token = signed_link::seal(&key, &fields);
             let mail = setup_link(&SetupLinkMail {
                 org_name: org.name.clone(),
                 recipient_email: contact.email.to_string(),
@@ -163,49 +146,30 @@ impl App {
     }
 
     /// Opens a setup link: the read-only details, or why not.
-    pub async fn open_setup_link(
-        &self,
-        token: &str,
-    ) -> Result<Result<SetupDetails, LinkRefused>, AppError> {
-        let Some((payload_b64, mac_b64)) = token.split_once('.') else {
-            return Ok(Err(LinkRefused::Invalid));
-        };
-        let (Ok(payload), Ok(tag)) = (
-            URL_SAFE_NO_PAD.decode(payload_b64),
-            URL_SAFE_NO_PAD.decode(mac_b64),
+    pub async fn open_setup_link(&self, token: &str) -> Result<SetupLink, AppError> {
+        let key = self.link_key(LinkKind::Setup).await?;
+        let fields = signed_link::open(&key, token, 3).unwrap_or_default();
+        let (Some(contact_id), Some(org_id), Some(Ok(expires))) = (
+            fields.first().and_then(|c| ContactId::parse(c)),
+            fields.get(1).and_then(|o| OrgId::parse(o)),
+            fields.get(2).map(|e| e.parse::<i64>()),
         ) else {
-            return Ok(Err(LinkRefused::Invalid));
-        };
-        let mut mac = Self::mac(&self.link_key().await?)?;
-        mac.update(&payload);
-        if mac.verify_slice(&tag).is_err() {
-            return Ok(Err(LinkRefused::Invalid));
-        }
-        let payload = String::from_utf8(payload).unwrap_or_default();
-        let mut parts = payload.split('.');
-        let (Some(contact), Some(org), Some(expires)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Ok(Err(LinkRefused::Invalid));
-        };
-        let (Some(contact_id), Some(org_id), Ok(expires)) = (
-            ContactId::parse(contact),
-            OrgId::parse(org),
-            expires.parse::<i64>(),
-        ) else {
-            return Ok(Err(LinkRefused::Invalid));
+            return Ok(SetupLink::Refused(LinkRefused::Invalid));
         };
         let expires_at = Timestamp::from_unix_millis(expires);
         if self.now() >= expires_at {
-            return Ok(Err(LinkRefused::Expired));
+            return Ok(SetupLink::Refused(LinkRefused::Expired));
         }
         let contact = match self.store.contact(&org_id, &contact_id).await {
             Ok(c) => c,
-            Err(smartcore_storage::StoreError::NotFound) => return Ok(Err(LinkRefused::Revoked)),
+            Err(smartcore_storage::StoreError::NotFound) => {
+                return Ok(SetupLink::Refused(LinkRefused::Revoked));
+            }
             Err(e) => return Err(e.into()),
         };
         let org = self.store.org(&org_id).await?;
         let (sp_entity_id, acs_url) = self.service_provider(&org_id);
-        Ok(Ok(SetupDetails {
+        Ok(SetupLink::Open(SetupDetails {
             org_name: org.name,
             contact_email: contact.email.to_string(),
             sp_metadata_url: format!("{sp_entity_id}/metadata"),

@@ -26,16 +26,11 @@
 //! told once. A contact whose mail was rejected, or who said "not me", is not *reachable*: the
 //! advice to have at least two contacts counts reachable ones only.
 
+use crate::signing::LinkKind;
 use crate::sync::{millis, pass_owner};
 use crate::{Actor, App, AppError};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::FutureExt;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::Sha256;
-use smartcore_domain::Quota;
-use smartcore_domain::{ContactId, ItContact, OrgId, SyncStatus, Timestamp};
+use smartcore_domain::{ContactId, ItContact, OrgId, Quota, SyncStatus, Timestamp, signed_link};
 use smartcore_mail::{
     AdminNoticeMail, CertificateReminderMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail,
     admin_notice, as_test_alert, certificate_reminder, reconfirm, welcome, with_not_me_link,
@@ -53,7 +48,6 @@ pub const DEFAULT_RECONFIRM_DAYS: u32 = 180;
 /// Test alerts an organisation may send per [`TEST_ALERT_WINDOW`] (one per recipient).
 pub const TEST_ALERTS_PER_WINDOW: i64 = 5;
 pub const TEST_ALERT_WINDOW: time::Duration = time::Duration::hours(1);
-const SECRET_NAME: &str = "contact_link_key";
 /// A welcome the mail server did not take is tried again after this long.
 const WELCOME_RETRY_MS: i64 = 5 * 60 * 1000;
 /// Rows taken per pass of the trust worker.
@@ -98,6 +92,19 @@ pub enum ContactLinkRefused {
     Expired,
     /// Its contact was removed: 410.
     Removed,
+}
+
+/// What a contact link's page shows: the contact's view, or why the link does not open.
+#[derive(Debug, Clone)]
+pub enum ContactLinkPage {
+    Open(ContactLinkView),
+    Refused(ContactLinkRefused),
+}
+
+/// A contact link checked: what it names, or why it does not open.
+enum ContactLinkCheck {
+    Found(OrgId, ContactId, Box<ItContact>),
+    Refused(ContactLinkRefused),
 }
 
 /// Who a valid contact link is for, as its page shows it.
@@ -221,23 +228,6 @@ fn trust_of(
 }
 
 impl App {
-    async fn contact_link_key(&self) -> Result<Vec<u8>, AppError> {
-        let mut candidate = [0u8; 32];
-        rand::rng().fill_bytes(&mut candidate);
-        let value = self
-            .store
-            .secret(SECRET_NAME, &hex::encode(candidate))
-            .await?;
-        hex::decode(value).map_err(|e| AppError::Internal(format!("corrupt contact link key: {e}")))
-    }
-
-    fn sign(key: &[u8], payload: &[u8]) -> Result<Vec<u8>, AppError> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))?;
-        mac.update(payload);
-        Ok(mac.finalize().into_bytes().to_vec())
-    }
-
     /// The link of `purpose` for a contact, valid 30 days from now.
     pub(crate) fn contact_link(
         &self,
@@ -247,19 +237,9 @@ impl App {
         contact_id: &str,
     ) -> String {
         let expires = self.now().plus_millis(ms(CONTACT_LINK_LIFETIME));
-        let payload = format!(
-            "{}.{contact_id}.{org_id}.{}",
-            purpose.tag(),
-            expires.unix_millis()
-        );
-        let tag = Self::sign(key, payload.as_bytes()).unwrap_or_default();
-        format!(
-            "{}{}{}.{}",
-            self.public_url,
-            purpose.path(),
-            URL_SAFE_NO_PAD.encode(payload),
-            URL_SAFE_NO_PAD.encode(tag)
-        )
+        let expiry = expires.unix_millis().to_string();
+        let token = signed_link::seal(key, &[purpose.tag(), contact_id, org_id, &expiry]);
+        format!("{}{}{token}", self.public_url, purpose.path())
     }
 
     /// A message to a contact with its "Not me" link added.
@@ -276,7 +256,7 @@ impl App {
 
     /// The key for [`App::for_contact`], read once per send-out.
     pub(crate) async fn not_me_key(&self) -> Result<Vec<u8>, AppError> {
-        self.contact_link_key().await
+        self.link_key(LinkKind::Contact).await
     }
 
     /// Checks a contact link: the organisation and contact it names, or why it does not open.
@@ -284,31 +264,17 @@ impl App {
         &self,
         purpose: LinkPurpose,
         token: &str,
-    ) -> Result<Result<(OrgId, ContactId, ItContact), ContactLinkRefused>, AppError> {
-        let invalid = Ok(Err(ContactLinkRefused::Invalid));
-        let Some((payload_b64, tag_b64)) = token.split_once('.') else {
+    ) -> Result<ContactLinkCheck, AppError> {
+        let invalid = Ok(ContactLinkCheck::Refused(ContactLinkRefused::Invalid));
+        let key = self.link_key(LinkKind::Contact).await?;
+        let Some(fields) = signed_link::open(&key, token, 4) else {
             return invalid;
         };
-        let (Ok(payload), Ok(tag)) = (
-            URL_SAFE_NO_PAD.decode(payload_b64),
-            URL_SAFE_NO_PAD.decode(tag_b64),
-        ) else {
-            return invalid;
-        };
-        let key = self.contact_link_key().await?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&key).map_err(|e| AppError::Internal(e.to_string()))?;
-        mac.update(&payload);
-        if mac.verify_slice(&tag).is_err() {
-            return invalid;
-        }
-        let payload = String::from_utf8(payload).unwrap_or_default();
-        let parts: Vec<&str> = payload.split('.').collect();
-        let [tag, contact, org, expires] = parts.as_slice() else {
+        let [tag, contact, org, expires] = fields.as_slice() else {
             return invalid;
         };
         let (true, Some(contact_id), Some(org_id), Ok(expires)) = (
-            *tag == purpose.tag(),
+            tag == purpose.tag(),
             ContactId::parse(contact),
             OrgId::parse(org),
             expires.parse::<i64>(),
@@ -316,11 +282,13 @@ impl App {
             return invalid;
         };
         if self.now().unix_millis() >= expires {
-            return Ok(Err(ContactLinkRefused::Expired));
+            return Ok(ContactLinkCheck::Refused(ContactLinkRefused::Expired));
         }
         match self.store.contact(&org_id, &contact_id).await {
-            Ok(c) => Ok(Ok((org_id, contact_id, c))),
-            Err(smartcore_storage::StoreError::NotFound) => Ok(Err(ContactLinkRefused::Removed)),
+            Ok(c) => Ok(ContactLinkCheck::Found(org_id, contact_id, Box::new(c))),
+            Err(smartcore_storage::StoreError::NotFound) => {
+                Ok(ContactLinkCheck::Refused(ContactLinkRefused::Removed))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -330,10 +298,10 @@ impl App {
         &self,
         purpose: LinkPurpose,
         token: &str,
-    ) -> Result<Result<ContactLinkView, ContactLinkRefused>, AppError> {
+    ) -> Result<ContactLinkPage, AppError> {
         let (org_id, contact_id, contact) = match self.check_contact_link(purpose, token).await? {
-            Ok(found) => found,
-            Err(refused) => return Ok(Err(refused)),
+            ContactLinkCheck::Found(org_id, contact_id, contact) => (org_id, contact_id, contact),
+            ContactLinkCheck::Refused(refused) => return Ok(ContactLinkPage::Refused(refused)),
         };
         let org = self.store.org(&org_id).await?;
         let trust = self.store.contact_trust(&org_id).await?;
@@ -347,7 +315,7 @@ impl App {
                 })
                 .and_then(|t| t.confirmed_at),
         };
-        Ok(Ok(ContactLinkView {
+        Ok(ContactLinkPage::Open(ContactLinkView {
             org_name: org.name,
             contact_email: contact.email.to_string(),
             done_at: done_at.map(Timestamp::from_unix_millis),
@@ -360,10 +328,10 @@ impl App {
         &self,
         purpose: LinkPurpose,
         token: &str,
-    ) -> Result<Result<ContactLinkView, ContactLinkRefused>, AppError> {
+    ) -> Result<ContactLinkPage, AppError> {
         let (org_id, contact_id, contact) = match self.check_contact_link(purpose, token).await? {
-            Ok(found) => found,
-            Err(refused) => return Ok(Err(refused)),
+            ContactLinkCheck::Found(org_id, contact_id, contact) => (org_id, contact_id, contact),
+            ContactLinkCheck::Refused(refused) => return Ok(ContactLinkPage::Refused(refused)),
         };
         let now = self.now();
         match purpose {
@@ -598,7 +566,7 @@ impl App {
         }
         let handled = jobs.len();
         let work = async move {
-            let key = self.contact_link_key().await?;
+            let key = self.link_key(LinkKind::Contact).await?;
             for job in jobs {
                 self.send_welcome(&key, &job).await?;
             }
@@ -646,7 +614,7 @@ impl App {
             .take_reconfirmations(now, period, PASS_BATCH)
             .await?;
         if !jobs.is_empty() {
-            let key = self.contact_link_key().await?;
+            let key = self.link_key(LinkKind::Contact).await?;
             for job in jobs {
                 done += 1;
                 // A request the mail server did not take stays made: its deferred delivery is
@@ -776,7 +744,7 @@ impl App {
         };
         let not_after_at = Timestamp::from_unix_millis(not_after).to_datetime();
         let time_left = smartcore_mail::TimeLeft::between(now.unix_millis(), not_after);
-        let key = self.contact_link_key().await?;
+        let key = self.link_key(LinkKind::Contact).await?;
         let in_use = self
             .certificate_use_words(org_id.as_str(), &fingerprint)
             .await;

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod invitation;
 pub mod name;
 pub mod quota;
+pub mod signed_link;
 pub mod time;
 
 pub use access::{Access, Denied, MembershipRefused, Role};

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use smartcore_app::{ContactLinkRefused, ContactLinkView, LinkPurpose};
+use smartcore_app::{ContactLinkPage, ContactLinkRefused, ContactLinkView, LinkPurpose};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -34,11 +34,11 @@ struct LinkPage {
 
 fn answer(
     purpose: LinkPurpose,
-    found: Result<ContactLinkView, ContactLinkRefused>,
+    found: ContactLinkPage,
     now: smartcore_domain::Timestamp,
 ) -> Response {
     match found {
-        Ok(view) => {
+        ContactLinkPage::Open(view) => {
             let not_me = purpose == LinkPurpose::NotMe;
             render(
                 StatusCode::OK,
@@ -54,17 +54,17 @@ fn answer(
                 },
             )
         }
-        Err(ContactLinkRefused::Expired) => error_page(
+        ContactLinkPage::Refused(ContactLinkRefused::Expired) => error_page(
             StatusCode::GONE,
             "This link has expired",
             "Links in messages to IT contacts work for 30 days. Ask an administrator of the organisation, or use the link in a later message.",
         ),
-        Err(ContactLinkRefused::Removed) => error_page(
+        ContactLinkPage::Refused(ContactLinkRefused::Removed) => error_page(
             StatusCode::GONE,
             "This link is no longer valid",
             "You are no longer an IT contact of this organisation, so there is nothing more to do.",
         ),
-        Err(ContactLinkRefused::Invalid) => error_page(
+        ContactLinkPage::Refused(ContactLinkRefused::Invalid) => error_page(
             StatusCode::NOT_FOUND,
             "This link is not valid",
             "Check that the whole link was copied from the e-mail.",
@@ -84,7 +84,7 @@ async fn show(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Res
 /// done: a reload repeats nothing. A refused link is answered with its page at once.
 async fn act(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Response, PageError> {
     match state.app.use_contact_link(purpose, token).await? {
-        Ok(_) => {
+        ContactLinkPage::Open(_) => {
             let path = match purpose {
                 LinkPurpose::NotMe => "not-me",
                 LinkPurpose::Confirm => "confirm",

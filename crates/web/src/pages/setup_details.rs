@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use smartcore_app::{LinkRefused, SetupDetails};
+use smartcore_app::{LinkRefused, SetupDetails, SetupLink};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,7 +45,7 @@ async fn show(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     Ok(match state.app.open_setup_link(&token).await? {
-        Ok(details) => {
+        SetupLink::Open(details) => {
             let expires_at = crate::pages::show::when(details.expires_at, state.app.now());
             render(
                 StatusCode::OK,
@@ -55,17 +55,17 @@ async fn show(
                 },
             )
         }
-        Err(LinkRefused::Expired) => error_page(
+        SetupLink::Refused(LinkRefused::Expired) => error_page(
             StatusCode::GONE,
             "This setup link has expired",
             "Setup links work for 72 hours. Ask an administrator of your organisation to send a new one.",
         ),
-        Err(LinkRefused::Revoked) => error_page(
+        SetupLink::Refused(LinkRefused::Revoked) => error_page(
             StatusCode::GONE,
             "This setup link is no longer valid",
             "You are no longer an IT contact of this organisation, so the link was withdrawn.",
         ),
-        Err(LinkRefused::Invalid) => error_page(
+        SetupLink::Refused(LinkRefused::Invalid) => error_page(
             StatusCode::NOT_FOUND,
             "This setup link is not valid",
             "Check that the whole link was copied from the e-mail, or ask an administrator for a new one.",
