@@ -1,5 +1,5 @@
 //! Members (issue 12): the members list in pages, role changes and removals (never of the
-//! last administrator). Invitations are in [`crate::invitations`].
+//! last administrator). Invitations have their own module (see [`App::invite`]).
 //!
 //! Access is decided per request from the membership row (see [`App::admin_org`]): nothing
 //! about a role is cached, so a demoted or removed person is refused at their very next

@@ -184,7 +184,7 @@ async fn read_document(
     let text = String::from_utf8(bytes)
         .map_err(|_| FetchError::NotMetadata("the document is not UTF-8 text.".into()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
-    let metadata: IdpMetadata = crate::setup::parse_metadata_off_the_async_threads(text)
+    let metadata: IdpMetadata = crate::metadata_parse::parse_metadata_off_the_async_threads(text)
         .await
         .map_err(|e| FetchError::NotMetadata(e.to_string()))?;
     let config = IdpConfig::from(metadata);
@@ -333,7 +333,7 @@ impl App {
                         &doc.config,
                         "url",
                         "system",
-                        Some(crate::setup::UrlSource {
+                        Some(smartcore_storage::MetadataUrlUpdate {
                             url: &source.url,
                             document_sha256: &doc.document_sha256,
                             config_sha256: &doc.config_sha256,

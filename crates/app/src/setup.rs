@@ -10,9 +10,7 @@
 
 use crate::{Actor, App, AppError};
 use smartcore_domain::{DomainId, OrgId, Timestamp};
-use smartcore_sso::{
-    ChallengeToken, DomainName, IdpConfig, IdpMetadata, challenge_value, txt_matches,
-};
+use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
 use smartcore_storage::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
 };
@@ -66,15 +64,6 @@ pub enum SsoInput {
     Url {
         url: String,
     },
-}
-
-/// Where a configuration fetched from a URL came from (see [`crate::metadata_refresh`]).
-pub(crate) struct UrlSource<'a> {
-    pub url: &'a str,
-    pub document_sha256: &'a str,
-    pub config_sha256: &'a str,
-    pub next_fetch_at: Timestamp,
-    pub lease_owner: Option<&'a str>,
 }
 
 /// The stored configuration, as shown back.
@@ -249,7 +238,7 @@ impl App {
                     &fetched.config,
                     "url",
                     actor.user_id.as_str(),
-                    Some(UrlSource {
+                    Some(MetadataUrlUpdate {
                         url: &url,
                         document_sha256: &fetched.document_sha256,
                         config_sha256: &fetched.config_sha256,
@@ -261,15 +250,14 @@ impl App {
                 return self.sso_view(&org_id).await;
             }
             SsoInput::Metadata { xml } => {
-                let metadata =
-                    parse_metadata_off_the_async_threads(xml)
-                        .await
-                        .map_err(|e| match e {
-                            MetadataParse::Invalid(e) => {
-                                AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
-                            }
-                            MetadataParse::Stopped(e) => e,
-                        })?;
+                let metadata = crate::metadata_parse::parse_metadata_off_the_async_threads(xml)
+                    .await
+                    .map_err(|e| match e {
+                        crate::metadata_parse::MetadataParse::Invalid(e) => {
+                            AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
+                        }
+                        crate::metadata_parse::MetadataParse::Stopped(e) => e,
+                    })?;
                 (IdpConfig::from(metadata), "metadata")
             }
             SsoInput::Fields {
@@ -314,7 +302,7 @@ impl App {
         config: &IdpConfig,
         source: &str,
         by: &str,
-        url: Option<UrlSource<'_>>,
+        url: Option<MetadataUrlUpdate<'_>>,
     ) -> Result<bool, AppError> {
         let pems: Vec<String> = config.certificates.iter().map(|c| c.to_pem()).collect();
         let certificates: Vec<NewCertificate<'_>> = config
@@ -338,13 +326,7 @@ impl App {
             binding: config.binding.as_str(),
             source,
             certificates: &certificates,
-            metadata_url: url.map(|u| MetadataUrlUpdate {
-                url: u.url,
-                document_sha256: u.document_sha256,
-                config_sha256: u.config_sha256,
-                next_fetch_at: u.next_fetch_at,
-                lease_owner: u.lease_owner,
-            }),
+            metadata_url: url,
         };
         let now = self.now();
         if !self.store.put_sso_config(org_id, &update, by, now).await? {
@@ -422,44 +404,6 @@ impl App {
             .enable_sso(&org_id, &actor.user_id, self.now())
             .await?;
         self.sso_view(&org_id).await
-    }
-}
-
-/// How many metadata documents are parsed at once; more wait their turn.
-const METADATA_PARSERS: usize = 2;
-
-/// Parses metadata on tokio's blocking threads, at most [`METADATA_PARSERS`] at once, so a
-/// large or hostile document never holds an async thread that other requests need.
-pub(crate) async fn parse_metadata_off_the_async_threads(
-    xml: String,
-) -> Result<IdpMetadata, MetadataParse> {
-    static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(METADATA_PARSERS);
-    let _turn = PARSERS
-        .acquire()
-        .await
-        .map_err(|e| MetadataParse::Stopped(AppError::Internal(e.to_string())))?;
-    tokio::task::spawn_blocking(move || IdpMetadata::parse(&xml))
-        .await
-        .map_err(|e| {
-            MetadataParse::Stopped(AppError::Internal(format!("metadata parsing stopped: {e}")))
-        })?
-        .map_err(MetadataParse::Invalid)
-}
-
-/// Why metadata did not parse: the document is not valid metadata, or the parsing itself
-/// could not run.
-#[derive(Debug)]
-pub(crate) enum MetadataParse {
-    Invalid(smartcore_sso::MetadataError),
-    Stopped(AppError),
-}
-
-impl std::fmt::Display for MetadataParse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MetadataParse::Invalid(e) => write!(f, "{e}."),
-            MetadataParse::Stopped(e) => write!(f, "{e}"),
-        }
     }
 }
 

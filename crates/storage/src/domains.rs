@@ -1,6 +1,7 @@
 //! Domains and the SAML configuration of an organisation (R8).
 
 use crate::audit::{self, AuditEntry};
+use crate::metadata_sources::MetadataUrlUpdate;
 use crate::{Store, StoreError};
 use serde_json::json;
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
@@ -42,19 +43,6 @@ pub struct SsoConfigUpdate<'a> {
     /// Set when the configuration was fetched from a metadata URL: the URL is kept and
     /// refreshed. `None` (pasted, uploaded or typed) ends any refresh from a URL.
     pub metadata_url: Option<MetadataUrlUpdate<'a>>,
-}
-
-/// The metadata URL a configuration came from, and the document it gave.
-#[derive(Clone, Copy)]
-pub struct MetadataUrlUpdate<'a> {
-    pub url: &'a str,
-    pub document_sha256: &'a str,
-    pub config_sha256: &'a str,
-    pub next_fetch_at: Timestamp,
-    /// The refresh worker's lease (see [`Store::claim_due_metadata`]); `None` for an
-    /// administrator's change. With a lease, nothing is written unless the worker still holds
-    /// the row for this URL (an administrator may have changed the configuration meanwhile).
-    pub lease_owner: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -38,20 +38,21 @@ pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, Token
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{
-    CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigRecord,
-    SsoConfigUpdate,
+    CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
 };
 pub use error::StoreError;
 pub use gauges::WorkCounts;
 pub use invitations::{InvitationRecord, NewInvitation};
-pub use metadata_sources::MetadataSourceRecord;
+pub use metadata_sources::{MetadataSourceRecord, MetadataUrlUpdate};
 pub use orgs::OrgRecord;
 pub use people::{
     ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord, SearchPath,
     UserRecord,
 };
-pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
-pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
+pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder};
+pub use reminders::{
+    Claim, DueCertificate, ReminderClaim, ReminderRecipient, ScheduleMove, SweepPosition,
+};
 pub use removals::{RemovalOutcome, RemovalRecord};
 pub use sso_sign_in::{
     AttemptRecord, CertificateUse, DomainOwner, HandoverRecord, NewHandover, NewRequest,

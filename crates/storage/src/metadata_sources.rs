@@ -4,10 +4,22 @@
 //! one database never fetch the same due row, and a worker that stops mid-fetch loses nothing:
 //! its lease runs out and the row is due again.
 
-use crate::domains::MetadataUrlUpdate;
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
 use smartcore_domain::{OrgId, Timestamp};
+
+/// The metadata URL a configuration came from, and the document it gave.
+#[derive(Clone, Copy)]
+pub struct MetadataUrlUpdate<'a> {
+    pub url: &'a str,
+    pub document_sha256: &'a str,
+    pub config_sha256: &'a str,
+    pub next_fetch_at: Timestamp,
+    /// The refresh worker's lease (see [`crate::Store::claim_due_metadata`]); `None` for an
+    /// administrator's change. With a lease, nothing is written unless the worker still holds
+    /// the row for this URL (an administrator may have changed the configuration meanwhile).
+    pub lease_owner: Option<&'a str>,
+}
 
 /// An organisation's metadata URL and how its last fetches went.
 #[derive(Debug, Clone, sqlx::FromRow)]

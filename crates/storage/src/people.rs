@@ -133,15 +133,6 @@ impl Store {
         .await?)
     }
 
-    /// The user with this address, if any.
-    pub async fn find_user_by_email(
-        &self,
-        email: &EmailAddress,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        crate::users::by_email(&mut conn, email).await
-    }
-
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<UserRecord, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, email, name, password_hash, is_staff, created_at, disabled_at FROM users WHERE email_key = $1",

@@ -10,7 +10,7 @@
 
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::deliveries::{self, Delivery, DeliveryOutcome};
-use crate::reminders::{Claim, ReminderClaim, claim_outcomes, in_key_order};
+use crate::reminders::{Claim, ReminderClaim, ScheduleMove, claim_outcomes, in_key_order};
 use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
 use sqlx::AnyConnection;
@@ -33,14 +33,6 @@ pub struct QueuedReminder {
     pub recipient_name: Option<String>,
     /// False when the contact was removed after the reminder was queued: it is not sent.
     pub contact_exists: bool,
-}
-
-/// Where a certificate's reminder schedule moves on to: when its next threshold begins.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ScheduleMove {
-    pub org_id: String,
-    pub fingerprint_sha256: String,
-    pub next_due_at: Timestamp,
 }
 
 /// A threshold of a certificate whose last reminders were just delivered, and where its

@@ -3,11 +3,18 @@
 //! "renewed" notice). The queue the sweep fills is in `reminder_queue`.
 
 use crate::batch::{self, ROWS_PER_STATEMENT};
-use crate::reminder_queue::ScheduleMove;
 use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
+
+/// Where a certificate's reminder schedule moves on to: when its next threshold begins.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScheduleMove {
+    pub org_id: String,
+    pub fingerprint_sha256: String,
+    pub next_due_at: Timestamp,
+}
 
 /// One (certificate, threshold, contact) reminder to claim.
 #[derive(Debug, Clone)]

@@ -1,9 +1,20 @@
 //! Users and their memberships as a unit of work sees them: one statement each, inside the
 //! caller's transaction.
 
-use crate::{StoreError, UserRecord};
+use crate::{Store, StoreError, UserRecord};
 use smartcore_domain::{EmailAddress, OrgId, PersonName, Role, Timestamp, UserId};
 use sqlx::AnyConnection;
+
+impl Store {
+    /// The user with this address, if any.
+    pub async fn find_user_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        by_email(&mut conn, email).await
+    }
+}
 
 /// The user with this address, if any.
 pub async fn by_email(
