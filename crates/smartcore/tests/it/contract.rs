@@ -14,274 +14,519 @@ fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-both! {
-    async fn a_wrong_method_is_answered_405_problem_json_with_allow(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        let r = app.request(Method::PATCH, &format!("/api/v1/orgs/{org}/it-contacts"), Some(&token))
-            .send().await.unwrap();
-        let allow = header(&r, "allow").to_owned();
-        assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
-        problem(r, 405, "method_not_allowed").await;
-    }
+async fn a_wrong_method_is_answered_405_problem_json_with_allow(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/orgs/{org}/it-contacts"),
+            Some(&token),
+        )
+        .send()
+        .await
+        .unwrap();
+    let allow = header(&r, "allow").to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    problem(r, 405, "method_not_allowed").await;
+}
 
-    async fn an_unknown_api_path_is_answered_404_problem_json(app: TestApp) {
-        let token = app.user("someone@example.com", false).await;
-        for path in ["/api/v1/nothing-here", "/api/v2/orgs", "/api", "/api/"] {
-            let r = app.get(path, &token).await;
-            problem(r, 404, "not_found").await;
-        }
-    }
-
-    async fn a_query_string_that_does_not_fit_is_answered_400_problem_json(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        for query in ["limit=many", "limit=1.5", "limit=99999999999999999999999"] {
-            let r = app.get(&format!("/api/v1/orgs/{org}/members?{query}"), &token).await;
-            problem(r, 400, "invalid_request").await;
-            let r = app.get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token).await;
-            problem(r, 400, "invalid_request").await;
-        }
-        let staff = app.user("ops@example.com", true).await;
-        let r = app.request(Method::POST, "/api/v1/ops/identity-removals/rmv_x/complete?by_hand=perhaps", Some(&staff))
-            .send().await.unwrap();
-        problem(r, 400, "invalid_request").await;
-    }
-
-    async fn a_cross_site_request_is_refused_as_problem_json_and_as_a_page(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        let r = app.request(Method::POST, &format!("/api/v1/orgs/{org}/it-contacts"), Some(&token))
-            .header("sec-fetch-site", "cross-site")
-            .json(&json!({ "email": "it@example.com" }))
-            .send().await.unwrap();
-        problem(r, 403, "csrf_refused").await;
-        assert!(app.contacts(&org, &token).await.is_empty());
-        // A form page answers a readable page instead.
-        let r = app.http.post(format!("{}/sign-in", app.base_url))
-            .header("origin", "https://evil.example")
-            .form(&[("email", "a@example.com"), ("password", "x")])
-            .send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert!(header(&r, "content-type").starts_with("text/html"));
-        assert!(r.text().await.unwrap().contains("sent from another site"));
-    }
-
-    async fn pages_answer_404_and_405_as_readable_pages(app: TestApp) {
-        let r = app.http.get(format!("{}/no-such-page", app.base_url)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        assert!(header(&r, "content-type").starts_with("text/html"));
-        assert!(r.text().await.unwrap().contains("Page not found"));
-        let r = app.http.delete(format!("{}/sign-in", app.base_url)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert!(!header(&r, "allow").is_empty());
-        assert!(header(&r, "content-type").starts_with("text/html"));
-    }
-
-    async fn the_bearer_scheme_is_matched_whatever_its_case(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-            let r = app.http.get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
-                .header("authorization", format!("{scheme} {token}"))
-                .send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::OK, "{scheme}");
-        }
-        let r = app.http.get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
-            .header("authorization", format!("Basic {token}"))
-            .send().await.unwrap();
-        assert_eq!(header(&r, "www-authenticate"), "Bearer");
-        problem(r, 401, "unauthenticated").await;
-    }
-
-    async fn authenticated_answers_are_not_stored_by_caches(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        let r = app.get(&format!("/api/v1/orgs/{org}/it-contacts"), &token).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(header(&r, "cache-control"), "no-store");
-        let r = app.get("/api/v1/nothing", &token).await;
-        assert_eq!(header(&r, "cache-control"), "no-store");
-        let email = "pages@acme.example";
-        let (_, _) = app.member(&org, "Page Reader", email, smartcore_domain::Role::Admin).await;
-        let cookie = app.sign_in(email).await;
-        let r = app.http.get(format!("{}/orgs/{org}/settings/authentication", app.base_url))
-            .header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(header(&r, "cache-control"), "no-store");
-        // Static files stay cacheable; no HSTS over plain HTTP.
-        let r = app.http.get(format!("{}/static/app.css", app.base_url)).send().await.unwrap();
-        assert!(header(&r, "cache-control").starts_with("public"));
-        assert!(r.headers().get("strict-transport-security").is_none());
-    }
-
-    async fn names_with_invisible_characters_are_refused(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        for name in ["Ada\u{202E}ecalevol", "Ada\u{200B}", "Ada\u{2028}Lovelace", "\u{FEFF}Ada"] {
-            let r = app.add_contact(&org, &token, json!({ "email": "it@example.com", "name": name })).await;
-            let body = problem(r, 422, "invalid_name").await;
-            assert_eq!(body["field"], "name");
-            assert!(body["detail"].as_str().unwrap().contains("U+"), "{body}");
-        }
-        assert!(app.contacts(&org, &token).await.is_empty());
-        for bad in ["Acme\u{202E}", "Glo\u{2029}bex"] {
-            let refused = app.app.create_org(bad).await;
-            assert!(matches!(
-                refused,
-                Err(smartcore_app::AppError::Invalid { code: "invalid_name", .. })
-            ), "{refused:?}");
-        }
-        assert!(app.app.create_user("x@example.com", Some("X\u{200B}Y"), None, false).await.is_err());
-        // Issue 24: names that show as nothing (Hangul filler, blank Braille pattern).
-        for name in ["\u{3164}", "\u{2800}\u{2800}\u{2800}", " \u{3164} \u{FFA0} "] {
-            let r = app.add_contact(&org, &token, json!({ "email": "it@example.com", "name": name })).await;
-            let body = problem(r, 422, "invalid_name").await;
-            assert!(body["detail"].as_str().unwrap().contains("visible characters"), "{body}");
-        }
-        assert!(app.app.create_org("\u{3164}\u{3164}").await.is_err());
-        assert!(app.app.create_user("y@example.com", Some("\u{2800}"), None, false).await.is_err());
-        assert!(app.contacts(&org, &token).await.is_empty());
-        // Token names follow the same rules (U+202E would reverse the rest of the line).
-        app.user("tok@example.com", false).await;
-        let cookie = app.sign_in("tok@example.com").await;
-        for name in ["CI \u{202E}kcatta", "\u{3164}", "Dep\u{200B}loy"] {
-            let r = app.http.post(format!("{}/api/v1/tokens", app.base_url)).header("cookie", &cookie).json(&json!({ "name": name })).send().await.unwrap();
-            let body = problem(r, 422, "invalid_token_name").await;
-            assert!(body["detail"].as_str().unwrap().starts_with("A token name"), "{body}");
-        }
-    }
-
-    async fn audit_log_paging_parameters_are_checked(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        for query in ["limit=-1", "limit=0", "limit=201", "before=%ff", "before=evt_%22%3B", "before=nothing", "limit=x"] {
-            let r = app.get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token).await;
-            problem(r, 400, "invalid_request").await;
-        }
-        for query in ["limit=1", "limit=200", "before=evt_0192f3a4b5c67d8e9f0a1b2c3d4e5f60"] {
-            let r = app.get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token).await;
-            assert_eq!(r.status(), StatusCode::OK, "{query}");
-        }
-    }
-
-    async fn every_answer_denies_the_browsers_powerful_features(app: TestApp) {
-        for path in ["/sign-in", "/api/v1/orgs", "/healthz", "/no-such-page"] {
-            let r = app.http.get(format!("{}{path}", app.base_url)).send().await.unwrap();
-            let policy = r.headers()["permissions-policy"].to_str().unwrap().to_owned();
-            for feature in ["camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()"] {
-                assert!(policy.contains(feature), "{path}: {policy}");
-            }
-        }
-    }
-
-    async fn the_openapi_document_is_complete_and_spectral_finds_nothing(app: TestApp) {
-        let r = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap();
-        let text = r.text().await.unwrap();
-        let doc: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(doc["servers"][0]["url"], "/", "{}", doc["servers"]);
-        assert_eq!(doc["info"]["license"]["name"], "Proprietary");
-        let declared: HashSet<&str> = doc["tags"].as_array().unwrap().iter().map(|t| {
-            assert!(t["description"].as_str().is_some_and(|d| !d.is_empty()), "{t}");
-            t["name"].as_str().unwrap()
-        }).collect();
-        let mut used = HashSet::new();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for (method, op) in item.as_object().unwrap() {
-                let id = op["operationId"].as_str().unwrap();
-                assert!(
-                    id.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && id.chars().all(|c| c.is_ascii_alphanumeric()),
-                    "{method} {path}: operationId {id} is not camelCase"
-                );
-                assert!(op["description"].as_str().is_some_and(|d| d.len() > 10), "{method} {path}: no description");
-                for tag in op["tags"].as_array().unwrap() {
-                    assert!(declared.contains(tag.as_str().unwrap()), "{method} {path}: tag {tag} not declared");
-                    used.insert(tag.as_str().unwrap());
-                }
-                if let Some(created) = op["responses"].get("201") {
-                    assert!(created["headers"]["Location"]["schema"].is_object(), "{method} {path}: 201 without Location");
-                }
-            }
-        }
-        assert_eq!(used, declared, "every declared tag is used");
-        for id in ["listItContacts", "createItContact", "createApiToken", "getSsoPolicy", "listOrganisations"] {
-            assert!(text.contains(&format!("\"operationId\":\"{id}\"")), "{id}");
-        }
-
-        // The 201s really carry it.
-        let (org, token) = app.org_with_admin("Acme").await;
-        let r = app.request(Method::POST, &format!("/api/v1/orgs/{org}/it-contacts"), Some(&token))
-            .json(&json!({ "email": "ada@acme.example" })).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let location = header(&r, "location").to_owned();
-        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-        assert_eq!(location, format!("/api/v1/orgs/{org}/it-contacts/{id}"));
-        for (path, body, prefix) in [
-            (format!("/api/v1/orgs/{org}/domains"), json!({ "domain": "acme.example" }), format!("/api/v1/orgs/{org}/domains/")),
-            (format!("/api/v1/orgs/{org}/invitations"), json!({ "email": "sam@acme.example", "role": "admin" }), format!("/api/v1/orgs/{org}/invitations/")),
-            ("/api/v1/tokens".to_owned(), json!({ "name": "CI" }), "/api/v1/tokens/".to_owned()),
-        ] {
-            // Tokens are created with a browser session only (issue 24).
-            let r = if path == "/api/v1/tokens" {
-                let actor = app.app.bearer_actor(&token).await.unwrap();
-                let cookie = app.sign_in(&app.app.user(&actor.user_id).await.unwrap().email).await;
-                app.request(Method::POST, &path, None).header("cookie", cookie).json(&body).send().await.unwrap()
-            } else {
-                app.request(Method::POST, &path, Some(&token)).json(&body).send().await.unwrap()
-            };
-            assert_eq!(r.status(), StatusCode::CREATED, "{path}");
-            let location = header(&r, "location").to_owned();
-            let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-            assert_eq!(location, format!("{prefix}{id}"), "{path}");
-        }
-
-        // Spectral's `oas` ruleset: no error, no warning.
-        crate::contract::spectral_lint(&text);
-    }
-
-    async fn the_openapi_document_tells_the_truth(app: TestApp) {
-        let r = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap();
-        let doc: Value = r.json().await.unwrap();
-        let mut ids = HashSet::new();
-        let mut operations = 0;
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for (method, op) in item.as_object().unwrap() {
-                operations += 1;
-                let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
-                assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
-                for p in op["parameters"].as_array().into_iter().flatten() {
-                    let name = p["name"].as_str().unwrap();
-                    let placeholder = format!("{{{name}}}");
-                    if path.contains(&placeholder) {
-                        assert_eq!(p["in"], "path", "{method} {path} {name}");
-                    } else {
-                        assert_eq!(p["in"], "query", "{method} {path} {name}");
-                        assert_ne!(p["required"], true, "{method} {path} {name}");
-                    }
-                }
-                let responses = op["responses"].as_object().unwrap();
-                let mut expected = vec!["401", "503"];
-                if path != "/api/v1/orgs" {
-                    expected.push("404");
-                }
-                if path.starts_with("/api/v1/orgs/") {
-                    expected.push("403");
-                }
-                for status in expected {
-                    let answer = &responses.get(status).unwrap_or_else(|| panic!("{method} {path}: no {status}"));
-                    assert_eq!(
-                        answer["content"]["application/problem+json"]["schema"]["$ref"],
-                        "#/components/schemas/Problem",
-                        "{method} {path} {status}"
-                    );
-                }
-                assert!(responses["503"]["headers"]["Retry-After"].is_object(), "{method} {path}");
-                for (status, answer) in responses {
-                    assert!(answer["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} {status}");
-                }
-            }
-        }
-        assert_eq!(
-            operations, 38,
-            "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), issue 16's test alerts (2), keep and upcoming reminders, SSO sign-in's attempts, check-response and policy (2) (issue 21), and issue 24's revoke-all and own events"
-        );
-        let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
-        assert!(setup_links["headers"]["Retry-After"].is_object(), "{setup_links}");
+async fn an_unknown_api_path_is_answered_404_problem_json(app: TestApp) {
+    let token = app.user("someone@example.com", false).await;
+    for path in ["/api/v1/nothing-here", "/api/v2/orgs", "/api", "/api/"] {
+        let r = app.get(path, &token).await;
+        problem(r, 404, "not_found").await;
     }
 }
+
+async fn a_query_string_that_does_not_fit_is_answered_400_problem_json(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    for query in ["limit=many", "limit=1.5", "limit=99999999999999999999999"] {
+        let r = app
+            .get(&format!("/api/v1/orgs/{org}/members?{query}"), &token)
+            .await;
+        problem(r, 400, "invalid_request").await;
+        let r = app
+            .get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token)
+            .await;
+        problem(r, 400, "invalid_request").await;
+    }
+    let staff = app.user("ops@example.com", true).await;
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/ops/identity-removals/rmv_x/complete?by_hand=perhaps",
+            Some(&staff),
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(r, 400, "invalid_request").await;
+}
+
+async fn a_cross_site_request_is_refused_as_problem_json_and_as_a_page(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/it-contacts"),
+            Some(&token),
+        )
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({ "email": "it@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 403, "csrf_refused").await;
+    assert!(app.contacts(&org, &token).await.is_empty());
+    // A form page answers a readable page instead.
+    let r = app
+        .http
+        .post(format!("{}/sign-in", app.base_url))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "a@example.com"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("sent from another site"));
+}
+
+async fn pages_answer_404_and_405_as_readable_pages(app: TestApp) {
+    let r = app
+        .http
+        .get(format!("{}/no-such-page", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(header(&r, "content-type").starts_with("text/html"));
+    assert!(r.text().await.unwrap().contains("Page not found"));
+    let r = app
+        .http
+        .delete(format!("{}/sign-in", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!header(&r, "allow").is_empty());
+    assert!(header(&r, "content-type").starts_with("text/html"));
+}
+
+async fn the_bearer_scheme_is_matched_whatever_its_case(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = app
+            .http
+            .get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+    }
+    let r = app
+        .http
+        .get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
+        .header("authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "www-authenticate"), "Bearer");
+    problem(r, 401, "unauthenticated").await;
+}
+
+async fn authenticated_answers_are_not_stored_by_caches(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    let r = app
+        .get(&format!("/api/v1/orgs/{org}/it-contacts"), &token)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    let r = app.get("/api/v1/nothing", &token).await;
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    let email = "pages@acme.example";
+    let (_, _) = app
+        .member(&org, "Page Reader", email, smartcore_domain::Role::Admin)
+        .await;
+    let cookie = app.sign_in(email).await;
+    let r = app
+        .http
+        .get(format!(
+            "{}/orgs/{org}/settings/authentication",
+            app.base_url
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "cache-control"), "no-store");
+    // Static files stay cacheable; no HSTS over plain HTTP.
+    let r = app
+        .http
+        .get(format!("{}/static/app.css", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert!(header(&r, "cache-control").starts_with("public"));
+    assert!(r.headers().get("strict-transport-security").is_none());
+}
+
+async fn names_with_invisible_characters_are_refused(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    for name in [
+        "Ada\u{202E}ecalevol",
+        "Ada\u{200B}",
+        "Ada\u{2028}Lovelace",
+        "\u{FEFF}Ada",
+    ] {
+        let r = app
+            .add_contact(
+                &org,
+                &token,
+                json!({ "email": "it@example.com", "name": name }),
+            )
+            .await;
+        let body = problem(r, 422, "invalid_name").await;
+        assert_eq!(body["field"], "name");
+        assert!(body["detail"].as_str().unwrap().contains("U+"), "{body}");
+    }
+    assert!(app.contacts(&org, &token).await.is_empty());
+    for bad in ["Acme\u{202E}", "Glo\u{2029}bex"] {
+        let refused = app.app.create_org(bad).await;
+        assert!(
+            matches!(
+                refused,
+                Err(smartcore_app::AppError::Invalid {
+                    code: "invalid_name",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        app.app
+            .create_user("x@example.com", Some("X\u{200B}Y"), None, false)
+            .await
+            .is_err()
+    );
+    // Issue 24: names that show as nothing (Hangul filler, blank Braille pattern).
+    for name in [
+        "\u{3164}",
+        "\u{2800}\u{2800}\u{2800}",
+        " \u{3164} \u{FFA0} ",
+    ] {
+        let r = app
+            .add_contact(
+                &org,
+                &token,
+                json!({ "email": "it@example.com", "name": name }),
+            )
+            .await;
+        let body = problem(r, 422, "invalid_name").await;
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("visible characters"),
+            "{body}"
+        );
+    }
+    assert!(app.app.create_org("\u{3164}\u{3164}").await.is_err());
+    assert!(
+        app.app
+            .create_user("y@example.com", Some("\u{2800}"), None, false)
+            .await
+            .is_err()
+    );
+    assert!(app.contacts(&org, &token).await.is_empty());
+    // Token names follow the same rules (U+202E would reverse the rest of the line).
+    app.user("tok@example.com", false).await;
+    let cookie = app.sign_in("tok@example.com").await;
+    for name in ["CI \u{202E}kcatta", "\u{3164}", "Dep\u{200B}loy"] {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/tokens", app.base_url))
+            .header("cookie", &cookie)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        let body = problem(r, 422, "invalid_token_name").await;
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("A token name"),
+            "{body}"
+        );
+    }
+}
+
+async fn audit_log_paging_parameters_are_checked(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    for query in [
+        "limit=-1",
+        "limit=0",
+        "limit=201",
+        "before=%ff",
+        "before=evt_%22%3B",
+        "before=nothing",
+        "limit=x",
+    ] {
+        let r = app
+            .get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token)
+            .await;
+        problem(r, 400, "invalid_request").await;
+    }
+    for query in [
+        "limit=1",
+        "limit=200",
+        "before=evt_0192f3a4b5c67d8e9f0a1b2c3d4e5f60",
+    ] {
+        let r = app
+            .get(&format!("/api/v1/orgs/{org}/audit-log?{query}"), &token)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{query}");
+    }
+}
+
+async fn every_answer_denies_the_browsers_powerful_features(app: TestApp) {
+    for path in ["/sign-in", "/api/v1/orgs", "/healthz", "/no-such-page"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        let policy = r.headers()["permissions-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for feature in [
+            "camera=()",
+            "microphone=()",
+            "geolocation=()",
+            "payment=()",
+            "usb=()",
+        ] {
+            assert!(policy.contains(feature), "{path}: {policy}");
+        }
+    }
+}
+
+async fn the_openapi_document_is_complete_and_spectral_finds_nothing(app: TestApp) {
+    let r = app
+        .http
+        .get(format!("{}/api/openapi.json", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["servers"][0]["url"], "/", "{}", doc["servers"]);
+    assert_eq!(doc["info"]["license"]["name"], "Proprietary");
+    let declared: HashSet<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            assert!(
+                t["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{t}"
+            );
+            t["name"].as_str().unwrap()
+        })
+        .collect();
+    let mut used = HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path}: operationId {id} is not camelCase"
+            );
+            assert!(
+                op["description"].as_str().is_some_and(|d| d.len() > 10),
+                "{method} {path}: no description"
+            );
+            for tag in op["tags"].as_array().unwrap() {
+                assert!(
+                    declared.contains(tag.as_str().unwrap()),
+                    "{method} {path}: tag {tag} not declared"
+                );
+                used.insert(tag.as_str().unwrap());
+            }
+            if let Some(created) = op["responses"].get("201") {
+                assert!(
+                    created["headers"]["Location"]["schema"].is_object(),
+                    "{method} {path}: 201 without Location"
+                );
+            }
+        }
+    }
+    assert_eq!(used, declared, "every declared tag is used");
+    for id in [
+        "listItContacts",
+        "createItContact",
+        "createApiToken",
+        "getSsoPolicy",
+        "listOrganisations",
+    ] {
+        assert!(text.contains(&format!("\"operationId\":\"{id}\"")), "{id}");
+    }
+
+    // The 201s really carry it.
+    let (org, token) = app.org_with_admin("Acme").await;
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/orgs/{org}/it-contacts"),
+            Some(&token),
+        )
+        .json(&json!({ "email": "ada@acme.example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let location = header(&r, "location").to_owned();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(location, format!("/api/v1/orgs/{org}/it-contacts/{id}"));
+    for (path, body, prefix) in [
+        (
+            format!("/api/v1/orgs/{org}/domains"),
+            json!({ "domain": "acme.example" }),
+            format!("/api/v1/orgs/{org}/domains/"),
+        ),
+        (
+            format!("/api/v1/orgs/{org}/invitations"),
+            json!({ "email": "sam@acme.example", "role": "admin" }),
+            format!("/api/v1/orgs/{org}/invitations/"),
+        ),
+        (
+            "/api/v1/tokens".to_owned(),
+            json!({ "name": "CI" }),
+            "/api/v1/tokens/".to_owned(),
+        ),
+    ] {
+        // Tokens are created with a browser session only (issue 24).
+        let r = if path == "/api/v1/tokens" {
+            let actor = app.app.bearer_actor(&token).await.unwrap();
+            let cookie = app
+                .sign_in(&app.app.user(&actor.user_id).await.unwrap().email)
+                .await;
+            app.request(Method::POST, &path, None)
+                .header("cookie", cookie)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        } else {
+            app.request(Method::POST, &path, Some(&token))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        };
+        assert_eq!(r.status(), StatusCode::CREATED, "{path}");
+        let location = header(&r, "location").to_owned();
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(location, format!("{prefix}{id}"), "{path}");
+    }
+
+    // Spectral's `oas` ruleset: no error, no warning.
+    crate::contract::spectral_lint(&text);
+}
+
+async fn the_openapi_document_tells_the_truth(app: TestApp) {
+    let r = app
+        .http
+        .get(format!("{}/api/openapi.json", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    let doc: Value = r.json().await.unwrap();
+    let mut ids = HashSet::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let placeholder = format!("{{{name}}}");
+                if path.contains(&placeholder) {
+                    assert_eq!(p["in"], "path", "{method} {path} {name}");
+                } else {
+                    assert_eq!(p["in"], "query", "{method} {path} {name}");
+                    assert_ne!(p["required"], true, "{method} {path} {name}");
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let mut expected = vec!["401", "503"];
+            if path != "/api/v1/orgs" {
+                expected.push("404");
+            }
+            if path.starts_with("/api/v1/orgs/") {
+                expected.push("403");
+            }
+            for status in expected {
+                let answer = &responses
+                    .get(status)
+                    .unwrap_or_else(|| panic!("{method} {path}: no {status}"));
+                assert_eq!(
+                    answer["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+            assert!(
+                responses["503"]["headers"]["Retry-After"].is_object(),
+                "{method} {path}"
+            );
+            for (status, answer) in responses {
+                assert!(
+                    answer["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        operations, 38,
+        "18 operations, the three of API tokens, the list of organisations, the six of members and invitations (issue 12), issue 16's test alerts (2), keep and upcoming reminders, SSO sign-in's attempts, check-response and policy (2) (issue 21), and issue 24's revoke-all and own events"
+    );
+    let setup_links = &doc["paths"]["/api/v1/orgs/{org}/setup-links"]["post"]["responses"]["429"];
+    assert!(
+        setup_links["headers"]["Retry-After"].is_object(),
+        "{setup_links}"
+    );
+}
+on_both_databases!(
+    a_wrong_method_is_answered_405_problem_json_with_allow,
+    an_unknown_api_path_is_answered_404_problem_json,
+    a_query_string_that_does_not_fit_is_answered_400_problem_json,
+    a_cross_site_request_is_refused_as_problem_json_and_as_a_page,
+    pages_answer_404_and_405_as_readable_pages,
+    the_bearer_scheme_is_matched_whatever_its_case,
+    authenticated_answers_are_not_stored_by_caches,
+    names_with_invisible_characters_are_refused,
+    audit_log_paging_parameters_are_checked,
+    every_answer_denies_the_browsers_powerful_features,
+    the_openapi_document_is_complete_and_spectral_finds_nothing,
+    the_openapi_document_tells_the_truth
+);
 
 /// Over HTTPS (as the public URL says), every answer carries HSTS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

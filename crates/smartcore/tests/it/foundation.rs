@@ -4,107 +4,231 @@ use crate::support::{Backend, TestApp, problem};
 use reqwest::StatusCode;
 use smartcore_domain::Role;
 
-both! {
-    async fn a_second_instance_on_the_same_database_neither_reapplies_nor_breaks_migrations(app: TestApp) {
-        let before = app.app.store().applied_migrations().await.unwrap();
-        assert!(!before.is_empty());
-        let (org, token) = app.org_with_admin("Acme").await;
-        // Two more instances start at once on the same database.
-        let (second, third) = tokio::join!(
-            TestApp::start(app.backend, &app.database_url, &[]),
-            TestApp::start(app.backend, &app.database_url, &[]),
-        );
-        assert_eq!(second.app.store().applied_migrations().await.unwrap(), before);
-        assert_eq!(third.app.store().applied_migrations().await.unwrap(), before);
-        // Data written through the first instance is served by the second.
-        let r = second.get(&format!("/api/v1/orgs/{org}/it-contacts"), &token).await;
-        assert_eq!(r.status(), StatusCode::OK);
-    }
-
-    async fn health_and_readiness_answer(app: TestApp) {
-        let r = app.http.get(format!("{}/healthz", app.base_url)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let r = app.http.get(format!("{}/readyz", app.base_url)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        app.app.store().close().await;
-        let r = app.http.get(format!("{}/readyz", app.base_url)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    }
-
-    async fn an_administrator_signs_in_and_out_with_a_fresh_session_each_time(app: TestApp) {
-        let (org, _) = app.org_with_admin("Acme").await;
-        app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin).await;
-        let sign_in = || app.http.post(format!("{}/sign-in", app.base_url))
-            .form(&[("email", "SAM@acme.example"), ("password", "a long enough password")])
-            .send();
-        let first = sign_in().await.unwrap();
-        assert_eq!(first.status(), StatusCode::SEE_OTHER);
-        let cookie = first.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-        let session = cookie.split(';').next().unwrap().to_owned();
-        let second = sign_in().await.unwrap();
-        let other = second.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
-        assert_ne!(session, other, "every sign-in issues a new session value");
-
-        // The session opens the settings page and the API.
-        let page = app.http.get(format!("{}/orgs/{org}/settings/authentication", app.base_url))
-            .header("cookie", &session).send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let api = app.http.get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
-            .header("cookie", &session).send().await.unwrap();
-        assert_eq!(api.status(), StatusCode::OK);
-
-        // Signing out ends it.
-        let out = app.http.post(format!("{}/sign-out", app.base_url)).header("cookie", &session).send().await.unwrap();
-        assert_eq!(out.status(), StatusCode::SEE_OTHER);
-        let api = app.http.get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
-            .header("cookie", &session).send().await.unwrap();
-        problem(api, 401, "unauthenticated").await;
-    }
-
-    async fn sign_in_is_throttled_after_five_failures(app: TestApp) {
-        app.user("victim@acme.example", false).await;
-        for _ in 0..5 {
-            let r = app.http.post(format!("{}/sign-in", app.base_url))
-                .form(&[("email", "victim@acme.example"), ("password", "wrong password!")]).send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
-            assert!(r.text().await.unwrap().contains("The e-mail address or password is not right."));
-        }
-        // Even the right password is refused while throttled.
-        let r = app.http.post(format!("{}/sign-in", app.base_url))
-            .form(&[("email", "victim@acme.example"), ("password", "a long enough password")]).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(r.text().await.unwrap().contains("Too many attempts"));
-    }
-
-    async fn api_tokens_act_as_their_user_and_bad_ones_are_refused(app: TestApp) {
-        let (org, token) = app.org_with_admin("Acme").await;
-        let r = app.get(&format!("/api/v1/orgs/{org}/it-contacts"), &token).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let r = app.get(&format!("/api/v1/orgs/{org}/it-contacts"), "sct_not-a-token").await;
-        problem(r, 401, "unauthenticated").await;
-        let r = app.request(reqwest::Method::GET, &format!("/api/v1/orgs/{org}/it-contacts"), None)
-            .header("authorization", "Basic Zm9vOmJhcg==").send().await.unwrap();
-        problem(r, 401, "unauthenticated").await;
-    }
-
-    async fn the_openapi_document_describes_every_route(app: TestApp) {
-        let r = app.http.get(format!("{}/api/openapi.json", app.base_url)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let doc: serde_json::Value = r.json().await.unwrap();
-        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        for path in [
-            "/api/v1/orgs/{org}/it-contacts",
-            "/api/v1/orgs/{org}/it-contacts/{id}",
-            "/api/v1/orgs/{org}/members",
-            "/api/v1/orgs/{org}/authentication",
-            "/api/v1/orgs/{org}/audit-log",
-        ] {
-            assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
-        }
-        assert!(doc["paths"]["/api/v1/orgs/{org}/it-contacts"]["post"]["responses"]["409"].is_object());
-    }
+async fn a_second_instance_on_the_same_database_neither_reapplies_nor_breaks_migrations(
+    app: TestApp,
+) {
+    let before = app.app.store().applied_migrations().await.unwrap();
+    assert!(!before.is_empty());
+    let (org, token) = app.org_with_admin("Acme").await;
+    // Two more instances start at once on the same database.
+    let (second, third) = tokio::join!(
+        TestApp::start(app.backend, &app.database_url, &[]),
+        TestApp::start(app.backend, &app.database_url, &[]),
+    );
+    assert_eq!(
+        second.app.store().applied_migrations().await.unwrap(),
+        before
+    );
+    assert_eq!(
+        third.app.store().applied_migrations().await.unwrap(),
+        before
+    );
+    // Data written through the first instance is served by the second.
+    let r = second
+        .get(&format!("/api/v1/orgs/{org}/it-contacts"), &token)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
+
+async fn health_and_readiness_answer(app: TestApp) {
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.app.store().close().await;
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+async fn an_administrator_signs_in_and_out_with_a_fresh_session_each_time(app: TestApp) {
+    let (org, _) = app.org_with_admin("Acme").await;
+    app.member(&org, "Sam Admin", "sam@acme.example", Role::Admin)
+        .await;
+    let sign_in = || {
+        app.http
+            .post(format!("{}/sign-in", app.base_url))
+            .form(&[
+                ("email", "SAM@acme.example"),
+                ("password", "a long enough password"),
+            ])
+            .send()
+    };
+    let first = sign_in().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = first
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let second = sign_in().await.unwrap();
+    let other = second
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(session, other, "every sign-in issues a new session value");
+
+    // The session opens the settings page and the API.
+    let page = app
+        .http
+        .get(format!(
+            "{}/orgs/{org}/settings/authentication",
+            app.base_url
+        ))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let api = app
+        .http
+        .get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+
+    // Signing out ends it.
+    let out = app
+        .http
+        .post(format!("{}/sign-out", app.base_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let api = app
+        .http
+        .get(format!("{}/api/v1/orgs/{org}/it-contacts", app.base_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    problem(api, 401, "unauthenticated").await;
+}
+
+async fn sign_in_is_throttled_after_five_failures(app: TestApp) {
+    app.user("victim@acme.example", false).await;
+    for _ in 0..5 {
+        let r = app
+            .http
+            .post(format!("{}/sign-in", app.base_url))
+            .form(&[
+                ("email", "victim@acme.example"),
+                ("password", "wrong password!"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("The e-mail address or password is not right.")
+        );
+    }
+    // Even the right password is refused while throttled.
+    let r = app
+        .http
+        .post(format!("{}/sign-in", app.base_url))
+        .form(&[
+            ("email", "victim@acme.example"),
+            ("password", "a long enough password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.unwrap().contains("Too many attempts"));
+}
+
+async fn api_tokens_act_as_their_user_and_bad_ones_are_refused(app: TestApp) {
+    let (org, token) = app.org_with_admin("Acme").await;
+    let r = app
+        .get(&format!("/api/v1/orgs/{org}/it-contacts"), &token)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .get(
+            &format!("/api/v1/orgs/{org}/it-contacts"),
+            "sct_not-a-token",
+        )
+        .await;
+    problem(r, 401, "unauthenticated").await;
+    let r = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/orgs/{org}/it-contacts"),
+            None,
+        )
+        .header("authorization", "Basic Zm9vOmJhcg==")
+        .send()
+        .await
+        .unwrap();
+    problem(r, 401, "unauthenticated").await;
+}
+
+async fn the_openapi_document_describes_every_route(app: TestApp) {
+    let r = app
+        .http
+        .get(format!("{}/api/openapi.json", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/orgs/{org}/it-contacts",
+        "/api/v1/orgs/{org}/it-contacts/{id}",
+        "/api/v1/orgs/{org}/members",
+        "/api/v1/orgs/{org}/authentication",
+        "/api/v1/orgs/{org}/audit-log",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["paths"]["/api/v1/orgs/{org}/it-contacts"]["post"]["responses"]["409"].is_object());
+}
+on_both_databases!(
+    a_second_instance_on_the_same_database_neither_reapplies_nor_breaks_migrations,
+    health_and_readiness_answer,
+    an_administrator_signs_in_and_out_with_a_fresh_session_each_time,
+    sign_in_is_throttled_after_five_failures,
+    api_tokens_act_as_their_user_and_bad_ones_are_refused,
+    the_openapi_document_describes_every_route
+);
 
 #[tokio::test]
 async fn an_unusable_database_url_is_reported_clearly() {

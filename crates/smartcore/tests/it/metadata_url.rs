@@ -329,315 +329,536 @@ async fn audit_actions(app: &TestApp, org: &str, token: &str) -> Vec<(String, St
         .collect()
 }
 
-each_backend! {
-    async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Backend) {
-        let sink = SmtpSink::start().await;
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let old = certificate("idp.acme.example", now - Duration::days(300), now + Duration::days(30));
-        let new = certificate("idp2.acme.example", now - Duration::days(1), now + Duration::days(400));
-        let (idp, base) = Idp::start(metadata(&[&old])).await;
-        let s = setup(backend, &sink, now).await;
+async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let old = certificate(
+        "idp.acme.example",
+        now - Duration::days(300),
+        now + Duration::days(30),
+    );
+    let new = certificate(
+        "idp2.acme.example",
+        now - Duration::days(1),
+        now + Duration::days(400),
+    );
+    let (idp, base) = Idp::start(metadata(&[&old])).await;
+    let s = setup(backend, &sink, now).await;
 
-        // First fetch: the configuration and its certificate, and the URL's state.
-        let r = put_url(&s.app, &s.org, &s.token, &format!("{base}/m/acme")).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(v["status"], "configured");
-        assert_eq!(v["idp_entity_id"], "https://idp.acme.example/saml");
-        assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
-        let old_fp = v["certificates"][0]["fingerprint_sha256"].as_str().unwrap().to_owned();
-        assert_eq!(v["metadata_url"]["url"], format!("{base}/m/acme"));
-        assert_eq!(v["metadata_url"]["status"], "ok");
-        assert_eq!(v["metadata_url"]["last_good_fetch_at"], at(now).to_rfc3339());
-        let next = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
-        let wait = next.unix_millis() - at(now).unix_millis();
-        assert!((DAY_MS * 9 / 10..=DAY_MS * 11 / 10).contains(&wait), "a day, give or take 10 %: {wait}");
-        assert_eq!(idp.hits("/m/acme"), 1);
+    // First fetch: the configuration and its certificate, and the URL's state.
+    let r = put_url(&s.app, &s.org, &s.token, &format!("{base}/m/acme")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "configured");
+    assert_eq!(v["idp_entity_id"], "https://idp.acme.example/saml");
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
+    let old_fp = v["certificates"][0]["fingerprint_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(v["metadata_url"]["url"], format!("{base}/m/acme"));
+    assert_eq!(v["metadata_url"]["status"], "ok");
+    assert_eq!(
+        v["metadata_url"]["last_good_fetch_at"],
+        at(now).to_rfc3339()
+    );
+    let next = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
+    let wait = next.unix_millis() - at(now).unix_millis();
+    assert!(
+        (DAY_MS * 9 / 10..=DAY_MS * 11 / 10).contains(&wait),
+        "a day, give or take 10 %: {wait}"
+    );
+    assert_eq!(idp.hits("/m/acme"), 1);
 
-        // The old certificate is inside its 30-day window: a reminder goes to the synced contact.
-        let report = s.app.app.run_certificate_sweep().await.unwrap();
-        assert_eq!(report.sent, 1, "{report:?}");
+    // The old certificate is inside its 30-day window: a reminder goes to the synced contact.
+    let report = s.app.app.run_certificate_sweep().await.unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
 
-        // Unchanged at the next refresh: the good fetch is recorded, nothing else happens.
-        s.clock.set(at(now + Duration::days(1) + Duration::hours(3)));
-        let v = refreshed(&s).await;
-        assert_eq!(v["metadata_url"]["last_good_fetch_at"], at(now + Duration::days(1) + Duration::hours(3)).to_rfc3339());
-        assert_eq!(v["metadata_url"]["last_changed_at"], at(now).to_rfc3339());
-        assert_eq!(idp.hits("/m/acme"), 2, "once per due time");
+    // Unchanged at the next refresh: the good fetch is recorded, nothing else happens.
+    s.clock
+        .set(at(now + Duration::days(1) + Duration::hours(3)));
+    let v = refreshed(&s).await;
+    assert_eq!(
+        v["metadata_url"]["last_good_fetch_at"],
+        at(now + Duration::days(1) + Duration::hours(3)).to_rfc3339()
+    );
+    assert_eq!(v["metadata_url"]["last_changed_at"], at(now).to_rfc3339());
+    assert_eq!(idp.hits("/m/acme"), 2, "once per due time");
 
-        // The identity provider rotates its key: the next refresh stores it and ends the old
-        // reminder schedule with one "renewed" notice, to the synced contact only.
-        idp.set_docs(vec![metadata(&[&new])]);
-        s.clock.set(at(now + Duration::days(2) + Duration::hours(6)));
-        let v = refreshed(&s).await;
-        assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
-        let new_fp = v["certificates"][0]["fingerprint_sha256"].as_str().unwrap().to_owned();
-        assert_ne!(new_fp, old_fp);
-        assert_eq!(v["metadata_url"]["last_changed_at"], at(now + Duration::days(2) + Duration::hours(6)).to_rfc3339());
-        settles_at(1, || renewed_to(&sink).len()).await;
-        let renewed = renewed_to(&sink);
-        assert_eq!(renewed, vec![vec!["ada@acme.example".to_owned()]], "once, to the synced contact");
-        let actions = audit_actions(&s.app, &s.org, &s.token).await;
-        assert!(actions.contains(&("sso.metadata_changed".to_owned(), "system".to_owned())), "{actions:?}");
-        assert_eq!(actions.iter().filter(|(a, _)| a == "sso.configured").count(), 1, "{actions:?}");
+    // The identity provider rotates its key: the next refresh stores it and ends the old
+    // reminder schedule with one "renewed" notice, to the synced contact only.
+    idp.set_docs(vec![metadata(&[&new])]);
+    s.clock
+        .set(at(now + Duration::days(2) + Duration::hours(6)));
+    let v = refreshed(&s).await;
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
+    let new_fp = v["certificates"][0]["fingerprint_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_fp, old_fp);
+    assert_eq!(
+        v["metadata_url"]["last_changed_at"],
+        at(now + Duration::days(2) + Duration::hours(6)).to_rfc3339()
+    );
+    settles_at(1, || renewed_to(&sink).len()).await;
+    let renewed = renewed_to(&sink);
+    assert_eq!(
+        renewed,
+        vec![vec!["ada@acme.example".to_owned()]],
+        "once, to the synced contact"
+    );
+    let actions = audit_actions(&s.app, &s.org, &s.token).await;
+    assert!(
+        actions.contains(&("sso.metadata_changed".to_owned(), "system".to_owned())),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|(a, _)| a == "sso.configured")
+            .count(),
+        1,
+        "{actions:?}"
+    );
 
-        // The next refreshes find it unchanged: no second notice, no reminders for the old one.
-        s.clock.set(at(now + Duration::days(3) + Duration::hours(12)));
-        refreshed(&s).await;
-        assert_eq!(renewed_to(&sink).len(), 1);
-        assert_eq!(s.app.app.run_certificate_sweep().await.unwrap().sent, 0);
-        assert_eq!(idp.hits("/m/acme"), 4);
+    // The next refreshes find it unchanged: no second notice, no reminders for the old one.
+    s.clock
+        .set(at(now + Duration::days(3) + Duration::hours(12)));
+    refreshed(&s).await;
+    assert_eq!(renewed_to(&sink).len(), 1);
+    assert_eq!(s.app.app.run_certificate_sweep().await.unwrap().sent, 0);
+    assert_eq!(idp.hits("/m/acme"), 4);
 
-        // Pasted metadata ends the refresh from the URL.
-        let r = s.app.request(Method::PUT, &format!("/api/v1/orgs/{}/sso", s.org), Some(&s.token))
-            .json(&json!({ "metadata_xml": metadata(&[&new]) }))
-            .send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        assert!(sso(&s.app, &s.org, &s.token).await["metadata_url"].is_null());
-        s.clock.set(at(now + Duration::days(6)));
-        assert_eq!(s.app.app.refresh_due_metadata("test-pass", 10).await.unwrap().claimed, 0);
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(idp.hits("/m/acme"), 4);
+    // Pasted metadata ends the refresh from the URL.
+    let r = s
+        .app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/orgs/{}/sso", s.org),
+            Some(&s.token),
+        )
+        .json(&json!({ "metadata_xml": metadata(&[&new]) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(sso(&s.app, &s.org, &s.token).await["metadata_url"].is_null());
+    s.clock.set(at(now + Duration::days(6)));
+    assert_eq!(
+        s.app
+            .app
+            .refresh_due_metadata("test-pass", 10)
+            .await
+            .unwrap()
+            .claimed,
+        0
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(idp.hits("/m/acme"), 4);
+}
+
+async fn every_bad_answer_is_refused_with_its_own_code_and_the_last_good_configuration_kept(
+    backend: Backend,
+) {
+    let sink = SmtpSink::start().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let pem = certificate(
+        "idp.acme.example",
+        now - Duration::days(1),
+        now + Duration::days(300),
+    );
+    let (idp, base) = Idp::start(metadata(&[&pem])).await;
+    let s = setup(backend, &sink, now).await;
+    let (app, org, token) = (&s.app, s.org.as_str(), s.token.as_str());
+    let r = put_url(app, org, token, &format!("{base}/m/good")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let good = sso(app, org, token).await;
+
+    // Exactly three redirects are followed; a fourth is refused.
+    let r = put_url(app, org, token, &format!("{base}/redirect/2")).await;
+    assert_eq!(r.status(), StatusCode::OK, "three redirects");
+    let r = put_url(app, org, token, &format!("{base}/redirect/3")).await;
+    let body = problem(r, 422, "metadata_too_many_redirects").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than 3 times"),
+        "{body}"
+    );
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        // A redirect to another private address (only 127.0.0.1 is allowed here).
+        (
+            format!("{base}/to-private"),
+            "metadata_private_address",
+            "127.0.0.2",
+        ),
+        (
+            format!("http://10.0.0.1:{dead}/metadata"),
+            "metadata_private_address",
+            "not a public internet address",
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data".to_owned(),
+            "metadata_private_address",
+            "169.254.169.254",
+        ),
+        // Issue 24: 6to4 (2002::/16, here reaching 10.0.0.1) and Teredo (2001::/32).
+        (
+            format!("http://[2002:a00:1::1]:{dead}/metadata"),
+            "metadata_private_address",
+            "not a public internet address",
+        ),
+        (
+            format!("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]:{dead}/metadata"),
+            "metadata_private_address",
+            "not a public internet address",
+        ),
+        (
+            format!("{base}/huge"),
+            "metadata_too_large",
+            "more than 1 MiB",
+        ),
+        (
+            format!("{base}/huge-declared"),
+            "metadata_too_large",
+            "more than 1 MiB",
+        ),
+        (format!("{base}/dtd"), "invalid_metadata", "DTD"),
+        (
+            format!("{base}/not-metadata"),
+            "invalid_metadata",
+            "SAML metadata",
+        ),
+        (
+            format!("{base}/nothing-here"),
+            "metadata_http_status",
+            "404",
+        ),
+        (
+            format!("http://127.0.0.1:{dead}/metadata"),
+            "metadata_unreachable",
+            "could not be reached",
+        ),
+        (
+            "ftp://idp.acme.example/metadata".to_owned(),
+            "invalid_metadata_url",
+            "https://",
+        ),
+        (
+            "https://admin:pw@idp.acme.example/m".to_owned(),
+            "invalid_metadata_url",
+            "password",
+        ),
+    ];
+    for (url, code, words) in &cases {
+        let r = put_url(app, org, token, url).await;
+        let body = problem(r, 422, code).await;
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(words), "{url}: {detail}");
+        assert_eq!(body["field"], "metadata_url", "{body}");
     }
+    // The 100 MB body was not read to its end: the cap holds while streaming.
+    let sent = idp.0.huge_bytes_sent.load(Ordering::SeqCst);
+    assert!(sent < 16 * 1024 * 1024, "{sent} bytes sent of 100 MB");
 
-    async fn every_bad_answer_is_refused_with_its_own_code_and_the_last_good_configuration_kept(backend: Backend) {
-        let sink = SmtpSink::start().await;
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let pem = certificate("idp.acme.example", now - Duration::days(1), now + Duration::days(300));
-        let (idp, base) = Idp::start(metadata(&[&pem])).await;
-        let s = setup(backend, &sink, now).await;
-        let (app, org, token) = (&s.app, s.org.as_str(), s.token.as_str());
-        let r = put_url(app, org, token, &format!("{base}/m/good")).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let good = sso(app, org, token).await;
-
-        // Exactly three redirects are followed; a fourth is refused.
-        let r = put_url(app, org, token, &format!("{base}/redirect/2")).await;
-        assert_eq!(r.status(), StatusCode::OK, "three redirects");
-        let r = put_url(app, org, token, &format!("{base}/redirect/3")).await;
-        let body = problem(r, 422, "metadata_too_many_redirects").await;
-        assert!(body["detail"].as_str().unwrap().contains("more than 3 times"), "{body}");
-
-        let dead = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let cases: Vec<(String, &str, &str)> = vec![
-            // A redirect to another private address (only 127.0.0.1 is allowed here).
-            (format!("{base}/to-private"), "metadata_private_address", "127.0.0.2"),
-            (format!("http://10.0.0.1:{dead}/metadata"), "metadata_private_address", "not a public internet address"),
-            ("http://169.254.169.254/latest/meta-data".to_owned(), "metadata_private_address", "169.254.169.254"),
-            // Issue 24: 6to4 (2002::/16, here reaching 10.0.0.1) and Teredo (2001::/32).
-            (format!("http://[2002:a00:1::1]:{dead}/metadata"), "metadata_private_address", "not a public internet address"),
-            (format!("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]:{dead}/metadata"), "metadata_private_address", "not a public internet address"),
-            (format!("{base}/huge"), "metadata_too_large", "more than 1 MiB"),
-            (format!("{base}/huge-declared"), "metadata_too_large", "more than 1 MiB"),
-            (format!("{base}/dtd"), "invalid_metadata", "DTD"),
-            (format!("{base}/not-metadata"), "invalid_metadata", "SAML metadata"),
-            (format!("{base}/nothing-here"), "metadata_http_status", "404"),
-            (format!("http://127.0.0.1:{dead}/metadata"), "metadata_unreachable", "could not be reached"),
-            ("ftp://idp.acme.example/metadata".to_owned(), "invalid_metadata_url", "https://"),
-            ("https://admin:pw@idp.acme.example/m".to_owned(), "invalid_metadata_url", "password"),
-        ];
-        for (url, code, words) in &cases {
-            let r = put_url(app, org, token, url).await;
-            let body = problem(r, 422, code).await;
-            let detail = body["detail"].as_str().unwrap();
-            assert!(detail.contains(words), "{url}: {detail}");
-            assert_eq!(body["field"], "metadata_url", "{body}");
+    // Byte by byte: cut off at 10 seconds, and nothing else waits meanwhile.
+    let started = std::time::Instant::now();
+    let slow_url = format!("{base}/slow");
+    let slow = put_url(app, org, token, &slow_url);
+    let others = async {
+        let mut worst = std::time::Duration::ZERO;
+        for _ in 0..20 {
+            let t = std::time::Instant::now();
+            let r = app
+                .get(&format!("/api/v1/orgs/{org}/it-contacts"), token)
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            worst = worst.max(t.elapsed());
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        // The 100 MB body was not read to its end: the cap holds while streaming.
-        let sent = idp.0.huge_bytes_sent.load(Ordering::SeqCst);
-        assert!(sent < 16 * 1024 * 1024, "{sent} bytes sent of 100 MB");
+        worst
+    };
+    let (r, worst) = tokio::join!(slow, others);
+    let took = started.elapsed();
+    let body = problem(r, 422, "metadata_timeout").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("10 seconds"),
+        "{body}"
+    );
+    assert!(took < std::time::Duration::from_secs(12), "{took:?}");
+    assert!(
+        worst < std::time::Duration::from_millis(500),
+        "list-contacts took {worst:?} beside the slow fetch"
+    );
+    println!(
+        "slow metadata URL refused after {took:?}; list-contacts meanwhile at worst {worst:?}"
+    );
 
-        // Byte by byte: cut off at 10 seconds, and nothing else waits meanwhile.
-        let started = std::time::Instant::now();
-        let slow_url = format!("{base}/slow");
-        let slow = put_url(app, org, token, &slow_url);
-        let others = async {
-            let mut worst = std::time::Duration::ZERO;
-            for _ in 0..20 {
-                let t = std::time::Instant::now();
-                let r = app.get(&format!("/api/v1/orgs/{org}/it-contacts"), token).await;
-                assert_eq!(r.status(), StatusCode::OK);
-                worst = worst.max(t.elapsed());
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            worst
-        };
-        let (r, worst) = tokio::join!(slow, others);
-        let took = started.elapsed();
-        let body = problem(r, 422, "metadata_timeout").await;
-        assert!(body["detail"].as_str().unwrap().contains("10 seconds"), "{body}");
-        assert!(took < std::time::Duration::from_secs(12), "{took:?}");
-        assert!(worst < std::time::Duration::from_millis(500), "list-contacts took {worst:?} beside the slow fetch");
-        println!("slow metadata URL refused after {took:?}; list-contacts meanwhile at worst {worst:?}");
+    // Through all of that, the last good configuration stayed.
+    let after = sso(app, org, token).await;
+    assert_eq!(after["certificates"], good["certificates"]);
+    assert_eq!(after["idp_entity_id"], good["idp_entity_id"]);
+    assert_eq!(after["metadata_url"]["url"], format!("{base}/redirect/2"));
+    assert_eq!(after["metadata_url"]["status"], "ok");
+    drop(idp);
+}
 
-        // Through all of that, the last good configuration stayed.
-        let after = sso(app, org, token).await;
-        assert_eq!(after["certificates"], good["certificates"]);
-        assert_eq!(after["idp_entity_id"], good["idp_entity_id"]);
-        assert_eq!(after["metadata_url"]["url"], format!("{base}/redirect/2"));
-        assert_eq!(after["metadata_url"]["status"], "ok");
-        drop(idp);
-    }
-
-    async fn a_failing_url_keeps_the_configuration_retries_with_backoff_and_tells_the_contacts_once_per_episode(backend: Backend) {
-        let sink = SmtpSink::start().await;
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let pem = certificate("idp.acme.example", now - Duration::days(1), now + Duration::days(300));
-        let (idp, base) = Idp::start(metadata(&[&pem])).await;
-        let s = setup(backend, &sink, now).await;
-        let r = put_url(&s.app, &s.org, &s.token, &format!("{base}/m/acme")).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let good = sso(&s.app, &s.org, &s.token).await;
-        let notices = || sink.messages().into_iter()
+async fn a_failing_url_keeps_the_configuration_retries_with_backoff_and_tells_the_contacts_once_per_episode(
+    backend: Backend,
+) {
+    let sink = SmtpSink::start().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let pem = certificate(
+        "idp.acme.example",
+        now - Duration::days(1),
+        now + Duration::days(300),
+    );
+    let (idp, base) = Idp::start(metadata(&[&pem])).await;
+    let s = setup(backend, &sink, now).await;
+    let r = put_url(&s.app, &s.org, &s.token, &format!("{base}/m/acme")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let good = sso(&s.app, &s.org, &s.token).await;
+    let notices = || {
+        sink.messages()
+            .into_iter()
             .filter(|m| m.data_text().contains("cannot be fetched"))
             .map(|m| m.rcpt_to.clone())
-            .collect::<Vec<_>>();
+            .collect::<Vec<_>>()
+    };
 
-        // The identity provider's server starts failing.
-        idp.0.status.store(503, Ordering::SeqCst);
-        let first_failure = now + Duration::days(1) + Duration::hours(3);
-        s.clock.set(at(first_failure));
+    // The identity provider's server starts failing.
+    idp.0.status.store(503, Ordering::SeqCst);
+    let first_failure = now + Duration::days(1) + Duration::hours(3);
+    s.clock.set(at(first_failure));
+    let v = refreshed(&s).await;
+    let m = &v["metadata_url"];
+    assert_eq!(m["status"], "failing");
+    assert_eq!(m["failing_since"], at(first_failure).to_rfc3339());
+    assert_eq!(m["failures"], 1);
+    assert_eq!(m["last_error_code"], "metadata_http_status");
+    assert!(m["last_error"].as_str().unwrap().contains("503"), "{m}");
+    assert_eq!(m["last_good_fetch_at"], at(now).to_rfc3339());
+    assert_eq!(
+        v["certificates"], good["certificates"],
+        "the last good configuration stays"
+    );
+    // Retried after 5 minutes, then 10 (backoff), the episode's start unchanged.
+    let next = rfc3339(m["next_fetch_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        next.unix_millis() - at(first_failure).unix_millis(),
+        5 * 60_000
+    );
+    s.clock.set(at(first_failure + Duration::minutes(5)));
+    let v = refreshed(&s).await;
+    assert_eq!(v["metadata_url"]["failures"], 2);
+    assert_eq!(
+        v["metadata_url"]["failing_since"],
+        at(first_failure).to_rfc3339()
+    );
+    let next = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        next.unix_millis() - at(first_failure + Duration::minutes(5)).unix_millis(),
+        10 * 60_000
+    );
+
+    // The page shows the failure and since when.
+    s.app
+        .member(
+            &s.org,
+            "Sam Admin",
+            "sam@acme.example",
+            smartcore_domain::Role::Admin,
+        )
+        .await;
+    let cookie = s.app.sign_in("sam@acme.example").await;
+    let html = s
+        .app
+        .page(&format!("/orgs/{}/settings/sso", s.org), &cookie)
+        .await;
+    assert!(html.contains("id=\"metadata-failing\""), "{html}");
+    assert!(
+        html.contains("Fetching the metadata has failed since"),
+        "{html}"
+    );
+    assert!(html.contains("503"));
+    assert!(notices().is_empty(), "not before three days");
+
+    // Three days of failures in a row: one notice to the synced contact, in the deliveries.
+    s.clock
+        .set(at(first_failure + Duration::days(3) + Duration::minutes(1)));
+    refreshed(&s).await;
+    settles_at(1, || notices().len()).await;
+    assert_eq!(notices(), vec![vec!["ada@acme.example".to_owned()]]);
+    let text = sink
+        .messages()
+        .into_iter()
+        .find(|m| m.data_text().contains("cannot be fetched"))
+        .unwrap()
+        .data_text();
+    assert!(text.contains(&format!("{base}/m/acme")), "{text}");
+    assert!(text.contains("What to do"), "{text}");
+    let r = s
+        .app
+        .get(&format!("/api/v1/orgs/{}/mail-deliveries", s.org), &s.token)
+        .await;
+    let log: Value = r.json().await.unwrap();
+    let kinds: Vec<&Value> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "metadata_failing")
+        .collect();
+    assert_eq!(kinds.len(), 1, "{log}");
+    assert_eq!(kinds[0]["status"], "sent");
+    // Still failing later: not again in this episode.
+    s.clock.set(at(first_failure + Duration::days(4)));
+    refreshed(&s).await;
+    settles_at(1, || notices().len()).await;
+
+    // It recovers: the episode ends.
+    idp.0.status.store(0, Ordering::SeqCst);
+    s.clock.set(at(first_failure + Duration::days(5)));
+    let v = refreshed(&s).await;
+    assert_eq!(v["metadata_url"]["status"], "ok");
+    assert!(v["metadata_url"]["failing_since"].is_null());
+    assert_eq!(v["metadata_url"]["failures"], 0);
+    // A new episode gets its own notice, once.
+    idp.0.status.store(500, Ordering::SeqCst);
+    let second = first_failure + Duration::days(7);
+    s.clock.set(at(second));
+    refreshed(&s).await;
+    s.clock
+        .set(at(second + Duration::days(3) + Duration::hours(1)));
+    refreshed(&s).await;
+    settles_at(2, || notices().len()).await;
+    s.clock
+        .set(at(second + Duration::days(3) + Duration::hours(8)));
+    refreshed(&s).await;
+    settles_at(2, || notices().len()).await;
+}
+
+async fn flipping_documents_are_contained_to_one_fetch_per_due_time(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let a = certificate(
+        "a.acme.example",
+        now - Duration::days(1),
+        now + Duration::days(300),
+    );
+    let b = certificate(
+        "b.acme.example",
+        now - Duration::days(1),
+        now + Duration::days(301),
+    );
+    let (idp, base) = Idp::start(metadata(&[&a])).await;
+    idp.set_docs(vec![metadata(&[&a]), metadata(&[&b])]);
+    idp.0.flip.store(true, Ordering::SeqCst);
+    let s = setup(backend, &sink, now).await;
+    let r = put_url(&s.app, &s.org, &s.token, &format!("{base}/m/flip")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut seen = Vec::new();
+    let mut due = rfc3339(
+        sso(&s.app, &s.org, &s.token).await["metadata_url"]["next_fetch_at"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for _ in 1..=4 {
+        let t = due.to_datetime() + Duration::minutes(1);
+        s.clock.set(at(t));
         let v = refreshed(&s).await;
-        let m = &v["metadata_url"];
-        assert_eq!(m["status"], "failing");
-        assert_eq!(m["failing_since"], at(first_failure).to_rfc3339());
-        assert_eq!(m["failures"], 1);
-        assert_eq!(m["last_error_code"], "metadata_http_status");
-        assert!(m["last_error"].as_str().unwrap().contains("503"), "{m}");
-        assert_eq!(m["last_good_fetch_at"], at(now).to_rfc3339());
-        assert_eq!(v["certificates"], good["certificates"], "the last good configuration stays");
-        // Retried after 5 minutes, then 10 (backoff), the episode's start unchanged.
-        let next = rfc3339(m["next_fetch_at"].as_str().unwrap()).unwrap();
-        assert_eq!(next.unix_millis() - at(first_failure).unix_millis(), 5 * 60_000);
-        s.clock.set(at(first_failure + Duration::minutes(5)));
-        let v = refreshed(&s).await;
-        assert_eq!(v["metadata_url"]["failures"], 2);
-        assert_eq!(v["metadata_url"]["failing_since"], at(first_failure).to_rfc3339());
+        due = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
+        assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
+        seen.push(v["certificates"][0]["subject"].as_str().unwrap().to_owned());
         let next = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
-        assert_eq!(next.unix_millis() - at(first_failure + Duration::minutes(5)).unix_millis(), 10 * 60_000);
-
-        // The page shows the failure and since when.
-        s.app.member(&s.org, "Sam Admin", "sam@acme.example", smartcore_domain::Role::Admin).await;
-        let cookie = s.app.sign_in("sam@acme.example").await;
-        let html = s.app.page(&format!("/orgs/{}/settings/sso", s.org), &cookie).await;
-        assert!(html.contains("id=\"metadata-failing\""), "{html}");
-        assert!(html.contains("Fetching the metadata has failed since"), "{html}");
-        assert!(html.contains("503"));
-        assert!(notices().is_empty(), "not before three days");
-
-        // Three days of failures in a row: one notice to the synced contact, in the deliveries.
-        s.clock.set(at(first_failure + Duration::days(3) + Duration::minutes(1)));
-        refreshed(&s).await;
-        settles_at(1, || notices().len()).await;
-        assert_eq!(notices(), vec![vec!["ada@acme.example".to_owned()]]);
-        let text = sink.messages().into_iter().find(|m| m.data_text().contains("cannot be fetched")).unwrap().data_text();
-        assert!(text.contains(&format!("{base}/m/acme")), "{text}");
-        assert!(text.contains("What to do"), "{text}");
-        let r = s.app.get(&format!("/api/v1/orgs/{}/mail-deliveries", s.org), &s.token).await;
-        let log: Value = r.json().await.unwrap();
-        let kinds: Vec<&Value> = log["deliveries"].as_array().unwrap().iter()
-            .filter(|d| d["kind"] == "metadata_failing").collect();
-        assert_eq!(kinds.len(), 1, "{log}");
-        assert_eq!(kinds[0]["status"], "sent");
-        // Still failing later: not again in this episode.
-        s.clock.set(at(first_failure + Duration::days(4)));
-        refreshed(&s).await;
-        settles_at(1, || notices().len()).await;
-
-        // It recovers: the episode ends.
-        idp.0.status.store(0, Ordering::SeqCst);
-        s.clock.set(at(first_failure + Duration::days(5)));
-        let v = refreshed(&s).await;
-        assert_eq!(v["metadata_url"]["status"], "ok");
-        assert!(v["metadata_url"]["failing_since"].is_null());
-        assert_eq!(v["metadata_url"]["failures"], 0);
-        // A new episode gets its own notice, once.
-        idp.0.status.store(500, Ordering::SeqCst);
-        let second = first_failure + Duration::days(7);
-        s.clock.set(at(second));
-        refreshed(&s).await;
-        s.clock.set(at(second + Duration::days(3) + Duration::hours(1)));
-        refreshed(&s).await;
-        settles_at(2, || notices().len()).await;
-        s.clock.set(at(second + Duration::days(3) + Duration::hours(8)));
-        refreshed(&s).await;
-        settles_at(2, || notices().len()).await;
+        assert!(
+            next.unix_millis() - at(t).unix_millis() >= DAY_MS * 9 / 10,
+            "the schedule does not speed up"
+        );
     }
+    assert_eq!(
+        idp.hits("/m/flip"),
+        5,
+        "one fetch per due time, however often it changes"
+    );
+    assert_eq!(
+        seen,
+        [
+            "CN=b.acme.example",
+            "CN=a.acme.example",
+            "CN=b.acme.example",
+            "CN=a.acme.example"
+        ]
+    );
+    let actions = audit_actions(&s.app, &s.org, &s.token).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|(a, _)| a == "sso.metadata_changed")
+            .count(),
+        4
+    );
+}
 
-    async fn flipping_documents_are_contained_to_one_fetch_per_due_time(backend: Backend) {
-        let sink = SmtpSink::start().await;
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let a = certificate("a.acme.example", now - Duration::days(1), now + Duration::days(300));
-        let b = certificate("b.acme.example", now - Duration::days(1), now + Duration::days(301));
-        let (idp, base) = Idp::start(metadata(&[&a])).await;
-        idp.set_docs(vec![metadata(&[&a]), metadata(&[&b])]);
-        idp.0.flip.store(true, Ordering::SeqCst);
-        let s = setup(backend, &sink, now).await;
-        let r = put_url(&s.app, &s.org, &s.token, &format!("{base}/m/flip")).await;
+async fn two_instances_refresh_each_due_url_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let pem = certificate(
+        "idp.acme.example",
+        now - Duration::days(1),
+        now + Duration::days(300),
+    );
+    let (idp, base) = Idp::start(metadata(&[&pem])).await;
+    let fake = FakeWorkOs::start(WORKOS_KEY)
+        .await
+        .expect("identity-side fake");
+    let clock = Arc::new(ManualClock::new(at(now)));
+    let (url, _db) = fresh_database(backend).await.expect("database");
+    let one = TestApp::start_with_clock(backend, &url, &env(&fake, &sink), clock.clone()).await;
+    let two = TestApp::start_with_clock(backend, &url, &env(&fake, &sink), clock.clone()).await;
+    const ORGS: usize = 24;
+    let mut orgs = Vec::new();
+    for i in 0..ORGS {
+        let (org, token) = one.org_with_admin(&format!("Org {i}")).await;
+        let r = put_url(&one, &org, &token, &format!("{base}/m/org{i}")).await;
         assert_eq!(r.status(), StatusCode::OK);
-        let mut seen = Vec::new();
-        let mut due = rfc3339(sso(&s.app, &s.org, &s.token).await["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
-        for _ in 1..=4 {
-            let t = due.to_datetime() + Duration::minutes(1);
-            s.clock.set(at(t));
-            let v = refreshed(&s).await;
-            due = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
-            assert_eq!(v["certificates"].as_array().unwrap().len(), 1);
-            seen.push(v["certificates"][0]["subject"].as_str().unwrap().to_owned());
-            let next = rfc3339(v["metadata_url"]["next_fetch_at"].as_str().unwrap()).unwrap();
-            assert!(next.unix_millis() - at(t).unix_millis() >= DAY_MS * 9 / 10, "the schedule does not speed up");
-        }
-        assert_eq!(idp.hits("/m/flip"), 5, "one fetch per due time, however often it changes");
-        assert_eq!(seen, ["CN=b.acme.example", "CN=a.acme.example", "CN=b.acme.example", "CN=a.acme.example"]);
-        let actions = audit_actions(&s.app, &s.org, &s.token).await;
-        assert_eq!(actions.iter().filter(|(a, _)| a == "sso.metadata_changed").count(), 4);
+        orgs.push((org, token));
     }
-
-    async fn two_instances_refresh_each_due_url_once(backend: Backend) {
-        let sink = SmtpSink::start().await;
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let pem = certificate("idp.acme.example", now - Duration::days(1), now + Duration::days(300));
-        let (idp, base) = Idp::start(metadata(&[&pem])).await;
-        let fake = FakeWorkOs::start(WORKOS_KEY).await.expect("identity-side fake");
-        let clock = Arc::new(ManualClock::new(at(now)));
-        let (url, _db) = fresh_database(backend).await.expect("database");
-        let one = TestApp::start_with_clock(backend, &url, &env(&fake, &sink), clock.clone()).await;
-        let two = TestApp::start_with_clock(backend, &url, &env(&fake, &sink), clock.clone()).await;
-        const ORGS: usize = 24;
-        let mut orgs = Vec::new();
-        for i in 0..ORGS {
-            let (org, token) = one.org_with_admin(&format!("Org {i}")).await;
-            let r = put_url(&one, &org, &token, &format!("{base}/m/org{i}")).await;
-            assert_eq!(r.status(), StatusCode::OK);
-            orgs.push((org, token));
-        }
-        clock.set(at(now + Duration::days(1) + Duration::hours(3)));
-        let expected = at(now + Duration::days(1) + Duration::hours(3)).to_rfc3339();
-        // Both instances' workers run, and both are also asked directly, at the same time.
-        for _ in 0..200 {
-            let (a, b) = tokio::join!(
-                one.app.refresh_due_metadata("direct-one", 5),
-                two.app.refresh_due_metadata("direct-two", 5)
-            );
-            a.unwrap();
-            b.unwrap();
-            let mut done = 0;
-            for (org, token) in &orgs {
-                if sso(&one, org, token).await["metadata_url"]["last_attempt_at"] == expected.as_str() {
-                    done += 1;
-                }
+    clock.set(at(now + Duration::days(1) + Duration::hours(3)));
+    let expected = at(now + Duration::days(1) + Duration::hours(3)).to_rfc3339();
+    // Both instances' workers run, and both are also asked directly, at the same time.
+    for _ in 0..200 {
+        let (a, b) = tokio::join!(
+            one.app.refresh_due_metadata("direct-one", 5),
+            two.app.refresh_due_metadata("direct-two", 5)
+        );
+        a.unwrap();
+        b.unwrap();
+        let mut done = 0;
+        for (org, token) in &orgs {
+            if sso(&one, org, token).await["metadata_url"]["last_attempt_at"] == expected.as_str() {
+                done += 1;
             }
-            if done == ORGS {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        for i in 0..ORGS {
-            assert_eq!(idp.hits(&format!("/m/org{i}")), 2, "org {i}: the first fetch and one refresh");
+        if done == ORGS {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for i in 0..ORGS {
+        assert_eq!(
+            idp.hits(&format!("/m/org{i}")),
+            2,
+            "org {i}: the first fetch and one refresh"
+        );
     }
 }
+on_each_backend!(first_fetch_then_a_rotation_is_noticed_at_the_next_refresh, every_bad_answer_is_refused_with_its_own_code_and_the_last_good_configuration_kept, a_failing_url_keeps_the_configuration_retries_with_backoff_and_tells_the_contacts_once_per_episode, flipping_documents_are_contained_to_one_fetch_per_due_time, two_instances_refresh_each_due_url_once);

@@ -1,7 +1,7 @@
 //! `TestApp`: the real service on port 0 with a fresh database per test, and typed helpers
 //! that read like the API's users.
 //!
-//! Every test runs on both databases through [`both!`]. PostgreSQL comes from
+//! Every test runs on both databases through `on_both_databases!` (or `on_each_backend!`). PostgreSQL comes from
 //! `SMARTCORE_TEST_POSTGRES_URL` (default `postgres://root@127.0.0.1:5432/postgres`); each
 //! test gets its own database. Without a reachable server, PostgreSQL tests skip with one line
 //! on a developer's machine, and fail under CI (`CI=true`).
@@ -19,15 +19,17 @@ pub enum Backend {
     Postgres,
 }
 
-/// Declares each test once and runs it on SQLite and on PostgreSQL.
-macro_rules! both {
-    ($(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
-        $(async fn $name($app: TestApp) $body)*
+/// Runs each named test body (an `async fn name(app: TestApp)` of the module) on SQLite and
+/// on PostgreSQL, each with a fresh service and database. The bodies are plain functions, so
+/// rustfmt formats them.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(app) = $crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await {
+                    let backend = $crate::support::Backend::Sqlite;
+                    if let Some(app) = $crate::support::TestApp::spawn(backend).await {
                         super::$name(app).await
                     }
                 }
@@ -37,7 +39,8 @@ macro_rules! both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(app) = $crate::support::TestApp::spawn($crate::support::Backend::Postgres).await {
+                    let backend = $crate::support::Backend::Postgres;
+                    if let Some(app) = $crate::support::TestApp::spawn(backend).await {
                         super::$name(app).await
                     }
                 }
@@ -46,11 +49,10 @@ macro_rules! both {
     };
 }
 
-/// Declares each test once, taking the [`Backend`], and runs it on SQLite and on PostgreSQL
-/// (for tests that start their service with particular configuration).
-macro_rules! each_backend {
-    ($(async fn $name:ident($backend:ident : Backend) $body:block)*) => {
-        $(async fn $name($backend: Backend) $body)*
+/// Runs each named test body (an `async fn name(backend: Backend)` of the module, for tests
+/// that start their services with particular configuration) on SQLite and on PostgreSQL.
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

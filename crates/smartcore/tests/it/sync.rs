@@ -58,377 +58,648 @@ fn deletes(fake: &FakeWorkOs) -> u64 {
         .sum()
 }
 
-each_backend! {
-    async fn added_contacts_become_synced_with_one_request_each(backend: Backend) {
-        let fake = fake().await;
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        for email in ["ada@acme.example", "Grace@Acme.example", "it@partner.example"] {
-            let c = app.add_manual(&org, &token, email).await;
-            assert_eq!(c["status"], "pending");
-            assert_eq!(c["synced_at"], Value::Null);
-        }
-        for email in ["ada@acme.example", "grace@acme.example", "it@partner.example"] {
-            let c = app.wait_for_status(&org, &token, email, "synced", 10).await;
-            assert!(c["synced_at"].as_str().unwrap().ends_with('Z'));
-            assert_eq!(c["status_detail"], Value::Null);
-            assert_eq!(creates_of(&fake, email), 1);
-        }
-        assert_eq!(posts(&fake), 3, "one request per contact");
-        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 3);
-        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=100"), &token).await.json().await.unwrap();
-        let synced = log["events"].as_array().unwrap().iter().filter(|e| e["action"] == "it_contact.synced").count();
-        assert_eq!(synced, 3);
+async fn added_contacts_become_synced_with_one_request_each(backend: Backend) {
+    let fake = fake().await;
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    for email in [
+        "ada@acme.example",
+        "Grace@Acme.example",
+        "it@partner.example",
+    ] {
+        let c = app.add_manual(&org, &token, email).await;
+        assert_eq!(c["status"], "pending");
+        assert_eq!(c["synced_at"], Value::Null);
     }
-
-    async fn the_builtin_connector_syncs_at_once_and_removes_by_itself(backend: Backend) {
-        let app = TestApp::spawn(backend).await.expect("database");
-        let (org, token) = app.org_with_admin("Acme").await;
-        let c = app.add_manual(&org, &token, "it@acme.example").await;
-        app.wait_for_status(&org, &token, "it@acme.example", "synced", 10).await;
-        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["identity_removal"], "completed");
-        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    for email in [
+        "ada@acme.example",
+        "grace@acme.example",
+        "it@partner.example",
+    ] {
+        let c = app.wait_for_status(&org, &token, email, "synced", 10).await;
+        assert!(c["synced_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(c["status_detail"], Value::Null);
+        assert_eq!(creates_of(&fake, email), 1);
     }
-
-    async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend: Backend) {
-        let fake = fake().await;
-        let app = TestApp::spawn_with(backend, &TestApp::workos_env(fake.base_url())).await.expect("database");
-        let (org, token) = app.org_with_admin("Acme").await;
-        app.add_manual(&org, &token, "it@acme.example").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let c = app.wait_for_status(&org, &token, "it@acme.example", "pending", 5).await;
-        assert!(c["status_detail"].as_str().unwrap_or_default().contains("linked"), "{c}");
-        assert_eq!(fake.stats().requests_total, 0, "nothing is sent before the link");
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
-        app.wait_for_status(&org, &token, "it@acme.example", "synced", 10).await;
-        assert_eq!(creates_of(&fake, "it@acme.example"), 1);
-    }
-
-    async fn an_outage_keeps_contacts_pending_and_loses_nothing(backend: Backend) {
-        let fake = fake().await;
-        fake.set_fault(Fault::Fail5xx { count: 2, status: 503 });
-        fake.set_fault(Fault::DropConnection { count: 1 });
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        app.add_manual(&org, &token, "it@acme.example").await;
-        // While the identity side fails, the contact stays pending with the reason shown.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let detail = loop {
-            let c = app.contacts(&org, &token).await.remove(0);
-            if let Some(d) = c["status_detail"].as_str() {
-                assert_eq!(c["status"], "pending");
-                break d.to_owned();
-            }
-            assert!(Instant::now() < deadline, "no retry reason shown");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        assert!(detail.contains("retrying automatically"), "{detail}");
-        app.wait_for_status(&org, &token, "it@acme.example", "synced", 20).await;
-        let stats = fake.stats();
-        assert_eq!(stats.creates_total, 1);
-        assert!(stats.injected_5xx + stats.dropped_connections >= 2, "{stats:?}");
-    }
-
-    async fn rate_limiting_honours_retry_after(backend: Backend) {
-        let fake = fake().await;
-        fake.set_fault(Fault::RateLimit { count: 1, retry_after_secs: 2 });
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        let added = Instant::now();
-        app.add_manual(&org, &token, "it@acme.example").await;
-        app.wait_for_status(&org, &token, "it@acme.example", "synced", 10).await;
-        assert!(added.elapsed() >= Duration::from_secs(2), "retried before Retry-After: {:?}", added.elapsed());
-        assert_eq!(fake.stats().injected_429, 1);
-        assert_eq!(creates_of(&fake, "it@acme.example"), 1);
-    }
-
-    async fn a_refusal_shows_sync_failed_with_its_reason(backend: Backend) {
-        let fake = fake().await;
-        fake.set_fault(Fault::RejectEmail { email: "blocked@acme.example".into(), message: Some("Domain not allowed".into()) });
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        app.add_manual(&org, &token, "blocked@acme.example").await;
-        let c = app.wait_for_status(&org, &token, "blocked@acme.example", "failed", 10).await;
-        assert!(c["status_detail"].as_str().unwrap().contains("Domain not allowed"), "{c}");
-        let staff = app.user("ops@smartcore.example", true).await;
-        let failures: Value = app.get("/api/v1/ops/sync-failures", &staff).await.json().await.unwrap();
-        assert_eq!(failures["failures"][0]["email"], "blocked@acme.example");
-        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &token).await.json().await.unwrap();
-        assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "it_contact.sync_failed"));
-    }
-
-    async fn removing_a_synced_contact_flags_it_and_the_ops_action_deletes_it_once(backend: Backend) {
-        let fake = fake().await;
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        let c = app.add_manual(&org, &token, "leaver@acme.example").await;
-        app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10).await;
-        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["identity_removal"], "flagged");
-        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1, "the team completes it, not the admin");
-
-        let staff = app.user("ops@smartcore.example", true).await;
-        problem(app.get("/api/v1/ops/identity-removals?status=pending", &token).await, 404, "not_found").await;
-        let queue: Value = app.get("/api/v1/ops/identity-removals?status=pending", &staff).await.json().await.unwrap();
-        let removal = &queue["removals"][0];
-        assert_eq!(removal["email"], "leaver@acme.example");
-        assert_eq!(removal["org_id"], org.as_str());
-        assert_eq!(removal["identity_contact_id"], fake.contacts(IDENTITY_ORG)[0].id.as_str());
-        let id = removal["id"].as_str().unwrap();
-        assert!(id.starts_with("rmv_"));
-
-        let path = format!("/api/v1/ops/identity-removals/{id}/complete");
-        let r = app.request(Method::POST, &path, Some(&staff)).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        let done: Value = r.json().await.unwrap();
-        assert_eq!(done["status"], "completed");
-        assert_eq!(done["outcome"], "deleted");
-        assert!(fake.contacts(IDENTITY_ORG).is_empty());
-        assert_eq!(deletes(&fake), 1);
-        let again = app.request(Method::POST, &path, Some(&staff)).send().await.unwrap();
-        problem(again, 409, "removal_not_pending").await;
-        assert_eq!(deletes(&fake), 1, "the delete is sent once");
-        let queue: Value = app.get("/api/v1/ops/identity-removals", &staff).await.json().await.unwrap();
-        assert!(queue["removals"].as_array().unwrap().is_empty());
-        let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log"), &token).await.json().await.unwrap();
-        assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "identity_removal.completed"));
-    }
-
-    async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(backend: Backend) {
-        let fake = fake().await;
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        let c = app.add_manual(&org, &token, "leaver@acme.example").await;
-        app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10).await;
-        app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
-        let id = app.app.store().pending_removals().await.unwrap()[0].id.clone();
-        let output = Command::new(env!("CARGO_BIN_EXE_smartcore"))
-            .args(["ops", "complete-removal", &id, "--by-hand"])
-            .env("SMARTCORE_DATABASE_URL", &app.database_url)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        assert!(String::from_utf8_lossy(&output.stdout).contains("marked_done"));
-        assert_eq!(deletes(&fake), 0);
-        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
-    }
-
-    async fn automatic_removal_completes_without_the_operations_team(backend: Backend) {
-        let fake = fake().await;
-        let (app, org, token) = linked(backend, &fake, &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())]).await;
-        let c = app.add_manual(&org, &token, "leaver@acme.example").await;
-        app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10).await;
-        fake.set_fault(Fault::Fail5xx { count: 1, status: 502 });
-        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["identity_removal"], "flagged");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !fake.contacts(IDENTITY_ORG).is_empty() || !app.app.store().pending_removals().await.unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "automatic removal did not complete");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(fake.stats().deletes_total, 1);
-    }
-
-    async fn removing_an_unsynced_contact_sends_nothing(backend: Backend) {
-        let fake = fake().await;
-        fake.set_fault(Fault::Latency { ms: 5_000 });
-        let app = TestApp::spawn_with(backend, &TestApp::workos_env(fake.base_url())).await.expect("database");
-        let (org, token) = app.org_with_admin("Acme").await;
-        let c = app.add_manual(&org, &token, "brief@acme.example").await;
-        let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body["identity_removal"], "not_needed");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(fake.stats().requests_total, 0);
-        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
-    }
-
-    async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once(backend: Backend) {
-        let fake = fake().await;
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        let c = app.add_manual(&org, &token, "back@acme.example").await;
-        app.wait_for_status(&org, &token, "back@acme.example", "synced", 10).await;
-        app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", c["id"].as_str().unwrap()), &token).await;
-        assert_eq!(app.app.store().pending_removals().await.unwrap().len(), 1);
-        let again = app.add_manual(&org, &token, "Back@acme.example").await;
-        assert_eq!(again["status"], "synced", "{again}");
-        assert!(app.app.store().pending_removals().await.unwrap().is_empty());
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(posts(&fake), 1, "nothing registered twice");
-        assert_eq!(deletes(&fake), 0);
-        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
-    }
-
-    async fn an_address_registered_by_hand_is_adopted(backend: Backend) {
-        let fake = fake().await;
-        let existing = fake.insert_contact(IDENTITY_ORG, "IT-Desk@Acme.example").unwrap();
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        app.add_manual(&org, &token, "it-desk@acme.example").await;
-        app.wait_for_status(&org, &token, "it-desk@acme.example", "synced", 10).await;
-        assert_eq!(fake.stats().creates_total, 0);
-        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
-        let staff = app.user("ops@smartcore.example", true).await;
-        let drift: Value = app.get("/api/v1/ops/drift", &staff).await.json().await.unwrap();
-        assert!(drift["entries"].as_array().unwrap().is_empty(), "adopted, so no drift: {drift}");
-        assert_eq!(fake.contacts(IDENTITY_ORG)[0].id, existing.id);
-    }
-
-    async fn drift_shows_both_directions(backend: Backend) {
-        let fake = fake().await;
-        let (app, org, token) = linked(backend, &fake, &[]).await;
-        app.add_manual(&org, &token, "gone@acme.example").await;
-        app.wait_for_status(&org, &token, "gone@acme.example", "synced", 10).await;
-        let remote = fake.contacts(IDENTITY_ORG)[0].id.clone();
-        assert!(fake.delete_contact(IDENTITY_ORG, &remote));
-        fake.insert_contact(IDENTITY_ORG, "stranger@elsewhere.example").unwrap();
-        let staff = app.user("ops@smartcore.example", true).await;
-        let drift: Value = app.get("/api/v1/ops/drift", &staff).await.json().await.unwrap();
-        let entries = drift["entries"].as_array().unwrap();
-        assert_eq!(entries.len(), 2, "{drift}");
-        assert!(entries.iter().any(|e| e["kind"] == "missing_there" && e["email"] == "gone@acme.example"));
-        assert!(entries.iter().any(|e| e["kind"] == "unknown_here" && e["email"] == "stranger@elsewhere.example"));
-    }
-
-    async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(backend: Backend) {
-        let fake = fake().await;
-        fake.set_fault(Fault::Latency { ms: 800 });
-        let mut env = TestApp::workos_env(fake.base_url());
-        env.push((NO_WORKERS, "1".into()));
-        let (app, org, token) = {
-            let app = TestApp::spawn_with(backend, &env).await.expect("database");
-            let (org, token) = app.org_with_admin("Acme").await;
-            let record = app.app.find_org(&org).await.unwrap();
-            app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
-            (app, org, token)
-        };
-        for i in 0..5 {
-            app.add_manual(&org, &token, &format!("it{i}@acme.example")).await;
-        }
-        let mut worker = spawn_worker(&app.database_url, fake.base_url());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while fake.stats().requests_total == 0 {
-            assert!(Instant::now() < deadline, "the worker sent nothing");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        worker.kill().unwrap();
-        let _ = worker.wait();
-        let mut restarted = spawn_worker(&app.database_url, fake.base_url());
-        for i in 0..5 {
-            app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 20).await;
-        }
-        restarted.kill().unwrap();
-        let _ = restarted.wait();
-        let stats = fake.stats();
-        assert_eq!(stats.creates_total, 5, "{stats:?}");
-        assert!(stats.creates_by_email.values().all(|n| *n == 1), "{stats:?}");
-        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
-    }
-
-    async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(backend: Backend) {
-        // Each registration takes 3 s, three times the lease; 4 at a time, so the last of the 10
-        // waits 9 s. Without the heartbeat the second worker would take them over after 1 s and
-        // register them again.
-        let fake = fake().await;
-        fake.set_fault(Fault::Latency { ms: 3000 });
-        let mut env = TestApp::workos_env(fake.base_url());
-        env.push((NO_WORKERS, "1".into()));
-        let app = TestApp::spawn_with(backend, &env).await.expect("database");
-        let (org, token) = app.org_with_admin("Acme").await;
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
-        for i in 0..10 {
-            app.add_manual(&org, &token, &format!("it{i}@acme.example")).await;
-        }
-        let mut first = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while fake.stats().requests_total == 0 {
-            assert!(Instant::now() < deadline, "the worker sent nothing");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let mut second = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
-        for i in 0..10 {
-            app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 30).await;
-        }
-        for w in [&mut first, &mut second] {
-            w.kill().unwrap();
-            let _ = w.wait();
-        }
-        let stats = fake.stats();
-        assert_eq!(posts(&fake), 10, "one request per contact: {stats:?}");
-        assert!(stats.creates_by_email.values().all(|n| *n == 1), "{stats:?}");
-    }
-
-    async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Backend) {
-        // The default lease (10 s): a worker killed with -9 mid-request stops renewing it, and
-        // a worker started at once takes its contacts over when it runs out.
-        let fake = fake().await;
-        fake.set_fault(Fault::Latency { ms: 8000 });
-        let mut env = TestApp::workos_env(fake.base_url());
-        env.push((NO_WORKERS, "1".into()));
-        let app = TestApp::spawn_with(backend, &env).await.expect("database");
-        let (org, token) = app.org_with_admin("Acme").await;
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
-        for i in 0..5 {
-            app.add_manual(&org, &token, &format!("it{i}@acme.example")).await;
-        }
-        let mut worker = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while fake.stats().requests_total < 5 {
-            assert!(Instant::now() < deadline, "the worker did not send all five requests");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // Killed after it renewed its leases at least once (every third of 10 s).
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        worker.kill().unwrap();
-        let _ = worker.wait();
-        fake.set_fault(Fault::Latency { ms: 0 });
-        let restarted_at = Instant::now();
-        let mut restarted = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
-        for i in 0..5 {
-            app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 15).await;
-        }
-        let took = restarted_at.elapsed();
-        restarted.kill().unwrap();
-        let _ = restarted.wait();
-        eprintln!("restart to every contact Synced: {:.1} s", took.as_secs_f64());
-        assert!(took <= Duration::from_secs(15), "took {took:?}");
-        let stats = fake.stats();
-        assert!(stats.creates_by_email.values().all(|n| *n == 1), "{stats:?}");
-        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
-    }
-
-    async fn two_worker_processes_register_each_contact_exactly_once(backend: Backend) {
-        let fake = fake().await;
-        fake.set_fault(Fault::Latency { ms: 20 });
-        let mut env = TestApp::workos_env(fake.base_url());
-        env.push((NO_WORKERS, "1".into()));
-        let app = TestApp::spawn_with(backend, &env).await.expect("database");
-        let mut orgs = Vec::new();
-        for name in ["Acme", "Globex"] {
-            let (org, token) = app.org_with_admin(name).await;
-            let record = app.app.find_org(&org).await.unwrap();
-            app.app.link_identity(&record, &format!("{IDENTITY_ORG}_{name}")).await.unwrap();
-            for i in 0..20 {
-                app.add_manual(&org, &token, &format!("it{i}@{}.example", name.to_lowercase())).await;
-            }
-            orgs.push((org, token, name));
-        }
-        let mut workers = [spawn_worker(&app.database_url, fake.base_url()), spawn_worker(&app.database_url, fake.base_url())];
-        for (org, token, name) in &orgs {
-            for i in 0..20 {
-                app.wait_for_status(org, token, &format!("it{i}@{}.example", name.to_lowercase()), "synced", 30).await;
-            }
-        }
-        for w in &mut workers {
-            w.kill().unwrap();
-            let _ = w.wait();
-        }
-        let stats = fake.stats();
-        assert_eq!(stats.creates_total, 40, "{stats:?}");
-        assert_eq!(posts(&fake), 40, "no request was sent twice: {stats:?}");
-        assert!(stats.creates_by_email.values().all(|n| *n == 1));
-    }
+    assert_eq!(posts(&fake), 3, "one request per contact");
+    assert_eq!(fake.contacts(IDENTITY_ORG).len(), 3);
+    let log: Value = app
+        .get(&format!("/api/v1/orgs/{org}/audit-log?limit=100"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let synced = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "it_contact.synced")
+        .count();
+    assert_eq!(synced, 3);
 }
+
+async fn the_builtin_connector_syncs_at_once_and_removes_by_itself(backend: Backend) {
+    let app = TestApp::spawn(backend).await.expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    let c = app.add_manual(&org, &token, "it@acme.example").await;
+    app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
+        .await;
+    let r = app
+        .delete(
+            &format!(
+                "/api/v1/orgs/{org}/it-contacts/{}",
+                c["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["identity_removal"], "completed");
+    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+}
+
+async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend: Backend) {
+    let fake = fake().await;
+    let app = TestApp::spawn_with(backend, &TestApp::workos_env(fake.base_url()))
+        .await
+        .expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    app.add_manual(&org, &token, "it@acme.example").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = app
+        .wait_for_status(&org, &token, "it@acme.example", "pending", 5)
+        .await;
+    assert!(
+        c["status_detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("linked"),
+        "{c}"
+    );
+    assert_eq!(
+        fake.stats().requests_total,
+        0,
+        "nothing is sent before the link"
+    );
+    let record = app.app.find_org(&org).await.unwrap();
+    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
+        .await;
+    assert_eq!(creates_of(&fake, "it@acme.example"), 1);
+}
+
+async fn an_outage_keeps_contacts_pending_and_loses_nothing(backend: Backend) {
+    let fake = fake().await;
+    fake.set_fault(Fault::Fail5xx {
+        count: 2,
+        status: 503,
+    });
+    fake.set_fault(Fault::DropConnection { count: 1 });
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    app.add_manual(&org, &token, "it@acme.example").await;
+    // While the identity side fails, the contact stays pending with the reason shown.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let detail = loop {
+        let c = app.contacts(&org, &token).await.remove(0);
+        if let Some(d) = c["status_detail"].as_str() {
+            assert_eq!(c["status"], "pending");
+            break d.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no retry reason shown");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(detail.contains("retrying automatically"), "{detail}");
+    app.wait_for_status(&org, &token, "it@acme.example", "synced", 20)
+        .await;
+    let stats = fake.stats();
+    assert_eq!(stats.creates_total, 1);
+    assert!(
+        stats.injected_5xx + stats.dropped_connections >= 2,
+        "{stats:?}"
+    );
+}
+
+async fn rate_limiting_honours_retry_after(backend: Backend) {
+    let fake = fake().await;
+    fake.set_fault(Fault::RateLimit {
+        count: 1,
+        retry_after_secs: 2,
+    });
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    let added = Instant::now();
+    app.add_manual(&org, &token, "it@acme.example").await;
+    app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
+        .await;
+    assert!(
+        added.elapsed() >= Duration::from_secs(2),
+        "retried before Retry-After: {:?}",
+        added.elapsed()
+    );
+    assert_eq!(fake.stats().injected_429, 1);
+    assert_eq!(creates_of(&fake, "it@acme.example"), 1);
+}
+
+async fn a_refusal_shows_sync_failed_with_its_reason(backend: Backend) {
+    let fake = fake().await;
+    fake.set_fault(Fault::RejectEmail {
+        email: "blocked@acme.example".into(),
+        message: Some("Domain not allowed".into()),
+    });
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    app.add_manual(&org, &token, "blocked@acme.example").await;
+    let c = app
+        .wait_for_status(&org, &token, "blocked@acme.example", "failed", 10)
+        .await;
+    assert!(
+        c["status_detail"]
+            .as_str()
+            .unwrap()
+            .contains("Domain not allowed"),
+        "{c}"
+    );
+    let staff = app.user("ops@smartcore.example", true).await;
+    let failures: Value = app
+        .get("/api/v1/ops/sync-failures", &staff)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failures["failures"][0]["email"], "blocked@acme.example");
+    let log: Value = app
+        .get(&format!("/api/v1/orgs/{org}/audit-log"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "it_contact.sync_failed")
+    );
+}
+
+async fn removing_a_synced_contact_flags_it_and_the_ops_action_deletes_it_once(backend: Backend) {
+    let fake = fake().await;
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    let c = app.add_manual(&org, &token, "leaver@acme.example").await;
+    app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10)
+        .await;
+    let r = app
+        .delete(
+            &format!(
+                "/api/v1/orgs/{org}/it-contacts/{}",
+                c["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["identity_removal"], "flagged");
+    assert_eq!(
+        fake.contacts(IDENTITY_ORG).len(),
+        1,
+        "the team completes it, not the admin"
+    );
+
+    let staff = app.user("ops@smartcore.example", true).await;
+    problem(
+        app.get("/api/v1/ops/identity-removals?status=pending", &token)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let queue: Value = app
+        .get("/api/v1/ops/identity-removals?status=pending", &staff)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let removal = &queue["removals"][0];
+    assert_eq!(removal["email"], "leaver@acme.example");
+    assert_eq!(removal["org_id"], org.as_str());
+    assert_eq!(
+        removal["identity_contact_id"],
+        fake.contacts(IDENTITY_ORG)[0].id.as_str()
+    );
+    let id = removal["id"].as_str().unwrap();
+    assert!(id.starts_with("rmv_"));
+
+    let path = format!("/api/v1/ops/identity-removals/{id}/complete");
+    let r = app
+        .request(Method::POST, &path, Some(&staff))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["outcome"], "deleted");
+    assert!(fake.contacts(IDENTITY_ORG).is_empty());
+    assert_eq!(deletes(&fake), 1);
+    let again = app
+        .request(Method::POST, &path, Some(&staff))
+        .send()
+        .await
+        .unwrap();
+    problem(again, 409, "removal_not_pending").await;
+    assert_eq!(deletes(&fake), 1, "the delete is sent once");
+    let queue: Value = app
+        .get("/api/v1/ops/identity-removals", &staff)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(queue["removals"].as_array().unwrap().is_empty());
+    let log: Value = app
+        .get(&format!("/api/v1/orgs/{org}/audit-log"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "identity_removal.completed")
+    );
+}
+
+async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(backend: Backend) {
+    let fake = fake().await;
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    let c = app.add_manual(&org, &token, "leaver@acme.example").await;
+    app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10)
+        .await;
+    app.delete(
+        &format!(
+            "/api/v1/orgs/{org}/it-contacts/{}",
+            c["id"].as_str().unwrap()
+        ),
+        &token,
+    )
+    .await;
+    let id = app.app.store().pending_removals().await.unwrap()[0]
+        .id
+        .clone();
+    let output = Command::new(env!("CARGO_BIN_EXE_smartcore"))
+        .args(["ops", "complete-removal", &id, "--by-hand"])
+        .env("SMARTCORE_DATABASE_URL", &app.database_url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("marked_done"));
+    assert_eq!(deletes(&fake), 0);
+    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+}
+
+async fn automatic_removal_completes_without_the_operations_team(backend: Backend) {
+    let fake = fake().await;
+    let (app, org, token) = linked(
+        backend,
+        &fake,
+        &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())],
+    )
+    .await;
+    let c = app.add_manual(&org, &token, "leaver@acme.example").await;
+    app.wait_for_status(&org, &token, "leaver@acme.example", "synced", 10)
+        .await;
+    fake.set_fault(Fault::Fail5xx {
+        count: 1,
+        status: 502,
+    });
+    let r = app
+        .delete(
+            &format!(
+                "/api/v1/orgs/{org}/it-contacts/{}",
+                c["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["identity_removal"], "flagged");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fake.contacts(IDENTITY_ORG).is_empty()
+        || !app.app.store().pending_removals().await.unwrap().is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "automatic removal did not complete"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.stats().deletes_total, 1);
+}
+
+async fn removing_an_unsynced_contact_sends_nothing(backend: Backend) {
+    let fake = fake().await;
+    fake.set_fault(Fault::Latency { ms: 5_000 });
+    let app = TestApp::spawn_with(backend, &TestApp::workos_env(fake.base_url()))
+        .await
+        .expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    let c = app.add_manual(&org, &token, "brief@acme.example").await;
+    let r = app
+        .delete(
+            &format!(
+                "/api/v1/orgs/{org}/it-contacts/{}",
+                c["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["identity_removal"], "not_needed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.stats().requests_total, 0);
+    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+}
+
+async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once(backend: Backend) {
+    let fake = fake().await;
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    let c = app.add_manual(&org, &token, "back@acme.example").await;
+    app.wait_for_status(&org, &token, "back@acme.example", "synced", 10)
+        .await;
+    app.delete(
+        &format!(
+            "/api/v1/orgs/{org}/it-contacts/{}",
+            c["id"].as_str().unwrap()
+        ),
+        &token,
+    )
+    .await;
+    assert_eq!(app.app.store().pending_removals().await.unwrap().len(), 1);
+    let again = app.add_manual(&org, &token, "Back@acme.example").await;
+    assert_eq!(again["status"], "synced", "{again}");
+    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(posts(&fake), 1, "nothing registered twice");
+    assert_eq!(deletes(&fake), 0);
+    assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
+}
+
+async fn an_address_registered_by_hand_is_adopted(backend: Backend) {
+    let fake = fake().await;
+    let existing = fake
+        .insert_contact(IDENTITY_ORG, "IT-Desk@Acme.example")
+        .unwrap();
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    app.add_manual(&org, &token, "it-desk@acme.example").await;
+    app.wait_for_status(&org, &token, "it-desk@acme.example", "synced", 10)
+        .await;
+    assert_eq!(fake.stats().creates_total, 0);
+    assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
+    let staff = app.user("ops@smartcore.example", true).await;
+    let drift: Value = app
+        .get("/api/v1/ops/drift", &staff)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        drift["entries"].as_array().unwrap().is_empty(),
+        "adopted, so no drift: {drift}"
+    );
+    assert_eq!(fake.contacts(IDENTITY_ORG)[0].id, existing.id);
+}
+
+async fn drift_shows_both_directions(backend: Backend) {
+    let fake = fake().await;
+    let (app, org, token) = linked(backend, &fake, &[]).await;
+    app.add_manual(&org, &token, "gone@acme.example").await;
+    app.wait_for_status(&org, &token, "gone@acme.example", "synced", 10)
+        .await;
+    let remote = fake.contacts(IDENTITY_ORG)[0].id.clone();
+    assert!(fake.delete_contact(IDENTITY_ORG, &remote));
+    fake.insert_contact(IDENTITY_ORG, "stranger@elsewhere.example")
+        .unwrap();
+    let staff = app.user("ops@smartcore.example", true).await;
+    let drift: Value = app
+        .get("/api/v1/ops/drift", &staff)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = drift["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{drift}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["kind"] == "missing_there" && e["email"] == "gone@acme.example")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["kind"] == "unknown_here" && e["email"] == "stranger@elsewhere.example")
+    );
+}
+
+async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(backend: Backend) {
+    let fake = fake().await;
+    fake.set_fault(Fault::Latency { ms: 800 });
+    let mut env = TestApp::workos_env(fake.base_url());
+    env.push((NO_WORKERS, "1".into()));
+    let (app, org, token) = {
+        let app = TestApp::spawn_with(backend, &env).await.expect("database");
+        let (org, token) = app.org_with_admin("Acme").await;
+        let record = app.app.find_org(&org).await.unwrap();
+        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+        (app, org, token)
+    };
+    for i in 0..5 {
+        app.add_manual(&org, &token, &format!("it{i}@acme.example"))
+            .await;
+    }
+    let mut worker = spawn_worker(&app.database_url, fake.base_url());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.stats().requests_total == 0 {
+        assert!(Instant::now() < deadline, "the worker sent nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.kill().unwrap();
+    let _ = worker.wait();
+    let mut restarted = spawn_worker(&app.database_url, fake.base_url());
+    for i in 0..5 {
+        app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 20)
+            .await;
+    }
+    restarted.kill().unwrap();
+    let _ = restarted.wait();
+    let stats = fake.stats();
+    assert_eq!(stats.creates_total, 5, "{stats:?}");
+    assert!(
+        stats.creates_by_email.values().all(|n| *n == 1),
+        "{stats:?}"
+    );
+    assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
+}
+
+async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(backend: Backend) {
+    // Each registration takes 3 s, three times the lease; 4 at a time, so the last of the 10
+    // waits 9 s. Without the heartbeat the second worker would take them over after 1 s and
+    // register them again.
+    let fake = fake().await;
+    fake.set_fault(Fault::Latency { ms: 3000 });
+    let mut env = TestApp::workos_env(fake.base_url());
+    env.push((NO_WORKERS, "1".into()));
+    let app = TestApp::spawn_with(backend, &env).await.expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    let record = app.app.find_org(&org).await.unwrap();
+    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    for i in 0..10 {
+        app.add_manual(&org, &token, &format!("it{i}@acme.example"))
+            .await;
+    }
+    let mut first = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.stats().requests_total == 0 {
+        assert!(Instant::now() < deadline, "the worker sent nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut second = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
+    for i in 0..10 {
+        app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 30)
+            .await;
+    }
+    for w in [&mut first, &mut second] {
+        w.kill().unwrap();
+        let _ = w.wait();
+    }
+    let stats = fake.stats();
+    assert_eq!(posts(&fake), 10, "one request per contact: {stats:?}");
+    assert!(
+        stats.creates_by_email.values().all(|n| *n == 1),
+        "{stats:?}"
+    );
+}
+
+async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Backend) {
+    // The default lease (10 s): a worker killed with -9 mid-request stops renewing it, and
+    // a worker started at once takes its contacts over when it runs out.
+    let fake = fake().await;
+    fake.set_fault(Fault::Latency { ms: 8000 });
+    let mut env = TestApp::workos_env(fake.base_url());
+    env.push((NO_WORKERS, "1".into()));
+    let app = TestApp::spawn_with(backend, &env).await.expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    let record = app.app.find_org(&org).await.unwrap();
+    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    for i in 0..5 {
+        app.add_manual(&org, &token, &format!("it{i}@acme.example"))
+            .await;
+    }
+    let mut worker = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.stats().requests_total < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not send all five requests"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Killed after it renewed its leases at least once (every third of 10 s).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    worker.kill().unwrap();
+    let _ = worker.wait();
+    fake.set_fault(Fault::Latency { ms: 0 });
+    let restarted_at = Instant::now();
+    let mut restarted = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
+    for i in 0..5 {
+        app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 15)
+            .await;
+    }
+    let took = restarted_at.elapsed();
+    restarted.kill().unwrap();
+    let _ = restarted.wait();
+    eprintln!(
+        "restart to every contact Synced: {:.1} s",
+        took.as_secs_f64()
+    );
+    assert!(took <= Duration::from_secs(15), "took {took:?}");
+    let stats = fake.stats();
+    assert!(
+        stats.creates_by_email.values().all(|n| *n == 1),
+        "{stats:?}"
+    );
+    assert_eq!(fake.contacts(IDENTITY_ORG).len(), 5);
+}
+
+async fn two_worker_processes_register_each_contact_exactly_once(backend: Backend) {
+    let fake = fake().await;
+    fake.set_fault(Fault::Latency { ms: 20 });
+    let mut env = TestApp::workos_env(fake.base_url());
+    env.push((NO_WORKERS, "1".into()));
+    let app = TestApp::spawn_with(backend, &env).await.expect("database");
+    let mut orgs = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let (org, token) = app.org_with_admin(name).await;
+        let record = app.app.find_org(&org).await.unwrap();
+        app.app
+            .link_identity(&record, &format!("{IDENTITY_ORG}_{name}"))
+            .await
+            .unwrap();
+        for i in 0..20 {
+            app.add_manual(
+                &org,
+                &token,
+                &format!("it{i}@{}.example", name.to_lowercase()),
+            )
+            .await;
+        }
+        orgs.push((org, token, name));
+    }
+    let mut workers = [
+        spawn_worker(&app.database_url, fake.base_url()),
+        spawn_worker(&app.database_url, fake.base_url()),
+    ];
+    for (org, token, name) in &orgs {
+        for i in 0..20 {
+            app.wait_for_status(
+                org,
+                token,
+                &format!("it{i}@{}.example", name.to_lowercase()),
+                "synced",
+                30,
+            )
+            .await;
+        }
+    }
+    for w in &mut workers {
+        w.kill().unwrap();
+        let _ = w.wait();
+    }
+    let stats = fake.stats();
+    assert_eq!(stats.creates_total, 40, "{stats:?}");
+    assert_eq!(posts(&fake), 40, "no request was sent twice: {stats:?}");
+    assert!(stats.creates_by_email.values().all(|n| *n == 1));
+}
+on_each_backend!(
+    added_contacts_become_synced_with_one_request_each,
+    the_builtin_connector_syncs_at_once_and_removes_by_itself,
+    contacts_of_an_unlinked_organisation_wait_and_sync_once_linked,
+    an_outage_keeps_contacts_pending_and_loses_nothing,
+    rate_limiting_honours_retry_after,
+    a_refusal_shows_sync_failed_with_its_reason,
+    removing_a_synced_contact_flags_it_and_the_ops_action_deletes_it_once,
+    a_removal_done_by_hand_is_marked_without_calling_the_identity_side,
+    automatic_removal_completes_without_the_operations_team,
+    removing_an_unsynced_contact_sends_nothing,
+    re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once,
+    an_address_registered_by_hand_is_adopted,
+    drift_shows_both_directions,
+    a_worker_killed_mid_request_and_restarted_registers_each_contact_once,
+    a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes,
+    a_killed_workers_contacts_are_taken_over_within_15_seconds,
+    two_worker_processes_register_each_contact_exactly_once
+);
 
 /// `smartcore worker` as its own OS process, on the database at `database_url`.
 /// A `smartcore worker` process, killed (SIGKILL) when the test ends, also when it fails,
@@ -556,80 +827,148 @@ mod full_list {
         assert_eq!(r.status(), StatusCode::OK);
     }
 
-    each_backend! {
-        async fn a_new_contact_waits_for_the_removal_and_registers_the_moment_it_completes(backend: Backend) {
-            let fake = fake().await;
-            let (app, org, token) = linked(backend, &fake, &[]).await;
-            let ids = twenty_synced(&app, &org, &token).await;
-            let r = app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", ids[0]), &token).await;
-            assert_eq!(r.json::<Value>().await.unwrap()["identity_removal"], "flagged");
-            app.add_manual(&org, &token, "new@acme.example").await;
+    async fn a_new_contact_waits_for_the_removal_and_registers_the_moment_it_completes(
+        backend: Backend,
+    ) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        let ids = twenty_synced(&app, &org, &token).await;
+        let r = app
+            .delete(
+                &format!("/api/v1/orgs/{org}/it-contacts/{}", ids[0]),
+                &token,
+            )
+            .await;
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["identity_removal"],
+            "flagged"
+        );
+        app.add_manual(&org, &token, "new@acme.example").await;
 
-            // Pending, saying why; nothing is sent that the identity side would refuse.
-            let c = waiting(&app, &org, &token, "new@acme.example").await;
-            assert!(c["status_detail"].as_str().unwrap().contains("it00@acme.example"), "{c}");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert_eq!(contact(&app, &org, &token, "new@acme.example").await["status"], "pending");
-            assert_eq!(posts(&fake), 20, "no registration tried while the list is full there");
-            assert_eq!(fake.contacts(IDENTITY_ORG).len(), 20);
+        // Pending, saying why; nothing is sent that the identity side would refuse.
+        let c = waiting(&app, &org, &token, "new@acme.example").await;
+        assert!(
+            c["status_detail"]
+                .as_str()
+                .unwrap()
+                .contains("it00@acme.example"),
+            "{c}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            contact(&app, &org, &token, "new@acme.example").await["status"],
+            "pending"
+        );
+        assert_eq!(
+            posts(&fake),
+            20,
+            "no registration tried while the list is full there"
+        );
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 20);
 
-            // The operations team completes the removal: the new contact goes ahead at once.
-            let staff = app.user("ops@smartcore.example", true).await;
-            let completed = Instant::now();
-            complete_removal(&app, &staff).await;
-            let c = app.wait_for_status(&org, &token, "new@acme.example", "synced", 10).await;
-            eprintln!("registered {:?} after the removal completed", completed.elapsed());
-            assert_eq!(c["status_detail"], Value::Null);
-            assert_eq!(creates_of(&fake, "new@acme.example"), 1);
-            assert_eq!(posts(&fake), 21);
-            let there: Vec<String> = fake.contacts(IDENTITY_ORG).into_iter().map(|c| c.email).collect();
-            assert_eq!(there.len(), 20);
-            assert!(there.contains(&"new@acme.example".to_owned()) && !there.contains(&"it00@acme.example".to_owned()));
-        }
+        // The operations team completes the removal: the new contact goes ahead at once.
+        let staff = app.user("ops@smartcore.example", true).await;
+        let completed = Instant::now();
+        complete_removal(&app, &staff).await;
+        let c = app
+            .wait_for_status(&org, &token, "new@acme.example", "synced", 10)
+            .await;
+        eprintln!(
+            "registered {:?} after the removal completed",
+            completed.elapsed()
+        );
+        assert_eq!(c["status_detail"], Value::Null);
+        assert_eq!(creates_of(&fake, "new@acme.example"), 1);
+        assert_eq!(posts(&fake), 21);
+        let there: Vec<String> = fake
+            .contacts(IDENTITY_ORG)
+            .into_iter()
+            .map(|c| c.email)
+            .collect();
+        assert_eq!(there.len(), 20);
+        assert!(
+            there.contains(&"new@acme.example".to_owned())
+                && !there.contains(&"it00@acme.example".to_owned())
+        );
+    }
 
-        async fn with_automatic_removal_the_removal_goes_first(backend: Backend) {
-            let fake = fake().await;
-            let (app, org, token) = linked(backend, &fake, &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())]).await;
-            let ids = twenty_synced(&app, &org, &token).await;
-            app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", ids[0]), &token).await;
-            app.add_manual(&org, &token, "new@acme.example").await;
-            app.wait_for_status(&org, &token, "new@acme.example", "synced", 10).await;
-            assert_eq!(fake.stats().deletes_total, 1);
-            assert_eq!(posts(&fake), 21, "one registration each, none refused");
-            assert_eq!(fake.contacts(IDENTITY_ORG).len(), 20);
-            let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=200"), &token).await.json().await.unwrap();
-            assert!(!log.to_string().contains("sync_failed"), "{log}");
-        }
+    async fn with_automatic_removal_the_removal_goes_first(backend: Backend) {
+        let fake = fake().await;
+        let (app, org, token) = linked(
+            backend,
+            &fake,
+            &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())],
+        )
+        .await;
+        let ids = twenty_synced(&app, &org, &token).await;
+        app.delete(
+            &format!("/api/v1/orgs/{org}/it-contacts/{}", ids[0]),
+            &token,
+        )
+        .await;
+        app.add_manual(&org, &token, "new@acme.example").await;
+        app.wait_for_status(&org, &token, "new@acme.example", "synced", 10)
+            .await;
+        assert_eq!(fake.stats().deletes_total, 1);
+        assert_eq!(posts(&fake), 21, "one registration each, none refused");
+        assert_eq!(fake.contacts(IDENTITY_ORG).len(), 20);
+        let log: Value = app
+            .get(&format!("/api/v1/orgs/{org}/audit-log?limit=200"), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(!log.to_string().contains("sync_failed"), "{log}");
+    }
 
-        async fn a_full_list_refusal_while_a_removal_is_pending_is_temporary_and_an_old_failure_recovers(backend: Backend) {
-            let fake = fake().await;
-            let (app, org, token) = linked(backend, &fake, &[]).await;
-            let staff = app.user("ops@smartcore.example", true).await;
-            // The identity side holds fewer than we think (its limit lowered to 2 here): our
-            // count sees room, its answer is 422 it_contact_limit_reached.
-            fake.set_fault(Fault::ContactLimit { limit: Some(2) });
-            let a = app.add_manual(&org, &token, "a@acme.example").await;
-            app.add_manual(&org, &token, "b@acme.example").await;
-            app.wait_for_status(&org, &token, "a@acme.example", "synced", 10).await;
-            app.wait_for_status(&org, &token, "b@acme.example", "synced", 10).await;
-            app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", a["id"].as_str().unwrap()), &token).await;
-            app.add_manual(&org, &token, "c@acme.example").await;
-            waiting(&app, &org, &token, "c@acme.example").await;
-            assert!(posts(&fake) >= 3, "c was tried and refused as full");
-            assert_eq!(creates_of(&fake, "c@acme.example"), 0);
-            complete_removal(&app, &staff).await;
-            app.wait_for_status(&org, &token, "c@acme.example", "synced", 10).await;
+    async fn a_full_list_refusal_while_a_removal_is_pending_is_temporary_and_an_old_failure_recovers(
+        backend: Backend,
+    ) {
+        let fake = fake().await;
+        let (app, org, token) = linked(backend, &fake, &[]).await;
+        let staff = app.user("ops@smartcore.example", true).await;
+        // The identity side holds fewer than we think (its limit lowered to 2 here): our
+        // count sees room, its answer is 422 it_contact_limit_reached.
+        fake.set_fault(Fault::ContactLimit { limit: Some(2) });
+        let a = app.add_manual(&org, &token, "a@acme.example").await;
+        app.add_manual(&org, &token, "b@acme.example").await;
+        app.wait_for_status(&org, &token, "a@acme.example", "synced", 10)
+            .await;
+        app.wait_for_status(&org, &token, "b@acme.example", "synced", 10)
+            .await;
+        app.delete(
+            &format!(
+                "/api/v1/orgs/{org}/it-contacts/{}",
+                a["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+        app.add_manual(&org, &token, "c@acme.example").await;
+        waiting(&app, &org, &token, "c@acme.example").await;
+        assert!(posts(&fake) >= 3, "c was tried and refused as full");
+        assert_eq!(creates_of(&fake, "c@acme.example"), 0);
+        complete_removal(&app, &staff).await;
+        app.wait_for_status(&org, &token, "c@acme.example", "synced", 10)
+            .await;
 
-            // A contact that failed for good this way before this version (its words as the
-            // older version stored them) tries again when a removal completes.
-            let b = contact(&app, &org, &token, "b@acme.example").await;
-            app.delete(&format!("/api/v1/orgs/{org}/it-contacts/{}", b["id"].as_str().unwrap()), &token).await;
-            // b is still there until its removal completes: the list there is full again.
-            app.add_manual(&org, &token, "d@acme.example").await;
-            waiting(&app, &org, &token, "d@acme.example").await;
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
-            sqlx::query(
+        // A contact that failed for good this way before this version (its words as the
+        // older version stored them) tries again when a removal completes.
+        let b = contact(&app, &org, &token, "b@acme.example").await;
+        app.delete(
+            &format!(
+                "/api/v1/orgs/{org}/it-contacts/{}",
+                b["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+        // b is still there until its removal completes: the list there is full again.
+        app.add_manual(&org, &token, "d@acme.example").await;
+        waiting(&app, &org, &token, "d@acme.example").await;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+        sqlx::query(
                 "UPDATE it_contacts SET status = 'failed', next_sync_at = NULL, waiting_for = NULL, \
                  status_detail = 'The identity side refused this contact: The organization has reached its maximum number of IT contacts.' \
                  WHERE email_key = 'd@acme.example'",
@@ -637,11 +976,32 @@ mod full_list {
             .execute(&pool)
             .await
             .unwrap();
-            assert_eq!(contact(&app, &org, &token, "d@acme.example").await["status"], "failed");
-            complete_removal(&app, &staff).await;
-            app.wait_for_status(&org, &token, "d@acme.example", "synced", 10).await;
-            let log: Value = app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=200"), &token).await.json().await.unwrap();
-            assert!(log["events"].as_array().unwrap().iter().any(|e| e["action"] == "it_contact.sync_resumed" && e["details"]["email"] == "d@acme.example"), "{log}");
-        }
+        assert_eq!(
+            contact(&app, &org, &token, "d@acme.example").await["status"],
+            "failed"
+        );
+        complete_removal(&app, &staff).await;
+        app.wait_for_status(&org, &token, "d@acme.example", "synced", 10)
+            .await;
+        let log: Value = app
+            .get(&format!("/api/v1/orgs/{org}/audit-log?limit=200"), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            log["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "it_contact.sync_resumed"
+                    && e["details"]["email"] == "d@acme.example"),
+            "{log}"
+        );
     }
+    on_each_backend!(
+        a_new_contact_waits_for_the_removal_and_registers_the_moment_it_completes,
+        with_automatic_removal_the_removal_goes_first,
+        a_full_list_refusal_while_a_removal_is_pending_is_temporary_and_an_old_failure_recovers
+    );
 }
