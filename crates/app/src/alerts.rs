@@ -27,6 +27,7 @@ use crate::sync::{millis, pass_owner};
 use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::FutureExt;
+use smartcore_domain::Backoff;
 use smartcore_domain::Timestamp;
 use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
@@ -80,9 +81,12 @@ pub const MAIL_FAILURE_LIMIT: usize = 3;
 /// When a reminder whose `attempt`-th send failed may be tried again: one minute, doubling,
 /// at most six hours.
 fn retry_at(now: Timestamp, attempt: i64) -> Timestamp {
-    const MINUTE: i64 = 60_000;
-    let doublings = (attempt.max(1) - 1).min(16) as u32;
-    now.plus_millis((MINUTE << doublings).min(6 * 60 * MINUTE))
+    const RETRIES: Backoff = Backoff::new(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(6 * 3600),
+    );
+    let wait = RETRIES.after_failures(u64::try_from(attempt).unwrap_or(0));
+    now.plus_millis(Backoff::millis(wait))
 }
 
 /// A threshold's nominal days before expiry: only for the calendar's `SEQUENCE`, which must grow

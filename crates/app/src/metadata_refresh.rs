@@ -27,7 +27,7 @@ use crate::{App, AppError};
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use smartcore_domain::{OrgId, Timestamp};
+use smartcore_domain::{Backoff, OrgId, Timestamp};
 use smartcore_mail::{MailError, MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
 use smartcore_storage::{Delivery, DeliveryOutcome, MetadataSourceRecord};
@@ -83,12 +83,12 @@ impl MetadataRefresh {
 
     /// When to try again after the `failures`-th failure in a row.
     fn retry_at(&self, now: Timestamp, failures: i64) -> Timestamp {
-        let doublings = (failures.max(1) - 1).min(20) as u32;
-        let wait = FIRST_RETRY_MS
-            .saturating_mul(1 << doublings)
-            .min(MAX_RETRY_MS)
-            .min(self.refresh_ms);
-        now.plus_millis(wait)
+        let retries = Backoff::new(
+            Duration::from_millis(FIRST_RETRY_MS as u64),
+            Duration::from_millis(MAX_RETRY_MS.min(self.refresh_ms).max(0) as u64),
+        );
+        let wait = retries.after_failures(u64::try_from(failures).unwrap_or(0));
+        now.plus_millis(Backoff::millis(wait))
     }
 }
 

@@ -9,7 +9,7 @@
 //! again then too.
 
 use crate::{Actor, App, AppError};
-use smartcore_domain::{DomainId, OrgId, Timestamp};
+use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
 use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
 use smartcore_storage::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
@@ -187,9 +187,9 @@ impl App {
             };
         }
         let checks = record.checks + 1;
-        let backoff =
-            Duration::from_secs(60u64.saturating_mul(1 << checks.min(12))).min(MAX_RECHECK);
-        let next = now.plus_millis(i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX));
+        let rechecks = Backoff::new(Duration::from_secs(60), MAX_RECHECK);
+        let doublings = u32::try_from(checks).unwrap_or(u32::MAX);
+        let next = now.plus_millis(Backoff::millis(rechecks.delay(doublings)));
         let (status, detail) = if checks >= CHECKS_BEFORE_FAILED {
             (
                 "failed",

@@ -5,6 +5,7 @@
 //! nothing downstream can hold an invalid value.
 
 pub mod access;
+pub mod backoff;
 pub mod contact;
 pub mod email;
 pub mod ids;
@@ -15,6 +16,7 @@ pub mod signed_link;
 pub mod time;
 
 pub use access::{Access, Denied, MembershipRefused, Role};
+pub use backoff::Backoff;
 pub use contact::{
     ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS,
     MailRejection, RECOMMENDED_MINIMUM, SyncStatus,

@@ -2,6 +2,7 @@
 //! capped, unless the server said how long (`Retry-After`).
 
 use rand::Rng;
+use smartcore_domain::Backoff;
 use std::time::Duration;
 
 /// Delay ceiling of the first retry (attempt 0).
@@ -21,13 +22,8 @@ pub fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(after) = retry_after {
         return after.min(MAX_RETRY_AFTER);
     }
-    let ceiling = RETRY_BASE_DELAY
-        .checked_mul(2u32.saturating_pow(attempt.min(30)))
-        .unwrap_or(MAX_RETRY_DELAY)
-        .min(MAX_RETRY_DELAY);
-    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    let half = ceiling_ms / 2;
-    Duration::from_millis(rand::rng().random_range(half..=ceiling_ms))
+    Backoff::new(RETRY_BASE_DELAY, MAX_RETRY_DELAY)
+        .jittered(attempt, rand::rng().random_range(0.0..=1.0))
 }
 
 #[cfg(test)]
