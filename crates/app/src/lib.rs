@@ -11,6 +11,7 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
+mod error_code;
 mod members;
 pub mod metadata_fetch;
 pub mod metadata_refresh;
@@ -35,7 +36,8 @@ pub use contacts::{
     AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView,
     MemberSearchHit, Removal,
 };
-pub use error::{AppError, wait_in_words};
+pub use error::{AppError, BoxError, Chain, wait_in_words};
+pub use error_code::ErrorCode;
 pub use members::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
     MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MemberPage, MemberView, SentInvitation,

@@ -10,6 +10,7 @@
 //! organisation, and an administrator sends at most [`INVITATIONS_PER_MINUTE`] invitation
 //! mails (new or resent) a minute, counted in the database so every instance shares the count.
 
+use crate::ErrorCode;
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
 use crate::contacts::{MAX_QUERY_CHARS, MAX_SEARCH_RESULTS};
 use crate::{Actor, App, AppError};
@@ -150,7 +151,7 @@ fn parse_role(role: &str) -> Result<Role, AppError> {
         "admin" => Ok(Role::Admin),
         "member" => Ok(Role::Member),
         _ => Err(AppError::invalid(
-            "invalid_role",
+            ErrorCode::InvalidRole,
             "role",
             "The role must be \"admin\" or \"member\".",
         )),
@@ -159,7 +160,7 @@ fn parse_role(role: &str) -> Result<Role, AppError> {
 
 fn last_admin() -> AppError {
     AppError::conflict(
-        "last_admin_required",
+        ErrorCode::LastAdminRequired,
         "An organisation needs at least one administrator: make someone else an administrator first.",
     )
 }
@@ -171,7 +172,7 @@ fn encode_cursor(c: &MemberCursor) -> String {
 fn decode_cursor(s: &str) -> Result<MemberCursor, AppError> {
     let bad = || {
         AppError::invalid(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "cursor",
             "The cursor is not one this service gave out: use the `next` of the previous page.",
         )
@@ -193,17 +194,17 @@ fn decode_cursor(s: &str) -> Result<MemberCursor, AppError> {
 fn refused_by(r: InviteRefused, email: &EmailAddress, now: Timestamp) -> AppError {
     match r {
         InviteRefused::AlreadyMember => AppError::conflict(
-            "already_a_member",
+            ErrorCode::AlreadyAMember,
             format!("{email} is already a member of this organisation."),
         ),
         InviteRefused::AlreadyInvited => AppError::conflict(
-            "already_invited",
+            ErrorCode::AlreadyInvited,
             format!(
                 "{email} has been invited already. Resend or revoke the pending invitation instead."
             ),
         ),
         InviteRefused::LimitReached => AppError::conflict(
-            "invitation_limit_reached",
+            ErrorCode::InvitationLimitReached,
             format!(
                 "This organisation has {MAX_PENDING_INVITATIONS} pending invitations, the most allowed. Revoke some, or wait until they are accepted or expire."
             ),
@@ -214,7 +215,7 @@ fn refused_by(r: InviteRefused, email: &EmailAddress, now: Timestamp) -> AppErro
         InviteRefused::ResendLimited { free_at } => {
             let secs = ((free_at - now.unix_millis()).max(1000) as u64).div_ceil(1000);
             AppError::Throttled {
-                code: "invitation_resends_limited",
+                code: ErrorCode::InvitationResendsLimited,
                 message: format!(
                     "The invitation to {email} has been sent again {RESENDS_PER_DAY} times in the last day, the most allowed. Try again in {}.",
                     crate::error::wait_in_words(secs)
@@ -239,7 +240,7 @@ impl App {
         let org_id = self.admin_org(actor, org).await?;
         if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
             return Err(AppError::invalid(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "q",
                 "A search is at most 200 characters, without control characters.",
             ));
@@ -366,7 +367,7 @@ impl App {
         let user = self.user_by_email(email).await?;
         let not_member = || {
             AppError::invalid(
-                "member_not_found",
+                ErrorCode::MemberNotFound,
                 "email",
                 format!("{} is not a member of {}.", user.email, org.name),
             )
@@ -411,7 +412,7 @@ impl App {
         actor: &str,
     ) -> Result<SentInvitation, AppError> {
         let email = EmailAddress::parse(email)
-            .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidEmail, "email", e.to_string()))?;
         let now = self.now();
         let token = random_secret();
         let expires_at = now.plus_millis(INVITATION_LIFETIME.whole_milliseconds() as i64);
@@ -556,11 +557,11 @@ impl App {
                 self.metrics.limit_refusal("invitation_resends");
                 let before = self.store.invitation(&org_id, &id).await?;
                 let email = EmailAddress::parse(&before.email)
-                    .map_err(|_| AppError::Internal("a stored invitation's address".to_owned()))?;
+                    .map_err(|e| AppError::internal_while("a stored invitation's address", e))?;
                 return Err(refused_by(refused, &email, now));
             }
             Err(other) => {
-                return Err(AppError::Internal(format!(
+                return Err(AppError::internal(format!(
                     "unexpected refusal of a resend: {other:?}"
                 )));
             }
@@ -650,16 +651,16 @@ impl App {
         name: Option<&str>,
         password: &str,
     ) -> Result<Accepted, AppError> {
-        let name = match name {
-            Some(n) => Some(
-                PersonName::parse(n)
-                    .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
-            ),
-            None => None,
-        };
+        let name =
+            match name {
+                Some(n) => Some(PersonName::parse(n).map_err(|e| {
+                    AppError::invalid(ErrorCode::InvalidName, "name", e.to_string())
+                })?),
+                None => None,
+            };
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(AppError::invalid(
-                "invalid_password",
+                ErrorCode::InvalidPassword,
                 "password",
                 format!("A password needs at least {MIN_PASSWORD_CHARS} characters."),
             ));

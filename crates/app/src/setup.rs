@@ -8,6 +8,7 @@
 //! once the lease has run out, and a look-up that failed (the resolver did not answer) is tried
 //! again then too.
 
+use crate::ErrorCode;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{DomainId, OrgId, Timestamp};
 use smartcore_sso::{
@@ -102,7 +103,7 @@ impl App {
     ) -> Result<DomainView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let domain = DomainName::parse(domain)
-            .map_err(|e| AppError::invalid("invalid_domain", "domain", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidDomain, "domain", e.to_string()))?;
         let token = ChallengeToken::generate();
         match self
             .store
@@ -116,7 +117,7 @@ impl App {
             .await
         {
             Err(StoreError::Duplicate) => Err(AppError::conflict(
-                "domain_exists",
+                ErrorCode::DomainExists,
                 format!("{} is already added to this organisation.", domain.as_str()),
             )),
             other => Ok(DomainView::from_record(other?)),
@@ -152,7 +153,7 @@ impl App {
                 self.store.domain(&org_id, &id).await?,
             )),
             Err(found) => Err(AppError::conflict(
-                "txt_record_not_found",
+                ErrorCode::TxtRecordNotFound,
                 format!(
                     "No TXT record {} with the value {} was found{}. DNS changes can take a while to appear; try again later.",
                     DomainView::from_record(record.clone()).record_name,
@@ -189,7 +190,7 @@ impl App {
                     self.store
                         .record_domain_check(&record.id, "failed", detail, None)
                         .await?;
-                    Err(AppError::conflict("domain_taken", detail))
+                    Err(AppError::conflict(ErrorCode::DomainTaken, detail))
                 }
                 other => {
                     other?;
@@ -264,7 +265,7 @@ impl App {
                 let metadata = parse_metadata_off_the_async_threads(xml)
                     .await?
                     .map_err(|e| {
-                        AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
+                        AppError::invalid(ErrorCode::InvalidMetadata, "metadata_xml", e.to_string())
                     })?;
                 (IdpConfig::from(metadata), "metadata")
             }
@@ -278,14 +279,14 @@ impl App {
                         let (code, field) = match e {
                             smartcore_sso::IdpConfigError::Certificate(_)
                             | smartcore_sso::IdpConfigError::NoCertificate => {
-                                ("invalid_certificate", "idp_certificate_pem")
+                                (ErrorCode::InvalidCertificate, "idp_certificate_pem")
                             }
                             smartcore_sso::IdpConfigError::SsoUrlInvalid { .. }
                             | smartcore_sso::IdpConfigError::SsoUrlNotHttps
                             | smartcore_sso::IdpConfigError::SsoUrlHasCredentials => {
-                                ("invalid_request", "idp_sso_url")
+                                (ErrorCode::InvalidRequest, "idp_sso_url")
                             }
-                            _ => ("invalid_request", "idp_entity_id"),
+                            _ => (ErrorCode::InvalidRequest, "idp_entity_id"),
                         };
                         AppError::Invalid {
                             code,
@@ -406,7 +407,7 @@ impl App {
                 })
                 .collect();
             return Err(AppError::Conflict {
-                code: "prerequisites_missing",
+                code: ErrorCode::PrerequisitesMissing,
                 message: format!(
                     "Single Sign-On can be enabled once you have {}.",
                     words.join(" and ")
@@ -430,11 +431,8 @@ pub(crate) async fn parse_metadata_off_the_async_threads(
     xml: String,
 ) -> Result<Result<IdpMetadata, smartcore_sso::MetadataError>, AppError> {
     static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(METADATA_PARSERS);
-    let _turn = PARSERS
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let _turn = PARSERS.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || IdpMetadata::parse(&xml))
         .await
-        .map_err(|e| AppError::Internal(format!("metadata parsing stopped: {e}")))
+        .map_err(|e| AppError::internal_while("metadata parsing stopped", e))
 }

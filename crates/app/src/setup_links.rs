@@ -72,11 +72,11 @@ impl App {
             .store
             .secret(SECRET_NAME, &hex::encode(candidate))
             .await?;
-        hex::decode(value).map_err(|e| AppError::Internal(format!("corrupt setup link key: {e}")))
+        hex::decode(value).map_err(|e| AppError::internal_while("corrupt setup link key", e))
     }
 
     fn mac(key: &[u8]) -> Result<Hmac<Sha256>, AppError> {
-        Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))
+        Hmac::<Sha256>::new_from_slice(key).map_err(AppError::internal)
     }
 
     /// E-mails every IT contact a setup link; returns how many messages went out. At most

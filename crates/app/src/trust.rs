@@ -226,12 +226,12 @@ impl App {
             .store
             .secret(SECRET_NAME, &hex::encode(candidate))
             .await?;
-        hex::decode(value).map_err(|e| AppError::Internal(format!("corrupt contact link key: {e}")))
+        hex::decode(value).map_err(|e| AppError::internal(format!("corrupt contact link key: {e}")))
     }
 
     fn sign(key: &[u8], payload: &[u8]) -> Result<Vec<u8>, AppError> {
         let mut mac =
-            Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::Internal(e.to_string()))?;
+            Hmac::<Sha256>::new_from_slice(key).map_err(|e| AppError::internal(e.to_string()))?;
         mac.update(payload);
         Ok(mac.finalize().into_bytes().to_vec())
     }
@@ -295,7 +295,7 @@ impl App {
         };
         let key = self.contact_link_key().await?;
         let mut mac =
-            Hmac::<Sha256>::new_from_slice(&key).map_err(|e| AppError::Internal(e.to_string()))?;
+            Hmac::<Sha256>::new_from_slice(&key).map_err(|e| AppError::internal(e.to_string()))?;
         mac.update(&payload);
         if mac.verify_slice(&tag).is_err() {
             return invalid;

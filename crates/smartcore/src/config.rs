@@ -4,7 +4,12 @@
 //!
 //! In the TOML file a key is the variable's name without `SMARTCORE_`, in lower case
 //! (`database_url = "postgres://…"`). The environment wins over the file.
+//!
+//! Values that may hold a secret (the database URL with its password, the WorkOS API key, the
+//! SMTP URL with its password, the metrics token) are [`SecretString`]s: `{:?}` of the
+//! configuration prints `[REDACTED]` for them, and they are wiped from memory when dropped.
 
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,16 +31,18 @@ pub enum MailKind {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    /// May hold the database's password (`postgres://app:password@…`).
+    pub database_url: SecretString,
     pub listen: SocketAddr,
     pub public_url: String,
     pub identity: IdentityKind,
     pub workos_base_url: String,
-    pub workos_api_key: Option<String>,
+    pub workos_api_key: Option<SecretString>,
     pub identity_auto_remove: bool,
     pub mail: MailKind,
     pub outbox_dir: PathBuf,
-    pub smtp_url: Option<String>,
+    /// May hold the mail server's password (`smtps://user:password@…`).
+    pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub dns_server: Option<SocketAddr>,
     pub sync_interval: Duration,
@@ -59,7 +66,7 @@ pub struct Config {
     /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
     pub shutdown_grace: Duration,
     /// `/metrics` on the service's address, to requests bearing this token.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<SecretString>,
     /// `/metrics` alone on this address, without a token.
     pub metrics_listen: Option<SocketAddr>,
     /// How often identity-provider metadata from a URL is fetched again (with ±10 % jitter).
@@ -412,16 +419,16 @@ impl Config {
             })?;
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| default_sender(&public_url));
         Ok(Config {
-            database_url,
+            database_url: database_url.into(),
             listen,
             public_url,
             identity,
             workos_base_url,
-            workos_api_key,
+            workos_api_key: workos_api_key.map(SecretString::from),
             identity_auto_remove,
             mail,
             outbox_dir: PathBuf::from(required("OUTBOX_DIR")?),
-            smtp_url,
+            smtp_url: smtp_url.map(SecretString::from),
             mail_from,
             dns_server,
             sync_interval: Duration::from_millis(sync_ms),
@@ -433,7 +440,7 @@ impl Config {
             max_connections,
             max_connections_per_client,
             shutdown_grace,
-            metrics_token,
+            metrics_token: metrics_token.map(SecretString::from),
             metrics_listen,
             metadata_refresh,
             metadata_allow_private,
@@ -500,6 +507,47 @@ pub fn resolve_listen(value: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn secrets_print_redacted() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                (
+                    "SMARTCORE_DATABASE_URL",
+                    "postgres://app:db-password-1@db.internal/smartcore",
+                ),
+                ("SMARTCORE_IDENTITY", "workos"),
+                ("SMARTCORE_WORKOS_API_KEY", "sk_live_workos-key-2"),
+                ("SMARTCORE_MAIL", "smtp"),
+                (
+                    "SMARTCORE_SMTP_URL",
+                    "smtps://mailer:smtp-password-3@mail.example.com",
+                ),
+                ("SMARTCORE_METRICS_TOKEN", "metrics-token-4-0123456789"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [
+            "db-password-1",
+            "workos-key-2",
+            "smtp-password-3",
+            "metrics-token-4",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(shown.matches("[REDACTED]").count(), 8, "{shown}");
+        assert!(
+            shown.contains("public_url: \"http://127.0.0.1:8080\""),
+            "{shown}"
+        );
+        assert_eq!(
+            c.workos_api_key.as_ref().map(|k| k.expose_secret()),
+            Some("sk_live_workos-key-2")
+        );
+    }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| {
@@ -587,7 +635,10 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let c = Config::from_sources(None, env(&[])).unwrap();
-        assert_eq!(c.database_url, "sqlite://smartcore-data/smartcore.db");
+        assert_eq!(
+            c.database_url.expose_secret(),
+            "sqlite://smartcore-data/smartcore.db"
+        );
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.identity, IdentityKind::Builtin);
         assert_eq!(c.mail, MailKind::Outbox);
