@@ -204,3 +204,49 @@ impl From<StoreError> for AppError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn an_internal_failure_keeps_its_causes_and_shows_none() {
+        let e = AppError::internal_while(
+            "password hashing failed",
+            std::io::Error::other("out of memory"),
+        );
+        assert_eq!(e.to_string(), "internal error");
+        assert_eq!(e.code(), ErrorCode::InternalError);
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("password hashing failed")
+        );
+        assert_eq!(
+            e.chain().to_string(),
+            "internal error: password hashing failed: out of memory"
+        );
+    }
+
+    #[test]
+    fn a_storage_failure_becomes_the_source() {
+        let e = AppError::from(StoreError::Migration("checksum mismatch".into()));
+        assert!(matches!(e, AppError::Internal(_)), "{e:?}");
+        assert_eq!(
+            e.chain().to_string(),
+            "internal error: database migration failed: checksum mismatch"
+        );
+    }
+
+    #[test]
+    fn a_cause_already_told_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("database error: {0}")]
+        struct Outer(#[source] std::io::Error);
+        let e = AppError::internal(Outer(std::io::Error::other("connection reset")));
+        assert_eq!(
+            e.chain().to_string(),
+            "internal error: database error: connection reset"
+        );
+    }
+}

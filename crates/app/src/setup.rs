@@ -227,7 +227,7 @@ impl App {
         let due = self.store.claim_due_domains(now, until, limit).await?;
         for record in &due {
             if let Err(e) = self.check_domain(record, "system").await {
-                tracing::info!(domain = %record.domain, error = %e, "domain re-check did not complete");
+                tracing::info!(domain = %record.domain, error = %e.chain(), "domain re-check did not complete");
             }
         }
         Ok(due.len())
