@@ -111,6 +111,29 @@ both! {
         assert!(added[0].contains("route=/api/v1/orgs/{org}/it-contacts"), "the route template, not the path: {text}");
         assert!(added[0].contains("method=POST"), "{text}");
     }
+
+    async fn an_internal_failure_is_logged_once_with_its_causes_and_the_request_id(app: TestApp) {
+        // A corrupt key for setup links: checking any link fails inside, not because of it.
+        let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+        sqlx::query("INSERT INTO service_secrets (name, value) VALUES ($1, $2)")
+            .bind("setup_link_key").bind("not-hex!").execute(&pool).await.unwrap();
+        pool.close().await;
+        let logs = TempDir::new("request-id-logs");
+        let served = Served::start(&app.database_url, &logs);
+        served.ready().await;
+        let r = app.http.get(format!("{}/setup/aaaa.bbbb", served.base_url))
+            .header("x-request-id", "failure-9").send().await.unwrap();
+        assert_eq!(r.status(), 500);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("Reference: <code>failure-9</code>"), "{html}");
+        assert!(!html.contains("hex") && !html.contains("setup link key"), "the cause is not shown: {html}");
+        drop(served);
+        let text = std::fs::read_to_string(logs.0.join("stderr")).unwrap();
+        let errors: Vec<&str> = text.lines().filter(|l| l.contains(" ERROR ")).collect();
+        assert_eq!(errors.len(), 1, "one line for one failure: {text}");
+        assert!(errors[0].contains("request_id=failure-9"), "{text}");
+        assert!(errors[0].contains("internal error: corrupt setup link key: Invalid character"), "{text}");
+    }
 }
 
 /// `smartcore serve` in a process of its own, its log (INFO, plain text) in `logs/stderr`;
