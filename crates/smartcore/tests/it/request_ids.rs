@@ -136,6 +136,32 @@ both! {
     }
 }
 
+/// The background passes (a module of their own: each test starts its own services).
+mod passes {
+    use super::Served;
+    use crate::support::{Backend, NO_WORKERS, TempDir, TestApp};
+
+    each_backend! {
+        async fn a_background_pass_logs_inside_its_span(backend: Backend) {
+            // The test's own service runs no workers: the served process's sync does the work.
+            let Some(app) = TestApp::spawn_with(backend, &[(NO_WORKERS, "1".to_owned())]).await else {
+                return;
+            };
+            let (org, token) = app.org_with_admin("Acme").await;
+            app.add_manual(&org, &token, "it@acme.example").await;
+            let logs = TempDir::new("request-id-logs");
+            let served = Served::start(&app.database_url, &logs);
+            served.ready().await;
+            app.wait_for_status(&org, &token, "it@acme.example", "synced", 30).await;
+            drop(served);
+            let text = std::fs::read_to_string(logs.0.join("stderr")).unwrap();
+            let synced: Vec<&str> = text.lines().filter(|l| l.contains("IT contact synced")).collect();
+            assert_eq!(synced.len(), 1, "{text}");
+            assert!(synced[0].contains("pass{pass=\"identity sync\" worker=\"worker-"), "{text}");
+        }
+    }
+}
+
 /// `smartcore serve` in a process of its own, its log (INFO, plain text) in `logs/stderr`;
 /// killed on drop.
 struct Served {
