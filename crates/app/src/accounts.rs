@@ -3,6 +3,7 @@
 //! Session and token values are 256-bit random strings shown once; only their SHA-256 is
 //! stored, so a copy of the database grants nothing.
 
+use crate::ErrorCode;
 use crate::{App, AppError};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -88,7 +89,7 @@ pub(crate) fn hash_password(password: &str) -> Result<String, AppError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| AppError::internal_while("password hashing failed", e))
 }
 
 fn password_matches(password: &str, hash: &str) -> bool {
@@ -114,18 +115,18 @@ impl App {
         is_staff: bool,
     ) -> Result<UserRecord, AppError> {
         let email = EmailAddress::parse(email)
-            .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidEmail, "email", e.to_string()))?;
         let name = match name {
             Some(n) => PersonName::parse(n)
-                .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
+                .map_err(|e| AppError::invalid(ErrorCode::InvalidName, "name", e.to_string()))?,
             None => PersonName::parse(email.as_str().split('@').next().unwrap_or("user"))
-                .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
+                .map_err(|e| AppError::invalid(ErrorCode::InvalidName, "name", e.to_string()))?,
         };
         let hash = match password {
             Some(p) => {
                 if p.chars().count() < MIN_PASSWORD_CHARS {
                     return Err(AppError::invalid(
-                        "invalid_password",
+                        ErrorCode::InvalidPassword,
                         "password",
                         format!("A password needs at least {MIN_PASSWORD_CHARS} characters."),
                     ));
@@ -140,7 +141,7 @@ impl App {
             .await
         {
             Err(StoreError::Duplicate) => Err(AppError::conflict(
-                "user_exists",
+                ErrorCode::UserExists,
                 format!("A user with the address {email} already exists."),
             )),
             other => Ok(other?),
@@ -149,10 +150,10 @@ impl App {
 
     pub async fn user_by_email(&self, email: &str) -> Result<UserRecord, AppError> {
         let email = EmailAddress::parse(email)
-            .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidEmail, "email", e.to_string()))?;
         match self.store.user_by_email(&email).await {
             Err(StoreError::NotFound) => Err(AppError::invalid(
-                "user_not_found",
+                ErrorCode::UserNotFound,
                 "email",
                 format!("There is no user with the address {email}."),
             )),
@@ -186,7 +187,7 @@ impl App {
     ) -> Result<NewSession, AppError> {
         let wrong = || {
             AppError::invalid(
-                "invalid_credentials",
+                ErrorCode::InvalidCredentials,
                 "password",
                 "The e-mail address or password is not right.",
             )
@@ -198,7 +199,7 @@ impl App {
         // the page sends them there (see `sso_sign_in`).
         if self.sso_required_for(&email).await? {
             return Err(AppError::invalid(
-                "sso_required",
+                ErrorCode::SsoRequired,
                 "email",
                 "Your organisation signs you in with Single Sign-On.",
             ));
@@ -241,7 +242,7 @@ impl App {
             .await?;
         if user.is_disabled() {
             return Err(AppError::invalid(
-                "account_disabled",
+                ErrorCode::AccountDisabled,
                 "email",
                 "This account is disabled. Ask your organisation's administrator or the Smart Core Connect team to enable it.",
             ));
@@ -372,7 +373,7 @@ impl App {
 
 pub(crate) fn disabled(user: &UserRecord) -> AppError {
     AppError::conflict(
-        "user_disabled",
+        ErrorCode::UserDisabled,
         format!("The user {} is disabled.", user.email),
     )
 }

@@ -1,6 +1,7 @@
 //! Reading the audit log (D4). Entries are written by storage, inside the transaction of the
 //! change they describe.
 
+use crate::ErrorCode;
 use crate::{Actor, App, AppError};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,7 +53,7 @@ pub(crate) fn check_limit(limit: Option<i64>) -> Result<i64, AppError> {
         None => Ok(50),
         Some(n) if (1..=MAX_AUDIT_PAGE).contains(&n) => Ok(n),
         Some(_) => Err(AppError::invalid(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "limit",
             format!("limit is a whole number from 1 to {MAX_AUDIT_PAGE}."),
         )),
@@ -65,7 +66,7 @@ pub(crate) fn check_before(before: Option<&str>) -> Result<Option<&str>, AppErro
         None => Ok(None),
         Some(b) if smartcore_domain::AuditEventId::parse(b).is_some() => Ok(Some(b)),
         Some(_) => Err(AppError::invalid(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "before",
             "before is the id of an event (evt_…), the last of the previous page.",
         )),

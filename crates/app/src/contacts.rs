@@ -1,5 +1,6 @@
 //! Managing IT contacts (R1–R7, D1–D3): list, add either way, remove, and the member picker.
 
+use crate::ErrorCode;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{
     Access, ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact,
@@ -100,11 +101,13 @@ impl App {
         let org_id = self.admin_org(actor, org).await?;
         let (email, name, source, member_id) = match request {
             AddContact::Manual { email, name } => {
-                let email = EmailAddress::parse(&email)
-                    .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+                let email = EmailAddress::parse(&email).map_err(|e| {
+                    AppError::invalid(ErrorCode::InvalidEmail, "email", e.to_string())
+                })?;
                 let name = match name.as_deref() {
-                    Some(n) => ContactName::parse_optional(n)
-                        .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
+                    Some(n) => ContactName::parse_optional(n).map_err(|e| {
+                        AppError::invalid(ErrorCode::InvalidName, "name", e.to_string())
+                    })?,
                     None => None,
                 };
                 (email, name, ContactSource::Manual, None)
@@ -112,7 +115,7 @@ impl App {
             AddContact::Member { member_id } => {
                 let not_found = || {
                     AppError::invalid(
-                        "member_not_found",
+                        ErrorCode::MemberNotFound,
                         "member_id",
                         "That person is not a member of this organisation.",
                     )
@@ -147,7 +150,7 @@ impl App {
                     self.metrics.limit_refusal("contact_additions");
                     let secs = ((free_at - self.now().unix_millis()).max(1000) as u64).div_ceil(1000);
                     AppError::Throttled {
-                        code: "contact_additions_limited",
+                        code: ErrorCode::ContactAdditionsLimited,
                         message: format!(
                             "This organisation has added {CONTACT_ADDITIONS_PER_HOUR} IT contacts in the last hour, the most allowed. Try again in {}.",
                             crate::error::wait_in_words(secs)
@@ -184,7 +187,7 @@ impl App {
         // wait for the mail server.
         let app = self.clone();
         let (org, contact) = (org_id.as_str().to_owned(), removed.contact.clone());
-        tokio::spawn(async move {
+        let cancel = async move {
             let name = contact.name.as_ref().map(|n| n.to_string());
             if let Err(e) = app
                 .cancel_events_of_removed_contact(
@@ -195,9 +198,14 @@ impl App {
                 )
                 .await
             {
-                tracing::warn!(org = %org, error = %e, "calendar cancellations after a removal failed");
+                tracing::warn!(org = %org, error = %e.chain(), "calendar cancellations after a removal failed");
             }
-        });
+        };
+        // Inside the removing request's span: its logs name the request.
+        tokio::spawn(tracing::Instrument::instrument(
+            cancel,
+            tracing::Span::current(),
+        ));
         Ok(Removal {
             contact: removed.contact,
             identity_removal: removed.identity_removal,
@@ -226,7 +234,7 @@ impl App {
         let org_id = self.admin_org(actor, org).await?;
         if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
             return Err(AppError::invalid(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "q",
                 "A search is at most 200 characters, without control characters.",
             ));

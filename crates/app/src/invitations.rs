@@ -6,6 +6,7 @@
 //! organisation's lock, reads the facts, asks the policy, writes and commits, so concurrent
 //! invitations cannot overshoot a limit and every instance shares the counts.
 
+use crate::ErrorCode;
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
 use crate::members::parse_role;
 use crate::{Actor, App, AppError};
@@ -133,17 +134,17 @@ struct NewPassword<'a> {
 fn refused_by(r: InviteRefused, email: &str, now: Timestamp) -> AppError {
     match r {
         InviteRefused::AlreadyMember => AppError::conflict(
-            "already_a_member",
+            ErrorCode::AlreadyAMember,
             format!("{email} is already a member of this organisation."),
         ),
         InviteRefused::AlreadyInvited => AppError::conflict(
-            "already_invited",
+            ErrorCode::AlreadyInvited,
             format!(
                 "{email} has been invited already. Resend or revoke the pending invitation instead."
             ),
         ),
         InviteRefused::LimitReached => AppError::conflict(
-            "invitation_limit_reached",
+            ErrorCode::InvitationLimitReached,
             format!(
                 "This organisation has {MAX_PENDING_INVITATIONS} pending invitations, the most allowed. Revoke some, or wait until they are accepted or expire."
             ),
@@ -154,7 +155,7 @@ fn refused_by(r: InviteRefused, email: &str, now: Timestamp) -> AppError {
         InviteRefused::ResendLimited { free_at } => {
             let secs = seconds_until(free_at, now);
             AppError::Throttled {
-                code: "invitation_resends_limited",
+                code: ErrorCode::InvitationResendsLimited,
                 message: format!(
                     "The invitation to {email} has been sent again {RESENDS_PER_DAY} times in the last day, the most allowed. Try again in {}.",
                     crate::error::wait_in_words(secs)
@@ -219,7 +220,7 @@ impl App {
         actor: &str,
     ) -> Result<SentInvitation, AppError> {
         let email = EmailAddress::parse(email)
-            .map_err(|e| AppError::invalid("invalid_email", "email", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidEmail, "email", e.to_string()))?;
         let now = self.now();
         let token = random_secret();
         let org_id = org.org_id();
@@ -490,16 +491,16 @@ impl App {
         name: Option<&str>,
         password: &str,
     ) -> Result<Accepted, AppError> {
-        let name = match name {
-            Some(n) => Some(
-                PersonName::parse(n)
-                    .map_err(|e| AppError::invalid("invalid_name", "name", e.to_string()))?,
-            ),
-            None => None,
-        };
+        let name =
+            match name {
+                Some(n) => Some(PersonName::parse(n).map_err(|e| {
+                    AppError::invalid(ErrorCode::InvalidName, "name", e.to_string())
+                })?),
+                None => None,
+            };
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(AppError::invalid(
-                "invalid_password",
+                ErrorCode::InvalidPassword,
                 "password",
                 format!("A password needs at least {MIN_PASSWORD_CHARS} characters."),
             ));
@@ -585,7 +586,7 @@ impl App {
         };
         stored::set_accepted_by(&mut tx, &invitation.id, &user.id).await?;
         let email = EmailAddress::parse(&user.email)
-            .map_err(|_| AppError::Internal("a stored user's address".to_owned()))?;
+            .map_err(|_| AppError::internal("a stored user's address"))?;
         if users::membership_role(&mut tx, &org_id, &user.id)
             .await?
             .is_none()
@@ -617,7 +618,7 @@ impl App {
         now: Timestamp,
     ) -> Result<Step<UserRecord>, AppError> {
         let email = EmailAddress::parse(&invitation.email)
-            .map_err(|_| AppError::Internal("a stored invitation's address".to_owned()))?;
+            .map_err(|_| AppError::internal("a stored invitation's address"))?;
         let existing = users::by_email(tx, &email).await?;
         let account = match &existing {
             None => ExistingAccount::None,
@@ -639,14 +640,14 @@ impl App {
             (Ok(Joining::NewAccount), None, Some(g)) => {
                 let name = g
                     .name
-                    .ok_or_else(|| AppError::Internal("a new account's name".to_owned()))?;
+                    .ok_or_else(|| AppError::internal("a new account's name"))?;
                 let id = UserId::generate();
                 users::insert(tx, &id, &email, name, g.password_hash, now).await?;
                 id.to_string()
             }
             (Ok(_), Some(user), _) => user.id,
             (Ok(_), None, _) => {
-                return Err(AppError::Internal("an account to join with".to_owned()));
+                return Err(AppError::internal("an account to join with"));
             }
         };
         Ok(Step::Go(users::by_id(tx, &id).await?))

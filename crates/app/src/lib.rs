@@ -11,12 +11,13 @@ mod audit;
 mod clock;
 mod contacts;
 mod error;
+mod error_code;
 mod invitations;
 mod limits;
 mod members;
 pub mod metadata_fetch;
-pub mod metadata_parse;
-mod metadata_refresh;
+mod metadata_parse;
+pub mod metadata_refresh;
 mod metrics;
 mod ops;
 mod orgs;
@@ -39,7 +40,8 @@ pub use contacts::{
     AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView,
     MemberSearchHit, Removal,
 };
-pub use error::{AppError, wait_in_words};
+pub use error::{AppError, BoxError, Chain, wait_in_words};
+pub use error_code::ErrorCode;
 pub use invitations::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationLink, InvitationPreview,
     InvitationView, MAX_PENDING_INVITATIONS, MailStatus, RESENDS_PER_DAY, SentInvitation,

@@ -6,7 +6,7 @@
 //! request, page or API token, on every instance.
 
 use crate::contacts::{MAX_QUERY_CHARS, MAX_SEARCH_RESULTS};
-use crate::{Actor, App, AppError};
+use crate::{Actor, App, AppError, ErrorCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use smartcore_domain::access::{may_change_role, may_remove};
@@ -55,7 +55,7 @@ pub(crate) fn parse_role(role: &str) -> Result<Role, AppError> {
         "admin" => Ok(Role::Admin),
         "member" => Ok(Role::Member),
         _ => Err(AppError::invalid(
-            "invalid_role",
+            ErrorCode::InvalidRole,
             "role",
             "The role must be \"admin\" or \"member\".",
         )),
@@ -64,7 +64,7 @@ pub(crate) fn parse_role(role: &str) -> Result<Role, AppError> {
 
 fn last_admin() -> AppError {
     AppError::conflict(
-        "last_admin_required",
+        ErrorCode::LastAdminRequired,
         "An organisation needs at least one administrator: make someone else an administrator first.",
     )
 }
@@ -76,7 +76,7 @@ fn encode_cursor(c: &MemberCursor) -> String {
 fn decode_cursor(s: &str) -> Result<MemberCursor, AppError> {
     let bad = || {
         AppError::invalid(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "cursor",
             "The cursor is not one this service gave out: use the `next` of the previous page.",
         )
@@ -131,7 +131,7 @@ impl App {
         let org_id = self.admin_org(actor, org).await?;
         if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
             return Err(AppError::invalid(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "q",
                 "A search is at most 200 characters, without control characters.",
             ));
@@ -304,7 +304,7 @@ impl App {
         let user = self.user_by_email(email).await?;
         let not_member = || {
             AppError::invalid(
-                "member_not_found",
+                ErrorCode::MemberNotFound,
                 "email",
                 format!("{} is not a member of {}.", user.email, org.name),
             )

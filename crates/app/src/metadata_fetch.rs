@@ -19,6 +19,7 @@
 //! site-local, unspecified, multicast, broadcast, reserved and benchmarking ranges, and IPv6
 //! forms that embed such an IPv4 address (mapped, NAT64).
 
+use crate::ErrorCode;
 use smartcore_sso::saml::MAX_METADATA_BYTES;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -160,16 +161,18 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            FetchError::InvalidUrl(_) => "invalid_metadata_url",
-            FetchError::Unresolvable { .. } | FetchError::Unreachable(_) => "metadata_unreachable",
-            FetchError::PrivateAddress { .. } => "metadata_private_address",
-            FetchError::TooManyRedirects => "metadata_too_many_redirects",
-            FetchError::HttpStatus(_) => "metadata_http_status",
-            FetchError::TooLarge => "metadata_too_large",
-            FetchError::Timeout => "metadata_timeout",
-            FetchError::NotMetadata(_) => "invalid_metadata",
+            FetchError::InvalidUrl(_) => ErrorCode::InvalidMetadataUrl,
+            FetchError::Unresolvable { .. } | FetchError::Unreachable(_) => {
+                ErrorCode::MetadataUnreachable
+            }
+            FetchError::PrivateAddress { .. } => ErrorCode::MetadataPrivateAddress,
+            FetchError::TooManyRedirects => ErrorCode::MetadataTooManyRedirects,
+            FetchError::HttpStatus(_) => ErrorCode::MetadataHttpStatus,
+            FetchError::TooLarge => ErrorCode::MetadataTooLarge,
+            FetchError::Timeout => ErrorCode::MetadataTimeout,
+            FetchError::NotMetadata(_) => ErrorCode::InvalidMetadata,
         }
     }
 }

@@ -16,11 +16,11 @@ pub(crate) async fn parse_metadata_off_the_async_threads(
     let _turn = PARSERS
         .acquire()
         .await
-        .map_err(|e| MetadataParse::Stopped(AppError::Internal(e.to_string())))?;
+        .map_err(|e| MetadataParse::Stopped(AppError::internal(e.to_string())))?;
     tokio::task::spawn_blocking(move || IdpMetadata::parse(&xml))
         .await
         .map_err(|e| {
-            MetadataParse::Stopped(AppError::Internal(format!("metadata parsing stopped: {e}")))
+            MetadataParse::Stopped(AppError::internal(format!("metadata parsing stopped: {e}")))
         })?
         .map_err(MetadataParse::Invalid)
 }

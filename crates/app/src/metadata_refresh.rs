@@ -213,7 +213,7 @@ impl App {
         let fetched = read_document(bytes, None)
             .await
             .map_err(refused)?
-            .ok_or_else(|| AppError::Internal("a first fetch cannot be unchanged".into()))?;
+            .ok_or_else(|| AppError::internal("a first fetch cannot be unchanged"))?;
         Ok((fetched, checked.to_string()))
     }
 
@@ -283,7 +283,7 @@ impl App {
                     report.notices += notices;
                 }
                 Ok(Outcome::LeaseLost) => {}
-                Err(e) => tracing::warn!(error = %e, "a metadata refresh did not complete"),
+                Err(e) => tracing::warn!(error = %e.chain(), "a metadata refresh did not complete"),
             }
         }
         Ok(report)
@@ -326,7 +326,7 @@ impl App {
             }
             Ok(Some(doc)) => {
                 let org_id = OrgId::parse(&source.org_id)
-                    .ok_or_else(|| AppError::Internal("a stored organisation id".into()))?;
+                    .ok_or_else(|| AppError::internal("a stored organisation id"))?;
                 let stored = self
                     .store_sso_config(
                         &org_id,
@@ -351,10 +351,17 @@ impl App {
             }
             Err(e) => {
                 let retry = self.metadata.retry_at(now, source.failures + 1);
-                tracing::info!(org = %source.org_id, url = %source.url, code = e.code(), error = %e, "metadata refresh failed");
+                tracing::info!(org = %source.org_id, url = %source.url, code = e.code().as_str(), error = %e, "metadata refresh failed");
                 let Some(now_record) = self
                     .store
-                    .metadata_failed(&source.org_id, owner, e.code(), &e.to_string(), now, retry)
+                    .metadata_failed(
+                        &source.org_id,
+                        owner,
+                        e.code().as_str(),
+                        &e.to_string(),
+                        now,
+                        retry,
+                    )
                     .await?
                 else {
                     return Ok(Outcome::LeaseLost);
@@ -385,7 +392,7 @@ impl App {
             return Ok(0);
         }
         let org_id = OrgId::parse(&source.org_id)
-            .ok_or_else(|| AppError::Internal("a stored organisation id".into()))?;
+            .ok_or_else(|| AppError::internal("a stored organisation id"))?;
         let org = self.store.org(&org_id).await?;
         let recipients = self.store.reminder_recipients(&source.org_id).await?;
         let mut deliveries = Vec::with_capacity(recipients.len());

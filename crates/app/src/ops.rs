@@ -2,6 +2,7 @@
 //! completing them, sync failures and drift between us and the identity side. Staff only; the
 //! `smartcore ops` commands act as the operator of the installation.
 
+use crate::ErrorCode;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
 use smartcore_identity::{ConnectorError, ConnectorKind};
@@ -128,7 +129,7 @@ impl App {
         };
         if removal.status != "pending" {
             return Err(AppError::conflict(
-                "removal_not_pending",
+                ErrorCode::RemovalNotPending,
                 format!(
                     "This removal is {} already; there is nothing left to do.",
                     removal.status
@@ -163,7 +164,7 @@ impl App {
                 }
                 Err(e) => {
                     return Err(AppError::conflict(
-                        "identity_refused",
+                        ErrorCode::IdentityRefused,
                         format!(
                             "The identity side refused the deletion: {}. If the contact is gone there already, mark the removal done by hand.",
                             e.reason()
@@ -179,7 +180,7 @@ impl App {
             .await?
         {
             return Err(AppError::conflict(
-                "removal_not_pending",
+                ErrorCode::RemovalNotPending,
                 "This removal was completed meanwhile.",
             ));
         }

@@ -1,5 +1,6 @@
 //! Organisations and their members: creation, membership, CSV import, and who may manage what.
 
+use crate::ErrorCode;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{Access, EmailAddress, OrgId, PersonName, Role};
 use smartcore_storage::{ImportRow, OrgRecord, StoreError, UserRecord};
@@ -52,14 +53,14 @@ impl App {
     pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
         let name = PersonName::parse(name).map_err(|e| {
             AppError::invalid(
-                "invalid_name",
+                ErrorCode::InvalidName,
                 "name",
                 e.to_string().replace("A name", "An organisation name"),
             )
         })?;
         match self.store.create_org(name.as_str(), self.now()).await {
             Err(StoreError::Duplicate) => Err(AppError::conflict(
-                "org_exists",
+                ErrorCode::OrgExists,
                 format!("An organisation named {name:?} already exists."),
             )),
             other => Ok(other?),
@@ -79,7 +80,7 @@ impl App {
         };
         match found {
             Err(StoreError::NotFound) => Err(AppError::invalid(
-                "org_not_found",
+                ErrorCode::OrgNotFound,
                 "org",
                 format!("There is no organisation {id_or_name:?}."),
             )),
@@ -100,7 +101,7 @@ impl App {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
             return Err(AppError::invalid(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "identity_org_id",
                 "An identity-side organisation id is 1–128 letters, digits, '_' or '-'.",
             ));

@@ -8,6 +8,7 @@
 //! once the lease has run out, and a look-up that failed (the resolver did not answer) is tried
 //! again then too.
 
+use crate::ErrorCode;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
 use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
@@ -91,7 +92,7 @@ impl App {
     ) -> Result<DomainView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let domain = DomainName::parse(domain)
-            .map_err(|e| AppError::invalid("invalid_domain", "domain", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidDomain, "domain", e.to_string()))?;
         let token = ChallengeToken::generate();
         match self
             .store
@@ -105,7 +106,7 @@ impl App {
             .await
         {
             Err(StoreError::Duplicate) => Err(AppError::conflict(
-                "domain_exists",
+                ErrorCode::DomainExists,
                 format!("{} is already added to this organisation.", domain.as_str()),
             )),
             other => Ok(DomainView::from_record(other?)),
@@ -141,7 +142,7 @@ impl App {
                 self.store.domain(&org_id, &id).await?,
             )),
             DomainCheck::NotYet(found) => Err(AppError::conflict(
-                "txt_record_not_found",
+                ErrorCode::TxtRecordNotFound,
                 format!(
                     "No TXT record {} with the value {} was found{}. DNS changes can take a while to appear; try again later.",
                     DomainView::from_record(record.clone()).record_name,
@@ -178,7 +179,7 @@ impl App {
                     self.store
                         .record_domain_check(&record.id, "failed", detail, None)
                         .await?;
-                    Err(AppError::conflict("domain_taken", detail))
+                    Err(AppError::conflict(ErrorCode::DomainTaken, detail))
                 }
                 other => {
                     other?;
@@ -215,7 +216,7 @@ impl App {
         let due = self.store.claim_due_domains(now, until, limit).await?;
         for record in &due {
             if let Err(e) = self.check_domain(record, "system").await {
-                tracing::info!(domain = %record.domain, error = %e, "domain re-check did not complete");
+                tracing::info!(domain = %record.domain, error = %e.chain(), "domain re-check did not complete");
             }
         }
         Ok(due.len())
@@ -253,9 +254,11 @@ impl App {
                 let metadata = crate::metadata_parse::parse_metadata_off_the_async_threads(xml)
                     .await
                     .map_err(|e| match e {
-                        crate::metadata_parse::MetadataParse::Invalid(e) => {
-                            AppError::invalid("invalid_metadata", "metadata_xml", e.to_string())
-                        }
+                        crate::metadata_parse::MetadataParse::Invalid(e) => AppError::invalid(
+                            ErrorCode::InvalidMetadata,
+                            "metadata_xml",
+                            e.to_string(),
+                        ),
                         crate::metadata_parse::MetadataParse::Stopped(e) => e,
                     })?;
                 (IdpConfig::from(metadata), "metadata")
@@ -270,14 +273,14 @@ impl App {
                         let (code, field) = match e {
                             smartcore_sso::IdpConfigError::Certificate(_)
                             | smartcore_sso::IdpConfigError::NoCertificate => {
-                                ("invalid_certificate", "idp_certificate_pem")
+                                (ErrorCode::InvalidCertificate, "idp_certificate_pem")
                             }
                             smartcore_sso::IdpConfigError::SsoUrlInvalid { .. }
                             | smartcore_sso::IdpConfigError::SsoUrlNotHttps
                             | smartcore_sso::IdpConfigError::SsoUrlHasCredentials => {
-                                ("invalid_request", "idp_sso_url")
+                                (ErrorCode::InvalidRequest, "idp_sso_url")
                             }
-                            _ => ("invalid_request", "idp_entity_id"),
+                            _ => (ErrorCode::InvalidRequest, "idp_entity_id"),
                         };
                         AppError::Invalid {
                             code,
@@ -392,7 +395,7 @@ impl App {
                 })
                 .collect();
             return Err(AppError::Conflict {
-                code: "prerequisites_missing",
+                code: ErrorCode::PrerequisitesMissing,
                 message: format!(
                     "Single Sign-On can be enabled once you have {}.",
                     words.join(" and ")

@@ -33,6 +33,6 @@ impl App {
             .secret(kind.secret_name(), &hex::encode(candidate))
             .await?;
         hex::decode(value)
-            .map_err(|e| AppError::Internal(format!("corrupt {}: {e}", kind.secret_name())))
+            .map_err(|e| AppError::internal(format!("corrupt {}: {e}", kind.secret_name())))
     }
 }

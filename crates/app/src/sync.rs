@@ -83,7 +83,7 @@ impl App {
             |job| async move {
                 if let Err(e) = self.sync_contact(worker, &job).await {
                     // Released when the pass ends, and tried again: nothing is lost.
-                    tracing::warn!(contact = %job.contact_id, error = %e, "could not record a sync outcome");
+                    tracing::warn!(contact = %job.contact_id, error = %e.chain(), "could not record a sync outcome");
                 }
             },
         );
@@ -204,7 +204,7 @@ impl App {
                     // Issue 16: its welcome, claimed with the Synced mark; a failure here
                     // leaves it to the trust worker's next pass.
                     if let Err(e) = self.send_welcomes(Some(&job.contact_id)).await {
-                        tracing::warn!(contact = %job.contact_id, error = %e, "welcome not sent yet");
+                        tracing::warn!(contact = %job.contact_id, error = %e.chain(), "welcome not sent yet");
                     }
                 } else {
                     // Removed while its registration was under way: take it off again.

@@ -1,6 +1,7 @@
 //! API tokens: named, optionally expiring, revocable, at most [`MAX_TOKENS_PER_USER`] a user;
 //! only their SHA-256 is stored, and a resolved token is remembered for [`TOKEN_CACHE_TTL`].
 
+use crate::ErrorCode;
 use crate::accounts::{Actor, disabled, random_secret, secret_hash};
 use crate::{App, AppError};
 use smartcore_domain::{Timestamp, UserId};
@@ -86,7 +87,7 @@ pub struct CreatedToken {
 
 fn token_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
-    let invalid = |m: String| AppError::invalid("invalid_token_name", "name", m);
+    let invalid = |m: String| AppError::invalid(ErrorCode::InvalidTokenName, "name", m);
     if name.is_empty() {
         return Err(invalid(
             "Give the token a name, e.g. what uses it.".to_owned(),
@@ -152,7 +153,7 @@ impl App {
     ) -> Result<CreatedToken, AppError> {
         if actor.token_id.is_some() {
             return Err(AppError::Refused {
-                code: "session_required",
+                code: ErrorCode::SessionRequired,
                 message: "API tokens are created only when signed in (on the Your account page, or with the session's cookie), not with another API token.".to_owned(),
             });
         }
@@ -184,7 +185,7 @@ impl App {
             }
             Some(_) => {
                 return Err(AppError::invalid(
-                    "invalid_expiry",
+                    ErrorCode::InvalidExpiry,
                     "expires_in_days",
                     format!(
                         "A token expires after 1 to {MAX_TOKEN_DAYS} days (leave it out for the default, {} days).",
@@ -210,7 +211,7 @@ impl App {
             .await?
             .ok_or_else(|| {
                 AppError::conflict(
-                    "token_limit_reached",
+                    ErrorCode::TokenLimitReached,
                     format!(
                         "You have {MAX_TOKENS_PER_USER} API tokens, the most one person can have. Revoke one you no longer use first."
                     ),
@@ -294,7 +295,7 @@ impl App {
         {
             Err(StoreError::NotFound) => {
                 return Err(AppError::invalid(
-                    "token_not_found",
+                    ErrorCode::TokenNotFound,
                     "id",
                     format!("There is no API token {}.", id.trim()),
                 ));

@@ -12,14 +12,26 @@ use crate::{MailError, OutgoingMail, SentMail, message, outbox};
 /// How long one SMTP command may take before the attempt counts as a temporary failure.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where mail goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where mail goes. `{:?}` does not show the SMTP URL, which may hold a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum MailConfig {
     /// Write RFC 5322 `.eml` files into this directory (the default: needs nothing installed).
     Outbox { dir: PathBuf },
     /// Send through an SMTP server, given as a URL lettre's `from_url` understands:
     /// `smtp://host:port`, `smtp://host:587?tls=required`, `smtps://user:pass@host`.
     Smtp { url: String },
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MailConfig::Outbox { dir } => f.debug_struct("Outbox").field("dir", dir).finish(),
+            MailConfig::Smtp { .. } => f
+                .debug_struct("Smtp")
+                .field("url", &format_args!("[REDACTED]"))
+                .finish(),
+        }
+    }
 }
 
 enum Transport {

@@ -4,7 +4,12 @@
 //!
 //! In the TOML file a key is the variable's name without `SMARTCORE_`, in lower case
 //! (`database_url = "postgres://…"`). The environment wins over the file.
+//!
+//! Values that may hold a secret (the database URL with its password, the WorkOS API key, the
+//! SMTP URL with its password, the metrics token) are [`SecretString`]s: `{:?}` of the
+//! configuration prints `[REDACTED]` for them, and they are wiped from memory when dropped.
 
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,16 +31,18 @@ pub enum MailKind {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub database_url: String,
+    /// May hold the database's password (`postgres://app:password@…`).
+    pub database_url: SecretString,
     pub listen: SocketAddr,
     pub public_url: String,
     pub identity: IdentityKind,
     pub workos_base_url: String,
-    pub workos_api_key: Option<String>,
+    pub workos_api_key: Option<SecretString>,
     pub identity_auto_remove: bool,
     pub mail: MailKind,
     pub outbox_dir: PathBuf,
-    pub smtp_url: Option<String>,
+    /// May hold the mail server's password (`smtps://user:password@…`).
+    pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub dns_server: Option<SocketAddr>,
     pub sync_interval: Duration,
@@ -59,7 +66,7 @@ pub struct Config {
     /// How long shutdown waits for requests under way before dropping them (beyond SPEC).
     pub shutdown_grace: Duration,
     /// `/metrics` on the service's address, to requests bearing this token.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<SecretString>,
     /// `/metrics` alone on this address, without a token.
     pub metrics_listen: Option<SocketAddr>,
     /// How often identity-provider metadata from a URL is fetched again (with ±10 % jitter).
@@ -164,284 +171,298 @@ impl Config {
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let mut values: BTreeMap<&str, String> = BTreeMap::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError(format!(
-                    "cannot read the configuration file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let table: toml::Table = text.parse().map_err(|e| {
-                ConfigError(format!(
-                    "the configuration file {} is not valid TOML: {e}",
-                    path.display()
-                ))
-            })?;
-            for (key, value) in table {
-                let known = KEYS
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&key))
-                    .ok_or_else(|| unknown_key(&key, path))?;
-                let value = match value {
-                    toml::Value::String(s) => s,
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Boolean(b) => b.to_string(),
-                    other => {
-                        return Err(ConfigError(format!(
-                            "{key} in {}: {other} is not a string, number or boolean",
-                            path.display()
-                        )));
-                    }
-                };
-                values.insert(known.0, value);
-            }
-        }
+        let mut values = match file {
+            Some(path) => file_values(path)?,
+            None => BTreeMap::new(),
+        };
         for (key, _) in KEYS {
             if let Some(v) = env(&format!("SMARTCORE_{key}")) {
                 values.insert(key, v);
             }
         }
-        let get = |key: &str| -> Option<String> {
-            values
-                .get(key)
-                .cloned()
-                .or_else(|| {
-                    KEYS.iter()
-                        .find(|(k, _)| *k == key)
-                        .and_then(|(_, d)| d.map(str::to_owned))
-                })
-                .filter(|v| !v.trim().is_empty())
-        };
-        let bad = |key: &str, why: String| ConfigError(format!("SMARTCORE_{key}: {why}"));
-        let required = |key: &str| get(key).ok_or_else(|| bad(key, "must not be empty".into()));
+        Self::from_values(&Values(values))
+    }
 
-        let database_url = required("DATABASE_URL")?;
-        if smartcore_storage::Dialect::of_url(&database_url).is_none() {
-            return Err(bad(
-                "DATABASE_URL",
-                format!("{database_url:?} is neither sqlite://… nor postgres://…"),
-            ));
-        }
-        let listen = resolve_listen(&required("LISTEN")?).map_err(|why| bad("LISTEN", why))?;
-        let public_url = required("PUBLIC_URL")?.trim_end_matches('/').to_owned();
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(bad(
-                "PUBLIC_URL",
-                format!("{public_url:?} must start with http:// or https://"),
-            ));
-        }
-        let identity = match required("IDENTITY")?.as_str() {
-            "builtin" => IdentityKind::Builtin,
-            "workos" => IdentityKind::WorkOs,
+    fn from_values(v: &Values) -> Result<Config, ConfigError> {
+        let listen = resolve_listen(&v.required("LISTEN")?).map_err(|why| bad("LISTEN", why))?;
+        let public_url = public_url(v)?;
+        let (identity, mail) = (identity(v)?, mail_kind(v)?);
+        let max_connections = v.number(
+            "MAX_CONNECTIONS",
+            1..=1_000_000,
+            "must be a whole number from 1 to 1000000",
+        )?;
+        let days = "must be a whole number of days from 1 to 3650";
+        let at_least_one_second = "must be a whole number of seconds, at least 1";
+        Ok(Config {
+            database_url: database_url(v)?.into(),
+            listen,
+            identity,
+            workos_base_url: v
+                .required("WORKOS_BASE_URL")?
+                .trim_end_matches('/')
+                .to_owned(),
+            workos_api_key: workos_api_key(v, identity)?.map(SecretString::from),
+            identity_auto_remove: parse_bool(&v.required("IDENTITY_AUTO_REMOVE")?)
+                .ok_or_else(|| bad("IDENTITY_AUTO_REMOVE", "must be true or false"))?,
+            mail,
+            smtp_url: smtp_url(v, mail)?.map(SecretString::from),
+            dns_server: dns_server(v)?,
+            sync_interval: Duration::from_millis(v.number(
+                "SYNC_INTERVAL_MS",
+                10..=u64::MAX,
+                "must be a whole number of milliseconds, at least 10",
+            )?),
+            alert_interval: Duration::from_secs(v.number(
+                "ALERT_INTERVAL_S",
+                1..=u64::MAX,
+                at_least_one_second,
+            )?),
+            sync_lease: Duration::from_secs(v.number(
+                "SYNC_LEASE_S",
+                1..=u64::MAX,
+                at_least_one_second,
+            )?),
+            sync_concurrency: v.number(
+                "SYNC_CONCURRENCY",
+                1..=256,
+                "must be a whole number from 1 to 256",
+            )?,
+            header_timeout: v.seconds("HEADER_TIMEOUT_S", 1, 30)?,
+            body_timeout: v.seconds("BODY_TIMEOUT_S", 1, 3600)?,
+            shutdown_grace: v.seconds("SHUTDOWN_GRACE_S", 0, 3600)?,
+            max_connections,
+            max_connections_per_client: per_client(v, max_connections)?,
+            metrics_token: metrics_token(v)?.map(SecretString::from),
+            metrics_listen: metrics_listen(v, listen)?,
+            metadata_refresh: v.seconds("METADATA_REFRESH_S", 60, 30 * 86_400)?,
+            metadata_allow_private: smartcore_app::AllowPrivate::parse(
+                &v.required("METADATA_ALLOW_PRIVATE")?,
+            )
+            .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?,
+            trusted_proxies: smartcore_web::parse_trusted_proxies(
+                &v.get("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|why| bad("TRUSTED_PROXIES", why))?,
+            token_default_days: v.number(
+                "TOKEN_DEFAULT_DAYS",
+                1..=smartcore_app::MAX_TOKEN_DAYS,
+                days,
+            )?,
+            reconfirm_days: v.number("RECONFIRM_DAYS", 1..=3650, days)?,
+            mail_from: v
+                .get("MAIL_FROM")
+                .unwrap_or_else(|| default_sender(&public_url)),
+            outbox_dir: PathBuf::from(v.required("OUTBOX_DIR")?),
+            public_url,
+        })
+    }
+}
+
+/// The values read, by key without `SMARTCORE_`: the file's, then the environment's over them.
+struct Values(BTreeMap<&'static str, String>);
+
+impl Values {
+    /// The value of `key`, else its default; blank counts as unset.
+    fn get(&self, key: &str) -> Option<String> {
+        self.0
+            .get(key)
+            .cloned()
+            .or_else(|| {
+                KEYS.iter()
+                    .find(|(k, _)| *k == key)
+                    .and_then(|(_, d)| d.map(str::to_owned))
+            })
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, key: &str) -> Result<String, ConfigError> {
+        self.get(key).ok_or_else(|| bad(key, "must not be empty"))
+    }
+
+    /// A whole number within `range`, else `why`.
+    fn number<T: std::str::FromStr + PartialOrd>(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<T>,
+        why: &str,
+    ) -> Result<T, ConfigError> {
+        self.required(key)?
+            .parse()
+            .ok()
+            .filter(|v| range.contains(v))
+            .ok_or_else(|| bad(key, why))
+    }
+
+    fn seconds(&self, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        let why = format!("must be a whole number of seconds from {min} to {max}");
+        self.number(key, min..=max, &why).map(Duration::from_secs)
+    }
+}
+
+/// An error naming the variable: `SMARTCORE_{key}: {why}`.
+fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("SMARTCORE_{key}: {why}"))
+}
+
+/// The keys of the TOML `file`, checked against the known ones.
+fn file_values(path: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the configuration file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let table: toml::Table = text.parse().map_err(|e| {
+        ConfigError(format!(
+            "the configuration file {} is not valid TOML: {e}",
+            path.display()
+        ))
+    })?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let known = KEYS
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&key))
+            .ok_or_else(|| unknown_key(&key, path))?;
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
             other => {
+                return Err(ConfigError(format!(
+                    "{key} in {}: {other} is not a string, number or boolean",
+                    path.display()
+                )));
+            }
+        };
+        values.insert(known.0, value);
+    }
+    Ok(values)
+}
+
+fn database_url(v: &Values) -> Result<String, ConfigError> {
+    let database_url = v.required("DATABASE_URL")?;
+    if smartcore_storage::Dialect::of_url(&database_url).is_none() {
+        return Err(bad(
+            "DATABASE_URL",
+            format!("{database_url:?} is neither sqlite://… nor postgres://…"),
+        ));
+    }
+    Ok(database_url)
+}
+
+fn public_url(v: &Values) -> Result<String, ConfigError> {
+    let public_url = v.required("PUBLIC_URL")?.trim_end_matches('/').to_owned();
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        return Err(bad(
+            "PUBLIC_URL",
+            format!("{public_url:?} must start with http:// or https://"),
+        ));
+    }
+    Ok(public_url)
+}
+
+fn identity(v: &Values) -> Result<IdentityKind, ConfigError> {
+    match v.required("IDENTITY")?.as_str() {
+        "builtin" => Ok(IdentityKind::Builtin),
+        "workos" => Ok(IdentityKind::WorkOs),
+        other => Err(bad(
+            "IDENTITY",
+            format!("{other:?} is not one of builtin, workos"),
+        )),
+    }
+}
+
+fn mail_kind(v: &Values) -> Result<MailKind, ConfigError> {
+    match v.required("MAIL")?.as_str() {
+        "outbox" => Ok(MailKind::Outbox),
+        "smtp" => Ok(MailKind::Smtp),
+        other => Err(bad("MAIL", format!("{other:?} is not one of outbox, smtp"))),
+    }
+}
+
+fn workos_api_key(v: &Values, identity: IdentityKind) -> Result<Option<String>, ConfigError> {
+    let key = v.get("WORKOS_API_KEY");
+    if identity == IdentityKind::WorkOs && key.is_none() {
+        return Err(bad(
+            "WORKOS_API_KEY",
+            "is required when SMARTCORE_IDENTITY=workos",
+        ));
+    }
+    Ok(key)
+}
+
+fn smtp_url(v: &Values, mail: MailKind) -> Result<Option<String>, ConfigError> {
+    let smtp_url = v.get("SMTP_URL");
+    if mail == MailKind::Smtp {
+        match &smtp_url {
+            None => return Err(bad("SMTP_URL", "is required when SMARTCORE_MAIL=smtp")),
+            Some(u) if !(u.starts_with("smtp://") || u.starts_with("smtps://")) => {
                 return Err(bad(
-                    "IDENTITY",
-                    format!("{other:?} is not one of builtin, workos"),
+                    "SMTP_URL",
+                    format!("{u:?} must start with smtp:// or smtps://"),
                 ));
             }
-        };
-        let workos_base_url = required("WORKOS_BASE_URL")?
-            .trim_end_matches('/')
-            .to_owned();
-        let workos_api_key = get("WORKOS_API_KEY");
-        if identity == IdentityKind::WorkOs && workos_api_key.is_none() {
-            return Err(bad(
-                "WORKOS_API_KEY",
-                "is required when SMARTCORE_IDENTITY=workos".into(),
-            ));
+            Some(_) => {}
         }
-        let identity_auto_remove = parse_bool(&required("IDENTITY_AUTO_REMOVE")?)
-            .ok_or_else(|| bad("IDENTITY_AUTO_REMOVE", "must be true or false".into()))?;
-        let mail = match required("MAIL")?.as_str() {
-            "outbox" => MailKind::Outbox,
-            "smtp" => MailKind::Smtp,
-            other => return Err(bad("MAIL", format!("{other:?} is not one of outbox, smtp"))),
-        };
-        let smtp_url = get("SMTP_URL");
-        if mail == MailKind::Smtp {
-            match &smtp_url {
-                None => {
-                    return Err(bad(
-                        "SMTP_URL",
-                        "is required when SMARTCORE_MAIL=smtp".into(),
-                    ));
-                }
-                Some(u) if !(u.starts_with("smtp://") || u.starts_with("smtps://")) => {
-                    return Err(bad(
-                        "SMTP_URL",
-                        format!("{u:?} must start with smtp:// or smtps://"),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        let dns_server = match get("DNS_SERVER") {
-            None => None,
-            Some(s) => Some(s.parse().map_err(|_| {
+    }
+    Ok(smtp_url)
+}
+
+fn dns_server(v: &Values) -> Result<Option<SocketAddr>, ConfigError> {
+    v.get("DNS_SERVER")
+        .map(|s| {
+            s.parse().map_err(|_| {
                 bad(
                     "DNS_SERVER",
                     format!("{s:?} is not an address like 127.0.0.1:53"),
                 )
-            })?),
-        };
-        let sync_ms: u64 = required("SYNC_INTERVAL_MS")?
-            .parse()
-            .ok()
-            .filter(|v| *v >= 10)
-            .ok_or_else(|| {
-                bad(
-                    "SYNC_INTERVAL_MS",
-                    "must be a whole number of milliseconds, at least 10".into(),
-                )
-            })?;
-        let alert_s: u64 = required("ALERT_INTERVAL_S")?
-            .parse()
-            .ok()
-            .filter(|v| *v >= 1)
-            .ok_or_else(|| {
-                bad(
-                    "ALERT_INTERVAL_S",
-                    "must be a whole number of seconds, at least 1".into(),
-                )
-            })?;
-        let sync_lease_s: u64 = required("SYNC_LEASE_S")?
-            .parse()
-            .ok()
-            .filter(|v| *v >= 1)
-            .ok_or_else(|| {
-                bad(
-                    "SYNC_LEASE_S",
-                    "must be a whole number of seconds, at least 1".into(),
-                )
-            })?;
-        let sync_concurrency: usize = required("SYNC_CONCURRENCY")?
-            .parse()
-            .ok()
-            .filter(|v| (1..=256).contains(v))
-            .ok_or_else(|| {
-                bad(
-                    "SYNC_CONCURRENCY",
-                    "must be a whole number from 1 to 256".into(),
-                )
-            })?;
-        let seconds = |key: &str, min: u64, max: u64| -> Result<Duration, ConfigError> {
-            required(key)?
-                .parse()
+            })
+        })
+        .transpose()
+}
+
+fn per_client(v: &Values, max_connections: usize) -> Result<Option<usize>, ConfigError> {
+    v.get("MAX_CONNECTIONS_PER_CLIENT")
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
                 .ok()
-                .filter(|v| (min..=max).contains(v))
-                .map(Duration::from_secs)
+                .filter(|n| (1..=max_connections).contains(n))
                 .ok_or_else(|| {
                     bad(
-                        key,
-                        format!("must be a whole number of seconds from {min} to {max}"),
+                        "MAX_CONNECTIONS_PER_CLIENT",
+                        format!("must be a whole number from 1 to SMARTCORE_MAX_CONNECTIONS ({max_connections})"),
                     )
                 })
-        };
-        let header_timeout = seconds("HEADER_TIMEOUT_S", 1, 30)?;
-        let body_timeout = seconds("BODY_TIMEOUT_S", 1, 3600)?;
-        let shutdown_grace = seconds("SHUTDOWN_GRACE_S", 0, 3600)?;
-        let max_connections: usize = required("MAX_CONNECTIONS")?
-            .parse()
-            .ok()
-            .filter(|v| (1..=1_000_000).contains(v))
-            .ok_or_else(|| {
-                bad(
-                    "MAX_CONNECTIONS",
-                    "must be a whole number from 1 to 1000000".into(),
-                )
-            })?;
-        let max_connections_per_client = match get("MAX_CONNECTIONS_PER_CLIENT") {
-            None => None,
-            Some(v) => Some(
-                v.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=max_connections).contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            "MAX_CONNECTIONS_PER_CLIENT",
-                            format!("must be a whole number from 1 to SMARTCORE_MAX_CONNECTIONS ({max_connections})"),
-                        )
-                    })?,
-            ),
-        };
-        let metrics_token = get("METRICS_TOKEN").map(|t| t.trim().to_owned());
-        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(bad(
-                "METRICS_TOKEN",
-                "must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)".into(),
-            ));
-        }
-        let metrics_listen = match get("METRICS_LISTEN") {
-            None => None,
-            Some(l) => Some(resolve_listen(&l).map_err(|why| bad("METRICS_LISTEN", why))?),
-        };
-        if metrics_listen.is_some_and(|m| m == listen) {
-            return Err(bad(
-                "METRICS_LISTEN",
-                "must differ from SMARTCORE_LISTEN (use SMARTCORE_METRICS_TOKEN to serve /metrics there)".into(),
-            ));
-        }
-        let metadata_refresh = seconds("METADATA_REFRESH_S", 60, 30 * 86_400)?;
-        let metadata_allow_private =
-            smartcore_app::AllowPrivate::parse(&required("METADATA_ALLOW_PRIVATE")?)
-                .map_err(|why| bad("METADATA_ALLOW_PRIVATE", why))?;
-        let trusted_proxies =
-            smartcore_web::parse_trusted_proxies(&get("TRUSTED_PROXIES").unwrap_or_default())
-                .map_err(|why| bad("TRUSTED_PROXIES", why))?;
-        let token_default_days: u32 = required("TOKEN_DEFAULT_DAYS")?
-            .parse()
-            .ok()
-            .filter(|v| (1..=smartcore_app::MAX_TOKEN_DAYS).contains(v))
-            .ok_or_else(|| {
-                bad(
-                    "TOKEN_DEFAULT_DAYS",
-                    "must be a whole number of days from 1 to 3650".into(),
-                )
-            })?;
-        let reconfirm_days: u32 = required("RECONFIRM_DAYS")?
-            .parse()
-            .ok()
-            .filter(|v| (1..=3650).contains(v))
-            .ok_or_else(|| {
-                bad(
-                    "RECONFIRM_DAYS",
-                    "must be a whole number of days from 1 to 3650".into(),
-                )
-            })?;
-        let mail_from = get("MAIL_FROM").unwrap_or_else(|| default_sender(&public_url));
-        Ok(Config {
-            database_url,
-            listen,
-            public_url,
-            identity,
-            workos_base_url,
-            workos_api_key,
-            identity_auto_remove,
-            mail,
-            outbox_dir: PathBuf::from(required("OUTBOX_DIR")?),
-            smtp_url,
-            mail_from,
-            dns_server,
-            sync_interval: Duration::from_millis(sync_ms),
-            sync_lease: Duration::from_secs(sync_lease_s),
-            sync_concurrency,
-            alert_interval: Duration::from_secs(alert_s),
-            header_timeout,
-            body_timeout,
-            max_connections,
-            max_connections_per_client,
-            shutdown_grace,
-            metrics_token,
-            metrics_listen,
-            metadata_refresh,
-            metadata_allow_private,
-            reconfirm_days,
-            token_default_days,
-            trusted_proxies,
         })
+        .transpose()
+}
+
+fn metrics_token(v: &Values) -> Result<Option<String>, ConfigError> {
+    let token = v.get("METRICS_TOKEN").map(|t| t.trim().to_owned());
+    if token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(bad(
+            "METRICS_TOKEN",
+            "must be at least 16 characters (e.g. the output of `openssl rand -hex 16`)",
+        ));
     }
+    Ok(token)
+}
+
+fn metrics_listen(v: &Values, listen: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+    let metrics_listen = v
+        .get("METRICS_LISTEN")
+        .map(|l| resolve_listen(&l).map_err(|why| bad("METRICS_LISTEN", why)))
+        .transpose()?;
+    if metrics_listen.is_some_and(|m| m == listen) {
+        return Err(bad(
+            "METRICS_LISTEN",
+            "must differ from SMARTCORE_LISTEN (use SMARTCORE_METRICS_TOKEN to serve /metrics there)",
+        ));
+    }
+    Ok(metrics_listen)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -500,6 +521,47 @@ pub fn resolve_listen(value: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn secrets_print_redacted() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                (
+                    "SMARTCORE_DATABASE_URL",
+                    "postgres://app:db-password-1@db.internal/smartcore",
+                ),
+                ("SMARTCORE_IDENTITY", "workos"),
+                ("SMARTCORE_WORKOS_API_KEY", "sk_live_workos-key-2"),
+                ("SMARTCORE_MAIL", "smtp"),
+                (
+                    "SMARTCORE_SMTP_URL",
+                    "smtps://mailer:smtp-password-3@mail.example.com",
+                ),
+                ("SMARTCORE_METRICS_TOKEN", "metrics-token-4-0123456789"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [
+            "db-password-1",
+            "workos-key-2",
+            "smtp-password-3",
+            "metrics-token-4",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(shown.matches("[REDACTED]").count(), 8, "{shown}");
+        assert!(
+            shown.contains("public_url: \"http://127.0.0.1:8080\""),
+            "{shown}"
+        );
+        assert_eq!(
+            c.workos_api_key.as_ref().map(|k| k.expose_secret()),
+            Some("sk_live_workos-key-2")
+        );
+    }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k| {
@@ -587,7 +649,10 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let c = Config::from_sources(None, env(&[])).unwrap();
-        assert_eq!(c.database_url, "sqlite://smartcore-data/smartcore.db");
+        assert_eq!(
+            c.database_url.expose_secret(),
+            "sqlite://smartcore-data/smartcore.db"
+        );
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.identity, IdentityKind::Builtin);
         assert_eq!(c.mail, MailKind::Outbox);

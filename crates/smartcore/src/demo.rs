@@ -1,6 +1,7 @@
 //! The demo organisation: "Acme", an administrator to sign in with and about fifty members to
 //! pick IT contacts from. Seeding is idempotent: running it again changes nothing.
 
+use smartcore_app::ErrorCode;
 use smartcore_app::{App, AppError, MemberRow};
 use smartcore_domain::Role;
 
@@ -37,7 +38,7 @@ pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
     let org = match app.find_org(DEMO_ORG).await {
         Ok(org) => org,
         Err(AppError::Invalid {
-            code: "org_not_found",
+            code: ErrorCode::OrgNotFound,
             ..
         }) => app.create_org(DEMO_ORG).await?,
         Err(e) => return Err(e),
@@ -52,7 +53,7 @@ pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
         {
             Ok(_)
             | Err(AppError::Conflict {
-                code: "user_exists",
+                code: ErrorCode::UserExists,
                 ..
             }) => {}
             Err(e) => return Err(e),

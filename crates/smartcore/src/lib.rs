@@ -9,6 +9,7 @@ pub mod workers;
 
 use anyhow::Context;
 use config::{Config, IdentityKind, MailKind};
+use secrecy::ExposeSecret;
 use smartcore_app::{App, Clock, Services, Store, SyncSettings, SystemClock};
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{BuiltinConnector, IdentityConnector, WorkOsClient};
@@ -25,14 +26,17 @@ pub async fn open(config: &Config) -> anyhow::Result<App> {
 
 pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     smartcore_identity::install_crypto_provider();
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(config.database_url.expose_secret()).await?;
     store.migrate().await?;
     let identity: Arc<dyn IdentityConnector> = match config.identity {
         IdentityKind::Builtin => Arc::new(BuiltinConnector),
         IdentityKind::WorkOs => Arc::new(
             WorkOsClient::new(
                 &config.workos_base_url,
-                config.workos_api_key.as_deref().unwrap_or_default(),
+                config
+                    .workos_api_key
+                    .as_ref()
+                    .map_or("", ExposeSecret::expose_secret),
                 IDENTITY_REQUEST_TIMEOUT,
             )
             .context("SMARTCORE_WORKOS_BASE_URL / SMARTCORE_WORKOS_API_KEY")?,
@@ -43,7 +47,11 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             dir: config.outbox_dir.clone(),
         },
         MailKind::Smtp => MailConfig::Smtp {
-            url: config.smtp_url.clone().unwrap_or_default(),
+            url: config
+                .smtp_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned())
+                .unwrap_or_default(),
         },
     };
     let mut mailer = Mailer::new(&mail, &config.mail_from)

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use secrecy::ExposeSecret;
 use smartcore::config::Config;
 use smartcore::{demo, import};
 use smartcore_app::{App, Operator};
@@ -336,7 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         if smartcore_storage::Dialect::of_url(url).is_none() {
             bail!("--database-url: {url:?} is neither sqlite://… nor postgres://…");
         }
-        config.database_url = url.clone();
+        config.database_url = url.clone().into();
     }
     // Only the commands that set a service up may create a new SQLite database; the others
     // would otherwise work on an empty one and the operator would not notice.
@@ -345,7 +346,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } | Command::Migrate | Command::Demo
     );
     if !may_create
-        && let Some(file) = smartcore_storage::sqlite_file_of_url(&config.database_url)
+        && let Some(file) =
+            smartcore_storage::sqlite_file_of_url(config.database_url.expose_secret())
         && !file.exists()
     {
         let shown = if file.is_absolute() || file.starts_with(".") {

@@ -6,9 +6,11 @@
 //! the certificate-expiry reminders and the domain re-checks (claimed by postponing their next
 //! check by one lease).
 
-use smartcore_app::{App, SyncSettings};
+use smartcore_app::{App, AppError, SyncSettings};
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// A name for this worker, unique per process, recorded as the lease owner.
 pub fn worker_name() -> String {
@@ -17,6 +19,25 @@ pub fn worker_name() -> String {
         std::process::id(),
         uuid::Uuid::now_v7().simple()
     )
+}
+
+/// Runs one background pass inside a span of its own (`pass{pass=… worker=…}`, at INFO, so that
+/// every line the pass logs names it); a failure is logged here, once, with its causes, and
+/// counts as a pass that found nothing to do.
+async fn pass<T: Default>(
+    name: &'static str,
+    worker: &str,
+    work: impl Future<Output = Result<T, AppError>>,
+) -> T {
+    let span = tracing::info_span!("pass", pass = name, worker);
+    async {
+        work.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e.chain(), "{name} pass failed");
+            T::default()
+        })
+    }
+    .instrument(span)
+    .await
 }
 
 /// The identity-sync rounds between two re-confirmation passes (issue 16): with the default
@@ -40,38 +61,22 @@ pub async fn run_identity_sync(
         }
         // Removals first: a registration waiting for a place on the identity side (issue 24)
         // then goes ahead in the same round.
-        let removed = match app.remove_once(&worker, settings).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "identity removal pass failed");
-                0
-            }
-        };
-        let handled = match app.sync_once(&worker, settings).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "identity sync pass failed");
-                0
-            }
-        };
-        let rechecked = match app.recheck_domains(50).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "domain re-check pass failed");
-                0
-            }
-        };
+        let removed = pass(
+            "identity removal",
+            &worker,
+            app.remove_once(&worker, settings),
+        )
+        .await;
+        let handled = pass("identity sync", &worker, app.sync_once(&worker, settings)).await;
+        let rechecked = pass("domain re-check", &worker, app.recheck_domains(50)).await;
         // Issue 16: due welcomes every round (an indexed look-up); re-confirmation requests and
         // their overdue notices every TRUST_EVERY rounds (they read every registered contact).
         // A message that fails waits for its retry time, so neither loops busily.
         round = round.wrapping_add(1);
-        let trust = if round % TRUST_EVERY == 1 {
-            app.trust_once().await
+        if round % TRUST_EVERY == 1 {
+            pass("IT contact trust", &worker, app.trust_once()).await;
         } else {
-            app.send_welcomes(None).await
-        };
-        if let Err(e) = trust {
-            tracing::error!(error = %e, "IT contact trust pass failed");
+            pass("welcome", &worker, app.send_welcomes(None)).await;
         }
         if handled + removed + rechecked == 0 {
             tokio::select! {
@@ -89,9 +94,11 @@ pub async fn run_certificate_alerts(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let worker = worker_name();
     loop {
-        match app.run_certificate_sweep().await {
-            Ok(report) if report.sent + report.failed + report.rejected > 0 => {
+        let sweep = async {
+            let report = app.run_certificate_sweep().await?;
+            if report.sent + report.failed + report.rejected > 0 {
                 tracing::info!(
                     sent = report.sent,
                     failed = report.failed,
@@ -100,14 +107,12 @@ pub async fn run_certificate_alerts(
                     "certificate reminders swept"
                 );
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "certificate sweep failed"),
-        }
+            Ok(())
+        };
+        pass("certificate sweep", &worker, sweep).await;
         // SSO sign-in leftovers: expired requests, hand-overs and replay records, and
         // attempts older than 30 days.
-        if let Err(e) = app.purge_sso().await {
-            tracing::warn!(error = %e, "SSO sign-in records not purged");
-        }
+        pass("SSO sign-in purge", &worker, app.purge_sso()).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => {}
@@ -131,24 +136,20 @@ pub async fn run_metadata_refresh(
         if *shutdown.borrow() {
             break;
         }
-        let claimed = match app.refresh_due_metadata(&worker, 64).await {
-            Ok(report) => {
-                if report.changed + report.failed > 0 {
-                    tracing::info!(
-                        unchanged = report.unchanged,
-                        changed = report.changed,
-                        failed = report.failed,
-                        notices = report.notices,
-                        "identity provider metadata refreshed"
-                    );
-                }
-                report.claimed
+        let refresh = async {
+            let report = app.refresh_due_metadata(&worker, 64).await?;
+            if report.changed + report.failed > 0 {
+                tracing::info!(
+                    unchanged = report.unchanged,
+                    changed = report.changed,
+                    failed = report.failed,
+                    notices = report.notices,
+                    "identity provider metadata refreshed"
+                );
             }
-            Err(e) => {
-                tracing::error!(error = %e, "metadata refresh pass failed");
-                0
-            }
+            Ok(report.claimed)
         };
+        let claimed = pass("metadata refresh", &worker, refresh).await;
         if claimed == 0 {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

@@ -8,10 +8,12 @@
 //! `Strict-Transport-Security` when the service is reached over HTTPS.
 
 use crate::error::{Problem, problem_response};
+use crate::render::error_page;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use smartcore_app::ErrorCode;
 use tower_http::csrf::ProtectionError;
 
 /// `Strict-Transport-Security` sent when the public URL is `https://…`: one year.
@@ -96,13 +98,13 @@ async fn as_problem(response: Response, method: &Method) -> Response {
     };
     let (code, detail) = match status {
         StatusCode::FORBIDDEN if csrf => (
-            "csrf_refused".to_owned(),
+            ErrorCode::CsrfRefused.as_str().to_owned(),
             "A browser request from another site cannot change anything here (checked with \
              Sec-Fetch-Site and Origin). API clients send no such headers."
                 .to_owned(),
         ),
         StatusCode::NOT_FOUND => (
-            "not_found".to_owned(),
+            ErrorCode::NotFound.as_str().to_owned(),
             "There is no API operation at this path.".to_owned(),
         ),
         // A made-up method is not repeated back (issue 24): it is the client's text.
@@ -110,12 +112,12 @@ async fn as_problem(response: Response, method: &Method) -> Response {
             if smartcore_app::COUNTED_METHODS.contains(&method.as_str()) =>
         {
             (
-                "method_not_allowed".to_owned(),
+                ErrorCode::MethodNotAllowed.as_str().to_owned(),
                 format!("This path does not accept {method}; the Allow header lists what it does."),
             )
         }
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed".to_owned(),
+            ErrorCode::MethodNotAllowed.as_str().to_owned(),
             "This path does not accept that method; the Allow header lists what it does."
                 .to_owned(),
         ),
@@ -125,15 +127,15 @@ async fn as_problem(response: Response, method: &Method) -> Response {
         | StatusCode::UNSUPPORTED_MEDIA_TYPE
         | StatusCode::URI_TOO_LONG
         | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
-            "invalid_request".to_owned(),
+            ErrorCode::InvalidRequest.as_str().to_owned(),
             text.unwrap_or_else(|| "The request cannot be read.".to_owned()),
         ),
         StatusCode::SERVICE_UNAVAILABLE => (
-            "unavailable".to_owned(),
+            ErrorCode::Unavailable.as_str().to_owned(),
             "The service is briefly unavailable. Please try again in a few seconds.".to_owned(),
         ),
         s if s.is_server_error() => (
-            "internal_error".to_owned(),
+            ErrorCode::InternalError.as_str().to_owned(),
             "Something went wrong on our side. Please try again.".to_owned(),
         ),
         s => (
@@ -144,7 +146,7 @@ async fn as_problem(response: Response, method: &Method) -> Response {
             text.unwrap_or_else(|| s.canonical_reason().unwrap_or("Error").to_owned()),
         ),
     };
-    let mut answer = problem_response(Problem::new(status, &code, detail));
+    let mut answer = problem_response(Problem::with_status(status, &code, detail));
     let headers = kept_headers(&parts.headers);
     answer.headers_mut().extend(headers);
     answer
@@ -179,7 +181,7 @@ fn as_page(response: Response) -> Response {
         ),
     };
     let headers = kept_headers(response.headers());
-    let mut page = crate::pages::error_page(status, title, message);
+    let mut page = error_page(status, title, message);
     page.headers_mut().extend(headers);
     page
 }

@@ -1,11 +1,15 @@
 //! Errors at the edge: `application/problem+json` (RFC 9457) for the API, a readable page
-//! for browsers. Each use-case error is mapped here, once.
+//! for browsers. Each use-case error is mapped here, once: its [`ErrorCode`] gives the status,
+//! and what the caller is not told (an internal failure's cause, the database's trouble) is
+//! logged here, once, inside the request's span (which carries the request id).
 
+use crate::render::error_page;
+use crate::request_id;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use smartcore_app::AppError;
+use smartcore_app::{AppError, ErrorCode};
 
 /// An API error, answered as problem+json with a stable `code`.
 #[derive(Debug)]
@@ -55,25 +59,20 @@ pub struct Problem {
     /// For `prerequisites_missing`: what is still needed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing: Option<Vec<String>>,
+    /// The request's id, as in its `x-request-id` header: quote it to support, who find the
+    /// request's log lines by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
+/// The HTTP status of a code.
+pub(crate) fn status_of_code(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The HTTP status of a use case's error: its code's.
 pub(crate) fn status_of(e: &AppError) -> StatusCode {
-    match e {
-        AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden | AppError::Refused { .. } => StatusCode::FORBIDDEN,
-        AppError::NotFound => StatusCode::NOT_FOUND,
-        AppError::Invalid {
-            code: "invalid_request",
-            ..
-        } => StatusCode::BAD_REQUEST,
-        AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        AppError::Conflict { .. } => StatusCode::CONFLICT,
-        AppError::RateLimited { .. } | AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Unavailable { .. } | AppError::DatabaseUnavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    status_of_code(e.code())
 }
 
 /// The words shown for an error: internal details are logged, never shown.
@@ -84,79 +83,80 @@ pub(crate) fn public_message(e: &AppError) -> String {
     }
 }
 
+/// Logs, once, what the answer does not say: an internal failure with its causes (error), the
+/// database's trouble (warning). Called where the error becomes an answer.
+fn log_unsaid(e: &AppError, answering: &'static str) {
+    match e {
+        AppError::Internal(_) => {
+            tracing::error!(error = %e.chain(), answering, "internal error");
+        }
+        AppError::DatabaseUnavailable(_) => {
+            tracing::warn!(error = %e.chain(), answering, "the database is unavailable");
+        }
+        _ => {}
+    }
+}
+
+/// `Retry-After` for the errors that say when to try again.
+fn retry_after(response: &mut Response, e: &AppError) {
+    if let Some(secs) = e.retry_after_secs() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
+fn unauthenticated(detail: &str) -> Response {
+    let mut response = problem_response(Problem::new(ErrorCode::Unauthenticated, detail));
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = match self {
-            ApiError::App(AppError::Unauthenticated) => {
-                return ApiError::Unauthenticated {
-                    detail: TOKEN_INVALID,
-                }
-                .into_response();
-            }
-            ApiError::Unauthenticated { detail } => {
-                let mut response = problem_response(Problem::new(
-                    StatusCode::UNAUTHORIZED,
-                    AppError::Unauthenticated.code(),
-                    detail,
+            ApiError::App(AppError::Unauthenticated) => return unauthenticated(TOKEN_INVALID),
+            ApiError::Unauthenticated { detail } => return unauthenticated(detail),
+            ApiError::Body { status, message } => {
+                return problem_response(Problem::with_status(
+                    status,
+                    ErrorCode::InvalidRequest.as_str(),
+                    message,
                 ));
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return response;
             }
             ApiError::App(e) => e,
-            ApiError::Body { status, message } => {
-                return problem_response(Problem {
-                    kind: "/api/problems/invalid_request".to_owned(),
-                    title: status.canonical_reason().unwrap_or("Error").to_owned(),
-                    status: status.as_u16(),
-                    detail: message,
-                    code: "invalid_request".to_owned(),
-                    field: None,
-                    missing: None,
-                });
+        };
+        log_unsaid(&error, "an API request");
+        let mut problem = Problem::new(error.code(), public_message(&error));
+        match &error {
+            AppError::Invalid { field, .. } => problem.field = field.map(str::to_owned),
+            AppError::Conflict { missing, .. } if !missing.is_empty() => {
+                problem.missing = Some(missing.iter().map(|m| (*m).to_owned()).collect());
             }
-        };
-        let status = status_of(&error);
-        if let AppError::Internal(detail) = &error {
-            tracing::error!(%detail, "internal error answering an API request");
+            _ => {}
         }
-        let (field, missing) = match &error {
-            AppError::Invalid { field, .. } => (field.map(str::to_owned), None),
-            AppError::Conflict { missing, .. } if !missing.is_empty() => (
-                None,
-                Some(missing.iter().map(|m| (*m).to_owned()).collect()),
-            ),
-            _ => (None, None),
-        };
-        let code = error.code();
-        let problem = Problem {
-            kind: format!("/api/problems/{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: public_message(&error),
-            code: code.to_owned(),
-            field,
-            missing,
-        };
         let mut response = problem_response(problem);
-        if let Some(secs) = error.retry_after_secs() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
+        retry_after(&mut response, &error);
         response
     }
 }
 
 impl Problem {
-    /// A problem without `field` or `missing`, typed `/api/problems/{code}`.
-    pub(crate) fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
+    /// A problem without `field` or `missing`, typed `/api/problems/{code}`, with the code's
+    /// status and the id of the request being answered.
+    pub(crate) fn new(code: ErrorCode, detail: impl Into<String>) -> Problem {
+        Problem::with_status(status_of_code(code), code.as_str(), detail)
+    }
+
+    /// A problem with a status of its own: an answer that someone else shaped (see
+    /// [`crate::edge`]), or a body of the wrong shape (422 `invalid_request`).
+    pub(crate) fn with_status(
+        status: StatusCode,
+        code: &str,
+        detail: impl Into<String>,
+    ) -> Problem {
         Problem {
             kind: format!("/api/problems/{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -165,6 +165,7 @@ impl Problem {
             code: code.to_owned(),
             field: None,
             missing: None,
+            request_id: request_id::current(),
         }
     }
 }
@@ -194,21 +195,15 @@ impl IntoResponse for PageError {
         if matches!(self.0, AppError::Unauthenticated) {
             return axum::response::Redirect::to("/sign-in").into_response();
         }
+        log_unsaid(&self.0, "a page");
         let status = status_of(&self.0);
-        if let AppError::Internal(detail) = &self.0 {
-            tracing::error!(%detail, "internal error rendering a page");
-        }
         let title = match &self.0 {
             AppError::NotFound => "Page not found".to_owned(),
             AppError::Forbidden => "You don't have access to this page".to_owned(),
             _ => status.canonical_reason().unwrap_or("Error").to_owned(),
         };
-        let mut response = crate::pages::error_page(status, &title, &public_message(&self.0));
-        if let Some(secs) = self.0.retry_after_secs() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        let mut response = error_page(status, &title, &public_message(&self.0));
+        retry_after(&mut response, &self.0);
         response
     }
 }

@@ -110,7 +110,7 @@ impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         match rejection {
             // A route declared without the parameters its handler reads: our bug.
-            PathRejection::MissingPathParams(e) => ApiError::App(AppError::Internal(e.body_text())),
+            PathRejection::MissingPathParams(e) => ApiError::App(AppError::internal(e.body_text())),
             other => ApiError::Body {
                 status: StatusCode::BAD_REQUEST,
                 message: format!("The path cannot be read: {}", other.body_text()),

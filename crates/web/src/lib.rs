@@ -10,6 +10,8 @@ mod error;
 mod extract;
 mod metrics;
 mod pages;
+mod render;
+mod request_id;
 mod session;
 
 pub use api::openapi_document;
@@ -17,13 +19,16 @@ pub use client::{ClientAddr, parse_trusted_proxies};
 pub use error::{ApiError, PageError};
 pub use ipnet::IpNet;
 pub use metrics::metrics_router;
+pub use request_id::MAX_REQUEST_ID_LEN;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use smartcore_app::App;
 use std::sync::Arc;
 use tower_http::csrf::CsrfLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 /// The `Permissions-Policy` of every answer: every powerful feature off, for us and for
 /// anything framed (nothing is: `frame-ancestors 'none'`).
@@ -38,7 +43,7 @@ pub struct WebConfig {
     /// The address users reach the service at, e.g. `https://sso.example.com`.
     pub public_url: String,
     /// `SMARTCORE_METRICS_TOKEN`: serves `/metrics` on this router to requests bearing it.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<secrecy::SecretString>,
     /// `SMARTCORE_TRUSTED_PROXIES`: peers whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -82,6 +87,8 @@ pub fn router(app: App, config: WebConfig) -> Router {
         // Answers nobody else shaped (404, 405, CSRF, rejections) as problem+json under /api
         // and as pages elsewhere; Cache-Control and HSTS on everything.
         .layer(axum::middleware::from_fn_with_state(https, edge::finish))
+        // The request id at hand for the error answers written inside (problem+json, pages).
+        .layer(axum::middleware::from_fn(request_id::scope))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -102,25 +109,17 @@ pub fn router(app: App, config: WebConfig) -> Router {
             axum::http::HeaderName::from_static("permissions-policy"),
             HeaderValue::from_static(PERMISSIONS_POLICY),
         ))
+        // One span per request, at INFO, so that every log line written while answering it
+        // names it. Failures are logged where they become answers (`error`), not here again.
         .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(
-                |request: &axum::http::Request<axum::body::Body>| {
-                    let client = request
-                        .extensions()
-                        .get::<ClientAddr>()
-                        .and_then(|c| c.0)
-                        .map(|ip| ip.to_string())
-                        .unwrap_or_default();
-                    tracing::debug_span!(
-                        "request",
-                        method = %request.method(),
-                        uri = %request.uri(),
-                        version = ?request.version(),
-                        client = %client,
-                    )
-                },
-            ),
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(()),
         )
+        // `x-request-id`: a client's own when usable, else a fresh UUID; echoed in the answer.
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
+        .layer(axum::middleware::map_request(request_id::screen))
         // The client (the peer, or what a trusted proxy says) for the logs and the limits.
         .layer(axum::middleware::from_fn_with_state(
             proxies,
@@ -130,4 +129,26 @@ pub fn router(app: App, config: WebConfig) -> Router {
             metrics,
             metrics::count_requests,
         ))
+}
+
+/// The span of one request: method, route template (never the path, which may hold a link's
+/// secret), request id and client.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let client = request
+        .extensions()
+        .get::<ClientAddr>()
+        .and_then(|c| c.0)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route = %route,
+        request_id = %request_id::of(request).unwrap_or_default(),
+        client = %client,
+    )
 }

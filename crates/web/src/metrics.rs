@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use smartcore_app::{
     App, METRICS_CONTENT_TYPE, Metrics, PROMETHEUS_TEXT_CONTENT_TYPE, to_prometheus_text,
@@ -49,7 +50,12 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 async fn guarded(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = state.config.metrics_token.as_deref() else {
+    let Some(token) = state
+        .config
+        .metrics_token
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let presented = headers

@@ -2,6 +2,7 @@
 //! and the password form's question whether SSO is required.
 
 use super::*;
+use crate::ErrorCode;
 
 impl App {
     /// One attempt, for the Test sign-in's result page (administrators).
@@ -62,7 +63,7 @@ impl App {
     ) -> Result<ResponseVerdict, AppError> {
         let config = self.store.sso_config(org_id).await?.ok_or_else(|| {
             AppError::conflict(
-                "sso_not_configured",
+                ErrorCode::SsoNotConfigured,
                 "Add the identity provider's settings on the Single Sign-On page first.",
             )
         })?;
@@ -153,7 +154,7 @@ impl App {
             let since = now.plus_millis(-(REQUIRE_SSO_TESTED_WITHIN.whole_milliseconds() as i64));
             if !self.store.sso_succeeded_since(&org_id, since).await? {
                 return Err(AppError::conflict(
-                    "sso_untested",
+                    ErrorCode::SsoUntested,
                     "Requiring Single Sign-On needs a successful SSO sign-in or Test sign-in in the last 24 hours, so nobody is sent to a sign-in that does not work.",
                 ));
             }

@@ -371,10 +371,7 @@ async fn verify_off_the_async_threads(
     now: Timestamp,
 ) -> Result<Report, AppError> {
     static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(VERIFIERS);
-    let _turn = TURNS
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let _turn = TURNS.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         response::verify(
             &xml,
@@ -388,5 +385,5 @@ async fn verify_off_the_async_threads(
         )
     })
     .await
-    .map_err(|e| AppError::Internal(format!("verification stopped: {e}")))
+    .map_err(|e| AppError::internal_while("verification stopped", e))
 }

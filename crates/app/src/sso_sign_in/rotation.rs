@@ -13,7 +13,7 @@ impl App {
         let refetching = match self.refetch_for_rotation(org_id, now).await {
             Ok(refetching) => refetching,
             Err(e) => {
-                tracing::warn!(org = %org_id, error = %e, "metadata re-fetch after an unknown certificate failed to start");
+                tracing::warn!(org = %org_id, error = %e.chain(), "metadata re-fetch after an unknown certificate failed to start");
                 false
             }
         };
@@ -93,11 +93,16 @@ impl App {
         }
         self.store.metadata_due_now(org_id, now).await?;
         let app = self.clone();
-        tokio::spawn(async move {
+        // In the background, inside the sign-in request's span (its logs name the request).
+        let refetch = async move {
             if let Err(e) = app.refresh_due_metadata("rotation", 16).await {
-                tracing::warn!(error = %e, "metadata re-fetch after an unknown certificate failed");
+                tracing::warn!(error = %e.chain(), "metadata re-fetch after an unknown certificate failed");
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            refetch,
+            tracing::Span::current(),
+        ));
         Ok(true)
     }
 }

@@ -1,6 +1,7 @@
 //! Starting a sign-in: the request row, the browser's secret and the AuthnRequest.
 
 use super::*;
+use crate::ErrorCode;
 
 impl App {
     /// `/sso/start?email=`: the organisation whose verified domain the address is in, with SSO
@@ -12,14 +13,14 @@ impl App {
     ) -> Result<SsoStart, AppError> {
         let unavailable = || {
             AppError::invalid(
-                "sso_not_available",
+                ErrorCode::SsoNotAvailable,
                 "email",
                 "Single Sign-On is not available for this address. Sign in with your password, or ask your administrator.",
             )
         };
         let email = EmailAddress::parse(email.trim()).map_err(|_| {
             AppError::invalid(
-                "invalid_email",
+                ErrorCode::InvalidEmail,
                 "email",
                 "Enter your work e-mail address, like name@example.com.",
             )
@@ -45,7 +46,7 @@ impl App {
         let record = self.store.org(&org_id).await?;
         if record.sso_status != "enabled" {
             return Err(AppError::conflict(
-                "sso_not_enabled",
+                ErrorCode::SsoNotEnabled,
                 Refusal::SsoNotEnabled.in_words(),
             ));
         }
@@ -70,7 +71,7 @@ impl App {
     ) -> Result<SsoStart, AppError> {
         let config = self.store.sso_config(org_id).await?.ok_or_else(|| {
             AppError::conflict(
-                "sso_not_configured",
+                ErrorCode::SsoNotConfigured,
                 "Add the identity provider's settings on the Single Sign-On page first.",
             )
         })?;

@@ -7,6 +7,7 @@ use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use smartcore_app::ErrorCode;
 use smartcore_app::{AppError, Operator};
 use utoipa::{IntoParams, ToSchema};
 
@@ -109,7 +110,7 @@ pub async fn removals(
     let removals = state.app.pending_removals(Operator::Staff(&actor)).await?;
     if let Some(status) = params.status.as_deref().filter(|s| *s != "pending") {
         return Err(AppError::invalid(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "status",
             format!("Unknown status {status:?}: use pending."),
         )

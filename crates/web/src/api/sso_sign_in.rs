@@ -7,6 +7,7 @@ use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use smartcore_app::ErrorCode;
 use smartcore_app::{AppError, CheckView, ResponseVerdict, SsoAttempt, SsoPolicy};
 use smartcore_domain::Timestamp;
 use utoipa::ToSchema;
@@ -165,7 +166,7 @@ pub async fn check_response(
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| {
                     AppError::invalid(
-                        "invalid_time",
+                        ErrorCode::InvalidTime,
                         "at",
                         "Give the time as RFC 3339, like 2026-12-03T08:00:00Z.",
                     )

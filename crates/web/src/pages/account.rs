@@ -5,8 +5,9 @@
 use crate::AppState;
 use crate::error::{PageError, public_message};
 use crate::pages::flash::{self, Flash};
+use crate::pages::page_actor;
 use crate::pages::show::{self, When, when};
-use crate::pages::{page_actor, render};
+use crate::render::render;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -14,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use smartcore_app::ErrorCode;
 use smartcore_app::{Actor, AppError, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER};
 
 pub fn routes() -> Router<AppState> {
@@ -191,7 +193,7 @@ async fn create(
     } else {
         days.parse::<u32>().map(Some).map_err(|_| {
             AppError::invalid(
-                "invalid_expiry",
+                ErrorCode::InvalidExpiry,
                 "expires_in_days",
                 format!(
                     "Enter a whole number of days from 1 to {MAX_TOKEN_DAYS}, or leave it empty."

@@ -5,7 +5,8 @@
 use crate::AppState;
 use crate::error::PageError;
 use crate::pages::show::{Email, When, when};
-use crate::pages::{org_context, page_actor, render};
+use crate::pages::{org_context, page_actor};
+use crate::render::render;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};

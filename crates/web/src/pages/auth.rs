@@ -1,7 +1,7 @@
 //! Signing in and out.
 
 use crate::error::PageError;
-use crate::pages::render;
+use crate::render::render;
 use crate::{AppState, ClientAddr, session};
 use askama::Template;
 use axum::extract::State;
@@ -12,6 +12,7 @@ use axum::{Form, Router};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use smartcore_app::AppError;
+use smartcore_app::ErrorCode;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -113,7 +114,7 @@ async fn sign_in(
             (jar, Redirect::to("/")).into_response()
         }
         Err(AppError::Invalid {
-            code: "sso_required",
+            code: ErrorCode::SsoRequired,
             ..
         }) => {
             let to = format!(

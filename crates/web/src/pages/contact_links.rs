@@ -5,7 +5,7 @@
 
 use crate::AppState;
 use crate::error::PageError;
-use crate::pages::{error_page, render};
+use crate::render::{error_page, render};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};

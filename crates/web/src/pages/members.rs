@@ -6,7 +6,8 @@
 
 use crate::error::{PageError, public_message, status_of};
 use crate::pages::show::When;
-use crate::pages::{org_context, page_actor, render};
+use crate::pages::{org_context, page_actor};
+use crate::render::render;
 use crate::{AppState, ClientAddr, session};
 use askama::Template;
 use axum::Router;
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use smartcore_app::ErrorCode;
 use smartcore_app::{
     AcceptRefused, Accepted, AppError, InvitationLink, InvitationPreview, InvitationView,
     MEMBERS_PAGE, MailStatus, MemberView, OrgSummary,
@@ -590,7 +592,7 @@ async fn confirm_role(
         "member" => Role::Member,
         _ => {
             return Err(PageError(AppError::invalid(
-                "invalid_role",
+                ErrorCode::InvalidRole,
                 "role",
                 "The role must be administrator or member.",
             )));

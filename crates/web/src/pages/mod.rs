@@ -19,10 +19,9 @@ mod trust;
 
 use crate::error::PageError;
 use crate::{AppState, session};
-use askama::Template;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use smartcore_app::{Actor, AppError, OrgSummary};
 
@@ -100,30 +99,4 @@ pub(crate) async fn org_context(
         .cloned()
         .ok_or(AppError::NotFound)?;
     Ok((current, orgs))
-}
-
-/// Renders a template, or a plain 500 if rendering fails (it only can on a template bug).
-pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-                .into_response()
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-}
-
-pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    render(status, &ErrorPage { title, message })
 }

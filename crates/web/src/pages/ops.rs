@@ -4,7 +4,8 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message};
-use crate::pages::{flash, page_actor, render, show};
+use crate::pages::{flash, page_actor, show};
+use crate::render::render;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};

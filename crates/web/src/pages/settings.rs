@@ -8,7 +8,8 @@
 use crate::AppState;
 use crate::error::{PageError, public_message};
 use crate::pages::show::{When, when};
-use crate::pages::{flash, org_context, page_actor, render};
+use crate::pages::{flash, org_context, page_actor};
+use crate::render::render;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -16,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use smartcore_app::ErrorCode;
 use smartcore_app::{
     Actor, AddContact, AppError, AuthenticationOverview, MemberSearchHit, OrgSummary,
 };
@@ -372,7 +374,13 @@ async fn add_contact(
     // Back to the page (303), the dialog open, the error next to the field and the input kept
     // (through a one-time flash): nothing is left at the POST.
     let place = match (&error, manual) {
-        (AppError::Conflict { code, .. }, _) if *code == "contact_limit_reached" => "add",
+        (
+            AppError::Conflict {
+                code: ErrorCode::ContactLimitReached,
+                ..
+            },
+            _,
+        ) => "add",
         (AppError::Throttled { .. }, _) => "add",
         (
             AppError::Invalid {

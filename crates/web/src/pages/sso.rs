@@ -5,7 +5,8 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message, status_of};
-use crate::pages::{org_context, page_actor, render, show};
+use crate::pages::{org_context, page_actor, show};
+use crate::render::render;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, FromRequest, Multipart, Path, Query, Request, State};
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use smartcore_app::ErrorCode;
 use smartcore_app::{Actor, AppError, DomainView, OrgSummary, SsoInput};
 use smartcore_domain::Timestamp;
 
@@ -494,7 +496,7 @@ struct ConfigForm {
 async fn read_config_form(request: Request) -> Result<ConfigForm, PageError> {
     let unreadable = |why: String| {
         PageError(AppError::invalid(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "metadata_file",
             format!("The form could not be read: {why}"),
         ))

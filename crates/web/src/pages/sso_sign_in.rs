@@ -11,7 +11,8 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message};
-use crate::pages::{error_page, org_context, page_actor, render};
+use crate::pages::{org_context, page_actor};
+use crate::render::{error_page, render};
 use crate::session;
 use askama::Template;
 use axum::Router;
