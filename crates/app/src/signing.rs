@@ -15,6 +15,14 @@ pub(crate) enum LinkKind {
 }
 
 impl LinkKind {
+    /// What a stored key that is not hex is called in the log.
+    fn corrupt(self) -> &'static str {
+        match self {
+            LinkKind::Setup => "corrupt setup link key",
+            LinkKind::Contact => "corrupt contact link key",
+        }
+    }
+
     fn secret_name(self) -> &'static str {
         match self {
             LinkKind::Setup => "setup_link_key",
@@ -32,7 +40,6 @@ impl App {
             .store
             .secret(kind.secret_name(), &hex::encode(candidate))
             .await?;
-        hex::decode(value)
-            .map_err(|e| AppError::internal(format!("corrupt {}: {e}", kind.secret_name())))
+        hex::decode(value).map_err(|e| AppError::internal_while(kind.corrupt(), e))
     }
 }
