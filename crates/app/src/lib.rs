@@ -32,13 +32,14 @@ pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{
-    AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView,
-    MemberSearchHit, Removal,
+    AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView, MemberSearch,
+    MemberSearchHit, Removal, SEARCH_COUNT_CAP,
 };
 pub use error::{AppError, wait_in_words};
 pub use members::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationPreview, InvitationView,
-    MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MemberPage, MemberView, SentInvitation,
+    MAX_PENDING_INVITATIONS, MEMBERS_PAGE, MailStatus, MatchCount, MemberPage, MemberView,
+    SentInvitation,
 };
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};

@@ -17,13 +17,13 @@ mod domains;
 mod error;
 mod gauges;
 mod invitations;
+mod member_search;
 mod metadata_sources;
 mod orgs;
 mod people;
 mod reminder_queue;
 mod reminders;
 mod removals;
-mod search_sample;
 mod secrets;
 pub mod sso_sign_in;
 mod sync;
@@ -41,11 +41,12 @@ pub use domains::{
 pub use error::StoreError;
 pub use gauges::WorkCounts;
 pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRules, NewInvitation};
+pub use member_search::{MatchGroup, SearchAnswer, SearchPlan, WORD_SEPARATORS, match_group};
 pub use metadata_sources::MetadataSourceRecord;
 pub use orgs::OrgRecord;
 pub use people::{
     ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,
-    MembershipRefused, SearchPath, UserRecord,
+    MembershipRefused, UserRecord,
 };
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
@@ -99,10 +100,8 @@ pub struct Store {
     dialect: Dialect,
     /// The SQLite database file, for the free-space check of [`Store::check_writable`].
     sqlite_file: Option<std::sync::Arc<std::path::Path>>,
-    /// PostgreSQL: whether migration 0016 could create the pg_trgm index (looked up once).
-    pg_trigram: std::sync::Arc<tokio::sync::OnceCell<bool>>,
-    /// PostgreSQL: what member search knows of large organisations (see `search_sample`).
-    search_samples: search_sample::Samples,
+    /// What member search may use (PostgreSQL: looked up once; see `member_search`).
+    search_indexes: std::sync::Arc<tokio::sync::OnceCell<member_search::SearchIndexes>>,
 }
 
 impl Store {
@@ -177,8 +176,7 @@ impl Store {
             pool,
             dialect,
             sqlite_file: sqlite_file.map(Into::into),
-            pg_trigram: Default::default(),
-            search_samples: Default::default(),
+            search_indexes: Default::default(),
         })
     }
 
