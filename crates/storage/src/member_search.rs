@@ -240,7 +240,7 @@ impl Store {
         let mut ids: Vec<String> = Vec::new();
         if chars >= 2 {
             let by_index = if trigram && indexes.byte_order {
-                self.word_starts_by_index(org_id, &needle, cap, &mut answer)
+                self.word_starts_by_index(org_id, &needle, page, cap, &mut answer)
                     .await?
             } else {
                 None
@@ -276,24 +276,34 @@ impl Store {
         Ok(answer)
     }
 
-    /// Group 2 (with the exact address first), ranked, when the indexes can give all of it:
-    /// names starting with the query (a range of the name-ordered index) and the query after
-    /// a separator (the trigram index), each at most `cap`. `None`: more than that.
+    /// Group 2's first `page` (with the exact address first), ranked, when the indexes can
+    /// give it: names starting with the query (a range of the name-ordered index, read in
+    /// name order, so only its first page is needed when it holds more than `cap`), names that
+    /// are the query's part before a space (at most `cap`), and the query after a separator
+    /// (the trigram index, at most `cap`). `None`: more than that.
     async fn word_starts_by_index(
         &self,
         org_id: &OrgId,
         needle: &str,
+        page: i64,
         cap: i64,
         answer: &mut SearchAnswer,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let starting = self.text_starting_with(org_id, needle, cap + 1).await?;
-        answer.rows += starting.len() as i64;
-        if starting.len() as i64 > cap {
+        let (mut range, equal) = self.text_starting_with(org_id, needle, cap + 1).await?;
+        answer.rows += (range.len() + equal.len()) as i64;
+        if equal.len() as i64 > cap {
             answer
                 .plan
-                .push(format!("name prefix range: more than {cap}"));
+                .push(format!("names before a space: more than {cap}"));
             return Ok(None);
         }
+        let range_note = if range.len() as i64 > cap {
+            // In name order: its first page is all that can reach the answer's.
+            range.truncate(page as usize);
+            format!("more than {cap}, first {page} used")
+        } else {
+            range.len().to_string()
+        };
         let after_separator: Vec<String> = WORD_SEPARATORS
             .iter()
             .map(|s| format!("{s}{needle}"))
@@ -304,18 +314,17 @@ impl Store {
         answer.rows += inner.len() as i64;
         if inner.len() as i64 > cap {
             answer.plan.push(format!(
-                "name prefix range: {}; trigram index for word starts: more than {cap}",
-                starting.len()
+                "name prefix range: {range_note}; trigram index for word starts: more than {cap}"
             ));
             return Ok(None);
         }
         answer.plan.push(format!(
-            "name prefix range: {}; trigram index for word starts: {}",
-            starting.len(),
+            "name prefix range: {range_note}; trigram index for word starts: {}",
             inner.len()
         ));
-        let mut all: Vec<(MatchGroup, Candidate)> = starting
+        let mut all: Vec<(MatchGroup, Candidate)> = range
             .into_iter()
+            .chain(equal)
             .chain(inner)
             .filter_map(|c| match match_group(&c.2, needle) {
                 Some(g @ (MatchGroup::Address | MatchGroup::WordStart)) => Some((g, c)),
@@ -325,25 +334,31 @@ impl Store {
         // Byte order is the database's order here (see `SearchIndexes::byte_order`).
         all.sort_by(|(ga, a), (gb, b)| (ga, &a.1, &a.0).cmp(&(gb, &b.1, &b.0)));
         all.dedup_by(|a, b| a.1.0 == b.1.0);
-        Ok(Some(all.into_iter().map(|(_, c)| c.0).collect()))
+        Ok(Some(
+            all.into_iter()
+                .take(page as usize)
+                .map(|(_, c)| c.0)
+                .collect(),
+        ))
     }
 
-    /// Members whose search text starts with `needle`, up to `limit`: the name starts with
-    /// it (a range of the name-ordered index), or the name is the part of it before a space
-    /// and the address goes on from there.
+    /// Members whose search text starts with `needle`, up to `limit` of each kind: those whose
+    /// name starts with it (a range of the name-ordered index, in name order), and those whose
+    /// name is the part of it before a space, the address going on from there.
     async fn text_starting_with(
         &self,
         org_id: &OrgId,
         needle: &str,
         limit: i64,
-    ) -> Result<Vec<Candidate>, StoreError> {
+    ) -> Result<(Vec<Candidate>, Vec<Candidate>), StoreError> {
         let contains = self.contains_fn();
-        let mut found: Vec<Candidate> = match prefix_end(needle) {
+        let range: Vec<Candidate> = match prefix_end(needle) {
             Some(end) => {
                 sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT m.user_id, m.sort_name, m.search_text FROM memberships m \
                  WHERE m.org_id = $1 AND m.sort_name >= $2 AND m.sort_name < $3 \
-                   AND {contains}(m.search_text, $2) = 1 LIMIT $4"
+                   AND {contains}(m.search_text, $2) = 1 \
+                 ORDER BY m.sort_name, m.user_id LIMIT $4"
                 )))
                 .bind(org_id.as_str())
                 .bind(needle)
@@ -356,7 +371,8 @@ impl Store {
                 sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT m.user_id, m.sort_name, m.search_text FROM memberships m \
                  WHERE m.org_id = $1 AND m.sort_name >= $2 \
-                   AND {contains}(m.search_text, $2) = 1 LIMIT $3"
+                   AND {contains}(m.search_text, $2) = 1 \
+                 ORDER BY m.sort_name, m.user_id LIMIT $3"
                 )))
                 .bind(org_id.as_str())
                 .bind(needle)
@@ -369,22 +385,22 @@ impl Store {
             .match_indices(' ')
             .map(|(i, _)| &needle[..i])
             .collect();
-        if !names.is_empty() && (found.len() as i64) < limit {
-            let list = placeholders(3, names.len());
-            let mut q = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT m.user_id, m.sort_name, m.search_text FROM memberships m \
-                 WHERE m.org_id = $1 AND m.sort_name IN ({list}) \
-                   AND {contains}(m.search_text, $2) = 1 LIMIT {}",
-                limit - found.len() as i64
-            )))
-            .bind(org_id.as_str())
-            .bind(needle);
-            for name in names {
-                q = q.bind(name);
-            }
-            found.extend(q.fetch_all(&self.pool).await?);
+        if names.is_empty() {
+            return Ok((range, Vec::new()));
         }
-        Ok(found)
+        let list = placeholders(4, names.len());
+        let mut q = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT m.user_id, m.sort_name, m.search_text FROM memberships m \
+             WHERE m.org_id = $1 AND m.sort_name IN ({list}) \
+               AND {contains}(m.search_text, $2) = 1 LIMIT $3"
+        )))
+        .bind(org_id.as_str())
+        .bind(needle)
+        .bind(limit);
+        for name in names {
+            q = q.bind(name);
+        }
+        Ok((range, q.fetch_all(&self.pool).await?))
     }
 
     /// Up to `limit` members whose search text contains one of `phrases` (each at least three
