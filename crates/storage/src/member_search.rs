@@ -421,11 +421,13 @@ impl Store {
                     .collect::<Vec<_>>()
                     .join(" OR ");
                 Ok(sqlx::query_as(
-                    "SELECT user_id, sort_name, search_text FROM ( \
-                         SELECT m.user_id, m.sort_name, m.search_text FROM member_search s \
-                         JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
-                         WHERE s.member_search MATCH $1 AND s.org_id = $2 LIMIT $3) \
-                     ORDER BY sort_name, user_id",
+                    // The index alone under the LIMIT, joined after: with the join inside,
+                    // a phrase every member has ("import.example") took 2 s at a million.
+                    "SELECT m.user_id, m.sort_name, m.search_text FROM ( \
+                         SELECT org_id, user_id FROM member_search \
+                         WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3) s \
+                     JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
+                     ORDER BY m.sort_name, m.user_id",
                 )
                 .bind(query)
                 .bind(org_id.as_str())
