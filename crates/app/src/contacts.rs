@@ -43,6 +43,16 @@ pub struct Removal {
     pub identity_removal: IdentityRemoval,
 }
 
+/// The member picker's answer: the best matches, and how many match.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberSearch {
+    pub hits: Vec<MemberSearchHit>,
+    /// Members matching, counted up to [`SEARCH_COUNT_CAP`].
+    pub total: i64,
+    /// More than `total` match.
+    pub more: bool,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MemberSearchHit {
     pub id: String,
@@ -72,6 +82,20 @@ impl AuthenticationOverview {
 
 pub const MAX_SEARCH_RESULTS: i64 = 50;
 pub(crate) const MAX_QUERY_CHARS: usize = 200;
+/// A search counts its matches up to this many ("more than 1,000").
+pub const SEARCH_COUNT_CAP: i64 = 1000;
+
+/// A search's query: at most [`MAX_QUERY_CHARS`] characters, without control characters.
+pub(crate) fn check_query(query: &str) -> Result<(), AppError> {
+    if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            ErrorCode::InvalidRequest,
+            "q",
+            "A search is at most 200 characters, without control characters.",
+        ));
+    }
+    Ok(())
+}
 
 impl App {
     pub async fn list_contacts(
@@ -223,37 +247,49 @@ impl App {
         Ok(self.store.contact(&org_id, &contact_id).await?)
     }
 
-    /// The member picker: members whose name or address contains `query`, by name.
+    /// The member picker: the best matches for `query` (see [`App::search_org_members`]).
     pub async fn search_members(
         &self,
         actor: &Actor,
         org: &str,
         query: &str,
         limit: Option<i64>,
-    ) -> Result<Vec<MemberSearchHit>, AppError> {
+    ) -> Result<MemberSearch, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
-            return Err(AppError::invalid(
-                ErrorCode::InvalidRequest,
-                "q",
-                "A search is at most 200 characters, without control characters.",
-            ));
-        }
+        let found = self.search_org_members(&org_id, query, limit).await?;
+        Ok(MemberSearch {
+            hits: found
+                .hits
+                .into_iter()
+                .map(|h| MemberSearchHit {
+                    id: h.id,
+                    name: h.name,
+                    email: h.email,
+                    role: h.role,
+                    is_it_contact: h.is_it_contact != 0,
+                })
+                .collect(),
+            total: found.total,
+            more: found.more,
+        })
+    }
+
+    /// A ranked search of the organisation's members (issue 25): the exact address, then
+    /// members with a word of their name or address starting with `query`, then the rest
+    /// containing it, each group by name; at most `limit` (20 when not given, at most
+    /// [`MAX_SEARCH_RESULTS`]), counted up to [`SEARCH_COUNT_CAP`].
+    pub(crate) async fn search_org_members(
+        &self,
+        org_id: &OrgId,
+        query: &str,
+        limit: Option<i64>,
+    ) -> Result<smartcore_storage::SearchAnswer, AppError> {
+        check_query(query)?;
         let limit = limit.unwrap_or(20).clamp(1, MAX_SEARCH_RESULTS);
-        let hits = self
+        Ok(self
             .store
-            .search_members(&org_id, query, None, limit)
-            .await?;
-        Ok(hits
-            .into_iter()
-            .map(|h| MemberSearchHit {
-                id: h.id,
-                name: h.name,
-                email: h.email,
-                role: h.role,
-                is_it_contact: h.is_it_contact != 0,
-            })
-            .collect())
+            .search_members(org_id, query, limit, SEARCH_COUNT_CAP)
+            .await?)
     }
 
     pub async fn authentication_overview(

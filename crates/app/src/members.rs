@@ -5,7 +5,7 @@
 //! about a role is cached, so a demoted or removed person is refused at their very next
 //! request, page or API token, on every instance.
 
-use crate::contacts::{MAX_QUERY_CHARS, MAX_SEARCH_RESULTS};
+use crate::contacts::{MAX_SEARCH_RESULTS, check_query};
 use crate::{Actor, App, AppError, ErrorCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -43,11 +43,22 @@ impl From<MemberHit> for MemberView {
     }
 }
 
-/// One page of members, by name, and the cursor of the next page (none on the last).
+/// One page of members: by name with the cursor of the next page (none on the last), or a
+/// search's ranked page with its count (and no next page).
 #[derive(Debug, Clone)]
 pub struct MemberPage {
     pub members: Vec<MemberView>,
     pub next: Option<String>,
+    /// A search's count; `None` when listing.
+    pub matches: Option<MatchCount>,
+}
+
+/// How many members a search matched: counted up to [`crate::SEARCH_COUNT_CAP`], and whether
+/// more than that match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchCount {
+    pub total: i64,
+    pub more: bool,
 }
 
 pub(crate) fn parse_role(role: &str) -> Result<Role, AppError> {
@@ -118,8 +129,10 @@ async fn audit_member(
 }
 
 impl App {
-    /// A page of the organisation's members whose name or address contains `query` (all of
-    /// them when empty), by name, for administrators. `cursor` is the previous page's `next`.
+    /// The members list, for administrators. Without a query: a page of all members by name;
+    /// `cursor` is the previous page's `next`. With one: the ranked search's single page
+    /// (see [`App::search_org_members`]) with its count; a cursor is refused there, as a
+    /// search has no further pages.
     pub async fn list_members(
         &self,
         actor: &Actor,
@@ -129,21 +142,34 @@ impl App {
         limit: Option<i64>,
     ) -> Result<MemberPage, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        if query.chars().count() > MAX_QUERY_CHARS || query.chars().any(char::is_control) {
-            return Err(AppError::invalid(
-                ErrorCode::InvalidRequest,
-                "q",
-                "A search is at most 200 characters, without control characters.",
-            ));
+        check_query(query)?;
+        let cursor = cursor.filter(|c| !c.is_empty());
+        if !query.trim().is_empty() {
+            if cursor.is_some() {
+                return Err(AppError::invalid(
+                    ErrorCode::InvalidRequest,
+                    "cursor",
+                    "A search answers one page of its best matches: type more to narrow it. A cursor pages the list without a search.",
+                ));
+            }
+            let found = self.search_org_members(&org_id, query, limit).await?;
+            return Ok(MemberPage {
+                members: found.hits.into_iter().map(MemberView::from).collect(),
+                next: None,
+                matches: Some(MatchCount {
+                    total: found.total,
+                    more: found.more,
+                }),
+            });
         }
-        let after = match cursor.filter(|c| !c.is_empty()) {
+        let after = match cursor {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
         let limit = limit.unwrap_or(20).clamp(1, MAX_SEARCH_RESULTS);
         let mut hits = self
             .store
-            .search_members(&org_id, query, after.as_ref(), limit + 1)
+            .list_members(&org_id, after.as_ref(), limit + 1)
             .await?;
         let next = if hits.len() as i64 > limit {
             hits.truncate(limit as usize);
@@ -154,6 +180,7 @@ impl App {
         Ok(MemberPage {
             members: hits.into_iter().map(MemberView::from).collect(),
             next,
+            matches: None,
         })
     }
 

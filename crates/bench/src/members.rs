@@ -7,28 +7,31 @@ use crate::db;
 use crate::search::percentile;
 use std::time::Instant;
 
-/// A cursor that continues after the first member matching `q` (cursors are positions in the
-/// name order, whatever the query that gave them).
+/// A cursor that continues after the member named `name` (a cursor is the base64url of the
+/// sort name and user id; the member is found by searching for their name).
 async fn cursor_after(
     client: &reqwest::Client,
     fixture: &crate::load::Fixture,
-    q: &str,
+    name: &str,
 ) -> anyhow::Result<String> {
+    use base64::Engine;
     let body: serde_json::Value = client
         .get(format!(
             "{}/api/v1/orgs/{}/members",
             fixture.base_url, fixture.org_id
         ))
-        .query(&[("q", q), ("limit", "1")])
+        .query(&[("q", name), ("limit", "1")])
         .bearer_auth(&fixture.token)
         .send()
         .await?
         .json()
         .await?;
-    body["next"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no next page after {q:?}: {body}"))
+    let first = &body["members"][0];
+    let (Some(found), Some(id)) = (first["name"].as_str(), first["id"].as_str()) else {
+        anyhow::bail!("no member named {name:?}: {body}");
+    };
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}\n{id}", found.to_lowercase())))
 }
 
 pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
@@ -66,12 +69,11 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
             .await?;
         let cookie = format!("smartcore_session={}", session.token);
         let client = reqwest::Client::new();
-        let middle =
-            cursor_after(&client, &fixture, &format!("member {:05}", members / 20)).await?;
+        let middle = cursor_after(&client, &fixture, &format!("member {:06}", members / 2)).await?;
         let last = cursor_after(
             &client,
             &fixture,
-            &format!("member {:05}", members.saturating_sub(3) / 10),
+            &format!("member {:06}", members.saturating_sub(30)),
         )
         .await?;
         let page = format!(

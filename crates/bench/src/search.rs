@@ -1,5 +1,7 @@
-//! Member search through the HTTP API (the picker's request) in an organisation of `members`
-//! members: latency percentiles over `queries` sequential requests of assorted queries.
+//! Member search through the HTTP API (the picker's request: 20 ranked results and the count up
+//! to 1,000) in an organisation of `members` members: latency percentiles over `queries`
+//! sequential requests of assorted queries, and per query the plan the search took and the rows
+//! its statements returned (a walk's rows read show as how far it walked).
 
 use crate::db;
 use std::time::Instant;
@@ -78,18 +80,30 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
                 members as f64 / built
             );
             println!(
-                "  {:<16} {:>9} {:>9} {:>9} {:>9}",
-                "query", "matches", "p50 ms", "p99 ms", "max ms"
+                "  {:<16} {:>9} {:>9} {:>9} {:>9} {:>6}  plan",
+                "query", "matches", "p50 ms", "p99 ms", "max ms", "rows"
             );
+            let org = smartcore_domain::OrgId::parse(&fixture.org_id)
+                .ok_or_else(|| anyhow::anyhow!("the fixture's organisation id"))?;
             for (i, mut times) in by_query.into_iter().enumerate() {
                 times.sort_unstable();
+                // The same search once more, through the store, for its plan.
+                let answer = fixture
+                    .app
+                    .store()
+                    .search_members(&org, WORDS[i], 20, smartcore_app::SEARCH_COUNT_CAP)
+                    .await?;
                 println!(
-                    "  {:<16} {:>9} {:>9.2} {:>9.2} {:>9.2}",
+                    "  {:<16} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>6}  {} (total {}{})",
                     format!("{:?}", WORDS[i]),
                     matches[i],
                     percentile(&times, 50.0),
                     percentile(&times, 99.0),
-                    percentile(&times, 100.0)
+                    percentile(&times, 100.0),
+                    answer.rows,
+                    answer.plan.join("; "),
+                    answer.total,
+                    if answer.more { ", more" } else { "" }
                 );
             }
             fixture.stop();

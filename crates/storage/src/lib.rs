@@ -17,6 +17,7 @@ mod domains;
 mod error;
 mod gauges;
 pub mod invitations;
+mod member_search;
 pub mod memberships;
 mod metadata_sources;
 pub mod orgs;
@@ -25,7 +26,6 @@ pub mod quota;
 mod reminder_queue;
 mod reminders;
 mod removals;
-mod search_sample;
 mod secrets;
 pub mod sso_sign_in;
 mod sync;
@@ -43,11 +43,11 @@ pub use domains::{
 pub use error::StoreError;
 pub use gauges::WorkCounts;
 pub use invitations::{InvitationRecord, NewInvitation};
+pub use member_search::{MatchGroup, SearchAnswer, SearchPlan, WORD_SEPARATORS, match_group};
 pub use metadata_sources::{MetadataSourceRecord, MetadataUrlUpdate};
 pub use orgs::OrgRecord;
 pub use people::{
-    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord, SearchPath,
-    UserRecord,
+    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord, UserRecord,
 };
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder};
 pub use reminders::{
@@ -107,10 +107,8 @@ pub struct Store {
     dialect: Dialect,
     /// The SQLite database file, for the free-space check of [`Store::check_writable`].
     sqlite_file: Option<std::sync::Arc<std::path::Path>>,
-    /// PostgreSQL: whether migration 0016 could create the pg_trgm index (looked up once).
-    pg_trigram: std::sync::Arc<tokio::sync::OnceCell<bool>>,
-    /// PostgreSQL: what member search knows of large organisations (see `search_sample`).
-    search_samples: search_sample::Samples,
+    /// What member search may use (PostgreSQL: looked up once; see `member_search`).
+    search_indexes: std::sync::Arc<tokio::sync::OnceCell<member_search::SearchIndexes>>,
 }
 
 impl Store {
@@ -185,8 +183,7 @@ impl Store {
             pool,
             dialect,
             sqlite_file: sqlite_file.map(Into::into),
-            pg_trigram: Default::default(),
-            search_samples: Default::default(),
+            search_indexes: Default::default(),
         })
     }
 

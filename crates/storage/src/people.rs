@@ -1,4 +1,5 @@
-//! Users and their memberships of organisations; the member picker's search; CSV import.
+//! Users and their memberships of organisations; the members list in name order; CSV import.
+//! (Member search is in `member_search`.)
 
 use crate::{Store, StoreError};
 use smartcore_domain::{EmailAddress, OrgId, PersonName, Role, Timestamp, UserId};
@@ -232,258 +233,6 @@ impl Store {
         Ok(row.get::<i64, _>(0))
     }
 
-    /// Members whose name or e-mail contains `query` (case-insensitive), by name. Every
-    /// character of the query is matched literally (`%`, `_`, `\`, `"` included).
-    ///
-    /// Two ways to find them, chosen per query: walking the organisation's members in name
-    /// order (quick when many match, as the first page fills at once), or, on SQLite, the
-    /// trigram index (quick when few match). A bounded count over the trigram index decides.
-    ///
-    /// Both ways page by keyset: `after` is where the previous page ended (none for the first
-    /// page), compared as the row value `(sort_name, user_id)`, which both databases answer
-    /// from the name-ordered index.
-    pub async fn search_members(
-        &self,
-        org_id: &OrgId,
-        query: &str,
-        after: Option<&MemberCursor>,
-        limit: i64,
-    ) -> Result<Vec<MemberHit>, StoreError> {
-        self.search_members_by(SearchPath::Choose, org_id, query, after, limit)
-            .await
-    }
-
-    /// [`Store::search_members`] along a given path, so tests can compare the paths' results.
-    pub async fn search_members_by(
-        &self,
-        path: SearchPath,
-        org_id: &OrgId,
-        query: &str,
-        after: Option<&MemberCursor>,
-        limit: i64,
-    ) -> Result<Vec<MemberHit>, StoreError> {
-        let needle = query.trim().to_lowercase();
-        // Every sort name is at least "" and every user id is longer than "": the first page.
-        let start = after.cloned().unwrap_or_default();
-        let indexed = needle.chars().count() >= 3
-            && match self.dialect {
-                crate::Dialect::Sqlite => true,
-                crate::Dialect::Postgres => self.has_pg_trigram_index().await,
-            };
-        if indexed && path != SearchPath::Walk {
-            use crate::search_sample::{Known, Plan, choose};
-            let lookup = self.search_samples.lookup(org_id.as_str());
-            if lookup.refresh {
-                let store = self.clone();
-                let org = org_id.as_str().to_owned();
-                tokio::spawn(async move {
-                    let outcome = store.take_search_sample(&org).await.map_err(|e| {
-                        tracing::warn!(error = %e, "could not sample the members for search");
-                    });
-                    store.search_samples.finish(&org, outcome);
-                });
-            }
-            let plan = match (path, &lookup.known) {
-                (SearchPath::Choose, Known::Sampled(sample)) => Some(choose(
-                    sample,
-                    &needle,
-                    (&start.sort_name, &start.user_id),
-                    limit,
-                )),
-                (SearchPath::Choose, Known::Small) => Some(Plan::Walk),
-                // Not sampled yet, or the index asked for the whole query: below.
-                _ => None,
-            };
-            match plan {
-                Some(Plan::Walk) => {}
-                Some(Plan::WholeQuery) => {
-                    if let Some(found) = self
-                        .search_by_whole_query(SearchPath::Trigram, org_id, &needle, &start, limit)
-                        .await?
-                    {
-                        return Ok(found);
-                    }
-                }
-                Some(Plan::Trigrams(ask)) => {
-                    return self
-                        .search_by_trigrams(&ask, org_id, &needle, &start, limit)
-                        .await;
-                }
-                None => {
-                    if let Some(found) = self
-                        .search_by_whole_query(path, org_id, &needle, &start, limit)
-                        .await?
-                    {
-                        return Ok(found);
-                    }
-                }
-            }
-        }
-        // The walk: a plain substring test (no pattern, so nothing to escape) on the index's
-        // copy of search_text, in name order until the page is full.
-        macro_rules! walk {
-            ($contains:literal) => {
-                concat!(
-                    "SELECT u.id, u.name, u.email, m.role, \
-                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                             THEN 1 ELSE 0 END AS is_it_contact, \
-                        m.created_at AS joined_at, m.sort_name \
-                     FROM memberships m JOIN users u ON u.id = m.user_id \
-                     WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) AND ",
-                    $contains,
-                    " ORDER BY m.sort_name, m.user_id LIMIT $3"
-                )
-            };
-        }
-        let walk = match self.dialect {
-            crate::Dialect::Sqlite => walk!("instr(m.search_text, $2) > 0"),
-            crate::Dialect::Postgres => walk!("strpos(m.search_text, $2) > 0"),
-        };
-        Ok(sqlx::query_as(walk)
-            .bind(org_id.as_str())
-            .bind(&needle)
-            .bind(limit)
-            .bind(&start.sort_name)
-            .bind(&start.user_id)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    /// The trigram path of a sampled choice: on PostgreSQL the index asked for the query's
-    /// rarest trigrams (`ask`, see `search_sample`), then the whole query tested on the rows it
-    /// gives; on SQLite FTS5's phrase for the whole query.
-    async fn search_by_trigrams(
-        &self,
-        ask: &[String],
-        org_id: &OrgId,
-        needle: &str,
-        start: &MemberCursor,
-        limit: i64,
-    ) -> Result<Vec<MemberHit>, StoreError> {
-        // PostgreSQL: materialised, so that the planner cannot trade the index for the
-        // name-ordered walk because of the LIMIT.
-        macro_rules! postgres {
-            ($likes:literal) => {
-                concat!(
-                    "WITH hits AS MATERIALIZED ( \
-                         SELECT user_id, role, created_at, sort_name FROM memberships \
-                         WHERE org_id = $1 AND (sort_name, user_id) > ($4, $5) \
-                           AND strpos(search_text, $2) > 0 AND ",
-                    $likes,
-                    ") \
-                     SELECT u.id, u.name, u.email, h.role, \
-                            CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                              WHERE c.org_id = $1 AND c.email_key = u.email_key) \
-                                 THEN 1 ELSE 0 END AS is_it_contact, \
-                            h.created_at AS joined_at, h.sort_name \
-                     FROM (SELECT * FROM hits ORDER BY sort_name, user_id LIMIT $3) h \
-                     JOIN users u ON u.id = h.user_id \
-                     ORDER BY h.sort_name, h.user_id"
-                )
-            };
-        }
-        let sql = match (self.dialect, ask.len()) {
-            (crate::Dialect::Postgres, 1) => postgres!("search_text LIKE $6"),
-            (crate::Dialect::Postgres, _) => {
-                postgres!("search_text LIKE $6 AND search_text LIKE $7")
-            }
-            // SQLite's plan is FTS5's phrase for the whole query: the whole-query statement.
-            (crate::Dialect::Sqlite, _) => {
-                return Ok(self
-                    .search_by_whole_query(SearchPath::Trigram, org_id, needle, start, limit)
-                    .await?
-                    .unwrap_or_default());
-            }
-        };
-        let mut q = sqlx::query_as(sql)
-            .persistent(false)
-            .bind(org_id.as_str())
-            .bind(needle)
-            .bind(limit)
-            .bind(&start.sort_name)
-            .bind(&start.user_id);
-        for a in ask {
-            q = q.bind(a);
-        }
-        Ok(q.fetch_all(&self.pool).await?)
-    }
-
-    /// The index asked for the whole query, where no sample decides: PostgreSQL's planner
-    /// weighs pg_trgm against the walk; SQLite counts the trigram index's candidates, up to
-    /// [`TRIGRAM_CANDIDATES`], and takes the index for a few. `None`: walk.
-    async fn search_by_whole_query(
-        &self,
-        path: SearchPath,
-        org_id: &OrgId,
-        needle: &str,
-        start: &MemberCursor,
-        limit: i64,
-    ) -> Result<Option<Vec<MemberHit>>, StoreError> {
-        if self.dialect == crate::Dialect::Postgres {
-            // An unnamed statement, so planned for its own pattern, never a generic plan.
-            return Ok(Some(
-                sqlx::query_as(
-                    "SELECT u.id, u.name, u.email, m.role, \
-                            CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                              WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                                 THEN 1 ELSE 0 END AS is_it_contact, \
-                            m.created_at AS joined_at, m.sort_name \
-                     FROM memberships m JOIN users u ON u.id = m.user_id \
-                     WHERE m.org_id = $1 AND (m.sort_name, m.user_id) > ($4, $5) \
-                       AND m.search_text LIKE $2 ESCAPE '\\' \
-                     ORDER BY m.sort_name, m.user_id LIMIT $3",
-                )
-                .persistent(false)
-                .bind(org_id.as_str())
-                .bind(like_pattern(needle))
-                .bind(limit)
-                .bind(&start.sort_name)
-                .bind(&start.user_id)
-                .fetch_all(&self.pool)
-                .await?,
-            ));
-        }
-        // The trigram index answers a quoted phrase as a substring test, case-insensitively,
-        // without re-reading the text (a LIKE would); inside the quotes only `"` is special.
-        let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-        if path == SearchPath::Choose {
-            let (candidates,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3)",
-            )
-            .bind(&phrase)
-            .bind(org_id.as_str())
-            .bind(TRIGRAM_CANDIDATES + 1)
-            .fetch_one(&self.pool)
-            .await?;
-            if candidates > TRIGRAM_CANDIDATES {
-                return Ok(None);
-            }
-        }
-        Ok(Some(
-            sqlx::query_as(
-                "SELECT u.id, u.name, u.email, m.role, \
-                        CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
-                                          WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
-                             THEN 1 ELSE 0 END AS is_it_contact, \
-                        m.created_at AS joined_at, m.sort_name \
-                 FROM member_search s \
-                 JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
-                 JOIN users u ON u.id = m.user_id \
-                 WHERE s.member_search MATCH $1 AND s.org_id = $2 \
-                   AND (m.sort_name, m.user_id) > ($4, $5) \
-                 ORDER BY m.sort_name, m.user_id LIMIT $3",
-            )
-            .bind(&phrase)
-            .bind(org_id.as_str())
-            .bind(limit)
-            .bind(&start.sort_name)
-            .bind(&start.user_id)
-            .fetch_all(&self.pool)
-            .await?,
-        ))
-    }
-
     /// Writes one batch of import rows in one transaction: creates users that do not exist
     /// yet (without a password: they cannot sign in until given one) and puts each membership.
     /// Running the same rows again changes nothing. Rows go in chunks of `IMPORT_CHUNK` (200) per
@@ -574,8 +323,8 @@ impl Store {
     /// after a bulk load it still takes the organisation for a few rows, and walks a million
     /// members for a query the trigram index answers in milliseconds) and the trigram index's
     /// pending list is merged into the index (a search would otherwise read it row by row until
-    /// autovacuum merges it); member search takes a new sample of the organisation.
-    pub async fn finish_import(&self, org_id: &OrgId) -> Result<(), StoreError> {
+    /// autovacuum merges it).
+    pub async fn finish_import(&self, _org_id: &OrgId) -> Result<(), StoreError> {
         if self.dialect == crate::Dialect::Postgres {
             // Only the table's owner may; anyone else leaves it to autovacuum. VACUUM also
             // marks the new rows' pages all-visible, so the walk reads its covering index
@@ -587,7 +336,7 @@ impl Store {
                 tracing::warn!(error = %e, "could not vacuum and analyse memberships after the import");
             }
         }
-        if self.dialect == crate::Dialect::Postgres && self.has_pg_trigram_index().await {
+        if self.dialect == crate::Dialect::Postgres && self.search_indexes().await.trigram {
             // Only the index's owner may; anyone else leaves it to autovacuum.
             if let Err(e) =
                 sqlx::query("SELECT gin_clean_pending_list('memberships_search_trgm'::regclass)")
@@ -597,72 +346,9 @@ impl Store {
                 tracing::warn!(error = %e, "could not merge the trigram index's pending list");
             }
         }
-        self.search_samples.forget(org_id.as_str());
         Ok(())
     }
 }
-
-/// Which way [`Store::search_members_by`] finds members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchPath {
-    /// The service's choice per query (what [`Store::search_members`] does).
-    Choose,
-    /// The name-ordered walk with a plain substring test.
-    Walk,
-    /// The trigram index (SQLite's FTS5; on PostgreSQL the pg_trgm-backed `LIKE`, planned
-    /// per query) wherever the query is long enough for trigrams.
-    Trigram,
-}
-
-/// `needle` as a `LIKE … ESCAPE '\'` pattern matching it anywhere, every character literal.
-fn like_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-impl Store {
-    /// PostgreSQL: whether the pg_trgm index of migration 0016 exists; looked up once per
-    /// process, with one warning when it does not (the walk is kept).
-    async fn has_pg_trigram_index(&self) -> bool {
-        let found = self
-            .pg_trigram
-            .get_or_try_init(|| async {
-                let (n,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'memberships_search_trgm'",
-                )
-                .fetch_one(&self.pool)
-                .await?;
-                if n == 0 {
-                    tracing::warn!(
-                        "pg_trgm is not available on this PostgreSQL server: member search \
-                         walks the members in name order (slower for rare matches among many members)"
-                    );
-                }
-                Ok::<bool, sqlx::Error>(n > 0)
-            })
-            .await;
-        match found {
-            Ok(present) => *present,
-            // Looked up again next time: a passing failure decides nothing.
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for the pg_trgm index");
-                false
-            }
-        }
-    }
-}
-
-/// Above this many trigram candidates a query is common enough that walking the members in
-/// name order fills the first page sooner than sorting the candidates.
-const TRIGRAM_CANDIDATES: i64 = 200;
 
 /// Rows per multi-row statement of an import: 5 parameters a user, 4 a membership, well
 /// under both databases' parameter limits.

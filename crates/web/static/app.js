@@ -113,7 +113,7 @@
   var timer = null;
   var seq = 0;
 
-  function renderResults(members, query, more) {
+  function renderResults(members, query, total, more) {
     while (results.firstChild) results.removeChild(results.firstChild);
     members.forEach(function (m) {
       var li = document.createElement('li');
@@ -156,8 +156,11 @@
     });
     if (!query) status.textContent = 'Type a name or email address to find a member.';
     else if (members.length === 0) status.textContent = 'No members match \u201c' + query + '\u201d.';
-    // The search answers with a cursor to more, not a total: say so plainly.
-    else if (more) status.textContent = 'Showing the first ' + members.length + ': type more to narrow.';
+    // The search counts its matches up to 1,000 and says when there are more.
+    else if (more || members.length < total) {
+      status.textContent = 'Showing ' + members.length + ' of ' + (more ? 'more than ' : '') +
+        total.toLocaleString('en-GB') + ': type more to narrow.';
+    }
     else status.textContent = members.length + (members.length === 1 ? ' member' : ' members') + ' found.';
   }
 
@@ -165,7 +168,7 @@
     var query = q.value.trim();
     var mine = ++seq;
     if (!query) {
-      renderResults([], '');
+      renderResults([], '', 0, false);
       return;
     }
     fetch('/api/v1/orgs/' + encodeURIComponent(org) + '/members?limit=20&q=' + encodeURIComponent(query), {
@@ -175,7 +178,7 @@
       if (!r.ok) throw new Error('search failed');
       return r.json();
     }).then(function (body) {
-      if (mine === seq) renderResults(body.members || [], query, !!body.next);
+      if (mine === seq) renderResults(body.members || [], query, body.total || 0, !!body.more);
     }).catch(function () {
       if (mine === seq) status.textContent = 'The search did not work. Press Search to try again.';
     });

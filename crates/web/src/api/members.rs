@@ -1,5 +1,6 @@
-//! `/api/v1/orgs/{org}/members`: the members list (the member picker's search, in pages of up
-//! to 50 with a keyset cursor), role changes and removals. Administrators only.
+//! `/api/v1/orgs/{org}/members`: the members list (by name, in pages of up to 50 with a keyset
+//! cursor) and the member picker's ranked search (one page, with a count), role changes and
+//! removals. Administrators only.
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
@@ -13,12 +14,19 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Part of a name or e-mail address, case-insensitive. Empty lists members by name.
+    /// Part of a name or e-mail address, case-insensitive, every character literal. Given, the
+    /// answer is a search's one page of best matches: the member whose address is `q`, then
+    /// members with a word of their name or address starting with `q` (a word starts at the
+    /// beginning or after a space, `.`, `-`, `_`, `'`, `+` or `@`; not for a one-character
+    /// `q`), then the other members containing it; each group by name. `total` counts the
+    /// matches up to 1,000 and `more` says there are more than that; there is no next page
+    /// (type more to narrow). Empty: every member by name, in pages.
     #[serde(default)]
     q: String,
     /// At most 50; 20 when not given.
     limit: Option<i64>,
-    /// The `next` of the previous page; leave out for the first page.
+    /// The `next` of the previous page, without `q`; leave out for the first page. With a
+    /// non-empty `q` it is refused (400 `invalid_request`).
     cursor: Option<String>,
 }
 
@@ -51,13 +59,22 @@ impl From<MemberView> for Member {
 
 #[derive(Serialize, ToSchema)]
 pub struct MemberList {
-    /// By name.
+    /// Without `q`: by name. With `q`: best matches first (exact address, word starts, the
+    /// rest; each by name).
     members: Vec<Member>,
-    /// Pass as `cursor` for the next page; null on the last page.
+    /// Pass as `cursor` for the next page; null on the last page, and always for a search.
     next: Option<String>,
+    /// A search only: how many members match, counted up to 1,000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 53, maximum = 1000)]
+    total: Option<i64>,
+    /// A search only: true when more than `total` (1,000) members match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more: Option<bool>,
 }
 
-/// Search or page through the organisation's members by name or e-mail.
+/// Search the organisation's members by name or e-mail (one ranked page, counted), or page
+/// through all of them by name.
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", operation_id = "listMembers", tag = "Members",
     params(("org" = String, Path, description = "Organisation id"), SearchParams),
     responses(
@@ -82,6 +99,8 @@ pub async fn search(
     Ok(Json(MemberList {
         members: page.members.into_iter().map(Member::from).collect(),
         next: page.next,
+        total: page.matches.map(|m| m.total),
+        more: page.matches.map(|m| m.more),
     }))
 }
 

@@ -218,6 +218,8 @@ struct MembersPage {
     q: String,
     search_error: Option<String>,
     members: Vec<MemberRow>,
+    /// A search's count: "3 members match." or "Showing 50 of 53: type more to narrow."
+    search_status: Option<String>,
     paged: bool,
     first_href: String,
     next_href: Option<String>,
@@ -287,6 +289,7 @@ async fn members_page(
             smartcore_app::MemberPage {
                 members: Vec::new(),
                 next: None,
+                matches: None,
             }
         }
         Err(e) => return Err(e.into()),
@@ -297,6 +300,14 @@ async fn members_page(
     } else {
         format!("{base}?q={}", query_value(q))
     };
+    let search_status = page.matches.map(|m| {
+        crate::pages::settings::narrow_text(page.members.len(), m.total, m.more).unwrap_or_else(
+            || match m.total {
+                1 => "1 member matches.".to_owned(),
+                n => format!("{n} members match."),
+            },
+        )
+    });
     let next_href = page
         .next
         .map(|n| format!("{base}?q={}&after={}", query_value(q), query_value(&n)));
@@ -317,6 +328,7 @@ async fn members_page(
             q: q.to_owned(),
             search_error,
             members: page.members.into_iter().map(MemberRow::from).collect(),
+            search_status,
             paged: after.is_some_and(|a| !a.is_empty()),
             first_href,
             next_href,

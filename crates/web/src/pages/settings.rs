@@ -19,7 +19,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use smartcore_app::ErrorCode;
 use smartcore_app::{
-    Actor, AddContact, AppError, AuthenticationOverview, MemberSearchHit, OrgSummary,
+    Actor, AddContact, AppError, AuthenticationOverview, MemberSearch, MemberSearchHit, OrgSummary,
 };
 use smartcore_domain::{ContactSource, IdentityRemoval, ItContact, SyncStatus};
 
@@ -132,11 +132,18 @@ struct AddDialog {
     name_error: Option<String>,
     /// An error about the list as a whole (the limit).
     form_error: Option<String>,
-    /// More members match than are shown.
+    /// Members matching, counted up to 1,000.
+    total: i64,
+    /// More than `total` match.
     more: bool,
 }
 
 impl AddDialog {
+    /// "Showing 20 of 53: type more to narrow." when more match than are shown.
+    fn narrow(&self) -> Option<String> {
+        narrow_text(self.results.len(), self.total, self.more)
+    }
+
     /// The field that should take the focus when the dialog opens.
     fn focus(&self) -> &'static str {
         if self.email_error.is_some() {
@@ -158,20 +165,44 @@ impl AddDialog {
     }
 }
 
-/// Members found for `q`: at most [`SHOWN`], and whether there are more.
+/// The best [`SHOWN`] members for `q`, and how many match.
 async fn search(
     state: &AppState,
     actor: &Actor,
     org: &str,
     q: &str,
-) -> Result<(Vec<MemberSearchHit>, bool), AppError> {
-    let mut hits = state
+) -> Result<MemberSearch, AppError> {
+    state
         .app
-        .search_members(actor, org, q, Some(SHOWN as i64 + 1))
-        .await?;
-    let more = hits.len() > SHOWN;
-    hits.truncate(SHOWN);
-    Ok((hits, more))
+        .search_members(actor, org, q, Some(SHOWN as i64))
+        .await
+}
+
+/// "Showing 20 of 53: type more to narrow." (or "of more than 1,000") when a search matched
+/// more members than it shows.
+pub(crate) fn narrow_text(shown: usize, total: i64, more: bool) -> Option<String> {
+    if !more && shown as i64 >= total {
+        return None;
+    }
+    let total = thousands(total);
+    Some(if more {
+        format!("Showing {shown} of more than {total}: type more to narrow.")
+    } else {
+        format!("Showing {shown} of {total}: type more to narrow.")
+    })
+}
+
+/// 1000 as "1,000".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// How many members the picker shows at once.
@@ -290,9 +321,10 @@ async fn authentication(
         add.q = q.to_owned();
         add.searched = true;
         match search(&state, &actor, &org, q).await {
-            Ok((hits, more)) => {
-                add.results = hits;
-                add.more = more;
+            Ok(found) => {
+                add.results = found.hits;
+                add.total = found.total;
+                add.more = found.more;
             }
             Err(e @ AppError::Invalid { .. }) => {
                 status = StatusCode::UNPROCESSABLE_ENTITY;
