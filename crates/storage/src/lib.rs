@@ -16,6 +16,7 @@ mod deliveries;
 mod domains;
 mod error;
 mod gauges;
+mod import;
 mod invitations;
 mod metadata_sources;
 mod orgs;
@@ -32,7 +33,9 @@ mod tx;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, TokenOwner};
-pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
+pub use contacts::{
+    AddedContact, ContactListing, ContactRecord, NewContact, RemovalMode, RemovedContact,
+};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigRecord,
@@ -40,12 +43,13 @@ pub use domains::{
 };
 pub use error::StoreError;
 pub use gauges::WorkCounts;
+pub use import::{IMPORT_CHUNK, ImportRow, ImportStats, MemberImport, PG_TRIGRAM_MERGE_ROWS};
 pub use invitations::{AcceptRefused, InvitationRecord, InviteRefused, InviteRules, NewInvitation};
 pub use metadata_sources::MetadataSourceRecord;
 pub use orgs::OrgRecord;
 pub use people::{
-    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord,
-    MembershipRefused, SearchPath, UserRecord,
+    ChangedMember, MemberCursor, MemberHit, MembershipRecord, MembershipRefused, SearchPath,
+    UserRecord,
 };
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder, ScheduleMove};
 pub use reminders::{Claim, DueCertificate, ReminderClaim, ReminderRecipient, SweepPosition};
@@ -97,6 +101,8 @@ fn sqlite_connections() -> u32 {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// PostgreSQL: the URL, for connections of their own (an import's `COPY`).
+    pg_url: Option<std::sync::Arc<str>>,
     /// The SQLite database file, for the free-space check of [`Store::check_writable`].
     sqlite_file: Option<std::sync::Arc<std::path::Path>>,
     /// PostgreSQL: whether migration 0016 could create the pg_trgm index (looked up once).
@@ -176,6 +182,7 @@ impl Store {
         Ok(Store {
             pool,
             dialect,
+            pg_url: (dialect == Dialect::Postgres).then(|| url.as_str().into()),
             sqlite_file: sqlite_file.map(Into::into),
             pg_trigram: Default::default(),
             search_samples: Default::default(),
