@@ -11,8 +11,16 @@ pub fn rows(reader: impl Read) -> impl Iterator<Item = Result<MemberRow, (u64, S
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(reader);
-    csv.into_records().enumerate().filter_map(|(i, record)| {
-        let line = i as u64 + 1;
+    let mut last_line = 0;
+    csv.into_records().filter_map(move |record| {
+        // The file's own line (blank lines are skipped by the reader, and a quoted field may
+        // span lines): where the record starts.
+        let position = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        let line = position.map_or(last_line + 1, csv::Position::line);
+        last_line = line;
         let record = match record {
             Ok(r) => r,
             Err(e) => return Some(Err((line, format!("unreadable row: {e}")))),

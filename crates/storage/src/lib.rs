@@ -101,6 +101,8 @@ fn sqlite_connections() -> u32 {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite: write transactions take turns on this within the process (see `tx`).
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// PostgreSQL: the URL, for connections of their own (an import's `COPY`).
     pg_url: Option<std::sync::Arc<str>>,
     /// The SQLite database file, for the free-space check of [`Store::check_writable`].
@@ -182,6 +184,7 @@ impl Store {
         Ok(Store {
             pool,
             dialect,
+            write_gate: Default::default(),
             pg_url: (dialect == Dialect::Postgres).then(|| url.as_str().into()),
             sqlite_file: sqlite_file.map(Into::into),
             pg_trigram: Default::default(),
