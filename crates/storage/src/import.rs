@@ -16,7 +16,8 @@
 
 use crate::{Dialect, Store, StoreError};
 use smartcore_domain::{EmailAddress, OrgId, PersonName, Role, Timestamp, UserId};
-use sqlx::Connection;
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
 
 /// One valid row of a member import.
 pub struct ImportRow {
@@ -66,7 +67,12 @@ impl Store {
                 let url = self.pg_url.as_deref().ok_or_else(|| {
                     StoreError::Config("no PostgreSQL URL for the import's connection".into())
                 })?;
-                let mut conn = sqlx::PgConnection::connect(url).await?;
+                // A batch's merge takes a second or so: not worth a warning in the log.
+                let options = sqlx::postgres::PgConnectOptions::from_str(url)?.log_slow_statements(
+                    tracing::log::LevelFilter::Warn,
+                    std::time::Duration::from_secs(60),
+                );
+                let mut conn = sqlx::PgConnection::connect_with(&options).await?;
                 sqlx::raw_sql(
                     "CREATE TEMPORARY TABLE member_import (\
                        line BIGINT NOT NULL, id TEXT NOT NULL, email TEXT NOT NULL, \
@@ -245,7 +251,7 @@ async fn write_pg(
     copy.finish().await?;
     sqlx::query(
         "INSERT INTO users (id, email, email_key, name, created_at) \
-         SELECT id, email, email_key, name, $1 FROM member_import ORDER BY line \
+         SELECT id, email, email_key, name, $1 FROM member_import \
          ON CONFLICT (email_key) DO NOTHING",
     )
     .bind(now.unix_millis())
@@ -254,7 +260,7 @@ async fn write_pg(
     let written = sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
          SELECT $1, u.id, s.role, s.search_text, s.sort_name, $2 \
-         FROM member_import s JOIN users u ON u.email_key = s.email_key ORDER BY s.line \
+         FROM member_import s JOIN users u ON u.email_key = s.email_key \
          ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role \
          WHERE memberships.role <> excluded.role",
     )
