@@ -25,6 +25,8 @@ pub struct ContactListView {
     pub contacts: Vec<ItContact>,
     pub limit: usize,
     pub recommended_minimum: usize,
+    /// The contacts' trust records, read with the list ([`App::trust_of_listed`]).
+    pub(crate) trust: Vec<smartcore_storage::TrustRecord>,
 }
 
 impl ContactListView {
@@ -104,15 +106,16 @@ impl App {
         org: &str,
     ) -> Result<ContactListView, AppError> {
         let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
-        let (role, contacts) = self
+        let listing = self
             .store
             .contacts_seen_by(&org_id, Some(&actor.user_id))
             .await?;
-        Access::from_membership(role).require_admin()?;
+        Access::from_membership(listing.role).require_admin()?;
         Ok(ContactListView {
-            contacts,
+            contacts: listing.contacts,
             limit: MAX_CONTACTS,
             recommended_minimum: RECOMMENDED_MINIMUM,
+            trust: listing.trust,
         })
     }
 

@@ -123,6 +123,8 @@ pub struct App {
     /// How long a background claim (a reminder or welcome being sent, a domain being
     /// re-checked) holds its row without a renewal (SMARTCORE_SYNC_LEASE_S).
     lease: std::time::Duration,
+    /// Woken when the sync claims a welcome, so that the welcome worker sends it at once.
+    welcomes_due: Arc<tokio::sync::Notify>,
 }
 
 /// The default of [`App::with_lease`], as `SMARTCORE_SYNC_LEASE_S`.
@@ -153,6 +155,7 @@ impl App {
             reconfirm_days: trust::DEFAULT_RECONFIRM_DAYS,
             token_default_days: tokens::DEFAULT_TOKEN_DAYS,
             lease: DEFAULT_LEASE,
+            welcomes_due: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -34,20 +34,10 @@ pub struct ImportReport {
 }
 
 pub const MAX_REPORTED_REJECTIONS: usize = 1000;
-const IMPORT_BATCH: usize = 1000;
-/// Transactions writing an import at once on PostgreSQL (see [`App::import_members`]):
-/// measured on two cores at 200,000 rows, one writer wrote 5,500 rows/s with the default 4 MB
-/// trigram pending list and 11,400 with 64 MB; two with 64 MB wrote 12,400, both server
-/// processes keeping a core busy (at a million rows the GIN upkeep dominates: 3,600–5,500).
-const IMPORT_WRITERS: usize = 2;
-
-/// The writer that takes `row`: by a hash of its address, so one address has one writer.
-fn writer_of(row: &ImportRow, writers: usize) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    row.email.key().hash(&mut h);
-    (h.finish() % writers as u64) as usize
-}
+/// Valid rows written per transaction. Large transactions make a fast import (one commit per
+/// 20,000 rows); two batches in memory at most (one being read, one being written) keep the
+/// import's memory flat whatever the file's size.
+const IMPORT_BATCH: usize = 20_000;
 
 impl App {
     pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
@@ -130,15 +120,13 @@ impl App {
         Ok(user)
     }
 
-    /// Imports members in batches of a thousand rows, each batch in one transaction: memory
-    /// stays flat whatever the file's size. Valid rows are written, invalid ones reported;
-    /// importing the same file again changes nothing. `progress` is called after each batch
-    /// with the number of rows read so far.
-    ///
-    /// On PostgreSQL, two (`IMPORT_WRITERS`) transactions write at once (the server then works on
-    /// both cores), each taking the rows whose address hashes to it, so that the rows of one
-    /// address are written in file order and the last one wins, as with one writer. SQLite
-    /// takes one writer at a time anyway: there, one writes.
+    /// Imports members in batches of [`IMPORT_BATCH`] rows, each batch in one transaction,
+    /// written set-wise (see `smartcore_storage::MemberImport`: multi-row inserts on SQLite,
+    /// `COPY` and one merge on PostgreSQL) while the next batch is read and checked: memory
+    /// stays flat whatever the file's size. Valid rows are written in file order (the last row
+    /// of an address wins), invalid ones reported with their line; importing the same file
+    /// again changes nothing. `progress` is called after each batch with the number of rows
+    /// read so far.
     pub async fn import_members(
         &self,
         org: &OrgRecord,
@@ -146,48 +134,33 @@ impl App {
         mut progress: impl FnMut(u64),
     ) -> Result<ImportReport, AppError> {
         let org_id = org.org_id();
-        let writers = match self.store.dialect() {
-            smartcore_storage::Dialect::Postgres => IMPORT_WRITERS,
-            smartcore_storage::Dialect::Sqlite => 1,
-        };
+        let mut import = self.store.member_import(&org_id).await?;
         let mut report = ImportReport::default();
-        let mut senders = Vec::with_capacity(writers);
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..writers {
-            // One batch waiting per writer: memory stays bounded while the file is read on.
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(1);
-            senders.push(tx);
-            let (app, org_id) = (self.clone(), org_id.clone());
-            tasks.spawn(async move {
-                let mut written = 0;
-                while let Some(batch) = rx.recv().await {
-                    written += app
-                        .store
-                        .import_members(&org_id, &batch, app.now())
-                        .await?
-                        .written;
-                }
-                Ok::<u64, AppError>(written)
-            });
-        }
-        let mut batches: Vec<Vec<ImportRow>> = (0..writers)
-            .map(|_| Vec::with_capacity(IMPORT_BATCH))
-            .collect();
+        // One batch waiting for the writer: it writes while the next one is read.
+        let (batches, mut to_write) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(1);
+        let app = self.clone();
+        let writer = tokio::spawn(async move {
+            let mut written = 0;
+            while let Some(batch) = to_write.recv().await {
+                written += import.write(&batch, app.now()).await?.written;
+            }
+            import.finish().await?;
+            Ok::<u64, AppError>(written)
+        });
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
         let mut valid = 0u64;
-        let mut sent = Ok(());
+        let mut writing = true;
         for row in rows {
             report.rows_read += 1;
             match row.and_then(validate_row) {
                 Ok(row) => {
                     valid += 1;
-                    let w = writer_of(&row, writers);
-                    batches[w].push(row);
-                    if batches[w].len() == IMPORT_BATCH {
-                        let full =
-                            std::mem::replace(&mut batches[w], Vec::with_capacity(IMPORT_BATCH));
+                    batch.push(row);
+                    if batch.len() == IMPORT_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
                         // A writer that stopped has failed: its error is reported below.
-                        if senders[w].send(full).await.is_err() {
-                            sent = Err(());
+                        if batches.send(full).await.is_err() {
+                            writing = false;
                             break;
                         }
                         progress(report.rows_read);
@@ -201,26 +174,14 @@ impl App {
                 }
             }
         }
-        if sent.is_ok() {
-            for (w, batch) in batches.into_iter().enumerate() {
-                if !batch.is_empty() && senders[w].send(batch).await.is_err() {
-                    break;
-                }
-            }
+        if writing && !batch.is_empty() {
+            let _ = batches.send(batch).await;
         }
-        drop(senders);
-        let mut failure = None;
-        while let Some(done) = tasks.join_next().await {
-            match done {
-                Ok(Ok(written)) => report.written += written,
-                Ok(Err(e)) => failure = failure.or(Some(e)),
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            }
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        self.store.finish_import(&org_id).await?;
+        drop(batches);
+        report.written = match writer.await {
+            Ok(written) => written?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         report.unchanged = valid - report.written;
         progress(report.rows_read);
         Ok(report)

@@ -135,7 +135,9 @@ impl App {
         &self,
         job: &SyncJob,
     ) -> Result<Option<(String, String)>, AppError> {
-        if job.identity_org_id.is_none() {
+        // Full there only with a removal pending (the claim looked): without one, nothing
+        // to wait for, and no statement spent per contact on finding that out.
+        if job.identity_org_id.is_none() || job.removal_pending == 0 {
             return Ok(None);
         }
         let room = self
@@ -201,11 +203,12 @@ impl App {
                 }
                 if welcomed.is_some() {
                     tracing::info!(contact = %job.contact_id, adopted = registered.adopted, "IT contact synced");
-                    // Issue 16: its welcome, claimed with the Synced mark; a failure here
-                    // leaves it to the trust worker's next pass.
-                    if let Err(e) = self.send_welcomes(Some(&job.contact_id)).await {
-                        tracing::warn!(contact = %job.contact_id, error = %e.chain(), "welcome not sent yet");
-                    }
+                }
+                if welcomed == Some(true) {
+                    // Issue 16: its welcome, claimed with the Synced mark, is sent by the
+                    // welcome worker, woken now; the sync goes on with the next registration
+                    // (mail must not hold the identity side's pace).
+                    self.welcomes_due.notify_one();
                 } else {
                     // Removed while its registration was under way: take it off again.
                     let automatic = self.removal_mode

@@ -227,6 +227,55 @@ fn trust_of(
     }
 }
 
+/// The trust state of `contacts` from their trust records (absent: never happened).
+fn trust_of_contacts(
+    contacts: &[ItContact],
+    records: &[TrustRecord],
+    now: Timestamp,
+) -> TrustOverview {
+    let by_id: HashMap<&str, &TrustRecord> =
+        records.iter().map(|r| (r.contact_id.as_str(), r)).collect();
+    let mut tests: HashMap<String, TestAlertOutcome> = records
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.contact_id.clone(),
+                TestAlertOutcome {
+                    at: Timestamp::from_unix_millis(r.test_alert_at?),
+                    status: r.test_alert_status.clone()?,
+                    error: r.test_alert_error.clone(),
+                },
+            ))
+        })
+        .collect();
+    let mut overview = TrustOverview {
+        total: contacts.len(),
+        ..TrustOverview::default()
+    };
+    for c in contacts {
+        let t = trust_of(
+            c,
+            by_id.get(c.id.as_str()).copied(),
+            now,
+            tests.remove(c.id.as_str()),
+        );
+        if t.reachable {
+            overview.reachable += 1;
+        }
+        if c.mail_rejected.is_some()
+            || t.confirmation == Confirmation::Overdue
+            || t.not_responsible_at.is_some()
+        {
+            overview.unreachable += 1;
+        }
+        if t.confirmation == Confirmation::Confirmed && t.reachable {
+            overview.confirmed += 1;
+        }
+        overview.contacts.insert(c.id.to_string(), t);
+    }
+    overview
+}
+
 impl App {
     /// The link of `purpose` for a contact, valid 30 days from now.
     pub(crate) fn contact_link(
@@ -414,70 +463,21 @@ impl App {
         org: &str,
     ) -> Result<TrustOverview, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let contacts = self.store.contacts(&org_id).await?;
-        self.trust_of_contacts(&org_id, &contacts).await
+        let listing = self.store.contacts_seen_by(&org_id, None).await?;
+        Ok(trust_of_contacts(
+            &listing.contacts,
+            &listing.trust,
+            self.now(),
+        ))
     }
 
     /// The trust state of the contacts of a list already read (and its access checked) with
-    /// [`App::list_contacts`]: one more query, for the list's page and API answer.
+    /// [`App::list_contacts`], which read their trust records with them: no query of its own.
     pub async fn trust_of_listed(
         &self,
         list: &crate::ContactListView,
     ) -> Result<TrustOverview, AppError> {
-        match list.contacts.first() {
-            Some(c) => self.trust_of_contacts(&c.org_id, &list.contacts).await,
-            None => Ok(TrustOverview::default()),
-        }
-    }
-
-    pub(crate) async fn trust_of_contacts(
-        &self,
-        org_id: &OrgId,
-        contacts: &[ItContact],
-    ) -> Result<TrustOverview, AppError> {
-        let now = self.now();
-        let records = self.store.contact_trust(org_id).await?;
-        let by_id: HashMap<&str, &TrustRecord> =
-            records.iter().map(|r| (r.contact_id.as_str(), r)).collect();
-        let mut tests: HashMap<String, TestAlertOutcome> = records
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.contact_id.clone(),
-                    TestAlertOutcome {
-                        at: Timestamp::from_unix_millis(r.test_alert_at?),
-                        status: r.test_alert_status.clone()?,
-                        error: r.test_alert_error.clone(),
-                    },
-                ))
-            })
-            .collect();
-        let mut overview = TrustOverview {
-            total: contacts.len(),
-            ..TrustOverview::default()
-        };
-        for c in contacts {
-            let t = trust_of(
-                c,
-                by_id.get(c.id.as_str()).copied(),
-                now,
-                tests.remove(c.id.as_str()),
-            );
-            if t.reachable {
-                overview.reachable += 1;
-            }
-            if c.mail_rejected.is_some()
-                || t.confirmation == Confirmation::Overdue
-                || t.not_responsible_at.is_some()
-            {
-                overview.unreachable += 1;
-            }
-            if t.confirmation == Confirmation::Confirmed && t.reachable {
-                overview.confirmed += 1;
-            }
-            overview.contacts.insert(c.id.to_string(), t);
-        }
-        Ok(overview)
+        Ok(trust_of_contacts(&list.contacts, &list.trust, self.now()))
     }
 
     async fn send_recorded(
@@ -542,6 +542,12 @@ impl App {
             }
         }
         Ok(sent)
+    }
+
+    /// Resolves once the sync has claimed a welcome since the last time it resolved (at once
+    /// when one was claimed meanwhile): the welcome worker's cue to send.
+    pub async fn welcome_claimed(&self) {
+        self.welcomes_due.notified().await;
     }
 
     /// Sends the due welcomes (only `only`'s, when given); returns how many were handled.

@@ -10,6 +10,7 @@ mod members;
 mod metadata;
 mod page;
 mod preview;
+mod reconfirm;
 mod search;
 mod sso;
 mod sweep;
@@ -63,6 +64,14 @@ enum Bench {
         /// Registered IT contacts per organisation (each due certificate mails every one).
         #[arg(long, default_value_t = 1)]
         contacts: u64,
+    },
+    /// The re-confirmation pass over 1,000,000 Synced contacts with 1% due, and with none due.
+    Reconfirm {
+        #[arg(long, default_value_t = 1_000_000)]
+        stored: u64,
+        /// One contact in this many is due.
+        #[arg(long, default_value_t = 100)]
+        due_every: u64,
     },
     /// The members page at 1,000,000 members: first, middle and last page, two searches.
     Members {
@@ -124,6 +133,7 @@ fn main() -> anyhow::Result<()> {
                 due_every,
                 contacts,
             } => sweep::run(stored, due_every, contacts).await,
+            Bench::Reconfirm { stored, due_every } => reconfirm::run(stored, due_every).await,
             Bench::Page { renders } => page::run(renders).await,
             Bench::Members { members, renders } => members::run(members, renders).await,
             Bench::Metadata { orgs } => metadata::run(orgs).await,

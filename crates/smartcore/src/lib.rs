@@ -196,9 +196,15 @@ pub async fn run_workers(app: App, config: Config, stopped: watch::Receiver<bool
         config.sync_interval,
         stopped.clone(),
     ));
+    let welcomes = tokio::spawn(workers::run_welcomes(
+        app.clone(),
+        config.sync_interval,
+        stopped.clone(),
+    ));
     workers::run_identity_sync(app, sync_settings(&config), config.sync_interval, stopped).await;
     let _ = alerts.await;
     let _ = metadata.await;
+    let _ = welcomes.await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -69,14 +69,12 @@ pub async fn run_identity_sync(
         .await;
         let handled = pass("identity sync", &worker, app.sync_once(&worker, settings)).await;
         let rechecked = pass("domain re-check", &worker, app.recheck_domains(50)).await;
-        // Issue 16: due welcomes every round (an indexed look-up); re-confirmation requests and
-        // their overdue notices every TRUST_EVERY rounds (they read every registered contact).
-        // A message that fails waits for its retry time, so neither loops busily.
+        // Issue 16: re-confirmation requests and their overdue notices every TRUST_EVERY
+        // rounds (each reads only the contacts due, through an index). Welcomes have a worker
+        // of their own ([`run_welcomes`]), so mail never holds the identity side's pace.
         round = round.wrapping_add(1);
         if round % TRUST_EVERY == 1 {
             pass("IT contact trust", &worker, app.trust_once()).await;
-        } else {
-            pass("welcome", &worker, app.send_welcomes(None)).await;
         }
         if handled + removed + rechecked == 0 {
             tokio::select! {
@@ -86,6 +84,27 @@ pub async fn run_identity_sync(
         }
     }
     tracing::info!(%worker, "identity sync stopped");
+}
+
+/// Sends the IT contacts' welcomes (issue 16) until `shutdown` turns true: at once when the
+/// sync claims one (it wakes this worker), and every `interval` anyway (welcomes claimed by
+/// another instance, retries of deferred ones, leases run out). A message that fails waits for
+/// its retry time, so this never loops busily.
+pub async fn run_welcomes(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    let worker = "welcome";
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let sent = pass("welcome", worker, app.send_welcomes(None)).await;
+        if sent == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = app.welcome_claimed() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
 }
 
 /// Sweeps certificates for expiry reminders every `interval` until `shutdown` turns true.

@@ -70,6 +70,25 @@ impl ContactRecord {
     }
 }
 
+/// One contact of [`Store::contacts_seen_by`]'s JSON list, with its trust record.
+#[derive(serde::Deserialize)]
+struct ListedContact {
+    #[serde(flatten)]
+    contact: ContactRecord,
+    trust: Option<crate::TrustRecord>,
+}
+
+/// An organisation's contact list as one viewer sees it ([`Store::contacts_seen_by`]).
+#[derive(Debug, Clone, Default)]
+pub struct ContactListing {
+    /// The viewer's role in the organisation (none: not a member, or no viewer given).
+    pub role: Option<Role>,
+    /// Oldest first.
+    pub contacts: Vec<ItContact>,
+    /// The trust records of the contacts that have one.
+    pub trust: Vec<crate::TrustRecord>,
+}
+
 /// What the administrator asked to add.
 pub struct NewContact<'a> {
     pub org_id: &'a OrgId,
@@ -108,19 +127,20 @@ pub enum RemovalMode {
 impl Store {
     /// An organisation's contacts, oldest first.
     pub async fn contacts(&self, org_id: &OrgId) -> Result<Vec<ItContact>, StoreError> {
-        let (_, list) = self.contacts_seen_by(org_id, None).await?;
-        Ok(list)
+        Ok(self.contacts_seen_by(org_id, None).await?.contacts)
     }
 
-    /// An organisation's contacts, oldest first, with the role in it of the one asking (when
-    /// given), so that the access check and the list take one round trip. The list comes as
-    /// one JSON value: one row crosses from the database instead of one per contact.
+    /// An organisation's contacts, oldest first, with their trust records (issue 16) and the
+    /// role in it of the one asking (when given), in one statement: the access check, the list
+    /// and what the list shows about each contact take one round trip. The list comes as one
+    /// JSON value: one row crosses from the database instead of one per contact.
     pub async fn contacts_seen_by(
         &self,
         org_id: &OrgId,
         viewer: Option<&UserId>,
-    ) -> Result<(Option<Role>, Vec<ItContact>), StoreError> {
-        // The fields of a [`ContactRecord`], as JSON object keys and values of a contact `c`.
+    ) -> Result<ContactListing, StoreError> {
+        // The fields of a [`ContactRecord`], as JSON object keys and values of a contact `c`,
+        // and its trust record `t` (absent: a JSON null) under `trust`.
         macro_rules! contact_json {
             ($object:literal) => {
                 concat!(
@@ -133,7 +153,15 @@ impl Store {
                       'status', c.status, 'status_detail', c.status_detail, \
                       'identity_contact_id', c.identity_contact_id, 'synced_at', c.synced_at, \
                       'created_at', c.created_at, 'created_by', c.created_by, \
-                      'mail_rejected_at', c.mail_rejected_at, 'mail_rejected_reason', c.mail_rejected_reason)"
+                      'mail_rejected_at', c.mail_rejected_at, 'mail_rejected_reason', c.mail_rejected_reason, \
+                      'trust', CASE WHEN t.contact_id IS NULL THEN NULL ELSE ",
+                    $object,
+                    "('contact_id', t.contact_id, 'welcome_sent_at', t.welcome_sent_at, \
+                        'not_responsible_at', t.not_responsible_at, 'confirmed_at', t.confirmed_at, \
+                        'reconfirm_requested_at', t.reconfirm_requested_at, \
+                        'unconfirmed_notified_at', t.unconfirmed_notified_at, \
+                        'test_alert_at', t.test_alert_at, 'test_alert_status', t.test_alert_status, \
+                        'test_alert_error', t.test_alert_error) END)"
                 )
             };
         }
@@ -142,13 +170,15 @@ impl Store {
                 "SELECT (SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2), \
                    (SELECT json_group_array(",
                 contact_json!("json_object"),
-                ") FROM (SELECT * FROM it_contacts WHERE org_id = $1 ORDER BY id) c)"
+                ") FROM (SELECT * FROM it_contacts WHERE org_id = $1 ORDER BY id) c \
+                   LEFT JOIN contact_trust t ON t.contact_id = c.id)"
             ),
             crate::Dialect::Postgres => concat!(
                 "SELECT (SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2), \
                    (SELECT COALESCE(json_agg(",
                 contact_json!("json_build_object"),
-                " ORDER BY c.id), '[]'::json)::text FROM it_contacts c WHERE c.org_id = $1)"
+                " ORDER BY c.id), '[]'::json)::text FROM it_contacts c \
+                   LEFT JOIN contact_trust t ON t.contact_id = c.id WHERE c.org_id = $1)"
             ),
         };
         let (role, list): (Option<String>, String) = sqlx::query_as(sql)
@@ -156,15 +186,20 @@ impl Store {
             .bind(viewer.map(UserId::as_str))
             .fetch_one(&self.pool)
             .await?;
-        let mut rows: Vec<ContactRecord> = serde_json::from_str(&list)
+        let mut rows: Vec<ListedContact> = serde_json::from_str(&list)
             .map_err(|e| StoreError::Config(format!("unreadable contact list of {org_id}: {e}")))?;
         // Oldest first (ids grow with time), whatever order the aggregate kept.
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        let contacts = rows
-            .into_iter()
-            .map(ContactRecord::into_contact)
-            .collect::<Result<_, _>>()?;
-        Ok((role.as_deref().and_then(Role::parse), contacts))
+        rows.sort_by(|a, b| a.contact.id.cmp(&b.contact.id));
+        let mut listing = ContactListing {
+            role: role.as_deref().and_then(Role::parse),
+            contacts: Vec::with_capacity(rows.len()),
+            trust: Vec::new(),
+        };
+        for row in rows {
+            listing.contacts.push(row.contact.into_contact()?);
+            listing.trust.extend(row.trust);
+        }
+        Ok(listing)
     }
 
     pub async fn contact(&self, org_id: &OrgId, id: &ContactId) -> Result<ItContact, StoreError> {
@@ -236,8 +271,8 @@ impl Store {
 
         sqlx::query(
             "INSERT INTO it_contacts (id, org_id, email, email_key, name, source, member_id, status, \
-                 identity_contact_id, synced_at, next_sync_at, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 identity_contact_id, synced_at, next_sync_at, created_at, created_by, reconfirm_from) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $10)",
         )
         .bind(id.as_str())
         .bind(new.org_id.as_str())

@@ -16,6 +16,7 @@ mod deliveries;
 mod domains;
 mod error;
 mod gauges;
+mod import;
 pub mod invitations;
 mod member_search;
 pub mod memberships;
@@ -35,20 +36,21 @@ pub mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, TokenOwner};
-pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
+pub use contacts::{
+    AddedContact, ContactListing, ContactRecord, NewContact, RemovalMode, RemovedContact,
+};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
 pub use domains::{
     CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
 };
 pub use error::StoreError;
 pub use gauges::WorkCounts;
+pub use import::{IMPORT_CHUNK, ImportRow, ImportStats, MemberImport, PG_TRIGRAM_MERGE_ROWS};
 pub use invitations::{InvitationRecord, NewInvitation};
 pub use member_search::{MatchGroup, SearchAnswer, SearchPlan, WORD_SEPARATORS, match_group};
 pub use metadata_sources::{MetadataSourceRecord, MetadataUrlUpdate};
 pub use orgs::OrgRecord;
-pub use people::{
-    ChangedMember, ImportRow, ImportStats, MemberCursor, MemberHit, MembershipRecord, UserRecord,
-};
+pub use people::{ChangedMember, MemberCursor, MemberHit, MembershipRecord, UserRecord};
 pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder};
 pub use reminders::{
     Claim, DueCertificate, ReminderClaim, ReminderRecipient, ScheduleMove, SweepPosition,
@@ -105,6 +107,10 @@ fn sqlite_connections() -> u32 {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite: write transactions take turns on this within the process (see `tx`).
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// PostgreSQL: the URL, for connections of their own (an import's `COPY`).
+    pg_url: Option<std::sync::Arc<str>>,
     /// The SQLite database file, for the free-space check of [`Store::check_writable`].
     sqlite_file: Option<std::sync::Arc<std::path::Path>>,
     /// What member search may use (PostgreSQL: looked up once; see `member_search`).
@@ -182,6 +188,8 @@ impl Store {
         Ok(Store {
             pool,
             dialect,
+            write_gate: Default::default(),
+            pg_url: (dialect == Dialect::Postgres).then(|| url.as_str().into()),
             sqlite_file: sqlite_file.map(Into::into),
             search_indexes: Default::default(),
         })

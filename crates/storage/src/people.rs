@@ -82,23 +82,6 @@ pub struct ChangedMember {
     pub role: Role,
 }
 
-/// One valid row of a member import.
-pub struct ImportRow {
-    pub name: PersonName,
-    pub email: EmailAddress,
-    pub role: Role,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ImportStats {
-    /// Rows that created a user or a membership, or changed a role.
-    pub written: u64,
-}
-
-fn search_text(name: &str, email: &EmailAddress) -> String {
-    format!("{} {}", name.to_lowercase(), email.key())
-}
-
 impl Store {
     pub async fn create_user(
         &self,
@@ -232,167 +215,7 @@ impl Store {
             .await?;
         Ok(row.get::<i64, _>(0))
     }
-
-    /// Writes one batch of import rows in one transaction: creates users that do not exist
-    /// yet (without a password: they cannot sign in until given one) and puts each membership.
-    /// Running the same rows again changes nothing. Rows go in chunks of `IMPORT_CHUNK` (200) per
-    /// statement; when an address appears twice in a batch, its last row wins.
-    pub async fn import_members(
-        &self,
-        org_id: &OrgId,
-        rows: &[ImportRow],
-        now: Timestamp,
-    ) -> Result<ImportStats, StoreError> {
-        let mut last_row_of: std::collections::HashMap<&str, usize> =
-            std::collections::HashMap::with_capacity(rows.len());
-        for (i, row) in rows.iter().enumerate() {
-            last_row_of.insert(row.email.key(), i);
-        }
-        let unique: Vec<&ImportRow> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| last_row_of[r.email.key()] == *i)
-            .map(|(_, r)| r)
-            .collect();
-
-        let mut tx = self.begin().await?;
-        if self.dialect == crate::Dialect::Postgres {
-            // The trigram index takes new rows into its pending list and merges them into the
-            // index whenever the list is full: per 64 MB rather than the default 4 MB, the
-            // merges of an import are fewer and larger (measured: 11,400 rows/s instead of
-            // 5,500). `finish_import` merges what is left.
-            sqlx::query("SET LOCAL gin_pending_list_limit = 65536")
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut stats = ImportStats::default();
-        let mut chunks = unique.chunks_exact(IMPORT_CHUNK);
-        for chunk in chunks.by_ref() {
-            let mut users = sqlx::query(USERS_CHUNK.as_str());
-            for row in chunk {
-                users = users
-                    .bind(UserId::generate().to_string())
-                    .bind(row.email.as_str())
-                    .bind(row.email.key())
-                    .bind(row.name.as_str())
-                    .bind(now.unix_millis());
-            }
-            users.execute(&mut *tx).await?;
-            let mut memberships = sqlx::query(MEMBERSHIPS_CHUNK.as_str())
-                .bind(org_id.as_str())
-                .bind(now.unix_millis());
-            for row in chunk {
-                memberships = memberships
-                    .bind(row.email.key())
-                    .bind(row.role.as_str())
-                    .bind(search_text(row.name.as_str(), &row.email))
-                    .bind(row.name.as_str().to_lowercase());
-            }
-            stats.written += memberships.execute(&mut *tx).await?.rows_affected();
-        }
-        for row in chunks.remainder() {
-            let id: String = sqlx::query(
-                "INSERT INTO users (id, email, email_key, name, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (email_key) DO UPDATE SET email_key = excluded.email_key RETURNING id",
-            )
-            .bind(UserId::generate().to_string())
-            .bind(row.email.as_str())
-            .bind(row.email.key())
-            .bind(row.name.as_str())
-            .bind(now.unix_millis())
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
-            let changed = upsert_membership(
-                &mut tx,
-                org_id,
-                &id,
-                row.name.as_str(),
-                &row.email,
-                row.role,
-                now,
-            )
-            .await?;
-            stats.written += u64::from(changed);
-        }
-        tx.commit().await?;
-        Ok(stats)
-    }
-
-    /// After an import: on PostgreSQL the table is vacuumed and its statistics brought up to date (right
-    /// after a bulk load it still takes the organisation for a few rows, and walks a million
-    /// members for a query the trigram index answers in milliseconds) and the trigram index's
-    /// pending list is merged into the index (a search would otherwise read it row by row until
-    /// autovacuum merges it).
-    pub async fn finish_import(&self, _org_id: &OrgId) -> Result<(), StoreError> {
-        if self.dialect == crate::Dialect::Postgres {
-            // Only the table's owner may; anyone else leaves it to autovacuum. VACUUM also
-            // marks the new rows' pages all-visible, so the walk reads its covering index
-            // without visiting the table (right after a load it visits every row: 0.8 µs each).
-            if let Err(e) = sqlx::query("VACUUM (ANALYZE) memberships")
-                .execute(&self.pool)
-                .await
-            {
-                tracing::warn!(error = %e, "could not vacuum and analyse memberships after the import");
-            }
-        }
-        if self.dialect == crate::Dialect::Postgres && self.search_indexes().await.trigram {
-            // Only the index's owner may; anyone else leaves it to autovacuum.
-            if let Err(e) =
-                sqlx::query("SELECT gin_clean_pending_list('memberships_search_trgm'::regclass)")
-                    .execute(&self.pool)
-                    .await
-            {
-                tracing::warn!(error = %e, "could not merge the trigram index's pending list");
-            }
-        }
-        Ok(())
-    }
 }
-
-/// Rows per multi-row statement of an import: 5 parameters a user, 4 a membership, well
-/// under both databases' parameter limits.
-pub const IMPORT_CHUNK: usize = 200;
-
-/// `INSERT INTO users … VALUES (…), (…) …` for [`IMPORT_CHUNK`] rows, built once. Only the
-/// placeholders vary; no input ever becomes SQL text.
-static USERS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let values: Vec<String> = (0..IMPORT_CHUNK)
-        .map(|i| {
-            let b = i * 5;
-            format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            )
-        })
-        .collect();
-    format!(
-        "INSERT INTO users (id, email, email_key, name, created_at) VALUES {} ON CONFLICT (email_key) DO NOTHING",
-        values.join(", ")
-    )
-});
-
-/// Puts the memberships of [`IMPORT_CHUNK`] rows, joining each row's address to its user.
-/// `VALUES` columns are `column1…column4` on both SQLite and PostgreSQL.
-static MEMBERSHIPS_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let values: Vec<String> = (0..IMPORT_CHUNK)
-        .map(|i| {
-            let b = 2 + i * 4;
-            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
-        })
-        .collect();
-    format!(
-        "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
-         SELECT $1, u.id, v.column2, v.column3, v.column4, $2 FROM (VALUES {}) AS v \
-         JOIN users u ON u.email_key = v.column1 WHERE 1 = 1 \
-         ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role WHERE memberships.role <> excluded.role",
-        values.join(", ")
-    )
-});
 
 /// Inserts a membership or updates its role; true when a row was written.
 pub(crate) async fn upsert_membership(
@@ -413,7 +236,7 @@ pub(crate) async fn upsert_membership(
     .bind(org_id.as_str())
     .bind(user_id)
     .bind(role.as_str())
-    .bind(search_text(name, email))
+    .bind(crate::import::search_text(name, email))
     .bind(name.to_lowercase())
     .bind(now.unix_millis())
     .execute(conn)

@@ -16,6 +16,9 @@ pub struct SyncJob {
     pub email: String,
     pub identity_org_id: Option<String>,
     pub sync_attempts: i64,
+    /// 1 when the organisation had an identity-side removal pending at the claim: only then
+    /// can its list there be full ([`Store::identity_room`] is asked only then).
+    pub removal_pending: i64,
 }
 
 /// How full the organisation's list on the identity side is, as far as this side knows, for
@@ -42,24 +45,23 @@ impl Store {
         contact_id: &str,
         now: Timestamp,
     ) -> Result<IdentityRoom, StoreError> {
-        let (taken,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'synced') \
-                  + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status = 'pending') \
-                  + (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'pending' \
-                       AND id < $2 AND lease_until IS NOT NULL AND lease_until >= $3)",
-        )
-        .bind(org_id)
-        .bind(contact_id)
-        .bind(now.unix_millis())
-        .fetch_one(&self.pool)
-        .await?;
-        let pending_removal = sqlx::query_as(
-            "SELECT id, email FROM identity_removals WHERE org_id = $1 AND status = 'pending' \
-             ORDER BY requested_at, id LIMIT 1",
-        )
-        .bind(org_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        // One round trip: the places taken, and the oldest pending removal (if any).
+        let (taken, removal_id, removal_email): (i64, Option<String>, Option<String>) =
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'synced') \
+                      + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status = 'pending') \
+                      + (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'pending' \
+                           AND id < $2 AND lease_until IS NOT NULL AND lease_until >= $3), \
+                   r.id, r.email \
+                 FROM (SELECT 1 AS one) AS x LEFT JOIN (SELECT id, email FROM identity_removals \
+                   WHERE org_id = $1 AND status = 'pending' ORDER BY requested_at, id LIMIT 1) r ON 1 = 1",
+            )
+            .bind(org_id)
+            .bind(contact_id)
+            .bind(now.unix_millis())
+            .fetch_one(&self.pool)
+            .await?;
+        let pending_removal = removal_id.zip(removal_email);
         Ok(IdentityRoom {
             taken,
             pending_removal,
@@ -121,7 +123,10 @@ impl Store {
         }
         // Everything this claim took, in one query: the owner (one per pass) identifies it.
         Ok(sqlx::query_as(
-            "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts \
+            "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts, \
+               CASE WHEN EXISTS (SELECT 1 FROM identity_removals r \
+                                 WHERE r.org_id = c.org_id AND r.status = 'pending') \
+                    THEN 1 ELSE 0 END AS removal_pending \
              FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
              WHERE c.lease_owner = $1 AND c.lease_until IS NOT NULL ORDER BY c.next_sync_at",
         )
@@ -209,10 +214,12 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.begin().await?;
-        let updated: Option<(String, String)> = sqlx::query_as(
+        let updated: Option<(String, String, String)> = sqlx::query_as(
+            // Re-confirmation runs from the registration (migration 0023): a contact becoming
+            // Synced has no request open (requests go to Synced contacts only).
             "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
-                 next_sync_at = NULL, lease_owner = NULL, lease_until = NULL, waiting_for = NULL \
-             WHERE id = $3 AND lease_owner = $4 AND status = 'pending' RETURNING org_id, email",
+                 next_sync_at = NULL, lease_owner = NULL, lease_until = NULL, waiting_for = NULL, reconfirm_from = $2 \
+             WHERE id = $3 AND lease_owner = $4 AND status = 'pending' RETURNING org_id, email, email_key",
         )
         .bind(identity_contact_id)
         .bind(now.unix_millis())
@@ -220,11 +227,12 @@ impl Store {
         .bind(owner)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((org_id, email)) = updated else {
+        let Some((org_id, email, email_key)) = updated else {
             return Ok(None);
         };
         // Issue 16: the welcome notice is due, claimed here so it is sent once.
-        let welcomed = crate::trust::claim_welcome(&mut tx, contact_id, &org_id, now).await?;
+        let welcomed =
+            crate::trust::claim_welcome(&mut tx, contact_id, &org_id, &email_key, now).await?;
         audit::record(
             &mut tx,
             AuditEntry {

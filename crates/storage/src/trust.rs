@@ -15,7 +15,7 @@ use smartcore_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
 
 /// The trust state of one contact (absent fields: never happened).
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct TrustRecord {
     pub contact_id: String,
     pub welcome_sent_at: Option<i64>,
@@ -77,33 +77,26 @@ pub(crate) async fn claim_welcome(
     conn: &mut AnyConnection,
     contact_id: &str,
     org_id: &str,
+    email_key: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     // Issue 24: one welcome per organisation and address per WELCOME_BUDGET_MS, however often
-    // the address is removed and added again (each add would otherwise mail it).
-    let (email_key,): (String,) = sqlx::query_as("SELECT email_key FROM it_contacts WHERE id = $1")
-        .bind(contact_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let last: Option<(i64,)> = sqlx::query_as(
-        "SELECT welcomed_at FROM welcome_budget WHERE org_id = $1 AND email_key = $2",
+    // the address is removed and added again (each add would otherwise mail it). One
+    // statement: the budget's row is written (and the welcome due) only when there was none or
+    // it is older than the budget.
+    let welcome = sqlx::query(
+        "INSERT INTO welcome_budget (org_id, email_key, welcomed_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (org_id, email_key) DO UPDATE SET welcomed_at = excluded.welcomed_at \
+         WHERE welcome_budget.welcomed_at <= $4",
     )
     .bind(org_id)
-    .bind(&email_key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let welcome = last.is_none_or(|(at,)| at <= now.unix_millis() - WELCOME_BUDGET_MS);
-    if welcome {
-        sqlx::query(
-            "INSERT INTO welcome_budget (org_id, email_key, welcomed_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (org_id, email_key) DO UPDATE SET welcomed_at = excluded.welcomed_at",
-        )
-        .bind(org_id)
-        .bind(&email_key)
-        .bind(now.unix_millis())
-        .execute(&mut *conn)
-        .await?;
-    }
+    .bind(email_key)
+    .bind(now.unix_millis())
+    .bind(now.unix_millis() - WELCOME_BUDGET_MS)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
     // Without a claim the trust row exists but no welcome is due.
     sqlx::query(
         "INSERT INTO contact_trust (contact_id, org_id, welcome_claimed_at) VALUES ($1, $2, $3) \
@@ -207,6 +200,7 @@ impl Store {
         .bind(contact_id)
         .execute(&mut *tx)
         .await?;
+        refresh_reconfirm_from(&mut tx, contact_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -310,14 +304,17 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .get(0);
+        refresh_reconfirm_from(&mut tx, contact_id).await?;
         tx.commit().await?;
         Ok(at)
     }
 
     /// Synced contacts due for "are you still the right person?": their last confirmation (or,
-    /// never confirmed, their welcome or registration) is older than `period_ms`, and no
-    /// request was sent since. Each is taken with a compare-and-set of its request time, so one
-    /// worker sends it.
+    /// never confirmed, their registration) is older than `period_ms`, and no request is open.
+    /// Read through the index on `it_contacts.reconfirm_from` (migration 0023): the cost grows
+    /// with the contacts due, not with all of them. They are taken in one transaction by
+    /// clearing `reconfirm_from` where it is still due (so one worker takes each) and recording
+    /// the request.
     pub async fn take_reconfirmations(
         &self,
         now: Timestamp,
@@ -325,44 +322,85 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<TrustMailJob>, StoreError> {
         let before = now.unix_millis() - period_ms;
-        let candidates: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT c.id, c.org_id, t.reconfirm_requested_at FROM it_contacts c \
-             LEFT JOIN contact_trust t ON t.contact_id = c.id \
-             WHERE c.status = 'synced' \
-               AND COALESCE(t.confirmed_at, c.synced_at, c.created_at) <= $1 \
+        // The conditions besides the index are what reconfirm_from stands for, checked again
+        // on the rows the index gives (a guard that costs nothing per contact not due).
+        let candidates: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.id FROM it_contacts c LEFT JOIN contact_trust t ON t.contact_id = c.id \
+             WHERE c.reconfirm_from IS NOT NULL AND c.reconfirm_from <= $1 AND c.status = 'synced' \
                AND NOT (t.reconfirm_requested_at IS NOT NULL \
                         AND (t.confirmed_at IS NULL OR t.confirmed_at < t.reconfirm_requested_at)) \
-             ORDER BY c.id LIMIT $2",
+             ORDER BY c.reconfirm_from LIMIT $2",
         )
         .bind(before)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut taken = Vec::new();
-        for (contact_id, org_id, previous) in candidates {
-            let Some(org) = OrgId::parse(&org_id) else {
-                continue;
-            };
-            let mut tx = self.begin().await?;
-            ensure_row(&mut tx, &org, &contact_id).await?;
-            let done = sqlx::query(
-                "UPDATE contact_trust SET reconfirm_requested_at = $1 WHERE contact_id = $2 \
-                 AND (reconfirm_requested_at = $3 OR (reconfirm_requested_at IS NULL AND $3 IS NULL))",
-            )
-            .bind(now.unix_millis())
-            .bind(&contact_id)
-            .bind(previous)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            if done.rows_affected() == 1
-                && let Some(mut job) = self.mail_job(&contact_id).await?
-            {
-                job.previous_request = previous;
-                taken.push(job);
-            }
+        if candidates.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(taken)
+        let mut taken: Vec<(String, String)> = Vec::with_capacity(candidates.len());
+        let mut tx = self.begin().await?;
+        for chunk in candidates.chunks(ID_CHUNK) {
+            let ids = placeholders(2, chunk.len());
+            let sql = format!(
+                "UPDATE it_contacts SET reconfirm_from = NULL \
+                 WHERE id IN ({ids}) AND reconfirm_from IS NOT NULL AND reconfirm_from <= $1 \
+                 RETURNING id, org_id"
+            );
+            let mut claim = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(before);
+            for (id,) in chunk {
+                claim = claim.bind(id);
+            }
+            let claimed: Vec<(String, String)> = claim.fetch_all(&mut *tx).await?;
+            if claimed.is_empty() {
+                continue;
+            }
+            let rows: Vec<String> = (0..claimed.len())
+                .map(|i| format!("(${}, ${}, $1)", 2 + 2 * i, 3 + 2 * i))
+                .collect();
+            let sql = format!(
+                "INSERT INTO contact_trust (contact_id, org_id, reconfirm_requested_at) VALUES {} \
+                 ON CONFLICT (contact_id) DO UPDATE SET reconfirm_requested_at = excluded.reconfirm_requested_at",
+                rows.join(", ")
+            );
+            let mut request = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.unix_millis());
+            for (id, org_id) in &claimed {
+                request = request.bind(id).bind(org_id);
+            }
+            request.execute(&mut *tx).await?;
+            taken.extend(claimed);
+        }
+        tx.commit().await?;
+        let mut jobs = Vec::with_capacity(taken.len());
+        for chunk in taken.chunks(ID_CHUNK) {
+            jobs.extend(
+                self.mail_jobs(chunk.iter().map(|(id, _)| id.as_str()))
+                    .await?,
+            );
+        }
+        Ok(jobs)
+    }
+
+    /// The mail jobs of `contact_ids` (those that still exist), in one query.
+    async fn mail_jobs<'a>(
+        &self,
+        contact_ids: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<Vec<TrustMailJob>, StoreError> {
+        let sql = format!(
+            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, c.name, \
+               COALESCE(u.name, u.email, 'an administrator') AS added_by, \
+               t.reconfirm_requested_at AS previous_request \
+             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
+             LEFT JOIN users u ON u.id = c.created_by \
+             LEFT JOIN contact_trust t ON t.contact_id = c.id \
+             WHERE c.id IN ({}) ORDER BY c.id",
+            placeholders(1, contact_ids.len())
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in contact_ids {
+            query = query.bind(id);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
     }
 
     /// Contacts whose last request is older than `overdue_ms` without an answer, and whose
@@ -515,6 +553,42 @@ impl Store {
 }
 
 /// The contact's row, created when missing (a contact Synced by a re-add has none yet).
+/// Ids bound per statement where a pass works on many contacts at once: well under both
+/// databases' parameter limits (two parameters an id at most).
+const ID_CHUNK: usize = 1_000;
+
+/// `$first, $first+1, …` for `n` parameters. Only placeholders become SQL text.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Sets a Synced contact's `reconfirm_from` (migration 0023) from its trust record: NULL while a
+/// request is open, else the last confirmation or the registration. Called in the transaction
+/// that changed a confirmation or a request.
+async fn refresh_reconfirm_from(
+    conn: &mut AnyConnection,
+    contact_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE it_contacts SET reconfirm_from = \
+           CASE WHEN EXISTS (SELECT 1 FROM contact_trust t WHERE t.contact_id = it_contacts.id \
+                               AND t.reconfirm_requested_at IS NOT NULL \
+                               AND (t.confirmed_at IS NULL OR t.confirmed_at < t.reconfirm_requested_at)) \
+                THEN NULL \
+                ELSE COALESCE((SELECT t.confirmed_at FROM contact_trust t WHERE t.contact_id = it_contacts.id), \
+                              it_contacts.synced_at, it_contacts.created_at) \
+           END \
+         WHERE id = $1 AND status = 'synced'",
+    )
+    .bind(contact_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn ensure_row(
     conn: &mut AnyConnection,
     org_id: &OrgId,

@@ -312,6 +312,122 @@ async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app
     );
 }
 
+async fn member_import_of_duplicate_malformed_and_mixed_case_rows_gives_the_same_members_on_both_databases(
+    app: TestApp,
+) {
+    // Issue 25: SQLite writes multi-row inserts, PostgreSQL COPYs into a staging table and
+    // merges; the members must come out the same. The file crosses a batch (20,000 valid
+    // rows), so the last row of an address wins across batches too, and it has a blank line,
+    // so the lines reported are the file's.
+    let db = app.database_url.clone();
+    let (org, token) = app.org_with_admin("Mix Import").await;
+    let dir = TempDir::new("csv");
+    let csv = dir.0.join("members.csv");
+    let mut text = String::from(
+        "name,email,role\n\
+            Ada Lovelace,ada@Mix.Example,admin\n\
+            ADA LOVELACE,ADA@mix.example,member\n\
+            Bad Address,not-an-address\n\
+            Grace Hopper,grace@mix.example,owner\n\
+            Grace Hopper,Grace@MIX.example\n\
+            \n\
+            \"Lin, Bo\",lin@mix.example,admin,extra\n\
+            ,nameless@mix.example\n\
+            O'Brien \\ Sons,obrien@mix.example,ADMIN\n",
+    );
+    for i in 0..20_000 {
+        text.push_str(&format!("Filler {i:05},f{i}@filler.example\n"));
+    }
+    text.push_str("Grace H.,GRACE@mix.example,admin\n");
+    std::fs::write(&csv, text).unwrap();
+
+    let members = || async {
+        let r = app
+            .get(
+                &format!("/api/v1/orgs/{org}/members?q=mix.example&limit=50"),
+                &token,
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let mut found: Vec<(String, String, String)> = body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["email"].as_str().unwrap().to_owned(),
+                    m["role"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let expected: Vec<(String, String, String)> = [
+        ("ADA LOVELACE", "ADA@mix.example", "member"),
+        ("Grace Hopper", "Grace@mix.example", "admin"),
+        ("O'Brien \\ Sons", "obrien@mix.example", "admin"),
+    ]
+    .iter()
+    .map(|(n, e, r)| (n.to_string(), e.to_string(), r.to_string()))
+    .collect();
+
+    let first = smartcore(
+        &db,
+        &[
+            "member",
+            "import",
+            "--org",
+            "Mix Import",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(report["rows_read"], 20_009);
+    assert_eq!(report["rejected"], 4);
+    let lines: Vec<u64> = report["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [4, 5, 8, 9], "{report}");
+    // Ada's first row gives way to her second; Grace's role changes in the second batch.
+    assert_eq!(report["written"], 20_004, "{report}");
+    assert_eq!(report["unchanged"], 1, "{report}");
+    assert_eq!(members().await, expected);
+    let org_id = smartcore_domain::OrgId::parse(&org).unwrap();
+    assert_eq!(
+        app.app.store().member_count(&org_id).await.unwrap(),
+        20_004,
+        "the administrator and 20,003 imported"
+    );
+
+    // Again: the same members. Grace's two rows change her role twice, and nothing else.
+    let again = smartcore(
+        &db,
+        &[
+            "member",
+            "import",
+            "--org",
+            "Mix Import",
+            "--csv",
+            csv.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["written"], 2, "{report}");
+    assert_eq!(members().await, expected);
+    assert_eq!(app.app.store().member_count(&org_id).await.unwrap(), 20_004);
+}
+
 async fn demo_seeding_is_idempotent(app: TestApp) {
     let db = app.database_url.clone();
     let first = smartcore(&db, &["demo"]);
@@ -338,13 +454,7 @@ async fn demo_seeding_is_idempotent(app: TestApp) {
         .unwrap();
     assert!(!session.actor.is_staff);
 }
-on_both_databases!(
-    commands_create_what_they_say_and_print_it_as_json,
-    bad_input_gets_one_clear_message_and_a_non_zero_exit,
-    every_not_found_names_what_was_not_found,
-    member_import_commits_valid_rows_reports_the_rest_and_is_idempotent,
-    demo_seeding_is_idempotent
-);
+on_both_databases!(commands_create_what_they_say_and_print_it_as_json, bad_input_gets_one_clear_message_and_a_non_zero_exit, every_not_found_names_what_was_not_found, member_import_commits_valid_rows_reports_the_rest_and_is_idempotent, member_import_of_duplicate_malformed_and_mixed_case_rows_gives_the_same_members_on_both_databases, demo_seeding_is_idempotent);
 
 #[test]
 fn commands_other_than_serve_migrate_and_demo_do_not_create_a_database() {
