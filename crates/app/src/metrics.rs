@@ -206,7 +206,7 @@ impl Metrics {
         let removal_attempts = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "identity_removal_attempts",
-            "Automatic identity-side removals tried, by outcome (removed, retry, handed_to_operations)",
+            "Automatic identity-side removals tried, by outcome (removed, retry, handed_to_operations; taken_over and nothing_there for registrations of removed contacts taken over)",
             removal_attempts.clone(),
         );
         let reminders = Family::<OutcomeLabels, Counter>::default();
@@ -269,7 +269,13 @@ impl Metrics {
             ),
             (
                 &removal_attempts,
-                &["removed", "retry", "handed_to_operations"],
+                &[
+                    "removed",
+                    "retry",
+                    "handed_to_operations",
+                    "taken_over",
+                    "nothing_there",
+                ],
             ),
             (
                 &reminders,

@@ -322,10 +322,66 @@ impl Store {
             .await?
             .check_remove(sso_enabled == "enabled")?;
 
-        sqlx::query("DELETE FROM it_contacts WHERE id = $1")
+        // The row as it is deleted decides what reaches the identity side, not the row read
+        // above: a worker may have recorded its registration since (the DELETE waits for its
+        // commit on PostgreSQL and sees the row it left), and a contact Synced meanwhile needs
+        // its removal like any other.
+        let (status, identity_contact_id, lease_owner, lease_until, sync_attempts): (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            i64,
+        ) = sqlx::query_as(
+            "DELETE FROM it_contacts WHERE id = $1 \
+             RETURNING status, identity_contact_id, lease_owner, lease_until, sync_attempts",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let mut contact = contact;
+        contact.status = SyncStatus::parse(&status).unwrap_or(contact.status);
+        contact.identity_contact_id = identity_contact_id;
+        if contact.status == SyncStatus::Synced && contact.synced_at.is_none() {
+            contact.synced_at = Some(now);
+        }
+        // Issue 24: a pending contact whose registration may have reached the identity side
+        // (claimed by a worker, alive or killed, or tried before with no answer) leaves a
+        // tombstone: the worker that finishes or takes over that registration learns the
+        // identity-side id and queues its removal, so nothing is left there.
+        let in_flight = (contact.status == SyncStatus::Pending
+            && mode != RemovalMode::CompletedNow
+            && (lease_owner.is_some() || sync_attempts > 0))
+            .then_some((lease_owner, lease_until));
+
+        let mut tombstone = None;
+        if let Some((lease_owner, lease_until)) = in_flight {
+            let automatic = matches!(mode, RemovalMode::Queue { automatic: true });
+            let tid = RemovalId::generate();
+            // The tombstone keeps the contact's lease: a live worker's heartbeat renews it, and
+            // it is taken over only once that lease has run out.
+            sqlx::query(
+                "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+                     identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at, \
+                     lease_owner, lease_until) \
+                 SELECT $1, id, $2, $3, $4, identity_org_id, '', 'tombstone', $5, $6, $7, $5, $8, $9 \
+                 FROM organisations WHERE id = $10",
+            )
+            .bind(tid.as_str())
             .bind(id.as_str())
+            .bind(contact.email.as_str())
+            .bind(contact.email.key())
+            .bind(now.unix_millis())
+            .bind(removed_by.as_str())
+            .bind(i64::from(automatic))
+            .bind(lease_until.and(lease_owner.clone()))
+            .bind(lease_owner.and(lease_until))
+            .bind(org_id.as_str())
             .execute(&mut *tx)
             .await?;
+            tombstone = Some(tid);
+        }
 
         let identity_removal =
             IdentityRemoval::for_status(contact.status, mode == RemovalMode::CompletedNow);
@@ -393,6 +449,7 @@ impl Store {
                     "was": contact.status.as_str(),
                     "identity_removal": identity_removal.as_str(),
                     "removal_id": removal_id.as_ref().map(RemovalId::as_str),
+                    "registration_in_flight": tombstone.as_ref().map(RemovalId::as_str),
                 }),
             },
         )

@@ -17,6 +17,7 @@ mod members;
 mod metadata_url;
 mod metrics;
 mod orgs;
+mod orphans;
 mod saml_conformance;
 mod saml_idp;
 mod saml_idp_self_test;
