@@ -33,7 +33,7 @@ mod tx;
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, TokenOwner};
 pub use contacts::{AddedContact, ContactRecord, NewContact, RemovalMode, RemovedContact};
-pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
+pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord, MAIL_BUDGET_WINDOW_MS};
 pub use domains::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigRecord,
     SsoConfigUpdate,
