@@ -189,6 +189,21 @@ impl Store {
         now: Timestamp,
     ) -> Result<AddedContact, StoreError> {
         let mut tx = self.begin().await?;
+        // Read before the list's lock, which is held only for what must be decided under it
+        // (issue 24: the organisation's row was held across ten round trips).
+        let still_member = match new.member_id {
+            None => false,
+            Some(member) => {
+                sqlx::query_as::<_, (i64,)>(
+                    "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(new.org_id.as_str())
+                .bind(member.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .0 > 0
+            }
+        };
         lock_contact_list(&mut tx, new.org_id).await?;
         list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
         take_addition(&mut tx, new.org_id, now, new.additions_per_hour).await?;
@@ -247,7 +262,7 @@ impl Store {
         .bind(new.source.as_str())
         .bind(new.member_id.map(UserId::as_str))
         .bind(status.as_str())
-        .bind(identity_contact_id)
+        .bind(identity_contact_id.clone())
         .bind(synced_at)
         .bind(next_sync_at)
         .bind(now.unix_millis())
@@ -261,6 +276,7 @@ impl Store {
             other => other,
         })?;
 
+        let inserted_identity_id = identity_contact_id;
         audit::record(
             &mut tx,
             AuditEntry {
@@ -292,8 +308,24 @@ impl Store {
             )
             .await?;
         }
-        let contact = fetch_contact(&mut tx, new.org_id, &id).await?;
         tx.commit().await?;
+        // The row just written, without reading it back.
+        let contact = ItContact {
+            id: id.clone(),
+            org_id: new.org_id.clone(),
+            email: new.email.clone(),
+            name: new.name.cloned(),
+            source: new.source,
+            member_id: new.member_id.cloned(),
+            still_member,
+            status,
+            status_detail: None,
+            synced_at: synced_at.map(Timestamp::from_unix_millis),
+            identity_contact_id: inserted_identity_id,
+            created_at: now,
+            created_by: new.added_by.clone(),
+            mail_rejected: None,
+        };
         Ok(AddedContact {
             contact,
             cancelled_removal,
@@ -311,16 +343,12 @@ impl Store {
         now: Timestamp,
     ) -> Result<RemovedContact, StoreError> {
         let mut tx = self.begin().await?;
-        lock_contact_list(&mut tx, org_id).await?;
+        // Its address and name do not change; its status is taken from the DELETE below.
         let contact = fetch_contact(&mut tx, org_id, id).await?;
-        let sso_enabled: String = sqlx::query("SELECT sso_status FROM organisations WHERE id = $1")
-            .bind(org_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+        let (sso_status, identity_org_id) = lock_contact_list(&mut tx, org_id).await?;
         list_of(&mut tx, org_id)
             .await?
-            .check_remove(sso_enabled == "enabled")?;
+            .check_remove(sso_status == "enabled")?;
 
         // The row as it is deleted decides what reaches the identity side, not the row read
         // above: a worker may have recorded its registration since (the DELETE waits for its
@@ -388,12 +416,6 @@ impl Store {
         let mut removal_id = None;
         if identity_removal != IdentityRemoval::NotNeeded {
             let rid = RemovalId::generate();
-            let identity_org_id: Option<String> =
-                sqlx::query("SELECT identity_org_id FROM organisations WHERE id = $1")
-                    .bind(org_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .get(0);
             let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
                 RemovalMode::CompletedNow => (
                     "completed",
@@ -463,18 +485,20 @@ impl Store {
     }
 }
 
-/// Serialises changes of one organisation's contact list (see the module documentation).
-async fn lock_contact_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
-    let done = sqlx::query(
-        "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1",
+/// Serialises changes of one organisation's contact list (see the module documentation);
+/// returns the organisation's SSO status and identity-side id, read with the lock.
+async fn lock_contact_list(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+) -> Result<(String, Option<String>), StoreError> {
+    sqlx::query_as(
+        "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1 \
+         RETURNING sso_status, identity_org_id",
     )
     .bind(org_id.as_str())
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 async fn list_of(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
@@ -519,25 +543,30 @@ async fn take_addition(
     limit: i64,
 ) -> Result<(), StoreError> {
     let since = now.unix_millis() - ADDITION_WINDOW_MS;
-    let recent: Vec<(i64,)> = sqlx::query_as(
-        "SELECT at FROM contact_additions WHERE org_id = $1 AND at > $2 ORDER BY at LIMIT $3",
+    // One read: the additions within the window, the oldest of them, and the stale rows.
+    let (recent, oldest, stale): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), MIN(CASE WHEN at > $2 THEN at END), \
+                SUM(CASE WHEN at <= $2 THEN 1 ELSE 0 END) \
+         FROM contact_additions WHERE org_id = $1",
     )
     .bind(org_id.as_str())
     .bind(since)
-    .bind(limit)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    if recent.len() as i64 >= limit {
-        let oldest = recent.first().map_or(now.unix_millis(), |(at,)| *at);
+    if recent.unwrap_or(0) >= limit {
+        let oldest = oldest.unwrap_or(now.unix_millis());
         return Err(StoreError::Throttled {
             free_at: oldest + ADDITION_WINDOW_MS,
         });
     }
-    sqlx::query("DELETE FROM contact_additions WHERE org_id = $1 AND at <= $2")
-        .bind(org_id.as_str())
-        .bind(since)
-        .execute(&mut *conn)
-        .await?;
+    // Rows out of the window are pruned now and then, not at every addition.
+    if stale.unwrap_or(0) >= limit {
+        sqlx::query("DELETE FROM contact_additions WHERE org_id = $1 AND at <= $2")
+            .bind(org_id.as_str())
+            .bind(since)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query("INSERT INTO contact_additions (org_id, at) VALUES ($1, $2)")
         .bind(org_id.as_str())
         .bind(now.unix_millis())
