@@ -92,9 +92,13 @@ struct LimitLabels {
     limit: &'static str,
 }
 
+/// Mails to one address in a day (issue 24), of every kind but certificate reminders.
+pub const MAIL_PER_RECIPIENT_PER_DAY: i64 = 20;
+
 /// Every limit counted by `smartcore_limit_refusals_total`: requests refused (or, for
-/// `welcome_per_address`, welcomes not sent) because a limit was reached.
-pub const LIMITS: [&str; 7] = [
+/// `welcome_per_address`, welcomes not sent; for `mail_per_recipient`, mails deferred; for
+/// `connections_per_client`, connections closed) because a limit was reached.
+pub const LIMITS: [&str; 9] = [
     "contact_additions",
     "invitation_resends",
     "welcome_per_address",
@@ -102,6 +106,8 @@ pub const LIMITS: [&str; 7] = [
     "setup_links",
     "test_alerts",
     "sign_in",
+    "mail_per_recipient",
+    "connections_per_client",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -157,6 +163,12 @@ impl SyncOutcome {
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
 struct Inner {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
@@ -206,7 +218,7 @@ impl Metrics {
         let removal_attempts = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "identity_removal_attempts",
-            "Automatic identity-side removals tried, by outcome (removed, retry, handed_to_operations)",
+            "Automatic identity-side removals tried, by outcome (removed, retry, handed_to_operations; taken_over and nothing_there for registrations of removed contacts taken over)",
             removal_attempts.clone(),
         );
         let reminders = Family::<OutcomeLabels, Counter>::default();
@@ -269,7 +281,13 @@ impl Metrics {
             ),
             (
                 &removal_attempts,
-                &["removed", "retry", "handed_to_operations"],
+                &[
+                    "removed",
+                    "retry",
+                    "handed_to_operations",
+                    "taken_over",
+                    "nothing_there",
+                ],
             ),
             (
                 &reminders,
@@ -343,6 +361,12 @@ impl Metrics {
         self.count(&self.0.metadata_refreshes, outcome, 1);
     }
 
+    /// A connection closed because its client already held its share of connections
+    /// (`SMARTCORE_MAX_CONNECTIONS_PER_CLIENT`).
+    pub fn connection_refused_by_share(&self) {
+        self.limit_refusal("connections_per_client");
+    }
+
     /// One refusal by a limit (one of [`LIMITS`]).
     pub(crate) fn limit_refusal(&self, limit: &'static str) {
         debug_assert!(LIMITS.contains(&limit), "{limit}");
@@ -409,15 +433,45 @@ impl App {
     }
 
     /// Hands `mail` to the mailer, counting the outcome and timing it for `/metrics`. Every
-    /// mail the use cases send goes through here.
+    /// mail the use cases send goes through here, and takes one from its recipient's budget
+    /// ([`MAIL_PER_RECIPIENT_PER_DAY`], issue 24): past it the mail is deferred (a transient
+    /// failure, shown in the deliveries with the time the budget frees) and counted as
+    /// `smartcore_limit_refusals_total{limit="mail_per_recipient"}`. Certificate reminders go
+    /// through [`App::send_mail_with_calendar`] and are exempt.
     pub(crate) async fn send_mail(
         &self,
         mail: &smartcore_mail::OutgoingMail,
     ) -> Result<smartcore_mail::SentMail, smartcore_mail::MailError> {
+        let key = smartcore_domain::EmailAddress::parse(&mail.to)
+            .map(|e| e.key().to_owned())
+            .unwrap_or_else(|_| mail.to.trim().to_lowercase());
+        match self
+            .store
+            .take_mail_budget(&key, MAIL_PER_RECIPIENT_PER_DAY, self.now())
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(free_at)) => {
+                self.metrics.limit_refusal("mail_per_recipient");
+                self.metrics.mail_delivery("deferred", Duration::ZERO);
+                return Err(smartcore_mail::MailError::Transient {
+                    reason: format!(
+                        "{} has received {MAIL_PER_RECIPIENT_PER_DAY} mails from us within a day, the most allowed; deferred until {free_at}",
+                        mail.to
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(smartcore_mail::MailError::Transient {
+                    reason: format!("the mail budget could not be read: {e}"),
+                });
+            }
+        }
         self.send_mail_with_calendar(mail, None).await
     }
 
-    /// [`App::send_mail`] with an optional `text/calendar` attachment (certificate reminders).
+    /// [`App::send_mail`] with an optional `text/calendar` attachment (certificate reminders,
+    /// exempt from the per-recipient budget: an expiring certificate must not wait a day).
     pub(crate) async fn send_mail_with_calendar(
         &self,
         mail: &smartcore_mail::OutgoingMail,

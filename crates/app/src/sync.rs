@@ -302,6 +302,12 @@ impl App {
         let work = futures_util::stream::iter(due)
             .for_each_concurrent(settings.concurrency.max(1), |removal| async move {
                 let Some(id) = RemovalId::parse(&removal.id) else { return };
+                if removal.status == "tombstone" {
+                    if let Err(e) = self.take_over_tombstone(worker, &id, &removal).await {
+                        tracing::warn!(removal = %removal.id, error = %e, "could not record a tombstone's outcome");
+                    }
+                    return;
+                }
                 let result = self
                     .identity
                     .remove(removal.identity_org_id.as_deref(), &removal.identity_contact_id)
@@ -328,6 +334,72 @@ impl App {
         self.holding_leases(worker, settings.lease, work.boxed())
             .await;
         Ok(handled)
+    }
+
+    /// Takes over the registration of a contact removed while it was in flight (issue 24):
+    /// its worker finished nothing within its lease (killed between the identity side's answer
+    /// and recording it, or the answer never came). The registration is sent again with the
+    /// same idempotency key, so the identity side answers with what it did the first time (or
+    /// registers it now); either way its id is learnt and its removal queued. A refusal means
+    /// nothing is there: the tombstone is closed.
+    async fn take_over_tombstone(
+        &self,
+        worker: &str,
+        id: &RemovalId,
+        removal: &smartcore_storage::RemovalRecord,
+    ) -> Result<(), AppError> {
+        let job = SyncJob {
+            contact_id: removal.contact_id.clone(),
+            org_id: removal.org_id.clone(),
+            email: removal.email.clone(),
+            identity_org_id: removal.identity_org_id.clone(),
+            sync_attempts: removal.attempts,
+            // A tombstone is a removal pending: the list there may be full.
+            removal_pending: 1,
+        };
+        let registration = Registration {
+            identity_org_id: job.identity_org_id.clone(),
+            idempotency_key: job.contact_id.clone(),
+            email: job.email.clone(),
+        };
+        let outcome = self.identity.register(&registration).await;
+        let now = self.now();
+        self.metrics.removal_attempt(match &outcome {
+            Ok(_) => "taken_over",
+            Err(ConnectorError::Retryable { .. }) => "retry",
+            Err(_) => "nothing_there",
+        });
+        match outcome {
+            Ok(registered) => {
+                let automatic =
+                    self.removal_mode != smartcore_storage::RemovalMode::Queue { automatic: false };
+                let flagged = self
+                    .store
+                    .flag_orphaned_registration(
+                        &job,
+                        &registered.identity_contact_id,
+                        automatic,
+                        now,
+                    )
+                    .await?;
+                tracing::warn!(contact = %job.contact_id, %worker, removal = ?flagged.as_ref().map(RemovalId::as_str), identity_contact = %registered.identity_contact_id, "took over the registration of a removed contact");
+            }
+            Err(ConnectorError::Retryable {
+                reason,
+                retry_after,
+            }) => {
+                let attempt = u32::try_from(removal.attempts).unwrap_or(u32::MAX);
+                let next = now.plus_millis(millis(retry_delay(attempt, retry_after)));
+                self.store.retry_removal_later(id, &reason, next).await?;
+            }
+            Err(e) => {
+                tracing::info!(contact = %job.contact_id, reason = %e.reason(), "a removed contact's registration is not on the identity side");
+                self.store
+                    .close_tombstone(id, "not_registered", now)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Works the sync and removal queues until nothing is due (for tests and benchmarks).

@@ -102,6 +102,10 @@ enum Bench {
         connections: u32,
         #[arg(long, default_value_t = 10)]
         seconds: u32,
+        /// `list` (list-contacts under wrk) or `add-remove` (issue 24: each client adds a
+        /// contact and removes it again, on PostgreSQL, sampling pg_stat_activity).
+        #[arg(long, default_value = "list")]
+        mode: String,
     },
     /// SAML sign-in: POST /saml/{org}/acs from 64 concurrent clients (sign-ins/s, p50/p99),
     /// then /sso/complete, beside `verify` alone and its cryptography alone (digest + RSA).
@@ -141,7 +145,12 @@ fn main() -> anyhow::Result<()> {
             Bench::Load {
                 connections,
                 seconds,
-            } => load::run(connections, seconds).await,
+                mode,
+            } => match mode.as_str() {
+                "list" => load::run(connections, seconds).await,
+                "add-remove" => load::run_add_remove(connections as usize, seconds).await,
+                other => anyhow::bail!("--mode is list or add-remove, not {other}"),
+            },
             Bench::Sso { sign_ins, clients } => sso::run(sign_ins, clients).await,
         }
     })

@@ -135,7 +135,8 @@ pub async fn serve_web(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let limits = server::Limits::from_config(config);
+    let mut limits = server::Limits::from_config(config);
+    limits.metrics = Some(app.metrics().clone());
     // One shutdown for both addresses.
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);

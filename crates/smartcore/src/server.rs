@@ -40,6 +40,9 @@ pub struct Limits {
     /// Peers not held to the per-client share: the trusted proxies, which carry many clients.
     pub shared_peers: Vec<smartcore_web::IpNet>,
     pub shutdown_grace: Duration,
+    /// Where connections closed for the per-client share are counted
+    /// (`smartcore_limit_refusals_total{limit="connections_per_client"}`).
+    pub metrics: Option<smartcore_app::Metrics>,
 }
 
 impl Default for Limits {
@@ -60,6 +63,7 @@ impl Limits {
             max_connections_per_client: config.max_connections_per_client,
             shared_peers: config.trusted_proxies.clone(),
             shutdown_grace: config.shutdown_grace,
+            metrics: None,
         }
     }
 }
@@ -248,6 +252,9 @@ pub async fn run(
             // This client holds its share of the cap already: closed at once, so that one
             // client (or one IPv6 /64) cannot keep everyone else waiting in the listen queue.
             tracing::debug!(%remote, share = per_client.share, "connection refused: the client holds its share");
+            if let Some(metrics) = &limits.metrics {
+                metrics.connection_refused_by_share();
+            }
             drop(stream);
             continue;
         };

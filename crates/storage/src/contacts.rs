@@ -224,6 +224,21 @@ impl Store {
         now: Timestamp,
     ) -> Result<AddedContact, StoreError> {
         let mut tx = self.begin().await?;
+        // Read before the list's lock, which is held only for what must be decided under it
+        // (issue 24: the organisation's row was held across ten round trips).
+        let still_member = match new.member_id {
+            None => false,
+            Some(member) => {
+                sqlx::query_as::<_, (i64,)>(
+                    "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2",
+                )
+                .bind(new.org_id.as_str())
+                .bind(member.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .0 > 0
+            }
+        };
         lock_contact_list(&mut tx, new.org_id).await?;
         list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
         take_addition(&mut tx, new.org_id, now, new.additions_per_hour).await?;
@@ -282,7 +297,7 @@ impl Store {
         .bind(new.source.as_str())
         .bind(new.member_id.map(UserId::as_str))
         .bind(status.as_str())
-        .bind(identity_contact_id)
+        .bind(identity_contact_id.clone())
         .bind(synced_at)
         .bind(next_sync_at)
         .bind(now.unix_millis())
@@ -296,6 +311,7 @@ impl Store {
             other => other,
         })?;
 
+        let inserted_identity_id = identity_contact_id;
         audit::record(
             &mut tx,
             AuditEntry {
@@ -327,8 +343,24 @@ impl Store {
             )
             .await?;
         }
-        let contact = fetch_contact(&mut tx, new.org_id, &id).await?;
         tx.commit().await?;
+        // The row just written, without reading it back.
+        let contact = ItContact {
+            id: id.clone(),
+            org_id: new.org_id.clone(),
+            email: new.email.clone(),
+            name: new.name.cloned(),
+            source: new.source,
+            member_id: new.member_id.cloned(),
+            still_member,
+            status,
+            status_detail: None,
+            synced_at: synced_at.map(Timestamp::from_unix_millis),
+            identity_contact_id: inserted_identity_id,
+            created_at: now,
+            created_by: new.added_by.clone(),
+            mail_rejected: None,
+        };
         Ok(AddedContact {
             contact,
             cancelled_removal,
@@ -346,33 +378,79 @@ impl Store {
         now: Timestamp,
     ) -> Result<RemovedContact, StoreError> {
         let mut tx = self.begin().await?;
-        lock_contact_list(&mut tx, org_id).await?;
+        // Its address and name do not change; its status is taken from the DELETE below.
         let contact = fetch_contact(&mut tx, org_id, id).await?;
-        let sso_enabled: String = sqlx::query("SELECT sso_status FROM organisations WHERE id = $1")
-            .bind(org_id.as_str())
-            .fetch_one(&mut *tx)
-            .await?
-            .get(0);
+        let (sso_status, identity_org_id) = lock_contact_list(&mut tx, org_id).await?;
         list_of(&mut tx, org_id)
             .await?
-            .check_remove(sso_enabled == "enabled")?;
+            .check_remove(sso_status == "enabled")?;
 
-        sqlx::query("DELETE FROM it_contacts WHERE id = $1")
+        // The row as it is deleted decides what reaches the identity side, not the row read
+        // above: a worker may have recorded its registration since (the DELETE waits for its
+        // commit on PostgreSQL and sees the row it left), and a contact Synced meanwhile needs
+        // its removal like any other.
+        let (status, identity_contact_id, lease_owner, lease_until, sync_attempts): (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            i64,
+        ) = sqlx::query_as(
+            "DELETE FROM it_contacts WHERE id = $1 \
+             RETURNING status, identity_contact_id, lease_owner, lease_until, sync_attempts",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let mut contact = contact;
+        contact.status = SyncStatus::parse(&status).unwrap_or(contact.status);
+        contact.identity_contact_id = identity_contact_id;
+        if contact.status == SyncStatus::Synced && contact.synced_at.is_none() {
+            contact.synced_at = Some(now);
+        }
+        // Issue 24: a pending contact whose registration may have reached the identity side
+        // (claimed by a worker, alive or killed, or tried before with no answer) leaves a
+        // tombstone: the worker that finishes or takes over that registration learns the
+        // identity-side id and queues its removal, so nothing is left there.
+        let in_flight = (contact.status == SyncStatus::Pending
+            && mode != RemovalMode::CompletedNow
+            && (lease_owner.is_some() || sync_attempts > 0))
+            .then_some((lease_owner, lease_until));
+
+        let mut tombstone = None;
+        if let Some((lease_owner, lease_until)) = in_flight {
+            let automatic = matches!(mode, RemovalMode::Queue { automatic: true });
+            let tid = RemovalId::generate();
+            // The tombstone keeps the contact's lease: a live worker's heartbeat renews it, and
+            // it is taken over only once that lease has run out.
+            sqlx::query(
+                "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+                     identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at, \
+                     lease_owner, lease_until) \
+                 SELECT $1, id, $2, $3, $4, identity_org_id, '', 'tombstone', $5, $6, $7, $5, $8, $9 \
+                 FROM organisations WHERE id = $10",
+            )
+            .bind(tid.as_str())
             .bind(id.as_str())
+            .bind(contact.email.as_str())
+            .bind(contact.email.key())
+            .bind(now.unix_millis())
+            .bind(removed_by.as_str())
+            .bind(i64::from(automatic))
+            .bind(lease_until.and(lease_owner.clone()))
+            .bind(lease_owner.and(lease_until))
+            .bind(org_id.as_str())
             .execute(&mut *tx)
             .await?;
+            tombstone = Some(tid);
+        }
 
         let identity_removal =
             IdentityRemoval::for_status(contact.status, mode == RemovalMode::CompletedNow);
         let mut removal_id = None;
         if identity_removal != IdentityRemoval::NotNeeded {
             let rid = RemovalId::generate();
-            let identity_org_id: Option<String> =
-                sqlx::query("SELECT identity_org_id FROM organisations WHERE id = $1")
-                    .bind(org_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .get(0);
             let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
                 RemovalMode::CompletedNow => (
                     "completed",
@@ -428,6 +506,7 @@ impl Store {
                     "was": contact.status.as_str(),
                     "identity_removal": identity_removal.as_str(),
                     "removal_id": removal_id.as_ref().map(RemovalId::as_str),
+                    "registration_in_flight": tombstone.as_ref().map(RemovalId::as_str),
                 }),
             },
         )
@@ -441,18 +520,20 @@ impl Store {
     }
 }
 
-/// Serialises changes of one organisation's contact list (see the module documentation).
-async fn lock_contact_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<(), StoreError> {
-    let done = sqlx::query(
-        "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1",
+/// Serialises changes of one organisation's contact list (see the module documentation);
+/// returns the organisation's SSO status and identity-side id, read with the lock.
+async fn lock_contact_list(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+) -> Result<(String, Option<String>), StoreError> {
+    sqlx::query_as(
+        "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1 \
+         RETURNING sso_status, identity_org_id",
     )
     .bind(org_id.as_str())
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 async fn list_of(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
@@ -497,25 +578,30 @@ async fn take_addition(
     limit: i64,
 ) -> Result<(), StoreError> {
     let since = now.unix_millis() - ADDITION_WINDOW_MS;
-    let recent: Vec<(i64,)> = sqlx::query_as(
-        "SELECT at FROM contact_additions WHERE org_id = $1 AND at > $2 ORDER BY at LIMIT $3",
+    // One read: the additions within the window, the oldest of them, and the stale rows.
+    let (recent, oldest, stale): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), MIN(CASE WHEN at > $2 THEN at END), \
+                SUM(CASE WHEN at <= $2 THEN 1 ELSE 0 END) \
+         FROM contact_additions WHERE org_id = $1",
     )
     .bind(org_id.as_str())
     .bind(since)
-    .bind(limit)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    if recent.len() as i64 >= limit {
-        let oldest = recent.first().map_or(now.unix_millis(), |(at,)| *at);
+    if recent.unwrap_or(0) >= limit {
+        let oldest = oldest.unwrap_or(now.unix_millis());
         return Err(StoreError::Throttled {
             free_at: oldest + ADDITION_WINDOW_MS,
         });
     }
-    sqlx::query("DELETE FROM contact_additions WHERE org_id = $1 AND at <= $2")
-        .bind(org_id.as_str())
-        .bind(since)
-        .execute(&mut *conn)
-        .await?;
+    // Rows out of the window are pruned now and then, not at every addition.
+    if stale.unwrap_or(0) >= limit {
+        sqlx::query("DELETE FROM contact_additions WHERE org_id = $1 AND at <= $2")
+            .bind(org_id.as_str())
+            .bind(since)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query("INSERT INTO contact_additions (org_id, at) VALUES ($1, $2)")
         .bind(org_id.as_str())
         .bind(now.unix_millis())

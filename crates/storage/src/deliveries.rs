@@ -132,7 +132,48 @@ pub(crate) async fn record_many(
     Ok(())
 }
 
+/// The window of [`Store::take_mail_budget`]: a day.
+pub const MAIL_BUDGET_WINDOW_MS: i64 = 86_400_000;
+
 impl Store {
+    /// Takes one mail from `email_key`'s budget (issue 24): at most `per_day` mails in a
+    /// day-long window that starts with the first mail counted. `Ok(None)` when taken;
+    /// `Ok(Some(free_at))` when the budget is spent, with the time the window ends. One
+    /// statement, so instances sending at once cannot overshoot it.
+    pub async fn take_mail_budget(
+        &self,
+        email_key: &str,
+        per_day: i64,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let window_over = now.unix_millis() - MAIL_BUDGET_WINDOW_MS;
+        let taken: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO mail_budgets (email_key, window_start, sent) VALUES ($1, $2, 1) \
+             ON CONFLICT (email_key) DO UPDATE SET \
+                 sent = CASE WHEN mail_budgets.window_start <= $3 THEN 1 ELSE mail_budgets.sent + 1 END, \
+                 window_start = CASE WHEN mail_budgets.window_start <= $3 THEN $2 ELSE mail_budgets.window_start END \
+             WHERE mail_budgets.window_start <= $3 OR mail_budgets.sent < $4 \
+             RETURNING sent",
+        )
+        .bind(email_key)
+        .bind(now.unix_millis())
+        .bind(window_over)
+        .bind(per_day)
+        .fetch_optional(&self.pool)
+        .await?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        let (start,): (i64,) =
+            sqlx::query_as("SELECT window_start FROM mail_budgets WHERE email_key = $1")
+                .bind(email_key)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Some(Timestamp::from_unix_millis(
+            start + MAIL_BUDGET_WINDOW_MS,
+        )))
+    }
+
     /// Records the attempts of one send-out (several recipients) in one transaction.
     pub async fn record_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;

@@ -39,7 +39,7 @@ pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, Token
 pub use contacts::{
     AddedContact, ContactListing, ContactRecord, NewContact, RemovalMode, RemovedContact,
 };
-pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord};
+pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord, MAIL_BUDGET_WINDOW_MS};
 pub use domains::{
     CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,
 };

@@ -82,6 +82,20 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// One write of the organisation's row in a transaction of its own, as every change of
+    /// its contact list begins: the floor of `smartcore-bench load --mode add-remove`.
+    pub async fn bench_touch_org(&self, org_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1",
+        )
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Takes the organisation's lock for the rest of the transaction: the one way to serialise

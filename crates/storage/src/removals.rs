@@ -97,14 +97,7 @@ impl Store {
         .await?;
         // A place is free on the identity side: registrations waiting for it are due at once,
         // and contacts refused there for a full list try again (issue 24).
-        sqlx::query(
-            "UPDATE it_contacts SET next_sync_at = $1, waiting_for = NULL \
-             WHERE org_id = $2 AND status = 'pending' AND waiting_for IS NOT NULL",
-        )
-        .bind(now.unix_millis())
-        .bind(&org_id)
-        .execute(&mut *tx)
-        .await?;
+        wake_waiting(&mut tx, &org_id, now).await?;
         let revived: Vec<(String, String)> = sqlx::query_as(
             "UPDATE it_contacts SET status = 'pending', sync_attempts = 0, next_sync_at = $1, \
                  status_detail = 'Registering again: a removal on the identity side has completed.' \
@@ -160,7 +153,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
-                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status = 'pending'",
+                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status IN ('pending', 'tombstone')",
         )
         .bind(error)
         .bind(next_attempt_at.unix_millis())
@@ -187,8 +180,10 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` automatic removals that are due, for `lease_ms`. A removal claimed
-    /// by one worker is invisible to the others until the lease runs out.
+    /// Claims up to `limit` automatic removals that are due, for `lease_ms`, and the due
+    /// tombstones (status `tombstone`: a contact removed while its registration was in flight,
+    /// whose worker finished nothing within its lease). A row claimed by one worker is
+    /// invisible to the others until the lease runs out.
     pub async fn claim_due_removals(
         &self,
         owner: &str,
@@ -200,10 +195,11 @@ impl Store {
         let claimed: Vec<(String,)> = sqlx::query_as(
             "UPDATE identity_removals SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM identity_removals \
-                          WHERE status = 'pending' AND automatic = 1 AND next_attempt_at <= $3 \
+                          WHERE ((status = 'pending' AND automatic = 1) OR status = 'tombstone') \
+                            AND next_attempt_at <= $3 \
                             AND (lease_until IS NULL OR lease_until < $3) \
                           ORDER BY next_attempt_at LIMIT $4) \
-               AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+               AND status IN ('pending', 'tombstone') AND (lease_until IS NULL OR lease_until < $3) \
              RETURNING id",
         )
         .bind(owner)
@@ -221,4 +217,22 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A place is free on the identity side of `org_id`: the registrations waiting for one are due
+/// at once (issue 24).
+pub(crate) async fn wake_waiting(
+    tx: &mut sqlx::AnyConnection,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE it_contacts SET next_sync_at = $1, waiting_for = NULL \
+         WHERE org_id = $2 AND status = 'pending' AND waiting_for IS NOT NULL",
+    )
+    .bind(now.unix_millis())
+    .bind(org_id)
+    .execute(tx)
+    .await?;
+    Ok(())
 }

@@ -49,12 +49,12 @@ impl Store {
         let (taken, removal_id, removal_email): (i64, Option<String>, Option<String>) =
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'synced') \
-                      + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status = 'pending') \
+                      + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status IN ('pending', 'tombstone')) \
                       + (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'pending' \
                            AND id < $2 AND lease_until IS NOT NULL AND lease_until >= $3), \
                    r.id, r.email \
                  FROM (SELECT 1 AS one) AS x LEFT JOIN (SELECT id, email FROM identity_removals \
-                   WHERE org_id = $1 AND status = 'pending' ORDER BY requested_at, id LIMIT 1) r ON 1 = 1",
+                   WHERE org_id = $1 AND status IN ('pending', 'tombstone') ORDER BY requested_at, id LIMIT 1) r ON 1 = 1",
             )
             .bind(org_id)
             .bind(contact_id)
@@ -79,8 +79,12 @@ impl Store {
         reason: &str,
         recheck_at: Timestamp,
     ) -> Result<(), StoreError> {
+        // A removal that completed since the room was counted has already woken its waiters,
+        // not this one: then it is due again at once rather than at the recheck.
         sqlx::query(
-            "UPDATE it_contacts SET status_detail = $1, next_sync_at = $2, waiting_for = $3, \
+            "UPDATE it_contacts SET status_detail = $1, waiting_for = $3, \
+                 next_sync_at = CASE WHEN EXISTS (SELECT 1 FROM identity_removals \
+                     WHERE id = $3 AND status IN ('pending', 'tombstone')) THEN $2 ELSE 0 END, \
                  lease_owner = NULL, lease_until = NULL \
              WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
         )
@@ -125,7 +129,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts, \
                CASE WHEN EXISTS (SELECT 1 FROM identity_removals r \
-                                 WHERE r.org_id = c.org_id AND r.status = 'pending') \
+                                 WHERE r.org_id = c.org_id AND r.status IN ('pending', 'tombstone')) \
                     THEN 1 ELSE 0 END AS removal_pending \
              FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
              WHERE c.lease_owner = $1 AND c.lease_until IS NOT NULL ORDER BY c.next_sync_at",
@@ -315,9 +319,11 @@ impl Store {
         Ok(())
     }
 
-    /// A registration finished after its contact was removed: unless the address is a contact
-    /// again (the new contact will adopt the registration), queue its removal so nothing is
-    /// left behind on the identity side.
+    /// A registration finished after its contact was removed (by the worker that sent it, or
+    /// by one that took over its tombstone): unless the address is a contact again (the new
+    /// contact will adopt the registration), queue its removal so nothing is left behind on
+    /// the identity side. The contact's tombstone, if it left one, becomes that removal, or is
+    /// closed when none is needed.
     pub async fn flag_orphaned_registration(
         &self,
         job: &SyncJob,
@@ -333,30 +339,66 @@ impl Store {
                 .bind(email.key())
                 .fetch_optional(&mut *tx)
                 .await?;
-        if again.is_some() {
+        // The identity side holds an address once: a removal already pending for it removes
+        // this registration too.
+        let pending: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM identity_removals WHERE org_id = $1 AND email_key = $2 AND status = 'pending'",
+        )
+        .bind(&job.org_id)
+        .bind(email.key())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if again.is_some() || pending.is_some() {
+            let outcome = if again.is_some() {
+                "adopted_by_readd"
+            } else {
+                "superseded"
+            };
+            let closed = close_tombstones_of(&mut tx, &job.contact_id, outcome, now).await?;
+            tx.commit().await?;
+            if closed > 0 {
+                tracing::info!(contact = %job.contact_id, outcome, "tombstone closed");
+            }
             return Ok(None);
         }
-        let id = RemovalId::generate();
-        let inserted = sqlx::query(
-            "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
-                 identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, 'system', $9, $10) ON CONFLICT DO NOTHING",
+        let tombstone: Option<(String,)> = sqlx::query_as(
+            "UPDATE identity_removals SET status = 'pending', identity_contact_id = $1, automatic = $2, \
+                 next_attempt_at = $3, lease_owner = NULL, lease_until = NULL \
+             WHERE contact_id = $4 AND status = 'tombstone' RETURNING id",
         )
-        .bind(id.as_str())
-        .bind(&job.org_id)
-        .bind(&job.contact_id)
-        .bind(email.as_str())
-        .bind(email.key())
-        .bind(&job.identity_org_id)
         .bind(identity_contact_id)
-        .bind(now.unix_millis())
         .bind(i64::from(automatic))
         .bind(automatic.then_some(now.unix_millis()))
-        .execute(&mut *tx)
+        .bind(&job.contact_id)
+        .fetch_optional(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(None);
-        }
+        let id = match tombstone {
+            Some((id,)) => RemovalId::parse(&id).ok_or(StoreError::NotFound)?,
+            None => {
+                let id = RemovalId::generate();
+                let inserted = sqlx::query(
+                    "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+                         identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, 'system', $9, $10) ON CONFLICT DO NOTHING",
+                )
+                .bind(id.as_str())
+                .bind(&job.org_id)
+                .bind(&job.contact_id)
+                .bind(email.as_str())
+                .bind(email.key())
+                .bind(&job.identity_org_id)
+                .bind(identity_contact_id)
+                .bind(now.unix_millis())
+                .bind(i64::from(automatic))
+                .bind(automatic.then_some(now.unix_millis()))
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                id
+            }
+        };
         audit::record(
             &mut tx,
             AuditEntry {
@@ -365,12 +407,39 @@ impl Store {
                 actor: "system",
                 action: "identity_removal.flagged",
                 target: Some(id.as_str()),
-                details: json!({ "email": email.as_str(), "reason": "registered after the contact was removed", "contact_id": job.contact_id }),
+                details: json!({ "email": email.as_str(), "identity_contact_id": identity_contact_id, "reason": "registered after the contact was removed", "contact_id": job.contact_id }),
             },
         )
         .await?;
         tx.commit().await?;
         Ok(Some(id))
+    }
+
+    /// A tombstone whose registration turned out not to exist on the identity side (refused
+    /// there, or the organisation no longer linked): closed, and the registrations that waited
+    /// for its place are due at once.
+    pub async fn close_tombstone(
+        &self,
+        id: &RemovalId,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let closed: Option<(String,)> = sqlx::query_as(
+            "UPDATE identity_removals SET status = 'cancelled', outcome = $1, completed_at = $2, \
+                 completed_by = 'system', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $3 AND status = 'tombstone' RETURNING org_id",
+        )
+        .bind(outcome)
+        .bind(now.unix_millis())
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((org_id,)) = &closed {
+            crate::removals::wake_waiting(&mut tx, org_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(closed.is_some())
     }
 
     /// Contacts registered here (synced), for the drift check: (contact id, e-mail,
@@ -423,4 +492,27 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Closes the tombstones `contact_id` left (see [`Store::close_tombstone`]).
+async fn close_tombstones_of(
+    tx: &mut sqlx::AnyConnection,
+    contact_id: &str,
+    outcome: &str,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let closed: Vec<(String,)> = sqlx::query_as(
+        "UPDATE identity_removals SET status = 'cancelled', outcome = $1, completed_at = $2, \
+             completed_by = 'system', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
+         WHERE contact_id = $3 AND status = 'tombstone' RETURNING org_id",
+    )
+    .bind(outcome)
+    .bind(now.unix_millis())
+    .bind(contact_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if let Some((org_id,)) = closed.first() {
+        crate::removals::wake_waiting(tx, org_id, now).await?;
+    }
+    Ok(closed.len() as u64)
 }

@@ -296,7 +296,14 @@ async fn gated(
             }
             response
         }
-        Verdict::Serve => next.run(request).await,
+        Verdict::Serve => {
+            let response = next.run(request).await;
+            let after = app.lock().faults.answer_latency_ms;
+            if after > 0 {
+                tokio::time::sleep(Duration::from_millis(after)).await;
+            }
+            response
+        }
     }
 }
 

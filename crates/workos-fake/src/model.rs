@@ -37,6 +37,10 @@ pub enum Fault {
     LoseAnswer { count: u32 },
     /// Every API answer is delayed by `ms` milliseconds (0 switches it off).
     Latency { ms: u64 },
+    /// Every API request is processed at once (a create does create), and its answer then
+    /// waits `ms` milliseconds (0 switches it off): a client that dies meanwhile never learns
+    /// what was done.
+    AnswerLatency { ms: u64 },
     /// At most `limit` API requests are served at once; the others wait their turn
     /// (`null` removes the limit). With a latency this fixes the server's own throughput.
     MaxConcurrency { limit: Option<usize> },
@@ -68,6 +72,9 @@ pub struct Faults {
     pub drop_next: u32,
     pub lose_answer_next: u32,
     pub latency_ms: u64,
+    /// Delay after the work is done, before the answer (see [`Fault::AnswerLatency`]).
+    #[serde(default)]
+    pub answer_latency_ms: u64,
     pub max_concurrency: Option<usize>,
     /// Per-organisation contact limit when not WorkOS' [`MAX_CONTACTS_PER_ORG`].
     pub contact_limit: Option<usize>,
@@ -96,6 +103,7 @@ impl Faults {
             Fault::DropConnection { count } => self.drop_next = count,
             Fault::LoseAnswer { count } => self.lose_answer_next = count,
             Fault::Latency { ms } => self.latency_ms = ms,
+            Fault::AnswerLatency { ms } => self.answer_latency_ms = ms,
             Fault::MaxConcurrency { limit } => self.max_concurrency = limit.filter(|l| *l > 0),
             Fault::RejectEmail { email, message } => {
                 let message = message.unwrap_or_else(|| {

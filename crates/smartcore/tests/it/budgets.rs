@@ -285,3 +285,123 @@ on_each_backend!(
     an_organisation_adds_at_most_100_contacts_an_hour,
     an_invitation_is_resent_at_most_three_times_a_day
 );
+
+/// `email`'s deliveries in `org`, oldest first: (kind, status, error).
+async fn deliveries_to(
+    app: &TestApp,
+    org: &str,
+    token: &str,
+    email: &str,
+) -> Vec<(String, String, String)> {
+    let log: Value = app
+        .get(&format!("/api/v1/orgs/{org}/mail-deliveries"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<(String, String, String)> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["email"] == email)
+        .map(|d| {
+            let text = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+            (text("kind"), text("status"), text("error"))
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Waits until `email` has a delivery of `kind` with `status` in `org`; returns its error text.
+async fn wait_for_delivery(
+    app: &TestApp,
+    org: &str,
+    token: &str,
+    email: &str,
+    kind: &str,
+    status: &str,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = deliveries_to(app, org, token, email).await;
+        if let Some((_, _, error)) = found.iter().find(|(k, s, _)| k == kind && s == status) {
+            return error.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {status} {kind} to {email}: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Issue 24: a budget per recipient across every kind of mail (reminders exempt).
+mod per_recipient {
+    use super::*;
+
+    async fn an_address_gets_at_most_20_mails_a_day_whatever_the_kind_and_organisation(
+        backend: Backend,
+    ) {
+        const BUSY: &str = "busy@partner.example";
+        let (app, clock, _db) = start(backend).await;
+        let token = app.user("admin@budget.example", false).await;
+        let mut orgs = Vec::new();
+        for i in 0..21 {
+            let org = app.app.create_org(&format!("Budget {i}")).await.unwrap();
+            app.app
+                .add_member(&org, "admin@budget.example", smartcore_domain::Role::Admin)
+                .await
+                .unwrap();
+            orgs.push(org.id);
+        }
+        // The partner's address is an IT contact of 20 organisations: 20 welcomes, one a kind.
+        for org in &orgs[..20] {
+            app.add_manual(org, &token, BUSY).await;
+            wait_for_delivery(&app, org, &token, BUSY, "welcome", "sent").await;
+        }
+        // The 21st mail of the day, of any kind, waits: an invitation…
+        let r = app
+            .post(
+                &format!("/api/v1/orgs/{}/invitations", orgs[0]),
+                &token,
+                json!({ "email": BUSY, "role": "member" }),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "the invitation itself is made"
+        );
+        let error = wait_for_delivery(&app, &orgs[0], &token, BUSY, "invitation", "deferred").await;
+        assert!(error.contains("20 mails from us within a day"), "{error}");
+        // … and the welcome of a 21st organisation, shown to its administrators as deferred
+        // while the contact is Synced.
+        app.add_manual(&orgs[20], &token, BUSY).await;
+        app.wait_for_status(&orgs[20], &token, BUSY, "synced", 10)
+            .await;
+        let error = wait_for_delivery(&app, &orgs[20], &token, BUSY, "welcome", "deferred").await;
+        assert!(
+            error.contains(BUSY) && error.contains("deferred until"),
+            "{error}"
+        );
+        assert!(limit_refusals(&app, "mail_per_recipient").await >= 2.0);
+        // Another address of the same organisation is not held back.
+        app.add_manual(&orgs[20], &token, "other@partner.example")
+            .await;
+        wait_for_delivery(
+            &app,
+            &orgs[20],
+            &token,
+            "other@partner.example",
+            "welcome",
+            "sent",
+        )
+        .await;
+
+        // A day later the deferred welcome goes out on its own.
+        clock.advance_millis(DAY_MS + 1);
+        wait_for_delivery(&app, &orgs[20], &token, BUSY, "welcome", "sent").await;
+    }
+    on_each_backend!(an_address_gets_at_most_20_mails_a_day_whatever_the_kind_and_organisation);
+}

@@ -17,6 +17,7 @@ mod members;
 mod metadata_url;
 mod metrics;
 mod orgs;
+mod orphans;
 mod request_ids;
 mod saml_conformance;
 mod saml_idp;

@@ -637,6 +637,8 @@ async fn sigterm_under_load_cuts_off_no_request() {
     );
 }
 
+const METRICS_TOKEN: &str = "metrics-token-0123456789abcdef";
+
 /// Issue 24: one client (one address; IPv6 by its /64) holds at most its share of the
 /// connection cap; a connection past it is closed at once, and other clients are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -647,6 +649,7 @@ async fn one_client_holds_at_most_its_share_of_the_connections() {
         &[
             ("SMARTCORE_MAX_CONNECTIONS", "50".to_owned()),
             ("SMARTCORE_MAX_CONNECTIONS_PER_CLIENT", SHARE.to_string()),
+            ("SMARTCORE_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
         ],
     )
     .await
@@ -678,10 +681,24 @@ async fn one_client_holds_at_most_its_share_of_the_connections() {
         matches!(read, Ok(0) | Err(_)),
         "served past its share: {read:?}"
     );
-    // Another client is served meanwhile.
+    // Another client is served meanwhile, and the refusal is counted in /metrics.
     let mut other = from("127.0.0.3").await;
     other.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_response(&mut other).await, 200);
+    let metrics = app
+        .request(reqwest::Method::GET, "/metrics", Some(METRICS_TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "smartcore_limit_refusals_total{limit=\"connections_per_client\"} 1"),
+        "one refusal counted: {metrics}"
+    );
     // A connection closed gives its place back.
     drop(hog.pop());
     let deadline = Instant::now() + Duration::from_secs(5);
