@@ -250,7 +250,7 @@ impl App {
         Ok(self.store.contact(&org_id, &contact_id).await?)
     }
 
-    /// The member picker: the best matches for `query` (see [`App::search_org_members`]).
+    /// The member picker: the best matches for `query` (see `App::search_org_members`).
     pub async fn search_members(
         &self,
         actor: &Actor,

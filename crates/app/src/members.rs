@@ -131,7 +131,7 @@ async fn audit_member(
 impl App {
     /// The members list, for administrators. Without a query: a page of all members by name;
     /// `cursor` is the previous page's `next`. With one: the ranked search's single page
-    /// (see [`App::search_org_members`]) with its count; a cursor is refused there, as a
+    /// (see `App::search_org_members`) with its count; a cursor is refused there, as a
     /// search has no further pages.
     pub async fn list_members(
         &self,

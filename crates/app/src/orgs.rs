@@ -120,7 +120,7 @@ impl App {
         Ok(user)
     }
 
-    /// Imports members in batches of [`IMPORT_BATCH`] rows, each batch in one transaction,
+    /// Imports members in batches of `IMPORT_BATCH` rows, each batch in one transaction,
     /// written set-wise (see `smartcore_storage::MemberImport`: multi-row inserts on SQLite,
     /// `COPY` and one merge on PostgreSQL) while the next batch is read and checked: memory
     /// stays flat whatever the file's size. Valid rows are written in file order (the last row

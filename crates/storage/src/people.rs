@@ -72,7 +72,7 @@ impl MemberCursor {
     }
 }
 
-/// A membership changed by [`Store::set_member_role`] or [`Store::remove_member`].
+/// A membership as it was before a role change or removal (see `crate::memberships`).
 #[derive(Debug, Clone)]
 pub struct ChangedMember {
     pub user_id: String,
