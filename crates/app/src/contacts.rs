@@ -199,16 +199,30 @@ impl App {
     ) -> Result<Removal, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
-        let removed = self
-            .store
-            .remove_contact(
-                &org_id,
-                &contact_id,
-                &actor.user_id,
-                self.removal_mode,
-                self.now(),
-            )
-            .await?;
+        // A removal locks the list, then the contact and (by cascade) its trust row, while a
+        // worker recording a registration or a welcome may hold the latter: PostgreSQL then
+        // rolls one back as a deadlock's loser. The unit of work is run again (at most three
+        // times in all) rather than answered 503.
+        let mut tries = 0;
+        let removed = loop {
+            tries += 1;
+            match self
+                .store
+                .remove_contact(
+                    &org_id,
+                    &contact_id,
+                    &actor.user_id,
+                    self.removal_mode,
+                    self.now(),
+                )
+                .await
+            {
+                Err(e) if e.lost_a_race() && tries < 3 => {
+                    tracing::info!(error = %e, "removal lost a race with a worker; running it again");
+                }
+                other => break other?,
+            }
+        };
         tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
         // Calendar events it received are cancelled, in the background: the removal does not
         // wait for the mail server.

@@ -46,6 +46,19 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when PostgreSQL chose this transaction as the loser of a deadlock or a
+    /// serialisation race (40P01, 40001): it was rolled back whole, and running the same unit
+    /// of work again is the documented remedy.
+    pub fn lost_a_race(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        )
+    }
+}
+
 fn sqlx_error_is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
