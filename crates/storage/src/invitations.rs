@@ -78,6 +78,7 @@ impl Store {
     ) -> Result<Vec<InvitationRecord>, StoreError> {
         Ok(sqlx::query_as(PENDING_OF_ORG)
             .bind(org_id.as_str())
+            .bind(InvitationStatus::Pending.as_str())
             .fetch_all(&self.pool)
             .await?)
     }
@@ -112,7 +113,7 @@ impl Store {
 const PENDING_OF_ORG: &str = "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, u.name AS invited_by_name, \
      i.created_at, i.sent_at, i.expires_at, i.status, i.token_hash \
      FROM invitations i LEFT JOIN users u ON u.id = i.invited_by \
-     WHERE i.org_id = $1 AND i.status = 'pending' ORDER BY i.id";
+     WHERE i.org_id = $1 AND i.status = $2 ORDER BY i.id";
 
 const INVITATION_BY_ID: &str = "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, u.name AS invited_by_name, \
      i.created_at, i.sent_at, i.expires_at, i.status, i.token_hash \

@@ -117,13 +117,11 @@ impl Store {
         .await?)
     }
 
+    /// The user with this address (`NotFound` without one); see [`Store::find_user_by_email`].
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<UserRecord, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, email, name, password_hash, is_staff, created_at, disabled_at FROM users WHERE email_key = $1",
-        )
-        .bind(email.key())
-        .fetch_one(&self.pool)
-        .await?)
+        self.find_user_by_email(email)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<(), StoreError> {
