@@ -385,6 +385,17 @@ impl Store {
             .await?
             .check_remove(sso_status == "enabled")?;
 
+        // A welcome claimed but not yet being sent goes with the contact, and so does the
+        // week's welcome it took: the address is welcomed when it is added again.
+        crate::trust::return_unsent_welcome(
+            &mut tx,
+            id.as_str(),
+            org_id.as_str(),
+            contact.email.key(),
+            now,
+        )
+        .await?;
+
         // The row as it is deleted decides what reaches the identity side, not the row read
         // above: a worker may have recorded its registration since (the DELETE waits for its
         // commit on PostgreSQL and sees the row it left), and a contact Synced meanwhile needs

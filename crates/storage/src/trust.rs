@@ -110,6 +110,31 @@ pub(crate) async fn claim_welcome(
     Ok(welcome)
 }
 
+/// Gives the organisation's welcome budget for the contact's address back when its welcome
+/// was claimed but is neither sent nor being sent (called as the contact is removed): a contact
+/// added by mistake and removed at once does not cost the address its welcome for a week. A
+/// welcome a worker holds may be on its way, so that one keeps the budget.
+pub(crate) async fn return_unsent_welcome(
+    conn: &mut AnyConnection,
+    contact_id: &str,
+    org_id: &str,
+    email_key: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM welcome_budget WHERE org_id = $1 AND email_key = $2 AND welcomed_at IN \
+             (SELECT welcome_claimed_at FROM contact_trust WHERE contact_id = $3 \
+                  AND welcome_sent_at IS NULL AND (welcome_lease_until IS NULL OR welcome_lease_until <= $4))",
+    )
+    .bind(org_id)
+    .bind(email_key)
+    .bind(contact_id)
+    .bind(now.unix_millis())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// At most one welcome per organisation and address in this time: 7 days.
 pub const WELCOME_BUDGET_MS: i64 = 7 * 86_400_000;
 

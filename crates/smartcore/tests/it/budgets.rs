@@ -2,10 +2,10 @@
 //! add/remove churn, at most 100 contact additions an hour per organisation, at most 3 resends
 //! a day per invitation; each counted in /metrics.
 
-use crate::support::{Backend, TestApp, fresh_database, problem};
+use crate::support::{Backend, NO_WORKERS, TestApp, fresh_database, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use smartcore_app::ManualClock;
+use smartcore_app::{ManualClock, SyncSettings};
 use smartcore_domain::Timestamp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,68 +55,98 @@ async fn welcomes_to(app: &TestApp, org: &str, token: &str, email: &str) -> usiz
         .count()
 }
 
-/// Waits until `email` has `n` welcomes recorded (and stays there a moment).
-async fn settle_welcomes(app: &TestApp, org: &str, token: &str, email: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while welcomes_to(app, org, token, email).await < n {
-        assert!(
-            Instant::now() < deadline,
-            "{email} did not get {n} welcomes"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(welcomes_to(app, org, token, email).await, n, "{email}");
+/// Like [`start`], without background workers: the test drives the sync and the welcomes
+/// (see [`drive`]), so nothing races it.
+async fn start_driven(
+    backend: Backend,
+) -> (TestApp, Arc<ManualClock>, crate::support::TestDatabase) {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_datetime(
+        time::OffsetDateTime::now_utc(),
+    )));
+    let (url, db) = fresh_database(backend).await.expect("database");
+    let extra = [
+        ("SMARTCORE_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
+        (NO_WORKERS, "1".to_owned()),
+    ];
+    let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
+    (app, clock, db)
 }
 
-async fn add_and_remove(app: &TestApp, org: &str, token: &str, email: &str) {
+/// Registers what is due at the identity side and sends the welcomes that are due.
+async fn drive(app: &TestApp) {
+    app.app
+        .drain_queues("test", SyncSettings::default())
+        .await
+        .expect("sync");
+    app.app.send_welcomes(None).await.expect("welcomes");
+}
+
+async fn add_synced(app: &TestApp, org: &str, token: &str, email: &str) -> String {
     let c = app.add_manual(org, token, email).await;
+    drive(app).await;
     app.wait_for_status(org, token, email, "synced", 10).await;
+    c["id"].as_str().unwrap().to_owned()
+}
+
+async fn remove(app: &TestApp, org: &str, token: &str, id: &str) {
     let r = app
-        .delete(
-            &format!(
-                "/api/v1/orgs/{org}/it-contacts/{}",
-                c["id"].as_str().unwrap()
-            ),
-            token,
-        )
+        .delete(&format!("/api/v1/orgs/{org}/it-contacts/{id}"), token)
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
 async fn an_address_is_welcomed_once_a_week_whatever_the_churn(backend: Backend) {
-    let (app, clock, _db) = start(backend).await;
+    let (app, clock, _db) = start_driven(backend).await;
     let (org, token) = app.org_with_admin("Churn Ltd").await;
     for _ in 0..4 {
-        add_and_remove(&app, &org, &token, "it@churn.example").await;
+        let id = add_synced(&app, &org, &token, "it@churn.example").await;
+        remove(&app, &org, &token, &id).await;
     }
-    app.add_manual(&org, &token, "it@churn.example").await;
-    app.wait_for_status(&org, &token, "it@churn.example", "synced", 10)
-        .await;
-    settle_welcomes(&app, &org, &token, "it@churn.example", 1).await;
+    let id = add_synced(&app, &org, &token, "it@churn.example").await;
+    assert_eq!(welcomes_to(&app, &org, &token, "it@churn.example").await, 1);
     assert_eq!(limit_refusals(&app, "welcome_per_address").await, 4.0);
     // Another address is welcomed as usual.
-    app.add_manual(&org, &token, "other@churn.example").await;
-    settle_welcomes(&app, &org, &token, "other@churn.example", 1).await;
+    add_synced(&app, &org, &token, "other@churn.example").await;
+    assert_eq!(
+        welcomes_to(&app, &org, &token, "other@churn.example").await,
+        1
+    );
 
     // A week later the address may be welcomed again.
-    let c = app
-        .contacts(&org, &token)
-        .await
-        .into_iter()
-        .find(|c| c["email"] == "it@churn.example")
-        .unwrap();
-    app.delete(
-        &format!(
-            "/api/v1/orgs/{org}/it-contacts/{}",
-            c["id"].as_str().unwrap()
-        ),
-        &token,
-    )
-    .await;
+    remove(&app, &org, &token, &id).await;
     clock.advance_millis(7 * DAY_MS + 1);
-    app.add_manual(&org, &token, "it@churn.example").await;
-    settle_welcomes(&app, &org, &token, "it@churn.example", 2).await;
+    add_synced(&app, &org, &token, "it@churn.example").await;
+    assert_eq!(welcomes_to(&app, &org, &token, "it@churn.example").await, 2);
+}
+
+async fn a_contact_removed_before_its_welcome_went_out_keeps_the_address_welcome(backend: Backend) {
+    let (app, _clock, _db) = start_driven(backend).await;
+    let (org, token) = app.org_with_admin("Mistake Ltd").await;
+    // Synced, its welcome claimed but not sent yet, and removed at once.
+    app.add_manual(&org, &token, "it@mistake.example").await;
+    app.app
+        .drain_queues("test", SyncSettings::default())
+        .await
+        .unwrap();
+    app.wait_for_status(&org, &token, "it@mistake.example", "synced", 10)
+        .await;
+    let id = app.contacts(&org, &token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    remove(&app, &org, &token, &id).await;
+    drive(&app).await;
+    assert_eq!(
+        welcomes_to(&app, &org, &token, "it@mistake.example").await,
+        0
+    );
+    // Added again the same day: welcomed once, nothing refused.
+    add_synced(&app, &org, &token, "it@mistake.example").await;
+    assert_eq!(
+        welcomes_to(&app, &org, &token, "it@mistake.example").await,
+        1
+    );
+    assert_eq!(limit_refusals(&app, "welcome_per_address").await, 0.0);
 }
 
 async fn an_organisation_adds_at_most_100_contacts_an_hour(backend: Backend) {
@@ -282,6 +312,7 @@ async fn an_invitation_is_resent_at_most_three_times_a_day(backend: Backend) {
 }
 on_each_backend!(
     an_address_is_welcomed_once_a_week_whatever_the_churn,
+    a_contact_removed_before_its_welcome_went_out_keeps_the_address_welcome,
     an_organisation_adds_at_most_100_contacts_an_hour,
     an_invitation_is_resent_at_most_three_times_a_day
 );
