@@ -268,7 +268,65 @@ pub(crate) fn verify_enveloped(
             format!("the signed {signed_name} has no ID"),
         )
     })?;
+    let parts = read_signature(signature)?;
+    let reference = read_reference(parts.reference, id, signed_name)?;
+    let signature_bytes = decode_base64(&joined_text(parts.signature_value), "SignatureValue")?;
 
+    // The digest of the signed element, without this signature.
+    let canonical = canonicalize(signed, &reference.prefixes, Some(signature.id()));
+    let actual_digest = digest::digest(reference.digest_algorithm.ring(), canonical.as_bytes());
+    if actual_digest.as_ref() != reference.digest.as_slice() {
+        return Err(refuse(
+            Reason::SignatureInvalid,
+            format!(
+                "the signed {signed_name} was altered after signing (its digest does not match)"
+            ),
+        ));
+    }
+
+    // The signature over SignedInfo, under each configured certificate in turn.
+    let signed_info_bytes = canonicalize(parts.signed_info, &parts.signed_info_prefixes, None);
+    let mut last_problem = String::from("no certificate is configured");
+    for (index, certificate) in certificates.iter().enumerate() {
+        match check_with(
+            certificate,
+            parts.algorithm,
+            signed_info_bytes.as_bytes(),
+            &signature_bytes,
+        ) {
+            Ok(weak_key) => {
+                return Ok(Verified {
+                    algorithm: parts.algorithm,
+                    sha1_digest: reference.digest_algorithm == DigestAlgorithm::Sha1,
+                    weak_key,
+                    certificate: index,
+                });
+            }
+            Err(problem) => last_problem = problem,
+        }
+    }
+    Err(refuse(
+        Reason::SignatureInvalid,
+        format!(
+            "the signature of the {signed_name} does not verify with the configured certificate{} ({last_problem})",
+            if certificates.len() == 1 { "" } else { "s" }
+        ),
+    ))
+}
+
+/// The parts of a `ds:Signature` in the one shape accepted.
+struct SignatureParts<'a, 'i> {
+    signed_info: Node<'a, 'i>,
+    signature_value: Node<'a, 'i>,
+    reference: Node<'a, 'i>,
+    /// The PrefixList of SignedInfo's exclusive canonicalisation.
+    signed_info_prefixes: Vec<&'a str>,
+    algorithm: SignatureAlgorithm,
+}
+
+/// SignedInfo first, one SignatureValue, at most one KeyInfo; SignedInfo canonicalised with
+/// exclusive C14N, signed with a supported method without parameters, one Reference.
+fn read_signature<'a, 'i>(signature: Node<'a, 'i>) -> Result<SignatureParts<'a, 'i>, Refusal> {
     let parts = ds_children(signature, &["SignedInfo", "SignatureValue", "KeyInfo"])?;
     let signed_info = exactly_one(&parts, "SignedInfo", "Signature")?;
     let signature_value = exactly_one(&parts, "SignatureValue", "Signature")?;
@@ -320,8 +378,31 @@ pub(crate) fn verify_enveloped(
             "the signature method carries unsupported parameters",
         ));
     }
+    Ok(SignatureParts {
+        signed_info,
+        signature_value,
+        reference,
+        signed_info_prefixes,
+        algorithm,
+    })
+}
 
-    // The Reference: to the element the signature is enveloped in.
+/// What a Reference says about the element it covers.
+struct ReferenceParts<'a> {
+    /// The PrefixList of the reference's exclusive canonicalisation.
+    prefixes: Vec<&'a str>,
+    digest_algorithm: DigestAlgorithm,
+    /// The DigestValue, decoded.
+    digest: Vec<u8>,
+}
+
+/// The Reference names the element the signature is enveloped in (`#id`), transforms it with
+/// enveloped-signature then exclusive C14N, and digests it with a supported method.
+fn read_reference<'a>(
+    reference: Node<'a, '_>,
+    id: &str,
+    signed_name: &str,
+) -> Result<ReferenceParts<'a>, Refusal> {
     let uri = reference.attribute("URI").unwrap_or("");
     if uri != format!("#{id}") {
         return Err(refuse(
@@ -335,10 +416,28 @@ pub(crate) fn verify_enveloped(
     let transforms = exactly_one(&reference_parts, "Transforms", "Reference")?;
     let digest_method = exactly_one(&reference_parts, "DigestMethod", "Reference")?;
     let digest_value = exactly_one(&reference_parts, "DigestValue", "Reference")?;
-    let transform_nodes = ds_children(transforms, &["Transform"])?;
+    let prefixes = read_transforms(transforms)?;
+    let digest_uri = digest_method.attribute("Algorithm").unwrap_or("");
+    let digest_algorithm = DigestAlgorithm::from_uri(digest_uri).ok_or_else(|| {
+        refuse(
+            Reason::UnsupportedAlgorithm,
+            format!("the digest method {digest_uri} is not supported"),
+        )
+    })?;
+    let digest = decode_base64(&joined_text(digest_value), "DigestValue")?;
+    Ok(ReferenceParts {
+        prefixes,
+        digest_algorithm,
+        digest,
+    })
+}
+
+/// Exactly enveloped-signature, then exclusive C14N (with its PrefixList, returned); any other
+/// transform, a repeat or another order is refused.
+fn read_transforms<'a>(transforms: Node<'a, '_>) -> Result<Vec<&'a str>, Refusal> {
     let mut enveloped = false;
     let mut exclusive: Option<Vec<&str>> = None;
-    for transform in transform_nodes {
+    for transform in ds_children(transforms, &["Transform"])? {
         let alg = transform.attribute("Algorithm").unwrap_or("");
         match alg {
             ALG_ENVELOPED if !enveloped && exclusive.is_none() => {
@@ -375,62 +474,12 @@ pub(crate) fn verify_enveloped(
             "the signature has no enveloped-signature transform",
         ));
     }
-    let Some(reference_prefixes) = exclusive else {
-        return Err(refuse(
-            Reason::UnsupportedAlgorithm,
-            "the signature's reference is not canonicalised with exclusive canonicalisation",
-        ));
-    };
-    let digest_uri = digest_method.attribute("Algorithm").unwrap_or("");
-    let digest_algorithm = DigestAlgorithm::from_uri(digest_uri).ok_or_else(|| {
+    exclusive.ok_or_else(|| {
         refuse(
             Reason::UnsupportedAlgorithm,
-            format!("the digest method {digest_uri} is not supported"),
+            "the signature's reference is not canonicalised with exclusive canonicalisation",
         )
-    })?;
-    let expected_digest = decode_base64(&joined_text(digest_value), "DigestValue")?;
-    let signature_bytes = decode_base64(&joined_text(signature_value), "SignatureValue")?;
-
-    // The digest of the signed element, without this signature.
-    let canonical = canonicalize(signed, &reference_prefixes, Some(signature.id()));
-    let actual_digest = digest::digest(digest_algorithm.ring(), canonical.as_bytes());
-    if actual_digest.as_ref() != expected_digest.as_slice() {
-        return Err(refuse(
-            Reason::SignatureInvalid,
-            format!(
-                "the signed {signed_name} was altered after signing (its digest does not match)"
-            ),
-        ));
-    }
-
-    // The signature over SignedInfo, under each configured certificate in turn.
-    let signed_info_bytes = canonicalize(signed_info, &signed_info_prefixes, None);
-    let mut last_problem = String::from("no certificate is configured");
-    for (index, certificate) in certificates.iter().enumerate() {
-        match check_with(
-            certificate,
-            algorithm,
-            signed_info_bytes.as_bytes(),
-            &signature_bytes,
-        ) {
-            Ok(weak_key) => {
-                return Ok(Verified {
-                    algorithm,
-                    sha1_digest: digest_algorithm == DigestAlgorithm::Sha1,
-                    weak_key,
-                    certificate: index,
-                });
-            }
-            Err(problem) => last_problem = problem,
-        }
-    }
-    Err(refuse(
-        Reason::SignatureInvalid,
-        format!(
-            "the signature of the {signed_name} does not verify with the configured certificate{} ({last_problem})",
-            if certificates.len() == 1 { "" } else { "s" }
-        ),
-    ))
+    })
 }
 
 fn unsupported_c14n(uri: &str) -> Refusal {
