@@ -6,12 +6,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::digest;
-use ring::signature::{self as ring_sig, RsaPublicKeyComponents, UnparsedPublicKey};
 use roxmltree::Node;
-use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::public_key::PublicKey;
 
 use super::c14n::canonicalize;
+use super::keys::check_with;
 use super::{Reason, Refusal, SignatureAlgorithm};
 use crate::Certificate;
 use crate::certificate::MAX_CERTIFICATE_DER;
@@ -45,7 +43,7 @@ impl DigestAlgorithm {
         })
     }
 
-    fn ring(self) -> &'static digest::Algorithm {
+    pub(super) fn ring(self) -> &'static digest::Algorithm {
         match self {
             DigestAlgorithm::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
             DigestAlgorithm::Sha256 => &digest::SHA256,
@@ -55,7 +53,7 @@ impl DigestAlgorithm {
     }
 
     /// The DER `DigestInfo` prefix of PKCS#1 v1.5 signatures (RFC 8017 section 9.2, note 1).
-    fn digest_info_prefix(self) -> &'static [u8] {
+    pub(super) fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             DigestAlgorithm::Sha1 => &[
                 0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
@@ -82,7 +80,7 @@ impl SignatureAlgorithm {
         SignatureAlgorithm::ALL.into_iter().find(|a| a.uri() == uri)
     }
 
-    fn digest(self) -> DigestAlgorithm {
+    pub(super) fn digest(self) -> DigestAlgorithm {
         match self {
             SignatureAlgorithm::RsaSha1 => DigestAlgorithm::Sha1,
             SignatureAlgorithm::RsaSha256 | SignatureAlgorithm::EcdsaSha256 => {
@@ -97,7 +95,7 @@ impl SignatureAlgorithm {
         }
     }
 
-    fn is_rsa(self) -> bool {
+    pub(super) fn is_rsa(self) -> bool {
         matches!(
             self,
             SignatureAlgorithm::RsaSha1
@@ -491,133 +489,4 @@ fn unsupported_c14n(uri: &str) -> Refusal {
         )
     };
     refuse(Reason::UnsupportedAlgorithm, detail)
-}
-
-/// The public key of a configured certificate, in the forms the verifiers take.
-enum Key {
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-        bits: usize,
-    },
-    /// An uncompressed point on P-256 (`p256`) or P-384.
-    Ec {
-        p256: bool,
-        point: Vec<u8>,
-    },
-}
-
-fn public_key(certificate: &Certificate) -> Result<Key, String> {
-    let (_, cert) = X509Certificate::from_der(certificate.der())
-        .map_err(|_| "the certificate cannot be read".to_string())?;
-    let spki = cert.public_key();
-    match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => {
-            let n = strip_leading_zeros(rsa.modulus);
-            let bits = match n.first() {
-                Some(first) => 8 * n.len() - first.leading_zeros() as usize,
-                None => 0,
-            };
-            Ok(Key::Rsa {
-                n: n.to_vec(),
-                e: strip_leading_zeros(rsa.exponent).to_vec(),
-                bits,
-            })
-        }
-        Ok(PublicKey::EC(point)) => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|oid| oid.to_id_string());
-            match curve.as_deref() {
-                Some("1.2.840.10045.3.1.7") => Ok(Key::Ec {
-                    p256: true,
-                    point: point.data().to_vec(),
-                }),
-                Some("1.3.132.0.34") => Ok(Key::Ec {
-                    p256: false,
-                    point: point.data().to_vec(),
-                }),
-                _ => Err("the certificate's elliptic curve is not supported".to_string()),
-            }
-        }
-        _ => Err("the certificate's key type is not supported".to_string()),
-    }
-}
-
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    &bytes[start..]
-}
-
-/// Ok(weak_key) when `signature` over `message` verifies under the certificate's key.
-fn check_with(
-    certificate: &Certificate,
-    algorithm: SignatureAlgorithm,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<bool, String> {
-    let key = public_key(certificate)?;
-    let mismatch = || "the signature value does not match".to_string();
-    match key {
-        Key::Rsa { n, e, bits } if algorithm.is_rsa() => {
-            if bits >= 2048 {
-                let params = match algorithm {
-                    SignatureAlgorithm::RsaSha1 => {
-                        &ring_sig::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
-                    }
-                    SignatureAlgorithm::RsaSha256 => &ring_sig::RSA_PKCS1_2048_8192_SHA256,
-                    SignatureAlgorithm::RsaSha384 => &ring_sig::RSA_PKCS1_2048_8192_SHA384,
-                    _ => &ring_sig::RSA_PKCS1_2048_8192_SHA512,
-                };
-                RsaPublicKeyComponents { n: &n, e: &e }
-                    .verify(params, message, signature)
-                    .map(|()| false)
-                    .map_err(|_| mismatch())
-            } else if bits >= 1024 {
-                // ring refuses keys under 2048 bits; some real identity providers still sign
-                // with 1024-bit keys. The RustCrypto implementation checks those, and the
-                // result is flagged as weak.
-                let digest_algorithm = algorithm.digest();
-                let hashed = digest::digest(digest_algorithm.ring(), message);
-                let key = rsa::PublicKey::new(
-                    rsa::BoxedUint::from_be_slice_vartime(&n),
-                    rsa::BoxedUint::from_be_slice_vartime(&e),
-                )
-                .map_err(|_| "the certificate's RSA key is not usable".to_string())?;
-                let scheme = rsa::Pkcs1v15Sign {
-                    hash_len: Some(hashed.as_ref().len()),
-                    prefix: digest_algorithm.digest_info_prefix().into(),
-                };
-                key.verify(scheme, hashed.as_ref(), signature)
-                    .map(|()| true)
-                    .map_err(|_| mismatch())
-            } else {
-                Err(format!(
-                    "the certificate's RSA key has only {bits} bits; at least 1024 are needed"
-                ))
-            }
-        }
-        Key::Ec { p256, point } if !algorithm.is_rsa() => {
-            let params: &'static ring_sig::EcdsaVerificationAlgorithm =
-                match (p256, algorithm.digest()) {
-                    (true, DigestAlgorithm::Sha256) => &ring_sig::ECDSA_P256_SHA256_FIXED,
-                    (false, DigestAlgorithm::Sha384) => &ring_sig::ECDSA_P384_SHA384_FIXED,
-                    // ring pairs each curve with its own digest only.
-                    _ => {
-                        return Err(
-                            "ECDSA is supported as P-256 with SHA-256 and P-384 with SHA-384 only"
-                                .to_string(),
-                        );
-                    }
-                };
-            UnparsedPublicKey::new(params, &point)
-                .verify(message, signature)
-                .map(|()| false)
-                .map_err(|_| mismatch())
-        }
-        _ => Err("the certificate's key type does not match the signature method".to_string()),
-    }
 }

@@ -37,6 +37,7 @@ pub mod c14n;
 mod checks;
 mod document;
 mod dsig;
+mod keys;
 mod report;
 
 use base64::Engine as _;
