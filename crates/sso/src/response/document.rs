@@ -298,6 +298,64 @@ pub(super) fn read_claims(root: Node, a: Node, response_signed: bool) -> Result<
         .and_then(|n| n.attribute("Format"))
         .map(str::to_string);
 
+    let (bearers, mut in_response_to) = read_bearers(subject)?;
+
+    let conditions = child(a, "Conditions");
+    let not_before = conditions
+        .map(|c| time_attribute(c, "NotBefore"))
+        .transpose()?
+        .flatten();
+    let conditions_not_on_or_after = conditions
+        .map(|c| time_attribute(c, "NotOnOrAfter"))
+        .transpose()?
+        .flatten();
+    let audiences: Vec<Vec<String>> = conditions
+        .into_iter()
+        .flat_map(|c| children(c, "AudienceRestriction"))
+        .map(|r| children(r, "Audience").map(joined_text).collect())
+        .collect();
+
+    let attributes = children(a, "AttributeStatement")
+        .flat_map(|s| children(s, "Attribute"))
+        .map(|attr| Attribute {
+            name: attr.attribute("Name").unwrap_or("").to_string(),
+            values: children(attr, "AttributeValue").map(joined_text).collect(),
+        })
+        .collect();
+    let session_index = children(a, "AuthnStatement")
+        .find_map(|s| s.attribute("SessionIndex"))
+        .map(str::to_string);
+
+    let (response_issuer, destination) = if response_signed {
+        read_signed_response(root, &mut in_response_to)?
+    } else {
+        (None, None)
+    };
+
+    let bearer_not_on_or_after = bearers.iter().filter_map(|b| b.not_on_or_after).min();
+    Ok(Signed {
+        assertion: Assertion {
+            id,
+            issuer,
+            in_response_to,
+            name_id,
+            name_id_format,
+            attributes,
+            issue_instant,
+            not_on_or_after: earliest(conditions_not_on_or_after, bearer_not_on_or_after),
+            session_index,
+        },
+        response_issuer,
+        destination,
+        audiences,
+        not_before,
+        conditions_not_on_or_after,
+        bearers,
+    })
+}
+
+/// The bearer SubjectConfirmations of the Subject, and the first InResponseTo among them.
+fn read_bearers(subject: Option<Node>) -> Result<(Vec<Bearer>, Option<String>), Refusal> {
     let mut bearers = Vec::new();
     let mut in_response_to = None;
     for confirmation in subject
@@ -327,69 +385,26 @@ pub(super) fn read_claims(root: Node, a: Node, response_signed: bool) -> Result<
                 .flatten(),
         });
     }
+    Ok((bearers, in_response_to))
+}
 
-    let conditions = child(a, "Conditions");
-    let not_before = conditions
-        .map(|c| time_attribute(c, "NotBefore"))
-        .transpose()?
-        .flatten();
-    let conditions_not_on_or_after = conditions
-        .map(|c| time_attribute(c, "NotOnOrAfter"))
-        .transpose()?
-        .flatten();
-    let audiences: Vec<Vec<String>> = conditions
-        .into_iter()
-        .flat_map(|c| children(c, "AudienceRestriction"))
-        .map(|r| children(r, "Audience").map(joined_text).collect())
-        .collect();
-
-    let attributes = children(a, "AttributeStatement")
-        .flat_map(|s| children(s, "Attribute"))
-        .map(|attr| Attribute {
-            name: attr.attribute("Name").unwrap_or("").to_string(),
-            values: children(attr, "AttributeValue").map(joined_text).collect(),
-        })
-        .collect();
-    let session_index = children(a, "AuthnStatement")
-        .find_map(|s| s.attribute("SessionIndex"))
-        .map(str::to_string);
-
-    let (response_issuer, destination) = if response_signed {
-        if in_response_to.is_none() {
-            in_response_to = root.attribute("InResponseTo").map(str::to_string);
-        } else if let Some(r) = root.attribute("InResponseTo")
-            && Some(r) != in_response_to.as_deref()
-        {
-            return Err(structure(
-                "the Response and the Assertion answer different requests (InResponseTo)",
-            ));
-        }
-        (
-            child(root, "Issuer").map(joined_text),
-            root.attribute("Destination").map(str::to_string),
-        )
-    } else {
-        (None, None)
-    };
-
-    let bearer_not_on_or_after = bearers.iter().filter_map(|b| b.not_on_or_after).min();
-    Ok(Signed {
-        assertion: Assertion {
-            id,
-            issuer,
-            in_response_to,
-            name_id,
-            name_id_format,
-            attributes,
-            issue_instant,
-            not_on_or_after: earliest(conditions_not_on_or_after, bearer_not_on_or_after),
-            session_index,
-        },
-        response_issuer,
-        destination,
-        audiences,
-        not_before,
-        conditions_not_on_or_after,
-        bearers,
-    })
+/// The signed Response's Issuer and Destination; its InResponseTo fills in the Assertion's
+/// when that has none, and must agree with it otherwise.
+fn read_signed_response(
+    root: Node,
+    in_response_to: &mut Option<String>,
+) -> Result<(Option<String>, Option<String>), Refusal> {
+    if in_response_to.is_none() {
+        *in_response_to = root.attribute("InResponseTo").map(str::to_string);
+    } else if let Some(r) = root.attribute("InResponseTo")
+        && Some(r) != in_response_to.as_deref()
+    {
+        return Err(structure(
+            "the Response and the Assertion answer different requests (InResponseTo)",
+        ));
+    }
+    Ok((
+        child(root, "Issuer").map(joined_text),
+        root.attribute("Destination").map(str::to_string),
+    ))
 }

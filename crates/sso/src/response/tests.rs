@@ -7,7 +7,6 @@ use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use std::collections::HashSet;
-use std::time::Instant;
 use time::macros::datetime;
 
 const P: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
@@ -347,15 +346,26 @@ fn invalid_xml_is_refused() {
 #[test]
 fn oversized_input_is_refused_fast() {
     let s = signer();
+    // Refused by their size before any parsing or decoding (the refusal names the limit; a
+    // wall-clock bound here failed on a busy machine).
     let huge = vec![b'<'; 10 * 1024 * 1024];
-    let started = Instant::now();
-    assert_eq!(reason(&verify(&huge, &expected(&[]))), Reason::InvalidXml);
-    let value = "A".repeat(10 * 1024 * 1024);
-    assert_eq!(
-        decode_form_value(&value).unwrap_err().reason,
-        Reason::InvalidXml
+    let report = verify(&huge, &expected(&[]));
+    assert_eq!(reason(&report), Reason::InvalidXml);
+    let detail = &report.outcome.as_ref().unwrap_err().detail;
+    assert!(
+        detail.contains(&format!("at most {MAX_RESPONSE_XML} are accepted")),
+        "{detail}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_millis(50));
+    let value = "A".repeat(10 * 1024 * 1024);
+    let refusal = decode_form_value(&value).unwrap_err();
+    assert_eq!(refusal.reason, Reason::InvalidXml);
+    assert!(
+        refusal
+            .detail
+            .contains(&format!("at most {MAX_FORM_VALUE} are accepted")),
+        "{}",
+        refusal.detail
+    );
 
     // Just over the limit, as a posted value and as XML.
     let xml = format!(
@@ -371,8 +381,8 @@ fn oversized_input_is_refused_fast() {
 #[test]
 fn deep_nesting_and_many_attributes_are_refused_before_parsing() {
     let s = signer();
+    // Refused by the pre-parse scan (the refusal names the limit), not by roxmltree.
     let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
-    let started = Instant::now();
     let report = run(&deep, &s);
     assert_eq!(reason(&report), Reason::InvalidXml);
     assert!(report.outcome.unwrap_err().detail.contains("deep"));
@@ -385,7 +395,6 @@ fn deep_nesting_and_many_attributes_are_refused_before_parsing() {
     let report = run(&format!("<r{attributes}/>"), &s);
     assert_eq!(reason(&report), Reason::InvalidXml);
     assert!(report.outcome.unwrap_err().detail.contains("attributes"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(500));
     // 65 levels inside a signed Response.
     let xml = Doc {
         extra_assertion: format!(
@@ -1198,9 +1207,8 @@ fn many_namespaces_in_scope_are_refused_fast() {
     .replace("DIGEST:a-1", "AAAA")
     .replace("SIGNATURE:a-1", "AAAA");
     assert!(xml.len() < MAX_RESPONSE_XML, "{}", xml.len());
-    let started = Instant::now();
+    // Refused by the namespace limit (named in the refusal) before any canonicalisation.
     let report = run(&xml, &s);
     assert_eq!(reason(&report), Reason::InvalidXml);
     assert!(report.outcome.unwrap_err().detail.contains("namespaces"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(500));
 }
