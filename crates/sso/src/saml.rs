@@ -269,26 +269,8 @@ impl IdpMetadata {
             return Err(MetadataError::DtdNotAllowed);
         }
         check_shape(xml)?;
-        let options = ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: MAX_METADATA_NODES,
-            ..ParsingOptions::default()
-        };
-        let doc = Document::parse_with_options(xml, options).map_err(|e| match e {
-            roxmltree::Error::DtdDetected => MetadataError::DtdNotAllowed,
-            other => MetadataError::Xml(other.to_string()),
-        })?;
+        let doc = read_document(xml)?;
         let root = doc.root_element();
-        if root.tag_name().namespace() != Some(NS_METADATA)
-            || !matches!(
-                root.tag_name().name(),
-                "EntityDescriptor" | "EntitiesDescriptor"
-            )
-        {
-            return Err(MetadataError::NotSamlMetadata {
-                found: describe_element(root),
-            });
-        }
         let providers: Vec<(Node, Node)> = root
             .descendants()
             .filter(|n| is_md(n, "EntityDescriptor"))
@@ -329,30 +311,7 @@ impl IdpMetadata {
             .copied()
             .ok_or(MetadataError::NoSingleSignOnService)?;
 
-        let mut certificates = Vec::new();
-        let signing_keys = idp.children().filter(|n| {
-            is_md(n, "KeyDescriptor") && matches!(n.attribute("use"), None | Some("signing"))
-        });
-        for key in signing_keys {
-            for x509 in key
-                .descendants()
-                .filter(|n| n.tag_name().namespace() == Some(NS_XMLDSIG))
-                .filter(|n| n.tag_name().name() == "X509Certificate")
-            {
-                let text: String = x509
-                    .children()
-                    .filter(Node::is_text)
-                    .filter_map(|t| t.text())
-                    .collect();
-                let cert = Certificate::from_der_base64(&text).map_err(|source| {
-                    MetadataError::Certificate {
-                        position: certificates.len() + 1,
-                        source,
-                    }
-                })?;
-                certificates.push(cert);
-            }
-        }
+        let certificates = signing_certificates(idp)?;
         if certificates.is_empty() {
             return Err(MetadataError::NoSigningCertificate);
         }
@@ -363,6 +322,61 @@ impl IdpMetadata {
             sso_binding,
         })
     }
+}
+
+/// The metadata parsed under its limits, with a SAML metadata root element.
+fn read_document(xml: &str) -> Result<Document<'_>, MetadataError> {
+    let options = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_METADATA_NODES,
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(xml, options).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => MetadataError::DtdNotAllowed,
+        other => MetadataError::Xml(other.to_string()),
+    })?;
+    let root = doc.root_element();
+    if root.tag_name().namespace() != Some(NS_METADATA)
+        || !matches!(
+            root.tag_name().name(),
+            "EntityDescriptor" | "EntitiesDescriptor"
+        )
+    {
+        return Err(MetadataError::NotSamlMetadata {
+            found: describe_element(root),
+        });
+    }
+    Ok(doc)
+}
+
+/// The X.509 certificates of the identity provider's signing keys (a KeyDescriptor with
+/// `use="signing"` or no `use`), in document order.
+fn signing_certificates(idp: Node) -> Result<Vec<Certificate>, MetadataError> {
+    let mut certificates = Vec::new();
+    let signing_keys = idp.children().filter(|n| {
+        is_md(n, "KeyDescriptor") && matches!(n.attribute("use"), None | Some("signing"))
+    });
+    for key in signing_keys {
+        for x509 in key
+            .descendants()
+            .filter(|n| n.tag_name().namespace() == Some(NS_XMLDSIG))
+            .filter(|n| n.tag_name().name() == "X509Certificate")
+        {
+            let text: String = x509
+                .children()
+                .filter(Node::is_text)
+                .filter_map(|t| t.text())
+                .collect();
+            let cert = Certificate::from_der_base64(&text).map_err(|source| {
+                MetadataError::Certificate {
+                    position: certificates.len() + 1,
+                    source,
+                }
+            })?;
+            certificates.push(cert);
+        }
+    }
+    Ok(certificates)
 }
 
 fn is_md(node: &Node, name: &str) -> bool {

@@ -101,8 +101,46 @@ fn open_element<'a>(
     out: &mut String,
 ) {
     let qname = element_qname(n, input);
-    let element_prefix = prefix_of(qname);
+    let declarations = declarations(n, qname, input, inclusive_prefixes, rendered);
+    let mut attributes: Vec<Attribute> = n.attributes().collect();
+    attributes.sort_by(|a, b| {
+        (a.namespace().unwrap_or(""), a.name()).cmp(&(b.namespace().unwrap_or(""), b.name()))
+    });
 
+    out.push('<');
+    out.push_str(qname);
+    for (p, uri) in &declarations {
+        if p.is_empty() {
+            out.push_str(" xmlns=\"");
+        } else {
+            out.push_str(" xmlns:");
+            out.push_str(p);
+            out.push_str("=\"");
+        }
+        escape_attribute(uri, out);
+        out.push('"');
+    }
+    for (p, uri) in &declarations {
+        rendered.entry(p).or_default().push(uri);
+        pushed.push(p);
+    }
+    for a in &attributes {
+        write_attribute(n, a, input, out);
+    }
+    out.push('>');
+}
+
+/// The namespace declarations exclusive C14N renders on `n`: the prefixes it visibly uses (and
+/// the inclusive ones in scope) whose binding differs from the one in effect in the output.
+/// Sorted by prefix, the default first.
+fn declarations<'a>(
+    n: Node<'a, 'a>,
+    qname: &'a str,
+    input: &'a str,
+    inclusive_prefixes: &[&'a str],
+    rendered: &Rendered<'a>,
+) -> Vec<(&'a str, &'a str)> {
+    let element_prefix = prefix_of(qname);
     // The prefixes this element needs declared, in no particular order.
     let mut needed: Vec<&str> = vec![element_prefix];
     for a in n.attributes() {
@@ -139,50 +177,28 @@ fn open_element<'a>(
             declarations.push((p, uri));
         }
     }
-    // `needed` was sorted, so the declarations are in prefix order, the default first.
+    declarations
+}
 
-    let mut attributes: Vec<Attribute> = n.attributes().collect();
-    attributes.sort_by(|a, b| {
-        (a.namespace().unwrap_or(""), a.name()).cmp(&(b.namespace().unwrap_or(""), b.name()))
-    });
-
-    out.push('<');
-    out.push_str(qname);
-    for (p, uri) in &declarations {
-        if p.is_empty() {
-            out.push_str(" xmlns=\"");
-        } else {
-            out.push_str(" xmlns:");
+/// ` prefix:name="value"` of one attribute, escaped.
+fn write_attribute<'a>(n: Node<'a, 'a>, a: &Attribute<'a, 'a>, input: &'a str, out: &mut String) {
+    out.push(' ');
+    match a.namespace() {
+        None => out.push_str(a.name()),
+        Some(ns) => {
+            let p = if ns == NS_XML {
+                "xml"
+            } else {
+                attribute_prefix(n, a, input)
+            };
             out.push_str(p);
-            out.push_str("=\"");
+            out.push(':');
+            out.push_str(a.name());
         }
-        escape_attribute(uri, out);
-        out.push('"');
     }
-    for (p, uri) in &declarations {
-        rendered.entry(p).or_default().push(uri);
-        pushed.push(p);
-    }
-    for a in &attributes {
-        out.push(' ');
-        match a.namespace() {
-            None => out.push_str(a.name()),
-            Some(ns) => {
-                let p = if ns == NS_XML {
-                    "xml"
-                } else {
-                    attribute_prefix(n, a, input)
-                };
-                out.push_str(p);
-                out.push(':');
-                out.push_str(a.name());
-            }
-        }
-        out.push_str("=\"");
-        escape_attribute(a.value(), out);
-        out.push('"');
-    }
-    out.push('>');
+    out.push_str("=\"");
+    escape_attribute(a.value(), out);
+    out.push('"');
 }
 
 /// The element's qualified name as written in the source (`saml:Assertion`).
