@@ -138,27 +138,7 @@ pub(super) fn read_shape<'a, 'i>(doc: &'a Document<'i>) -> Result<Shape<'a, 'i>,
         )));
     }
     let assertion = assertions.first().copied();
-    let mut response_signature = None;
-    let mut assertion_signature = None;
-    for s in signatures {
-        let parent = s.parent_element();
-        let slot = if parent == Some(root) {
-            &mut response_signature
-        } else if parent.is_some() && parent == assertion {
-            &mut assertion_signature
-        } else {
-            return Err(structure(format!(
-                "a signature is placed on {} instead of on the Response or the Assertion",
-                parent.map_or("(nothing)", |p| p.tag_name().name())
-            )));
-        };
-        if slot.replace(s).is_some() {
-            return Err(structure(format!(
-                "the {} carries more than one signature",
-                parent.map_or("", |p| p.tag_name().name())
-            )));
-        }
-    }
+    let (response_signature, assertion_signature) = place_signatures(root, assertion, signatures)?;
     if let Some(a) = assertion {
         check_values(a)?;
     }
@@ -282,6 +262,37 @@ fn time_attribute(n: Node, name: &str) -> Result<Option<OffsetDateTime>, Refusal
                 ))
             }),
     }
+}
+
+/// The Response's signature and the Assertion's, each at most one and each a direct child of
+/// its element; a signature anywhere else is refused.
+fn place_signatures<'a, 'i>(
+    root: Node<'a, 'i>,
+    assertion: Option<Node<'a, 'i>>,
+    signatures: Vec<Node<'a, 'i>>,
+) -> Result<(Option<Node<'a, 'i>>, Option<Node<'a, 'i>>), Refusal> {
+    let mut response_signature = None;
+    let mut assertion_signature = None;
+    for s in signatures {
+        let parent = s.parent_element();
+        let slot = if parent == Some(root) {
+            &mut response_signature
+        } else if parent.is_some() && parent == assertion {
+            &mut assertion_signature
+        } else {
+            return Err(structure(format!(
+                "a signature is placed on {} instead of on the Response or the Assertion",
+                parent.map_or("(nothing)", |p| p.tag_name().name())
+            )));
+        };
+        if slot.replace(s).is_some() {
+            return Err(structure(format!(
+                "the {} carries more than one signature",
+                parent.map_or("", |p| p.tag_name().name())
+            )));
+        }
+    }
+    Ok((response_signature, assertion_signature))
 }
 
 /// The claims of the verified Assertion (and of the Response, only when it was signed).
