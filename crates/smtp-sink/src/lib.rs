@@ -255,35 +255,8 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
                 tx.reset();
                 "250 smtp-sink\r\n".to_owned()
             }
-            "MAIL" => match path_argument(command, "FROM:") {
-                _ if !tx.greeted => "503 5.5.1 Send EHLO or HELO first\r\n".to_owned(),
-                _ if tx.mail_from.is_some() => "503 5.5.1 Nested MAIL command\r\n".to_owned(),
-                None => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n".to_owned(),
-                Some(from) => {
-                    let mut state = shared.lock();
-                    if state.fail_next > 0 {
-                        state.fail_next -= 1;
-                        state.deferred += 1;
-                        "451 4.3.0 Temporary failure, try again later\r\n".to_owned()
-                    } else {
-                        tx.mail_from = Some(from);
-                        "250 2.1.0 OK\r\n".to_owned()
-                    }
-                }
-            },
-            "RCPT" => match path_argument(command, "TO:") {
-                _ if tx.mail_from.is_none() => "503 5.5.1 Need MAIL before RCPT\r\n".to_owned(),
-                None => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".to_owned(),
-                Some(to) if to.is_empty() => "501 5.1.3 Empty recipient\r\n".to_owned(),
-                Some(to) => {
-                    if shared.lock().rejected.contains(&to.to_lowercase()) {
-                        format!("550 5.1.1 <{to}>: Recipient address rejected: no such user\r\n")
-                    } else {
-                        tx.rcpt_to.push(to);
-                        "250 2.1.5 OK\r\n".to_owned()
-                    }
-                }
-            },
+            "MAIL" => mail_from(command, &mut tx, &shared),
+            "RCPT" => rcpt_to(command, &mut tx, &shared),
             "DATA" => {
                 if tx.mail_from.is_none() || tx.rcpt_to.is_empty() {
                     "503 5.5.1 Need MAIL and RCPT before DATA\r\n".to_owned()
@@ -322,6 +295,43 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             _ => "502 5.5.1 Command not implemented\r\n".to_owned(),
         };
         write.write_all(reply.as_bytes()).await?;
+    }
+}
+
+/// The reply to `MAIL FROM:`: the transaction starts, unless a deferral was asked for.
+fn mail_from(command: &str, tx: &mut Transaction, shared: &Shared) -> String {
+    match path_argument(command, "FROM:") {
+        _ if !tx.greeted => "503 5.5.1 Send EHLO or HELO first\r\n".to_owned(),
+        _ if tx.mail_from.is_some() => "503 5.5.1 Nested MAIL command\r\n".to_owned(),
+        None => "501 5.5.4 Syntax: MAIL FROM:<address>\r\n".to_owned(),
+        Some(from) => {
+            let mut state = shared.lock();
+            if state.fail_next > 0 {
+                state.fail_next -= 1;
+                state.deferred += 1;
+                "451 4.3.0 Temporary failure, try again later\r\n".to_owned()
+            } else {
+                tx.mail_from = Some(from);
+                "250 2.1.0 OK\r\n".to_owned()
+            }
+        }
+    }
+}
+
+/// The reply to `RCPT TO:`: the recipient is added, unless it is one to reject.
+fn rcpt_to(command: &str, tx: &mut Transaction, shared: &Shared) -> String {
+    match path_argument(command, "TO:") {
+        _ if tx.mail_from.is_none() => "503 5.5.1 Need MAIL before RCPT\r\n".to_owned(),
+        None => "501 5.5.4 Syntax: RCPT TO:<address>\r\n".to_owned(),
+        Some(to) if to.is_empty() => "501 5.1.3 Empty recipient\r\n".to_owned(),
+        Some(to) => {
+            if shared.lock().rejected.contains(&to.to_lowercase()) {
+                format!("550 5.1.1 <{to}>: Recipient address rejected: no such user\r\n")
+            } else {
+                tx.rcpt_to.push(to);
+                "250 2.1.5 OK\r\n".to_owned()
+            }
+        }
     }
 }
 

@@ -214,6 +214,48 @@ async fn close_connection(closer: Option<ConnectionCloser>) -> Response {
     )
 }
 
+/// What the fake does with a request: the next injected fault, if any, counted in its stats.
+enum Verdict {
+    Unauthorised,
+    Drop,
+    LoseAnswer,
+    Fail(u16),
+    RateLimit(u64),
+    Serve,
+}
+
+/// Takes the next injected fault for an authorised request (and notes the requests in flight).
+fn judge(app: &App, authorised: bool, in_flight: usize) -> Verdict {
+    let mut store = app.lock();
+    store.stats.max_in_flight = store.stats.max_in_flight.max(in_flight as u64);
+    let faults = &mut store.faults;
+    let verdict = if !authorised {
+        Verdict::Unauthorised
+    } else if faults.drop_next > 0 {
+        faults.drop_next -= 1;
+        Verdict::Drop
+    } else if faults.lose_answer_next > 0 {
+        faults.lose_answer_next -= 1;
+        Verdict::LoseAnswer
+    } else if faults.fail_next > 0 {
+        faults.fail_next -= 1;
+        Verdict::Fail(faults.fail_status)
+    } else if faults.rate_limit_next > 0 {
+        faults.rate_limit_next -= 1;
+        Verdict::RateLimit(faults.retry_after_secs)
+    } else {
+        Verdict::Serve
+    };
+    match verdict {
+        Verdict::Unauthorised => store.stats.unauthorized += 1,
+        Verdict::Drop | Verdict::LoseAnswer => store.stats.dropped_connections += 1,
+        Verdict::Fail(_) => store.stats.injected_5xx += 1,
+        Verdict::RateLimit(_) => store.stats.injected_429 += 1,
+        Verdict::Serve => {}
+    }
+    verdict
+}
+
 async fn gated(
     app: &App,
     request: Request,
@@ -230,44 +272,7 @@ async fn gated(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|key| key == app.api_key);
-    enum Verdict {
-        Unauthorised,
-        Drop,
-        LoseAnswer,
-        Fail(u16),
-        RateLimit(u64),
-        Serve,
-    }
-    let verdict = {
-        let mut store = app.lock();
-        store.stats.max_in_flight = store.stats.max_in_flight.max(in_flight as u64);
-        let faults = &mut store.faults;
-        let verdict = if !authorised {
-            Verdict::Unauthorised
-        } else if faults.drop_next > 0 {
-            faults.drop_next -= 1;
-            Verdict::Drop
-        } else if faults.lose_answer_next > 0 {
-            faults.lose_answer_next -= 1;
-            Verdict::LoseAnswer
-        } else if faults.fail_next > 0 {
-            faults.fail_next -= 1;
-            Verdict::Fail(faults.fail_status)
-        } else if faults.rate_limit_next > 0 {
-            faults.rate_limit_next -= 1;
-            Verdict::RateLimit(faults.retry_after_secs)
-        } else {
-            Verdict::Serve
-        };
-        match verdict {
-            Verdict::Unauthorised => store.stats.unauthorized += 1,
-            Verdict::Drop | Verdict::LoseAnswer => store.stats.dropped_connections += 1,
-            Verdict::Fail(_) => store.stats.injected_5xx += 1,
-            Verdict::RateLimit(_) => store.stats.injected_429 += 1,
-            Verdict::Serve => {}
-        }
-        verdict
-    };
+    let verdict = judge(app, authorised, in_flight);
     match verdict {
         Verdict::Unauthorised => {
             workos_error(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
