@@ -1,16 +1,13 @@
 //! Managing IT contacts (R1–R7, D1–D3): list, add either way, remove, and the member picker.
 
 use crate::ErrorCode;
+use crate::list_changes::NewContact;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{
     Access, ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact,
     MAX_CONTACTS, OrgId, RECOMMENDED_MINIMUM, UserId,
 };
-use smartcore_storage::{NewContact, StoreError};
-
-/// At most this many IT contacts are added to one organisation an hour (issue 24): each
-/// addition may mail a welcome, so add/remove churn must not become a mail cannon.
-pub const CONTACT_ADDITIONS_PER_HOUR: i64 = 100;
+use smartcore_storage::StoreError;
 
 /// The two ways of adding a contact (R4).
 #[derive(Debug, Clone)]
@@ -158,35 +155,15 @@ impl App {
             }
         };
         let added = self
-            .store
-            .add_contact(
-                NewContact {
-                    org_id: &org_id,
-                    email: &email,
-                    name: name.as_ref(),
-                    source,
-                    member_id: member_id.as_ref(),
-                    added_by: &actor.user_id,
-                    additions_per_hour: CONTACT_ADDITIONS_PER_HOUR,
-                },
-                self.now(),
-            )
-            .await
-            .map_err(|e| match e {
-                smartcore_storage::StoreError::Throttled { free_at } => {
-                    self.metrics.limit_refusal("contact_additions");
-                    let secs = ((free_at - self.now().unix_millis()).max(1000) as u64).div_ceil(1000);
-                    AppError::Throttled {
-                        code: ErrorCode::ContactAdditionsLimited,
-                        message: format!(
-                            "This organisation has added {CONTACT_ADDITIONS_PER_HOUR} IT contacts in the last hour, the most allowed. Try again in {}.",
-                            crate::error::wait_in_words(secs)
-                        ),
-                        retry_after_secs: secs,
-                    }
-                }
-                other => other.into(),
-            })?;
+            .add_to_list(NewContact {
+                org_id: &org_id,
+                email: &email,
+                name: name.as_ref(),
+                source,
+                member_id: member_id.as_ref(),
+                added_by: &actor.user_id,
+            })
+            .await?;
         tracing::info!(org = %org_id, contact = %added.contact.id, cancelled_removal = ?added.cancelled_removal, "IT contact added");
         Ok(added.contact)
     }
@@ -199,30 +176,9 @@ impl App {
     ) -> Result<Removal, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
-        // A removal locks the list, then the contact and (by cascade) its trust row, while a
-        // worker recording a registration or a welcome may hold the latter: PostgreSQL then
-        // rolls one back as a deadlock's loser. The unit of work is run again (at most three
-        // times in all) rather than answered 503.
-        let mut tries = 0;
-        let removed = loop {
-            tries += 1;
-            match self
-                .store
-                .remove_contact(
-                    &org_id,
-                    &contact_id,
-                    &actor.user_id,
-                    self.removal_mode,
-                    self.now(),
-                )
-                .await
-            {
-                Err(e) if e.lost_a_race() && tries < 3 => {
-                    tracing::info!(error = %e, "removal lost a race with a worker; running it again");
-                }
-                other => break other?,
-            }
-        };
+        let removed = self
+            .remove_from_list(&org_id, &contact_id, &actor.user_id)
+            .await?;
         tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
         // Calendar events it received are cancelled, in the background: the removal does not
         // wait for the mail server.

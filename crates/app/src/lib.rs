@@ -14,6 +14,7 @@ mod error;
 mod error_code;
 mod invitations;
 mod limits;
+mod list_changes;
 mod members;
 pub mod metadata_fetch;
 mod metadata_parse;
@@ -37,8 +38,8 @@ pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::{
-    AddContact, AuthenticationOverview, CONTACT_ADDITIONS_PER_HOUR, ContactListView, MemberSearch,
-    MemberSearchHit, Removal, SEARCH_COUNT_CAP,
+    AddContact, AuthenticationOverview, ContactListView, MemberSearch, MemberSearchHit, Removal,
+    SEARCH_COUNT_CAP,
 };
 pub use error::{AppError, BoxError, Chain, wait_in_words};
 pub use error_code::ErrorCode;
@@ -46,6 +47,7 @@ pub use invitations::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationLink, InvitationPreview,
     InvitationView, MAX_PENDING_INVITATIONS, MailStatus, RESENDS_PER_DAY, SentInvitation,
 };
+pub use list_changes::CONTACT_ADDITIONS_PER_HOUR;
 pub use members::{MEMBERS_PAGE, MatchCount, MemberPage, MemberView};
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};

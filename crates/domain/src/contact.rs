@@ -1,6 +1,6 @@
 //! IT contacts and the rules of an organisation's contact list (R3, R5, R6, R7, D1, D2).
 
-use crate::{ContactId, ContactName, EmailAddress, OrgId, Timestamp, UserId};
+use crate::{ContactId, ContactName, EmailAddress, OrgId, RemovalId, Timestamp, UserId};
 use serde::Serialize;
 
 /// The most IT contacts an organisation may have (R3; WorkOS has the same limit).
@@ -140,6 +140,83 @@ impl IdentityRemoval {
     }
 }
 
+/// An identity-side removal of an address still waiting for the operations team (or the
+/// removal worker) when the address is added again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRemoval {
+    pub id: RemovalId,
+    /// The registration that removal would delete.
+    pub identity_contact_id: String,
+}
+
+/// How a contact starts its life in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Pending, due for the sync at once.
+    Pending,
+    /// D2: re-added while its identity-side removal was pending. The removal is cancelled and
+    /// the contact is Synced at once with the registration it kept; nothing reaches the
+    /// identity side, and no second welcome goes out.
+    Restored(PendingRemoval),
+}
+
+impl Start {
+    /// D2: a re-add cancels the address's pending removal; any other addition is pending.
+    pub fn for_addition(pending_removal: Option<PendingRemoval>) -> Start {
+        match pending_removal {
+            Some(removal) => Start::Restored(removal),
+            None => Start::Pending,
+        }
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        match self {
+            Start::Pending => SyncStatus::Pending,
+            Start::Restored(_) => SyncStatus::Synced,
+        }
+    }
+
+    /// The identity-side registration it starts with, if any.
+    pub fn identity_contact_id(&self) -> Option<&str> {
+        match self {
+            Start::Pending => None,
+            Start::Restored(removal) => Some(&removal.identity_contact_id),
+        }
+    }
+
+    /// The removal this addition cancels, if any.
+    pub fn cancelled_removal(&self) -> Option<&RemovalId> {
+        match self {
+            Start::Pending => None,
+            Start::Restored(removal) => Some(&removal.id),
+        }
+    }
+}
+
+/// What the contact's row said as it was deleted: enough to decide what the identity side
+/// must be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedRow {
+    pub status: SyncStatus,
+    pub identity_contact_id: Option<String>,
+    /// The sync worker's claim on the row, if one held it (owner, until).
+    pub lease: Option<(String, Timestamp)>,
+    /// Registration attempts made so far.
+    pub sync_attempts: i64,
+}
+
+impl RemovedRow {
+    /// Issue 24: a Pending contact whose registration may already have reached the identity
+    /// side (a worker holds it, alive or killed, or an earlier attempt got no answer) leaves a
+    /// tombstone, so that whoever finishes or takes over that registration removes it again.
+    /// Not where the connector removes at once (builtin): nothing can be in flight there.
+    pub fn registration_in_flight(&self, removal_completes_now: bool) -> bool {
+        self.status == SyncStatus::Pending
+            && !removal_completes_now
+            && (self.lease.is_some() || self.sync_attempts > 0)
+    }
+}
+
 /// An organisation's current contacts, as far as the rules need to know them: their
 /// comparison keys. Built inside the transaction that changes the list, so the checks and the
 /// change see the same state.
@@ -197,6 +274,38 @@ impl ContactList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_re_add_restores_the_registration_its_pending_removal_would_delete() {
+        let removal = PendingRemoval {
+            id: RemovalId::generate(),
+            identity_contact_id: "idc_1".into(),
+        };
+        let start = Start::for_addition(Some(removal.clone()));
+        assert_eq!(start.status(), SyncStatus::Synced);
+        assert_eq!(start.identity_contact_id(), Some("idc_1"));
+        assert_eq!(start.cancelled_removal(), Some(&removal.id));
+        let fresh = Start::for_addition(None);
+        assert_eq!(fresh.status(), SyncStatus::Pending);
+        assert_eq!(fresh.identity_contact_id(), None);
+        assert_eq!(fresh.cancelled_removal(), None);
+    }
+
+    #[test]
+    fn only_a_pending_registration_that_may_be_under_way_leaves_a_tombstone() {
+        let row = |status, lease: bool, sync_attempts| RemovedRow {
+            status,
+            identity_contact_id: None,
+            lease: lease.then(|| ("worker#1".to_owned(), Timestamp::from_unix_millis(5))),
+            sync_attempts,
+        };
+        assert!(row(SyncStatus::Pending, true, 0).registration_in_flight(false));
+        assert!(row(SyncStatus::Pending, false, 2).registration_in_flight(false));
+        assert!(!row(SyncStatus::Pending, false, 0).registration_in_flight(false));
+        assert!(!row(SyncStatus::Pending, true, 1).registration_in_flight(true));
+        assert!(!row(SyncStatus::Synced, true, 1).registration_in_flight(false));
+        assert!(!row(SyncStatus::Failed, false, 3).registration_in_flight(false));
+    }
 
     fn email(s: &str) -> EmailAddress {
         EmailAddress::parse(s).unwrap()

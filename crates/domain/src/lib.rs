@@ -19,7 +19,7 @@ pub use access::{Access, Denied, MembershipRefused, Role};
 pub use backoff::Backoff;
 pub use contact::{
     ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS,
-    MailRejection, RECOMMENDED_MINIMUM, SyncStatus,
+    MailRejection, PendingRemoval, RECOMMENDED_MINIMUM, RemovedRow, Start, SyncStatus,
 };
 pub use email::{EmailAddress, EmailError};
 pub use ids::{

@@ -54,6 +54,20 @@ impl Quota {
         let leaves = counted[must_leave - 1];
         Err(leaves.plus_millis(self.window_ms))
     }
+
+    /// [`Quota::admit`] of one more use, from a count instead of the times: `recent` uses in
+    /// the window, the oldest at `oldest` (for counters read as one aggregate).
+    pub fn admit_one(
+        &self,
+        recent: u32,
+        oldest: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), Timestamp> {
+        if recent < self.limit {
+            return Ok(());
+        }
+        Err(oldest.unwrap_or(now).plus_millis(self.window_ms))
+    }
 }
 
 /// Whole seconds from `now` until `at`, at least one (for `Retry-After`).
@@ -64,6 +78,18 @@ pub fn seconds_until(at: Timestamp, now: Timestamp) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_more_use_from_a_count_frees_when_the_oldest_leaves() {
+        let q = Quota::per_hour(3);
+        assert_eq!(q.admit_one(2, Some(t(10)), t(100)), Ok(()));
+        assert_eq!(q.admit_one(3, Some(t(10)), t(100)), Err(t(10 + 3_600_000)));
+        // Counted the same as from the times.
+        assert_eq!(
+            q.admit(&[t(10), t(20), t(30)], 1, t(100)),
+            q.admit_one(3, Some(t(10)), t(100))
+        );
+    }
 
     fn t(ms: i64) -> Timestamp {
         Timestamp::from_unix_millis(ms)

@@ -6,13 +6,10 @@
 //! [`ContactList`] are then checked against what the transaction sees, so concurrent adds at 19
 //! contacts end with exactly 20.
 
-use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
-use serde_json::json;
 use smartcore_domain::{
-    ContactId, ContactList, ContactName, ContactRuleViolation, ContactSource, EmailAddress,
-    IdentityRemoval, ItContact, MailRejection, OrgId, RemovalId, Role, SyncStatus, Timestamp,
-    UserId,
+    ContactId, ContactList, ContactName, ContactSource, EmailAddress, ItContact, MailRejection,
+    OrgId, PendingRemoval, RemovalId, RemovedRow, Role, SyncStatus, Timestamp, UserId,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -87,31 +84,6 @@ pub struct ContactListing {
     pub contacts: Vec<ItContact>,
     /// The trust records of the contacts that have one.
     pub trust: Vec<crate::TrustRecord>,
-}
-
-/// What the administrator asked to add.
-pub struct NewContact<'a> {
-    pub org_id: &'a OrgId,
-    pub email: &'a EmailAddress,
-    pub name: Option<&'a ContactName>,
-    pub source: ContactSource,
-    pub member_id: Option<&'a UserId>,
-    pub added_by: &'a UserId,
-    /// At most this many contacts are added to one organisation an hour (issue 24: each
-    /// addition can mail a welcome); more is [`StoreError::Throttled`].
-    pub additions_per_hour: i64,
-}
-
-pub struct AddedContact {
-    pub contact: ItContact,
-    /// D2: the identity-side removal this re-add cancelled, if any.
-    pub cancelled_removal: Option<RemovalId>,
-}
-
-pub struct RemovedContact {
-    pub contact: ItContact,
-    pub identity_removal: IdentityRemoval,
-    pub removal_id: Option<RemovalId>,
 }
 
 /// How a removal of a registered contact reaches the identity side.
@@ -204,7 +176,7 @@ impl Store {
 
     pub async fn contact(&self, org_id: &OrgId, id: &ContactId) -> Result<ItContact, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        fetch_contact(&mut conn, org_id, id).await
+        fetch(&mut conn, org_id, id).await
     }
 
     pub async fn contact_count(&self, org_id: &OrgId) -> Result<i64, StoreError> {
@@ -214,340 +186,37 @@ impl Store {
             .await?;
         Ok(row.get::<i64, _>(0))
     }
-
-    /// Adds a contact under the list's rules. A new contact is pending and due for sync at
-    /// once; re-adding an address whose identity-side removal is still pending cancels that
-    /// removal instead, and the contact is synced at once with its old identity-side id (D2).
-    pub async fn add_contact(
-        &self,
-        new: NewContact<'_>,
-        now: Timestamp,
-    ) -> Result<AddedContact, StoreError> {
-        let mut tx = self.begin().await?;
-        // Read before the list's lock, which is held only for what must be decided under it
-        // (issue 24: the organisation's row was held across ten round trips).
-        let still_member = match new.member_id {
-            None => false,
-            Some(member) => {
-                sqlx::query_as::<_, (i64,)>(
-                    "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2",
-                )
-                .bind(new.org_id.as_str())
-                .bind(member.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .0 > 0
-            }
-        };
-        lock_contact_list(&mut tx, new.org_id).await?;
-        list_of(&mut tx, new.org_id).await?.check_add(new.email)?;
-        take_addition(&mut tx, new.org_id, now, new.additions_per_hour).await?;
-
-        let pending_removal = sqlx::query(
-            "SELECT id, identity_contact_id FROM identity_removals \
-             WHERE org_id = $1 AND email_key = $2 AND status = 'pending'",
-        )
-        .bind(new.org_id.as_str())
-        .bind(new.email.key())
-        .fetch_optional(&mut *tx)
-        .await?;
-
-        let id = ContactId::generate();
-        let (status, identity_contact_id, synced_at, next_sync_at, cancelled_removal) =
-            match pending_removal {
-                Some(row) => {
-                    let removal_id: String = row.get(0);
-                    sqlx::query(
-                    "UPDATE identity_removals SET status = 'cancelled', outcome = 'cancelled_by_readd', \
-                     completed_at = $1, completed_by = $2 WHERE id = $3",
-                )
-                .bind(now.unix_millis())
-                .bind(new.added_by.as_str())
-                .bind(&removal_id)
-                .execute(&mut *tx)
-                .await?;
-                    let identity_id: String = row.get(1);
-                    (
-                        SyncStatus::Synced,
-                        Some(identity_id),
-                        Some(now.unix_millis()),
-                        None,
-                        RemovalId::parse(&removal_id),
-                    )
-                }
-                None => (
-                    SyncStatus::Pending,
-                    None,
-                    None,
-                    Some(now.unix_millis()),
-                    None,
-                ),
-            };
-
-        sqlx::query(
-            "INSERT INTO it_contacts (id, org_id, email, email_key, name, source, member_id, status, \
-                 identity_contact_id, synced_at, next_sync_at, created_at, created_by, reconfirm_from) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $10)",
-        )
-        .bind(id.as_str())
-        .bind(new.org_id.as_str())
-        .bind(new.email.as_str())
-        .bind(new.email.key())
-        .bind(new.name.map(ContactName::as_str))
-        .bind(new.source.as_str())
-        .bind(new.member_id.map(UserId::as_str))
-        .bind(status.as_str())
-        .bind(identity_contact_id.clone())
-        .bind(synced_at)
-        .bind(next_sync_at)
-        .bind(now.unix_millis())
-        .bind(new.added_by.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Duplicate => {
-                StoreError::Rule(ContactRuleViolation::AlreadyAContact { email: new.email.as_str().to_owned() })
-            }
-            other => other,
-        })?;
-
-        let inserted_identity_id = identity_contact_id;
-        audit::record(
-            &mut tx,
-            AuditEntry {
-                org_id: Some(new.org_id),
-                at: now,
-                actor: new.added_by.as_str(),
-                action: "it_contact.added",
-                target: Some(id.as_str()),
-                details: json!({
-                    "email": new.email.as_str(),
-                    "name": new.name.map(ContactName::as_str),
-                    "source": new.source.as_str(),
-                    "member_id": new.member_id.map(UserId::as_str),
-                }),
-            },
-        )
-        .await?;
-        if let Some(removal) = &cancelled_removal {
-            audit::record(
-                &mut tx,
-                AuditEntry {
-                    org_id: Some(new.org_id),
-                    at: now,
-                    actor: new.added_by.as_str(),
-                    action: "identity_removal.cancelled",
-                    target: Some(removal.as_str()),
-                    details: json!({ "email": new.email.as_str(), "reason": "the address was added again", "contact_id": id.as_str() }),
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        // The row just written, without reading it back.
-        let contact = ItContact {
-            id: id.clone(),
-            org_id: new.org_id.clone(),
-            email: new.email.clone(),
-            name: new.name.cloned(),
-            source: new.source,
-            member_id: new.member_id.cloned(),
-            still_member,
-            status,
-            status_detail: None,
-            synced_at: synced_at.map(Timestamp::from_unix_millis),
-            identity_contact_id: inserted_identity_id,
-            created_at: now,
-            created_by: new.added_by.clone(),
-            mail_rejected: None,
-        };
-        Ok(AddedContact {
-            contact,
-            cancelled_removal,
-        })
-    }
-
-    /// Removes a contact under the list's rules (D1) and decides what reaches the identity
-    /// side (R7): nothing for a contact never registered, a removal request otherwise.
-    pub async fn remove_contact(
-        &self,
-        org_id: &OrgId,
-        id: &ContactId,
-        removed_by: &UserId,
-        mode: RemovalMode,
-        now: Timestamp,
-    ) -> Result<RemovedContact, StoreError> {
-        let mut tx = self.begin().await?;
-        // Its address and name do not change; its status is taken from the DELETE below.
-        let contact = fetch_contact(&mut tx, org_id, id).await?;
-        let (sso_status, identity_org_id) = lock_contact_list(&mut tx, org_id).await?;
-        list_of(&mut tx, org_id)
-            .await?
-            .check_remove(sso_status == "enabled")?;
-
-        // A welcome claimed but not yet being sent goes with the contact, and so does the
-        // week's welcome it took: the address is welcomed when it is added again.
-        crate::trust::return_unsent_welcome(
-            &mut tx,
-            id.as_str(),
-            org_id.as_str(),
-            contact.email.key(),
-            now,
-        )
-        .await?;
-
-        // The row as it is deleted decides what reaches the identity side, not the row read
-        // above: a worker may have recorded its registration since (the DELETE waits for its
-        // commit on PostgreSQL and sees the row it left), and a contact Synced meanwhile needs
-        // its removal like any other.
-        let (status, identity_contact_id, lease_owner, lease_until, sync_attempts): (
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            i64,
-        ) = sqlx::query_as(
-            "DELETE FROM it_contacts WHERE id = $1 \
-             RETURNING status, identity_contact_id, lease_owner, lease_until, sync_attempts",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let mut contact = contact;
-        contact.status = SyncStatus::parse(&status).unwrap_or(contact.status);
-        contact.identity_contact_id = identity_contact_id;
-        if contact.status == SyncStatus::Synced && contact.synced_at.is_none() {
-            contact.synced_at = Some(now);
-        }
-        // Issue 24: a pending contact whose registration may have reached the identity side
-        // (claimed by a worker, alive or killed, or tried before with no answer) leaves a
-        // tombstone: the worker that finishes or takes over that registration learns the
-        // identity-side id and queues its removal, so nothing is left there.
-        let in_flight = (contact.status == SyncStatus::Pending
-            && mode != RemovalMode::CompletedNow
-            && (lease_owner.is_some() || sync_attempts > 0))
-            .then_some((lease_owner, lease_until));
-
-        let mut tombstone = None;
-        if let Some((lease_owner, lease_until)) = in_flight {
-            let automatic = matches!(mode, RemovalMode::Queue { automatic: true });
-            let tid = RemovalId::generate();
-            // The tombstone keeps the contact's lease: a live worker's heartbeat renews it, and
-            // it is taken over only once that lease has run out.
-            sqlx::query(
-                "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
-                     identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at, \
-                     lease_owner, lease_until) \
-                 SELECT $1, id, $2, $3, $4, identity_org_id, '', 'tombstone', $5, $6, $7, $5, $8, $9 \
-                 FROM organisations WHERE id = $10",
-            )
-            .bind(tid.as_str())
-            .bind(id.as_str())
-            .bind(contact.email.as_str())
-            .bind(contact.email.key())
-            .bind(now.unix_millis())
-            .bind(removed_by.as_str())
-            .bind(i64::from(automatic))
-            .bind(lease_until.and(lease_owner.clone()))
-            .bind(lease_owner.and(lease_until))
-            .bind(org_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-            tombstone = Some(tid);
-        }
-
-        let identity_removal =
-            IdentityRemoval::for_status(contact.status, mode == RemovalMode::CompletedNow);
-        let mut removal_id = None;
-        if identity_removal != IdentityRemoval::NotNeeded {
-            let rid = RemovalId::generate();
-            let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
-                RemovalMode::CompletedNow => (
-                    "completed",
-                    Some(now.unix_millis()),
-                    Some("deleted"),
-                    1,
-                    None,
-                ),
-                RemovalMode::Queue { automatic } => (
-                    "pending",
-                    None,
-                    None,
-                    i64::from(automatic),
-                    automatic.then_some(now.unix_millis()),
-                ),
-            };
-            sqlx::query(
-                "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
-                     identity_contact_id, status, requested_at, requested_by, completed_at, completed_by, outcome, \
-                     automatic, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(rid.as_str())
-            .bind(org_id.as_str())
-            .bind(id.as_str())
-            .bind(contact.email.as_str())
-            .bind(contact.email.key())
-            .bind(identity_org_id)
-            .bind(contact.identity_contact_id.clone().unwrap_or_default())
-            .bind(status)
-            .bind(now.unix_millis())
-            .bind(removed_by.as_str())
-            .bind(completed_at)
-            .bind(completed_at.map(|_| "system"))
-            .bind(outcome)
-            .bind(automatic)
-            .bind(next_attempt_at)
-            .execute(&mut *tx)
-            .await?;
-            removal_id = Some(rid);
-        }
-
-        audit::record(
-            &mut tx,
-            AuditEntry {
-                org_id: Some(org_id),
-                at: now,
-                actor: removed_by.as_str(),
-                action: "it_contact.removed",
-                target: Some(id.as_str()),
-                details: json!({
-                    "email": contact.email.as_str(),
-                    "was": contact.status.as_str(),
-                    "identity_removal": identity_removal.as_str(),
-                    "removal_id": removal_id.as_ref().map(RemovalId::as_str),
-                    "registration_in_flight": tombstone.as_ref().map(RemovalId::as_str),
-                }),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(RemovedContact {
-            contact,
-            identity_removal,
-            removal_id,
-        })
-    }
 }
 
-/// Serialises changes of one organisation's contact list (see the module documentation);
-/// returns the organisation's SSO status and identity-side id, read with the lock.
-async fn lock_contact_list(
-    conn: &mut AnyConnection,
-    org_id: &OrgId,
-) -> Result<(String, Option<String>), StoreError> {
-    sqlx::query_as(
+/// What locking an organisation's contact list tells the unit of work.
+#[derive(Debug, Clone)]
+pub struct ListLock {
+    /// D1: while SSO is enabled, the last contact stays.
+    pub sso_enabled: bool,
+    pub identity_org_id: Option<String>,
+}
+
+/// Locks the organisation's contact list until the unit of work ends (see the module docs).
+pub async fn lock_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ListLock, StoreError> {
+    let (sso_status, identity_org_id): (String, Option<String>) = sqlx::query_as(
         "UPDATE organisations SET contacts_version = contacts_version + 1 WHERE id = $1 \
          RETURNING sso_status, identity_org_id",
     )
     .bind(org_id.as_str())
     .fetch_optional(conn)
     .await?
-    .ok_or(StoreError::NotFound)
+    .ok_or(StoreError::NotFound)?;
+    Ok(ListLock {
+        sso_enabled: sso_status == SSO_ENABLED,
+        identity_org_id,
+    })
 }
 
-async fn list_of(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
+/// The organisation's SSO state that keeps its last contact (D1).
+const SSO_ENABLED: &str = "enabled";
+
+/// The organisation's contacts as the list's rules see them.
+pub async fn list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
     let keys: Vec<(String,)> =
         sqlx::query_as("SELECT email_key FROM it_contacts WHERE org_id = $1")
             .bind(org_id.as_str())
@@ -556,7 +225,8 @@ async fn list_of(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList
     Ok(ContactList::new(keys.into_iter().map(|(k,)| k)))
 }
 
-async fn fetch_contact(
+/// One contact of the organisation (`NotFound` otherwise).
+pub async fn fetch(
     conn: &mut AnyConnection,
     org_id: &OrgId,
     id: &ContactId,
@@ -577,46 +247,267 @@ async fn fetch_contact(
     row.into_contact()
 }
 
-/// The window of [`NewContact::additions_per_hour`].
-const ADDITION_WINDOW_MS: i64 = 3_600_000;
-
-/// Counts one addition against the organisation's hourly limit, or says when there is room
-/// again. Runs after the contact list's lock, so additions at once cannot overshoot.
-async fn take_addition(
-    conn: &mut sqlx::AnyConnection,
+/// Whether `user` is a member of the organisation.
+pub async fn is_member(
+    conn: &mut AnyConnection,
     org_id: &OrgId,
-    now: Timestamp,
-    limit: i64,
-) -> Result<(), StoreError> {
-    let since = now.unix_millis() - ADDITION_WINDOW_MS;
-    // One read: the additions within the window, the oldest of them, and the stale rows.
+    user: &UserId,
+) -> Result<bool, StoreError> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id.as_str())
+            .bind(user.as_str())
+            .fetch_one(conn)
+            .await?;
+    Ok(count > 0)
+}
+
+/// The organisation's contact additions counted for its hourly limit (issue 24), in one read.
+#[derive(Debug, Clone, Copy)]
+pub struct Additions {
+    /// Additions after the window's start.
+    pub recent: u32,
+    /// The oldest of those.
+    pub oldest: Option<Timestamp>,
+    /// Rows at or before the window's start, not yet forgotten.
+    pub stale: u32,
+}
+
+/// The additions after `since` (and the stale rows before it).
+pub async fn additions_since(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    since: Timestamp,
+) -> Result<Additions, StoreError> {
     let (recent, oldest, stale): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), MIN(CASE WHEN at > $2 THEN at END), \
                 SUM(CASE WHEN at <= $2 THEN 1 ELSE 0 END) \
          FROM contact_additions WHERE org_id = $1",
     )
     .bind(org_id.as_str())
-    .bind(since)
-    .fetch_one(&mut *conn)
+    .bind(since.unix_millis())
+    .fetch_one(conn)
     .await?;
-    if recent.unwrap_or(0) >= limit {
-        let oldest = oldest.unwrap_or(now.unix_millis());
-        return Err(StoreError::Throttled {
-            free_at: oldest + ADDITION_WINDOW_MS,
-        });
-    }
-    // Rows out of the window are pruned now and then, not at every addition.
-    if stale.unwrap_or(0) >= limit {
+    let count = |n: Option<i64>| u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX);
+    Ok(Additions {
+        recent: count(recent),
+        oldest: oldest.map(Timestamp::from_unix_millis),
+        stale: count(stale),
+    })
+}
+
+/// Records an addition at `at`; forgets the rows at or before `forget_up_to` when given.
+pub async fn record_addition(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    at: Timestamp,
+    forget_up_to: Option<Timestamp>,
+) -> Result<(), StoreError> {
+    if let Some(before) = forget_up_to {
         sqlx::query("DELETE FROM contact_additions WHERE org_id = $1 AND at <= $2")
             .bind(org_id.as_str())
-            .bind(since)
+            .bind(before.unix_millis())
             .execute(&mut *conn)
             .await?;
     }
     sqlx::query("INSERT INTO contact_additions (org_id, at) VALUES ($1, $2)")
         .bind(org_id.as_str())
-        .bind(now.unix_millis())
-        .execute(&mut *conn)
+        .bind(at.unix_millis())
+        .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The identity-side removal of this address still pending in the organisation, if any.
+pub async fn pending_removal_for(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    email: &EmailAddress,
+) -> Result<Option<PendingRemoval>, StoreError> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, identity_contact_id FROM identity_removals \
+         WHERE org_id = $1 AND email_key = $2 AND status = $3",
+    )
+    .bind(org_id.as_str())
+    .bind(email.key())
+    .bind(REMOVAL_PENDING)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(id, identity_contact_id)| {
+        Some(PendingRemoval {
+            id: RemovalId::parse(&id)?,
+            identity_contact_id,
+        })
+    }))
+}
+
+const REMOVAL_PENDING: &str = "pending";
+
+/// Closes a pending removal as cancelled because its address was added again (D2).
+pub async fn cancel_removal_for_readd(
+    conn: &mut AnyConnection,
+    removal: &RemovalId,
+    by: &UserId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE identity_removals SET status = 'cancelled', outcome = 'cancelled_by_readd', \
+         completed_at = $1, completed_by = $2 WHERE id = $3",
+    )
+    .bind(now.unix_millis())
+    .bind(by.as_str())
+    .bind(removal.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts `contact`; due for the sync at `next_sync_at` when given. Its address already in
+/// the organisation's list is [`StoreError::Duplicate`].
+pub async fn insert(
+    conn: &mut AnyConnection,
+    contact: &ItContact,
+    next_sync_at: Option<Timestamp>,
+) -> Result<(), StoreError> {
+    let synced_at = contact.synced_at.map(Timestamp::unix_millis);
+    sqlx::query(
+        "INSERT INTO it_contacts (id, org_id, email, email_key, name, source, member_id, status, \
+             identity_contact_id, synced_at, next_sync_at, created_at, created_by, reconfirm_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $10)",
+    )
+    .bind(contact.id.as_str())
+    .bind(contact.org_id.as_str())
+    .bind(contact.email.as_str())
+    .bind(contact.email.key())
+    .bind(contact.name.as_ref().map(ContactName::as_str))
+    .bind(contact.source.as_str())
+    .bind(contact.member_id.as_ref().map(UserId::as_str))
+    .bind(contact.status.as_str())
+    .bind(contact.identity_contact_id.as_deref())
+    .bind(synced_at)
+    .bind(next_sync_at.map(Timestamp::unix_millis))
+    .bind(contact.created_at.unix_millis())
+    .bind(contact.created_by.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the contact; what its row said as it went (`NotFound` when there was none). The
+/// row as deleted, not one read earlier: a worker may have recorded its registration since
+/// (the DELETE waits for its commit on PostgreSQL and sees the row it left).
+pub async fn delete(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    id: &ContactId,
+) -> Result<RemovedRow, StoreError> {
+    let (status, identity_contact_id, lease_owner, lease_until, sync_attempts): (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        i64,
+    ) = sqlx::query_as(
+        "DELETE FROM it_contacts WHERE org_id = $1 AND id = $2 \
+         RETURNING status, identity_contact_id, lease_owner, lease_until, sync_attempts",
+    )
+    .bind(org_id.as_str())
+    .bind(id.as_str())
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    Ok(RemovedRow {
+        status: SyncStatus::parse(&status)
+            .ok_or_else(|| StoreError::Config(format!("corrupt status in IT contact {id}")))?,
+        identity_contact_id,
+        lease: lease_owner.zip(lease_until.map(Timestamp::from_unix_millis)),
+        sync_attempts,
+    })
+}
+
+/// Issue 24: a tombstone for a registration that may be in flight, holding the contact's
+/// lease (a live worker's heartbeat renews it; it is taken over once that lease has run out).
+pub async fn insert_tombstone(
+    conn: &mut AnyConnection,
+    contact: &ItContact,
+    requested_by: &UserId,
+    automatic: bool,
+    lease: Option<&(String, Timestamp)>,
+    now: Timestamp,
+) -> Result<RemovalId, StoreError> {
+    let id = RemovalId::generate();
+    sqlx::query(
+        "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+             identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at, \
+             lease_owner, lease_until) \
+         SELECT $1, id, $2, $3, $4, identity_org_id, '', 'tombstone', $5, $6, $7, $5, $8, $9 \
+         FROM organisations WHERE id = $10",
+    )
+    .bind(id.as_str())
+    .bind(contact.id.as_str())
+    .bind(contact.email.as_str())
+    .bind(contact.email.key())
+    .bind(now.unix_millis())
+    .bind(requested_by.as_str())
+    .bind(i64::from(automatic))
+    .bind(lease.map(|(owner, _)| owner.as_str()))
+    .bind(lease.map(|(_, until)| until.unix_millis()))
+    .bind(contact.org_id.as_str())
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The identity-side removal of a registered contact: completed at once where the connector
+/// removed it already, otherwise queued (for the removal worker when `automatic`, else for
+/// the operations team).
+pub async fn insert_removal(
+    conn: &mut AnyConnection,
+    contact: &ItContact,
+    identity_org_id: Option<&str>,
+    requested_by: &UserId,
+    mode: RemovalMode,
+    now: Timestamp,
+) -> Result<RemovalId, StoreError> {
+    let id = RemovalId::generate();
+    let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
+        RemovalMode::CompletedNow => (
+            "completed",
+            Some(now.unix_millis()),
+            Some("deleted"),
+            1,
+            None,
+        ),
+        RemovalMode::Queue { automatic } => (
+            REMOVAL_PENDING,
+            None,
+            None,
+            i64::from(automatic),
+            automatic.then_some(now.unix_millis()),
+        ),
+    };
+    sqlx::query(
+        "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+             identity_contact_id, status, requested_at, requested_by, completed_at, completed_by, outcome, \
+             automatic, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(id.as_str())
+    .bind(contact.org_id.as_str())
+    .bind(contact.id.as_str())
+    .bind(contact.email.as_str())
+    .bind(contact.email.key())
+    .bind(identity_org_id)
+    .bind(contact.identity_contact_id.clone().unwrap_or_default())
+    .bind(status)
+    .bind(now.unix_millis())
+    .bind(requested_by.as_str())
+    .bind(completed_at)
+    .bind(completed_at.map(|_| "system"))
+    .bind(outcome)
+    .bind(automatic)
+    .bind(next_attempt_at)
+    .execute(conn)
+    .await?;
+    Ok(id)
 }

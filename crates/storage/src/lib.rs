@@ -11,7 +11,7 @@
 pub mod audit;
 mod auth;
 mod batch;
-mod contacts;
+pub mod contacts;
 mod deliveries;
 mod domains;
 mod error;
@@ -30,15 +30,13 @@ mod removals;
 mod secrets;
 pub mod sso_sign_in;
 mod sync;
-mod trust;
+pub mod trust;
 mod tx;
 pub mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use auth::{ApiTokenRecord, NewApiToken, SessionRecord, SignInFailures, TokenOwner};
-pub use contacts::{
-    AddedContact, ContactListing, ContactRecord, NewContact, RemovalMode, RemovedContact,
-};
+pub use contacts::{ContactListing, ContactRecord, RemovalMode};
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryRecord, MAIL_BUDGET_WINDOW_MS};
 pub use domains::{
     CertificateRecord, DomainRecord, NewCertificate, SsoConfigRecord, SsoConfigUpdate,

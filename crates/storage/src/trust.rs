@@ -114,7 +114,7 @@ pub(crate) async fn claim_welcome(
 /// was claimed but is neither sent nor being sent (called as the contact is removed): a contact
 /// added by mistake and removed at once does not cost the address its welcome for a week. A
 /// welcome a worker holds may be on its way, so that one keeps the budget.
-pub(crate) async fn return_unsent_welcome(
+pub async fn return_unsent_welcome(
     conn: &mut AnyConnection,
     contact_id: &str,
     org_id: &str,

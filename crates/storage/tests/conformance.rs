@@ -4,13 +4,11 @@
 //! behaviour through the service; this suite names the storage function that broke.
 
 use smartcore_domain::{
-    ContactName, ContactRuleViolation, ContactSource, EmailAddress, IdentityRemoval, OrgId,
-    PersonName, Role, SyncStatus, Timestamp, UserId,
+    ContactId, ContactName, ContactSource, EmailAddress, ItContact, OrgId, PersonName, Role,
+    SyncStatus, Timestamp, UserId,
 };
 use smartcore_storage::quota::{self, Counter};
-use smartcore_storage::{
-    AuditEntry, NewContact, RemovalMode, Store, StoreError, audit, memberships,
-};
+use smartcore_storage::{AuditEntry, RemovalMode, Store, StoreError, audit, contacts, memberships};
 use smartcore_testdb::{Backend, TestDatabase, fresh_database};
 
 /// Runs each named body (`async fn name(store: Store)`) on a fresh, migrated database of
@@ -74,29 +72,31 @@ async fn admin(store: &Store, org_id: &OrgId, address: &str) -> UserId {
     UserId::parse(&user.id).unwrap()
 }
 
-async fn add(
-    store: &Store,
-    org_id: &OrgId,
-    by: &UserId,
-    address: &str,
-    now: Timestamp,
-) -> Result<smartcore_storage::AddedContact, StoreError> {
-    let address = email(address);
-    let name = ContactName::parse_optional("IT Desk").unwrap().expect("a name");
-    store
-        .add_contact(
-            NewContact {
-                org_id,
-                email: &address,
-                name: Some(&name),
-                source: ContactSource::Manual,
-                member_id: None,
-                added_by: by,
-                additions_per_hour: 100,
-            },
-            now,
-        )
-        .await
+/// A contact as the use case builds it: pending, made at `now` by `by`.
+fn contact(org_id: &OrgId, by: &UserId, address: &str, now: Timestamp) -> ItContact {
+    ItContact {
+        id: ContactId::generate(),
+        org_id: org_id.clone(),
+        email: email(address),
+        name: ContactName::parse_optional("IT Desk").unwrap(),
+        source: ContactSource::Manual,
+        member_id: None,
+        still_member: false,
+        status: SyncStatus::Pending,
+        status_detail: None,
+        synced_at: None,
+        identity_contact_id: None,
+        created_at: now,
+        created_by: by.clone(),
+        mail_rejected: None,
+    }
+}
+
+/// Inserts `c` due for the sync now, in a unit of work of its own.
+async fn insert(store: &Store, c: &ItContact) -> Result<(), StoreError> {
+    let mut tx = store.write().await?;
+    contacts::insert(&mut tx, c, Some(c.created_at)).await?;
+    tx.commit().await
 }
 
 async fn organisations_are_found_by_id_and_by_name(store: Store) {
@@ -237,124 +237,151 @@ async fn a_counter_reads_the_uses_inside_its_window_and_forgets_older_ones(store
     tx.commit().await.unwrap();
 }
 
-async fn an_address_is_a_contact_once_and_the_list_holds_twenty(store: Store) {
+async fn a_contact_is_inserted_once_per_address_and_listed_oldest_first(store: Store) {
     let o = org(&store, "Acme Ltd").await;
     let by = admin(&store, &o, "pat@acme.example").await;
-    let added = add(&store, &o, &by, "it@acme.example", at(1))
-        .await
-        .unwrap();
-    assert_eq!(added.contact.status, SyncStatus::Pending);
-    assert!(added.cancelled_removal.is_none());
+    let first = contact(&o, &by, "it@acme.example", at(1));
+    insert(&store, &first).await.unwrap();
     assert!(matches!(
-        add(&store, &o, &by, "IT@ACME.example", at(2)).await,
-        Err(StoreError::Rule(
-            ContactRuleViolation::AlreadyAContact { .. }
-        ))
+        insert(&store, &contact(&o, &by, "IT@ACME.example", at(2))).await,
+        Err(StoreError::Duplicate)
     ));
     for i in 1..20 {
-        add(&store, &o, &by, &format!("c{i}@acme.example"), at(2 + i))
-            .await
-            .unwrap();
+        insert(
+            &store,
+            &contact(&o, &by, &format!("c{i}@acme.example"), at(2 + i)),
+        )
+        .await
+        .unwrap();
     }
-    assert!(matches!(
-        add(&store, &o, &by, "c21@acme.example", at(30)).await,
-        Err(StoreError::Rule(ContactRuleViolation::LimitReached))
-    ));
+    let mut tx = store.write().await.unwrap();
+    let lock = contacts::lock_list(&mut tx, &o).await.unwrap();
+    assert!(!lock.sso_enabled);
+    let list = contacts::list(&mut tx, &o).await.unwrap();
+    assert_eq!(list.len(), 20);
+    assert!(list.contains(&email("It@Acme.Example")));
+    tx.commit().await.unwrap();
     let listed = store.contacts(&o).await.unwrap();
     assert_eq!(listed.len(), 20);
-    assert_eq!(listed[0].email.as_str(), "it@acme.example", "oldest first");
+    assert_eq!(listed[0], first, "oldest first, as inserted");
     // Another organisation's list is its own.
     let other = org(&store, "Beta Ltd").await;
     let other_admin = admin(&store, &other, "pat@beta.example").await;
-    add(&store, &other, &other_admin, "it@acme.example", at(31))
-        .await
-        .unwrap();
+    insert(
+        &store,
+        &contact(&other, &other_admin, "it@acme.example", at(31)),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        contacts::lock_list(&mut store.write().await.unwrap(), &OrgId::generate()).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
-async fn a_synced_contact_removed_and_added_again_cancels_its_removal(store: Store) {
+async fn additions_are_counted_inside_their_window(store: Store) {
     let o = org(&store, "Acme Ltd").await;
-    let by = admin(&store, &o, "pat@acme.example").await;
-    let added = add(&store, &o, &by, "it@acme.example", at(1))
+    let mut tx = store.write().await.unwrap();
+    for i in 0..3 {
+        contacts::record_addition(&mut tx, &o, at(i * 10), None)
+            .await
+            .unwrap();
+    }
+    let counted = contacts::additions_since(&mut tx, &o, at(5)).await.unwrap();
+    assert_eq!(
+        (counted.recent, counted.oldest, counted.stale),
+        (2, Some(at(10)), 1)
+    );
+    contacts::record_addition(&mut tx, &o, at(30), Some(at(5)))
         .await
         .unwrap();
-    // The sync registers it.
+    let counted = contacts::additions_since(&mut tx, &o, at(-1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (counted.recent, counted.stale),
+        (3, 0),
+        "the one at 0 was forgotten"
+    );
+    tx.commit().await.unwrap();
+}
+
+async fn a_removal_is_pending_for_its_address_until_a_re_add_cancels_it(store: Store) {
+    let o = org(&store, "Acme Ltd").await;
+    let by = admin(&store, &o, "pat@acme.example").await;
+    let mut synced = contact(&o, &by, "it@acme.example", at(1));
+    synced.status = SyncStatus::Synced;
+    synced.synced_at = Some(at(1));
+    synced.identity_contact_id = Some("idc_1".into());
+    let mut tx = store.write().await.unwrap();
+    contacts::insert(&mut tx, &synced, None).await.unwrap();
+    let row = contacts::delete(&mut tx, &o, &synced.id).await.unwrap();
+    assert_eq!(row.status, SyncStatus::Synced);
+    assert_eq!(row.identity_contact_id.as_deref(), Some("idc_1"));
+    assert!(!row.registration_in_flight(false));
+    let removal = contacts::insert_removal(
+        &mut tx,
+        &synced,
+        None,
+        &by,
+        RemovalMode::Queue { automatic: false },
+        at(2),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.removal(&removal).await.unwrap().status, "pending");
+
+    let mut tx = store.write().await.unwrap();
+    let pending = contacts::pending_removal_for(&mut tx, &o, &email("IT@acme.example"))
+        .await
+        .unwrap()
+        .expect("pending");
+    assert_eq!(pending.id, removal);
+    assert_eq!(pending.identity_contact_id, "idc_1");
+    contacts::cancel_removal_for_readd(&mut tx, &removal, &by, at(3))
+        .await
+        .unwrap();
+    assert!(
+        contacts::pending_removal_for(&mut tx, &o, &email("it@acme.example"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.commit().await.unwrap();
+    let record = store.removal(&removal).await.unwrap();
+    assert_eq!(record.status, "cancelled");
+    assert_eq!(record.outcome.as_deref(), Some("cancelled_by_readd"));
+    assert!(store.pending_removals().await.unwrap().is_empty());
+}
+
+async fn a_deleted_row_says_whether_a_worker_held_it(store: Store) {
+    let o = org(&store, "Acme Ltd").await;
+    let by = admin(&store, &o, "pat@acme.example").await;
+    let c = contact(&o, &by, "it@acme.example", at(1));
+    insert(&store, &c).await.unwrap();
     let jobs = store
         .claim_due_contacts("conformance", at(2), 10_000, 10)
         .await
         .unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].contact_id, added.contact.id.as_str());
-    let welcomed = store
-        .mark_synced_welcoming(
-            jobs[0].contact_id.as_str(),
-            "conformance",
-            "idc_1",
-            false,
-            at(3),
-        )
+    let mut tx = store.write().await.unwrap();
+    let row = contacts::delete(&mut tx, &o, &c.id).await.unwrap();
+    assert_eq!(row.status, SyncStatus::Pending);
+    let (owner, until) = row.lease.clone().expect("the sync's lease");
+    assert!(owner.starts_with("conformance"), "{owner}");
+    assert_eq!(until, at(2 + 10_000));
+    assert!(row.registration_in_flight(false));
+    let tombstone = contacts::insert_tombstone(&mut tx, &c, &by, false, row.lease.as_ref(), at(3))
         .await
         .unwrap();
-    assert_eq!(welcomed, Some(true), "its welcome is due once");
-    // Removed: a removal request for the operations team.
-    let removed = store
-        .remove_contact(
-            &o,
-            &added.contact.id,
-            &by,
-            RemovalMode::Queue { automatic: false },
-            at(4),
-        )
-        .await
-        .unwrap();
-    assert_eq!(removed.identity_removal, IdentityRemoval::Flagged);
-    let removal_id = removed.removal_id.expect("a removal request");
-    assert_eq!(store.removal(&removal_id).await.unwrap().status, "pending");
-    // Added again while that removal is pending (D2): Synced at once with the same
-    // identity-side id, and the removal cancelled.
-    let again = add(&store, &o, &by, "it@acme.example", at(5))
-        .await
-        .unwrap();
-    assert_eq!(again.contact.status, SyncStatus::Synced);
-    assert_eq!(again.contact.identity_contact_id.as_deref(), Some("idc_1"));
-    assert_eq!(again.cancelled_removal.as_ref(), Some(&removal_id));
-    assert_eq!(
-        store.removal(&removal_id).await.unwrap().status,
-        "cancelled"
-    );
-    assert!(store.pending_removals().await.unwrap().is_empty());
-}
-
-async fn a_contact_never_registered_leaves_nothing_to_remove(store: Store) {
-    let o = org(&store, "Acme Ltd").await;
-    let by = admin(&store, &o, "pat@acme.example").await;
-    let added = add(&store, &o, &by, "it@acme.example", at(1))
-        .await
-        .unwrap();
-    let removed = store
-        .remove_contact(
-            &o,
-            &added.contact.id,
-            &by,
-            RemovalMode::Queue { automatic: false },
-            at(2),
-        )
-        .await
-        .unwrap();
-    assert_eq!(removed.identity_removal, IdentityRemoval::NotNeeded);
-    assert!(removed.removal_id.is_none());
-    assert!(store.contacts(&o).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    assert_eq!(store.removal(&tombstone).await.unwrap().status, "tombstone");
     assert!(matches!(
-        store
-            .remove_contact(
-                &o,
-                &added.contact.id,
-                &by,
-                RemovalMode::Queue { automatic: false },
-                at(3),
-            )
-            .await,
+        contacts::delete(&mut store.write().await.unwrap(), &o, &c.id).await,
         Err(StoreError::NotFound)
     ));
+    assert!(store.contacts(&o).await.unwrap().is_empty());
 }
 
 on_both_databases!(
@@ -364,7 +391,8 @@ on_both_databases!(
     a_unit_of_work_dropped_without_commit_leaves_nothing,
     the_audit_log_is_newest_first_and_pages_by_id,
     a_counter_reads_the_uses_inside_its_window_and_forgets_older_ones,
-    an_address_is_a_contact_once_and_the_list_holds_twenty,
-    a_synced_contact_removed_and_added_again_cancels_its_removal,
-    a_contact_never_registered_leaves_nothing_to_remove,
+    a_contact_is_inserted_once_per_address_and_listed_oldest_first,
+    additions_are_counted_inside_their_window,
+    a_removal_is_pending_for_its_address_until_a_re_add_cancels_it,
+    a_deleted_row_says_whether_a_worker_held_it,
 );
