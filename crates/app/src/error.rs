@@ -190,11 +190,6 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound,
-            StoreError::Rule(v) => v.into(),
-            // Use cases that count a limit say which; this is the generic answer.
-            StoreError::Throttled { .. } => AppError::RateLimited {
-                retry_after_secs: 60,
-            },
             StoreError::Duplicate => {
                 AppError::conflict(ErrorCode::AlreadyExists, "That already exists.")
             }

@@ -1,5 +1,3 @@
-use smartcore_domain::ContactRuleViolation;
-
 /// What can go wrong in storage, in terms the use cases can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -8,12 +6,6 @@ pub enum StoreError {
     /// A unique constraint refused the write: the thing exists already.
     #[error("already exists")]
     Duplicate,
-    /// A rule of the contact list, checked inside the transaction that would break it.
-    #[error(transparent)]
-    Rule(#[from] ContactRuleViolation),
-    /// A limit counted in the database is reached; free again at `free_at` (Unix ms).
-    #[error("limit reached until {free_at}")]
-    Throttled { free_at: i64 },
     #[error("{0}")]
     Config(String),
     #[error("database migration failed: {0}")]
