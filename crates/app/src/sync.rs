@@ -395,7 +395,7 @@ impl App {
             Err(e) => {
                 tracing::info!(contact = %job.contact_id, reason = %e.reason(), "a removed contact's registration is not on the identity side");
                 self.store
-                    .close_tombstone(id, "not_registered", now)
+                    .close_tombstone(id, RemovalOutcome::NotRegistered, now)
                     .await?;
             }
         }

@@ -3,6 +3,7 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
+use smartcore_domain::InvitationStatus;
 use smartcore_domain::{OrgId, SessionId, Timestamp, TokenId, UserId};
 use sqlx::Row;
 
@@ -320,9 +321,10 @@ impl Store {
             .await?;
         // Issue 24: their pending invitations carried their authority, which ends here.
         let inviting: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT org_id FROM invitations WHERE invited_by = $1 AND status = 'pending' ORDER BY org_id",
+            "SELECT DISTINCT org_id FROM invitations WHERE invited_by = $1 AND status = $2 ORDER BY org_id",
         )
         .bind(user_id.as_str())
+        .bind(InvitationStatus::Pending.as_str())
         .fetch_all(&mut *tx)
         .await?;
         for (org,) in inviting {

@@ -14,6 +14,7 @@ use smartcore_domain::{
     IdentityRemoval, ItContact, MailRejection, OrgId, RemovalId, Role, SyncStatus, Timestamp,
     UserId,
 };
+use smartcore_domain::{RemovalOutcome, RemovalStatus};
 use sqlx::{AnyConnection, Row};
 
 /// A contact as stored, with whether its member is still a member (D3).
@@ -245,10 +246,11 @@ impl Store {
 
         let pending_removal = sqlx::query(
             "SELECT id, identity_contact_id FROM identity_removals \
-             WHERE org_id = $1 AND email_key = $2 AND status = 'pending'",
+             WHERE org_id = $1 AND email_key = $2 AND status = $3",
         )
         .bind(new.org_id.as_str())
         .bind(new.email.key())
+        .bind(RemovalStatus::Pending.as_str())
         .fetch_optional(&mut *tx)
         .await?;
 
@@ -258,14 +260,16 @@ impl Store {
                 Some(row) => {
                     let removal_id: String = row.get(0);
                     sqlx::query(
-                    "UPDATE identity_removals SET status = 'cancelled', outcome = 'cancelled_by_readd', \
+                        "UPDATE identity_removals SET status = $4, outcome = $5, \
                      completed_at = $1, completed_by = $2 WHERE id = $3",
-                )
-                .bind(now.unix_millis())
-                .bind(new.added_by.as_str())
-                .bind(&removal_id)
-                .execute(&mut *tx)
-                .await?;
+                    )
+                    .bind(now.unix_millis())
+                    .bind(new.added_by.as_str())
+                    .bind(&removal_id)
+                    .bind(RemovalStatus::Cancelled.as_str())
+                    .bind(RemovalOutcome::CancelledByReadd.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                     let identity_id: String = row.get(1);
                     (
                         SyncStatus::Synced,
@@ -428,7 +432,7 @@ impl Store {
                 "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
                      identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at, \
                      lease_owner, lease_until) \
-                 SELECT $1, id, $2, $3, $4, identity_org_id, '', 'tombstone', $5, $6, $7, $5, $8, $9 \
+                 SELECT $1, id, $2, $3, $4, identity_org_id, '', $11, $5, $6, $7, $5, $8, $9 \
                  FROM organisations WHERE id = $10",
             )
             .bind(tid.as_str())
@@ -441,6 +445,7 @@ impl Store {
             .bind(lease_until.and(lease_owner.clone()))
             .bind(lease_owner.and(lease_until))
             .bind(org_id.as_str())
+            .bind(RemovalStatus::Tombstone.as_str())
             .execute(&mut *tx)
             .await?;
             tombstone = Some(tid);

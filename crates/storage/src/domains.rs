@@ -5,6 +5,7 @@ use crate::metadata_sources::MetadataUrlUpdate;
 use crate::{Store, StoreError};
 use serde_json::json;
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
+use smartcore_domain::{DomainStatus, SsoStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DomainRecord {
@@ -133,11 +134,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE domains SET status = 'verified', status_detail = NULL, verified_at = $1, next_check_at = NULL, \
+            "UPDATE domains SET status = $3, status_detail = NULL, verified_at = $1, next_check_at = NULL, \
                  checks = checks + 1 WHERE id = $2",
         )
         .bind(now.unix_millis())
         .bind(&domain.id)
+        .bind(DomainStatus::Verified.as_str())
         .execute(&mut *tx)
         .await?;
         audit::record(
@@ -166,12 +168,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE domains SET status = $1, status_detail = $2, next_check_at = $3, checks = checks + 1 \
-             WHERE id = $4 AND status <> 'verified'",
+             WHERE id = $4 AND status <> $5",
         )
         .bind(status)
         .bind(detail)
         .bind(next_check_at.map(Timestamp::unix_millis))
         .bind(id)
+        .bind(DomainStatus::Verified.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -275,8 +278,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE organisations SET sso_status = 'configured' WHERE id = $1 AND sso_status = 'not_configured'")
+        sqlx::query("UPDATE organisations SET sso_status = $2 WHERE id = $1 AND sso_status = $3")
             .bind(org_id.as_str())
+            .bind(SsoStatus::Configured.as_str())
+            .bind(SsoStatus::NotConfigured.as_str())
             .execute(&mut *tx)
             .await?;
         audit::record(
@@ -333,8 +338,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE organisations SET sso_status = 'enabled' WHERE id = $1")
+        sqlx::query("UPDATE organisations SET sso_status = $2 WHERE id = $1")
             .bind(org_id.as_str())
+            .bind(SsoStatus::Enabled.as_str())
             .execute(&mut *tx)
             .await?;
         audit::record(

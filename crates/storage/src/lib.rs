@@ -55,7 +55,8 @@ pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder};
 pub use reminders::{
     Claim, DueCertificate, ReminderClaim, ReminderRecipient, ScheduleMove, SweepPosition,
 };
-pub use removals::{RemovalOutcome, RemovalRecord};
+pub use removals::RemovalRecord;
+pub use smartcore_domain::RemovalOutcome;
 pub use sso_sign_in::{
     AttemptRecord, CertificateUse, DomainOwner, HandoverRecord, NewHandover, NewRequest,
     PolicyRecord, RequestRecord,

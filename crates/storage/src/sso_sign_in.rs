@@ -6,6 +6,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
+use smartcore_domain::{DomainStatus, Role, SsoStatus};
 use smartcore_domain::{OrgId, Timestamp, UserId};
 use sqlx::Row;
 
@@ -121,9 +122,10 @@ impl Store {
     ) -> Result<Option<DomainOwner>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT d.org_id, o.sso_status FROM domains d JOIN organisations o ON o.id = d.org_id \
-             WHERE d.domain = $1 AND d.status = 'verified'",
+             WHERE d.domain = $1 AND d.status = $2",
         )
         .bind(domain)
+        .bind(DomainStatus::Verified.as_str())
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -151,9 +153,10 @@ impl Store {
         let rows = sqlx::query(
             "SELECT email FROM it_contacts WHERE org_id = $1 \
              UNION SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.role = 'admin' AND u.disabled_at IS NULL",
+             WHERE m.org_id = $1 AND m.role = $2 AND u.disabled_at IS NULL",
         )
         .bind(org_id.as_str())
+        .bind(Role::Admin.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut seen = std::collections::BTreeMap::new();
@@ -332,10 +335,12 @@ impl Store {
         let row = sqlx::query(
             "SELECT d.org_id FROM domains d JOIN sso_policies p ON p.org_id = d.org_id \
              JOIN organisations o ON o.id = d.org_id \
-             WHERE d.domain = $1 AND d.status = 'verified' AND p.require_sso = 1 \
-             AND o.sso_status = 'enabled'",
+             WHERE d.domain = $1 AND d.status = $2 AND p.require_sso = 1 \
+             AND o.sso_status = $3",
         )
         .bind(domain)
+        .bind(DomainStatus::Verified.as_str())
+        .bind(SsoStatus::Enabled.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.get(0)))
