@@ -34,7 +34,7 @@ pub use invitation::{
 pub use name::{ContactName, NameError, PersonName, check_label};
 pub use quota::Quota;
 pub use state::{
-    DeliveryStatus, DomainStatus, MailKind, ReminderStatus, RemovalOutcome, RemovalStatus,
-    SsoStatus, UnknownText,
+    AuditAction, DeliveryStatus, DomainStatus, MailKind, ReminderStatus, RemovalOutcome,
+    RemovalStatus, SsoStatus, UnknownText,
 };
 pub use time::Timestamp;

@@ -67,7 +67,7 @@ macro_rules! column_text {
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 
@@ -190,6 +190,47 @@ column_text! {
     }
 }
 
+column_text! {
+    /// What an audit event records (`audit_events.action`): a stable verb such as
+    /// `it_contact.added`, shown in the audit log and the API.
+    pub enum AuditAction {
+        ApiTokenCreated => "api_token.created",
+        ApiTokenRevoked => "api_token.revoked",
+        ApiTokenRevokedAll => "api_token.revoked_all",
+        DomainAdded => "domain.added",
+        DomainVerified => "domain.verified",
+        IdentityRemovalCancelled => "identity_removal.cancelled",
+        IdentityRemovalCompleted => "identity_removal.completed",
+        IdentityRemovalFlagged => "identity_removal.flagged",
+        InvitationCreated => "invitation.created",
+        InvitationResent => "invitation.resent",
+        InvitationAccepted => "invitation.accepted",
+        InvitationRevoked => "invitation.revoked",
+        ItContactAdded => "it_contact.added",
+        ItContactKept => "it_contact.kept",
+        ItContactNotResponsible => "it_contact.not_responsible",
+        ItContactRemoved => "it_contact.removed",
+        ItContactSyncFailed => "it_contact.sync_failed",
+        ItContactSyncResumed => "it_contact.sync_resumed",
+        ItContactSynced => "it_contact.synced",
+        MemberJoinedWithSso => "member.joined_with_sso",
+        MemberRoleChanged => "member.role_changed",
+        MemberRemoved => "member.removed",
+        SetupLinksSent => "setup_links.sent",
+        SsoConfigured => "sso.configured",
+        SsoMetadataChanged => "sso.metadata_changed",
+        SsoEnabled => "sso.enabled",
+        SsoPolicyChanged => "sso.policy_changed",
+        SsoUnknownCertificate => "sso.unknown_certificate",
+        SsoSignedIn => "sso.signed_in",
+        SsoTested => "sso.tested",
+        SsoSignInRefused => "sso.sign_in_refused",
+        TestAlertSent => "test_alert.sent",
+        UserDisabled => "user.disabled",
+        UserEnabled => "user.enabled",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +278,7 @@ mod tests {
             ReminderStatus,
             DeliveryStatus,
             MailKind,
+            AuditAction,
         );
     }
 

@@ -3,6 +3,7 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
+use smartcore_domain::AuditAction;
 use smartcore_domain::InvitationStatus;
 use smartcore_domain::{OrgId, SessionId, Timestamp, TokenId, UserId};
 use sqlx::Row;
@@ -144,7 +145,7 @@ impl Store {
                 org_id: None,
                 at: token.now,
                 actor: token.actor,
-                action: "api_token.created",
+                action: AuditAction::ApiTokenCreated,
                 target: Some(id.as_str()),
                 details: serde_json::json!({
                     "user_id": token.user_id.as_str(),
@@ -205,7 +206,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "api_token.revoked",
+                action: AuditAction::ApiTokenRevoked,
                 target: Some(id),
                 details: serde_json::json!({ "user_id": user_id, "name": name }),
             },
@@ -246,7 +247,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "api_token.revoked_all",
+                action: AuditAction::ApiTokenRevokedAll,
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({
                     "user_id": user_id.as_str(), "count": hashes.len(), "tokens": tokens,
@@ -346,7 +347,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "user.disabled",
+                action: AuditAction::UserDisabled,
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({
                     "tokens_revoked": hashes.len(),
@@ -384,7 +385,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "user.enabled",
+                action: AuditAction::UserEnabled,
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({}),
             },

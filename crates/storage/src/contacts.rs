@@ -9,6 +9,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{
     ContactId, ContactList, ContactName, ContactRuleViolation, ContactSource, EmailAddress,
     IdentityRemoval, ItContact, MailRejection, OrgId, RemovalId, Role, SyncStatus, Timestamp,
@@ -24,10 +25,12 @@ pub struct ContactRecord {
     pub org_id: String,
     pub email: String,
     pub name: Option<String>,
-    pub source: String,
+    #[sqlx(try_from = "String")]
+    pub source: ContactSource,
     pub member_id: Option<String>,
     pub still_member: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SyncStatus,
     pub status_detail: Option<String>,
     pub identity_contact_id: Option<String>,
     pub synced_at: Option<i64>,
@@ -51,13 +54,13 @@ impl ContactRecord {
                 Some(n) => ContactName::parse_optional(n).map_err(|_| corrupt("name"))?,
                 None => None,
             },
-            source: ContactSource::parse(&self.source).ok_or_else(|| corrupt("source"))?,
+            source: self.source,
             member_id: match &self.member_id {
                 Some(m) => Some(UserId::parse(m).ok_or_else(|| corrupt("member id"))?),
                 None => None,
             },
             still_member: self.still_member != 0,
-            status: SyncStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            status: self.status,
             status_detail: self.status_detail.clone(),
             synced_at: self.synced_at.map(Timestamp::from_unix_millis),
             identity_contact_id: self.identity_contact_id.clone(),
@@ -322,7 +325,7 @@ impl Store {
                 org_id: Some(new.org_id),
                 at: now,
                 actor: new.added_by.as_str(),
-                action: "it_contact.added",
+                action: AuditAction::ItContactAdded,
                 target: Some(id.as_str()),
                 details: json!({
                     "email": new.email.as_str(),
@@ -340,7 +343,7 @@ impl Store {
                     org_id: Some(new.org_id),
                     at: now,
                     actor: new.added_by.as_str(),
-                    action: "identity_removal.cancelled",
+                    action: AuditAction::IdentityRemovalCancelled,
                     target: Some(removal.as_str()),
                     details: json!({ "email": new.email.as_str(), "reason": "the address was added again", "contact_id": id.as_str() }),
                 },
@@ -504,7 +507,7 @@ impl Store {
                 org_id: Some(org_id),
                 at: now,
                 actor: removed_by.as_str(),
-                action: "it_contact.removed",
+                action: AuditAction::ItContactRemoved,
                 target: Some(id.as_str()),
                 details: json!({
                     "email": contact.email.as_str(),

@@ -4,6 +4,7 @@ use crate::audit::{self, AuditEntry};
 use crate::metadata_sources::MetadataUrlUpdate;
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
 use smartcore_domain::{DomainStatus, SsoStatus};
 
@@ -12,7 +13,8 @@ pub struct DomainRecord {
     pub id: String,
     pub org_id: String,
     pub domain: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DomainStatus,
     pub challenge_token: String,
     pub status_detail: Option<String>,
     pub checks: i64,
@@ -94,7 +96,7 @@ impl Store {
                 org_id: Some(org_id),
                 at: now,
                 actor: by.as_str(),
-                action: "domain.added",
+                action: AuditAction::DomainAdded,
                 target: Some(id.as_str()),
                 details: json!({ "domain": domain }),
             },
@@ -148,7 +150,7 @@ impl Store {
                 org_id: OrgId::parse(&domain.org_id).as_ref(),
                 at: now,
                 actor,
-                action: "domain.verified",
+                action: AuditAction::DomainVerified,
                 target: Some(&domain.id),
                 details: json!({ "domain": domain.domain }),
             },
@@ -291,7 +293,11 @@ impl Store {
                 at: now,
                 actor: by,
                 // A change the refresh found at the identity provider's URL, or an administrator's.
-                action: if refreshed { "sso.metadata_changed" } else { "sso.configured" },
+                action: if refreshed {
+                    AuditAction::SsoMetadataChanged
+                } else {
+                    AuditAction::SsoConfigured
+                },
                 target: Some(org_id.as_str()),
                 details: json!({
                     "idp_entity_id": entity_id,
@@ -349,7 +355,7 @@ impl Store {
                 org_id: Some(org_id),
                 at: now,
                 actor: by.as_str(),
-                action: "sso.enabled",
+                action: AuditAction::SsoEnabled,
                 target: Some(org_id.as_str()),
                 details: json!({}),
             },

@@ -3,6 +3,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
 use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus};
 
@@ -14,7 +15,8 @@ pub struct RemovalRecord {
     pub email: String,
     pub identity_org_id: Option<String>,
     pub identity_contact_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RemovalStatus,
     pub requested_at: i64,
     pub requested_by: String,
     pub completed_at: Option<i64>,
@@ -106,7 +108,7 @@ impl Store {
                     org_id: org_id.as_ref(),
                     at: now,
                     actor: "system",
-                    action: "it_contact.sync_resumed",
+                    action: AuditAction::ItContactSyncResumed,
                     target: Some(contact_id),
                     details: json!({
                         "email": contact_email,
@@ -122,7 +124,7 @@ impl Store {
                 org_id: org_id.as_ref(),
                 at: now,
                 actor: by,
-                action: "identity_removal.completed",
+                action: AuditAction::IdentityRemovalCompleted,
                 target: Some(id.as_str()),
                 details: json!({ "email": email, "identity_contact_id": identity_contact_id, "outcome": outcome.as_str() }),
             },

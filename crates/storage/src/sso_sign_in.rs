@@ -6,6 +6,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
+use smartcore_domain::AuditAction;
 use smartcore_domain::{DomainStatus, Role, SsoStatus};
 use smartcore_domain::{OrgId, Timestamp, UserId};
 use sqlx::Row;
@@ -92,7 +93,8 @@ pub struct NewHandover<'a> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DomainOwner {
     pub org_id: String,
-    pub sso_status: String,
+    #[sqlx(try_from = "String")]
+    pub sso_status: SsoStatus,
 }
 
 impl Store {
@@ -374,7 +376,7 @@ pub async fn put_policy(
             org_id: Some(org_id),
             at: now,
             actor: by.as_str(),
-            action: "sso.policy_changed",
+            action: AuditAction::SsoPolicyChanged,
             target: None,
             details: serde_json::json!({
                 "jit_members": policy.jit_members,
@@ -450,9 +452,9 @@ pub async fn insert_attempt(tx: &mut WriteTx, attempt: &AttemptRecord) -> Result
     .await?;
     let org_id = OrgId::parse(&attempt.org_id).ok_or(StoreError::NotFound)?;
     let (action, actor) = match attempt.result.as_str() {
-        "signed_in" => ("sso.signed_in", attempt.user_id.as_deref()),
-        "tested" => ("sso.tested", None),
-        _ => ("sso.sign_in_refused", None),
+        "signed_in" => (AuditAction::SsoSignedIn, attempt.user_id.as_deref()),
+        "tested" => (AuditAction::SsoTested, None),
+        _ => (AuditAction::SsoSignInRefused, None),
     };
     audit::record(
         tx,

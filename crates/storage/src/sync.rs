@@ -6,6 +6,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{EmailAddress, OrgId, RemovalId, Timestamp};
 use smartcore_domain::{ReminderStatus, RemovalOutcome, RemovalStatus, SyncStatus};
 
@@ -286,7 +287,7 @@ impl Store {
                 org_id: OrgId::parse(&org_id).as_ref(),
                 at: now,
                 actor: "system",
-                action: "it_contact.synced",
+                action: AuditAction::ItContactSynced,
                 target: Some(contact_id),
                 details: json!({ "email": email, "identity_contact_id": identity_contact_id, "adopted": adopted }),
             },
@@ -354,7 +355,7 @@ impl Store {
                     org_id: OrgId::parse(&org_id).as_ref(),
                     at: now,
                     actor: "system",
-                    action: "it_contact.sync_failed",
+                    action: AuditAction::ItContactSyncFailed,
                     target: Some(contact_id),
                     details: json!({ "email": email, "reason": reason }),
                 },
@@ -454,7 +455,7 @@ impl Store {
                 org_id: OrgId::parse(&job.org_id).as_ref(),
                 at: now,
                 actor: "system",
-                action: "identity_removal.flagged",
+                action: AuditAction::IdentityRemovalFlagged,
                 target: Some(id.as_str()),
                 details: json!({ "email": email.as_str(), "identity_contact_id": identity_contact_id, "reason": "registered after the contact was removed", "contact_id": job.contact_id }),
             },

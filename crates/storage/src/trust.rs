@@ -11,8 +11,8 @@
 //! `..._notified_at` only where it was not set for the current flag.
 
 use crate::{Store, StoreError};
+use smartcore_domain::{DeliveryStatus, Role, SsoStatus, SyncStatus};
 use smartcore_domain::{OrgId, Timestamp};
-use smartcore_domain::{Role, SsoStatus, SyncStatus};
 use sqlx::{AnyConnection, Row};
 
 /// The trust state of one contact (absent fields: never happened).
@@ -479,7 +479,7 @@ impl Store {
         org_id: &OrgId,
         contact_id: &str,
         at: Timestamp,
-        status: &str,
+        status: DeliveryStatus,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -489,7 +489,7 @@ impl Store {
              WHERE contact_id = $4",
         )
         .bind(at.unix_millis())
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(contact_id)
         .execute(&mut *tx)
