@@ -28,6 +28,7 @@ use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::FutureExt;
 use smartcore_domain::Backoff;
+use smartcore_domain::MailKind;
 use smartcore_domain::Timestamp;
 use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
@@ -111,7 +112,7 @@ pub(crate) fn people_date(at: OffsetDateTime) -> String {
 struct Outgoing {
     claim: ReminderClaim,
     attempt: i64,
-    kind: &'static str,
+    kind: MailKind,
     mail: OutgoingMail,
     /// The `text/calendar` attachment (issue 16): the expiry-day event, or its cancellation.
     calendar: Option<String>,
@@ -340,7 +341,7 @@ impl App {
                         &q.claim.org_id,
                         &q.claim.contact_id,
                     ),
-                    kind: "certificate_reminder",
+                    kind: MailKind::CertificateReminder,
                     calendar: Some(self.certificate_event(
                         &q.claim.org_id,
                         &q.org_name,
@@ -494,7 +495,7 @@ impl App {
                 Claim::Claimed { attempt } => Some(Outgoing {
                     claim,
                     attempt,
-                    kind: "certificate_renewed",
+                    kind: MailKind::CertificateRenewed,
                     mail,
                     calendar: Some(calendar),
                 }),
@@ -568,7 +569,7 @@ impl App {
                     org_id: org_id.to_owned(),
                     contact_id: None,
                     email: email.to_owned(),
-                    kind: "calendar_cancelled",
+                    kind: MailKind::CalendarCancelled,
                     subject: mail.subject.clone(),
                     outcome,
                     at: self.now(),

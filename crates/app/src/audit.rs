@@ -97,9 +97,9 @@ pub struct MailDelivery {
     pub attempted_at: String,
     pub contact_id: Option<String>,
     pub email: String,
-    pub kind: String,
+    pub kind: smartcore_domain::MailKind,
     pub subject: String,
-    pub status: String,
+    pub status: smartcore_domain::DeliveryStatus,
     pub message_id: Option<String>,
     pub error: Option<String>,
 }

@@ -7,6 +7,7 @@ use smartcore_domain::{
     Access, ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact,
     MAX_CONTACTS, OrgId, RECOMMENDED_MINIMUM, UserId,
 };
+use smartcore_domain::{DomainStatus, Role, SsoStatus};
 use smartcore_storage::StoreError;
 
 /// The two ways of adding a contact (R4).
@@ -57,7 +58,7 @@ pub struct MemberSearchHit {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub is_it_contact: bool,
 }
 
@@ -67,7 +68,7 @@ pub struct AuthenticationOverview {
     pub org_name: String,
     pub contact_count: usize,
     pub contact_limit: usize,
-    pub sso_status: String,
+    pub sso_status: SsoStatus,
     pub domain_verified: bool,
     pub it_contact_added: bool,
     pub sso_configured: bool,
@@ -280,14 +281,14 @@ impl App {
             org_name: org.name,
             contact_count: count,
             contact_limit: MAX_CONTACTS,
-            sso_configured: org.sso_status != "not_configured",
+            sso_configured: org.sso_status != SsoStatus::NotConfigured,
             sso_status: org.sso_status,
             domain_verified: self
                 .store
                 .domains(&org_id)
                 .await?
                 .iter()
-                .any(|d| d.status == "verified"),
+                .any(|d| d.status == DomainStatus::Verified),
             it_contact_added: count > 0,
         })
     }

@@ -55,7 +55,7 @@ pub use metrics::{
     COUNTED_METHODS, METRICS_CONTENT_TYPE, Metrics, PROMETHEUS_TEXT_CONTENT_TYPE, method_label,
     to_prometheus_text,
 };
-pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
+pub use ops::{Drift, DriftEntry, DriftKind, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use setup::{DomainView, SsoInput, SsoView};
 pub use setup_links::{

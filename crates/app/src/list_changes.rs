@@ -7,8 +7,8 @@
 use crate::{App, AppError, ErrorCode};
 use serde_json::json;
 use smartcore_domain::{
-    ContactId, ContactName, ContactRuleViolation, ContactSource, EmailAddress, IdentityRemoval,
-    ItContact, OrgId, Quota, RemovalId, Start, SyncStatus, Timestamp, UserId,
+    AuditAction, ContactId, ContactName, ContactRuleViolation, ContactSource, EmailAddress,
+    IdentityRemoval, ItContact, OrgId, Quota, RemovalId, Start, SyncStatus, Timestamp, UserId,
 };
 use smartcore_storage::audit::{self, AuditEntry};
 use smartcore_storage::{RemovalMode, StoreError, contacts, trust};
@@ -231,7 +231,7 @@ impl App {
                 org_id: Some(org_id),
                 at: now,
                 actor: removed_by.as_str(),
-                action: "it_contact.removed",
+                action: AuditAction::ItContactRemoved,
                 target: Some(id.as_str()),
                 details: json!({
                     "email": contact.email.as_str(),
@@ -264,7 +264,7 @@ async fn record_addition(
             org_id: Some(&contact.org_id),
             at: now,
             actor: contact.created_by.as_str(),
-            action: "it_contact.added",
+            action: AuditAction::ItContactAdded,
             target: Some(contact.id.as_str()),
             details: json!({
                 "email": contact.email.as_str(),
@@ -282,7 +282,7 @@ async fn record_addition(
                 org_id: Some(&contact.org_id),
                 at: now,
                 actor: contact.created_by.as_str(),
-                action: "identity_removal.cancelled",
+                action: AuditAction::IdentityRemovalCancelled,
                 target: Some(removal.as_str()),
                 details: json!({ "email": contact.email.as_str(), "reason": "the address was added again", "contact_id": contact.id.as_str() }),
             },

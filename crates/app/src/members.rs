@@ -9,6 +9,7 @@ use crate::contacts::{MAX_SEARCH_RESULTS, check_query};
 use crate::{Actor, App, AppError, ErrorCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use smartcore_domain::AuditAction;
 use smartcore_domain::access::{may_change_role, may_remove};
 use smartcore_domain::{OrgId, Role, Timestamp, UserId};
 use smartcore_storage::{
@@ -33,7 +34,7 @@ pub struct MemberView {
 impl From<MemberHit> for MemberView {
     fn from(h: MemberHit) -> Self {
         MemberView {
-            role: Role::parse(&h.role).unwrap_or(Role::Member),
+            role: h.role,
             id: h.id,
             name: h.name,
             email: h.email,
@@ -112,7 +113,7 @@ async fn audit_member(
     org_id: &OrgId,
     user_id: &UserId,
     actor: &str,
-    action: &'static str,
+    action: AuditAction,
     details: serde_json::Value,
     now: Timestamp,
 ) -> Result<(), AppError> {
@@ -246,7 +247,7 @@ impl App {
             org_id,
             user_id,
             actor,
-            "member.role_changed",
+            AuditAction::MemberRoleChanged,
             details,
             now,
         )
@@ -297,7 +298,7 @@ impl App {
             org_id,
             user_id,
             actor,
-            "member.removed",
+            AuditAction::MemberRemoved,
             details,
             now,
         )

@@ -27,6 +27,7 @@ use crate::{App, AppError};
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use smartcore_domain::MailKind;
 use smartcore_domain::{Backoff, OrgId, Timestamp};
 use smartcore_mail::{MailError, MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
@@ -423,7 +424,7 @@ impl App {
                 org_id: source.org_id.clone(),
                 contact_id: Some(r.contact_id),
                 email: r.email,
-                kind: "metadata_failing",
+                kind: MailKind::MetadataFailing,
                 subject: mail.subject,
                 outcome,
                 at: now,

@@ -36,7 +36,7 @@ pub struct RemovalRequest {
     pub identity_contact_id: String,
     pub requested_at: String,
     pub requested_by: String,
-    pub status: String,
+    pub status: smartcore_domain::RemovalStatus,
     /// True when the worker completes it without the operations team.
     pub automatic: bool,
     pub attempts: i64,
@@ -62,14 +62,22 @@ impl From<RemovalRecord> for RemovalRequest {
     }
 }
 
+smartcore_domain::column_text! {
+    /// Which way our records and the identity side differ.
+    pub enum DriftKind {
+        /// On the identity side, but no contact or pending removal here.
+        UnknownHere => "unknown_here",
+        /// Synced here, absent on the identity side.
+        MissingThere => "missing_there",
+    }
+}
+
 /// One difference between our records and the identity side.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DriftEntry {
     pub org_id: String,
     pub org_name: String,
-    /// `unknown_here`: on the identity side, but no contact or pending removal here;
-    /// `missing_there`: synced here, absent on the identity side.
-    pub kind: &'static str,
+    pub kind: DriftKind,
     pub email: String,
     pub identity_contact_id: String,
     pub contact_id: Option<String>,
@@ -127,7 +135,7 @@ impl App {
             Err(StoreError::NotFound) => return Err(AppError::NotFound),
             other => other?,
         };
-        if removal.status != "pending" {
+        if removal.status != smartcore_domain::RemovalStatus::Pending {
             return Err(AppError::conflict(
                 ErrorCode::RemovalNotPending,
                 format!(
@@ -247,7 +255,7 @@ impl App {
                     entries.push(DriftEntry {
                         org_id: org_id.clone(),
                         org_name: org_name.clone(),
-                        kind: "unknown_here",
+                        kind: DriftKind::UnknownHere,
                         email: r.email.clone(),
                         identity_contact_id: r.id.clone(),
                         contact_id: None,
@@ -259,7 +267,7 @@ impl App {
                     entries.push(DriftEntry {
                         org_id: org_id.clone(),
                         org_name: org_name.clone(),
-                        kind: "missing_there",
+                        kind: DriftKind::MissingThere,
                         email: email.clone(),
                         identity_contact_id: identity_id.clone(),
                         contact_id: Some(contact_id.clone()),

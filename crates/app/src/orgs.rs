@@ -192,12 +192,10 @@ impl App {
         let memberships = self.store.memberships_of(&actor.user_id).await?;
         Ok(memberships
             .into_iter()
-            .filter_map(|m| {
-                Some(OrgSummary {
-                    role: Role::parse(&m.role)?,
-                    id: m.org_id,
-                    name: m.org_name,
-                })
+            .map(|m| OrgSummary {
+                role: m.role,
+                id: m.org_id,
+                name: m.org_name,
             })
             .collect())
     }

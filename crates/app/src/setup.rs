@@ -10,6 +10,8 @@
 
 use crate::ErrorCode;
 use crate::{Actor, App, AppError};
+use smartcore_domain::DomainStatus;
+use smartcore_domain::SsoStatus;
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
 use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
 use smartcore_storage::{
@@ -22,8 +24,7 @@ use std::time::Duration;
 pub struct DomainView {
     pub id: String,
     pub domain: String,
-    /// `pending`, `verified` or `failed`.
-    pub status: String,
+    pub status: DomainStatus,
     pub status_detail: Option<String>,
     pub record_name: String,
     pub record_value: String,
@@ -70,7 +71,7 @@ pub enum SsoInput {
 /// The stored configuration, as shown back.
 #[derive(Debug, Clone)]
 pub struct SsoView {
-    pub status: String,
+    pub status: SsoStatus,
     pub idp_entity_id: Option<String>,
     pub idp_sso_url: Option<String>,
     pub certificates: Vec<CertificateRecord>,
@@ -134,7 +135,7 @@ impl App {
         let org_id = self.admin_org(actor, org).await?;
         let id = DomainId::parse(id).ok_or(AppError::NotFound)?;
         let record = self.store.domain(&org_id, &id).await?;
-        if record.status == "verified" {
+        if record.status == DomainStatus::Verified {
             return Ok(DomainView::from_record(record));
         }
         match self.check_domain(&record, actor.user_id.as_str()).await? {
@@ -375,7 +376,7 @@ impl App {
             .domains(&org_id)
             .await?
             .iter()
-            .any(|d| d.status == "verified")
+            .any(|d| d.status == DomainStatus::Verified)
         {
             missing.push("verified_domain");
         }

@@ -7,6 +7,10 @@
 
 use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
+use smartcore_domain::AuditAction;
+use smartcore_domain::DomainStatus;
+use smartcore_domain::MailKind;
+use smartcore_domain::SsoStatus;
 use smartcore_domain::{ContactId, OrgId, Quota, Timestamp, signed_link};
 use smartcore_mail::{MailError, SetupLinkMail, setup_link};
 use smartcore_storage::quota::Counter;
@@ -29,7 +33,7 @@ pub struct SetupDetails {
     pub sp_metadata_xml: String,
     /// Where the identity provider can read [`SetupDetails::sp_metadata_xml`] itself.
     pub sp_metadata_url: String,
-    pub sso_status: String,
+    pub sso_status: SsoStatus,
     pub domain_verified: bool,
     pub expires_at: Timestamp,
 }
@@ -125,7 +129,7 @@ impl App {
                 org_id: org_id.to_string(),
                 contact_id: Some(contact.id.to_string()),
                 email: contact.email.to_string(),
-                kind: "setup_link",
+                kind: MailKind::SetupLink,
                 subject: mail.subject,
                 outcome,
                 at: self.now(),
@@ -137,7 +141,7 @@ impl App {
                 org_id: Some(&org_id),
                 at: self.now(),
                 actor: actor.user_id.as_str(),
-                action: "setup_links.sent",
+                action: AuditAction::SetupLinksSent,
                 target: Some(org_id.as_str()),
                 details: serde_json::json!({ "sent_to": sent }),
             })
@@ -182,7 +186,7 @@ impl App {
                 .domains(&org_id)
                 .await?
                 .iter()
-                .any(|d| d.status == "verified"),
+                .any(|d| d.status == DomainStatus::Verified),
             expires_at,
         }))
     }

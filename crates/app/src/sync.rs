@@ -302,7 +302,7 @@ impl App {
         let work = futures_util::stream::iter(due)
             .for_each_concurrent(settings.concurrency.max(1), |removal| async move {
                 let Some(id) = RemovalId::parse(&removal.id) else { return };
-                if removal.status == "tombstone" {
+                if removal.status == smartcore_domain::RemovalStatus::Tombstone {
                     if let Err(e) = self.take_over_tombstone(worker, &id, &removal).await {
                         tracing::warn!(removal = %removal.id, error = %e, "could not record a tombstone's outcome");
                     }
@@ -395,7 +395,7 @@ impl App {
             Err(e) => {
                 tracing::info!(contact = %job.contact_id, reason = %e.reason(), "a removed contact's registration is not on the identity side");
                 self.store
-                    .close_tombstone(id, "not_registered", now)
+                    .close_tombstone(id, RemovalOutcome::NotRegistered, now)
                     .await?;
             }
         }

@@ -30,6 +30,9 @@ use crate::signing::LinkKind;
 use crate::sync::{millis, pass_owner};
 use crate::{Actor, App, AppError};
 use futures_util::future::FutureExt;
+use smartcore_domain::AuditAction;
+use smartcore_domain::DeliveryStatus;
+use smartcore_domain::MailKind;
 use smartcore_domain::{ContactId, ItContact, OrgId, Quota, SyncStatus, Timestamp, signed_link};
 use smartcore_mail::{
     AdminNoticeMail, CertificateReminderMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail,
@@ -145,8 +148,7 @@ impl Confirmation {
 #[derive(Debug, Clone)]
 pub struct TestAlertOutcome {
     pub at: Timestamp,
-    /// `sent`, `deferred` or `rejected`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub error: Option<String>,
 }
 
@@ -242,7 +244,7 @@ fn trust_of_contacts(
                 r.contact_id.clone(),
                 TestAlertOutcome {
                     at: Timestamp::from_unix_millis(r.test_alert_at?),
-                    status: r.test_alert_status.clone()?,
+                    status: r.test_alert_status.as_deref()?.parse().ok()?,
                     error: r.test_alert_error.clone(),
                 },
             ))
@@ -395,7 +397,7 @@ impl App {
                             org_id: Some(&org_id),
                             at: now,
                             actor: contact.email.as_str(),
-                            action: "it_contact.not_responsible",
+                            action: AuditAction::ItContactNotResponsible,
                             target: Some(contact_id.as_str()),
                             details: serde_json::json!({ "email": contact.email.as_str() }),
                         })
@@ -447,7 +449,7 @@ impl App {
                     org_id: Some(&org_id),
                     at: self.now(),
                     actor: actor.user_id.as_str(),
-                    action: "it_contact.kept",
+                    action: AuditAction::ItContactKept,
                     target: Some(contact_id.as_str()),
                     details: serde_json::json!({}),
                 })
@@ -485,7 +487,7 @@ impl App {
         mail: &OutgoingMail,
         org_id: &str,
         contact_id: Option<&str>,
-        kind: &'static str,
+        kind: MailKind,
     ) -> Result<DeliveryOutcome, AppError> {
         let outcome = match self.send_mail(mail).await {
             Ok(m) => DeliveryOutcome::Sent {
@@ -493,7 +495,7 @@ impl App {
             },
             Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
             Err(e) => {
-                tracing::warn!(to = %mail.to, error = %e, kind, "message not sent");
+                tracing::warn!(to = %mail.to, error = %e, kind = kind.as_str(), "message not sent");
                 DeliveryOutcome::Deferred {
                     error: e.to_string(),
                 }
@@ -535,7 +537,7 @@ impl App {
                 ),
             });
             if let DeliveryOutcome::Sent { .. } = self
-                .send_recorded(&mail, org_id.as_str(), None, "admin_notice")
+                .send_recorded(&mail, org_id.as_str(), None, MailKind::AdminNotice)
                 .await?
             {
                 sent += 1;
@@ -593,7 +595,7 @@ impl App {
         });
         let mail = self.for_contact(key, mail, &job.org_id, &job.contact_id);
         match self
-            .send_recorded(&mail, &job.org_id, Some(&job.contact_id), "welcome")
+            .send_recorded(&mail, &job.org_id, Some(&job.contact_id), MailKind::Welcome)
             .await?
         {
             DeliveryOutcome::Deferred { .. } => {
@@ -687,8 +689,13 @@ impl App {
             confirm_url: self.contact_link(key, LinkPurpose::Confirm, &job.org_id, &job.contact_id),
         });
         let mail = self.for_contact(key, mail, &job.org_id, &job.contact_id);
-        self.send_recorded(&mail, &job.org_id, Some(&job.contact_id), "reconfirmation")
-            .await
+        self.send_recorded(
+            &mail,
+            &job.org_id,
+            Some(&job.contact_id),
+            MailKind::Reconfirmation,
+        )
+        .await
     }
 
     /// Sends a test alert to one contact (`contact`) or to all of them: a message that looks
@@ -770,7 +777,12 @@ impl App {
             let mail = as_test_alert(mail, &requested_by);
             let mail = self.for_contact(&key, mail, org_id.as_str(), c.id.as_str());
             let outcome = self
-                .send_recorded(&mail, org_id.as_str(), Some(c.id.as_str()), "test_alert")
+                .send_recorded(
+                    &mail,
+                    org_id.as_str(),
+                    Some(c.id.as_str()),
+                    MailKind::TestAlert,
+                )
                 .await?;
             let error = match &outcome {
                 DeliveryOutcome::Sent { .. } => {
@@ -795,7 +807,7 @@ impl App {
                 org_id: Some(&org_id),
                 at: now,
                 actor: actor.user_id.as_str(),
-                action: "test_alert.sent",
+                action: AuditAction::TestAlertSent,
                 target: contact.or(Some(org_id.as_str())),
                 details: serde_json::to_value(&report).unwrap_or_default(),
             })

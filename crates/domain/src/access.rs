@@ -3,24 +3,17 @@
 //! Access to an organisation comes from a membership and nothing else: being an IT contact grants
 //! nothing (R2), and the staff flag opens the operations team's pages, not organisations' settings.
 
-use serde::{Deserialize, Serialize};
-
-/// A member's role in an organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Member,
+crate::column_text! {
+    /// A member's role in an organisation (`memberships.role`, `invitations.role`).
+    pub enum Role {
+        Admin => "admin",
+        Member => "member",
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-
+    /// A role as a person typed it (the CLI, an import): case and spaces ignored, and
+    /// "administrator" accepted. Columns are read with [`FromStr`](std::str::FromStr).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "admin" | "administrator" => Some(Role::Admin),

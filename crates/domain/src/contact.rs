@@ -1,68 +1,45 @@
 //! IT contacts and the rules of an organisation's contact list (R3, R5, R6, R7, D1, D2).
 
 use crate::{ContactId, ContactName, EmailAddress, OrgId, RemovalId, Timestamp, UserId};
-use serde::Serialize;
 
 /// The most IT contacts an organisation may have (R3; WorkOS has the same limit).
 pub const MAX_CONTACTS: usize = 20;
 /// Fewer than this and alerts depend on a single person: the UI advises adding another.
 pub const RECOMMENDED_MINIMUM: usize = 2;
 
-/// How a contact was added (R4). All contacts are equal whatever their source (R2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContactSource {
-    /// Picked from the organisation's members; keeps the member link for display (D3).
-    Member,
-    /// Typed in by hand, for example an external IT provider.
-    Manual,
+crate::column_text! {
+    /// How a contact was added (R4). All contacts are equal whatever their source (R2).
+    pub enum ContactSource {
+        /// Picked from the organisation's members; keeps the member link for display (D3).
+        Member => "member",
+        /// Typed in by hand, for example an external IT provider.
+        Manual => "manual",
+    }
 }
 
 impl ContactSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContactSource::Member => "member",
-            ContactSource::Manual => "manual",
-        }
-    }
-
+    /// The column's text read back (none for any other text).
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "member" => Some(ContactSource::Member),
-            "manual" => Some(ContactSource::Manual),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
-/// Where a contact stands with the identity side (R6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SyncStatus {
-    /// Not registered yet; the background sync will do it.
-    Pending,
-    /// Registered to receive alerts: the green Synced badge.
-    Synced,
-    /// The identity side refused it for good; `status_detail` says why.
-    Failed,
+crate::column_text! {
+    /// Where a contact stands with the identity side (R6).
+    pub enum SyncStatus {
+        /// Not registered yet; the background sync will do it.
+        Pending => "pending",
+        /// Registered to receive alerts: the green Synced badge.
+        Synced => "synced",
+        /// The identity side refused it for good; `status_detail` says why.
+        Failed => "failed",
+    }
 }
 
 impl SyncStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SyncStatus::Pending => "pending",
-            SyncStatus::Synced => "synced",
-            SyncStatus::Failed => "failed",
-        }
-    }
-
+    /// The column's text read back (none for any other text).
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(SyncStatus::Pending),
-            "synced" => Some(SyncStatus::Synced),
-            "failed" => Some(SyncStatus::Failed),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 
@@ -108,16 +85,17 @@ pub enum ContactRuleViolation {
     LastContactRequired,
 }
 
-/// What happens on the identity side when a contact is removed (R7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentityRemoval {
-    /// Never registered: the pending registration is cancelled, nothing reaches the identity side.
-    NotNeeded,
-    /// Registered: a removal request waits for the operations team.
-    Flagged,
-    /// Registered, and removed there already (builtin connector, or automatic removal).
-    Completed,
+crate::column_text! {
+    /// What happens on the identity side when a contact is removed (R7).
+    pub enum IdentityRemoval {
+        /// Never registered: the pending registration is cancelled, nothing reaches the
+        /// identity side.
+        NotNeeded => "not_needed",
+        /// Registered: a removal request waits for the operations team.
+        Flagged => "flagged",
+        /// Registered, and removed there already (builtin connector, or automatic removal).
+        Completed => "completed",
+    }
 }
 
 impl IdentityRemoval {
@@ -128,14 +106,6 @@ impl IdentityRemoval {
             (SyncStatus::Synced, true) => IdentityRemoval::Completed,
             (SyncStatus::Synced, false) => IdentityRemoval::Flagged,
             (SyncStatus::Pending | SyncStatus::Failed, _) => IdentityRemoval::NotNeeded,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityRemoval::NotNeeded => "not_needed",
-            IdentityRemoval::Flagged => "flagged",
-            IdentityRemoval::Completed => "completed",
         }
     }
 }

@@ -3,35 +3,22 @@
 
 use crate::{Quota, Timestamp};
 
-/// Where an invitation stands. Stored as its [`as_str`](InvitationStatus::as_str) text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvitationStatus {
-    Pending,
-    Accepted,
-    Revoked,
-    /// Expired and replaced by a new invitation of the same address (a pending one past its
-    /// date stays `Pending` until then, shown as expired).
-    Expired,
+crate::column_text! {
+    /// Where an invitation stands (`invitations.status`).
+    pub enum InvitationStatus {
+        Pending => "pending",
+        Accepted => "accepted",
+        Revoked => "revoked",
+        /// Expired and replaced by a new invitation of the same address (a pending one past
+        /// its date stays `Pending` until then, shown as expired).
+        Expired => "expired",
+    }
 }
 
 impl InvitationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvitationStatus::Pending => "pending",
-            InvitationStatus::Accepted => "accepted",
-            InvitationStatus::Revoked => "revoked",
-            InvitationStatus::Expired => "expired",
-        }
-    }
-
+    /// The column's text read back (none for any other text).
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => InvitationStatus::Pending,
-            "accepted" => InvitationStatus::Accepted,
-            "revoked" => InvitationStatus::Revoked,
-            "expired" => InvitationStatus::Expired,
-            _ => return None,
-        })
+        s.parse().ok()
     }
 }
 

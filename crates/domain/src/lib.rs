@@ -13,6 +13,7 @@ pub mod invitation;
 pub mod name;
 pub mod quota;
 pub mod signed_link;
+pub mod state;
 pub mod time;
 
 pub use access::{Access, Denied, MembershipRefused, Role};
@@ -32,4 +33,8 @@ pub use invitation::{
 };
 pub use name::{ContactName, NameError, PersonName, check_label};
 pub use quota::Quota;
+pub use state::{
+    AuditAction, DeliveryStatus, DomainStatus, MailKind, ReminderStatus, RemovalOutcome,
+    RemovalStatus, SsoStatus, UnknownText,
+};
 pub use time::Timestamp;

@@ -1,7 +1,7 @@
 //! The audit log (D4): every change, with actor, time and details, newest first.
 
 use crate::{Store, StoreError};
-use smartcore_domain::{AuditEventId, OrgId, Timestamp, UserId};
+use smartcore_domain::{AuditAction, AuditEventId, OrgId, Timestamp, UserId};
 use sqlx::AnyConnection;
 
 /// One change to record.
@@ -10,8 +10,7 @@ pub struct AuditEntry<'a> {
     pub at: Timestamp,
     /// A user id, or `system` for the background workers.
     pub actor: &'a str,
-    /// A stable verb such as `it_contact.added`.
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target: Option<&'a str>,
     pub details: serde_json::Value,
 }
@@ -40,7 +39,7 @@ pub async fn record(conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<(
     .bind(entry.org_id.map(|o| o.to_string()))
     .bind(entry.at.unix_millis())
     .bind(entry.actor)
-    .bind(entry.action)
+    .bind(entry.action.as_str())
     .bind(entry.target)
     .bind(entry.details.to_string())
     .execute(conn)
@@ -72,7 +71,7 @@ pub(crate) async fn record_for_user(
         .bind(org_id)
         .bind(entry.at.unix_millis())
         .bind(entry.actor)
-        .bind(entry.action)
+        .bind(entry.action.as_str())
         .bind(entry.target)
         .bind(&details)
         .bind(user_id)

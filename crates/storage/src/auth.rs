@@ -3,6 +3,8 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
+use smartcore_domain::AuditAction;
+use smartcore_domain::InvitationStatus;
 use smartcore_domain::{OrgId, SessionId, Timestamp, TokenId, UserId};
 use sqlx::Row;
 
@@ -143,7 +145,7 @@ impl Store {
                 org_id: None,
                 at: token.now,
                 actor: token.actor,
-                action: "api_token.created",
+                action: AuditAction::ApiTokenCreated,
                 target: Some(id.as_str()),
                 details: serde_json::json!({
                     "user_id": token.user_id.as_str(),
@@ -204,7 +206,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "api_token.revoked",
+                action: AuditAction::ApiTokenRevoked,
                 target: Some(id),
                 details: serde_json::json!({ "user_id": user_id, "name": name }),
             },
@@ -245,7 +247,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "api_token.revoked_all",
+                action: AuditAction::ApiTokenRevokedAll,
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({
                     "user_id": user_id.as_str(), "count": hashes.len(), "tokens": tokens,
@@ -320,9 +322,10 @@ impl Store {
             .await?;
         // Issue 24: their pending invitations carried their authority, which ends here.
         let inviting: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT org_id FROM invitations WHERE invited_by = $1 AND status = 'pending' ORDER BY org_id",
+            "SELECT DISTINCT org_id FROM invitations WHERE invited_by = $1 AND status = $2 ORDER BY org_id",
         )
         .bind(user_id.as_str())
+        .bind(InvitationStatus::Pending.as_str())
         .fetch_all(&mut *tx)
         .await?;
         for (org,) in inviting {
@@ -344,7 +347,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "user.disabled",
+                action: AuditAction::UserDisabled,
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({
                     "tokens_revoked": hashes.len(),
@@ -382,7 +385,7 @@ impl Store {
                 org_id: None,
                 at: now,
                 actor,
-                action: "user.enabled",
+                action: AuditAction::UserEnabled,
                 target: Some(user_id.as_str()),
                 details: serde_json::json!({}),
             },

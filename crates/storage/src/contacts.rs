@@ -11,6 +11,7 @@ use smartcore_domain::{
     ContactId, ContactList, ContactName, ContactSource, EmailAddress, ItContact, MailRejection,
     OrgId, PendingRemoval, RemovalId, RemovedRow, Role, SyncStatus, Timestamp, UserId,
 };
+use smartcore_domain::{RemovalOutcome, RemovalStatus, SsoStatus};
 use sqlx::{AnyConnection, Row};
 
 /// A contact as stored, with whether its member is still a member (D3).
@@ -20,10 +21,12 @@ pub struct ContactRecord {
     pub org_id: String,
     pub email: String,
     pub name: Option<String>,
-    pub source: String,
+    #[sqlx(try_from = "String")]
+    pub source: ContactSource,
     pub member_id: Option<String>,
     pub still_member: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SyncStatus,
     pub status_detail: Option<String>,
     pub identity_contact_id: Option<String>,
     pub synced_at: Option<i64>,
@@ -47,13 +50,13 @@ impl ContactRecord {
                 Some(n) => ContactName::parse_optional(n).map_err(|_| corrupt("name"))?,
                 None => None,
             },
-            source: ContactSource::parse(&self.source).ok_or_else(|| corrupt("source"))?,
+            source: self.source,
             member_id: match &self.member_id {
                 Some(m) => Some(UserId::parse(m).ok_or_else(|| corrupt("member id"))?),
                 None => None,
             },
             still_member: self.still_member != 0,
-            status: SyncStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            status: self.status,
             status_detail: self.status_detail.clone(),
             synced_at: self.synced_at.map(Timestamp::from_unix_millis),
             identity_contact_id: self.identity_contact_id.clone(),
@@ -207,13 +210,10 @@ pub async fn lock_list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ListL
     .await?
     .ok_or(StoreError::NotFound)?;
     Ok(ListLock {
-        sso_enabled: sso_status == SSO_ENABLED,
+        sso_enabled: sso_status == SsoStatus::Enabled.as_str(),
         identity_org_id,
     })
 }
-
-/// The organisation's SSO state that keeps its last contact (D1).
-const SSO_ENABLED: &str = "enabled";
 
 /// The organisation's contacts as the list's rules see them.
 pub async fn list(conn: &mut AnyConnection, org_id: &OrgId) -> Result<ContactList, StoreError> {
@@ -330,7 +330,7 @@ pub async fn pending_removal_for(
     )
     .bind(org_id.as_str())
     .bind(email.key())
-    .bind(REMOVAL_PENDING)
+    .bind(RemovalStatus::Pending.as_str())
     .fetch_optional(conn)
     .await?;
     Ok(row.and_then(|(id, identity_contact_id)| {
@@ -341,8 +341,6 @@ pub async fn pending_removal_for(
     }))
 }
 
-const REMOVAL_PENDING: &str = "pending";
-
 /// Closes a pending removal as cancelled because its address was added again (D2).
 pub async fn cancel_removal_for_readd(
     conn: &mut AnyConnection,
@@ -351,9 +349,11 @@ pub async fn cancel_removal_for_readd(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE identity_removals SET status = 'cancelled', outcome = 'cancelled_by_readd', \
-         completed_at = $1, completed_by = $2 WHERE id = $3",
+        "UPDATE identity_removals SET status = $1, outcome = $2, completed_at = $3, completed_by = $4 \
+         WHERE id = $5",
     )
+    .bind(RemovalStatus::Cancelled.as_str())
+    .bind(RemovalOutcome::CancelledByReadd.as_str())
     .bind(now.unix_millis())
     .bind(by.as_str())
     .bind(removal.as_str())
@@ -440,7 +440,7 @@ pub async fn insert_tombstone(
         "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
              identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at, \
              lease_owner, lease_until) \
-         SELECT $1, id, $2, $3, $4, identity_org_id, '', 'tombstone', $5, $6, $7, $5, $8, $9 \
+         SELECT $1, id, $2, $3, $4, identity_org_id, '', $11, $5, $6, $7, $5, $8, $9 \
          FROM organisations WHERE id = $10",
     )
     .bind(id.as_str())
@@ -453,6 +453,7 @@ pub async fn insert_tombstone(
     .bind(lease.map(|(owner, _)| owner.as_str()))
     .bind(lease.map(|(_, until)| until.unix_millis()))
     .bind(contact.org_id.as_str())
+    .bind(RemovalStatus::Tombstone.as_str())
     .execute(conn)
     .await?;
     Ok(id)
@@ -472,14 +473,14 @@ pub async fn insert_removal(
     let id = RemovalId::generate();
     let (status, completed_at, outcome, automatic, next_attempt_at) = match mode {
         RemovalMode::CompletedNow => (
-            "completed",
+            RemovalStatus::Completed,
             Some(now.unix_millis()),
-            Some("deleted"),
+            Some(RemovalOutcome::Deleted.as_str()),
             1,
             None,
         ),
         RemovalMode::Queue { automatic } => (
-            REMOVAL_PENDING,
+            RemovalStatus::Pending,
             None,
             None,
             i64::from(automatic),
@@ -499,7 +500,7 @@ pub async fn insert_removal(
     .bind(contact.email.key())
     .bind(identity_org_id)
     .bind(contact.identity_contact_id.clone().unwrap_or_default())
-    .bind(status)
+    .bind(status.as_str())
     .bind(now.unix_millis())
     .bind(requested_by.as_str())
     .bind(completed_at)

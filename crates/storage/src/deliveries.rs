@@ -3,7 +3,7 @@
 
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::{Store, StoreError};
-use smartcore_domain::{DeliveryId, Timestamp};
+use smartcore_domain::{DeliveryId, DeliveryStatus, MailKind, Timestamp};
 use sqlx::AnyConnection;
 
 /// What the mail server did with one message for one recipient.
@@ -27,11 +27,11 @@ impl DeliveryOutcome {
         }
     }
 
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> DeliveryStatus {
         match self {
-            DeliveryOutcome::Sent { .. } => "sent",
-            DeliveryOutcome::Deferred { .. } => "deferred",
-            DeliveryOutcome::Rejected { .. } => "rejected",
+            DeliveryOutcome::Sent { .. } => DeliveryStatus::Sent,
+            DeliveryOutcome::Deferred { .. } => DeliveryStatus::Deferred,
+            DeliveryOutcome::Rejected { .. } => DeliveryStatus::Rejected,
         }
     }
 }
@@ -43,8 +43,7 @@ pub struct Delivery {
     /// The IT contact it was for, when it was for one.
     pub contact_id: Option<String>,
     pub email: String,
-    /// `certificate_reminder`, `certificate_renewed` or `setup_link`.
-    pub kind: &'static str,
+    pub kind: MailKind,
     pub subject: String,
     pub outcome: DeliveryOutcome,
     pub at: Timestamp,
@@ -56,9 +55,11 @@ pub struct DeliveryRecord {
     pub id: String,
     pub contact_id: Option<String>,
     pub email: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: MailKind,
     pub subject: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub message_id: Option<String>,
     pub error: Option<String>,
     pub attempted_at: i64,
@@ -85,9 +86,9 @@ pub(crate) async fn record_many(
                 .bind(&d.org_id)
                 .bind(d.contact_id.as_deref())
                 .bind(&d.email)
-                .bind(d.kind)
+                .bind(d.kind.as_str())
                 .bind(&d.subject)
-                .bind(d.outcome.status())
+                .bind(d.outcome.status().as_str())
                 .bind(message_id)
                 .bind(error)
                 .bind(d.at.unix_millis());

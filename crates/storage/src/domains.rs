@@ -4,14 +4,17 @@ use crate::audit::{self, AuditEntry};
 use crate::metadata_sources::MetadataUrlUpdate;
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
+use smartcore_domain::{DomainStatus, SsoStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DomainRecord {
     pub id: String,
     pub org_id: String,
     pub domain: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DomainStatus,
     pub challenge_token: String,
     pub status_detail: Option<String>,
     pub checks: i64,
@@ -93,7 +96,7 @@ impl Store {
                 org_id: Some(org_id),
                 at: now,
                 actor: by.as_str(),
-                action: "domain.added",
+                action: AuditAction::DomainAdded,
                 target: Some(id.as_str()),
                 details: json!({ "domain": domain }),
             },
@@ -133,11 +136,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE domains SET status = 'verified', status_detail = NULL, verified_at = $1, next_check_at = NULL, \
+            "UPDATE domains SET status = $3, status_detail = NULL, verified_at = $1, next_check_at = NULL, \
                  checks = checks + 1 WHERE id = $2",
         )
         .bind(now.unix_millis())
         .bind(&domain.id)
+        .bind(DomainStatus::Verified.as_str())
         .execute(&mut *tx)
         .await?;
         audit::record(
@@ -146,7 +150,7 @@ impl Store {
                 org_id: OrgId::parse(&domain.org_id).as_ref(),
                 at: now,
                 actor,
-                action: "domain.verified",
+                action: AuditAction::DomainVerified,
                 target: Some(&domain.id),
                 details: json!({ "domain": domain.domain }),
             },
@@ -166,12 +170,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE domains SET status = $1, status_detail = $2, next_check_at = $3, checks = checks + 1 \
-             WHERE id = $4 AND status <> 'verified'",
+             WHERE id = $4 AND status <> $5",
         )
         .bind(status)
         .bind(detail)
         .bind(next_check_at.map(Timestamp::unix_millis))
         .bind(id)
+        .bind(DomainStatus::Verified.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -275,8 +280,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE organisations SET sso_status = 'configured' WHERE id = $1 AND sso_status = 'not_configured'")
+        sqlx::query("UPDATE organisations SET sso_status = $2 WHERE id = $1 AND sso_status = $3")
             .bind(org_id.as_str())
+            .bind(SsoStatus::Configured.as_str())
+            .bind(SsoStatus::NotConfigured.as_str())
             .execute(&mut *tx)
             .await?;
         audit::record(
@@ -286,7 +293,11 @@ impl Store {
                 at: now,
                 actor: by,
                 // A change the refresh found at the identity provider's URL, or an administrator's.
-                action: if refreshed { "sso.metadata_changed" } else { "sso.configured" },
+                action: if refreshed {
+                    AuditAction::SsoMetadataChanged
+                } else {
+                    AuditAction::SsoConfigured
+                },
                 target: Some(org_id.as_str()),
                 details: json!({
                     "idp_entity_id": entity_id,
@@ -333,8 +344,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE organisations SET sso_status = 'enabled' WHERE id = $1")
+        sqlx::query("UPDATE organisations SET sso_status = $2 WHERE id = $1")
             .bind(org_id.as_str())
+            .bind(SsoStatus::Enabled.as_str())
             .execute(&mut *tx)
             .await?;
         audit::record(
@@ -343,7 +355,7 @@ impl Store {
                 org_id: Some(org_id),
                 at: now,
                 actor: by.as_str(),
-                action: "sso.enabled",
+                action: AuditAction::SsoEnabled,
                 target: Some(org_id.as_str()),
                 details: json!({}),
             },

@@ -2,6 +2,7 @@
 //! database at scrape time, so every instance reports the same numbers.
 
 use crate::{Store, StoreError};
+use smartcore_domain::{ReminderStatus, RemovalStatus};
 
 /// Rows by state, as `(state, count)` pairs; states with no rows are absent.
 #[derive(Debug, Default, Clone)]
@@ -23,13 +24,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let (removals_waiting,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM identity_removals WHERE status = 'pending'")
+            sqlx::query_as("SELECT COUNT(*) FROM identity_removals WHERE status = $1")
+                .bind(RemovalStatus::Pending.as_str())
                 .fetch_one(&self.pool)
                 .await?;
         let reminders = sqlx::query_as(
             "SELECT status, COUNT(*) FROM certificate_reminders \
-             WHERE status IN ('queued', 'sending', 'failed') GROUP BY status ORDER BY status",
+             WHERE status IN ($1, $2, $3) GROUP BY status ORDER BY status",
         )
+        .bind(ReminderStatus::Queued.as_str())
+        .bind(ReminderStatus::Sending.as_str())
+        .bind(ReminderStatus::Failed.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(WorkCounts {

@@ -4,6 +4,7 @@
 //! is never stored, only its SHA-256 (see the 0012 migration).
 
 use crate::{AuditEntry, Store, StoreError};
+use smartcore_domain::AuditAction;
 use smartcore_domain::{
     EmailAddress, InvitationId, InvitationStatus, OrgId, Role, Timestamp, UserId,
 };
@@ -15,27 +16,28 @@ pub struct InvitationRecord {
     pub id: String,
     pub org_id: String,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub invited_by: String,
     /// The inviter's name; none when invited from the CLI.
     pub invited_by_name: Option<String>,
     pub created_at: i64,
     pub sent_at: i64,
     pub expires_at: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: InvitationStatus,
     /// The hash of the current link.
     pub token_hash: String,
 }
 
 impl InvitationRecord {
     pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Member)
+        self.role
     }
 
-    /// The stored status (the migration's CHECK allows only these; an unknown text reads as
-    /// revoked, so that it never lets anyone join).
+    /// The stored status (migration 0025's CHECK allows only the enum's texts).
     pub fn status(&self) -> InvitationStatus {
-        InvitationStatus::parse(&self.status).unwrap_or(InvitationStatus::Revoked)
+        self.status
     }
 
     pub fn invitation_id(&self) -> Option<InvitationId> {
@@ -375,7 +377,7 @@ pub async fn revoke_invitations_of(
                 org_id: Some(org_id),
                 at: now,
                 actor,
-                action: "invitation.revoked",
+                action: AuditAction::InvitationRevoked,
                 target: Some(id),
                 details: serde_json::json!({
                     "email": email, "role": role, "reason": reason,

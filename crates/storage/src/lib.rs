@@ -53,7 +53,8 @@ pub use reminder_queue::{CompletedThreshold, FinishedReminder, QueuedReminder};
 pub use reminders::{
     Claim, DueCertificate, ReminderClaim, ReminderRecipient, ScheduleMove, SweepPosition,
 };
-pub use removals::{RemovalOutcome, RemovalRecord};
+pub use removals::RemovalRecord;
+pub use smartcore_domain::RemovalOutcome;
 pub use sso_sign_in::{
     AttemptRecord, CertificateUse, DomainOwner, HandoverRecord, NewHandover, NewRequest,
     PolicyRecord, RequestRecord,
@@ -382,4 +383,97 @@ fn prepare_sqlite_url(url: &str) -> Result<(String, Option<std::path::PathBuf>),
     };
     let url = format!("sqlite://{path}?{query}");
     Ok((url, Some(file)))
+}
+
+#[cfg(test)]
+mod check_constraints {
+    //! Migration 0025's lists are the enums' texts: a value the enum can write is never
+    //! refused, and the database refuses every other.
+    use smartcore_domain::{
+        ContactSource, DeliveryStatus, DomainStatus, InvitationStatus, MailKind, ReminderStatus,
+        RemovalOutcome, RemovalStatus, Role, SsoStatus, SyncStatus,
+    };
+
+    fn list<T: Copy>(all: &[T], text: fn(T) -> &'static str) -> String {
+        let quoted: Vec<String> = all.iter().map(|v| format!("'{}'", text(*v))).collect();
+        quoted.join(", ")
+    }
+
+    #[test]
+    fn the_checks_of_both_databases_list_exactly_the_enums_texts() {
+        let columns = [
+            ("memberships.role", list(Role::ALL, Role::as_str)),
+            ("invitations.role", list(Role::ALL, Role::as_str)),
+            (
+                "invitations.status",
+                list(InvitationStatus::ALL, InvitationStatus::as_str),
+            ),
+            (
+                "it_contacts.source",
+                list(ContactSource::ALL, ContactSource::as_str),
+            ),
+            (
+                "it_contacts.status",
+                list(SyncStatus::ALL, SyncStatus::as_str),
+            ),
+            (
+                "identity_removals.status",
+                list(RemovalStatus::ALL, RemovalStatus::as_str),
+            ),
+            (
+                "identity_removals.outcome",
+                list(RemovalOutcome::ALL, RemovalOutcome::as_str),
+            ),
+            (
+                "domains.status",
+                list(DomainStatus::ALL, DomainStatus::as_str),
+            ),
+            (
+                "organisations.sso_status",
+                list(SsoStatus::ALL, SsoStatus::as_str),
+            ),
+            (
+                "certificate_reminders.status",
+                list(ReminderStatus::ALL, ReminderStatus::as_str),
+            ),
+            (
+                "mail_deliveries.kind",
+                list(MailKind::ALL, MailKind::as_str),
+            ),
+            (
+                "mail_deliveries.status",
+                list(DeliveryStatus::ALL, DeliveryStatus::as_str),
+            ),
+            (
+                "contact_trust.test_alert_status",
+                list(DeliveryStatus::ALL, DeliveryStatus::as_str),
+            ),
+        ];
+        let postgres = include_str!("../migrations/postgres/0025_checks.sql");
+        let sqlite = include_str!("../migrations/sqlite/0025_checks.sql");
+        for (column, values) in &columns {
+            let (table, col) = column.split_once('.').unwrap();
+            let pg = postgres
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "ALTER TABLE {table} ADD CONSTRAINT {table}_{col}_check "
+                    ))
+                })
+                .unwrap_or_else(|| panic!("no PostgreSQL check on {column}"));
+            assert!(pg.contains(&format!("{col} IN ({values})")), "{pg}");
+            let triggers = sqlite
+                .lines()
+                .filter(|l| l.contains(&format!("NEW.{col} NOT IN ({values})")))
+                .count();
+            let guards = sqlite.matches(&format!("'check failed: {column}'")).count();
+            assert_eq!(
+                (triggers >= 2, guards),
+                (true, 2),
+                "SQLite triggers on {column}"
+            );
+        }
+        assert_eq!(postgres.matches("ADD CONSTRAINT").count(), columns.len());
+        assert_eq!(sqlite.matches("CREATE TRIGGER").count(), 2 * columns.len());
+    }
 }

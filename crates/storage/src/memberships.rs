@@ -24,7 +24,9 @@ pub async fn of(
         user_id: id,
         email,
         name,
-        role: Role::parse(&role).unwrap_or(Role::Member),
+        role: role
+            .parse()
+            .map_err(|e: smartcore_domain::UnknownText| StoreError::Config(e.to_string()))?,
     })
 }
 

@@ -1,14 +1,15 @@
 //! Organisations.
 
 use crate::{Store, StoreError};
-use smartcore_domain::{OrgId, Timestamp};
+use smartcore_domain::{OrgId, SsoStatus, Timestamp};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrgRecord {
     pub id: String,
     pub name: String,
     pub identity_org_id: Option<String>,
-    pub sso_status: String,
+    #[sqlx(try_from = "String")]
+    pub sso_status: SsoStatus,
     pub created_at: i64,
 }
 

@@ -36,7 +36,8 @@ impl UserRecord {
 pub struct MembershipRecord {
     pub org_id: String,
     pub org_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
 }
 
 /// One hit of the member picker, and one row of the members page.
@@ -45,7 +46,8 @@ pub struct MemberHit {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub is_it_contact: i64,
     /// When the membership began (Unix milliseconds).
     pub joined_at: i64,

@@ -12,6 +12,7 @@ use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::deliveries::{self, Delivery, DeliveryOutcome};
 use crate::reminders::{Claim, ReminderClaim, ScheduleMove, claim_outcomes, in_key_order};
 use crate::{Store, StoreError};
+use smartcore_domain::ReminderStatus;
 use smartcore_domain::Timestamp;
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
@@ -106,28 +107,33 @@ impl Store {
         // holds the write lock from its start): a lease that ran out, or a claim made before
         // leases (0017) that is older than ten minutes.
         sqlx::query(
-            "UPDATE certificate_reminders SET status = 'failed', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
-             WHERE status = 'sending' AND threshold <> 'renewed' \
+            "UPDATE certificate_reminders SET status = $3, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE status = $4 AND threshold <> 'renewed' \
                AND (lease_until < $1 OR (lease_until IS NULL AND claimed_at < $2))",
         )
         .bind(now.unix_millis())
         .bind(now.unix_millis() - UNLEASED_CLAIM_MS)
+        .bind(ReminderStatus::Failed.as_str())
+        .bind(ReminderStatus::Sending.as_str())
         .execute(&mut *tx)
         .await?;
         let taken: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
-            "UPDATE certificate_reminders SET status = 'sending', claimed_at = $1, attempts = attempts + 1, \
+            "UPDATE certificate_reminders SET status = $5, claimed_at = $1, attempts = attempts + 1, \
                  lease_owner = $3, lease_until = $4 \
              WHERE (fingerprint_sha256, threshold, contact_id) IN ( \
                  SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
-                 WHERE status IN ('queued', 'failed') AND next_attempt_at <= $1 AND threshold <> 'renewed' \
+                 WHERE status IN ($6, $7) AND next_attempt_at <= $1 AND threshold <> 'renewed' \
                  ORDER BY next_attempt_at LIMIT $2) \
-               AND status IN ('queued', 'failed') \
+               AND status IN ($6, $7) \
              RETURNING fingerprint_sha256, threshold, contact_id, org_id, email, attempts",
         )
         .bind(now.unix_millis())
         .bind(limit)
         .bind(owner)
         .bind(lease_until.unix_millis())
+        .bind(ReminderStatus::Sending.as_str())
+        .bind(ReminderStatus::Queued.as_str())
+        .bind(ReminderStatus::Failed.as_str())
         .fetch_all(&mut *tx)
         .await?;
         let mut about: HashMap<(String, String), (String, String, i64)> = HashMap::new();

@@ -5,6 +5,7 @@
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
+use smartcore_domain::{ReminderStatus, SyncStatus};
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
 
@@ -159,9 +160,10 @@ impl Store {
         org_id: &str,
     ) -> Result<Vec<ReminderRecipient>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id AS contact_id, email, name FROM it_contacts WHERE org_id = $1 AND status = 'synced' ORDER BY id",
+            "SELECT id AS contact_id, email, name FROM it_contacts WHERE org_id = $1 AND status = $2 ORDER BY id",
         )
         .bind(org_id)
+        .bind(SyncStatus::Synced.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -219,10 +221,11 @@ impl Store {
              FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
              WHERE c.org_id = $1 AND c.replaced_at = $2 \
                AND EXISTS (SELECT 1 FROM certificate_reminders r \
-                           WHERE r.fingerprint_sha256 = c.fingerprint_sha256 AND r.status = 'sent')",
+                           WHERE r.fingerprint_sha256 = c.fingerprint_sha256 AND r.status = $3)",
         )
         .bind(org_id)
         .bind(replaced_at.unix_millis())
+        .bind(ReminderStatus::Sent.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -240,11 +243,12 @@ impl Store {
              WHERE c.org_id = $1 AND c.replaced_at IS NULL \
                AND EXISTS (SELECT 1 FROM certificate_reminders r \
                            WHERE r.fingerprint_sha256 = c.fingerprint_sha256 AND r.org_id = $1 \
-                             AND r.contact_id = $2 AND r.status = 'sent' AND r.threshold <> 'renewed') \
+                             AND r.contact_id = $2 AND r.status = $3 AND r.threshold <> 'renewed') \
              ORDER BY c.fingerprint_sha256",
         )
         .bind(org_id)
         .bind(contact_id)
+        .bind(ReminderStatus::Sent.as_str())
         .fetch_all(&self.pool)
         .await?)
     }

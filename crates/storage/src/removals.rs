@@ -3,7 +3,9 @@
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
+use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RemovalRecord {
@@ -13,7 +15,8 @@ pub struct RemovalRecord {
     pub email: String,
     pub identity_org_id: Option<String>,
     pub identity_contact_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RemovalStatus,
     pub requested_at: i64,
     pub requested_by: String,
     pub completed_at: Option<i64>,
@@ -24,32 +27,15 @@ pub struct RemovalRecord {
     pub last_error: Option<String>,
 }
 
-/// How a removal was completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemovalOutcome {
-    /// The connector deleted the contact on the identity side.
-    Deleted,
-    /// The operations team removed it by hand elsewhere and marked it done.
-    MarkedDone,
-}
-
-impl RemovalOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RemovalOutcome::Deleted => "deleted",
-            RemovalOutcome::MarkedDone => "marked_done",
-        }
-    }
-}
-
 impl Store {
     /// Pending removals, oldest first.
     pub async fn pending_removals(&self) -> Result<Vec<RemovalRecord>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, org_id, contact_id, email, identity_org_id, identity_contact_id, status, requested_at, \
                     requested_by, completed_at, completed_by, outcome, automatic, attempts, last_error \
-             FROM identity_removals WHERE status = 'pending' ORDER BY requested_at, id",
+             FROM identity_removals WHERE status = $1 ORDER BY requested_at, id",
         )
+        .bind(RemovalStatus::Pending.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -76,14 +62,16 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE identity_removals SET status = 'completed', completed_at = $1, completed_by = $2, outcome = $3, \
+            "UPDATE identity_removals SET status = $5, completed_at = $1, completed_by = $2, outcome = $3, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $4 AND status = 'pending'",
+             WHERE id = $4 AND status = $6",
         )
         .bind(now.unix_millis())
         .bind(by)
         .bind(outcome.as_str())
         .bind(id.as_str())
+        .bind(RemovalStatus::Completed.as_str())
+        .bind(RemovalStatus::Pending.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -99,15 +87,17 @@ impl Store {
         // and contacts refused there for a full list try again (issue 24).
         wake_waiting(&mut tx, &org_id, now).await?;
         let revived: Vec<(String, String)> = sqlx::query_as(
-            "UPDATE it_contacts SET status = 'pending', sync_attempts = 0, next_sync_at = $1, \
+            "UPDATE it_contacts SET status = $3, sync_attempts = 0, next_sync_at = $1, \
                  status_detail = 'Registering again: a removal on the identity side has completed.' \
-             WHERE org_id = $2 AND status = 'failed' \
+             WHERE org_id = $2 AND status = $4 \
                AND (status_detail LIKE '%it_contact_limit_reached%' \
                     OR status_detail LIKE '%maximum number of IT contacts%') \
              RETURNING id, email",
         )
         .bind(now.unix_millis())
         .bind(&org_id)
+        .bind(SyncStatus::Pending.as_str())
+        .bind(SyncStatus::Failed.as_str())
         .fetch_all(&mut *tx)
         .await?;
         let org_id = OrgId::parse(&org_id);
@@ -118,7 +108,7 @@ impl Store {
                     org_id: org_id.as_ref(),
                     at: now,
                     actor: "system",
-                    action: "it_contact.sync_resumed",
+                    action: AuditAction::ItContactSyncResumed,
                     target: Some(contact_id),
                     details: json!({
                         "email": contact_email,
@@ -134,7 +124,7 @@ impl Store {
                 org_id: org_id.as_ref(),
                 at: now,
                 actor: by,
-                action: "identity_removal.completed",
+                action: AuditAction::IdentityRemovalCompleted,
                 target: Some(id.as_str()),
                 details: json!({ "email": email, "identity_contact_id": identity_contact_id, "outcome": outcome.as_str() }),
             },
@@ -153,11 +143,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
-                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status IN ('pending', 'tombstone')",
+                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status IN ($4, $5)",
         )
         .bind(error)
         .bind(next_attempt_at.unix_millis())
         .bind(id.as_str())
+        .bind(RemovalStatus::Pending.as_str())
+        .bind(RemovalStatus::Tombstone.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -171,10 +163,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, automatic = 0, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = 'pending'",
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = $3",
         )
         .bind(error)
         .bind(id.as_str())
+        .bind(RemovalStatus::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -195,17 +188,19 @@ impl Store {
         let claimed: Vec<(String,)> = sqlx::query_as(
             "UPDATE identity_removals SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM identity_removals \
-                          WHERE ((status = 'pending' AND automatic = 1) OR status = 'tombstone') \
+                          WHERE ((status = $5 AND automatic = 1) OR status = $6) \
                             AND next_attempt_at <= $3 \
                             AND (lease_until IS NULL OR lease_until < $3) \
                           ORDER BY next_attempt_at LIMIT $4) \
-               AND status IN ('pending', 'tombstone') AND (lease_until IS NULL OR lease_until < $3) \
+               AND status IN ($5, $6) AND (lease_until IS NULL OR lease_until < $3) \
              RETURNING id",
         )
         .bind(owner)
         .bind(now.unix_millis() + lease_ms)
         .bind(now.unix_millis())
         .bind(limit)
+        .bind(RemovalStatus::Pending.as_str())
+        .bind(RemovalStatus::Tombstone.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -228,10 +223,11 @@ pub(crate) async fn wake_waiting(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE it_contacts SET next_sync_at = $1, waiting_for = NULL \
-         WHERE org_id = $2 AND status = 'pending' AND waiting_for IS NOT NULL",
+         WHERE org_id = $2 AND status = $3 AND waiting_for IS NOT NULL",
     )
     .bind(now.unix_millis())
     .bind(org_id)
+    .bind(RemovalStatus::Pending.as_str())
     .execute(tx)
     .await?;
     Ok(())

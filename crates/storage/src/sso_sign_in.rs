@@ -6,6 +6,8 @@
 use crate::audit::{self, AuditEntry};
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
+use smartcore_domain::AuditAction;
+use smartcore_domain::{DomainStatus, Role, SsoStatus};
 use smartcore_domain::{OrgId, Timestamp, UserId};
 use sqlx::Row;
 
@@ -91,7 +93,8 @@ pub struct NewHandover<'a> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DomainOwner {
     pub org_id: String,
-    pub sso_status: String,
+    #[sqlx(try_from = "String")]
+    pub sso_status: SsoStatus,
 }
 
 impl Store {
@@ -121,9 +124,10 @@ impl Store {
     ) -> Result<Option<DomainOwner>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT d.org_id, o.sso_status FROM domains d JOIN organisations o ON o.id = d.org_id \
-             WHERE d.domain = $1 AND d.status = 'verified'",
+             WHERE d.domain = $1 AND d.status = $2",
         )
         .bind(domain)
+        .bind(DomainStatus::Verified.as_str())
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -151,9 +155,10 @@ impl Store {
         let rows = sqlx::query(
             "SELECT email FROM it_contacts WHERE org_id = $1 \
              UNION SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.role = 'admin' AND u.disabled_at IS NULL",
+             WHERE m.org_id = $1 AND m.role = $2 AND u.disabled_at IS NULL",
         )
         .bind(org_id.as_str())
+        .bind(Role::Admin.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut seen = std::collections::BTreeMap::new();
@@ -332,10 +337,12 @@ impl Store {
         let row = sqlx::query(
             "SELECT d.org_id FROM domains d JOIN sso_policies p ON p.org_id = d.org_id \
              JOIN organisations o ON o.id = d.org_id \
-             WHERE d.domain = $1 AND d.status = 'verified' AND p.require_sso = 1 \
-             AND o.sso_status = 'enabled'",
+             WHERE d.domain = $1 AND d.status = $2 AND p.require_sso = 1 \
+             AND o.sso_status = $3",
         )
         .bind(domain)
+        .bind(DomainStatus::Verified.as_str())
+        .bind(SsoStatus::Enabled.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.get(0)))
@@ -369,7 +376,7 @@ pub async fn put_policy(
             org_id: Some(org_id),
             at: now,
             actor: by.as_str(),
-            action: "sso.policy_changed",
+            action: AuditAction::SsoPolicyChanged,
             target: None,
             details: serde_json::json!({
                 "jit_members": policy.jit_members,
@@ -445,9 +452,9 @@ pub async fn insert_attempt(tx: &mut WriteTx, attempt: &AttemptRecord) -> Result
     .await?;
     let org_id = OrgId::parse(&attempt.org_id).ok_or(StoreError::NotFound)?;
     let (action, actor) = match attempt.result.as_str() {
-        "signed_in" => ("sso.signed_in", attempt.user_id.as_deref()),
-        "tested" => ("sso.tested", None),
-        _ => ("sso.sign_in_refused", None),
+        "signed_in" => (AuditAction::SsoSignedIn, attempt.user_id.as_deref()),
+        "tested" => (AuditAction::SsoTested, None),
+        _ => (AuditAction::SsoSignInRefused, None),
     };
     audit::record(
         tx,

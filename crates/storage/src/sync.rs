@@ -6,7 +6,9 @@
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
 use serde_json::json;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{EmailAddress, OrgId, RemovalId, Timestamp};
+use smartcore_domain::{ReminderStatus, RemovalOutcome, RemovalStatus, SyncStatus};
 
 /// A contact to register on the identity side.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,17 +50,21 @@ impl Store {
         // One round trip: the places taken, and the oldest pending removal (if any).
         let (taken, removal_id, removal_email): (i64, Option<String>, Option<String>) =
             sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'synced') \
-                      + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status IN ('pending', 'tombstone')) \
-                      + (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = 'pending' \
+                "SELECT (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = $4) \
+                      + (SELECT COUNT(*) FROM identity_removals WHERE org_id = $1 AND status IN ($5, $6)) \
+                      + (SELECT COUNT(*) FROM it_contacts WHERE org_id = $1 AND status = $7 \
                            AND id < $2 AND lease_until IS NOT NULL AND lease_until >= $3), \
                    r.id, r.email \
                  FROM (SELECT 1 AS one) AS x LEFT JOIN (SELECT id, email FROM identity_removals \
-                   WHERE org_id = $1 AND status IN ('pending', 'tombstone') ORDER BY requested_at, id LIMIT 1) r ON 1 = 1",
+                   WHERE org_id = $1 AND status IN ($5, $6) ORDER BY requested_at, id LIMIT 1) r ON 1 = 1",
             )
             .bind(org_id)
             .bind(contact_id)
             .bind(now.unix_millis())
+            .bind(SyncStatus::Synced.as_str())
+            .bind(RemovalStatus::Pending.as_str())
+            .bind(RemovalStatus::Tombstone.as_str())
+            .bind(SyncStatus::Pending.as_str())
             .fetch_one(&self.pool)
             .await?;
         let pending_removal = removal_id.zip(removal_email);
@@ -84,15 +90,18 @@ impl Store {
         sqlx::query(
             "UPDATE it_contacts SET status_detail = $1, waiting_for = $3, \
                  next_sync_at = CASE WHEN EXISTS (SELECT 1 FROM identity_removals \
-                     WHERE id = $3 AND status IN ('pending', 'tombstone')) THEN $2 ELSE 0 END, \
+                     WHERE id = $3 AND status IN ($6, $7)) THEN $2 ELSE 0 END, \
                  lease_owner = NULL, lease_until = NULL \
-             WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
+             WHERE id = $4 AND lease_owner = $5 AND status = $8",
         )
         .bind(reason)
         .bind(recheck_at.unix_millis())
         .bind(removal_id)
         .bind(contact_id)
         .bind(owner)
+        .bind(RemovalStatus::Pending.as_str())
+        .bind(RemovalStatus::Tombstone.as_str())
+        .bind(SyncStatus::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -129,12 +138,14 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts, \
                CASE WHEN EXISTS (SELECT 1 FROM identity_removals r \
-                                 WHERE r.org_id = c.org_id AND r.status IN ('pending', 'tombstone')) \
+                                 WHERE r.org_id = c.org_id AND r.status IN ($2, $3)) \
                     THEN 1 ELSE 0 END AS removal_pending \
              FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
              WHERE c.lease_owner = $1 AND c.lease_until IS NOT NULL ORDER BY c.next_sync_at",
         )
         .bind(owner)
+        .bind(RemovalStatus::Pending.as_str())
+        .bind(RemovalStatus::Tombstone.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -146,20 +157,35 @@ impl Store {
     pub async fn renew_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let mut held = 0;
-        for sql in [
-            "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
-            "UPDATE identity_removals SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
-            "UPDATE metadata_sources SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
-            "UPDATE certificate_reminders SET lease_until = $1 WHERE lease_owner = $2 AND status = 'sending'",
-            "UPDATE contact_trust SET welcome_lease_until = $1 \
+        let sending = Some(ReminderStatus::Sending);
+        for (sql, status) in [
+            (
+                "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+                None,
+            ),
+            (
+                "UPDATE identity_removals SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+                None,
+            ),
+            (
+                "UPDATE metadata_sources SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
+                None,
+            ),
+            (
+                "UPDATE certificate_reminders SET lease_until = $1 WHERE lease_owner = $2 AND status = $3",
+                sending,
+            ),
+            (
+                "UPDATE contact_trust SET welcome_lease_until = $1 \
              WHERE welcome_lease_owner = $2 AND welcome_sent_at IS NULL",
+                None,
+            ),
         ] {
-            held += sqlx::query(sql)
-                .bind(until.unix_millis())
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let mut query = sqlx::query(sql).bind(until.unix_millis()).bind(owner);
+            if let Some(status) = status {
+                query = query.bind(status.as_str());
+            }
+            held += query.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(held)
@@ -170,22 +196,38 @@ impl Store {
     pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let mut released = 0;
-        for sql in [
-            "UPDATE it_contacts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-            "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-            "UPDATE metadata_sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        let sending = Some(ReminderStatus::Sending);
+        for (sql, status) in [
+            (
+                "UPDATE it_contacts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+                None,
+            ),
+            (
+                "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+                None,
+            ),
+            (
+                "UPDATE metadata_sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+                None,
+            ),
             // A reminder still being sent: its lease runs out at once, so the next delivery
             // takes it back and sends it.
-            "UPDATE certificate_reminders SET lease_owner = NULL, lease_until = 0 \
-             WHERE lease_owner = $1 AND status = 'sending'",
-            "UPDATE contact_trust SET welcome_lease_owner = NULL, welcome_lease_until = NULL \
+            (
+                "UPDATE certificate_reminders SET lease_owner = NULL, lease_until = 0 \
+             WHERE lease_owner = $1 AND status = $2",
+                sending,
+            ),
+            (
+                "UPDATE contact_trust SET welcome_lease_owner = NULL, welcome_lease_until = NULL \
              WHERE welcome_lease_owner = $1 AND welcome_sent_at IS NULL",
+                None,
+            ),
         ] {
-            released += sqlx::query(sql)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let mut query = sqlx::query(sql).bind(owner);
+            if let Some(status) = status {
+                query = query.bind(status.as_str());
+            }
+            released += query.execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(released)
@@ -221,14 +263,16 @@ impl Store {
         let updated: Option<(String, String, String)> = sqlx::query_as(
             // Re-confirmation runs from the registration (migration 0023): a contact becoming
             // Synced has no request open (requests go to Synced contacts only).
-            "UPDATE it_contacts SET status = 'synced', status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
+            "UPDATE it_contacts SET status = $5, status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
                  next_sync_at = NULL, lease_owner = NULL, lease_until = NULL, waiting_for = NULL, reconfirm_from = $2 \
-             WHERE id = $3 AND lease_owner = $4 AND status = 'pending' RETURNING org_id, email, email_key",
+             WHERE id = $3 AND lease_owner = $4 AND status = $6 RETURNING org_id, email, email_key",
         )
         .bind(identity_contact_id)
         .bind(now.unix_millis())
         .bind(contact_id)
         .bind(owner)
+        .bind(SyncStatus::Synced.as_str())
+        .bind(SyncStatus::Pending.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some((org_id, email, email_key)) = updated else {
@@ -243,7 +287,7 @@ impl Store {
                 org_id: OrgId::parse(&org_id).as_ref(),
                 at: now,
                 actor: "system",
-                action: "it_contact.synced",
+                action: AuditAction::ItContactSynced,
                 target: Some(contact_id),
                 details: json!({ "email": email, "identity_contact_id": identity_contact_id, "adopted": adopted }),
             },
@@ -265,13 +309,14 @@ impl Store {
         sqlx::query(
             "UPDATE it_contacts SET status_detail = $1, next_sync_at = $2, sync_attempts = sync_attempts + $3, \
                  lease_owner = NULL, lease_until = NULL, waiting_for = NULL \
-             WHERE id = $4 AND lease_owner = $5 AND status = 'pending'",
+             WHERE id = $4 AND lease_owner = $5 AND status = $6",
         )
         .bind(reason)
         .bind(next_at.unix_millis())
         .bind(i64::from(count_attempt))
         .bind(contact_id)
         .bind(owner)
+        .bind(SyncStatus::Pending.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -287,13 +332,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE it_contacts SET status = 'failed', status_detail = $1, next_sync_at = NULL, \
+            "UPDATE it_contacts SET status = $4, status_detail = $1, next_sync_at = NULL, \
                  sync_attempts = sync_attempts + 1, lease_owner = NULL, lease_until = NULL, waiting_for = NULL \
-             WHERE id = $2 AND lease_owner = $3 AND status = 'pending'",
+             WHERE id = $2 AND lease_owner = $3 AND status = $5",
         )
         .bind(reason)
         .bind(contact_id)
         .bind(owner)
+        .bind(SyncStatus::Failed.as_str())
+        .bind(SyncStatus::Pending.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
@@ -308,7 +355,7 @@ impl Store {
                     org_id: OrgId::parse(&org_id).as_ref(),
                     at: now,
                     actor: "system",
-                    action: "it_contact.sync_failed",
+                    action: AuditAction::ItContactSyncFailed,
                     target: Some(contact_id),
                     details: json!({ "email": email, "reason": reason }),
                 },
@@ -342,34 +389,37 @@ impl Store {
         // The identity side holds an address once: a removal already pending for it removes
         // this registration too.
         let pending: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM identity_removals WHERE org_id = $1 AND email_key = $2 AND status = 'pending'",
+            "SELECT id FROM identity_removals WHERE org_id = $1 AND email_key = $2 AND status = $3",
         )
         .bind(&job.org_id)
         .bind(email.key())
+        .bind(RemovalStatus::Pending.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         if again.is_some() || pending.is_some() {
             let outcome = if again.is_some() {
-                "adopted_by_readd"
+                RemovalOutcome::AdoptedByReadd
             } else {
-                "superseded"
+                RemovalOutcome::Superseded
             };
             let closed = close_tombstones_of(&mut tx, &job.contact_id, outcome, now).await?;
             tx.commit().await?;
             if closed > 0 {
-                tracing::info!(contact = %job.contact_id, outcome, "tombstone closed");
+                tracing::info!(contact = %job.contact_id, outcome = outcome.as_str(), "tombstone closed");
             }
             return Ok(None);
         }
         let tombstone: Option<(String,)> = sqlx::query_as(
-            "UPDATE identity_removals SET status = 'pending', identity_contact_id = $1, automatic = $2, \
+            "UPDATE identity_removals SET status = $5, identity_contact_id = $1, automatic = $2, \
                  next_attempt_at = $3, lease_owner = NULL, lease_until = NULL \
-             WHERE contact_id = $4 AND status = 'tombstone' RETURNING id",
+             WHERE contact_id = $4 AND status = $6 RETURNING id",
         )
         .bind(identity_contact_id)
         .bind(i64::from(automatic))
         .bind(automatic.then_some(now.unix_millis()))
         .bind(&job.contact_id)
+        .bind(RemovalStatus::Pending.as_str())
+        .bind(RemovalStatus::Tombstone.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let id = match tombstone {
@@ -405,7 +455,7 @@ impl Store {
                 org_id: OrgId::parse(&job.org_id).as_ref(),
                 at: now,
                 actor: "system",
-                action: "identity_removal.flagged",
+                action: AuditAction::IdentityRemovalFlagged,
                 target: Some(id.as_str()),
                 details: json!({ "email": email.as_str(), "identity_contact_id": identity_contact_id, "reason": "registered after the contact was removed", "contact_id": job.contact_id }),
             },
@@ -421,18 +471,20 @@ impl Store {
     pub async fn close_tombstone(
         &self,
         id: &RemovalId,
-        outcome: &str,
+        outcome: RemovalOutcome,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         let closed: Option<(String,)> = sqlx::query_as(
-            "UPDATE identity_removals SET status = 'cancelled', outcome = $1, completed_at = $2, \
+            "UPDATE identity_removals SET status = $4, outcome = $1, completed_at = $2, \
                  completed_by = 'system', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $3 AND status = 'tombstone' RETURNING org_id",
+             WHERE id = $3 AND status = $5 RETURNING org_id",
         )
-        .bind(outcome)
+        .bind(outcome.as_str())
         .bind(now.unix_millis())
         .bind(id.as_str())
+        .bind(RemovalStatus::Cancelled.as_str())
+        .bind(RemovalStatus::Tombstone.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((org_id,)) = &closed {
@@ -450,9 +502,10 @@ impl Store {
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, email, identity_contact_id FROM it_contacts \
-             WHERE org_id = $1 AND status = 'synced' ORDER BY id",
+             WHERE org_id = $1 AND status = $2 ORDER BY id",
         )
         .bind(org_id.as_str())
+        .bind(SyncStatus::Synced.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -471,8 +524,9 @@ impl Store {
         &self,
     ) -> Result<Vec<(String, String, String, Option<String>)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, org_id, email, status_detail FROM it_contacts WHERE status = 'failed' ORDER BY id",
+            "SELECT id, org_id, email, status_detail FROM it_contacts WHERE status = $1 ORDER BY id",
         )
+        .bind(SyncStatus::Failed.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -483,13 +537,12 @@ impl Store {
         org_id: &OrgId,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE it_contacts SET next_sync_at = $1 WHERE org_id = $2 AND status = 'pending'",
-        )
-        .bind(now.unix_millis())
-        .bind(org_id.as_str())
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE it_contacts SET next_sync_at = $1 WHERE org_id = $2 AND status = $3")
+            .bind(now.unix_millis())
+            .bind(org_id.as_str())
+            .bind(SyncStatus::Pending.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -498,17 +551,19 @@ impl Store {
 async fn close_tombstones_of(
     tx: &mut sqlx::AnyConnection,
     contact_id: &str,
-    outcome: &str,
+    outcome: RemovalOutcome,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
     let closed: Vec<(String,)> = sqlx::query_as(
-        "UPDATE identity_removals SET status = 'cancelled', outcome = $1, completed_at = $2, \
+        "UPDATE identity_removals SET status = $4, outcome = $1, completed_at = $2, \
              completed_by = 'system', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
-         WHERE contact_id = $3 AND status = 'tombstone' RETURNING org_id",
+         WHERE contact_id = $3 AND status = $5 RETURNING org_id",
     )
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(now.unix_millis())
     .bind(contact_id)
+    .bind(RemovalStatus::Cancelled.as_str())
+    .bind(RemovalStatus::Tombstone.as_str())
     .fetch_all(&mut *tx)
     .await?;
     if let Some((org_id,)) = closed.first() {

@@ -11,6 +11,7 @@
 //! `..._notified_at` only where it was not set for the current flag.
 
 use crate::{Store, StoreError};
+use smartcore_domain::{DeliveryStatus, Role, SsoStatus, SyncStatus};
 use smartcore_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
 
@@ -351,13 +352,14 @@ impl Store {
         // on the rows the index gives (a guard that costs nothing per contact not due).
         let candidates: Vec<(String,)> = sqlx::query_as(
             "SELECT c.id FROM it_contacts c LEFT JOIN contact_trust t ON t.contact_id = c.id \
-             WHERE c.reconfirm_from IS NOT NULL AND c.reconfirm_from <= $1 AND c.status = 'synced' \
+             WHERE c.reconfirm_from IS NOT NULL AND c.reconfirm_from <= $1 AND c.status = $3 \
                AND NOT (t.reconfirm_requested_at IS NOT NULL \
                         AND (t.confirmed_at IS NULL OR t.confirmed_at < t.reconfirm_requested_at)) \
              ORDER BY c.reconfirm_from LIMIT $2",
         )
         .bind(before)
         .bind(limit)
+        .bind(SyncStatus::Synced.as_str())
         .fetch_all(&self.pool)
         .await?;
         if candidates.is_empty() {
@@ -476,10 +478,11 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT c.org_id, o.name AS org_name, c.fingerprint_sha256, c.subject, c.not_after, c.next_due_at \
              FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
-             WHERE c.org_id = $1 AND c.replaced_at IS NULL AND o.sso_status <> 'not_configured' \
+             WHERE c.org_id = $1 AND c.replaced_at IS NULL AND o.sso_status <> $2 \
              ORDER BY c.not_after, c.fingerprint_sha256",
         )
         .bind(org_id)
+        .bind(SsoStatus::NotConfigured.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -501,7 +504,7 @@ impl Store {
         org_id: &OrgId,
         contact_id: &str,
         at: Timestamp,
-        status: &str,
+        status: DeliveryStatus,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -511,7 +514,7 @@ impl Store {
              WHERE contact_id = $4",
         )
         .bind(at.unix_millis())
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(contact_id)
         .execute(&mut *tx)
@@ -569,9 +572,10 @@ impl Store {
     pub async fn org_admins(&self, org_id: &str) -> Result<Vec<AdminRecipient>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.role = 'admin' ORDER BY u.email_key",
+             WHERE m.org_id = $1 AND m.role = $2 ORDER BY u.email_key",
         )
         .bind(org_id)
+        .bind(Role::Admin.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -606,9 +610,10 @@ async fn refresh_reconfirm_from(
                 ELSE COALESCE((SELECT t.confirmed_at FROM contact_trust t WHERE t.contact_id = it_contacts.id), \
                               it_contacts.synced_at, it_contacts.created_at) \
            END \
-         WHERE id = $1 AND status = 'synced'",
+         WHERE id = $1 AND status = $2",
     )
     .bind(contact_id)
+    .bind(SyncStatus::Synced.as_str())
     .execute(conn)
     .await?;
     Ok(())

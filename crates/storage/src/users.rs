@@ -91,7 +91,11 @@ pub async fn membership_role(
             .bind(user_id)
             .fetch_optional(conn)
             .await?;
-    Ok(role.map(|(r,)| Role::parse(&r).unwrap_or(Role::Member)))
+    role.map(|(r,)| {
+        r.parse()
+            .map_err(|e: smartcore_domain::UnknownText| StoreError::Config(e.to_string()))
+    })
+    .transpose()
 }
 
 /// Makes the user a member with `role` (or gives an existing member that role), kept

@@ -4,8 +4,8 @@
 //! behaviour through the service; this suite names the storage function that broke.
 
 use smartcore_domain::{
-    ContactId, ContactName, ContactSource, EmailAddress, ItContact, OrgId, PersonName, Role,
-    SyncStatus, Timestamp, UserId,
+    AuditAction, ContactId, ContactName, ContactSource, EmailAddress, ItContact, OrgId, PersonName,
+    RemovalOutcome, RemovalStatus, Role, SyncStatus, Timestamp, UserId,
 };
 use smartcore_storage::quota::{self, Counter};
 use smartcore_storage::{AuditEntry, RemovalMode, Store, StoreError, audit, contacts, memberships};
@@ -158,7 +158,7 @@ async fn a_unit_of_work_dropped_without_commit_leaves_nothing(store: Store) {
         org_id: Some(&o),
         at: at(5),
         actor: "system",
-        action: "it_contact.synced",
+        action: AuditAction::ItContactSynced,
         target: Some(target),
         details: serde_json::json!({}),
     };
@@ -182,7 +182,7 @@ async fn the_audit_log_is_newest_first_and_pages_by_id(store: Store) {
                 org_id: Some(&o),
                 at: at(i),
                 actor: "system",
-                action: "it_contact.synced",
+                action: AuditAction::ItContactSynced,
                 target: Some(&target),
                 details: serde_json::json!({ "i": i }),
             })
@@ -330,7 +330,10 @@ async fn a_removal_is_pending_for_its_address_until_a_re_add_cancels_it(store: S
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(store.removal(&removal).await.unwrap().status, "pending");
+    assert_eq!(
+        store.removal(&removal).await.unwrap().status,
+        RemovalStatus::Pending
+    );
 
     let mut tx = store.write().await.unwrap();
     let pending = contacts::pending_removal_for(&mut tx, &o, &email("IT@acme.example"))
@@ -350,8 +353,11 @@ async fn a_removal_is_pending_for_its_address_until_a_re_add_cancels_it(store: S
     );
     tx.commit().await.unwrap();
     let record = store.removal(&removal).await.unwrap();
-    assert_eq!(record.status, "cancelled");
-    assert_eq!(record.outcome.as_deref(), Some("cancelled_by_readd"));
+    assert_eq!(record.status, RemovalStatus::Cancelled);
+    assert_eq!(
+        record.outcome.as_deref(),
+        Some(RemovalOutcome::CancelledByReadd.as_str())
+    );
     assert!(store.pending_removals().await.unwrap().is_empty());
 }
 
@@ -376,7 +382,10 @@ async fn a_deleted_row_says_whether_a_worker_held_it(store: Store) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(store.removal(&tombstone).await.unwrap().status, "tombstone");
+    assert_eq!(
+        store.removal(&tombstone).await.unwrap().status,
+        RemovalStatus::Tombstone
+    );
     assert!(matches!(
         contacts::delete(&mut store.write().await.unwrap(), &o, &c.id).await,
         Err(StoreError::NotFound)

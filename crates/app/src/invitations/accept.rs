@@ -1,6 +1,7 @@
 //! Accepting an invitation: what a link offers, and joining through it in one unit of work.
 
 use super::*;
+use smartcore_domain::AuditAction;
 use smartcore_domain::{
     AcceptRefused, Acceptor, ExistingAccount, Joining, LinkFacts, PersonName, UserId,
     invitation::joining, invitation::link_verdict,
@@ -192,7 +193,7 @@ impl App {
             org_id: Some(&org_id),
             at: now,
             actor: &user.id,
-            action: "invitation.accepted",
+            action: AuditAction::InvitationAccepted,
             target: Some(&invitation.id),
             details: serde_json::json!({
                 "email": invitation.email, "role": invitation.role,

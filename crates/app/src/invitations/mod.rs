@@ -8,6 +8,8 @@
 
 use crate::ErrorCode;
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
+use smartcore_domain::AuditAction;
+use smartcore_domain::MailKind;
 mod accept;
 
 use crate::members::parse_role;
@@ -225,8 +227,16 @@ impl App {
         quota::record(&mut tx, mails, now, 1).await?;
         stored::insert(&mut tx, &new).await?;
         let details = serde_json::json!({ "email": email.as_str(), "role": role.as_str() });
-        let record =
-            Self::audited(tx, &org_id, &id, actor, "invitation.created", details, now).await?;
+        let record = Self::audited(
+            tx,
+            &org_id,
+            &id,
+            actor,
+            AuditAction::InvitationCreated,
+            details,
+            now,
+        )
+        .await?;
         let mail = self.mail_invitation(org, &record, &token).await?;
         Ok(SentInvitation {
             invitation: InvitationView::of(record, now),
@@ -240,7 +250,7 @@ impl App {
         org_id: &OrgId,
         id: &InvitationId,
         actor: &str,
-        action: &'static str,
+        action: AuditAction,
         details: serde_json::Value,
         now: Timestamp,
     ) -> Result<InvitationRecord, AppError> {
@@ -302,7 +312,7 @@ impl App {
                 org_id: org.id.clone(),
                 contact_id: None,
                 email: record.email.clone(),
-                kind: "invitation",
+                kind: MailKind::Invitation,
                 subject: mail.subject,
                 outcome,
                 at: self.now(),
@@ -368,8 +378,16 @@ impl App {
         quota::record(&mut tx, mails, now, 1).await?;
         stored::renew(&mut tx, &id, &secret_hash(&token), now, expires_at).await?;
         let details = serde_json::json!({ "email": before.email, "role": before.role });
-        let record =
-            Self::audited(tx, &org_id, &id, sender, "invitation.resent", details, now).await?;
+        let record = Self::audited(
+            tx,
+            &org_id,
+            &id,
+            sender,
+            AuditAction::InvitationResent,
+            details,
+            now,
+        )
+        .await?;
         let mail = self.mail_invitation(&org, &record, &token).await?;
         Ok(SentInvitation {
             invitation: InvitationView::of(record, now),
@@ -394,8 +412,16 @@ impl App {
         }
         let details = serde_json::json!({ "email": before.email, "role": before.role });
         let actor = actor.user_id.as_str();
-        let record =
-            Self::audited(tx, &org_id, &id, actor, "invitation.revoked", details, now).await?;
+        let record = Self::audited(
+            tx,
+            &org_id,
+            &id,
+            actor,
+            AuditAction::InvitationRevoked,
+            details,
+            now,
+        )
+        .await?;
         Ok(InvitationView::of(record, now))
     }
 

@@ -2,6 +2,8 @@
 //! and the completion that opens the session for the browser that started.
 
 use super::*;
+use smartcore_domain::AuditAction;
+use smartcore_domain::{DomainStatus, SsoStatus};
 
 impl App {
     /// `POST /saml/{org}/acs`.
@@ -25,7 +27,7 @@ impl App {
         // Read once for the whole sign-in.
         let policy = policy_of(self.store.sso_policy(&org_id).await?);
         let request = match self
-            .use_once(&org_id, &org_record.sso_status, policy, &assertion, now)
+            .use_once(&org_id, org_record.sso_status, policy, &assertion, now)
             .await?
         {
             Step::Go(request) => request,
@@ -155,7 +157,7 @@ impl App {
     async fn use_once(
         &self,
         org_id: &OrgId,
-        sso_status: &str,
+        sso_status: SsoStatus,
         policy: SsoPolicy,
         assertion: &response::Assertion,
         now: Timestamp,
@@ -187,7 +189,7 @@ impl App {
             }
         };
         let testing = request.as_ref().is_some_and(|r| r.purpose == "test");
-        if !testing && sso_status != "enabled" {
+        if !testing && sso_status != SsoStatus::Enabled {
             return Ok(Step::Stop(Refusal::SsoNotEnabled, sso_status.to_string()));
         }
         tx.commit().await?;
@@ -244,7 +246,7 @@ impl App {
             .domains(org_id)
             .await?
             .into_iter()
-            .filter(|d| d.status == "verified")
+            .filter(|d| d.status == DomainStatus::Verified)
             .map(|d| d.domain)
             .collect();
         if !sign_in::in_verified_domains(email.domain(), &verified) {
@@ -321,7 +323,7 @@ impl App {
                 org_id: Some(org_id),
                 at: now,
                 actor: "system",
-                action: "member.joined_with_sso",
+                action: AuditAction::MemberJoinedWithSso,
                 target: Some(&user.id),
                 details: serde_json::json!({ "email": user.email, "role": "member" }),
             })

@@ -1,6 +1,7 @@
 //! A Response signed with a certificate we do not have: the notice and the re-fetch.
 
 use super::*;
+use smartcore_domain::AuditAction;
 
 impl App {
     pub(super) async fn unknown_certificate(
@@ -61,7 +62,7 @@ impl App {
                 org_id: Some(org_id),
                 at: now,
                 actor: "system",
-                action: "sso.unknown_certificate",
+                action: AuditAction::SsoUnknownCertificate,
                 target: None,
                 details: serde_json::json!({
                     "certificate_sha256": presented.fingerprint_sha256,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::ErrorCode;
+use smartcore_domain::SsoStatus;
 
 impl App {
     /// `/sso/start?email=`: the organisation whose verified domain the address is in, with SSO
@@ -29,7 +30,7 @@ impl App {
             .store
             .verified_domain_owner(email.domain())
             .await?
-            .filter(|o| o.sso_status == "enabled")
+            .filter(|o| o.sso_status == SsoStatus::Enabled)
             .ok_or_else(unavailable)?;
         let org_id = OrgId::parse(&owner.org_id).ok_or_else(unavailable)?;
         self.issue_request(&org_id, "sign_in", return_path, None)
@@ -44,7 +45,7 @@ impl App {
     ) -> Result<SsoStart, AppError> {
         let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
         let record = self.store.org(&org_id).await?;
-        if record.sso_status != "enabled" {
+        if record.sso_status != SsoStatus::Enabled {
             return Err(AppError::conflict(
                 ErrorCode::SsoNotEnabled,
                 Refusal::SsoNotEnabled.in_words(),

@@ -221,7 +221,78 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
     }
     assert!(doc["paths"]["/api/v1/orgs/{org}/it-contacts"]["post"]["responses"]["409"].is_object());
 }
+/// Migration 0025: a state, role or source its enum does not know is refused by the database
+/// itself (a CHECK on PostgreSQL, a trigger on SQLite), on insert and on update.
+async fn the_database_refuses_a_state_its_enum_does_not_know(app: TestApp) {
+    let (org, token) = app.org_with_admin("Checked").await;
+    let contact = app
+        .add_manual(&org, &token, "checked@checked.example")
+        .await;
+    let contact_id = contact["id"].as_str().unwrap().to_owned();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+    let refused = |sql: &'static str, value: &'static str, id: String| {
+        let pool = pool.clone();
+        async move {
+            let r = sqlx::query(sql).bind(value).bind(id).execute(&pool).await;
+            assert!(r.is_err(), "{sql} with {value:?} was accepted");
+        }
+    };
+    refused(
+        "UPDATE it_contacts SET status = $1 WHERE id = $2",
+        "done",
+        contact_id.clone(),
+    )
+    .await;
+    refused(
+        "UPDATE it_contacts SET source = $1 WHERE id = $2",
+        "import",
+        contact_id.clone(),
+    )
+    .await;
+    refused(
+        "UPDATE organisations SET sso_status = $1 WHERE id = $2",
+        "on",
+        org.clone(),
+    )
+    .await;
+    refused(
+        "UPDATE memberships SET role = $1 WHERE org_id = $2",
+        "owner",
+        org.clone(),
+    )
+    .await;
+    let user_id: (String,) = sqlx::query_as("SELECT user_id FROM memberships WHERE org_id = $1")
+        .bind(&org)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let other = app.app.create_org("Checked too").await.unwrap();
+    let insert = sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
+         VALUES ($1, $2, $3, '', '', 0)",
+    )
+    .bind(other.id.as_str())
+    .bind(&user_id.0)
+    .bind("Admin")
+    .execute(&pool)
+    .await;
+    assert!(
+        insert.is_err(),
+        "a membership with role \"Admin\" was inserted"
+    );
+    // The values of the enums are still accepted.
+    sqlx::query("UPDATE it_contacts SET status = $1 WHERE id = $2")
+        .bind(smartcore_domain::SyncStatus::Failed.as_str())
+        .bind(&contact_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
 on_both_databases!(
+    the_database_refuses_a_state_its_enum_does_not_know,
     a_second_instance_on_the_same_database_neither_reapplies_nor_breaks_migrations,
     health_and_readiness_answer,
     an_administrator_signs_in_and_out_with_a_fresh_session_each_time,

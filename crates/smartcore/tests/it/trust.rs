@@ -198,7 +198,13 @@ async fn a_contact_is_welcomed_once_across_instances_and_not_again_on_a_re_add(b
         Value::Null
     );
     let deliveries = s.app.app.store().deliveries(&s.org, 100).await.unwrap();
-    assert_eq!(deliveries.iter().filter(|d| d.kind == "welcome").count(), 1);
+    assert_eq!(
+        deliveries
+            .iter()
+            .filter(|d| d.kind.as_str() == "welcome")
+            .count(),
+        1
+    );
 }
 
 async fn not_me_flags_the_contact_and_tells_the_administrators_once(backend: Backend) {

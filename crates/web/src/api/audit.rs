@@ -144,9 +144,9 @@ pub async fn mail_deliveries(
                 attempted_at: d.attempted_at,
                 contact_id: d.contact_id,
                 email: d.email,
-                kind: d.kind,
+                kind: d.kind.as_str().to_owned(),
                 subject: d.subject,
-                status: d.status,
+                status: d.status.as_str().to_owned(),
                 message_id: d.message_id,
                 error: d.error,
             })

@@ -38,7 +38,7 @@ impl From<smartcore_app::RemovalRequest> for Removal {
             identity_contact_id: r.identity_contact_id,
             requested_at: r.requested_at,
             requested_by: r.requested_by,
-            status: r.status,
+            status: r.status.as_str().to_owned(),
             automatic: r.automatic,
             attempts: r.attempts,
             last_error: r.last_error,
@@ -108,7 +108,8 @@ pub async fn removals(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RemovalList>, ApiError> {
     let removals = state.app.pending_removals(Operator::Staff(&actor)).await?;
-    if let Some(status) = params.status.as_deref().filter(|s| *s != "pending") {
+    let pending = smartcore_domain::RemovalStatus::Pending.as_str();
+    if let Some(status) = params.status.as_deref().filter(|s| *s != pending) {
         return Err(AppError::invalid(
             ErrorCode::InvalidRequest,
             "status",
@@ -158,7 +159,7 @@ pub async fn drift(
             .map(|e| DriftEntry {
                 org_id: e.org_id,
                 org_name: e.org_name,
-                kind: e.kind.to_owned(),
+                kind: e.kind.as_str().to_owned(),
                 email: e.email,
                 identity_contact_id: e.identity_contact_id,
                 contact_id: e.contact_id,

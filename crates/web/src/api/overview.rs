@@ -61,7 +61,7 @@ pub async fn show(
             ready_to_enable_sso: o.ready_to_enable_sso(),
         },
         sso: SsoState {
-            status: o.sso_status,
+            status: o.sso_status.as_str().to_owned(),
         },
     }))
 }

@@ -36,7 +36,7 @@ impl From<DomainView> for Domain {
         Domain {
             id: d.id,
             domain: d.domain,
-            status: d.status,
+            status: d.status.as_str().to_owned(),
             status_detail: d.status_detail,
             dns_record: DnsRecord {
                 r#type: "TXT".into(),
@@ -168,7 +168,7 @@ pub struct Sso {
 impl From<SsoView> for Sso {
     fn from(v: SsoView) -> Self {
         Sso {
-            status: v.status,
+            status: v.status.as_str().to_owned(),
             idp_entity_id: v.idp_entity_id,
             idp_sso_url: v.idp_sso_url,
             certificates: v

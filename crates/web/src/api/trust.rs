@@ -61,7 +61,7 @@ impl From<&ContactTrust> for Trust {
             reachable: t.reachable,
             last_test_alert: t.last_test_alert.as_ref().map(|a| TestAlert {
                 at: a.at.to_rfc3339(),
-                status: a.status.clone(),
+                status: a.status.as_str().to_owned(),
                 error: a.error.clone(),
             }),
         }

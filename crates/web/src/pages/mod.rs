@@ -100,3 +100,37 @@ pub(crate) async fn org_context(
         .ok_or(AppError::NotFound)?;
     Ok((current, orgs))
 }
+
+/// A section of an organisation's settings, as the settings navigation shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    General,
+    Members,
+    Authentication,
+    SingleSignOn,
+    AuditLog,
+}
+
+impl Section {
+    /// The section's name, as shown.
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Section::General => "General",
+            Section::Members => "Members",
+            Section::Authentication => "Authentication",
+            Section::SingleSignOn => "Single Sign-On",
+            Section::AuditLog => "Audit log",
+        }
+    }
+
+    /// The last part of the section's path under `/orgs/{org}/settings/`.
+    pub(crate) fn slug(self) -> &'static str {
+        match self {
+            Section::General => "general",
+            Section::Members => "members",
+            Section::Authentication => "authentication",
+            Section::SingleSignOn => "sso",
+            Section::AuditLog => "audit-log",
+        }
+    }
+}

@@ -47,7 +47,7 @@ pub(crate) struct ContactRow {
     /// A member contact whose person has left the organisation (D3).
     pub left: bool,
     /// `pending`, `synced` or `failed`: the badge's class.
-    pub status: &'static str,
+    pub status: SyncStatus,
     pub status_label: &'static str,
     pub detail: Option<String>,
     /// Why the mail server refused the last message to this contact, if it did.
@@ -66,11 +66,21 @@ pub(crate) struct TrustBadges {
     pub overdue: bool,
     pub awaiting: bool,
     /// The last test alert: its status and when.
-    pub test_status: Option<String>,
+    pub test_status: Option<smartcore_domain::DeliveryStatus>,
     pub test_error: Option<String>,
 }
 
 impl TrustBadges {
+    /// The last test alert was delivered.
+    pub fn test_sent(&self) -> bool {
+        self.test_status == Some(smartcore_domain::DeliveryStatus::Sent)
+    }
+
+    /// The last test alert was refused for good.
+    pub fn test_rejected(&self) -> bool {
+        self.test_status == Some(smartcore_domain::DeliveryStatus::Rejected)
+    }
+
     fn of(t: Option<&smartcore_app::ContactTrust>, now: smartcore_domain::Timestamp) -> Self {
         let Some(t) = t else {
             return TrustBadges::default();
@@ -84,7 +94,7 @@ impl TrustBadges {
                 .map(day),
             overdue: t.confirmation == smartcore_app::Confirmation::Overdue,
             awaiting: t.confirmation == smartcore_app::Confirmation::Awaiting,
-            test_status: t.last_test_alert.as_ref().map(|a| a.status.clone()),
+            test_status: t.last_test_alert.as_ref().map(|a| a.status),
             test_error: t.last_test_alert.as_ref().and_then(|a| a.error.clone()),
         }
     }
@@ -100,7 +110,7 @@ impl ContactRow {
             email: c.email.to_string(),
             member: c.source == ContactSource::Member,
             left: c.source == ContactSource::Member && !c.still_member,
-            status: c.status.as_str(),
+            status: c.status,
             status_label: status_label(c.status),
             detail: c.status_detail.clone(),
             mail_rejected: c.mail_rejected.as_ref().map(|r| r.reason.clone()),
@@ -156,11 +166,11 @@ impl AddDialog {
     }
 
     /// The way shown first when JavaScript shows one at a time: `manual` after an error there.
-    fn way(&self) -> &'static str {
+    fn way(&self) -> ContactSource {
         if self.email_error.is_some() || self.name_error.is_some() {
-            "manual"
+            ContactSource::Manual
         } else {
-            "member"
+            ContactSource::Member
         }
     }
 }
@@ -282,7 +292,7 @@ async fn load_page(
         unreachable: trust.unreachable,
         confirmed: trust.confirmed,
         at_limit: list.at_limit(),
-        sso_on: overview.sso_status == "enabled",
+        sso_on: overview.sso_status == smartcore_domain::SsoStatus::Enabled,
         sso_since: None,
         overview,
         notice: None,

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use smartcore_app::ErrorCode;
 use smartcore_app::{Actor, AppError, DomainView, OrgSummary, SsoInput};
 use smartcore_domain::Timestamp;
+use smartcore_domain::{DomainStatus, SsoStatus};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -86,7 +87,7 @@ struct SsoPage {
     org: OrgSummary,
     orgs: Vec<OrgSummary>,
     domains: Vec<DomainView>,
-    status: String,
+    status: SsoStatus,
     configured: bool,
     certificates: Vec<CertificateRow>,
     contact_count: usize,
@@ -146,10 +147,10 @@ impl SsoPage {
     }
 
     fn status_label(&self) -> &'static str {
-        match self.status.as_str() {
-            "enabled" => "Enabled",
-            "configured" => "Configured, not yet enabled",
-            _ => "Not set up",
+        match self.status {
+            SsoStatus::Enabled => "Enabled",
+            SsoStatus::Configured => "Configured, not yet enabled",
+            SsoStatus::NotConfigured => "Not set up",
         }
     }
 
@@ -356,7 +357,7 @@ async fn show(
     let mut page = load(&state, &actor, &org, notice(&q), entered).await?;
     page.notice_place = q.done.as_deref().map_or("top", notice_place);
     page.sign_in_error = sign_in_error(&q);
-    if page.status == "enabled" {
+    if page.status == SsoStatus::Enabled {
         page.enabled_since = enabled_since(&state, &actor, &org).await;
     }
     Ok(flash::shown(render(StatusCode::OK, &page), &state, &flash))
@@ -460,7 +461,7 @@ async fn verify_domain(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     match state.app.verify_domain(&actor, &org, &domain).await {
-        Ok(checked) if checked.status == "verified" => Ok(back(&org, "verified")),
+        Ok(checked) if checked.status == DomainStatus::Verified => Ok(back(&org, "verified")),
         Ok(_) => Ok(back(&org, "not_yet")),
         // Not found yet, a different value, or verified by another organisation: say so.
         Err(e @ AppError::Conflict { .. }) => Ok(refused(
