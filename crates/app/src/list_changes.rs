@@ -11,7 +11,7 @@ use smartcore_domain::{
     IdentityRemoval, ItContact, OrgId, Quota, RemovalId, Start, SyncStatus, Timestamp, UserId,
 };
 use smartcore_storage::audit::{self, AuditEntry};
-use smartcore_storage::{RemovalMode, StoreError, contacts, trust};
+use smartcore_storage::{RemovalMode, StoreError, contacts, memberships, trust};
 
 /// At most this many IT contacts are added to one organisation an hour (issue 24): each
 /// addition may mail a welcome, so add/remove churn must not become a mail cannon.
@@ -76,7 +76,7 @@ impl App {
         let org_id = new.org_id;
         let mut tx = self.store.write().await?;
         let still_member = match new.member_id {
-            Some(member) => contacts::is_member(&mut tx, org_id, member).await?,
+            Some(member) => memberships::is_member(&mut tx, org_id, member).await?,
             None => false,
         };
         contacts::lock_list(&mut tx, org_id).await?;

@@ -247,21 +247,6 @@ pub async fn fetch(
     row.into_contact()
 }
 
-/// Whether `user` is a member of the organisation.
-pub async fn is_member(
-    conn: &mut AnyConnection,
-    org_id: &OrgId,
-    user: &UserId,
-) -> Result<bool, StoreError> {
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org_id.as_str())
-            .bind(user.as_str())
-            .fetch_one(conn)
-            .await?;
-    Ok(count > 0)
-}
-
 /// The organisation's contact additions counted for its hourly limit (issue 24), in one read.
 #[derive(Debug, Clone, Copy)]
 pub struct Additions {

@@ -41,6 +41,21 @@ pub async fn count_admins(conn: &mut AnyConnection, org_id: &OrgId) -> Result<u3
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// Whether `user` is a member of the organisation.
+pub async fn is_member(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    user: &UserId,
+) -> Result<bool, StoreError> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org_id.as_str())
+            .bind(user.as_str())
+            .fetch_one(conn)
+            .await?;
+    Ok(count > 0)
+}
+
 /// Gives the member a role.
 pub async fn set_role(
     conn: &mut AnyConnection,
