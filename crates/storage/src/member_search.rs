@@ -856,7 +856,7 @@ mod tests {
         assert_eq!(pg_pieces(".7@imp"), [".7@", "@imp"]);
         assert_eq!(pg_pieces("er 1"), ["er "]);
         assert_eq!(pg_pieces("%_\\"), Vec::<String>::new());
-        assert_eq!(pg_pieces("李 小龍"), ["李 ", " 小龍"]);
+        assert_eq!(pg_pieces("李 小龍"), [" 小龍"]);
     }
 
     #[test]
