@@ -1,6 +1,9 @@
 //! Member import: runs the real `smartcore member import` as a child process on a generated
 //! CSV and reports rows/s and that process's own peak resident memory, for a tenth of the rows
-//! and for all of them, so that memory's independence of file size shows.
+//! and for all of them, so that memory's independence of file size shows. Meanwhile this
+//! process searches the organisation being imported (the picker's search, through the store,
+//! the benchmark's mix of queries one after another, 20 ms apart) and reports those searches'
+//! latencies: search keeps answering during an import.
 
 use crate::db;
 use std::io::{Read, Write};
@@ -81,8 +84,14 @@ pub async fn run(rows: u64) -> anyhow::Result<()> {
             let (_, _, ok) =
                 run_measured(&mut command(&["org", "create", "--name", "Import Bench"]))?;
             anyhow::ensure!(ok, "org create failed");
+            let store = smartcore_storage::Store::connect(&database.url).await?;
+            let org = store.org_by_name("Import Bench").await?;
+            let org = smartcore_domain::OrgId::parse(&org.id)
+                .ok_or_else(|| anyhow::anyhow!("the organisation's id"))?;
+            let importing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let searcher = tokio::spawn(search_meanwhile(store, org, importing.clone()));
             let started = Instant::now();
-            let (stdout, peak_kib, ok) = run_measured(&mut command(&[
+            let mut import = command(&[
                 "member",
                 "import",
                 "--org",
@@ -90,23 +99,58 @@ pub async fn run(rows: u64) -> anyhow::Result<()> {
                 "--csv",
                 csv.to_str().unwrap_or_default(),
                 "--json",
-            ]))?;
+            ]);
+            let measured = tokio::task::spawn_blocking(move || run_measured(&mut import)).await?;
             let secs = started.elapsed().as_secs_f64();
+            importing.store(false, std::sync::atomic::Ordering::Relaxed);
+            let (mut searches, failed) = searcher.await?;
+            let (stdout, peak_kib, ok) = measured?;
             anyhow::ensure!(ok, "import failed");
             let report: serde_json::Value = serde_json::from_slice(&stdout)?;
             anyhow::ensure!(
                 report["written"].as_u64() == Some(n),
                 "expected {n} rows written: {report}"
             );
+            searches.sort_unstable();
             println!(
-                "{:<11} {:>9} {:>9.2} {:>11.0} {:>14.1}",
+                "{:<11} {:>9} {:>9.2} {:>11.0} {:>14.1}   searches meanwhile: {}, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, failed {failed}",
                 kind.label(),
                 n,
                 secs,
                 n as f64 / secs,
-                peak_kib as f64 / 1024.0
+                peak_kib as f64 / 1024.0,
+                searches.len(),
+                crate::search::percentile(&searches, 50.0),
+                crate::search::percentile(&searches, 99.0),
+                crate::search::percentile(&searches, 100.0),
             );
         }
     }
     Ok(())
+}
+
+/// Searches the organisation under import until told to stop: each search's time in
+/// microseconds, and how many failed.
+async fn search_meanwhile(
+    store: smartcore_storage::Store,
+    org: smartcore_domain::OrgId,
+    importing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Vec<u128>, u64) {
+    let mut times = Vec::new();
+    let mut failed = 0;
+    let mut i = 0;
+    while importing.load(std::sync::atomic::Ordering::Relaxed) {
+        let q = crate::search::WORDS[i % crate::search::WORDS.len()];
+        i += 1;
+        let started = Instant::now();
+        match store
+            .search_members(&org, q, 20, smartcore_app::SEARCH_COUNT_CAP)
+            .await
+        {
+            Ok(_) => times.push(started.elapsed().as_micros()),
+            Err(_) => failed += 1,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (times, failed)
 }

@@ -15,7 +15,7 @@ pub fn percentile(sorted_micros: &[u128], p: f64) -> f64 {
 }
 
 /// The picker's queries: common and rare, early and late in name order, none at all.
-const WORDS: [&str; 8] = [
+pub(crate) const WORDS: [&str; 8] = [
     "ada",
     "member 04",
     "MEMBER 09999",

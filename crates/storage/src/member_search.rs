@@ -239,6 +239,33 @@ impl Store {
         // Many: the word starts first (the exact address before them), then the rest.
         let mut ids: Vec<String> = Vec::new();
         if chars >= 2 {
+            // Many matches: first a bounded walk of the first members in name order, where a
+            // common query's word starts usually fill the page; the indexes only when not.
+            let exact = self.exact_address(org_id, &needle).await?;
+            answer.rows += exact.len() as i64;
+            let early = self
+                .walk(
+                    org_id,
+                    &needle,
+                    Walk::WordStarts,
+                    page + 1,
+                    Some(PROBE_ROWS),
+                    &mut answer,
+                )
+                .await?;
+            if early.len() as i64 > page {
+                ids.extend(exact);
+                for (id, _, _) in early {
+                    if ids.len() as i64 >= page {
+                        break;
+                    }
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                answer.hits = self.member_hits(org_id, &ids).await?;
+                return Ok(answer);
+            }
             let by_index = if trigram && indexes.byte_order {
                 self.word_starts_by_index(org_id, &needle, page, cap, &mut answer)
                     .await?
@@ -248,11 +275,16 @@ impl Store {
             match by_index {
                 Some(first) => ids.extend(first.into_iter().take(page as usize)),
                 None => {
-                    let exact = self.exact_address(org_id, &needle).await?;
-                    answer.rows += exact.len() as i64;
                     ids.extend(exact);
                     let walked = self
-                        .walk(org_id, &needle, Walk::WordStarts, page + 1, &mut answer)
+                        .walk(
+                            org_id,
+                            &needle,
+                            Walk::WordStarts,
+                            page + 1,
+                            None,
+                            &mut answer,
+                        )
                         .await?;
                     for (id, _, _) in walked {
                         if ids.len() as i64 >= page {
@@ -268,7 +300,7 @@ impl Store {
         if (ids.len() as i64) < page {
             let rest = page - ids.len() as i64;
             let walked = self
-                .walk(org_id, &needle, Walk::Elsewhere, rest, &mut answer)
+                .walk(org_id, &needle, Walk::Elsewhere, rest, None, &mut answer)
                 .await?;
             ids.extend(walked.into_iter().map(|c| c.0));
         }
@@ -436,26 +468,105 @@ impl Store {
                 .await?)
             }
             Dialect::Postgres => {
-                let likes = (0..phrases.len())
-                    .map(|i| format!("search_text LIKE ${} ESCAPE '\\'", i + 3))
+                // pg_trgm reads the whole posting list of every trigram it is asked for, and a
+                // trigram most members have ("mem" of "member 09999") costs tens of
+                // milliseconds at a million. So the index is asked only for the parts of each
+                // phrase that are rare among the organisation's first members (a bounded
+                // count, see `rare_pieces`); every row is still tested for the whole phrase.
+                let mut wanted = self.rare_pieces(org_id, phrases).await?;
+                wanted.sort();
+                wanted.dedup();
+                let mut binds: Vec<String> = Vec::new();
+                let mut index_part: Vec<String> = Vec::new();
+                for pieces in &wanted {
+                    let conj = pieces
+                        .iter()
+                        .map(|p| {
+                            binds.push(like_pattern(p));
+                            format!("search_text LIKE ${} ESCAPE '\\'", binds.len() + 2)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    index_part.push(conj);
+                }
+                let whole = phrases
+                    .iter()
+                    .map(|p| {
+                        binds.push(p.clone());
+                        format!("strpos(search_text, ${}) > 0", binds.len() + 2)
+                    })
                     .collect::<Vec<_>>()
                     .join(" OR ");
                 // Sent unnamed, so planned for its own patterns.
                 let mut q = sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT user_id, sort_name, search_text FROM ( \
                          SELECT user_id, sort_name, search_text FROM memberships \
-                         WHERE org_id = $1 AND ({likes}) LIMIT $2) c \
-                     ORDER BY sort_name, user_id"
+                         WHERE org_id = $1 AND (({})) AND ({whole}) LIMIT $2) c \
+                     ORDER BY sort_name, user_id",
+                    index_part.join(") OR (")
                 )))
                 .persistent(false)
                 .bind(org_id.as_str())
                 .bind(limit);
-                for p in phrases {
-                    q = q.bind(like_pattern(p));
+                for b in binds {
+                    q = q.bind(b);
                 }
                 Ok(q.fetch_all(&self.pool).await?)
             }
         }
+    }
+
+    /// PostgreSQL: for each phrase, the pieces (see [`pg_pieces`]) to ask `pg_trgm` for: those
+    /// found in at most one in a hundred of the organisation's first [`PROBE_ROWS`] members in
+    /// name order (one bounded read of the name-ordered index for all of them), or the whole
+    /// phrase when it has fewer than two pieces or none of them is rare.
+    async fn rare_pieces(
+        &self,
+        org_id: &OrgId,
+        phrases: &[String],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let split: Vec<Vec<String>> = phrases.iter().map(|p| pg_pieces(p)).collect();
+        let mut probe: Vec<&String> = split.iter().filter(|s| s.len() > 1).flatten().collect();
+        probe.sort();
+        probe.dedup();
+        let counts: Vec<(String, i64)> = if probe.is_empty() {
+            Vec::new()
+        } else {
+            let values = (0..probe.len())
+                .map(|i| format!("(${})", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query_as(AssertSqlSafe(format!(
+                "WITH s AS MATERIALIZED (SELECT search_text AS t FROM memberships WHERE org_id = $1 \
+                             ORDER BY sort_name, user_id LIMIT $2) \
+                 SELECT v.p, (SELECT COUNT(*) FROM s WHERE strpos(s.t, v.p) > 0) \
+                 FROM (VALUES {values}) v(p)"
+            )))
+            .persistent(false)
+            .bind(org_id.as_str())
+            .bind(PROBE_ROWS);
+            for p in &probe {
+                q = q.bind(p.as_str());
+            }
+            q.fetch_all(&self.pool).await?
+        };
+        let rare = |p: &String| counts.iter().any(|(c, n)| c == p && *n <= PROBE_ROWS / 100);
+        Ok(phrases
+            .iter()
+            .zip(split)
+            .map(|(phrase, pieces)| {
+                let chosen: Vec<String> = if pieces.len() > 1 {
+                    pieces.into_iter().filter(|p| rare(p)).collect()
+                } else {
+                    Vec::new()
+                };
+                if chosen.is_empty() {
+                    vec![phrase.clone()]
+                } else {
+                    chosen
+                }
+            })
+            .collect())
     }
 
     /// The member whose address is `needle`, through the users' address index.
@@ -496,13 +607,15 @@ impl Store {
     }
 
     /// The first `limit` members of a group in name order, walking the name-ordered index
-    /// (a plain substring test on its copy of the search text: nothing to escape).
+    /// (a plain substring test on its copy of the search text: nothing to escape); `within`:
+    /// among the organisation's first that many members only.
     async fn walk(
         &self,
         org_id: &OrgId,
         needle: &str,
         which: Walk,
         limit: i64,
+        within: Option<i64>,
         answer: &mut SearchAnswer,
     ) -> Result<Vec<Candidate>, StoreError> {
         let contains = self.contains_fn();
@@ -521,9 +634,16 @@ impl Store {
             }
             (Walk::Elsewhere, false) => format!("{contains}(m.search_text, $3) > 0"),
         };
+        let from = match within {
+            Some(n) => format!(
+                "(SELECT user_id, sort_name, search_text FROM memberships WHERE org_id = $1 \
+                  ORDER BY sort_name, user_id LIMIT {n}) m WHERE"
+            ),
+            None => "memberships m WHERE m.org_id = $1 AND".to_owned(),
+        };
         let mut q = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT m.user_id, m.sort_name, m.search_text FROM memberships m \
-             WHERE m.org_id = $1 AND {filter} ORDER BY m.sort_name, m.user_id LIMIT $2"
+            "SELECT m.user_id, m.sort_name, m.search_text FROM {from} {filter} \
+             ORDER BY m.sort_name, m.user_id LIMIT $2"
         )))
         .bind(org_id.as_str())
         .bind(limit)
@@ -535,9 +655,10 @@ impl Store {
         }
         let found: Vec<Candidate> = q.fetch_all(&self.pool).await?;
         answer.rows += found.len() as i64;
-        let name = match which {
-            Walk::WordStarts => "walk for word starts",
-            Walk::Elsewhere => "walk for the rest",
+        let name = match (which, within) {
+            (Walk::WordStarts, None) => "walk for word starts".to_owned(),
+            (Walk::WordStarts, Some(n)) => format!("walk for word starts in the first {n}"),
+            (Walk::Elsewhere, _) => "walk for the rest".to_owned(),
         };
         answer.plan.push(match found.last() {
             Some(_) if (found.len() as i64) < limit => {
@@ -629,6 +750,38 @@ impl Store {
     }
 }
 
+/// PostgreSQL: how many of an organisation's first members (in name order) tell which pieces of
+/// a query are rare enough to ask `pg_trgm` for.
+const PROBE_ROWS: i64 = 1_000;
+
+/// The pieces of `phrase` that `pg_trgm` makes trigrams of: each run of letters and digits
+/// with the character before and after it (a space or a punctuation mark there marks a word's
+/// start or end, which pg_trgm indexes too), when that is at least three characters. A row
+/// containing the phrase contains each piece, so asking the index for some of them and
+/// testing the whole phrase on the row finds the same rows.
+fn pg_pieces(phrase: &str) -> Vec<String> {
+    let chars: Vec<char> = phrase.chars().collect();
+    let mut pieces = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_alphanumeric() {
+            i += 1;
+        }
+        let piece: String = chars[start.saturating_sub(1)..(i + 1).min(chars.len())]
+            .iter()
+            .collect();
+        if piece.chars().count() >= 3 && !pieces.contains(&piece) {
+            pieces.push(piece);
+        }
+    }
+    pieces
+}
+
 /// `$first, $first+1, …` for `n` parameters.
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -693,6 +846,17 @@ mod tests {
         assert_eq!(match_group(text, "a"), Some(MatchGroup::Contains));
         assert_eq!(match_group(text, "zz"), None);
         assert_eq!(match_group(text, ""), None);
+    }
+
+    #[test]
+    fn pieces() {
+        assert_eq!(pg_pieces("member 09999"), ["member ", " 09999"]);
+        assert_eq!(pg_pieces(" member 04"), [" member ", " 04"]);
+        assert_eq!(pg_pieces("7@imp"), ["@imp"]);
+        assert_eq!(pg_pieces(".7@imp"), [".7@", "@imp"]);
+        assert_eq!(pg_pieces("er 1"), ["er "]);
+        assert_eq!(pg_pieces("%_\\"), Vec::<String>::new());
+        assert_eq!(pg_pieces("李 小龍"), [" 小龍"]);
     }
 
     #[test]
