@@ -3,6 +3,7 @@
 //! Session and token values are 256-bit random strings shown once; only their SHA-256 is
 //! stored, so a copy of the database grants nothing.
 
+use crate::Accounts;
 use crate::ErrorCode;
 use crate::{App, AppError};
 use argon2::Argon2;
@@ -105,7 +106,7 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
 }
 
-impl App {
+impl Accounts<'_> {
     /// Creates a person who can sign in (with a password) or be picked as a member (without).
     pub async fn create_user(
         &self,
@@ -166,7 +167,7 @@ impl App {
     }
 
     /// Checks an e-mail address and password and opens a session, for a client whose
-    /// address is unknown (all such clients count as one; see [`App::sign_in_from`]).
+    /// address is unknown (all such clients count as one; see [`Accounts::sign_in_from`]).
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, AppError> {
         self.sign_in_from(email, password, None).await
     }
@@ -197,7 +198,7 @@ impl App {
         };
         // Members of an organisation that requires SSO sign in through its identity provider;
         // the page sends them there (see `sso_sign_in`).
-        if self.sso_required_for(&email).await? {
+        if self.sso_sign_in().sso_required_for(&email).await? {
             return Err(AppError::invalid(
                 ErrorCode::SsoRequired,
                 "email",
@@ -248,29 +249,6 @@ impl App {
             ));
         }
         self.open_session(&user, "password").await
-    }
-
-    /// A new browser session for `user`, who has just proven who they are (`method`:
-    /// `password` or `sso`, recorded with the session).
-    pub(crate) async fn open_session(
-        &self,
-        user: &UserRecord,
-        method: &'static str,
-    ) -> Result<NewSession, AppError> {
-        let now = self.now();
-        let token = random_secret();
-        let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
-        self.store
-            .create_session(&secret_hash(&token), &user.user_id(), now, expires, method)
-            .await?;
-        Ok(NewSession {
-            token,
-            actor: Actor {
-                user_id: user.user_id(),
-                is_staff: user.is_staff(),
-                token_id: None,
-            },
-        })
     }
 
     /// How many seconds this client must wait before trying, if it must.
@@ -360,7 +338,34 @@ impl App {
             .enable_user(&user.user_id(), "cli", self.now())
             .await?)
     }
+}
 
+impl App {
+    /// A new browser session for `user`, who has just proven who they are (`method`:
+    /// `password` or `sso`, recorded with the session).
+    pub(crate) async fn open_session(
+        &self,
+        user: &UserRecord,
+        method: &'static str,
+    ) -> Result<NewSession, AppError> {
+        let now = self.now();
+        let token = random_secret();
+        let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
+        self.store
+            .create_session(&secret_hash(&token), &user.user_id(), now, expires, method)
+            .await?;
+        Ok(NewSession {
+            token,
+            actor: Actor {
+                user_id: user.user_id(),
+                is_staff: user.is_staff(),
+                token_id: None,
+            },
+        })
+    }
+}
+
+impl App {
     /// Staff pages and the ops API: the operations team only. Others learn nothing (404).
     pub fn require_staff(&self, actor: &Actor) -> Result<(), AppError> {
         if actor.is_staff {

@@ -23,8 +23,9 @@
 //! delivery sends it. The "renewed" notices, claimed and sent in one call, are taken back ten
 //! minutes after an abandoned claim.
 
+use crate::AppError;
+use crate::Trust;
 use crate::sync::{millis, pass_owner};
-use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::FutureExt;
 use smartcore_domain::Backoff;
@@ -164,7 +165,7 @@ pub(crate) fn reminder_decision(
     )
 }
 
-impl App {
+impl Trust<'_> {
     /// One round of certificate alerts, as the background worker and `smartcore alerts
     /// run-once` do it: the sweep queues what is due, delivery sends what is queued and moves
     /// on the schedules whose reminders are then all out.

@@ -1,6 +1,26 @@
 //! The use cases of Smart Core Connect's sign-on settings: what administrators, the operations
-//! team, the CLI and the background workers can do. Each is a method of [`App`], which checks
-//! who is asking, applies the domain's rules and asks storage to remember the result.
+//! team, the CLI and the background workers can do. Each checks who is asking, applies the
+//! domain's rules and asks storage to remember the result.
+//!
+//! They are grouped in services per context (the rooms), each a view of the one shared [`App`]
+//! reached through its accessor:
+//!
+//! - [`App::contacts`] ([`Contacts`]): IT contacts, member search, and the identity-side sync
+//!   and removal passes;
+//! - [`App::members`] ([`Members`]): members, their roles, and invitations;
+//! - [`App::setup`] ([`Setup`]): domains, SSO settings, identity-provider metadata, setup links;
+//! - [`App::trust`] ([`Trust`]): certificate reminders, the welcome, "Not me" and
+//!   re-confirmation links, test alerts;
+//! - [`App::operations`] ([`Operations`]): organisations and imports, the removal queue, sync
+//!   failures, drift and the `/metrics` counters;
+//! - [`App::accounts`] ([`Accounts`]): users, sign-in, sessions and API tokens;
+//! - [`App::sso_sign_in`] ([`SsoSignIn`]): signing in with SSO and its attempts log;
+//! - [`App::history`] ([`History`]): the audit log and mail deliveries.
+//!
+//! A context's use cases sit in its area's files (`impl Contacts<'_>` in `contacts.rs` and
+//! `sync.rs`, …); what several contexts share (the organisation's access check, the mail
+//! budget, quotas, signing keys, lease renewal) stays on [`App`] as crate-private helpers. A use
+//! case that needs another context's goes through that context's accessor.
 //!
 //! Nothing here knows about HTTP or HTML; the web layer calls these methods and renders what
 //! they return, and maps [`AppError`] to answers in one place.
@@ -21,6 +41,7 @@ pub mod metadata_refresh;
 mod metrics;
 mod ops;
 mod orgs;
+mod rooms;
 mod setup;
 mod setup_links;
 mod signing;
@@ -55,6 +76,7 @@ pub use metrics::{
 };
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
+pub use rooms::{Accounts, Contacts, History, Members, Operations, Setup, SsoSignIn, Trust};
 pub use setup::{DomainView, SsoInput, SsoView};
 pub use setup_links::{
     LinkRefused, SETUP_LINK_LIFETIME, SETUP_LINK_SEND_WINDOW, SETUP_LINK_SENDS, SetupDetails,

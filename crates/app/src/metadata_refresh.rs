@@ -22,8 +22,9 @@
 //!   notice for that failure episode, recorded in the mail deliveries; a good fetch ends the
 //!   episode.
 
+use crate::AppError;
+use crate::Setup;
 use crate::metadata_fetch::{AllowPrivate, FetchError, MetadataFetcher};
-use crate::{App, AppError};
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -195,7 +196,7 @@ async fn read_document(
     }))
 }
 
-impl App {
+impl Setup<'_> {
     /// Fetches `url` now for an administrator's `PUT /sso`: the configuration it gives, or a
     /// 422 naming what went wrong (the URL is then not kept).
     pub(crate) async fn fetch_metadata_now(

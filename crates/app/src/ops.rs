@@ -3,7 +3,8 @@
 //! `smartcore ops` commands act as the operator of the installation.
 
 use crate::ErrorCode;
-use crate::{Actor, App, AppError};
+use crate::Operations;
+use crate::{Actor, AppError};
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
 use smartcore_identity::{ConnectorError, ConnectorKind};
 use smartcore_storage::{RemovalOutcome, RemovalRecord, StoreError};
@@ -90,7 +91,7 @@ pub struct SyncFailure {
     pub reason: Option<String>,
 }
 
-impl App {
+impl Operations<'_> {
     fn check_operator(&self, who: Operator<'_>) -> Result<(), AppError> {
         match who {
             Operator::Staff(actor) => self.require_staff(actor),

@@ -9,7 +9,8 @@
 //! again then too.
 
 use crate::ErrorCode;
-use crate::{Actor, App, AppError};
+use crate::Setup;
+use crate::{Actor, AppError};
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
 use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
 use smartcore_storage::{
@@ -83,7 +84,7 @@ const MAX_RECHECK: Duration = Duration::from_secs(6 * 3600);
 /// After this many look-ups without the record, a domain is shown as failed (re-checks go on).
 const CHECKS_BEFORE_FAILED: i64 = 5;
 
-impl App {
+impl Setup<'_> {
     pub async fn add_domain(
         &self,
         actor: &Actor,
@@ -341,7 +342,10 @@ impl App {
             .iter()
             .max_by_key(|c| c.not_after)
             .map(|c| (c.fingerprint_sha256.as_str(), c.not_after));
-        let renewed = self.notify_renewals(org_id.as_str(), now, newest).await?;
+        let renewed = self
+            .trust()
+            .notify_renewals(org_id.as_str(), now, newest)
+            .await?;
         if renewed > 0 {
             tracing::info!(org = %org_id, renewed, "certificate renewal notices sent");
         }

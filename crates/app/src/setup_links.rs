@@ -5,6 +5,7 @@
 //! A link's token is `base64url(contact.org.expiry) "." base64url(HMAC-SHA256)`, keyed with a
 //! per-installation secret kept in the database so that every instance accepts every link.
 
+use crate::Setup;
 use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
 use smartcore_domain::{ContactId, OrgId, Quota, Timestamp, signed_link};
@@ -51,14 +52,7 @@ pub enum SetupLink {
     Refused(LinkRefused),
 }
 
-impl App {
-    /// Our service-provider entity ID and ACS URL for an organisation.
-    pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
-        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
-        let acs_url = format!("{sp_entity_id}/acs");
-        (sp_entity_id, acs_url)
-    }
-
+impl Setup<'_> {
     /// Our service-provider metadata for an organisation, public (it holds no secret), so an
     /// IT contact can give their identity provider a URL instead of copying values.
     pub async fn service_provider_metadata(&self, org: &str) -> Result<String, AppError> {
@@ -185,5 +179,14 @@ impl App {
                 .any(|d| d.status == "verified"),
             expires_at,
         }))
+    }
+}
+
+impl App {
+    /// Our service-provider entity ID and ACS URL for an organisation.
+    pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
+        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
+        let acs_url = format!("{sp_entity_id}/acs");
+        (sp_entity_id, acs_url)
     }
 }

@@ -26,6 +26,7 @@
 //! told once. A contact whose mail was rejected, or who said "not me", is not *reachable*: the
 //! advice to have at least two contacts counts reachable ones only.
 
+use crate::Trust;
 use crate::signing::LinkKind;
 use crate::sync::{millis, pass_owner};
 use crate::{Actor, App, AppError};
@@ -276,7 +277,7 @@ fn trust_of_contacts(
     overview
 }
 
-impl App {
+impl Trust<'_> {
     /// The link of `purpose` for a contact, valid 30 days from now.
     pub(crate) fn contact_link(
         &self,
@@ -289,23 +290,6 @@ impl App {
         let expiry = expires.unix_millis().to_string();
         let token = signed_link::seal(key, &[purpose.tag(), contact_id, org_id, &expiry]);
         format!("{}{}{token}", self.public_url, purpose.path())
-    }
-
-    /// A message to a contact with its "Not me" link added.
-    pub(crate) fn for_contact(
-        &self,
-        key: &[u8],
-        mail: OutgoingMail,
-        org_id: &str,
-        contact_id: &str,
-    ) -> OutgoingMail {
-        let url = self.contact_link(key, LinkPurpose::NotMe, org_id, contact_id);
-        with_not_me_link(mail, &url)
-    }
-
-    /// The key for [`App::for_contact`], read once per send-out.
-    pub(crate) async fn not_me_key(&self) -> Result<Vec<u8>, AppError> {
-        self.link_key(LinkKind::Contact).await
     }
 
     /// Checks a contact link: the organisation and contact it names, or why it does not open.
@@ -472,7 +456,8 @@ impl App {
     }
 
     /// The trust state of the contacts of a list already read (and its access checked) with
-    /// [`App::list_contacts`], which read their trust records with them: no query of its own.
+    /// [`crate::Contacts::list_contacts`], which read their trust records with them: no query
+    /// of its own.
     pub async fn trust_of_listed(
         &self,
         list: &crate::ContactListView,
@@ -801,6 +786,29 @@ impl App {
             })
             .await?;
         Ok(report)
+    }
+}
+
+impl App {
+    /// A message to a contact with its "Not me" link added.
+    pub(crate) fn for_contact(
+        &self,
+        key: &[u8],
+        mail: OutgoingMail,
+        org_id: &str,
+        contact_id: &str,
+    ) -> OutgoingMail {
+        let url = self
+            .trust()
+            .contact_link(key, LinkPurpose::NotMe, org_id, contact_id);
+        with_not_me_link(mail, &url)
+    }
+}
+
+impl App {
+    /// The key for [`App::for_contact`], read once per send-out.
+    pub(crate) async fn not_me_key(&self) -> Result<Vec<u8>, AppError> {
+        self.link_key(LinkKind::Contact).await
     }
 }
 

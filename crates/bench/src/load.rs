@@ -27,7 +27,7 @@ pub struct Fixture {
 impl Fixture {
     pub async fn build(url: &str, members: u64) -> anyhow::Result<Fixture> {
         let app = db::open(url).await?;
-        let org = app.create_org("Bench").await?;
+        let org = app.operations().create_org("Bench").await?;
         let rows = (0..members).map(|i| {
             Ok(smartcore_app::MemberRow {
                 line: i + 1,
@@ -36,32 +36,38 @@ impl Fixture {
                 role: Some("member".into()),
             })
         });
-        app.import_members(&org, rows, |_| {}).await?;
-        app.create_user(
-            "bench-admin@bench.example",
-            Some("Bench Admin"),
-            None,
-            false,
-        )
-        .await?;
-        app.add_member(
-            &org,
-            "bench-admin@bench.example",
-            smartcore_domain::Role::Admin,
-        )
-        .await?;
-        let token = app.create_api_token("bench-admin@bench.example").await?;
-        let actor = app.bearer_actor(&token).await?;
-        for i in 0..10 {
-            app.add_contact(
-                &actor,
-                &org.id,
-                AddContact::Manual {
-                    email: format!("it{i}@bench.example"),
-                    name: Some(format!("IT {i}")),
-                },
+        app.operations().import_members(&org, rows, |_| {}).await?;
+        app.accounts()
+            .create_user(
+                "bench-admin@bench.example",
+                Some("Bench Admin"),
+                None,
+                false,
             )
             .await?;
+        app.operations()
+            .add_member(
+                &org,
+                "bench-admin@bench.example",
+                smartcore_domain::Role::Admin,
+            )
+            .await?;
+        let token = app
+            .accounts()
+            .create_api_token("bench-admin@bench.example")
+            .await?;
+        let actor = app.accounts().bearer_actor(&token).await?;
+        for i in 0..10 {
+            app.contacts()
+                .add_contact(
+                    &actor,
+                    &org.id,
+                    AddContact::Manual {
+                        email: format!("it{i}@bench.example"),
+                        name: Some(format!("IT {i}")),
+                    },
+                )
+                .await?;
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -358,9 +364,14 @@ pub async fn run_add_remove(clients: usize, seconds: u32) -> anyhow::Result<()> 
     let admin = "bench-admin@bench.example";
     let mut orgs = Vec::with_capacity(clients * ORGS_PER_CLIENT);
     for i in 0..clients * ORGS_PER_CLIENT {
-        let org = fixture.app.create_org(&format!("Bench {i}")).await?;
+        let org = fixture
+            .app
+            .operations()
+            .create_org(&format!("Bench {i}"))
+            .await?;
         fixture
             .app
+            .operations()
             .add_member(&org, admin, smartcore_domain::Role::Admin)
             .await?;
         orgs.push(org.id);

@@ -64,7 +64,12 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
         let period = 180 * DAY;
         let mut orgs = Vec::new();
         for i in 0..100 {
-            orgs.push(app.create_org(&format!("Reconfirm {i}")).await?.id);
+            orgs.push(
+                app.operations()
+                    .create_org(&format!("Reconfirm {i}"))
+                    .await?
+                    .id,
+            );
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;
         let started = Instant::now();

@@ -136,7 +136,7 @@ pub async fn serve_web(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut limits = server::Limits::from_config(config);
-    limits.metrics = Some(app.metrics().clone());
+    limits.metrics = Some(app.operations().metrics().clone());
     // One shutdown for both addresses.
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);

@@ -69,7 +69,7 @@ pub struct AppState {
 /// The whole HTTP surface of the service.
 pub fn router(app: App, config: WebConfig) -> Router {
     let https = config.strict_transport_security();
-    let metrics = app.metrics().clone();
+    let metrics = app.operations().metrics().clone();
     let proxies: Arc<[IpNet]> = config.trusted_proxies.clone().into();
     let state = AppState {
         app,

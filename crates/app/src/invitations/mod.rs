@@ -7,11 +7,12 @@
 //! invitations cannot overshoot a limit and every instance shares the counts.
 
 use crate::ErrorCode;
+use crate::Members;
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
 mod accept;
 
 use crate::members::parse_role;
-use crate::{Actor, App, AppError};
+use crate::{Actor, AppError};
 use smartcore_domain::{
     AcceptRefused, EmailAddress, InvitationId, InvitationStatus, InviteFacts, InvitePolicy,
     InviteRefused, OrgId, Quota, Role, Timestamp, quota::seconds_until,
@@ -155,7 +156,7 @@ fn refused_by(r: InviteRefused, email: &str, now: Timestamp) -> AppError {
     }
 }
 
-impl App {
+impl Members<'_> {
     /// Invites an address with a role: 201 with the invitation, and its mail sent.
     pub async fn invite(
         &self,
@@ -171,7 +172,7 @@ impl App {
             .await
     }
 
-    /// `smartcore member invite`: as [`App::invite`], audited as `cli` (the CLI's own limit
+    /// `smartcore member invite`: as [`Members::invite`], audited as `cli` (the CLI's own limit
     /// of 20 a minute applies to all its runs together).
     pub async fn invite_from_cli(
         &self,

@@ -2,8 +2,9 @@
 //! and the completion that opens the session for the browser that started.
 
 use super::*;
+use crate::SsoSignIn;
 
-impl App {
+impl SsoSignIn<'_> {
     /// `POST /saml/{org}/acs`.
     pub async fn sso_acs(
         &self,

@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::ErrorCode;
+use crate::SsoSignIn;
 
-impl App {
+impl SsoSignIn<'_> {
     /// `/sso/start?email=`: the organisation whose verified domain the address is in, with SSO
     /// enabled. Anything else is the same answer, so nobody learns which organisations exist.
     pub async fn start_sso_for_email(

@@ -348,8 +348,14 @@ mod per_recipient {
         let token = app.user("admin@budget.example", false).await;
         let mut orgs = Vec::new();
         for i in 0..21 {
-            let org = app.app.create_org(&format!("Budget {i}")).await.unwrap();
+            let org = app
+                .app
+                .operations()
+                .create_org(&format!("Budget {i}"))
+                .await
+                .unwrap();
             app.app
+                .operations()
                 .add_member(&org, "admin@budget.example", smartcore_domain::Role::Admin)
                 .await
                 .unwrap();

@@ -229,7 +229,7 @@ async fn every_not_found_names_what_was_not_found(app: TestApp) {
 
 async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app: TestApp) {
     let db = app.database_url.clone();
-    let org = app.app.create_org("Umbrella").await.unwrap();
+    let org = app.app.operations().create_org("Umbrella").await.unwrap();
     let dir = TempDir::new("csv");
     let csv = dir.0.join("members.csv");
     std::fs::write(
@@ -437,7 +437,7 @@ async fn demo_seeding_is_idempotent(app: TestApp) {
     let second = smartcore(&db, &["demo"]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout(&first), stdout(&second));
-    let org = app.app.find_org("Acme").await.unwrap();
+    let org = app.app.operations().find_org("Acme").await.unwrap();
     assert!(
         stdout(&first).contains(&format!("Org id:    {}", org.id)),
         "{}",
@@ -449,6 +449,7 @@ async fn demo_seeding_is_idempotent(app: TestApp) {
     );
     let session = app
         .app
+        .accounts()
         .sign_in("admin@acme.example", "smartcore-demo")
         .await
         .unwrap();

@@ -116,7 +116,7 @@ fn expected(members: &[(String, String, String)], query: &str) -> Vec<String> {
 }
 
 async fn import(app: &TestApp, name: &str, rows: Vec<(String, String)>) -> OrgId {
-    let org = app.app.create_org(name).await.unwrap();
+    let org = app.app.operations().create_org(name).await.unwrap();
     let n = rows.len() as u64;
     let rows = rows.into_iter().enumerate().map(|(i, (name, email))| {
         Ok(MemberRow {
@@ -126,7 +126,12 @@ async fn import(app: &TestApp, name: &str, rows: Vec<(String, String)>) -> OrgId
             role: Some("member".into()),
         })
     });
-    let report = app.app.import_members(&org, rows, |_| {}).await.unwrap();
+    let report = app
+        .app
+        .operations()
+        .import_members(&org, rows, |_| {})
+        .await
+        .unwrap();
     assert_eq!(report.written, n, "{report:?}");
     OrgId::parse(&org.id).unwrap()
 }
@@ -334,8 +339,9 @@ on_both_databases!(
 /// An administrator of `org` (who can sign in as picker-admin@bulk.example) and their token.
 async fn admin_token(app: &TestApp, org: &str) -> String {
     let token = app.user("picker-admin@bulk.example", false).await;
-    let record = app.app.find_org(org).await.unwrap();
+    let record = app.app.operations().find_org(org).await.unwrap();
     app.app
+        .operations()
         .add_member(&record, "picker-admin@bulk.example", Role::Admin)
         .await
         .unwrap();

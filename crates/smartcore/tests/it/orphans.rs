@@ -55,8 +55,12 @@ async fn setup(backend: Backend, auto_remove: bool) -> Option<Setup> {
     env.push(("SMARTCORE_IDENTITY_AUTO_REMOVE", auto_remove.to_string()));
     let app = TestApp::start_with_clock(backend, &url, &env, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     Some(Setup {
         app,
         clock,
@@ -111,6 +115,7 @@ impl Setup {
     async fn drain(&self) {
         self.app
             .app
+            .contacts()
             .drain_queues("test-worker", SyncSettings::default())
             .await
             .unwrap();
@@ -529,8 +534,12 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
     for i in 0..3 {
         let (org, token) = app.org_with_admin(&format!("Chaos {i}")).await;
         let identity_org = format!("{IDENTITY_ORG}_{i}");
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, &identity_org).await.unwrap();
+        let record = app.app.operations().find_org(&org).await.unwrap();
+        app.app
+            .operations()
+            .link_identity(&record, &identity_org)
+            .await
+            .unwrap();
         orgs.push((org, token, identity_org));
     }
     let mut workers: Vec<Worker> = (0..3)

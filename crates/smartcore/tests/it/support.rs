@@ -374,6 +374,8 @@ impl TestApp {
     /// Creates a user (with a password) and an API token for them.
     pub async fn user(&self, email: &str, staff: bool) -> String {
         self.app
+            .accounts()
+            .accounts()
             .create_user(
                 email,
                 Some("Test User"),
@@ -383,6 +385,8 @@ impl TestApp {
             .await
             .expect("create user");
         self.app
+            .accounts()
+            .accounts()
             .create_api_token(email)
             .await
             .expect("create token")
@@ -390,7 +394,13 @@ impl TestApp {
 
     /// A new organisation with one administrator; returns (org id, the admin's token).
     pub async fn org_with_admin(&self, name: &str) -> (String, String) {
-        let org = self.app.create_org(name).await.expect("create org");
+        let org = self
+            .app
+            .operations()
+            .operations()
+            .create_org(name)
+            .await
+            .expect("create org");
         let email = format!(
             "admin-{}@{}.example",
             uuid::Uuid::now_v7().simple(),
@@ -398,6 +408,8 @@ impl TestApp {
         );
         let token = self.user(&email, false).await;
         self.app
+            .operations()
+            .operations()
             .add_member(&org, &email, smartcore_domain::Role::Admin)
             .await
             .expect("add admin");
@@ -472,15 +484,31 @@ impl TestApp {
     ) -> (String, String) {
         let user = self
             .app
+            .accounts()
+            .accounts()
             .create_user(email, Some(name), Some("a long enough password"), false)
             .await
             .expect("create member");
-        let org = self.app.find_org(org_id).await.unwrap();
+        let org = self
+            .app
+            .operations()
+            .operations()
+            .find_org(org_id)
+            .await
+            .unwrap();
         self.app
+            .operations()
+            .operations()
             .add_member(&org, email, role)
             .await
             .expect("add member");
-        let token = self.app.create_api_token(email).await.unwrap();
+        let token = self
+            .app
+            .accounts()
+            .accounts()
+            .create_api_token(email)
+            .await
+            .unwrap();
         (user.id, token)
     }
 

@@ -21,8 +21,12 @@ async fn linked(
     env.extend(extra.iter().cloned());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     (app, org, token)
 }
 
@@ -140,8 +144,12 @@ async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend:
         0,
         "nothing is sent before the link"
     );
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
         .await;
     assert_eq!(creates_of(&fake, "it@acme.example"), 1);
@@ -510,8 +518,12 @@ async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(b
     let (app, org, token) = {
         let app = TestApp::spawn_with(backend, &env).await.expect("database");
         let (org, token) = app.org_with_admin("Acme").await;
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+        let record = app.app.operations().find_org(&org).await.unwrap();
+        app.app
+            .operations()
+            .link_identity(&record, IDENTITY_ORG)
+            .await
+            .unwrap();
         (app, org, token)
     };
     for i in 0..5 {
@@ -552,8 +564,12 @@ async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(b
     env.push((NO_WORKERS, "1".into()));
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     for i in 0..10 {
         app.add_manual(&org, &token, &format!("it{i}@acme.example"))
             .await;
@@ -590,8 +606,12 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
     env.push((NO_WORKERS, "1".into()));
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     for i in 0..5 {
         app.add_manual(&org, &token, &format!("it{i}@acme.example"))
             .await;
@@ -641,8 +661,9 @@ async fn two_worker_processes_register_each_contact_exactly_once(backend: Backen
     let mut orgs = Vec::new();
     for name in ["Acme", "Globex"] {
         let (org, token) = app.org_with_admin(name).await;
-        let record = app.app.find_org(&org).await.unwrap();
+        let record = app.app.operations().find_org(&org).await.unwrap();
         app.app
+            .operations()
             .link_identity(&record, &format!("{IDENTITY_ORG}_{name}"))
             .await
             .unwrap();
