@@ -106,6 +106,32 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
 }
 
+/// A user's account as shown to them (never their password's hash).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub is_staff: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When the user was disabled (`smartcore user disable`); they cannot sign in.
+    pub disabled_at: Option<i64>,
+}
+
+impl From<UserRecord> for User {
+    fn from(r: UserRecord) -> Self {
+        User {
+            is_staff: r.is_staff(),
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            created_at: r.created_at,
+            disabled_at: r.disabled_at,
+        }
+    }
+}
+
 impl Accounts<'_> {
     /// Creates a person who can sign in (with a password) or be picked as a member (without).
     pub async fn create_user(
@@ -162,8 +188,8 @@ impl Accounts<'_> {
         }
     }
 
-    pub async fn user(&self, id: &UserId) -> Result<UserRecord, AppError> {
-        Ok(self.store.user(id).await?)
+    pub async fn user(&self, id: &UserId) -> Result<User, AppError> {
+        Ok(self.store.user(id).await?.into())
     }
 
     /// Checks an e-mail address and password and opens a session, for a client whose

@@ -602,7 +602,7 @@ impl Trust<'_> {
             certificate_subject: subject.to_owned(),
             fingerprint_sha256: fingerprint.to_owned(),
             expires_at: Timestamp::from_unix_millis(not_after).to_datetime(),
-            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
+            settings_url: self.links.sso_settings(org_id),
             sequence,
             organizer: format!("mailto:{address}"),
         };
@@ -651,7 +651,7 @@ impl Trust<'_> {
             fingerprint_sha256: cert.fingerprint_sha256.clone(),
             not_after: people_date(not_after),
             time_left: TimeLeft::between(now.unix_millis(), cert.not_after),
-            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, cert.org_id),
+            settings_url: self.links.sso_settings(&cert.org_id),
             in_use,
         })
     }

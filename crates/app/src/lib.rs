@@ -34,6 +34,7 @@ mod error;
 mod error_code;
 mod invitations;
 mod limits;
+mod links;
 mod members;
 pub mod metadata_fetch;
 mod metadata_parse;
@@ -53,6 +54,7 @@ mod upcoming;
 
 pub use accounts::{
     Actor, CLIENT_FAILURES, Disabled, NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW,
+    User,
 };
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
@@ -67,7 +69,8 @@ pub use invitations::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationLink, InvitationPreview,
     InvitationView, MAX_PENDING_INVITATIONS, MailStatus, RESENDS_PER_DAY, SentInvitation,
 };
-pub use members::{MEMBERS_PAGE, MatchCount, MemberPage, MemberView};
+pub use links::Links;
+pub use members::{ChangedMember, MEMBERS_PAGE, MatchCount, MemberPage, MemberView};
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
 pub use metrics::{
@@ -77,17 +80,14 @@ pub use metrics::{
 pub use ops::{Drift, DriftEntry, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
 pub use rooms::{Accounts, Contacts, History, Members, Operations, Setup, SsoSignIn, Trust};
-pub use setup::{DomainView, SsoInput, SsoView};
+pub use setup::{CertificateView, DomainView, SsoInput, SsoView};
 pub use setup_links::{
     LinkRefused, SETUP_LINK_LIFETIME, SETUP_LINK_SEND_WINDOW, SETUP_LINK_SENDS, SetupDetails,
     SetupLink,
 };
 pub use smartcore_domain::AcceptRefused;
-pub use smartcore_identity as identity;
-pub use smartcore_mail as mail;
 pub use smartcore_sso::sign_in::{Refusal as SsoRefusal, SsoPolicy};
-pub use smartcore_storage::ChangedMember;
-pub use smartcore_storage::{RemovalMode, Store};
+use smartcore_storage::{RemovalMode, Store};
 pub use sso_sign_in::{
     ATTEMPTS_SHOWN, AcsOutcome, CertificateUseView, CheckView, Completion, ResponseVerdict,
     SsoAttempt, SsoRedirect, SsoSession, SsoSignInOverview, SsoStart, SubjectView,
@@ -117,8 +117,8 @@ pub struct Services {
     pub auto_remove: bool,
     pub mailer: Arc<Mailer>,
     pub dns: Arc<TxtVerifier>,
-    /// The address users reach the service at, for links in e-mails.
-    pub public_url: String,
+    /// Where the pages linked to from e-mails and metadata are (given by the web layer).
+    pub links: Arc<dyn Links>,
     /// Fetching identity-provider metadata from URLs, and how often to refresh it.
     pub metadata: Arc<MetadataRefresh>,
 }
@@ -132,7 +132,7 @@ pub struct App {
     removal_mode: RemovalMode,
     mailer: Arc<Mailer>,
     dns: Arc<TxtVerifier>,
-    public_url: Arc<str>,
+    links: Arc<dyn Links>,
     /// Who each recently presented API token acts as (see [`tokens::TOKEN_CACHE_TTL`]).
     tokens: tokens::TokenCache,
     /// This instance's counters for `/metrics`.
@@ -170,7 +170,7 @@ impl App {
             removal_mode,
             mailer: services.mailer,
             dns: services.dns,
-            public_url: services.public_url.into(),
+            links: services.links,
             tokens: tokens::TokenCache::new(),
             metrics: Metrics::new(),
             metadata: services.metadata,
@@ -207,29 +207,23 @@ impl App {
         self
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn identity(&self) -> &dyn IdentityConnector {
-        self.identity.as_ref()
-    }
-
-    pub fn mailer(&self) -> &Mailer {
-        &self.mailer
-    }
-
     pub fn dns(&self) -> &TxtVerifier {
         &self.dns
     }
 
     /// The address users reach the service at, without a trailing slash.
     pub fn public_url(&self) -> &str {
-        &self.public_url
+        self.links.public_url()
     }
 
     pub fn now(&self) -> smartcore_domain::Timestamp {
         self.clock.now()
+    }
+
+    /// Closes the database: work under way finishes, and every later use case fails as the
+    /// database being unavailable (the end of a benchmark; `/readyz` when it is gone).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     /// For `/readyz`: the database takes a write now (see [`Store::check_writable`]).

@@ -13,8 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use smartcore_domain::access::{may_change_role, may_remove};
 use smartcore_domain::{OrgId, Role, Timestamp, UserId};
 use smartcore_storage::{
-    AuditEntry, ChangedMember, Connection, MemberCursor, MemberHit, OrgRecord, audit, invitations,
-    memberships, orgs,
+    AuditEntry, Connection, MemberCursor, MemberHit, OrgRecord, audit, invitations, memberships,
+    orgs,
 };
 
 /// Members per page of the members list.
@@ -29,6 +29,27 @@ pub struct MemberView {
     pub role: Role,
     pub is_it_contact: bool,
     pub joined_at: Timestamp,
+}
+
+/// A member whose role was changed or who was removed, with the role they had before.
+#[derive(Debug, Clone)]
+pub struct ChangedMember {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    /// The role before the change.
+    pub role: Role,
+}
+
+impl From<smartcore_storage::ChangedMember> for ChangedMember {
+    fn from(c: smartcore_storage::ChangedMember) -> Self {
+        ChangedMember {
+            user_id: c.user_id,
+            email: c.email,
+            name: c.name,
+            role: c.role,
+        }
+    }
 }
 
 impl From<MemberHit> for MemberView {
@@ -256,7 +277,7 @@ impl Members<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok(Some(before))
+        Ok(Some(before.into()))
     }
 
     /// Removes a member; never the last administrator. Their IT contact, if any, stays and
@@ -307,7 +328,7 @@ impl Members<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok(before)
+        Ok(before.into())
     }
 
     /// `smartcore member set-role`: as [`Members::set_member_role`], by address, audited as `cli`.

@@ -406,7 +406,7 @@ impl Setup<'_> {
                 metadata_url: source.url.clone(),
                 failing_since: people_date(Timestamp::from_unix_millis(since)),
                 error: source.last_error.clone().unwrap_or_default(),
-                settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org.id),
+                settings_url: self.links.sso_settings(&org.id),
             });
             let outcome = match self.send_mail(&mail).await {
                 Ok(s) => {

@@ -41,6 +41,11 @@ pub const MAX_REPORTED_REJECTIONS: usize = 1000;
 const IMPORT_BATCH: usize = 20_000;
 
 impl Operations<'_> {
+    /// How many members the organisation has (the demo's summary).
+    pub async fn member_count(&self, org_id: &OrgId) -> Result<i64, AppError> {
+        Ok(self.store.member_count(org_id).await?)
+    }
+
     pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
         let name = PersonName::parse(name).map_err(|e| {
             AppError::invalid(

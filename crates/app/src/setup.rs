@@ -68,13 +68,35 @@ pub enum SsoInput {
     },
 }
 
+/// One signing certificate of the configuration, as shown back.
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    pub fingerprint_sha256: String,
+    pub subject: String,
+    /// Unix milliseconds.
+    pub not_before: i64,
+    /// Unix milliseconds.
+    pub not_after: i64,
+}
+
+impl From<CertificateRecord> for CertificateView {
+    fn from(r: CertificateRecord) -> Self {
+        CertificateView {
+            fingerprint_sha256: r.fingerprint_sha256,
+            subject: r.subject,
+            not_before: r.not_before,
+            not_after: r.not_after,
+        }
+    }
+}
+
 /// The stored configuration, as shown back.
 #[derive(Debug, Clone)]
 pub struct SsoView {
     pub status: String,
     pub idp_entity_id: Option<String>,
     pub idp_sso_url: Option<String>,
-    pub certificates: Vec<CertificateRecord>,
+    pub certificates: Vec<CertificateView>,
     /// The metadata URL the configuration is kept current from, and how its fetches went.
     pub metadata_url: Option<crate::metadata_refresh::MetadataSourceView>,
 }
@@ -364,7 +386,10 @@ impl Setup<'_> {
             status: org.sso_status,
             idp_entity_id: config.as_ref().map(|c| c.idp_entity_id.clone()),
             idp_sso_url: config.map(|c| c.idp_sso_url),
-            certificates: self.store.current_certificates(org_id).await?,
+            certificates: (self.store.current_certificates(org_id).await?)
+                .into_iter()
+                .map(CertificateView::from)
+                .collect(),
             metadata_url: self.metadata_source_view(org_id).await?,
         })
     }

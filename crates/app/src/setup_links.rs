@@ -93,7 +93,7 @@ impl Setup<'_> {
                 org_name: org.name.clone(),
                 recipient_email: contact.email.to_string(),
                 recipient_name: contact.name.as_ref().map(|n| n.to_string()),
-                link_url: format!("{}/setup/{token}", self.public_url),
+                link_url: self.links.setup_link(&token),
                 expires_at: expires
                     .to_datetime()
                     .format(&time::format_description::well_known::Rfc2822)
@@ -185,8 +185,6 @@ impl Setup<'_> {
 impl App {
     /// Our service-provider entity ID and ACS URL for an organisation.
     pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
-        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
-        let acs_url = format!("{sp_entity_id}/acs");
-        (sp_entity_id, acs_url)
+        self.links.service_provider(org_id)
     }
 }

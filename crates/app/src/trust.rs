@@ -74,14 +74,6 @@ impl LinkPurpose {
             LinkPurpose::Confirm => "confirm",
         }
     }
-
-    /// The path under which the link opens.
-    pub fn path(self) -> &'static str {
-        match self {
-            LinkPurpose::NotMe => "/contact/not-me/",
-            LinkPurpose::Confirm => "/contact/confirm/",
-        }
-    }
 }
 
 /// Why a contact link does not open.
@@ -289,7 +281,7 @@ impl Trust<'_> {
         let expires = self.now().plus_millis(ms(CONTACT_LINK_LIFETIME));
         let expiry = expires.unix_millis().to_string();
         let token = signed_link::seal(key, &[purpose.tag(), contact_id, org_id, &expiry]);
-        format!("{}{}{token}", self.public_url, purpose.path())
+        self.links.contact_link(purpose, &token)
     }
 
     /// Checks a contact link: the organisation and contact it names, or why it does not open.
@@ -514,10 +506,7 @@ impl Trust<'_> {
                 recipient_name: Some(admin.name.clone()),
                 subject: subject.to_owned(),
                 paragraphs: paragraphs.clone(),
-                settings_url: format!(
-                    "{}/orgs/{}/settings/authentication",
-                    self.public_url, org_id
-                ),
+                settings_url: self.links.authentication_settings(org_id.as_str()),
             });
             if let DeliveryOutcome::Sent { .. } = self
                 .send_recorded(&mail, org_id.as_str(), None, "admin_notice")
@@ -749,7 +738,7 @@ impl Trust<'_> {
                 fingerprint_sha256: fingerprint.clone(),
                 not_after: crate::alerts::people_date(not_after_at),
                 time_left,
-                settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
+                settings_url: self.links.sso_settings(org_id.as_str()),
                 in_use: in_use.clone(),
             });
             let mail = as_test_alert(mail, &requested_by);

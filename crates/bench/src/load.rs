@@ -16,6 +16,9 @@ use tokio::sync::oneshot;
 /// a loopback port by the real router and server (`smartcore::server`, default limits).
 pub struct Fixture {
     pub app: App,
+    /// The database itself, opened on its own for what no use case does (the floors' reads
+    /// and writes, a search's plan).
+    pub store: smartcore_storage::Store,
     pub base_url: String,
     pub org_id: String,
     pub token: String,
@@ -27,6 +30,7 @@ pub struct Fixture {
 impl Fixture {
     pub async fn build(url: &str, members: u64) -> anyhow::Result<Fixture> {
         let app = db::open(url).await?;
+        let store = smartcore_storage::Store::connect(url).await?;
         let org = app.operations().create_org("Bench").await?;
         let rows = (0..members).map(|i| {
             Ok(smartcore_app::MemberRow {
@@ -87,6 +91,7 @@ impl Fixture {
         });
         Ok(Fixture {
             app,
+            store,
             base_url,
             org_id: org.id,
             token,
@@ -177,7 +182,7 @@ pub async fn run(connections: u32, seconds: u32) -> anyhow::Result<()> {
 
         // The two floors, served side by side in this process.
         let org_id = OrgId::parse(&fixture.org_id).expect("generated id");
-        let store = fixture.app.store().clone();
+        let store = fixture.store.clone();
         let admin = fixture.admin.clone();
         let floors = Router::new()
             .route(
@@ -383,7 +388,7 @@ pub async fn run_add_remove(clients: usize, seconds: u32) -> anyhow::Result<()> 
 
     // The floor: a bare handler running one write of an organisation's row (its lock and a
     // commit), as each add and remove does at least once.
-    let store = fixture.app.store().clone();
+    let store = fixture.store.clone();
     let floor = Router::new().route(
         "/write/{org}",
         axum::routing::post(

@@ -183,7 +183,7 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
             "{:<11} (set-up: {orgs} first fetches through configure_sso in {setup_secs:.1} s)",
             ""
         );
-        app.store().close().await;
+        app.close().await;
     }
     hostile().await
 }

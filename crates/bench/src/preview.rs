@@ -22,7 +22,10 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         let app = db::open_with(&database.url, &[("SMARTCORE_OUTBOX_DIR", &outbox_dir)]).await?;
         let org = app.operations().create_org("Preview Bench").await?;
         let org_id = OrgId::parse(&org.id).expect("generated");
-        app.store().set_sso_status(&org_id, "enabled").await?;
+        smartcore_storage::Store::connect(&database.url)
+            .await?
+            .set_sso_status(&org_id, "enabled")
+            .await?;
         app.accounts()
             .create_user(
                 "preview-admin@bench.example",

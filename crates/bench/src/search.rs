@@ -89,8 +89,7 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
                 times.sort_unstable();
                 // The same search once more, through the store, for its plan.
                 let answer = fixture
-                    .app
-                    .store()
+                    .store
                     .search_members(&org, WORDS[i], 20, smartcore_app::SEARCH_COUNT_CAP)
                     .await?;
                 println!(

@@ -357,8 +357,9 @@ async fn fixture(url: &str, idp: &Idp, members: usize) -> anyhow::Result<Fixture
     let org_id = org.org_id();
     let domain_id = smartcore_domain::DomainId::parse(&domain.id)
         .ok_or_else(|| anyhow::anyhow!("domain id"))?;
-    let record = app.store().domain(&org_id, &domain_id).await?;
-    app.store()
+    let store = smartcore_storage::Store::connect(url).await?;
+    let record = store.domain(&org_id, &domain_id).await?;
+    store
         .mark_domain_verified(&record, actor.user_id.as_str(), app.now())
         .await?;
     app.contacts()

@@ -47,11 +47,12 @@ pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<(
         let outbox_dir = outbox.0.display().to_string();
         let app = db::open_with(&database.url, &[("SMARTCORE_OUTBOX_DIR", &outbox_dir)]).await?;
         let now = app.now();
+        let store = smartcore_storage::Store::connect(&database.url).await?;
         let mut orgs = Vec::new();
         for i in 0..100 {
             let org = app.operations().create_org(&format!("Sweep {i}")).await?;
             let id = OrgId::parse(&org.id).expect("generated");
-            app.store().set_sso_status(&id, "enabled").await?;
+            store.set_sso_status(&id, "enabled").await?;
             orgs.push(org.id);
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;

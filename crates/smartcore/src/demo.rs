@@ -79,7 +79,7 @@ pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
     });
     app.operations().import_members(&org, rows, |_| {}).await?;
     Ok(DemoInfo {
-        members: app.store().member_count(&org.org_id()).await?,
+        members: app.operations().member_count(&org.org_id()).await?,
         org_id: org.id,
         org_name: org.name,
         admin_email: DEMO_ADMIN_EMAIL.into(),

@@ -389,14 +389,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
         Command::Migrate => {
-            let versions = app.store().applied_migrations().await?;
+            let versions = app.operations().applied_migrations().await?;
             println!(
                 "Database schema is up to date ({} migrations applied).",
                 versions.len()
             );
         }
         Command::Backup { file } => {
-            app.store().backup_to(&file).await?;
+            app.operations().backup_to(&file).await?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             println!(
                 "Backed up the database to {} ({} KiB).",

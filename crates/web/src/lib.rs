@@ -8,6 +8,7 @@ mod client;
 mod edge;
 mod error;
 mod extract;
+mod links;
 mod metrics;
 mod pages;
 mod render;
@@ -18,6 +19,7 @@ pub use api::openapi_document;
 pub use client::{ClientAddr, parse_trusted_proxies};
 pub use error::{ApiError, PageError};
 pub use ipnet::IpNet;
+pub use links::WebLinks;
 pub use metrics::metrics_router;
 pub use request_id::MAX_REQUEST_ID_LEN;
 

@@ -270,7 +270,7 @@ impl Members<'_> {
             recipient_email: record.email.clone(),
             inviter_name: record.invited_by_name.clone(),
             administrator: record.role() == Role::Admin,
-            link_url: format!("{}/invitations/{token}", self.public_url),
+            link_url: self.links.invitation(token),
             expires_at: record
                 .expires()
                 .to_datetime()

@@ -39,7 +39,7 @@ impl SsoSignIn<'_> {
                 return;
             }
         };
-        let settings_url = format!("{}/orgs/{}/settings/sso", self.public_url, org_id);
+        let settings_url = self.links.sso_settings(org_id.as_str());
         for to in recipients {
             let mail =
                 smartcore_mail::certificate_rotation(&smartcore_mail::CertificateRotationMail {

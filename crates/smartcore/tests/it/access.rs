@@ -140,8 +140,8 @@ async fn a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_re
     assert_eq!(status(later.into()).await, 401);
     // Issued now (as `smartcore token create` stores it: only its SHA-256), it works at once.
     let owner = app.app.accounts().user_by_email(email).await.unwrap();
-    app.app
-        .store()
+    app.store()
+        .await
         .create_api_token(
             &hex::encode(sha2::Sha256::digest(later)),
             &owner.user_id(),

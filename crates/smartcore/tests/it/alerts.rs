@@ -46,11 +46,11 @@ async fn reminders_follow_the_schedule_once_each_across_restarts_and_instances(b
         let app = app.app.clone();
         async move { app.trust().run_certificate_sweep().await.unwrap() }
     };
-    let thresholds = |app: &TestApp| {
-        let (app, fp) = (app.app.clone(), fingerprint.clone());
+    let store = app.store().await.clone();
+    let thresholds = |_: &TestApp| {
+        let (store, fp) = (store.clone(), fingerprint.clone());
         async move {
-            let mut t: Vec<String> = app
-                .store()
+            let mut t: Vec<String> = store
                 .reminders_of(&fp)
                 .await
                 .unwrap()
@@ -465,7 +465,7 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
 
     // Two senders take one reminder each; the first is then killed (it never renews), the
     // second lives and renews its lease.
-    let store = app.app.store();
+    let store = app.store().await;
     let t0 = at(real_now);
     let lease = |t: Timestamp| t.plus_millis(10_000);
     let dead = store

@@ -138,7 +138,7 @@ async fn import(app: &TestApp, name: &str, rows: Vec<(String, String)>) -> OrgId
 
 /// (id, name, address) of every member, read back through the members list.
 async fn everyone(app: &TestApp, org: &OrgId) -> Vec<(String, String, String)> {
-    let store = app.app.store();
+    let store = app.store().await;
     let all = store.list_members(org, None, 100_000).await.unwrap();
     all.into_iter().map(|h| (h.id, h.name, h.email)).collect()
 }
@@ -147,7 +147,7 @@ async fn every_plan_ranks_as_promised(app: TestApp) {
     let org = import(&app, "Acme", generated_members()).await;
     let members = everyone(&app, &org).await;
     assert_eq!(members.len(), generated_members().len());
-    let store = app.app.store();
+    let store = app.store().await;
     for q in QUERIES {
         let want = expected(&members, q);
         // The service's sizes, and caps small enough for the "many matches" plans.
@@ -203,7 +203,7 @@ async fn the_count_stops_at_the_cap_and_says_there_are_more(app: TestApp) {
         .collect();
     let org = import(&app, "Bulk", rows).await;
     let members = everyone(&app, &org).await;
-    let store = app.app.store();
+    let store = app.store().await;
     for plan in [SearchPlan::Choose, SearchPlan::Walk] {
         for q in ["bulk", "person 1", "erson 1", "k p", "ulk1", "bulk 10", "u"] {
             let want = expected(&members, q);

@@ -688,8 +688,8 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
     }
     let org_id = OrgId::parse(&org).unwrap();
     let checks = || async {
-        a.app
-            .store()
+        a.store()
+            .await
             .domains(&org_id)
             .await
             .unwrap()
@@ -726,8 +726,8 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
     let due = t0.plus_millis(61_000 + 120_000 + 1_000);
     clock.set(due);
     assert_eq!(
-        a.app
-            .store()
+        a.store()
+            .await
             .claim_due_domains(due, due.plus_millis(10_000), 10)
             .await
             .unwrap()

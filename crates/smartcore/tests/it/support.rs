@@ -80,6 +80,8 @@ pub struct TestApp {
     pub base_url: String,
     pub app: App,
     pub http: Client,
+    /// The database opened on its own (see [`TestApp::store`]).
+    store: tokio::sync::OnceCell<smartcore_storage::Store>,
     _dir: Option<TestDatabase>,
     /// The outbox folder; removed by the serve task once the service has stopped (a worker
     /// finishing its pass may still write a mail after the test is done with the app).
@@ -315,11 +317,26 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            store: tokio::sync::OnceCell::new(),
             _dir: None,
             outbox: outbox_path,
             served: Some(served_task),
             shutdown: Some(tx),
         }
+    }
+
+    /// The service's database, opened on its own from its URL (the use cases hand out no
+    /// store) on first use, for what a test needs of the database itself: seeding a state no
+    /// use case reaches, or reading one back.
+    #[allow(dead_code)]
+    pub async fn store(&self) -> &smartcore_storage::Store {
+        self.store
+            .get_or_init(|| async {
+                smartcore_storage::Store::connect(&self.database_url)
+                    .await
+                    .expect("open the test database")
+            })
+            .await
     }
 
     /// Where this instance's outbox writes (`SMARTCORE_MAIL=outbox`, the default); the

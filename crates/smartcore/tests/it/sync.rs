@@ -118,7 +118,14 @@ async fn the_builtin_connector_syncs_at_once_and_removes_by_itself(backend: Back
         .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["identity_removal"], "completed");
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend: Backend) {
@@ -349,7 +356,7 @@ async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(back
         &token,
     )
     .await;
-    let id = app.app.store().pending_removals().await.unwrap()[0]
+    let id = app.store().await.pending_removals().await.unwrap()[0]
         .id
         .clone();
     let output = Command::new(env!("CARGO_BIN_EXE_smartcore"))
@@ -364,7 +371,14 @@ async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(back
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("marked_done"));
     assert_eq!(deletes(&fake), 0);
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn automatic_removal_completes_without_the_operations_team(backend: Backend) {
@@ -395,7 +409,13 @@ async fn automatic_removal_completes_without_the_operations_team(backend: Backen
     assert_eq!(body["identity_removal"], "flagged");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fake.contacts(IDENTITY_ORG).is_empty()
-        || !app.app.store().pending_removals().await.unwrap().is_empty()
+        || !app
+            .store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
     {
         assert!(
             Instant::now() < deadline,
@@ -427,7 +447,14 @@ async fn removing_an_unsynced_contact_sends_nothing(backend: Backend) {
     assert_eq!(body["identity_removal"], "not_needed");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.stats().requests_total, 0);
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once(backend: Backend) {
@@ -444,10 +471,17 @@ async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once
         &token,
     )
     .await;
-    assert_eq!(app.app.store().pending_removals().await.unwrap().len(), 1);
+    assert_eq!(app.store().await.pending_removals().await.unwrap().len(), 1);
     let again = app.add_manual(&org, &token, "Back@acme.example").await;
     assert_eq!(again["status"], "synced", "{again}");
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(posts(&fake), 1, "nothing registered twice");
     assert_eq!(deletes(&fake), 0);

@@ -203,7 +203,7 @@ async fn a_contact_is_welcomed_once_across_instances_and_not_again_on_a_re_add(b
         contact(&list, "ada@acme.example")["trust"]["welcomed_at"],
         Value::Null
     );
-    let deliveries = s.app.app.store().deliveries(&s.org, 100).await.unwrap();
+    let deliveries = s.app.store().await.deliveries(&s.org, 100).await.unwrap();
     assert_eq!(deliveries.iter().filter(|d| d.kind == "welcome").count(), 1);
 }
 
@@ -1042,11 +1042,11 @@ async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
     let expected_d30 = Timestamp::from_datetime(start + time::Duration::days(10)).to_rfc3339();
     assert_eq!(thresholds[1]["at"], expected_d30.as_str());
 
+    let store = app.store().await.clone();
     let sent = |org: String| {
-        let app = app.app.clone();
+        let store = store.clone();
         async move {
-            let mut v: Vec<(String, String, String)> = app
-                .store()
+            let mut v: Vec<(String, String, String)> = store
                 .reminder_states(&org)
                 .await
                 .unwrap()
@@ -1148,20 +1148,19 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
         app.add_manual(&org, &token, email).await;
     }
     // Registered by hand (the sync would send the welcome itself): each welcome is now due.
-    let store = app.app.store();
+    let store = app.store().await;
     let registered = |email: &'static str| {
         let app = app.app.clone();
         async move {
             let now = app.now();
-            for job in app
-                .store()
+            for job in store
                 .claim_due_contacts("sync#1", now, 10_000, 10)
                 .await
                 .unwrap()
             {
                 if job.email == email {
                     assert!(
-                        app.store()
+                        store
                             .mark_synced(
                                 &job.contact_id,
                                 "sync#1",
@@ -1174,7 +1173,7 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
                     );
                 }
             }
-            app.store().release_leases("sync#1").await.unwrap();
+            store.release_leases("sync#1").await.unwrap();
         }
     };
     registered("ada@acme.example").await;
@@ -1335,7 +1334,7 @@ pub(crate) async fn unconfirmed_notices_out(sink: &SmtpSink, contacts: &[&str]) 
 
 /// The e-mail address of the organisation's administrator (created by `org_with_admin`).
 async fn admin_email(s: &Setup) -> String {
-    s.app.app.store().org_admins(&s.org).await.unwrap()[0]
+    s.app.store().await.org_admins(&s.org).await.unwrap()[0]
         .email
         .clone()
 }
