@@ -48,6 +48,7 @@ mod setup_links;
 mod signing;
 mod sso_sign_in;
 mod sync;
+mod test_alerts;
 mod tokens;
 mod trust;
 mod upcoming;
@@ -93,11 +94,12 @@ pub use sso_sign_in::{
     SsoAttempt, SsoRedirect, SsoSession, SsoSignInOverview, SsoStart, SubjectView,
 };
 pub use sync::SyncSettings;
+pub use test_alerts::{TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW, TestAlertReport};
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
 pub use trust::{
     CONTACT_LINK_LIFETIME, Confirmation, ContactLinkPage, ContactLinkRefused, ContactLinkView,
-    ContactTrust, DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
-    TestAlertOutcome, TestAlertReport, TrustOverview, UNCONFIRMED_AFTER,
+    ContactTrust, DEFAULT_RECONFIRM_DAYS, LinkPurpose, TestAlertOutcome, TrustOverview,
+    UNCONFIRMED_AFTER,
 };
 pub use upcoming::{PlannedCertificate, PlannedRecipient, PlannedThreshold, Upcoming};
 
