@@ -3,6 +3,7 @@
 //! Session and token values are 256-bit random strings shown once; only their SHA-256 is
 //! stored, so a copy of the database grants nothing.
 
+use crate::Accounts;
 use crate::ErrorCode;
 use crate::{App, AppError};
 use argon2::Argon2;
@@ -105,7 +106,33 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
 }
 
-impl App {
+/// A user's account as shown to them (never their password's hash).
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub is_staff: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// When the user was disabled (`smartcore user disable`); they cannot sign in.
+    pub disabled_at: Option<i64>,
+}
+
+impl From<UserRecord> for User {
+    fn from(r: UserRecord) -> Self {
+        User {
+            is_staff: r.is_staff(),
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            created_at: r.created_at,
+            disabled_at: r.disabled_at,
+        }
+    }
+}
+
+impl Accounts<'_> {
     /// Creates a person who can sign in (with a password) or be picked as a member (without).
     pub async fn create_user(
         &self,
@@ -161,12 +188,12 @@ impl App {
         }
     }
 
-    pub async fn user(&self, id: &UserId) -> Result<UserRecord, AppError> {
-        Ok(self.store.user(id).await?)
+    pub async fn user(&self, id: &UserId) -> Result<User, AppError> {
+        Ok(self.store.user(id).await?.into())
     }
 
     /// Checks an e-mail address and password and opens a session, for a client whose
-    /// address is unknown (all such clients count as one; see [`App::sign_in_from`]).
+    /// address is unknown (all such clients count as one; see [`Accounts::sign_in_from`]).
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<NewSession, AppError> {
         self.sign_in_from(email, password, None).await
     }
@@ -197,7 +224,7 @@ impl App {
         };
         // Members of an organisation that requires SSO sign in through its identity provider;
         // the page sends them there (see `sso_sign_in`).
-        if self.sso_required_for(&email).await? {
+        if self.sso_sign_in().sso_required_for(&email).await? {
             return Err(AppError::invalid(
                 ErrorCode::SsoRequired,
                 "email",
@@ -248,29 +275,6 @@ impl App {
             ));
         }
         self.open_session(&user, "password").await
-    }
-
-    /// A new browser session for `user`, who has just proven who they are (`method`:
-    /// `password` or `sso`, recorded with the session).
-    pub(crate) async fn open_session(
-        &self,
-        user: &UserRecord,
-        method: &'static str,
-    ) -> Result<NewSession, AppError> {
-        let now = self.now();
-        let token = random_secret();
-        let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
-        self.store
-            .create_session(&secret_hash(&token), &user.user_id(), now, expires, method)
-            .await?;
-        Ok(NewSession {
-            token,
-            actor: Actor {
-                user_id: user.user_id(),
-                is_staff: user.is_staff(),
-                token_id: None,
-            },
-        })
     }
 
     /// How many seconds this client must wait before trying, if it must.
@@ -360,7 +364,34 @@ impl App {
             .enable_user(&user.user_id(), "cli", self.now())
             .await?)
     }
+}
 
+impl App {
+    /// A new browser session for `user`, who has just proven who they are (`method`:
+    /// `password` or `sso`, recorded with the session).
+    pub(crate) async fn open_session(
+        &self,
+        user: &UserRecord,
+        method: &'static str,
+    ) -> Result<NewSession, AppError> {
+        let now = self.now();
+        let token = random_secret();
+        let expires = now.plus_millis(SESSION_LIFETIME.whole_milliseconds() as i64);
+        self.store
+            .create_session(&secret_hash(&token), &user.user_id(), now, expires, method)
+            .await?;
+        Ok(NewSession {
+            token,
+            actor: Actor {
+                user_id: user.user_id(),
+                is_staff: user.is_staff(),
+                token_id: None,
+            },
+        })
+    }
+}
+
+impl App {
     /// Staff pages and the ops API: the operations team only. Others learn nothing (404).
     pub fn require_staff(&self, actor: &Actor) -> Result<(), AppError> {
         if actor.is_staff {

@@ -23,8 +23,9 @@
 //! delivery sends it. The "renewed" notices, claimed and sent in one call, are taken back ten
 //! minutes after an abandoned claim.
 
+use crate::AppError;
+use crate::Trust;
 use crate::sync::{millis, pass_owner};
-use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::FutureExt;
 use smartcore_domain::Backoff;
@@ -165,7 +166,7 @@ pub(crate) fn reminder_decision(
     )
 }
 
-impl App {
+impl Trust<'_> {
     /// One round of certificate alerts, as the background worker and `smartcore alerts
     /// run-once` do it: the sweep queues what is due, delivery sends what is queued and moves
     /// on the schedules whose reminders are then all out.
@@ -602,7 +603,7 @@ impl App {
             certificate_subject: subject.to_owned(),
             fingerprint_sha256: fingerprint.to_owned(),
             expires_at: Timestamp::from_unix_millis(not_after).to_datetime(),
-            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
+            settings_url: self.links.sso_settings(org_id),
             sequence,
             organizer: format!("mailto:{address}"),
         };
@@ -651,7 +652,7 @@ impl App {
             fingerprint_sha256: cert.fingerprint_sha256.clone(),
             not_after: people_date(not_after),
             time_left: TimeLeft::between(now.unix_millis(), cert.not_after),
-            settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, cert.org_id),
+            settings_url: self.links.sso_settings(&cert.org_id),
             in_use,
         })
     }

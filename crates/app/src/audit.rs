@@ -2,7 +2,8 @@
 //! change they describe.
 
 use crate::ErrorCode;
-use crate::{Actor, App, AppError};
+use crate::History;
+use crate::{Actor, AppError};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEvent {
@@ -73,7 +74,7 @@ pub(crate) fn check_before(before: Option<&str>) -> Result<Option<&str>, AppErro
     }
 }
 
-impl App {
+impl History<'_> {
     /// Newest first; pass the last id of a page as `before` to get the next one.
     pub async fn audit_log(
         &self,
@@ -107,7 +108,7 @@ pub struct MailDelivery {
 /// The most delivery attempts one listing returns.
 pub const MAIL_DELIVERIES_SHOWN: i64 = 100;
 
-impl App {
+impl History<'_> {
     /// The organisation's most recent mail delivery attempts, newest first (administrators).
     pub async fn mail_deliveries(
         &self,

@@ -1,5 +1,6 @@
 //! Managing IT contacts (R1–R7, D1–D3): list, add either way, remove, and the member picker.
 
+use crate::Contacts;
 use crate::ErrorCode;
 use crate::list_changes::NewContact;
 use crate::{Actor, App, AppError};
@@ -23,7 +24,7 @@ pub struct ContactListView {
     pub contacts: Vec<ItContact>,
     pub limit: usize,
     pub recommended_minimum: usize,
-    /// The contacts' trust records, read with the list ([`App::trust_of_listed`]).
+    /// The contacts' trust records, read with the list ([`Trust::trust_of_listed`]).
     pub(crate) trust: Vec<smartcore_storage::TrustRecord>,
 }
 
@@ -97,7 +98,7 @@ pub(crate) fn check_query(query: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-impl App {
+impl Contacts<'_> {
     pub async fn list_contacts(
         &self,
         actor: &Actor,
@@ -183,11 +184,12 @@ impl App {
         tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
         // Calendar events it received are cancelled, in the background: the removal does not
         // wait for the mail server.
-        let app = self.clone();
+        let app = App::clone(self);
         let (org, contact) = (org_id.as_str().to_owned(), removed.contact.clone());
         let cancel = async move {
             let name = contact.name.as_ref().map(|n| n.to_string());
             if let Err(e) = app
+                .trust()
                 .cancel_events_of_removed_contact(
                     &org,
                     contact.id.as_str(),
@@ -221,7 +223,7 @@ impl App {
         Ok(self.store.contact(&org_id, &contact_id).await?)
     }
 
-    /// The member picker: the best matches for `query` (see `App::search_org_members`).
+    /// The member picker: the best matches for `query` (see `Contacts::search_org_members`).
     pub async fn search_members(
         &self,
         actor: &Actor,

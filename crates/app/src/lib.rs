@@ -1,6 +1,26 @@
 //! The use cases of Smart Core Connect's sign-on settings: what administrators, the operations
-//! team, the CLI and the background workers can do. Each is a method of [`App`], which checks
-//! who is asking, applies the domain's rules and asks storage to remember the result.
+//! team, the CLI and the background workers can do. Each checks who is asking, applies the
+//! domain's rules and asks storage to remember the result.
+//!
+//! They are grouped in services per context (the rooms), each a view of the one shared [`App`]
+//! reached through its accessor:
+//!
+//! - [`App::contacts`] ([`Contacts`]): IT contacts, member search, and the identity-side sync
+//!   and removal passes;
+//! - [`App::members`] ([`Members`]): members, their roles, and invitations;
+//! - [`App::setup`] ([`Setup`]): domains, SSO settings, identity-provider metadata, setup links;
+//! - [`App::trust`] ([`Trust`]): certificate reminders, the welcome, "Not me" and
+//!   re-confirmation links, test alerts;
+//! - [`App::operations`] ([`Operations`]): organisations and imports, the removal queue, sync
+//!   failures, drift and the `/metrics` counters;
+//! - [`App::accounts`] ([`Accounts`]): users, sign-in, sessions and API tokens;
+//! - [`App::sso_sign_in`] ([`SsoSignIn`]): signing in with SSO and its attempts log;
+//! - [`App::history`] ([`History`]): the audit log and mail deliveries.
+//!
+//! A context's use cases sit in its area's files (`impl Contacts<'_>` in `contacts.rs` and
+//! `sync.rs`, …); what several contexts share (the organisation's access check, the mail
+//! budget, quotas, signing keys, lease renewal) stays on [`App`] as crate-private helpers. A use
+//! case that needs another context's goes through that context's accessor.
 //!
 //! Nothing here knows about HTTP or HTML; the web layer calls these methods and renders what
 //! they return, and maps [`AppError`] to answers in one place.
@@ -14,6 +34,7 @@ mod error;
 mod error_code;
 mod invitations;
 mod limits;
+mod links;
 mod list_changes;
 mod members;
 pub mod metadata_fetch;
@@ -22,17 +43,20 @@ pub mod metadata_refresh;
 mod metrics;
 mod ops;
 mod orgs;
+mod rooms;
 mod setup;
 mod setup_links;
 mod signing;
 mod sso_sign_in;
 mod sync;
+mod test_alerts;
 mod tokens;
 mod trust;
 mod upcoming;
 
 pub use accounts::{
     Actor, CLIENT_FAILURES, Disabled, NewSession, PAIR_FAILURES, SESSION_LIFETIME, SIGN_IN_WINDOW,
+    User,
 };
 pub use alerts::SweepReport;
 pub use audit::{AuditEvent, MAIL_DELIVERIES_SHOWN, MAX_AUDIT_PAGE, MailDelivery};
@@ -47,8 +71,9 @@ pub use invitations::{
     Accepted, INVITATION_LIFETIME, INVITATIONS_PER_MINUTE, InvitationLink, InvitationPreview,
     InvitationView, MAX_PENDING_INVITATIONS, MailStatus, RESENDS_PER_DAY, SentInvitation,
 };
+pub use links::Links;
 pub use list_changes::CONTACT_ADDITIONS_PER_HOUR;
-pub use members::{MEMBERS_PAGE, MatchCount, MemberPage, MemberView};
+pub use members::{ChangedMember, MEMBERS_PAGE, MatchCount, MemberPage, MemberView};
 pub use metadata_fetch::AllowPrivate;
 pub use metadata_refresh::{MetadataRefresh, MetadataSettings, MetadataSourceView, RefreshReport};
 pub use metrics::{
@@ -57,27 +82,26 @@ pub use metrics::{
 };
 pub use ops::{Drift, DriftEntry, DriftKind, Operator, RemovalRequest, SyncFailure};
 pub use orgs::{ImportReport, MemberRow, OrgSummary};
-pub use setup::{DomainView, SsoInput, SsoView};
+pub use rooms::{Accounts, Contacts, History, Members, Operations, Setup, SsoSignIn, Trust};
+pub use setup::{CertificateView, DomainView, SsoInput, SsoView};
 pub use setup_links::{
     LinkRefused, SETUP_LINK_LIFETIME, SETUP_LINK_SEND_WINDOW, SETUP_LINK_SENDS, SetupDetails,
     SetupLink,
 };
 pub use smartcore_domain::AcceptRefused;
-pub use smartcore_identity as identity;
-pub use smartcore_mail as mail;
 pub use smartcore_sso::sign_in::{Refusal as SsoRefusal, SsoPolicy};
-pub use smartcore_storage::ChangedMember;
-pub use smartcore_storage::{RemovalMode, Store};
+use smartcore_storage::{RemovalMode, Store};
 pub use sso_sign_in::{
     ATTEMPTS_SHOWN, AcsOutcome, CertificateUseView, CheckView, Completion, ResponseVerdict,
     SsoAttempt, SsoRedirect, SsoSession, SsoSignInOverview, SsoStart, SubjectView,
 };
 pub use sync::SyncSettings;
+pub use test_alerts::{TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW, TestAlertReport};
 pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
 pub use trust::{
     CONTACT_LINK_LIFETIME, Confirmation, ContactLinkPage, ContactLinkRefused, ContactLinkView,
-    ContactTrust, DEFAULT_RECONFIRM_DAYS, LinkPurpose, TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW,
-    TestAlertOutcome, TestAlertReport, TrustOverview, UNCONFIRMED_AFTER,
+    ContactTrust, DEFAULT_RECONFIRM_DAYS, LinkPurpose, TestAlertOutcome, TrustOverview,
+    UNCONFIRMED_AFTER,
 };
 pub use upcoming::{PlannedCertificate, PlannedRecipient, PlannedThreshold, Upcoming};
 
@@ -97,8 +121,8 @@ pub struct Services {
     pub auto_remove: bool,
     pub mailer: Arc<Mailer>,
     pub dns: Arc<TxtVerifier>,
-    /// The address users reach the service at, for links in e-mails.
-    pub public_url: String,
+    /// Where the pages linked to from e-mails and metadata are (given by the web layer).
+    pub links: Arc<dyn Links>,
     /// Fetching identity-provider metadata from URLs, and how often to refresh it.
     pub metadata: Arc<MetadataRefresh>,
 }
@@ -112,7 +136,7 @@ pub struct App {
     removal_mode: RemovalMode,
     mailer: Arc<Mailer>,
     dns: Arc<TxtVerifier>,
-    public_url: Arc<str>,
+    links: Arc<dyn Links>,
     /// Who each recently presented API token acts as (see [`tokens::TOKEN_CACHE_TTL`]).
     tokens: tokens::TokenCache,
     /// This instance's counters for `/metrics`.
@@ -150,7 +174,7 @@ impl App {
             removal_mode,
             mailer: services.mailer,
             dns: services.dns,
-            public_url: services.public_url.into(),
+            links: services.links,
             tokens: tokens::TokenCache::new(),
             metrics: Metrics::new(),
             metadata: services.metadata,
@@ -187,29 +211,23 @@ impl App {
         self
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn identity(&self) -> &dyn IdentityConnector {
-        self.identity.as_ref()
-    }
-
-    pub fn mailer(&self) -> &Mailer {
-        &self.mailer
-    }
-
     pub fn dns(&self) -> &TxtVerifier {
         &self.dns
     }
 
     /// The address users reach the service at, without a trailing slash.
     pub fn public_url(&self) -> &str {
-        &self.public_url
+        self.links.public_url()
     }
 
     pub fn now(&self) -> smartcore_domain::Timestamp {
         self.clock.now()
+    }
+
+    /// Closes the database: work under way finishes, and every later use case fails as the
+    /// database being unavailable (the end of a benchmark; `/readyz` when it is gone).
+    pub async fn close(&self) {
+        self.store.close().await;
     }
 
     /// For `/readyz`: the database takes a write now (see [`Store::check_writable`]).

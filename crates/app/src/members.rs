@@ -1,20 +1,21 @@
 //! Members (issue 12): the members list in pages, role changes and removals (never of the
-//! last administrator). Invitations have their own module (see [`App::invite`]).
+//! last administrator). Invitations have their own module (see [`Members::invite`]).
 //!
 //! Access is decided per request from the membership row (see [`App::admin_org`]): nothing
 //! about a role is cached, so a demoted or removed person is refused at their very next
 //! request, page or API token, on every instance.
 
+use crate::Members;
 use crate::contacts::{MAX_SEARCH_RESULTS, check_query};
-use crate::{Actor, App, AppError, ErrorCode};
+use crate::{Actor, AppError, ErrorCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use smartcore_domain::AuditAction;
 use smartcore_domain::access::{may_change_role, may_remove};
 use smartcore_domain::{OrgId, Role, Timestamp, UserId};
 use smartcore_storage::{
-    AuditEntry, ChangedMember, Connection, MemberCursor, MemberHit, OrgRecord, audit, invitations,
-    memberships, orgs,
+    AuditEntry, Connection, MemberCursor, MemberHit, OrgRecord, audit, invitations, memberships,
+    orgs,
 };
 
 /// Members per page of the members list.
@@ -29,6 +30,27 @@ pub struct MemberView {
     pub role: Role,
     pub is_it_contact: bool,
     pub joined_at: Timestamp,
+}
+
+/// A member whose role was changed or who was removed, with the role they had before.
+#[derive(Debug, Clone)]
+pub struct ChangedMember {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    /// The role before the change.
+    pub role: Role,
+}
+
+impl From<smartcore_storage::ChangedMember> for ChangedMember {
+    fn from(c: smartcore_storage::ChangedMember) -> Self {
+        ChangedMember {
+            user_id: c.user_id,
+            email: c.email,
+            name: c.name,
+            role: c.role,
+        }
+    }
 }
 
 impl From<MemberHit> for MemberView {
@@ -129,10 +151,10 @@ async fn audit_member(
     Ok(())
 }
 
-impl App {
+impl Members<'_> {
     /// The members list, for administrators. Without a query: a page of all members by name;
     /// `cursor` is the previous page's `next`. With one: the ranked search's single page
-    /// (see `App::search_org_members`) with its count; a cursor is refused there, as a
+    /// (see `Contacts::search_org_members`) with its count; a cursor is refused there, as a
     /// search has no further pages.
     pub async fn list_members(
         &self,
@@ -153,7 +175,10 @@ impl App {
                     "A search answers one page of its best matches: type more to narrow it. A cursor pages the list without a search.",
                 ));
             }
-            let found = self.search_org_members(&org_id, query, limit).await?;
+            let found = self
+                .contacts()
+                .search_org_members(&org_id, query, limit)
+                .await?;
             return Ok(MemberPage {
                 members: found.hits.into_iter().map(MemberView::from).collect(),
                 next: None,
@@ -253,7 +278,7 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        Ok(Some(before))
+        Ok(Some(before.into()))
     }
 
     /// Removes a member; never the last administrator. Their IT contact, if any, stays and
@@ -270,7 +295,7 @@ impl App {
             .await
     }
 
-    /// Removes the member in one unit of work (see [`App::change_role`]); an IT contact
+    /// Removes the member in one unit of work (see [`Members::change_role`]); an IT contact
     /// picked from them stays (D3) and shows as no longer a member.
     async fn drop_member(
         &self,
@@ -304,10 +329,10 @@ impl App {
         )
         .await?;
         tx.commit().await?;
-        Ok(before)
+        Ok(before.into())
     }
 
-    /// `smartcore member set-role`: as [`App::set_member_role`], by address, audited as `cli`.
+    /// `smartcore member set-role`: as [`Members::set_member_role`], by address, audited as `cli`.
     pub async fn set_role_by_email(
         &self,
         org: &OrgRecord,
@@ -318,7 +343,7 @@ impl App {
         self.change_role(&org.org_id(), &user, role, "cli").await
     }
 
-    /// `smartcore member remove`: as [`App::remove_member`], by address, audited as `cli`.
+    /// `smartcore member remove`: as [`Members::remove_member`], by address, audited as `cli`.
     pub async fn remove_by_email(
         &self,
         org: &OrgRecord,
@@ -329,7 +354,7 @@ impl App {
     }
 
     async fn member_by_email(&self, org: &OrgRecord, email: &str) -> Result<UserId, AppError> {
-        let user = self.user_by_email(email).await?;
+        let user = self.accounts().user_by_email(email).await?;
         let not_member = || {
             AppError::invalid(
                 ErrorCode::MemberNotFound,

@@ -22,8 +22,9 @@
 //!   notice for that failure episode, recorded in the mail deliveries; a good fetch ends the
 //!   episode.
 
+use crate::AppError;
+use crate::Setup;
 use crate::metadata_fetch::{AllowPrivate, FetchError, MetadataFetcher};
-use crate::{App, AppError};
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -196,7 +197,7 @@ async fn read_document(
     }))
 }
 
-impl App {
+impl Setup<'_> {
     /// Fetches `url` now for an administrator's `PUT /sso`: the configuration it gives, or a
     /// 422 naming what went wrong (the URL is then not kept).
     pub(crate) async fn fetch_metadata_now(
@@ -406,7 +407,7 @@ impl App {
                 metadata_url: source.url.clone(),
                 failing_since: people_date(Timestamp::from_unix_millis(since)),
                 error: source.last_error.clone().unwrap_or_default(),
-                settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org.id),
+                settings_url: self.links.sso_settings(&org.id),
             });
             let outcome = match self.send_mail(&mail).await {
                 Ok(s) => {

@@ -11,6 +11,7 @@
 //! Label values come from fixed sets (route templates, not paths; outcome names, not error
 //! texts), so the number of series stays bounded whatever the traffic.
 
+use crate::Operations;
 use crate::{App, AppError};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -23,7 +24,7 @@ use smartcore_storage::WorkCounts;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The content type of [`App::metrics_text`] (OpenMetrics).
+/// The content type of [`Operations::metrics_text`] (OpenMetrics).
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The content type of the same metrics in the Prometheus text format 0.0.4.
 pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -422,16 +423,6 @@ fn set_by_state(family: &Family<StatusLabels, Gauge>, known: &[&str], counts: &[
 }
 
 impl App {
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The `/metrics` text: this instance's counters and the work gauges read now.
-    pub async fn metrics_text(&self) -> Result<String, AppError> {
-        let counts = self.store.work_counts().await?;
-        Ok(self.metrics.render(&counts))
-    }
-
     /// Hands `mail` to the mailer, counting the outcome and timing it for `/metrics`. Every
     /// mail the use cases send goes through here, and takes one from its recipient's budget
     /// ([`MAIL_PER_RECIPIENT_PER_DAY`], issue 24): past it the mail is deferred (a transient
@@ -486,6 +477,20 @@ impl App {
         };
         self.metrics.mail_delivery(outcome, started.elapsed());
         result
+    }
+}
+
+impl Operations<'_> {
+    /// The `/metrics` text: this instance's counters and the work gauges read now.
+    pub async fn metrics_text(&self) -> Result<String, AppError> {
+        let counts = self.store.work_counts().await?;
+        Ok(self.metrics.render(&counts))
+    }
+}
+
+impl Operations<'_> {
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 

@@ -3,7 +3,8 @@
 //! `smartcore ops` commands act as the operator of the installation.
 
 use crate::ErrorCode;
-use crate::{Actor, App, AppError};
+use crate::Operations;
+use crate::{Actor, AppError};
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
 use smartcore_identity::{ConnectorError, ConnectorKind};
 use smartcore_storage::{RemovalOutcome, RemovalRecord, StoreError};
@@ -98,7 +99,24 @@ pub struct SyncFailure {
     pub reason: Option<String>,
 }
 
-impl App {
+impl Operations<'_> {
+    /// `smartcore migrate`: the versions of the migrations applied (opening the service
+    /// applies any missing one).
+    pub async fn applied_migrations(
+        &self,
+    ) -> Result<Vec<i64>, impl std::error::Error + Send + Sync + 'static> {
+        self.store.applied_migrations().await
+    }
+
+    /// `smartcore backup`: a consistent copy of a running SQLite database in `file`, which opens
+    /// as one; refused for PostgreSQL, pointing to `pg_dump`.
+    pub async fn backup_to(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<(), impl std::error::Error + Send + Sync + 'static> {
+        self.store.backup_to(file).await
+    }
+
     fn check_operator(&self, who: Operator<'_>) -> Result<(), AppError> {
         match who {
             Operator::Staff(actor) => self.require_staff(actor),

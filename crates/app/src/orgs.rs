@@ -1,6 +1,7 @@
 //! Organisations and their members: creation, membership, CSV import, and who may manage what.
 
 use crate::ErrorCode;
+use crate::{Accounts, Operations};
 use crate::{Actor, App, AppError};
 use smartcore_domain::{Access, EmailAddress, OrgId, PersonName, Role};
 use smartcore_storage::{ImportRow, OrgRecord, StoreError, UserRecord};
@@ -39,7 +40,12 @@ pub const MAX_REPORTED_REJECTIONS: usize = 1000;
 /// import's memory flat whatever the file's size.
 const IMPORT_BATCH: usize = 20_000;
 
-impl App {
+impl Operations<'_> {
+    /// How many members the organisation has (the demo's summary).
+    pub async fn member_count(&self, org_id: &OrgId) -> Result<i64, AppError> {
+        Ok(self.store.member_count(org_id).await?)
+    }
+
     pub async fn create_org(&self, name: &str) -> Result<OrgRecord, AppError> {
         let name = PersonName::parse(name).map_err(|e| {
             AppError::invalid(
@@ -113,7 +119,7 @@ impl App {
         email: &str,
         role: Role,
     ) -> Result<UserRecord, AppError> {
-        let user = self.user_by_email(email).await?;
+        let user = self.accounts().user_by_email(email).await?;
         self.store
             .put_membership(&org.org_id(), &user, role, self.now())
             .await?;
@@ -138,7 +144,7 @@ impl App {
         let mut report = ImportReport::default();
         // One batch waiting for the writer: it writes while the next one is read.
         let (batches, mut to_write) = tokio::sync::mpsc::channel::<Vec<ImportRow>>(1);
-        let app = self.clone();
+        let app = App::clone(self);
         let writer = tokio::spawn(async move {
             let mut written = 0;
             while let Some(batch) = to_write.recv().await {
@@ -186,7 +192,9 @@ impl App {
         progress(report.rows_read);
         Ok(report)
     }
+}
 
+impl Accounts<'_> {
     /// The organisations a user belongs to, for the switcher.
     pub async fn organisations_of(&self, actor: &Actor) -> Result<Vec<OrgSummary>, AppError> {
         let memberships = self.store.memberships_of(&actor.user_id).await?;
@@ -199,19 +207,27 @@ impl App {
             })
             .collect())
     }
+}
 
-    /// The actor's access to the organisation named by `org` (an id from a URL).
-    pub async fn access(&self, actor: &Actor, org: &str) -> Result<(OrgId, Access), AppError> {
-        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
-        let role = self.store.role_in(&org_id, &actor.user_id).await?;
-        Ok((org_id, Access::from_membership(role)))
-    }
-
+impl App {
     /// R1: the organisation, if the actor administers it; 403 for members, 404 for others.
-    pub async fn admin_org(&self, actor: &Actor, org: &str) -> Result<OrgId, AppError> {
+    pub(crate) async fn admin_org(&self, actor: &Actor, org: &str) -> Result<OrgId, AppError> {
         let (org_id, access) = self.access(actor, org).await?;
         access.require_admin()?;
         Ok(org_id)
+    }
+}
+
+impl App {
+    /// The actor's access to the organisation named by `org` (an id from a URL).
+    pub(crate) async fn access(
+        &self,
+        actor: &Actor,
+        org: &str,
+    ) -> Result<(OrgId, Access), AppError> {
+        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        let role = self.store.role_in(&org_id, &actor.user_id).await?;
+        Ok((org_id, Access::from_membership(role)))
     }
 }
 

@@ -9,7 +9,8 @@
 //! again then too.
 
 use crate::ErrorCode;
-use crate::{Actor, App, AppError};
+use crate::Setup;
+use crate::{Actor, AppError};
 use smartcore_domain::DomainStatus;
 use smartcore_domain::SsoStatus;
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
@@ -68,13 +69,35 @@ pub enum SsoInput {
     },
 }
 
+/// One signing certificate of the configuration, as shown back.
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    pub fingerprint_sha256: String,
+    pub subject: String,
+    /// Unix milliseconds.
+    pub not_before: i64,
+    /// Unix milliseconds.
+    pub not_after: i64,
+}
+
+impl From<CertificateRecord> for CertificateView {
+    fn from(r: CertificateRecord) -> Self {
+        CertificateView {
+            fingerprint_sha256: r.fingerprint_sha256,
+            subject: r.subject,
+            not_before: r.not_before,
+            not_after: r.not_after,
+        }
+    }
+}
+
 /// The stored configuration, as shown back.
 #[derive(Debug, Clone)]
 pub struct SsoView {
     pub status: SsoStatus,
     pub idp_entity_id: Option<String>,
     pub idp_sso_url: Option<String>,
-    pub certificates: Vec<CertificateRecord>,
+    pub certificates: Vec<CertificateView>,
     /// The metadata URL the configuration is kept current from, and how its fetches went.
     pub metadata_url: Option<crate::metadata_refresh::MetadataSourceView>,
 }
@@ -84,7 +107,7 @@ const MAX_RECHECK: Duration = Duration::from_secs(6 * 3600);
 /// After this many look-ups without the record, a domain is shown as failed (re-checks go on).
 const CHECKS_BEFORE_FAILED: i64 = 5;
 
-impl App {
+impl Setup<'_> {
     pub async fn add_domain(
         &self,
         actor: &Actor,
@@ -342,7 +365,10 @@ impl App {
             .iter()
             .max_by_key(|c| c.not_after)
             .map(|c| (c.fingerprint_sha256.as_str(), c.not_after));
-        let renewed = self.notify_renewals(org_id.as_str(), now, newest).await?;
+        let renewed = self
+            .trust()
+            .notify_renewals(org_id.as_str(), now, newest)
+            .await?;
         if renewed > 0 {
             tracing::info!(org = %org_id, renewed, "certificate renewal notices sent");
         }
@@ -361,7 +387,10 @@ impl App {
             status: org.sso_status,
             idp_entity_id: config.as_ref().map(|c| c.idp_entity_id.clone()),
             idp_sso_url: config.map(|c| c.idp_sso_url),
-            certificates: self.store.current_certificates(org_id).await?,
+            certificates: (self.store.current_certificates(org_id).await?)
+                .into_iter()
+                .map(CertificateView::from)
+                .collect(),
             metadata_url: self.metadata_source_view(org_id).await?,
         })
     }

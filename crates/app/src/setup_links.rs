@@ -5,6 +5,7 @@
 //! A link's token is `base64url(contact.org.expiry) "." base64url(HMAC-SHA256)`, keyed with a
 //! per-installation secret kept in the database so that every instance accepts every link.
 
+use crate::Setup;
 use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
 use smartcore_domain::AuditAction;
@@ -55,14 +56,7 @@ pub enum SetupLink {
     Refused(LinkRefused),
 }
 
-impl App {
-    /// Our service-provider entity ID and ACS URL for an organisation.
-    pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
-        let sp_entity_id = format!("{}/saml/{}", self.public_url, org_id);
-        let acs_url = format!("{sp_entity_id}/acs");
-        (sp_entity_id, acs_url)
-    }
-
+impl Setup<'_> {
     /// Our service-provider metadata for an organisation, public (it holds no secret), so an
     /// IT contact can give their identity provider a URL instead of copying values.
     pub async fn service_provider_metadata(&self, org: &str) -> Result<String, AppError> {
@@ -103,7 +97,7 @@ impl App {
                 org_name: org.name.clone(),
                 recipient_email: contact.email.to_string(),
                 recipient_name: contact.name.as_ref().map(|n| n.to_string()),
-                link_url: format!("{}/setup/{token}", self.public_url),
+                link_url: self.links.setup_link(&token),
                 expires_at: expires
                     .to_datetime()
                     .format(&time::format_description::well_known::Rfc2822)
@@ -189,5 +183,12 @@ impl App {
                 .any(|d| d.status == DomainStatus::Verified),
             expires_at,
         }))
+    }
+}
+
+impl App {
+    /// Our service-provider entity ID and ACS URL for an organisation.
+    pub(crate) fn service_provider(&self, org_id: &OrgId) -> (String, String) {
+        self.links.service_provider(org_id)
     }
 }

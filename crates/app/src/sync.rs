@@ -13,6 +13,7 @@
 //! are free again within one lease. Whatever a pass still holds when it ends (an outcome that
 //! could not be recorded) is released at once.
 
+use crate::Contacts;
 use crate::metrics::SyncOutcome;
 use crate::{App, AppError};
 use futures_util::StreamExt;
@@ -64,7 +65,7 @@ pub(crate) fn pass_owner(worker: &str) -> String {
     format!("{worker}#{}", PASSES.fetch_add(1, Ordering::Relaxed))
 }
 
-impl App {
+impl Contacts<'_> {
     /// One pass of the sync: registers up to `settings.batch` due contacts. Returns how many
     /// were handled (0 when nothing was due).
     pub async fn sync_once(&self, worker: &str, settings: SyncSettings) -> Result<usize, AppError> {
@@ -90,40 +91,6 @@ impl App {
         self.holding_leases(worker, settings.lease, work.boxed())
             .await;
         Ok(handled)
-    }
-
-    /// Runs `work` while renewing the leases `owner` holds every third of `lease`, then
-    /// releases whatever `owner` still holds, and returns what the work returned. A renewal
-    /// that fails (the database is briefly away) is logged; the lease then runs out and
-    /// another worker repeats the request with the same idempotency key, which the identity
-    /// side answers once (a reminder or welcome may then go out twice; that beats not at all).
-    ///
-    /// The work comes boxed: the passes' `for_each_concurrent` futures, passed generically,
-    /// lose the lifetimes the compiler needs to prove the worker task `Send`.
-    pub(crate) async fn holding_leases<T>(
-        &self,
-        owner: &str,
-        lease: Duration,
-        work: BoxFuture<'_, T>,
-    ) -> T {
-        let beat = async {
-            let every = (lease / 3).max(Duration::from_millis(100));
-            loop {
-                tokio::time::sleep(every).await;
-                let until = self.now().plus_millis(millis(lease));
-                if let Err(e) = self.store.renew_leases(owner, until).await {
-                    tracing::warn!(%owner, error = %e, "could not renew leases");
-                }
-            }
-        };
-        let done = tokio::select! {
-            done = work => done,
-            () = beat => unreachable!("the heartbeat only ends with the work"),
-        };
-        if let Err(e) = self.store.release_leases(owner).await {
-            tracing::warn!(%owner, error = %e, "could not release leases; they run out instead");
-        }
-        done
     }
 
     /// Whether `job` must wait for an identity-side removal before registering (issue 24):
@@ -408,5 +375,41 @@ impl App {
             > 0
         {}
         Ok(())
+    }
+}
+
+impl App {
+    /// Runs `work` while renewing the leases `owner` holds every third of `lease`, then
+    /// releases whatever `owner` still holds, and returns what the work returned. A renewal
+    /// that fails (the database is briefly away) is logged; the lease then runs out and
+    /// another worker repeats the request with the same idempotency key, which the identity
+    /// side answers once (a reminder or welcome may then go out twice; that beats not at all).
+    ///
+    /// The work comes boxed: the passes' `for_each_concurrent` futures, passed generically,
+    /// lose the lifetimes the compiler needs to prove the worker task `Send`.
+    pub(crate) async fn holding_leases<T>(
+        &self,
+        owner: &str,
+        lease: Duration,
+        work: BoxFuture<'_, T>,
+    ) -> T {
+        let beat = async {
+            let every = (lease / 3).max(Duration::from_millis(100));
+            loop {
+                tokio::time::sleep(every).await;
+                let until = self.now().plus_millis(millis(lease));
+                if let Err(e) = self.store.renew_leases(owner, until).await {
+                    tracing::warn!(%owner, error = %e, "could not renew leases");
+                }
+            }
+        };
+        let done = tokio::select! {
+            done = work => done,
+            () = beat => unreachable!("the heartbeat only ends with the work"),
+        };
+        if let Err(e) = self.store.release_leases(owner).await {
+            tracing::warn!(%owner, error = %e, "could not release leases; they run out instead");
+        }
+        done
     }
 }

@@ -1,9 +1,10 @@
 //! API tokens: named, optionally expiring, revocable, at most [`MAX_TOKENS_PER_USER`] a user;
 //! only their SHA-256 is stored, and a resolved token is remembered for [`TOKEN_CACHE_TTL`].
 
+use crate::Accounts;
+use crate::AppError;
 use crate::ErrorCode;
 use crate::accounts::{Actor, disabled, random_secret, secret_hash};
-use crate::{App, AppError};
 use smartcore_domain::{Timestamp, UserId};
 use smartcore_storage::{ApiTokenRecord, NewApiToken, StoreError};
 
@@ -111,11 +112,11 @@ fn token_name(name: &str) -> Result<String, AppError> {
     Ok(name.to_owned())
 }
 
-impl App {
+impl Accounts<'_> {
     /// Creates an API token acting as the user with this address, named "CLI token", without
     /// expiry; the value is shown once. For tests and benchmarks in the same process (whose
     /// clocks may run months ahead); nothing a user or operator reaches calls it: the CLI's
-    /// `token create` is [`App::create_token_for`], with the default expiry.
+    /// `token create` is [`Accounts::create_token_for`], with the default expiry.
     pub async fn create_api_token(&self, email: &str) -> Result<String, AppError> {
         let user = self.user_by_email(email).await?;
         if user.is_disabled() {

@@ -26,6 +26,7 @@
 //! told once. A contact whose mail was rejected, or who said "not me", is not *reachable*: the
 //! advice to have at least two contacts counts reachable ones only.
 
+use crate::Trust;
 use crate::signing::LinkKind;
 use crate::sync::{millis, pass_owner};
 use crate::{Actor, App, AppError};
@@ -33,12 +34,11 @@ use futures_util::future::FutureExt;
 use smartcore_domain::AuditAction;
 use smartcore_domain::DeliveryStatus;
 use smartcore_domain::MailKind;
-use smartcore_domain::{ContactId, ItContact, OrgId, Quota, SyncStatus, Timestamp, signed_link};
+use smartcore_domain::{ContactId, ItContact, OrgId, SyncStatus, Timestamp, signed_link};
 use smartcore_mail::{
-    AdminNoticeMail, CertificateReminderMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail,
-    admin_notice, as_test_alert, certificate_reminder, reconfirm, welcome, with_not_me_link,
+    AdminNoticeMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail, admin_notice, reconfirm,
+    welcome, with_not_me_link,
 };
-use smartcore_storage::quota::Counter;
 use smartcore_storage::{Delivery, DeliveryOutcome, TrustMailJob, TrustRecord};
 use std::collections::HashMap;
 
@@ -48,9 +48,6 @@ pub const CONTACT_LINK_LIFETIME: time::Duration = time::Duration::days(30);
 pub const UNCONFIRMED_AFTER: time::Duration = time::Duration::days(30);
 /// The default of `SMARTCORE_RECONFIRM_DAYS`.
 pub const DEFAULT_RECONFIRM_DAYS: u32 = 180;
-/// Test alerts an organisation may send per [`TEST_ALERT_WINDOW`] (one per recipient).
-pub const TEST_ALERTS_PER_WINDOW: i64 = 5;
-pub const TEST_ALERT_WINDOW: time::Duration = time::Duration::hours(1);
 /// A welcome the mail server did not take is tried again after this long.
 const WELCOME_RETRY_MS: i64 = 5 * 60 * 1000;
 /// Rows taken per pass of the trust worker.
@@ -74,14 +71,6 @@ impl LinkPurpose {
         match self {
             LinkPurpose::NotMe => "notme",
             LinkPurpose::Confirm => "confirm",
-        }
-    }
-
-    /// The path under which the link opens.
-    pub fn path(self) -> &'static str {
-        match self {
-            LinkPurpose::NotMe => "/contact/not-me/",
-            LinkPurpose::Confirm => "/contact/confirm/",
         }
     }
 }
@@ -186,14 +175,6 @@ impl TrustOverview {
     }
 }
 
-/// What a test-alert request did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct TestAlertReport {
-    pub sent: usize,
-    pub deferred: usize,
-    pub rejected: usize,
-}
-
 fn trust_of(
     c: &ItContact,
     t: Option<&TrustRecord>,
@@ -278,7 +259,7 @@ fn trust_of_contacts(
     overview
 }
 
-impl App {
+impl Trust<'_> {
     /// The link of `purpose` for a contact, valid 30 days from now.
     pub(crate) fn contact_link(
         &self,
@@ -290,24 +271,7 @@ impl App {
         let expires = self.now().plus_millis(ms(CONTACT_LINK_LIFETIME));
         let expiry = expires.unix_millis().to_string();
         let token = signed_link::seal(key, &[purpose.tag(), contact_id, org_id, &expiry]);
-        format!("{}{}{token}", self.public_url, purpose.path())
-    }
-
-    /// A message to a contact with its "Not me" link added.
-    pub(crate) fn for_contact(
-        &self,
-        key: &[u8],
-        mail: OutgoingMail,
-        org_id: &str,
-        contact_id: &str,
-    ) -> OutgoingMail {
-        let url = self.contact_link(key, LinkPurpose::NotMe, org_id, contact_id);
-        with_not_me_link(mail, &url)
-    }
-
-    /// The key for [`App::for_contact`], read once per send-out.
-    pub(crate) async fn not_me_key(&self) -> Result<Vec<u8>, AppError> {
-        self.link_key(LinkKind::Contact).await
+        self.links.contact_link(purpose, &token)
     }
 
     /// Checks a contact link: the organisation and contact it names, or why it does not open.
@@ -474,7 +438,8 @@ impl App {
     }
 
     /// The trust state of the contacts of a list already read (and its access checked) with
-    /// [`App::list_contacts`], which read their trust records with them: no query of its own.
+    /// [`crate::Contacts::list_contacts`], which read their trust records with them: no query
+    /// of its own.
     pub async fn trust_of_listed(
         &self,
         list: &crate::ContactListView,
@@ -482,7 +447,7 @@ impl App {
         Ok(trust_of_contacts(&list.contacts, &list.trust, self.now()))
     }
 
-    async fn send_recorded(
+    pub(crate) async fn send_recorded(
         &self,
         mail: &OutgoingMail,
         org_id: &str,
@@ -531,10 +496,7 @@ impl App {
                 recipient_name: Some(admin.name.clone()),
                 subject: subject.to_owned(),
                 paragraphs: paragraphs.clone(),
-                settings_url: format!(
-                    "{}/orgs/{}/settings/authentication",
-                    self.public_url, org_id
-                ),
+                settings_url: self.links.authentication_settings(org_id.as_str()),
             });
             if let DeliveryOutcome::Sent { .. } = self
                 .send_recorded(&mail, org_id.as_str(), None, MailKind::AdminNotice)
@@ -697,122 +659,28 @@ impl App {
         )
         .await
     }
+}
 
-    /// Sends a test alert to one contact (`contact`) or to all of them: a message that looks
-    /// like a real certificate reminder (about the organisation's soonest-expiring certificate,
-    /// or an example when none is configured), marked as a test. Its delivery is recorded like a
-    /// real one, so a rejection shows on the contact. At most [`TEST_ALERTS_PER_WINDOW`]
-    /// messages per organisation per hour: beyond that `RateLimited`.
-    pub async fn send_test_alerts(
+impl App {
+    /// A message to a contact with its "Not me" link added.
+    pub(crate) fn for_contact(
         &self,
-        actor: &Actor,
-        org: &str,
-        contact: Option<&str>,
-    ) -> Result<TestAlertReport, AppError> {
-        let org_id = self.admin_org(actor, org).await?;
-        let contacts = match contact {
-            Some(id) => {
-                let id = ContactId::parse(id).ok_or(AppError::NotFound)?;
-                vec![self.store.contact(&org_id, &id).await?]
-            }
-            None => self.store.contacts(&org_id).await?,
-        };
-        if contacts.is_empty() {
-            return Ok(TestAlertReport::default());
-        }
-        let now = self.now();
-        let count = contacts.len() as i64;
-        if count > TEST_ALERTS_PER_WINDOW {
-            self.metrics.limit_refusal("test_alerts");
-            return Err(AppError::RateLimited {
-                retry_after_secs: (ms(TEST_ALERT_WINDOW) / 1000) as u64,
-            });
-        }
-        let quota = Quota::new(TEST_ALERTS_PER_WINDOW as u32, ms(TEST_ALERT_WINDOW));
-        let counter = Counter::TestAlerts {
-            org_id: org_id.as_str(),
-        };
-        self.take_quota(&org_id, counter, quota, count as u32, "test_alerts")
-            .await?;
-        let org_record = self.store.org(&org_id).await?;
-        let requested_by = self
-            .store
-            .user(&actor.user_id)
-            .await
-            .map(|u| u.name)
-            .unwrap_or_else(|_| "an administrator".to_owned());
-        let certificate = self
-            .store
-            .current_certificates(&org_id)
-            .await?
-            .into_iter()
-            .next();
-        let (subject, fingerprint, not_after) = match certificate {
-            Some(c) => (c.subject, c.fingerprint_sha256, c.not_after),
-            None => (
-                "CN=example certificate (none configured yet)".to_owned(),
-                "(none configured yet)".to_owned(),
-                now.plus_millis(30 * 86_400_000).unix_millis(),
-            ),
-        };
-        let not_after_at = Timestamp::from_unix_millis(not_after).to_datetime();
-        let time_left = smartcore_mail::TimeLeft::between(now.unix_millis(), not_after);
-        let key = self.link_key(LinkKind::Contact).await?;
-        let in_use = self
-            .certificate_use_words(org_id.as_str(), &fingerprint)
-            .await;
-        let mut report = TestAlertReport::default();
-        for c in contacts {
-            let mail = certificate_reminder(&CertificateReminderMail {
-                org_name: org_record.name.clone(),
-                recipient_email: c.email.to_string(),
-                recipient_name: c.name.as_ref().map(|n| n.to_string()),
-                certificate_subject: subject.clone(),
-                fingerprint_sha256: fingerprint.clone(),
-                not_after: crate::alerts::people_date(not_after_at),
-                time_left,
-                settings_url: format!("{}/orgs/{}/settings/sso", self.public_url, org_id),
-                in_use: in_use.clone(),
-            });
-            let mail = as_test_alert(mail, &requested_by);
-            let mail = self.for_contact(&key, mail, org_id.as_str(), c.id.as_str());
-            let outcome = self
-                .send_recorded(
-                    &mail,
-                    org_id.as_str(),
-                    Some(c.id.as_str()),
-                    MailKind::TestAlert,
-                )
-                .await?;
-            let error = match &outcome {
-                DeliveryOutcome::Sent { .. } => {
-                    report.sent += 1;
-                    None
-                }
-                DeliveryOutcome::Deferred { error } => {
-                    report.deferred += 1;
-                    Some(error.as_str())
-                }
-                DeliveryOutcome::Rejected { error } => {
-                    report.rejected += 1;
-                    Some(error.as_str())
-                }
-            };
-            self.store
-                .record_test_alert(&org_id, c.id.as_str(), self.now(), outcome.status(), error)
-                .await?;
-        }
-        self.store
-            .record_audit(smartcore_storage::AuditEntry {
-                org_id: Some(&org_id),
-                at: now,
-                actor: actor.user_id.as_str(),
-                action: AuditAction::TestAlertSent,
-                target: contact.or(Some(org_id.as_str())),
-                details: serde_json::to_value(&report).unwrap_or_default(),
-            })
-            .await?;
-        Ok(report)
+        key: &[u8],
+        mail: OutgoingMail,
+        org_id: &str,
+        contact_id: &str,
+    ) -> OutgoingMail {
+        let url = self
+            .trust()
+            .contact_link(key, LinkPurpose::NotMe, org_id, contact_id);
+        with_not_me_link(mail, &url)
+    }
+}
+
+impl App {
+    /// The key for [`App::for_contact`], read once per send-out.
+    pub(crate) async fn not_me_key(&self) -> Result<Vec<u8>, AppError> {
+        self.link_key(LinkKind::Contact).await
     }
 }
 

@@ -6,8 +6,9 @@
 //! the function the sweep calls, applied now and at each coming threshold's moment, so the
 //! preview and the sweep cannot differ (a test checks a simulated 90 days, day by day).
 
+use crate::Trust;
 use crate::alerts::{Decision, reminder_decision};
-use crate::{Actor, App, AppError};
+use crate::{Actor, AppError};
 use smartcore_domain::Timestamp;
 use smartcore_sso::{Threshold, current_threshold};
 use smartcore_storage::{DueCertificate, ReminderRecipient, ReminderState};
@@ -76,7 +77,7 @@ impl Upcoming {
     }
 }
 
-impl App {
+impl Trust<'_> {
     /// The upcoming reminders of an organisation (administrators only).
     pub async fn upcoming_reminders(&self, actor: &Actor, org: &str) -> Result<Upcoming, AppError> {
         let org_id = self.admin_org(actor, org).await?;

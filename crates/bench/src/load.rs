@@ -16,6 +16,9 @@ use tokio::sync::oneshot;
 /// a loopback port by the real router and server (`smartcore::server`, default limits).
 pub struct Fixture {
     pub app: App,
+    /// The database itself, opened on its own for what no use case does (the floors' reads
+    /// and writes, a search's plan).
+    pub store: smartcore_storage::Store,
     pub base_url: String,
     pub org_id: String,
     pub token: String,
@@ -27,7 +30,8 @@ pub struct Fixture {
 impl Fixture {
     pub async fn build(url: &str, members: u64) -> anyhow::Result<Fixture> {
         let app = db::open(url).await?;
-        let org = app.create_org("Bench").await?;
+        let store = smartcore_storage::Store::connect(url).await?;
+        let org = app.operations().create_org("Bench").await?;
         let rows = (0..members).map(|i| {
             Ok(smartcore_app::MemberRow {
                 line: i + 1,
@@ -36,32 +40,38 @@ impl Fixture {
                 role: Some("member".into()),
             })
         });
-        app.import_members(&org, rows, |_| {}).await?;
-        app.create_user(
-            "bench-admin@bench.example",
-            Some("Bench Admin"),
-            None,
-            false,
-        )
-        .await?;
-        app.add_member(
-            &org,
-            "bench-admin@bench.example",
-            smartcore_domain::Role::Admin,
-        )
-        .await?;
-        let token = app.create_api_token("bench-admin@bench.example").await?;
-        let actor = app.bearer_actor(&token).await?;
-        for i in 0..10 {
-            app.add_contact(
-                &actor,
-                &org.id,
-                AddContact::Manual {
-                    email: format!("it{i}@bench.example"),
-                    name: Some(format!("IT {i}")),
-                },
+        app.operations().import_members(&org, rows, |_| {}).await?;
+        app.accounts()
+            .create_user(
+                "bench-admin@bench.example",
+                Some("Bench Admin"),
+                None,
+                false,
             )
             .await?;
+        app.operations()
+            .add_member(
+                &org,
+                "bench-admin@bench.example",
+                smartcore_domain::Role::Admin,
+            )
+            .await?;
+        let token = app
+            .accounts()
+            .create_api_token("bench-admin@bench.example")
+            .await?;
+        let actor = app.accounts().bearer_actor(&token).await?;
+        for i in 0..10 {
+            app.contacts()
+                .add_contact(
+                    &actor,
+                    &org.id,
+                    AddContact::Manual {
+                        email: format!("it{i}@bench.example"),
+                        name: Some(format!("IT {i}")),
+                    },
+                )
+                .await?;
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
@@ -81,6 +91,7 @@ impl Fixture {
         });
         Ok(Fixture {
             app,
+            store,
             base_url,
             org_id: org.id,
             token,
@@ -171,7 +182,7 @@ pub async fn run(connections: u32, seconds: u32) -> anyhow::Result<()> {
 
         // The two floors, served side by side in this process.
         let org_id = OrgId::parse(&fixture.org_id).expect("generated id");
-        let store = fixture.app.store().clone();
+        let store = fixture.store.clone();
         let admin = fixture.admin.clone();
         let floors = Router::new()
             .route(
@@ -358,9 +369,14 @@ pub async fn run_add_remove(clients: usize, seconds: u32) -> anyhow::Result<()> 
     let admin = "bench-admin@bench.example";
     let mut orgs = Vec::with_capacity(clients * ORGS_PER_CLIENT);
     for i in 0..clients * ORGS_PER_CLIENT {
-        let org = fixture.app.create_org(&format!("Bench {i}")).await?;
+        let org = fixture
+            .app
+            .operations()
+            .create_org(&format!("Bench {i}"))
+            .await?;
         fixture
             .app
+            .operations()
             .add_member(&org, admin, smartcore_domain::Role::Admin)
             .await?;
         orgs.push(org.id);
@@ -372,7 +388,7 @@ pub async fn run_add_remove(clients: usize, seconds: u32) -> anyhow::Result<()> 
 
     // The floor: a bare handler running one write of an organisation's row (its lock and a
     // commit), as each add and remove does at least once.
-    let store = fixture.app.store().clone();
+    let store = fixture.store.clone();
     let floor = Router::new().route(
         "/write/{org}",
         axum::routing::post(

@@ -50,21 +50,24 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         let app = &fixture.app;
-        let org = app.find_org(&fixture.org_id).await?;
-        app.create_user(
-            "members-admin@bench.example",
-            Some("Members Admin"),
-            Some("a long enough password"),
-            false,
-        )
-        .await?;
-        app.add_member(
-            &org,
-            "members-admin@bench.example",
-            smartcore_domain::Role::Admin,
-        )
-        .await?;
+        let org = app.operations().find_org(&fixture.org_id).await?;
+        app.accounts()
+            .create_user(
+                "members-admin@bench.example",
+                Some("Members Admin"),
+                Some("a long enough password"),
+                false,
+            )
+            .await?;
+        app.operations()
+            .add_member(
+                &org,
+                "members-admin@bench.example",
+                smartcore_domain::Role::Admin,
+            )
+            .await?;
         let session = app
+            .accounts()
             .sign_in("members-admin@bench.example", "a long enough password")
             .await?;
         let cookie = format!("smartcore_session={}", session.token);

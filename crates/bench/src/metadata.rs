@@ -91,27 +91,35 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
         let start = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
         let clock = Arc::new(ManualClock::new(start));
         let app = smartcore::open_with_clock(&config, clock.clone()).await?;
-        app.create_user(
-            "bench-admin@bench.example",
-            Some("Bench Admin"),
-            None,
-            false,
-        )
-        .await?;
-        let token = app.create_api_token("bench-admin@bench.example").await?;
-        let actor = app.bearer_actor(&token).await?;
+        app.accounts()
+            .create_user(
+                "bench-admin@bench.example",
+                Some("Bench Admin"),
+                None,
+                false,
+            )
+            .await?;
+        let token = app
+            .accounts()
+            .create_api_token("bench-admin@bench.example")
+            .await?;
+        let actor = app.accounts().bearer_actor(&token).await?;
         idp.rotated.store(false, Ordering::Relaxed);
         // Set-up: every organisation configured from its URL (the first fetch of each).
         let setup = Instant::now();
         let mut ids = Vec::with_capacity(orgs);
         for o in 0..orgs {
-            let org = app.create_org(&format!("Bench {o:05}")).await?;
-            app.add_member(
-                &org,
-                "bench-admin@bench.example",
-                smartcore_domain::Role::Admin,
-            )
-            .await?;
+            let org = app
+                .operations()
+                .create_org(&format!("Bench {o:05}"))
+                .await?;
+            app.operations()
+                .add_member(
+                    &org,
+                    "bench-admin@bench.example",
+                    smartcore_domain::Role::Admin,
+                )
+                .await?;
             ids.push(org.id);
         }
         use futures_util::StreamExt;
@@ -120,14 +128,15 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
                 .map(|(i, id)| {
                     let (app, actor, base) = (&app, &actor, &base);
                     async move {
-                        app.configure_sso(
-                            actor,
-                            id,
-                            SsoInput::Url {
-                                url: format!("{base}/m/{i}"),
-                            },
-                        )
-                        .await?;
+                        app.setup()
+                            .configure_sso(
+                                actor,
+                                id,
+                                SsoInput::Url {
+                                    url: format!("{base}/m/{i}"),
+                                },
+                            )
+                            .await?;
                         Ok(())
                     }
                 })
@@ -145,7 +154,7 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
             let started = Instant::now();
             let (mut unchanged, mut changed, mut failed) = (0, 0, 0);
             loop {
-                let report = app.refresh_due_metadata("bench", 500).await?;
+                let report = app.setup().refresh_due_metadata("bench", 500).await?;
                 if report.claimed == 0 {
                     break;
                 }
@@ -174,7 +183,7 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
             "{:<11} (set-up: {orgs} first fetches through configure_sso in {setup_secs:.1} s)",
             ""
         );
-        app.store().close().await;
+        app.close().await;
     }
     hostile().await
 }
@@ -186,13 +195,14 @@ async fn hostile() -> anyhow::Result<()> {
     let database = db::fresh(db::Kind::Sqlite).await?;
     let fixture = crate::load::Fixture::build(&database.url, 100).await?;
     let app = &fixture.app;
-    let hostile_org = app.create_org("Hostile").await?;
-    app.add_member(
-        &hostile_org,
-        "bench-admin@bench.example",
-        smartcore_domain::Role::Admin,
-    )
-    .await?;
+    let hostile_org = app.operations().create_org("Hostile").await?;
+    app.operations()
+        .add_member(
+            &hostile_org,
+            "bench-admin@bench.example",
+            smartcore_domain::Role::Admin,
+        )
+        .await?;
     let attributes = format!(
         r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" {}/>"#,
         (0..80_000)

@@ -8,27 +8,31 @@ use std::time::Instant;
 pub async fn run(renders: usize) -> anyhow::Result<()> {
     let database = db::fresh(db::Kind::Sqlite).await?;
     let app = db::open(&database.url).await?;
-    let org = app.create_org("Page Bench").await?;
-    app.create_user(
-        "page-admin@bench.example",
-        Some("Page Admin"),
-        Some("a long enough password"),
-        false,
-    )
-    .await?;
-    app.add_member(
-        &org,
-        "page-admin@bench.example",
-        smartcore_domain::Role::Admin,
-    )
-    .await?;
+    let org = app.operations().create_org("Page Bench").await?;
+    app.accounts()
+        .create_user(
+            "page-admin@bench.example",
+            Some("Page Admin"),
+            Some("a long enough password"),
+            false,
+        )
+        .await?;
+    app.operations()
+        .add_member(
+            &org,
+            "page-admin@bench.example",
+            smartcore_domain::Role::Admin,
+        )
+        .await?;
     let session = app
+        .accounts()
         .sign_in("page-admin@bench.example", "a long enough password")
         .await?;
     for i in 0..20 {
         let name = Some(format!("IT Contact {i} <b>&</b>"));
         let email = format!("it{i}@bench.example");
-        app.add_contact(&session.actor, &org.id, AddContact::Manual { email, name })
+        app.contacts()
+            .add_contact(&session.actor, &org.id, AddContact::Manual { email, name })
             .await?;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

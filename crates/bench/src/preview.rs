@@ -20,23 +20,29 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
         let outbox = db::temp_dir("outbox");
         let outbox_dir = outbox.0.display().to_string();
         let app = db::open_with(&database.url, &[("SMARTCORE_OUTBOX_DIR", &outbox_dir)]).await?;
-        let org = app.create_org("Preview Bench").await?;
+        let org = app.operations().create_org("Preview Bench").await?;
         let org_id = OrgId::parse(&org.id).expect("generated");
-        app.store().set_sso_status(&org_id, "enabled").await?;
-        app.create_user(
-            "preview-admin@bench.example",
-            Some("Preview Admin"),
-            Some("a long enough password"),
-            false,
-        )
-        .await?;
-        app.add_member(
-            &org,
-            "preview-admin@bench.example",
-            smartcore_domain::Role::Admin,
-        )
-        .await?;
+        smartcore_storage::Store::connect(&database.url)
+            .await?
+            .set_sso_status(&org_id, "enabled")
+            .await?;
+        app.accounts()
+            .create_user(
+                "preview-admin@bench.example",
+                Some("Preview Admin"),
+                Some("a long enough password"),
+                false,
+            )
+            .await?;
+        app.operations()
+            .add_member(
+                &org,
+                "preview-admin@bench.example",
+                smartcore_domain::Role::Admin,
+            )
+            .await?;
         let session = app
+            .accounts()
             .sign_in("preview-admin@bench.example", "a long enough password")
             .await?;
         let now = app.now().unix_millis();
@@ -70,14 +76,17 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .execute(&pool)
             .await?;
         }
-        let mut report = app.sweep_certificates().await?;
-        app.deliver_queued_reminders(&mut report).await?;
+        let mut report = app.trust().sweep_certificates().await?;
+        app.trust().deliver_queued_reminders(&mut report).await?;
         anyhow::ensure!(report.sent == 40, "{report:?}");
         let mut times = Vec::with_capacity(calls);
         let mut recipients = 0;
         for _ in 0..calls {
             let started = Instant::now();
-            let upcoming = app.upcoming_reminders(&session.actor, &org.id).await?;
+            let upcoming = app
+                .trust()
+                .upcoming_reminders(&session.actor, &org.id)
+                .await?;
             times.push(started.elapsed().as_micros());
             recipients = upcoming
                 .certificates

@@ -60,11 +60,17 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
     for kind in db::kinds().await {
         let database = db::fresh(kind).await?;
         let app = db::open(&database.url).await?;
+        let store = smartcore_storage::Store::connect(&database.url).await?;
         let now = app.now();
         let period = 180 * DAY;
         let mut orgs = Vec::new();
         for i in 0..100 {
-            orgs.push(app.create_org(&format!("Reconfirm {i}")).await?.id);
+            orgs.push(
+                app.operations()
+                    .create_org(&format!("Reconfirm {i}"))
+                    .await?
+                    .id,
+            );
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;
         let started = Instant::now();
@@ -100,14 +106,13 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
 
         let due = stored.div_ceil(due_every);
         let started = Instant::now();
-        let taken = app
-            .store()
+        let taken = store
             .take_reconfirmations(now, period, i64::try_from(due)? + 1)
             .await?;
         let pass = started.elapsed().as_secs_f64();
         anyhow::ensure!(taken.len() as u64 == due, "{} taken", taken.len());
         let started = Instant::now();
-        let again = app.store().take_reconfirmations(now, period, 100).await?;
+        let again = store.take_reconfirmations(now, period, 100).await?;
         let empty = started.elapsed().as_secs_f64() * 1000.0;
         anyhow::ensure!(again.is_empty(), "{} taken twice", again.len());
         println!(

@@ -76,7 +76,7 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
                 percentile(&samples, 100.0)
             );
             println!(
-                "  (the fixture's import through App::import_members: {members} members in {built:.1} s, {:.0} rows/s)",
+                "  (the fixture's import through Operations::import_members: {members} members in {built:.1} s, {:.0} rows/s)",
                 members as f64 / built
             );
             println!(
@@ -89,8 +89,7 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
                 times.sort_unstable();
                 // The same search once more, through the store, for its plan.
                 let answer = fixture
-                    .app
-                    .store()
+                    .store
                     .search_members(&org, WORDS[i], 20, smartcore_app::SEARCH_COUNT_CAP)
                     .await?;
                 println!(

@@ -17,12 +17,12 @@
 //!   what the database and HTTP add.
 //! - **where the time goes**: `verify_signature_only`, the XML parse, the two
 //!   canonicalisations and a certificate parse (p50 each); the ACS with one client over HTTP
-//!   and `App::sso_acs` called directly (no HTTP); this process's CPU time per sign-in over the
+//!   and `SsoSignIn::sso_acs` called directly (no HTTP); this process's CPU time per sign-in over the
 //!   loaded run (service and clients share the process, so read it beside the cores used).
 //!
 //! The identity provider is played here: an RSA-2048 key (generated with the `rsa` crate, ring
 //! cannot generate RSA keys) and a self-signed certificate (rcgen) configured for the
-//! organisation through `App::configure_sso`. Every Response answers a real request: the
+//! organisation through `Setup::configure_sso`. Every Response answers a real request: the
 //! request ID is read from the AuthnRequest of `GET /sso/start?email=` (whose cookie the
 //! completion presents), and each Assertion has its own ID and an enveloped signature
 //! (exclusive C14N, RSA-SHA256, SHA-256 digest) computed with our canonicaliser and ring.
@@ -331,14 +331,16 @@ async fn fixture(url: &str, idp: &Idp, members: usize) -> anyhow::Result<Fixture
     let base_url = format!("http://{}", listener.local_addr()?);
     let app = db::open_with(url, &[("SMARTCORE_PUBLIC_URL", &base_url)]).await?;
     anyhow::ensure!(app.public_url() == base_url, "public URL not taken");
-    let org = app.create_org("SSO Bench").await?;
+    let org = app.operations().create_org("SSO Bench").await?;
     let admin = format!("admin@{DOMAIN}");
-    app.create_user(&admin, Some("Bench Admin"), None, false)
+    app.accounts()
+        .create_user(&admin, Some("Bench Admin"), None, false)
         .await?;
-    app.add_member(&org, &admin, smartcore_domain::Role::Admin)
+    app.operations()
+        .add_member(&org, &admin, smartcore_domain::Role::Admin)
         .await?;
-    let token = app.create_api_token(&admin).await?;
-    let actor = app.bearer_actor(&token).await?;
+    let token = app.accounts().create_api_token(&admin).await?;
+    let actor = app.accounts().bearer_actor(&token).await?;
     let rows = (0..members).map(|i| {
         Ok(smartcore_app::MemberRow {
             line: i as u64 + 1,
@@ -347,38 +349,41 @@ async fn fixture(url: &str, idp: &Idp, members: usize) -> anyhow::Result<Fixture
             role: Some("member".into()),
         })
     });
-    app.import_members(&org, rows, |_| {}).await?;
+    app.operations().import_members(&org, rows, |_| {}).await?;
 
     // A verified domain: added through the App, marked verified in the store (what a
     // successful DNS look-up does).
-    let domain = app.add_domain(&actor, &org.id, DOMAIN).await?;
+    let domain = app.setup().add_domain(&actor, &org.id, DOMAIN).await?;
     let org_id = org.org_id();
     let domain_id = smartcore_domain::DomainId::parse(&domain.id)
         .ok_or_else(|| anyhow::anyhow!("domain id"))?;
-    let record = app.store().domain(&org_id, &domain_id).await?;
-    app.store()
+    let store = smartcore_storage::Store::connect(url).await?;
+    let record = store.domain(&org_id, &domain_id).await?;
+    store
         .mark_domain_verified(&record, actor.user_id.as_str(), app.now())
         .await?;
-    app.add_contact(
-        &actor,
-        &org.id,
-        AddContact::Manual {
-            email: format!("it@{DOMAIN}"),
-            name: Some("IT".into()),
-        },
-    )
-    .await?;
-    app.configure_sso(
-        &actor,
-        &org.id,
-        SsoInput::Fields {
-            entity_id: IDP_ENTITY_ID.to_owned(),
-            sso_url: IDP_SSO_URL.to_owned(),
-            certificate_pem: idp.certificate_pem.clone(),
-        },
-    )
-    .await?;
-    app.enable_sso(&actor, &org.id).await?;
+    app.contacts()
+        .add_contact(
+            &actor,
+            &org.id,
+            AddContact::Manual {
+                email: format!("it@{DOMAIN}"),
+                name: Some("IT".into()),
+            },
+        )
+        .await?;
+    app.setup()
+        .configure_sso(
+            &actor,
+            &org.id,
+            SsoInput::Fields {
+                entity_id: IDP_ENTITY_ID.to_owned(),
+                sso_url: IDP_SSO_URL.to_owned(),
+                certificate_pem: idp.certificate_pem.clone(),
+            },
+        )
+        .await?;
+    app.setup().enable_sso(&actor, &org.id).await?;
 
     let router = smartcore_web::router(
         app.clone(),
@@ -676,7 +681,7 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
             anyhow::Ok(b)
         })?;
 
-        // Unloaded: one client over HTTP, then App::sso_acs called directly (no HTTP).
+        // Unloaded: one client over HTTP, then SsoSignIn::sso_acs called directly (no HTTP).
         let acs = format!("{}/saml/{}/acs", fixture.base_url, fixture.org_id);
         let forms: Arc<Vec<String>> = Arc::new(prepared.iter().map(|p| p.form.clone()).collect());
         let (mut serial_http, _, _) = {
@@ -690,11 +695,15 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
         let mut serial_app = Vec::with_capacity(serial);
         for p in &prepared[sign_ins + serial..] {
             let t = Instant::now();
-            let outcome = fixture.app.sso_acs(&fixture.org_id, &p.value, None).await?;
+            let outcome = fixture
+                .app
+                .sso_sign_in()
+                .sso_acs(&fixture.org_id, &p.value, None)
+                .await?;
             serial_app.push(t.elapsed());
             anyhow::ensure!(
                 matches!(outcome, smartcore_app::AcsOutcome::SignIn { .. }),
-                "App::sso_acs did not sign in: {outcome:?}"
+                "SsoSignIn::sso_acs did not sign in: {outcome:?}"
             );
         }
 
@@ -809,7 +818,7 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
         "cert parse",
         "ACS 1 client",
         "1 client p99",
-        "App::sso_acs",
+        "SsoSignIn::sso_acs",
         "CPU/sign-in",
         "cores used"
     );
@@ -817,7 +826,7 @@ pub async fn run(sign_ins: usize, clients: usize) -> anyhow::Result<()> {
         println!("{line}");
     }
     println!(
-        "(sig only = verify_signature_only; XML parse = roxmltree of the Response; 2x c14n = the Assertion and SignedInfo canonicalised; cert parse = one Certificate::from_der_base64 of the 2048-bit certificate, which verify does for KeyInfo, and x509-parses the configured one again for its key; ACS 1 client = POST /saml/{{org}}/acs with one client, {serial} sign-ins; App::sso_acs = the use case called directly, no HTTP, {serial} sign-ins; CPU/sign-in and cores used = this process's CPU time (service and clients together) over the loaded ACS run, per sign-in and per second of it; {cores} cores on this machine)"
+        "(sig only = verify_signature_only; XML parse = roxmltree of the Response; 2x c14n = the Assertion and SignedInfo canonicalised; cert parse = one Certificate::from_der_base64 of the 2048-bit certificate, which verify does for KeyInfo, and x509-parses the configured one again for its key; ACS 1 client = POST /saml/{{org}}/acs with one client, {serial} sign-ins; SsoSignIn::sso_acs = the use case called directly, no HTTP, {serial} sign-ins; CPU/sign-in and cores used = this process's CPU time (service and clients together) over the loaded ACS run, per sign-in and per second of it; {cores} cores on this machine)"
     );
     println!("targets: verify within 3x its cryptography; ACS p99 <= 10 ms on SQLite");
     Ok(())

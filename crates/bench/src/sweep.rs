@@ -47,11 +47,12 @@ pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<(
         let outbox_dir = outbox.0.display().to_string();
         let app = db::open_with(&database.url, &[("SMARTCORE_OUTBOX_DIR", &outbox_dir)]).await?;
         let now = app.now();
+        let store = smartcore_storage::Store::connect(&database.url).await?;
         let mut orgs = Vec::new();
         for i in 0..100 {
-            let org = app.create_org(&format!("Sweep {i}")).await?;
+            let org = app.operations().create_org(&format!("Sweep {i}")).await?;
             let id = OrgId::parse(&org.id).expect("generated");
-            app.store().set_sso_status(&id, "enabled").await?;
+            store.set_sso_status(&id, "enabled").await?;
             orgs.push(org.id);
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;
@@ -98,20 +99,20 @@ pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<(
         // The round as the worker runs it, each step timed: the sweep queues what is due,
         // delivery sends it, a second sweep moves the schedules on.
         let started = Instant::now();
-        let mut report = app.sweep_certificates().await?;
+        let mut report = app.trust().sweep_certificates().await?;
         let sweep = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        app.deliver_queued_reminders(&mut report).await?;
+        app.trust().deliver_queued_reminders(&mut report).await?;
         let delivery = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        let settle = app.sweep_certificates().await?;
+        let settle = app.trust().sweep_certificates().await?;
         let settled = started.elapsed().as_secs_f64();
         anyhow::ensure!(
             report.certificates as u64 == stored.div_ceil(due_every),
             "{report:?}"
         );
         let started = Instant::now();
-        let again = app.sweep_certificates().await?;
+        let again = app.trust().sweep_certificates().await?;
         let empty = started.elapsed().as_secs_f64() * 1000.0;
         anyhow::ensure!(again.certificates == 0, "{again:?}");
         let mails = std::fs::read_dir(&outbox.0)?

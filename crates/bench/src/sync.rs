@@ -46,41 +46,52 @@ pub async fn run(contacts: u64, latency_ms: u64, concurrency: usize) -> anyhow::
             ],
         )
         .await?;
-        app.create_user(
-            "bench-admin@bench.example",
-            Some("Bench Admin"),
-            None,
-            false,
-        )
-        .await?;
+        app.accounts()
+            .create_user(
+                "bench-admin@bench.example",
+                Some("Bench Admin"),
+                None,
+                false,
+            )
+            .await?;
         let actor = {
-            let token = app.create_api_token("bench-admin@bench.example").await?;
-            app.bearer_actor(&token).await?
+            let token = app
+                .accounts()
+                .create_api_token("bench-admin@bench.example")
+                .await?;
+            app.accounts().bearer_actor(&token).await?
         };
         let orgs = contacts.div_ceil(20);
         let mut added = 0;
         for o in 0..orgs {
-            let org = app.create_org(&format!("Bench {o:04}")).await?;
-            app.add_member(
-                &org,
-                "bench-admin@bench.example",
-                smartcore_domain::Role::Admin,
-            )
-            .await?;
-            app.link_identity(&org, &format!("org_bench_{o}")).await?;
+            let org = app
+                .operations()
+                .create_org(&format!("Bench {o:04}"))
+                .await?;
+            app.operations()
+                .add_member(
+                    &org,
+                    "bench-admin@bench.example",
+                    smartcore_domain::Role::Admin,
+                )
+                .await?;
+            app.operations()
+                .link_identity(&org, &format!("org_bench_{o}"))
+                .await?;
             for i in 0..20 {
                 if added == contacts {
                     break;
                 }
-                app.add_contact(
-                    &actor,
-                    &org.id,
-                    AddContact::Manual {
-                        email: format!("it{i}@org{o}.bench.example"),
-                        name: None,
-                    },
-                )
-                .await?;
+                app.contacts()
+                    .add_contact(
+                        &actor,
+                        &org.id,
+                        AddContact::Manual {
+                            email: format!("it{i}@org{o}.bench.example"),
+                            name: None,
+                        },
+                    )
+                    .await?;
                 added += 1;
             }
         }
@@ -90,7 +101,7 @@ pub async fn run(contacts: u64, latency_ms: u64, concurrency: usize) -> anyhow::
             concurrency,
         };
         let started = Instant::now();
-        app.drain_queues("bench", settings).await?;
+        app.contacts().drain_queues("bench", settings).await?;
         let secs = started.elapsed().as_secs_f64();
         let stats = fake.stats();
         anyhow::ensure!(

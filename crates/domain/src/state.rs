@@ -1,5 +1,5 @@
 //! States, roles, sources and kinds as enums, each mapped to and from the text of its column in
-//! one place: the table of its [`column_text!`] invocation. `as_str` gives the text written to
+//! one place: the table of its `column_text!` invocation. `as_str` gives the text written to
 //! the database (and shown in JSON), [`FromStr`](std::str::FromStr) and `TryFrom<String>` read it
 //! back and refuse any other text. Serde goes through the same table, so JSON and the columns
 //! never disagree. Migration 0025 puts the same lists in `CHECK` constraints.

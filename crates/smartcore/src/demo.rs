@@ -35,12 +35,12 @@ pub struct DemoInfo {
 }
 
 pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
-    let org = match app.find_org(DEMO_ORG).await {
+    let org = match app.operations().find_org(DEMO_ORG).await {
         Ok(org) => org,
         Err(AppError::Invalid {
             code: ErrorCode::OrgNotFound,
             ..
-        }) => app.create_org(DEMO_ORG).await?,
+        }) => app.operations().create_org(DEMO_ORG).await?,
         Err(e) => return Err(e),
     };
     for (email, name, staff) in [
@@ -48,6 +48,7 @@ pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
         (DEMO_STAFF_EMAIL, "Olu Operations", true),
     ] {
         match app
+            .accounts()
             .create_user(email, Some(name), Some(DEMO_ADMIN_PASSWORD), staff)
             .await
         {
@@ -59,7 +60,9 @@ pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
             Err(e) => return Err(e),
         }
     }
-    app.add_member(&org, DEMO_ADMIN_EMAIL, Role::Admin).await?;
+    app.operations()
+        .add_member(&org, DEMO_ADMIN_EMAIL, Role::Admin)
+        .await?;
     let rows = (0..50u64).map(|i| {
         let first = FIRST[i as usize % FIRST.len()];
         let last = LAST[i as usize / FIRST.len()];
@@ -74,9 +77,9 @@ pub async fn seed(app: &App) -> Result<DemoInfo, AppError> {
             role: Some("member".into()),
         })
     });
-    app.import_members(&org, rows, |_| {}).await?;
+    app.operations().import_members(&org, rows, |_| {}).await?;
     Ok(DemoInfo {
-        members: app.store().member_count(&org.org_id()).await?,
+        members: app.operations().member_count(&org.org_id()).await?,
         org_id: org.id,
         org_name: org.name,
         admin_email: DEMO_ADMIN_EMAIL.into(),

@@ -10,10 +10,11 @@ pub mod workers;
 use anyhow::Context;
 use config::{Config, IdentityKind, MailKind};
 use secrecy::ExposeSecret;
-use smartcore_app::{App, Clock, Services, Store, SyncSettings, SystemClock};
+use smartcore_app::{App, Clock, Services, SyncSettings, SystemClock};
 use smartcore_dns::TxtVerifier;
 use smartcore_identity::{BuiltinConnector, IdentityConnector, WorkOsClient};
 use smartcore_mail::{MailConfig, Mailer};
+use smartcore_storage::Store;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -74,7 +75,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         auto_remove: config.identity_auto_remove,
         mailer: Arc::new(mailer),
         dns: Arc::new(dns),
-        public_url: config.public_url.clone(),
+        links: Arc::new(smartcore_web::WebLinks::new(&config.public_url)),
         metadata: Arc::new(metadata),
     })
     .with_reconfirm_days(config.reconfirm_days)
@@ -136,7 +137,7 @@ pub async fn serve_web(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut limits = server::Limits::from_config(config);
-    limits.metrics = Some(app.metrics().clone());
+    limits.metrics = Some(app.operations().metrics().clone());
     // One shutdown for both addresses.
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);

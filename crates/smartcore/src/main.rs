@@ -389,14 +389,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
         Command::Migrate => {
-            let versions = app.store().applied_migrations().await?;
+            let versions = app.operations().applied_migrations().await?;
             println!(
                 "Database schema is up to date ({} migrations applied).",
                 versions.len()
             );
         }
         Command::Backup { file } => {
-            app.store().backup_to(&file).await?;
+            app.operations().backup_to(&file).await?;
             let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             println!(
                 "Backed up the database to {} ({} KiB).",
@@ -409,7 +409,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_demo(&info, &config);
         }
         Command::Org(OrgCommand::Create { name, out }) => {
-            let org = app.create_org(&name).await?;
+            let org = app.operations().create_org(&name).await?;
             if out.json {
                 print_json(&serde_json::json!({ "id": org.id, "name": org.name }))?;
             } else {
@@ -417,7 +417,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Org(OrgCommand::List { json }) => {
-            let orgs = app.all_orgs().await?;
+            let orgs = app.operations().all_orgs().await?;
             if json {
                 let orgs: Vec<_> = orgs
                     .iter()
@@ -437,8 +437,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             org,
             identity_org_id,
         }) => {
-            let org = app.find_org(&org).await?;
-            app.link_identity(&org, &identity_org_id).await?;
+            let org = app.operations().find_org(&org).await?;
+            app.operations()
+                .link_identity(&org, &identity_org_id)
+                .await?;
             println!(
                 "Linked {} to the identity-side organisation {}.",
                 org.name,
@@ -453,6 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         }) => {
             let user = app
+                .accounts()
                 .create_user(&email, name.as_deref(), password.as_deref(), staff)
                 .await?;
             if out.json {
@@ -469,9 +472,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             out,
         }) => {
-            let org = app.find_org(&org).await?;
+            let org = app.operations().find_org(&org).await?;
             let role = Role::parse(&role).context("the role must be admin or member")?;
-            let user = app.add_member(&org, &email, role).await?;
+            let user = app.operations().add_member(&org, &email, role).await?;
             if out.json {
                 print_json(&serde_json::json!({
                     "org_id": org.id, "user_id": user.id, "email": user.email, "role": role.as_str(),
@@ -492,9 +495,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             out,
         }) => {
-            let org = app.find_org(&org).await?;
+            let org = app.operations().find_org(&org).await?;
             let role = Role::parse(&role).context("the role must be admin or member")?;
-            let sent = app.invite_from_cli(&org, &email, role).await?;
+            let sent = app.members().invite_from_cli(&org, &email, role).await?;
             if out.json {
                 print_json(&serde_json::json!({
                     "id": sent.invitation.id, "org_id": org.id, "email": sent.invitation.email,
@@ -518,9 +521,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Member(MemberCommand::SetRole { org, email, role }) => {
-            let org = app.find_org(&org).await?;
+            let org = app.operations().find_org(&org).await?;
             let role = Role::parse(&role).context("the role must be admin or member")?;
-            match app.set_role_by_email(&org, &email, role).await? {
+            match app.members().set_role_by_email(&org, &email, role).await? {
                 Some(before) => println!(
                     "{} is now a{} {} of {} (was {}).",
                     before.email,
@@ -538,15 +541,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Member(MemberCommand::Remove { org, email }) => {
-            let org = app.find_org(&org).await?;
-            let removed = app.remove_by_email(&org, &email).await?;
+            let org = app.operations().find_org(&org).await?;
+            let removed = app.members().remove_by_email(&org, &email).await?;
             println!("{} is no longer a member of {}.", removed.email, org.name);
         }
         Command::Member(MemberCommand::Import { org, csv, json }) => {
             import_members(&app, &org, &csv, json).await?
         }
         Command::Alerts(AlertsCommand::RunOnce { json }) => {
-            let report = app.run_certificate_sweep().await?;
+            let report = app.trust().run_certificate_sweep().await?;
             if json {
                 print_json(&report)?;
             } else {
@@ -568,7 +571,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sso(command) => sso_command(&app, command).await?,
         Command::Ops(OpsCommand::Removals { json }) => {
-            let removals = app.pending_removals(Operator::Cli).await?;
+            let removals = app.operations().pending_removals(Operator::Cli).await?;
             if json {
                 print_json(&serde_json::json!({ "removals": removals }))?;
             } else if removals.is_empty() {
@@ -588,6 +591,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ops(OpsCommand::CompleteRemoval { id, by_hand }) => {
             let done = app
+                .operations()
                 .complete_removal(Operator::Cli, id.trim(), by_hand)
                 .await
                 .map_err(|e| match e {
@@ -604,7 +608,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Ops(OpsCommand::Drift { json }) => {
-            let drift = app.drift(Operator::Cli).await?;
+            let drift = app.operations().drift(Operator::Cli).await?;
             if json {
                 print_json(&drift)?;
             } else if drift.entries.is_empty() {
@@ -627,7 +631,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             expires_in_days,
             out,
         }) => {
-            let created = app.create_token_for(&email, &name, expires_in_days).await?;
+            let created = app
+                .accounts()
+                .create_token_for(&email, &name, expires_in_days)
+                .await?;
             if out.json {
                 print_json(&serde_json::json!({
                     "id": created.info.id,
@@ -641,7 +648,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Token(TokenCommand::List { email, json }) => {
-            let tokens = app.tokens_of(&email).await?;
+            let tokens = app.accounts().tokens_of(&email).await?;
             let now = app.now();
             if json {
                 let tokens: Vec<_> = tokens
@@ -683,11 +690,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Token(TokenCommand::Revoke { id }) => {
-            app.revoke_token_by_id(&id).await?;
+            app.accounts().revoke_token_by_id(&id).await?;
             println!("Revoked API token {}.", id.trim());
         }
         Command::User(UserCommand::Disable { email }) => {
-            let done = app.disable_user(&email).await?;
+            let done = app.accounts().disable_user(&email).await?;
             if done.changed {
                 println!(
                     "Disabled {}: sessions ended, {} API {} revoked.",
@@ -704,7 +711,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::User(UserCommand::Enable { email }) => {
-            if app.enable_user(&email).await? {
+            if app.accounts().enable_user(&email).await? {
                 println!("Enabled {}: they can sign in again.", email.trim());
             } else {
                 println!("{} is not disabled.", email.trim());
@@ -738,7 +745,7 @@ async fn sso_command(app: &App, command: SsoCommand) -> anyhow::Result<()> {
             at,
             json,
         } => {
-            let org = app.find_org(&org).await?;
+            let org = app.operations().find_org(&org).await?;
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let text = text.trim();
@@ -760,7 +767,10 @@ async fn sso_command(app: &App, command: SsoCommand) -> anyhow::Result<()> {
                     })?,
                 )),
             };
-            let verdict = app.check_sso_response_of(&org.org_id(), &value, at).await?;
+            let verdict = app
+                .sso_sign_in()
+                .check_sso_response_of(&org.org_id(), &value, at)
+                .await?;
             if json {
                 print_json(&serde_json::json!({
                     "accepted": verdict.accepted,
@@ -804,8 +814,8 @@ async fn sso_command(app: &App, command: SsoCommand) -> anyhow::Result<()> {
             }
         }
         SsoCommand::Attempts { org, json } => {
-            let org = app.find_org(&org).await?;
-            let attempts = app.sso_attempts_of(&org.org_id()).await?;
+            let org = app.operations().find_org(&org).await?;
+            let attempts = app.sso_sign_in().sso_attempts_of(&org.org_id()).await?;
             if json {
                 let list: Vec<_> = attempts
                     .iter()
@@ -838,7 +848,7 @@ async fn sso_command(app: &App, command: SsoCommand) -> anyhow::Result<()> {
 }
 
 async fn import_members(app: &App, org: &str, path: &PathBuf, json: bool) -> anyhow::Result<()> {
-    let org = app.find_org(org).await?;
+    let org = app.operations().find_org(org).await?;
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -854,6 +864,7 @@ async fn import_members(app: &App, org: &str, path: &PathBuf, json: bool) -> any
     let reader = std::io::BufReader::with_capacity(256 * 1024, bar.wrap_read(file));
     let started = std::time::Instant::now();
     let report = app
+        .operations()
         .import_members(&org, import::rows(reader), |rows| {
             bar.set_message(format!("{rows} rows"))
         })

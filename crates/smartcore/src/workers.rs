@@ -64,17 +64,22 @@ pub async fn run_identity_sync(
         let removed = pass(
             "identity removal",
             &worker,
-            app.remove_once(&worker, settings),
+            app.contacts().remove_once(&worker, settings),
         )
         .await;
-        let handled = pass("identity sync", &worker, app.sync_once(&worker, settings)).await;
-        let rechecked = pass("domain re-check", &worker, app.recheck_domains(50)).await;
+        let handled = pass(
+            "identity sync",
+            &worker,
+            app.contacts().sync_once(&worker, settings),
+        )
+        .await;
+        let rechecked = pass("domain re-check", &worker, app.setup().recheck_domains(50)).await;
         // Issue 16: re-confirmation requests and their overdue notices every TRUST_EVERY
         // rounds (each reads only the contacts due, through an index). Welcomes have a worker
         // of their own ([`run_welcomes`]), so mail never holds the identity side's pace.
         round = round.wrapping_add(1);
         if round % TRUST_EVERY == 1 {
-            pass("IT contact trust", &worker, app.trust_once()).await;
+            pass("IT contact trust", &worker, app.trust().trust_once()).await;
         }
         if handled + removed + rechecked == 0 {
             tokio::select! {
@@ -92,15 +97,16 @@ pub async fn run_identity_sync(
 /// its retry time, so this never loops busily.
 pub async fn run_welcomes(app: App, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     let worker = "welcome";
+    let trust = app.trust();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let sent = pass("welcome", worker, app.send_welcomes(None)).await;
+        let sent = pass("welcome", worker, trust.send_welcomes(None)).await;
         if sent == 0 {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
-                _ = app.welcome_claimed() => {}
+                _ = trust.welcome_claimed() => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -116,7 +122,7 @@ pub async fn run_certificate_alerts(
     let worker = worker_name();
     loop {
         let sweep = async {
-            let report = app.run_certificate_sweep().await?;
+            let report = app.trust().run_certificate_sweep().await?;
             if report.sent + report.failed + report.rejected > 0 {
                 tracing::info!(
                     sent = report.sent,
@@ -131,7 +137,7 @@ pub async fn run_certificate_alerts(
         pass("certificate sweep", &worker, sweep).await;
         // SSO sign-in leftovers: expired requests, hand-overs and replay records, and
         // attempts older than 30 days.
-        pass("SSO sign-in purge", &worker, app.purge_sso()).await;
+        pass("SSO sign-in purge", &worker, app.sso_sign_in().purge_sso()).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => {}
@@ -156,7 +162,7 @@ pub async fn run_metadata_refresh(
             break;
         }
         let refresh = async {
-            let report = app.refresh_due_metadata(&worker, 64).await?;
+            let report = app.setup().refresh_due_metadata(&worker, 64).await?;
             if report.changed + report.failed > 0 {
                 tracing::info!(
                     unchanged = report.unchanged,

@@ -20,7 +20,7 @@ impl FromRequestParts<AppState> for ApiActor {
         };
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value.to_str().ok().and_then(bearer_token).ok_or(invalid)?;
-            return match state.app.bearer_actor(token).await {
+            return match state.app.accounts().bearer_actor(token).await {
                 Ok(actor) => Ok(ApiActor(actor)),
                 Err(AppError::Unauthenticated) => Err(ApiError::Unauthenticated {
                     detail: TOKEN_INVALID,

@@ -8,6 +8,7 @@ mod client;
 mod edge;
 mod error;
 mod extract;
+mod links;
 mod metrics;
 mod pages;
 mod render;
@@ -18,6 +19,7 @@ pub use api::openapi_document;
 pub use client::{ClientAddr, parse_trusted_proxies};
 pub use error::{ApiError, PageError};
 pub use ipnet::IpNet;
+pub use links::WebLinks;
 pub use metrics::metrics_router;
 pub use request_id::MAX_REQUEST_ID_LEN;
 
@@ -69,7 +71,7 @@ pub struct AppState {
 /// The whole HTTP surface of the service.
 pub fn router(app: App, config: WebConfig) -> Router {
     let https = config.strict_transport_security();
-    let metrics = app.metrics().clone();
+    let metrics = app.operations().metrics().clone();
     let proxies: Arc<[IpNet]> = config.trusted_proxies.clone().into();
     let state = AppState {
         app,

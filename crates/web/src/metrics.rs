@@ -105,7 +105,7 @@ pub(crate) fn wants_openmetrics(headers: &HeaderMap) -> bool {
 }
 
 async fn scrape(app: &App, headers: &HeaderMap) -> Response {
-    match app.metrics_text().await {
+    match app.operations().metrics_text().await {
         Ok(text) if wants_openmetrics(headers) => {
             ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response()
         }

@@ -25,7 +25,7 @@ pub async fn actor_from_cookies(
     state: &AppState,
 ) -> Result<Option<Actor>, AppError> {
     match token_from(headers) {
-        Some(token) => state.app.session_actor(&token).await,
+        Some(token) => state.app.accounts().session_actor(&token).await,
         None => Ok(None),
     }
 }

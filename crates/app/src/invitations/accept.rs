@@ -1,6 +1,7 @@
 //! Accepting an invitation: what a link offers, and joining through it in one unit of work.
 
 use super::*;
+use crate::Members;
 use smartcore_domain::AuditAction;
 use smartcore_domain::{
     AcceptRefused, Acceptor, ExistingAccount, Joining, LinkFacts, PersonName, UserId,
@@ -39,7 +40,7 @@ async fn link_facts(
     })
 }
 
-impl App {
+impl Members<'_> {
     /// The invitation a link belongs to, if it lets someone join now.
     async fn open_link(&self, token_hash: &str) -> Result<Step<InvitationRecord>, AppError> {
         let mut conn = self.store.read_connection().await?;
@@ -127,14 +128,17 @@ impl App {
             Step::Go(r) => r,
             Step::Refused(refused) => return Ok(Accepted::Refused(refused)),
         };
-        let session = self.sign_in_from(&record.email, password, client).await?;
+        let session = self
+            .accounts()
+            .sign_in_from(&record.email, password, client)
+            .await?;
         match self.join(&hash, None).await? {
             Step::Go((invitation, _)) => Ok(Accepted::Joined {
                 session,
                 org_id: invitation.org_id,
             }),
             Step::Refused(refused) => {
-                self.sign_out(&session.token).await?;
+                self.accounts().sign_out(&session.token).await?;
                 Ok(Accepted::Refused(refused))
             }
         }

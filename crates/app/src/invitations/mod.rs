@@ -7,13 +7,14 @@
 //! invitations cannot overshoot a limit and every instance shares the counts.
 
 use crate::ErrorCode;
+use crate::Members;
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
 use smartcore_domain::AuditAction;
 use smartcore_domain::MailKind;
 mod accept;
 
 use crate::members::parse_role;
-use crate::{Actor, App, AppError};
+use crate::{Actor, AppError};
 use smartcore_domain::{
     AcceptRefused, EmailAddress, InvitationId, InvitationStatus, InviteFacts, InvitePolicy,
     InviteRefused, OrgId, Quota, Role, Timestamp, quota::seconds_until,
@@ -157,7 +158,7 @@ fn refused_by(r: InviteRefused, email: &str, now: Timestamp) -> AppError {
     }
 }
 
-impl App {
+impl Members<'_> {
     /// Invites an address with a role: 201 with the invitation, and its mail sent.
     pub async fn invite(
         &self,
@@ -173,7 +174,7 @@ impl App {
             .await
     }
 
-    /// `smartcore member invite`: as [`App::invite`], audited as `cli` (the CLI's own limit
+    /// `smartcore member invite`: as [`Members::invite`], audited as `cli` (the CLI's own limit
     /// of 20 a minute applies to all its runs together).
     pub async fn invite_from_cli(
         &self,
@@ -279,7 +280,7 @@ impl App {
             recipient_email: record.email.clone(),
             inviter_name: record.invited_by_name.clone(),
             administrator: record.role() == Role::Admin,
-            link_url: format!("{}/invitations/{token}", self.public_url),
+            link_url: self.links.invitation(token),
             expires_at: record
                 .expires()
                 .to_datetime()

@@ -2,10 +2,11 @@
 //! and the completion that opens the session for the browser that started.
 
 use super::*;
+use crate::SsoSignIn;
 use smartcore_domain::AuditAction;
 use smartcore_domain::{DomainStatus, SsoStatus};
 
-impl App {
+impl SsoSignIn<'_> {
     /// `POST /saml/{org}/acs`.
     pub async fn sso_acs(
         &self,

@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::ErrorCode;
+use crate::SsoSignIn;
 
-impl App {
+impl SsoSignIn<'_> {
     /// One attempt, for the Test sign-in's result page (administrators).
     pub async fn sso_attempt(
         &self,
@@ -54,7 +55,7 @@ impl App {
         self.check_sso_response_of(&org_id, saml_response, at).await
     }
 
-    /// [`App::check_sso_response`] for the CLI (the operator).
+    /// [`SsoSignIn::check_sso_response`] for the CLI (the operator).
     pub async fn check_sso_response_of(
         &self,
         org_id: &OrgId,
@@ -245,6 +246,22 @@ impl App {
         Ok(self.store.role_in(&org_id, &user.user_id()).await? != Some(Role::Admin))
     }
 
+    /// Forgets expired requests, hand-overs and replay records, and attempts older than
+    /// [`ATTEMPTS_KEPT`]; run by the workers.
+    pub async fn purge_sso(&self) -> Result<u64, AppError> {
+        let now = self.now();
+        Ok(self
+            .store
+            .purge_sso(
+                now,
+                now.plus_millis(-86_400_000),
+                now.plus_millis(-(ATTEMPTS_KEPT.whole_milliseconds() as i64)),
+            )
+            .await?)
+    }
+}
+
+impl App {
     /// "Still in use: 47 sign-ins in the last 7 days, the last on 3 December 2026", or that no
     /// sign-in was verified with the certificate in that time; `None` when the organisation
     /// has never signed anyone in with SSO (nothing to say yet) or the lookup failed.
@@ -269,19 +286,5 @@ impl App {
             ),
             None => "No sign-in was verified with this certificate in the last 7 days: your identity provider signs with another one".to_string(),
         })
-    }
-
-    /// Forgets expired requests, hand-overs and replay records, and attempts older than
-    /// [`ATTEMPTS_KEPT`]; run by the workers.
-    pub async fn purge_sso(&self) -> Result<u64, AppError> {
-        let now = self.now();
-        Ok(self
-            .store
-            .purge_sso(
-                now,
-                now.plus_millis(-86_400_000),
-                now.plus_millis(-(ATTEMPTS_KEPT.whole_milliseconds() as i64)),
-            )
-            .await?)
     }
 }

@@ -1,9 +1,10 @@
 //! A Response signed with a certificate we do not have: the notice and the re-fetch.
 
 use super::*;
+use crate::SsoSignIn;
 use smartcore_domain::AuditAction;
 
-impl App {
+impl SsoSignIn<'_> {
     pub(super) async fn unknown_certificate(
         &self,
         org_id: &OrgId,
@@ -39,7 +40,7 @@ impl App {
                 return;
             }
         };
-        let settings_url = format!("{}/orgs/{}/settings/sso", self.public_url, org_id);
+        let settings_url = self.links.sso_settings(org_id.as_str());
         for to in recipients {
             let mail =
                 smartcore_mail::certificate_rotation(&smartcore_mail::CertificateRotationMail {
@@ -93,10 +94,10 @@ impl App {
             return Ok(true);
         }
         self.store.metadata_due_now(org_id, now).await?;
-        let app = self.clone();
+        let app = App::clone(self);
         // In the background, inside the sign-in request's span (its logs name the request).
         let refetch = async move {
-            if let Err(e) = app.refresh_due_metadata("rotation", 16).await {
+            if let Err(e) = app.setup().refresh_due_metadata("rotation", 16).await {
                 tracing::warn!(error = %e.chain(), "metadata re-fetch after an unknown certificate failed");
             }
         };

@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::ErrorCode;
+use crate::SsoSignIn;
 use smartcore_domain::SsoStatus;
 
-impl App {
+impl SsoSignIn<'_> {
     /// `/sso/start?email=`: the organisation whose verified domain the address is in, with SSO
     /// enabled. Anything else is the same answer, so nobody learns which organisations exist.
     pub async fn start_sso_for_email(

@@ -28,6 +28,7 @@ async fn axe_core_finds_no_serious_accessibility_violations() {
     let member_id = scene
         .app
         .app
+        .accounts()
         .user_by_email("grace@acme.example")
         .await
         .unwrap()

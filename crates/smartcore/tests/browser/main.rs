@@ -41,7 +41,13 @@ pub struct Scene {
 impl Scene {
     pub async fn new(extra: &[(&str, String)]) -> Option<Scene> {
         let app = TestApp::spawn_with(Backend::Sqlite, extra).await?;
-        let org = app.app.create_org("Acme").await.expect("create org").id;
+        let org = app
+            .app
+            .operations()
+            .create_org("Acme")
+            .await
+            .expect("create org")
+            .id;
         let (_, admin_token) = app
             .member(&org, "Ada Admin", ADMIN_EMAIL, Role::Admin)
             .await;

@@ -358,6 +358,7 @@ async fn the_members_forms_work_without_javascript() {
     let grace = scene
         .app
         .app
+        .accounts()
         .user_by_email("grace@acme.example")
         .await
         .unwrap()
@@ -389,7 +390,14 @@ async fn the_members_forms_work_without_javascript() {
     let (_, html) = get(&scene, &cookie, &base).await;
     assert!(!html.contains("grace@acme.example"));
     // The last administrator: the confirmation page again, with the reason.
-    let ada = scene.app.app.user_by_email(ADMIN_EMAIL).await.unwrap().id;
+    let ada = scene
+        .app
+        .app
+        .accounts()
+        .user_by_email(ADMIN_EMAIL)
+        .await
+        .unwrap()
+        .id;
     let r = post(
         &scene,
         Some(&cookie),

@@ -204,6 +204,7 @@ pub async fn lived_in(scene: &Scene) {
     let app = &scene.app;
     let grace = app
         .app
+        .accounts()
         .user_by_email("grace@acme.example")
         .await
         .unwrap()
@@ -274,6 +275,7 @@ pub async fn lived_in(scene: &Scene) {
         .await;
     assert!(r.status().is_success(), "{}", r.status());
     app.app
+        .accounts()
         .create_user(OPS_EMAIL, Some("Ops"), Some(PASSWORD), true)
         .await
         .unwrap();
@@ -290,7 +292,14 @@ async fn every_page_reads_at_1280_and_375_pixels() {
     let mut found = Vec::new();
     let contacts = scene.app.contacts(org, &scene.admin_token).await;
     let contact = contacts[0]["id"].as_str().unwrap().to_owned();
-    let mary = scene.app.app.user_by_email(MEMBER_EMAIL).await.unwrap().id;
+    let mary = scene
+        .app
+        .app
+        .accounts()
+        .user_by_email(MEMBER_EMAIL)
+        .await
+        .unwrap()
+        .id;
 
     visit(&b, &axe, "sign-in", "/sign-in", &mut found).await;
     // The IT contact's pages: the setup link and the links of the welcome.

@@ -43,7 +43,13 @@ impl SsoScene {
             ("SMARTCORE_METADATA_ALLOW_PRIVATE", "127.0.0.1".to_owned()),
         ];
         let app = TestApp::spawn_with(Backend::Sqlite, &env).await?;
-        let org = app.app.create_org("Acme").await.expect("create org").id;
+        let org = app
+            .app
+            .operations()
+            .create_org("Acme")
+            .await
+            .expect("create org")
+            .id;
         let (_, admin_token) = app.member(&org, "Grace Hopper", ADMIN, Role::Admin).await;
         let scene = SsoScene {
             app,

@@ -29,8 +29,8 @@ async fn prepare(scene: &Scene) -> String {
     assert!(
         scene
             .app
-            .app
             .store()
+            .await
             .flag_not_responsible(&org, &id, scene.app.app.now())
             .await
             .unwrap()

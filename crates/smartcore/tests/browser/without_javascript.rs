@@ -76,6 +76,7 @@ async fn every_form_works_without_javascript() {
     let grace = scene
         .app
         .app
+        .accounts()
         .user_by_email("grace@acme.example")
         .await
         .unwrap()
@@ -245,10 +246,17 @@ async fn a_user_of_several_organisations_can_switch_between_them() {
     let Some(scene) = Scene::new(&[]).await else {
         return;
     };
-    let other = scene.app.app.create_org("Globex & <Co>").await.unwrap();
+    let other = scene
+        .app
+        .app
+        .operations()
+        .create_org("Globex & <Co>")
+        .await
+        .unwrap();
     scene
         .app
         .app
+        .operations()
         .add_member(&other, ADMIN_EMAIL, Role::Admin)
         .await
         .unwrap();
@@ -379,6 +387,7 @@ async fn the_operations_pages_are_for_staff_only() {
     scene
         .app
         .app
+        .accounts()
         .create_user("ops@smartcore.example", Some("Ops"), Some(PASSWORD), true)
         .await
         .unwrap();

@@ -120,10 +120,14 @@ async fn a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_re
     app: TestApp,
 ) {
     use sha2::Digest;
-    let org = app.app.create_org("Acme").await.unwrap();
+    let org = app.app.operations().create_org("Acme").await.unwrap();
     let email = "admin@acme.example";
     let first = app.user(email, false).await;
-    app.app.add_member(&org, email, Role::Admin).await.unwrap();
+    app.app
+        .operations()
+        .add_member(&org, email, Role::Admin)
+        .await
+        .unwrap();
     let path = format!("/api/v1/orgs/{}/it-contacts", org.id);
     let status = |token: String| {
         let rb = app.request(Method::GET, &path, Some(&token));
@@ -135,9 +139,9 @@ async fn a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_re
     assert_eq!(status(later.into()).await, 401);
     assert_eq!(status(later.into()).await, 401);
     // Issued now (as `smartcore token create` stores it: only its SHA-256), it works at once.
-    let owner = app.app.user_by_email(email).await.unwrap();
-    app.app
-        .store()
+    let owner = app.app.accounts().user_by_email(email).await.unwrap();
+    app.store()
+        .await
         .create_api_token(
             &hex::encode(sha2::Sha256::digest(later)),
             &owner.user_id(),

@@ -44,13 +44,13 @@ async fn reminders_follow_the_schedule_once_each_across_restarts_and_instances(b
         .to_owned();
     let sweep = |app: &TestApp| {
         let app = app.app.clone();
-        async move { app.run_certificate_sweep().await.unwrap() }
+        async move { app.trust().run_certificate_sweep().await.unwrap() }
     };
-    let thresholds = |app: &TestApp| {
-        let (app, fp) = (app.app.clone(), fingerprint.clone());
+    let store = app.store().await.clone();
+    let thresholds = |_: &TestApp| {
+        let (store, fp) = (store.clone(), fingerprint.clone());
         async move {
-            let mut t: Vec<String> = app
-                .store()
+            let mut t: Vec<String> = store
                 .reminders_of(&fp)
                 .await
                 .unwrap()
@@ -348,7 +348,7 @@ async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backen
 
     // Every transaction deferred: after three failures the sweep stops trying.
     sink.fail_next(1000);
-    let report = app.app.run_certificate_sweep().await.unwrap();
+    let report = app.app.trust().run_certificate_sweep().await.unwrap();
     assert!(report.mail_unavailable, "{report:?}");
     assert_eq!(report.sent, 0);
     assert!(
@@ -392,7 +392,7 @@ async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backen
     // The server is back; after the backoff every other reminder goes out, once.
     sink.fail_next(0);
     clock.set(at(real_now + Duration::minutes(2)));
-    let report = app.app.run_certificate_sweep().await.unwrap();
+    let report = app.app.trust().run_certificate_sweep().await.unwrap();
     assert_eq!(
         (
             report.sent,
@@ -404,7 +404,12 @@ async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backen
         "{report:?}"
     );
     assert_eq!(
-        app.app.run_certificate_sweep().await.unwrap().certificates,
+        app.app
+            .trust()
+            .run_certificate_sweep()
+            .await
+            .unwrap()
+            .certificates,
         0,
         "the schedule moved on"
     );
@@ -441,6 +446,7 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
         app.add_manual(&org, &token, email).await;
     }
     app.app
+        .contacts()
         .drain_queues("test", SyncSettings::default())
         .await
         .unwrap();
@@ -453,13 +459,13 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
             .json(&json!({ "idp_entity_id": "https://idp.acme.example", "idp_sso_url": "https://idp.acme.example/sso", "idp_certificate_pem": pem }))
             .send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let report = app.app.sweep_certificates().await.unwrap();
+    let report = app.app.trust().sweep_certificates().await.unwrap();
     assert_eq!(report.queued, 2, "{report:?}");
     sink.clear();
 
     // Two senders take one reminder each; the first is then killed (it never renews), the
     // second lives and renews its lease.
-    let store = app.app.store();
+    let store = app.store().await;
     let t0 = at(real_now);
     let lease = |t: Timestamp| t.plus_millis(10_000);
     let dead = store
@@ -474,7 +480,7 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
     let (dead_to, live_to) = (dead[0].claim.email.clone(), live[0].claim.email.clone());
     assert_ne!(dead_to, live_to);
     assert_eq!(
-        app.app.run_certificate_sweep().await.unwrap().sent,
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
         0,
         "both are held"
     );
@@ -488,7 +494,7 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
         1
     );
     assert_eq!(
-        app.app.run_certificate_sweep().await.unwrap().sent,
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
         0,
         "both are still held"
     );
@@ -497,7 +503,7 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
     // sender's, renewed, is taken by nobody else.
     clock.set(t0.plus_millis(11_000));
     let now = clock.now();
-    let report = app.app.run_certificate_sweep().await.unwrap();
+    let report = app.app.trust().run_certificate_sweep().await.unwrap();
     assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
     assert!(
         store
@@ -508,7 +514,7 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
         "the renewed lease holds"
     );
     assert_eq!(
-        app.app.run_certificate_sweep().await.unwrap().sent,
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
         0,
         "not twice"
     );
@@ -519,8 +525,14 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
     // would have run out.
     clock.set(t0.plus_millis(12_000));
     assert_eq!(store.release_leases("live#1").await.unwrap(), 1);
-    assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 1);
-    assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 0);
+    assert_eq!(
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
+        1
+    );
+    assert_eq!(
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
+        0
+    );
     let mut received: Vec<String> = sink
         .messages()
         .into_iter()
@@ -565,6 +577,7 @@ async fn reminders_state_the_real_time_left_when_sent(backend: Backend) {
     let (org, token) = app.org_with_admin("Acme").await;
     app.add_manual(&org, &token, "ada@acme.example").await;
     app.app
+        .contacts()
         .drain_queues("test", SyncSettings::default())
         .await
         .unwrap();
@@ -583,7 +596,7 @@ async fn reminders_state_the_real_time_left_when_sent(backend: Backend) {
         let (app, sink) = (app.app.clone(), &sink);
         async move {
             sink.clear();
-            let report = app.run_certificate_sweep().await.unwrap();
+            let report = app.trust().run_certificate_sweep().await.unwrap();
             assert_eq!(report.sent, 1, "{report:?}");
             let messages = sink.messages();
             let parsed = mail_parser::MessageParser::default()

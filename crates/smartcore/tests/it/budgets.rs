@@ -75,10 +75,11 @@ async fn start_driven(
 /// Registers what is due at the identity side and sends the welcomes that are due.
 async fn drive(app: &TestApp) {
     app.app
+        .contacts()
         .drain_queues("test", SyncSettings::default())
         .await
         .expect("sync");
-    app.app.send_welcomes(None).await.expect("welcomes");
+    app.app.trust().send_welcomes(None).await.expect("welcomes");
 }
 
 async fn add_synced(app: &TestApp, org: &str, token: &str, email: &str) -> String {
@@ -125,6 +126,7 @@ async fn a_contact_removed_before_its_welcome_went_out_keeps_the_address_welcome
     // Synced, its welcome claimed but not sent yet, and removed at once.
     app.add_manual(&org, &token, "it@mistake.example").await;
     app.app
+        .contacts()
         .drain_queues("test", SyncSettings::default())
         .await
         .unwrap();
@@ -379,8 +381,14 @@ mod per_recipient {
         let token = app.user("admin@budget.example", false).await;
         let mut orgs = Vec::new();
         for i in 0..21 {
-            let org = app.app.create_org(&format!("Budget {i}")).await.unwrap();
+            let org = app
+                .app
+                .operations()
+                .create_org(&format!("Budget {i}"))
+                .await
+                .unwrap();
             app.app
+                .operations()
                 .add_member(&org, "admin@budget.example", smartcore_domain::Role::Admin)
                 .await
                 .unwrap();

@@ -229,7 +229,7 @@ async fn every_not_found_names_what_was_not_found(app: TestApp) {
 
 async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app: TestApp) {
     let db = app.database_url.clone();
-    let org = app.app.create_org("Umbrella").await.unwrap();
+    let org = app.app.operations().create_org("Umbrella").await.unwrap();
     let dir = TempDir::new("csv");
     let csv = dir.0.join("members.csv");
     std::fs::write(
@@ -269,7 +269,7 @@ async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app
         .collect();
     assert_eq!(lines, [4, 5, 6, 8]);
     assert_eq!(
-        app.app.store().member_count(&org.org_id()).await.unwrap(),
+        app.store().await.member_count(&org.org_id()).await.unwrap(),
         3
     );
 
@@ -289,7 +289,7 @@ async fn member_import_commits_valid_rows_reports_the_rest_and_is_idempotent(app
     assert_eq!(report["written"], 0);
     assert_eq!(report["unchanged"], 3);
     assert_eq!(
-        app.app.store().member_count(&org.org_id()).await.unwrap(),
+        app.store().await.member_count(&org.org_id()).await.unwrap(),
         3
     );
 
@@ -403,7 +403,7 @@ async fn member_import_of_duplicate_malformed_and_mixed_case_rows_gives_the_same
     assert_eq!(members().await, expected);
     let org_id = smartcore_domain::OrgId::parse(&org).unwrap();
     assert_eq!(
-        app.app.store().member_count(&org_id).await.unwrap(),
+        app.store().await.member_count(&org_id).await.unwrap(),
         20_004,
         "the administrator and 20,003 imported"
     );
@@ -425,7 +425,10 @@ async fn member_import_of_duplicate_malformed_and_mixed_case_rows_gives_the_same
     let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(report["written"], 2, "{report}");
     assert_eq!(members().await, expected);
-    assert_eq!(app.app.store().member_count(&org_id).await.unwrap(), 20_004);
+    assert_eq!(
+        app.store().await.member_count(&org_id).await.unwrap(),
+        20_004
+    );
 }
 
 async fn demo_seeding_is_idempotent(app: TestApp) {
@@ -437,18 +440,19 @@ async fn demo_seeding_is_idempotent(app: TestApp) {
     let second = smartcore(&db, &["demo"]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout(&first), stdout(&second));
-    let org = app.app.find_org("Acme").await.unwrap();
+    let org = app.app.operations().find_org("Acme").await.unwrap();
     assert!(
         stdout(&first).contains(&format!("Org id:    {}", org.id)),
         "{}",
         stdout(&first)
     );
     assert_eq!(
-        app.app.store().member_count(&org.org_id()).await.unwrap(),
+        app.store().await.member_count(&org.org_id()).await.unwrap(),
         51
     );
     let session = app
         .app
+        .accounts()
         .sign_in("admin@acme.example", "smartcore-demo")
         .await
         .unwrap();

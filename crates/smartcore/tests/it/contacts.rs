@@ -47,8 +47,8 @@ async fn a_member_picked_from_the_organisation_keeps_the_member_link(app: TestAp
     // D3: the person leaves the organisation; the contact stays, shown as no longer a member.
     let org_id = smartcore_domain::OrgId::parse(&org).unwrap();
     let user_id = smartcore_domain::UserId::parse(&member_id).unwrap();
-    app.app
-        .store()
+    app.store()
+        .await
         .remove_membership(&org_id, &user_id)
         .await
         .unwrap();
@@ -164,8 +164,8 @@ async fn the_last_contact_stays_while_sso_is_enabled(app: TestApp) {
     let (org, token) = app.org_with_admin("Acme").await;
     let first = app.add_manual(&org, &token, "first@acme.example").await;
     let org_id = smartcore_domain::OrgId::parse(&org).unwrap();
-    app.app
-        .store()
+    app.store()
+        .await
         .set_sso_status(&org_id, "enabled")
         .await
         .unwrap();

@@ -194,7 +194,7 @@ async fn names_with_invisible_characters_are_refused(app: TestApp) {
     }
     assert!(app.contacts(&org, &token).await.is_empty());
     for bad in ["Acme\u{202E}", "Glo\u{2029}bex"] {
-        let refused = app.app.create_org(bad).await;
+        let refused = app.app.operations().create_org(bad).await;
         assert!(
             matches!(
                 refused,
@@ -205,6 +205,7 @@ async fn names_with_invisible_characters_are_refused(app: TestApp) {
     }
     assert!(
         app.app
+            .accounts()
             .create_user("x@example.com", Some("X\u{200B}Y"), None, false)
             .await
             .is_err()
@@ -231,9 +232,16 @@ async fn names_with_invisible_characters_are_refused(app: TestApp) {
             "{body}"
         );
     }
-    assert!(app.app.create_org("\u{3164}\u{3164}").await.is_err());
     assert!(
         app.app
+            .operations()
+            .create_org("\u{3164}\u{3164}")
+            .await
+            .is_err()
+    );
+    assert!(
+        app.app
+            .accounts()
             .create_user("y@example.com", Some("\u{2800}"), None, false)
             .await
             .is_err()
@@ -411,9 +419,9 @@ async fn the_openapi_document_is_complete_and_spectral_finds_nothing(app: TestAp
     ] {
         // Tokens are created with a browser session only (issue 24).
         let r = if path == "/api/v1/tokens" {
-            let actor = app.app.bearer_actor(&token).await.unwrap();
+            let actor = app.app.accounts().bearer_actor(&token).await.unwrap();
             let cookie = app
-                .sign_in(&app.app.user(&actor.user_id).await.unwrap().email)
+                .sign_in(&app.app.accounts().user(&actor.user_id).await.unwrap().email)
                 .await;
             app.request(Method::POST, &path, None)
                 .header("cookie", cookie)

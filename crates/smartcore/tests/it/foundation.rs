@@ -7,7 +7,7 @@ use smartcore_domain::Role;
 async fn a_second_instance_on_the_same_database_neither_reapplies_nor_breaks_migrations(
     app: TestApp,
 ) {
-    let before = app.app.store().applied_migrations().await.unwrap();
+    let before = app.store().await.applied_migrations().await.unwrap();
     assert!(!before.is_empty());
     let (org, token) = app.org_with_admin("Acme").await;
     // Two more instances start at once on the same database.
@@ -16,11 +16,11 @@ async fn a_second_instance_on_the_same_database_neither_reapplies_nor_breaks_mig
         TestApp::start(app.backend, &app.database_url, &[]),
     );
     assert_eq!(
-        second.app.store().applied_migrations().await.unwrap(),
+        second.store().await.applied_migrations().await.unwrap(),
         before
     );
     assert_eq!(
-        third.app.store().applied_migrations().await.unwrap(),
+        third.store().await.applied_migrations().await.unwrap(),
         before
     );
     // Data written through the first instance is served by the second.
@@ -45,7 +45,7 @@ async fn health_and_readiness_answer(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    app.app.store().close().await;
+    app.app.close().await;
     let r = app
         .http
         .get(format!("{}/readyz", app.base_url))
@@ -267,7 +267,12 @@ async fn the_database_refuses_a_state_its_enum_does_not_know(app: TestApp) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let other = app.app.create_org("Checked too").await.unwrap();
+    let other = app
+        .app
+        .operations()
+        .create_org("Checked too")
+        .await
+        .unwrap();
     let insert = sqlx::query(
         "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
          VALUES ($1, $2, $3, '', '', 0)",
@@ -303,7 +308,7 @@ on_both_databases!(
 
 #[tokio::test]
 async fn an_unusable_database_url_is_reported_clearly() {
-    let err = smartcore_app::Store::connect("postgres://nobody@127.0.0.1:1/none")
+    let err = smartcore_storage::Store::connect("postgres://nobody@127.0.0.1:1/none")
         .await
         .err()
         .unwrap();
@@ -311,7 +316,7 @@ async fn an_unusable_database_url_is_reported_clearly() {
         err.to_string().contains("cannot open the database"),
         "{err}"
     );
-    let err = smartcore_app::Store::connect("mysql://x")
+    let err = smartcore_storage::Store::connect("mysql://x")
         .await
         .err()
         .unwrap();

@@ -116,7 +116,7 @@ fn expected(members: &[(String, String, String)], query: &str) -> Vec<String> {
 }
 
 async fn import(app: &TestApp, name: &str, rows: Vec<(String, String)>) -> OrgId {
-    let org = app.app.create_org(name).await.unwrap();
+    let org = app.app.operations().create_org(name).await.unwrap();
     let n = rows.len() as u64;
     let rows = rows.into_iter().enumerate().map(|(i, (name, email))| {
         Ok(MemberRow {
@@ -126,14 +126,19 @@ async fn import(app: &TestApp, name: &str, rows: Vec<(String, String)>) -> OrgId
             role: Some("member".into()),
         })
     });
-    let report = app.app.import_members(&org, rows, |_| {}).await.unwrap();
+    let report = app
+        .app
+        .operations()
+        .import_members(&org, rows, |_| {})
+        .await
+        .unwrap();
     assert_eq!(report.written, n, "{report:?}");
     OrgId::parse(&org.id).unwrap()
 }
 
 /// (id, name, address) of every member, read back through the members list.
 async fn everyone(app: &TestApp, org: &OrgId) -> Vec<(String, String, String)> {
-    let store = app.app.store();
+    let store = app.store().await;
     let all = store.list_members(org, None, 100_000).await.unwrap();
     all.into_iter().map(|h| (h.id, h.name, h.email)).collect()
 }
@@ -142,7 +147,7 @@ async fn every_plan_ranks_as_promised(app: TestApp) {
     let org = import(&app, "Acme", generated_members()).await;
     let members = everyone(&app, &org).await;
     assert_eq!(members.len(), generated_members().len());
-    let store = app.app.store();
+    let store = app.store().await;
     for q in QUERIES {
         let want = expected(&members, q);
         // The service's sizes, and caps small enough for the "many matches" plans.
@@ -198,7 +203,7 @@ async fn the_count_stops_at_the_cap_and_says_there_are_more(app: TestApp) {
         .collect();
     let org = import(&app, "Bulk", rows).await;
     let members = everyone(&app, &org).await;
-    let store = app.app.store();
+    let store = app.store().await;
     for plan in [SearchPlan::Choose, SearchPlan::Walk] {
         for q in ["bulk", "person 1", "erson 1", "k p", "ulk1", "bulk 10", "u"] {
             let want = expected(&members, q);
@@ -334,8 +339,9 @@ on_both_databases!(
 /// An administrator of `org` (who can sign in as picker-admin@bulk.example) and their token.
 async fn admin_token(app: &TestApp, org: &str) -> String {
     let token = app.user("picker-admin@bulk.example", false).await;
-    let record = app.app.find_org(org).await.unwrap();
+    let record = app.app.operations().find_org(org).await.unwrap();
     app.app
+        .operations()
         .add_member(&record, "picker-admin@bulk.example", Role::Admin)
         .await
         .unwrap();

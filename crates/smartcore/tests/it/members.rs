@@ -128,14 +128,16 @@ mod membership {
 
     async fn the_members_list_pages_by_cursor_and_keeps_its_search(app: TestApp) {
         let (org_id, token) = app.org_with_admin("Paging").await;
-        let org = app.app.find_org(&org_id).await.unwrap();
+        let org = app.app.operations().find_org(&org_id).await.unwrap();
         for i in 0..120 {
             let email = format!("person{i:03}@paging.example");
             app.app
+                .accounts()
                 .create_user(&email, Some(&format!("Person {i:03}")), None, false)
                 .await
                 .unwrap();
             app.app
+                .operations()
                 .add_member(&org, &email, Role::Member)
                 .await
                 .unwrap();
@@ -902,12 +904,14 @@ mod flows {
         let (org, token) = app.org_with_admin("Passwordless").await;
         // Imported elsewhere (no password: cannot sign in), invited here.
         let (other, _) = app.org_with_admin("Importer").await;
-        let other = app.app.find_org(&other).await.unwrap();
+        let other = app.app.operations().find_org(&other).await.unwrap();
         app.app
+            .accounts()
             .create_user("imported@pw.example", Some("Imo Ported"), None, false)
             .await
             .unwrap();
         app.app
+            .operations()
             .add_member(&other, "imported@pw.example", Role::Member)
             .await
             .unwrap();

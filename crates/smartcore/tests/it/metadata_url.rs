@@ -249,8 +249,9 @@ async fn setup(backend: Backend, sink: &SmtpSink, now: OffsetDateTime) -> Setup 
     let (url, db) = fresh_database(backend).await.expect("database");
     let app = TestApp::start_with_clock(backend, &url, &env(&fake, sink), clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
     app.app
+        .operations()
         .link_identity(&record, "org_01WORKOS")
         .await
         .unwrap();
@@ -291,6 +292,7 @@ async fn refreshed(s: &Setup) -> Value {
     for _ in 0..200 {
         s.app
             .app
+            .setup()
             .refresh_due_metadata("test-pass", 10)
             .await
             .unwrap();
@@ -371,7 +373,7 @@ async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Bac
     assert_eq!(idp.hits("/m/acme"), 1);
 
     // The old certificate is inside its 30-day window: a reminder goes to the synced contact.
-    let report = s.app.app.run_certificate_sweep().await.unwrap();
+    let report = s.app.app.trust().run_certificate_sweep().await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");
 
     // Unchanged at the next refresh: the good fetch is recorded, nothing else happens.
@@ -427,7 +429,16 @@ async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Bac
         .set(at(now + Duration::days(3) + Duration::hours(12)));
     refreshed(&s).await;
     assert_eq!(renewed_to(&sink).len(), 1);
-    assert_eq!(s.app.app.run_certificate_sweep().await.unwrap().sent, 0);
+    assert_eq!(
+        s.app
+            .app
+            .trust()
+            .run_certificate_sweep()
+            .await
+            .unwrap()
+            .sent,
+        0
+    );
     assert_eq!(idp.hits("/m/acme"), 4);
 
     // Pasted metadata ends the refresh from the URL.
@@ -448,6 +459,7 @@ async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Bac
     assert_eq!(
         s.app
             .app
+            .setup()
             .refresh_due_metadata("test-pass", 10)
             .await
             .unwrap()
@@ -834,10 +846,11 @@ async fn two_instances_refresh_each_due_url_once(backend: Backend) {
     clock.set(at(now + Duration::days(1) + Duration::hours(3)));
     let expected = at(now + Duration::days(1) + Duration::hours(3)).to_rfc3339();
     // Both instances' workers run, and both are also asked directly, at the same time.
+    let (setup_one, setup_two) = (one.app.setup(), two.app.setup());
     for _ in 0..200 {
         let (a, b) = tokio::join!(
-            one.app.refresh_due_metadata("direct-one", 5),
-            two.app.refresh_due_metadata("direct-two", 5)
+            setup_one.refresh_due_metadata("direct-one", 5),
+            setup_two.refresh_due_metadata("direct-two", 5)
         );
         a.unwrap();
         b.unwrap();

@@ -5,15 +5,17 @@ use serde_json::Value;
 use smartcore_domain::Role;
 
 async fn the_caller_sees_their_organisations_with_their_role_and_nothing_else(app: TestApp) {
-    let acme = app.app.create_org("Acme").await.unwrap();
-    let globex = app.app.create_org("Globex").await.unwrap();
-    let _initech = app.app.create_org("Initech").await.unwrap();
+    let acme = app.app.operations().create_org("Acme").await.unwrap();
+    let globex = app.app.operations().create_org("Globex").await.unwrap();
+    let _initech = app.app.operations().create_org("Initech").await.unwrap();
     let admin = app.user("pat@acme.example", false).await;
     app.app
+        .operations()
         .add_member(&globex, "pat@acme.example", Role::Member)
         .await
         .unwrap();
     app.app
+        .operations()
         .add_member(&acme, "pat@acme.example", Role::Admin)
         .await
         .unwrap();

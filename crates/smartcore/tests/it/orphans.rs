@@ -55,8 +55,12 @@ async fn setup(backend: Backend, auto_remove: bool) -> Option<Setup> {
     env.push(("SMARTCORE_IDENTITY_AUTO_REMOVE", auto_remove.to_string()));
     let app = TestApp::start_with_clock(backend, &url, &env, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     Some(Setup {
         app,
         clock,
@@ -72,8 +76,8 @@ impl Setup {
     async fn claim_and_die(&self, owner: &str) -> SyncJob {
         let mut jobs = self
             .app
-            .app
             .store()
+            .await
             .claim_due_contacts(owner, self.clock.now(), LEASE_MS, 10)
             .await
             .unwrap();
@@ -111,6 +115,7 @@ impl Setup {
     async fn drain(&self) {
         self.app
             .app
+            .contacts()
             .drain_queues("test-worker", SyncSettings::default())
             .await
             .unwrap();
@@ -292,7 +297,7 @@ async fn a_live_worker_that_finishes_after_the_removal_turns_the_tombstone_into_
     let tombstone = s.tombstone_of(contact_id).await.expect("tombstone");
     // The slow worker records its answer: the contact is gone, so its removal is queued,
     // and it is the tombstone itself (one row, not two).
-    let store = s.app.app.store();
+    let store = s.app.store().await;
     let now = s.clock.now();
     assert!(
         !store
@@ -359,7 +364,7 @@ async fn a_registration_that_never_arrived_is_closed_or_removed_without_leaving_
     let tombstone = s.tombstone_of(second_id).await.expect("tombstone");
     s.lease_runs_out();
     s.drain().await;
-    let record = s.app.app.store().removal(&tombstone).await.unwrap();
+    let record = s.app.store().await.removal(&tombstone).await.unwrap();
     assert_eq!(
         (record.status.as_str(), record.outcome.as_deref()),
         ("cancelled", Some("not_registered"))
@@ -367,8 +372,8 @@ async fn a_registration_that_never_arrived_is_closed_or_removed_without_leaving_
     assert_eq!(s.fake.stats().creates_total, 1);
     assert!(
         s.app
-            .app
             .store()
+            .await
             .pending_removals()
             .await
             .unwrap()
@@ -398,7 +403,7 @@ async fn an_address_added_again_adopts_the_registration_instead_of_losing_it(bac
         .wait_for_status(&s.org, &s.token, "back@acme.example", "synced", 5)
         .await;
     let org = smartcore_domain::OrgId::parse(&s.org).unwrap();
-    let again = s.app.app.store().contacts(&org).await.unwrap().remove(0);
+    let again = s.app.store().await.contacts(&org).await.unwrap().remove(0);
     assert_eq!(
         again.identity_contact_id.as_deref(),
         Some(identity_id.as_str()),
@@ -482,7 +487,7 @@ async fn compare(
     identity_org: &str,
 ) -> (Vec<String>, BTreeSet<String>, BTreeSet<String>) {
     let org = smartcore_domain::OrgId::parse(org).unwrap();
-    let contacts = app.app.store().contacts(&org).await.unwrap();
+    let contacts = app.store().await.contacts(&org).await.unwrap();
     let unsynced = contacts
         .iter()
         .filter(|c| c.status != smartcore_domain::SyncStatus::Synced)
@@ -529,8 +534,12 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
     for i in 0..3 {
         let (org, token) = app.org_with_admin(&format!("Chaos {i}")).await;
         let identity_org = format!("{IDENTITY_ORG}_{i}");
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, &identity_org).await.unwrap();
+        let record = app.app.operations().find_org(&org).await.unwrap();
+        app.app
+            .operations()
+            .link_identity(&record, &identity_org)
+            .await
+            .unwrap();
         orgs.push((org, token, identity_org));
     }
     let mut workers: Vec<Worker> = (0..3)
@@ -619,7 +628,7 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
                 ));
             }
         }
-        let pending = app.app.store().pending_removals().await.unwrap();
+        let pending = app.store().await.pending_removals().await.unwrap();
         if open.is_empty() && pending.is_empty() {
             break;
         }

@@ -688,8 +688,8 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
     }
     let org_id = OrgId::parse(&org).unwrap();
     let checks = || async {
-        a.app
-            .store()
+        a.store()
+            .await
             .domains(&org_id)
             .await
             .unwrap()
@@ -697,7 +697,11 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
             .map(|d| d.checks)
             .collect::<Vec<_>>()
     };
-    assert_eq!(a.app.recheck_domains(10).await.unwrap(), 0, "not due yet");
+    assert_eq!(
+        a.app.setup().recheck_domains(10).await.unwrap(),
+        0,
+        "not due yet"
+    );
 
     // Due (a minute after they were added): both instances re-check at once, two workers
     // each; every domain is looked up once.
@@ -707,7 +711,7 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
         .iter()
         .map(|t| {
             let app = t.app.clone();
-            tokio::spawn(async move { app.recheck_domains(10).await.unwrap() })
+            tokio::spawn(async move { app.setup().recheck_domains(10).await.unwrap() })
         })
         .collect();
     let mut handled = 0;
@@ -722,8 +726,8 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
     let due = t0.plus_millis(61_000 + 120_000 + 1_000);
     clock.set(due);
     assert_eq!(
-        a.app
-            .store()
+        a.store()
+            .await
             .claim_due_domains(due, due.plus_millis(10_000), 10)
             .await
             .unwrap()
@@ -732,11 +736,12 @@ async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_kille
     );
     let queries = dns.query_count();
     clock.set(due.plus_millis(9_000));
-    let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+    let (setup_a, setup_b) = (a.app.setup(), b.app.setup());
+    let (x, y) = tokio::join!(setup_a.recheck_domains(10), setup_b.recheck_domains(10));
     assert_eq!(x.unwrap() + y.unwrap(), 0, "held by the killed worker");
     // Its lease has run out: the domains are looked up again, once each.
     clock.set(due.plus_millis(11_000));
-    let (x, y) = tokio::join!(a.app.recheck_domains(10), b.app.recheck_domains(10));
+    let (x, y) = tokio::join!(setup_a.recheck_domains(10), setup_b.recheck_domains(10));
     assert_eq!(x.unwrap() + y.unwrap(), 8);
     assert_eq!(dns.query_count() - queries, 8, "one look-up each");
     assert_eq!(checks().await, [2; 8]);

@@ -438,19 +438,26 @@ async fn who_may_sign_in_follows_the_account_and_the_policy(backend: Backend) {
     // A disabled user is refused whatever the policy.
     w.app
         .app
+        .accounts()
         .create_user("bob@acme.example", Some("Bob"), None, false)
         .await
         .unwrap();
     w.app
         .app
+        .operations()
         .add_member(
-            &w.app.app.find_org(&w.org).await.unwrap(),
+            &w.app.app.operations().find_org(&w.org).await.unwrap(),
             "bob@acme.example",
             smartcore_domain::Role::Member,
         )
         .await
         .unwrap();
-    w.app.app.disable_user("bob@acme.example").await.unwrap();
+    w.app
+        .app
+        .accounts()
+        .disable_user("bob@acme.example")
+        .await
+        .unwrap();
     let (answer, _, _) = w
         .round_trip(
             "bob@acme.example",
@@ -608,9 +615,10 @@ async fn requiring_sso_needs_a_recent_success_and_spares_administrators(backend:
     assert_eq!(policy["require_sso"], true);
 
     // A member with a password in the verified domain is sent to SSO.
-    let org = w.app.app.find_org(&w.org).await.unwrap();
+    let org = w.app.app.operations().find_org(&w.org).await.unwrap();
     w.app
         .app
+        .accounts()
         .create_user(
             "carol@acme.example",
             Some("Carol"),
@@ -621,6 +629,7 @@ async fn requiring_sso_needs_a_recent_success_and_spares_administrators(backend:
         .unwrap();
     w.app
         .app
+        .operations()
         .add_member(&org, "carol@acme.example", smartcore_domain::Role::Member)
         .await
         .unwrap();
@@ -641,6 +650,7 @@ async fn requiring_sso_needs_a_recent_success_and_spares_administrators(backend:
     // An administrator in the same domain keeps the password: the way back in.
     w.app
         .app
+        .accounts()
         .create_user(
             "root@acme.example",
             Some("Root"),
@@ -651,6 +661,7 @@ async fn requiring_sso_needs_a_recent_success_and_spares_administrators(backend:
         .unwrap();
     w.app
         .app
+        .operations()
         .add_member(&org, "root@acme.example", smartcore_domain::Role::Admin)
         .await
         .unwrap();
@@ -832,7 +843,12 @@ async fn a_new_signing_certificate_is_noticed_once_and_heals_from_the_metadata_u
     let mut healed = false;
     for _ in 0..100 {
         // Drives the refresh the refusal made due (the spawned one may have done it).
-        w.app.app.refresh_due_metadata("test", 16).await.unwrap();
+        w.app
+            .app
+            .setup()
+            .refresh_due_metadata("test", 16)
+            .await
+            .unwrap();
         let (answer, cookie, _) = w.round_trip("ada@acme.example", ada(json!({}))).await;
         if answer.status() == StatusCode::SEE_OTHER {
             let done = w.complete(&location(&answer), Some(&cookie)).await;
@@ -898,8 +914,14 @@ fn rotation_notices(app: &TestApp) -> Vec<String> {
 impl World {
     /// The administrator's browser session.
     async fn admin_cookie(&self) -> String {
-        let actor = self.app.app.bearer_actor(&self.token).await.unwrap();
-        let user = self.app.app.user(&actor.user_id).await.unwrap();
+        let actor = self
+            .app
+            .app
+            .accounts()
+            .bearer_actor(&self.token)
+            .await
+            .unwrap();
+        let user = self.app.app.accounts().user(&actor.user_id).await.unwrap();
         self.app.sign_in(&user.email).await
     }
 }

@@ -79,6 +79,8 @@ pub struct TestApp {
     pub base_url: String,
     pub app: App,
     pub http: Client,
+    /// The database opened on its own (see [`TestApp::store`]).
+    store: tokio::sync::OnceCell<smartcore_storage::Store>,
     _dir: Option<TestDatabase>,
     /// The outbox folder; removed by the serve task once the service has stopped (a worker
     /// finishing its pass may still write a mail after the test is done with the app).
@@ -194,11 +196,26 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            store: tokio::sync::OnceCell::new(),
             _dir: None,
             outbox: outbox_path,
             served: Some(served_task),
             shutdown: Some(tx),
         }
+    }
+
+    /// The service's database, opened on its own from its URL (the use cases hand out no
+    /// store) on first use, for what a test needs of the database itself: seeding a state no
+    /// use case reaches, or reading one back.
+    #[allow(dead_code)]
+    pub async fn store(&self) -> &smartcore_storage::Store {
+        self.store
+            .get_or_init(|| async {
+                smartcore_storage::Store::connect(&self.database_url)
+                    .await
+                    .expect("open the test database")
+            })
+            .await
     }
 
     /// Where this instance's outbox writes (`SMARTCORE_MAIL=outbox`, the default); the
@@ -253,6 +270,8 @@ impl TestApp {
     /// Creates a user (with a password) and an API token for them.
     pub async fn user(&self, email: &str, staff: bool) -> String {
         self.app
+            .accounts()
+            .accounts()
             .create_user(
                 email,
                 Some("Test User"),
@@ -262,6 +281,8 @@ impl TestApp {
             .await
             .expect("create user");
         self.app
+            .accounts()
+            .accounts()
             .create_api_token(email)
             .await
             .expect("create token")
@@ -269,7 +290,13 @@ impl TestApp {
 
     /// A new organisation with one administrator; returns (org id, the admin's token).
     pub async fn org_with_admin(&self, name: &str) -> (String, String) {
-        let org = self.app.create_org(name).await.expect("create org");
+        let org = self
+            .app
+            .operations()
+            .operations()
+            .create_org(name)
+            .await
+            .expect("create org");
         let email = format!(
             "admin-{}@{}.example",
             uuid::Uuid::now_v7().simple(),
@@ -277,6 +304,8 @@ impl TestApp {
         );
         let token = self.user(&email, false).await;
         self.app
+            .operations()
+            .operations()
             .add_member(&org, &email, smartcore_domain::Role::Admin)
             .await
             .expect("add admin");
@@ -351,15 +380,31 @@ impl TestApp {
     ) -> (String, String) {
         let user = self
             .app
+            .accounts()
+            .accounts()
             .create_user(email, Some(name), Some("a long enough password"), false)
             .await
             .expect("create member");
-        let org = self.app.find_org(org_id).await.unwrap();
+        let org = self
+            .app
+            .operations()
+            .operations()
+            .find_org(org_id)
+            .await
+            .unwrap();
         self.app
+            .operations()
+            .operations()
             .add_member(&org, email, role)
             .await
             .expect("add member");
-        let token = self.app.create_api_token(email).await.unwrap();
+        let token = self
+            .app
+            .accounts()
+            .accounts()
+            .create_api_token(email)
+            .await
+            .unwrap();
         (user.id, token)
     }
 

@@ -21,8 +21,12 @@ async fn linked(
     env.extend(extra.iter().cloned());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     (app, org, token)
 }
 
@@ -114,7 +118,14 @@ async fn the_builtin_connector_syncs_at_once_and_removes_by_itself(backend: Back
         .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["identity_removal"], "completed");
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend: Backend) {
@@ -140,8 +151,12 @@ async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend:
         0,
         "nothing is sent before the link"
     );
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
         .await;
     assert_eq!(creates_of(&fake, "it@acme.example"), 1);
@@ -341,7 +356,7 @@ async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(back
         &token,
     )
     .await;
-    let id = app.app.store().pending_removals().await.unwrap()[0]
+    let id = app.store().await.pending_removals().await.unwrap()[0]
         .id
         .clone();
     let output = Command::new(env!("CARGO_BIN_EXE_smartcore"))
@@ -356,7 +371,14 @@ async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(back
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("marked_done"));
     assert_eq!(deletes(&fake), 0);
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn automatic_removal_completes_without_the_operations_team(backend: Backend) {
@@ -387,7 +409,13 @@ async fn automatic_removal_completes_without_the_operations_team(backend: Backen
     assert_eq!(body["identity_removal"], "flagged");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fake.contacts(IDENTITY_ORG).is_empty()
-        || !app.app.store().pending_removals().await.unwrap().is_empty()
+        || !app
+            .store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
     {
         assert!(
             Instant::now() < deadline,
@@ -419,7 +447,14 @@ async fn removing_an_unsynced_contact_sends_nothing(backend: Backend) {
     assert_eq!(body["identity_removal"], "not_needed");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.stats().requests_total, 0);
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once(backend: Backend) {
@@ -436,10 +471,17 @@ async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once
         &token,
     )
     .await;
-    assert_eq!(app.app.store().pending_removals().await.unwrap().len(), 1);
+    assert_eq!(app.store().await.pending_removals().await.unwrap().len(), 1);
     let again = app.add_manual(&org, &token, "Back@acme.example").await;
     assert_eq!(again["status"], "synced", "{again}");
-    assert!(app.app.store().pending_removals().await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .await
+            .pending_removals()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(posts(&fake), 1, "nothing registered twice");
     assert_eq!(deletes(&fake), 0);
@@ -510,8 +552,12 @@ async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(b
     let (app, org, token) = {
         let app = TestApp::spawn_with(backend, &env).await.expect("database");
         let (org, token) = app.org_with_admin("Acme").await;
-        let record = app.app.find_org(&org).await.unwrap();
-        app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+        let record = app.app.operations().find_org(&org).await.unwrap();
+        app.app
+            .operations()
+            .link_identity(&record, IDENTITY_ORG)
+            .await
+            .unwrap();
         (app, org, token)
     };
     for i in 0..5 {
@@ -552,8 +598,12 @@ async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(b
     env.push((NO_WORKERS, "1".into()));
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     for i in 0..10 {
         app.add_manual(&org, &token, &format!("it{i}@acme.example"))
             .await;
@@ -590,8 +640,12 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
     env.push((NO_WORKERS, "1".into()));
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.find_org(&org).await.unwrap();
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     for i in 0..5 {
         app.add_manual(&org, &token, &format!("it{i}@acme.example"))
             .await;
@@ -641,8 +695,9 @@ async fn two_worker_processes_register_each_contact_exactly_once(backend: Backen
     let mut orgs = Vec::new();
     for name in ["Acme", "Globex"] {
         let (org, token) = app.org_with_admin(name).await;
-        let record = app.app.find_org(&org).await.unwrap();
+        let record = app.app.operations().find_org(&org).await.unwrap();
         app.app
+            .operations()
             .link_identity(&record, &format!("{IDENTITY_ORG}_{name}"))
             .await
             .unwrap();

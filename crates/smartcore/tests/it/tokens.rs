@@ -130,7 +130,7 @@ async fn api_401s_speak_of_tokens_and_tell_a_missing_one_from_a_bad_one(app: Tes
         .as_str()
         .unwrap()
         .to_owned();
-    app.app.revoke_token_by_id(&id).await.unwrap();
+    app.app.accounts().revoke_token_by_id(&id).await.unwrap();
     let revoked = problem(
         app.get("/api/v1/orgs", &token).await,
         401,
@@ -527,7 +527,12 @@ async fn a_disabled_user_cannot_sign_in_and_their_session_and_tokens_end(app: Te
     assert_eq!(page.status(), StatusCode::OK);
 
     // Disabled through the app here (the CLI runs the same use case; see below).
-    let done = app.app.disable_user("sam@acme.example").await.unwrap();
+    let done = app
+        .app
+        .accounts()
+        .disable_user("sam@acme.example")
+        .await
+        .unwrap();
     assert!(done.changed);
     assert_eq!(done.tokens_revoked, 1);
     problem(
@@ -572,6 +577,7 @@ async fn a_disabled_user_cannot_sign_in_and_their_session_and_tokens_end(app: Te
     assert!(r.text().await.unwrap().contains("not right"));
     assert!(
         app.app
+            .accounts()
             .create_token_for("sam@acme.example", "x", None)
             .await
             .is_err()

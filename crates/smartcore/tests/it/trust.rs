@@ -107,16 +107,22 @@ async fn setup(backend: Backend, more: &[(&'static str, String)]) -> Setup {
     // Markup in the organisation's name, to be escaped in every message and page.
     let record = app
         .app
+        .operations()
         .create_org("Acme <b>Ltd</b>")
         .await
         .expect("create org");
     let admin = format!("admin-{}@acme.example", uuid::Uuid::now_v7().simple());
     let token = app.user(&admin, false).await;
     app.app
+        .operations()
         .add_member(&record, &admin, smartcore_domain::Role::Admin)
         .await
         .expect("add admin");
-    app.app.link_identity(&record, IDENTITY_ORG).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
     let org = record.id.clone();
     Setup {
         app,
@@ -197,7 +203,7 @@ async fn a_contact_is_welcomed_once_across_instances_and_not_again_on_a_re_add(b
         contact(&list, "ada@acme.example")["trust"]["welcomed_at"],
         Value::Null
     );
-    let deliveries = s.app.app.store().deliveries(&s.org, 100).await.unwrap();
+    let deliveries = s.app.store().await.deliveries(&s.org, 100).await.unwrap();
     assert_eq!(
         deliveries
             .iter()
@@ -743,10 +749,16 @@ async fn reminders_carry_a_calendar_event_that_updates_and_is_cancelled_on_renew
     let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     // Line breaks are refused in organisation names upstream (the unit tests of the calendar
     // check them anyway); RFC 5545's special characters are not.
-    let record = app.app.create_org("Acme; Ltd, \\ <b>X</b>").await.unwrap();
+    let record = app
+        .app
+        .operations()
+        .create_org("Acme; Ltd, \\ <b>X</b>")
+        .await
+        .unwrap();
     let admin = "admin@acme.example";
     let token = app.user(admin, false).await;
     app.app
+        .operations()
         .add_member(&record, admin, smartcore_domain::Role::Admin)
         .await
         .unwrap();
@@ -796,7 +808,7 @@ async fn reminders_carry_a_calendar_event_that_updates_and_is_cancelled_on_renew
             ics,
         )
     };
-    let report = app.app.run_certificate_sweep().await.unwrap();
+    let report = app.app.trust().run_certificate_sweep().await.unwrap();
     assert_eq!(report.sent, 1, "{report:?}");
     let (method, uid, first_seq, starts, summary, description, ics) = last_calendar();
     assert_eq!(method, "PUBLISH");
@@ -840,7 +852,10 @@ async fn reminders_carry_a_calendar_event_that_updates_and_is_cancelled_on_renew
     clock.set(Timestamp::from_datetime(
         not_after - time::Duration::days(30) + time::Duration::hours(1),
     ));
-    assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 1);
+    assert_eq!(
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
+        1
+    );
     let (method, uid_again, seq, ..) = last_calendar();
     assert_eq!(
         (method.as_str(), uid_again.as_str()),
@@ -902,7 +917,10 @@ async fn removing_a_contact_cancels_the_calendar_event_it_received(backend: Back
             .json(&serde_json::json!({ "idp_entity_id": "https://idp.example", "idp_sso_url": "https://idp.example/sso", "idp_certificate_pem": pem }))
             .send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(app.app.run_certificate_sweep().await.unwrap().sent, 2);
+    assert_eq!(
+        app.app.trust().run_certificate_sweep().await.unwrap().sent,
+        2
+    );
     // (METHOD, UID, SEQUENCE, STATUS) of the calendar in the last message to `who`.
     let calendar_to = |who: &str| {
         let messages = sink.messages();
@@ -1030,11 +1048,11 @@ async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
     let expected_d30 = Timestamp::from_datetime(start + time::Duration::days(10)).to_rfc3339();
     assert_eq!(thresholds[1]["at"], expected_d30.as_str());
 
+    let store = app.store().await.clone();
     let sent = |org: String| {
-        let app = app.app.clone();
+        let store = store.clone();
         async move {
-            let mut v: Vec<(String, String, String)> = app
-                .store()
+            let mut v: Vec<(String, String, String)> = store
                 .reminder_states(&org)
                 .await
                 .unwrap()
@@ -1103,7 +1121,7 @@ async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
             }
             before.extend(sent(org.clone()).await);
         }
-        let report = app.app.run_certificate_sweep().await.unwrap();
+        let report = app.app.trust().run_certificate_sweep().await.unwrap();
         let mut after = Vec::new();
         for (org, _, _) in &orgs {
             after.extend(sent(org.clone()).await);
@@ -1136,20 +1154,19 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
         app.add_manual(&org, &token, email).await;
     }
     // Registered by hand (the sync would send the welcome itself): each welcome is now due.
-    let store = app.app.store();
+    let store = app.store().await;
     let registered = |email: &'static str| {
         let app = app.app.clone();
         async move {
             let now = app.now();
-            for job in app
-                .store()
+            for job in store
                 .claim_due_contacts("sync#1", now, 10_000, 10)
                 .await
                 .unwrap()
             {
                 if job.email == email {
                     assert!(
-                        app.store()
+                        store
                             .mark_synced(
                                 &job.contact_id,
                                 "sync#1",
@@ -1162,7 +1179,7 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
                     );
                 }
             }
-            app.store().release_leases("sync#1").await.unwrap();
+            store.release_leases("sync#1").await.unwrap();
         }
     };
     registered("ada@acme.example").await;
@@ -1183,7 +1200,7 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
     let (dead_to, live_to) = (dead[0].email.clone(), live[0].email.clone());
     assert_ne!(dead_to, live_to);
     assert_eq!(
-        app.app.send_welcomes(None).await.unwrap(),
+        app.app.trust().send_welcomes(None).await.unwrap(),
         0,
         "both are held"
     );
@@ -1196,7 +1213,7 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
         1
     );
     assert_eq!(
-        app.app.send_welcomes(None).await.unwrap(),
+        app.app.trust().send_welcomes(None).await.unwrap(),
         0,
         "both are still held"
     );
@@ -1204,7 +1221,7 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
     // The dead sender's lease has run out: the next pass sends its welcome, once; the live
     // sender's, renewed, is taken by nobody else.
     clock.set(t0.plus_millis(11_000));
-    assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+    assert_eq!(app.app.trust().send_welcomes(None).await.unwrap(), 1);
     let now = clock.now();
     assert!(
         store
@@ -1214,7 +1231,11 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
             .is_empty(),
         "the renewed lease holds"
     );
-    assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0, "not twice");
+    assert_eq!(
+        app.app.trust().send_welcomes(None).await.unwrap(),
+        0,
+        "not twice"
+    );
     let welcomes = |sink: &SmtpSink| -> Vec<String> {
         let mut to: Vec<String> = mails(sink)
             .into_iter()
@@ -1229,8 +1250,8 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
     // The live sender gives up what it still holds: it goes out at once.
     clock.set(t0.plus_millis(12_000));
     assert_eq!(store.release_leases("live#1").await.unwrap(), 1);
-    assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
-    assert_eq!(app.app.send_welcomes(None).await.unwrap(), 0);
+    assert_eq!(app.app.trust().send_welcomes(None).await.unwrap(), 1);
+    assert_eq!(app.app.trust().send_welcomes(None).await.unwrap(), 0);
     assert_eq!(
         welcomes(&sink),
         ["ada@acme.example", "grace@acme.example"],
@@ -1241,16 +1262,16 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
     // does not make it due at once.
     registered("lin@acme.example").await;
     sink.fail_next(1);
-    assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+    assert_eq!(app.app.trust().send_welcomes(None).await.unwrap(), 1);
     assert_eq!(sink.deferred_count(), 1);
     clock.set(t0.plus_millis(12_000 + 60_000));
     assert_eq!(
-        app.app.send_welcomes(None).await.unwrap(),
+        app.app.trust().send_welcomes(None).await.unwrap(),
         0,
         "waiting for its retry"
     );
     clock.set(t0.plus_millis(12_000 + 5 * 60_000 + 1_000));
-    assert_eq!(app.app.send_welcomes(None).await.unwrap(), 1);
+    assert_eq!(app.app.trust().send_welcomes(None).await.unwrap(), 1);
     assert_eq!(
         welcomes(&sink),
         ["ada@acme.example", "grace@acme.example", "lin@acme.example"]
@@ -1319,7 +1340,7 @@ pub(crate) async fn unconfirmed_notices_out(sink: &SmtpSink, contacts: &[&str]) 
 
 /// The e-mail address of the organisation's administrator (created by `org_with_admin`).
 async fn admin_email(s: &Setup) -> String {
-    s.app.app.store().org_admins(&s.org).await.unwrap()[0]
+    s.app.store().await.org_admins(&s.org).await.unwrap()[0]
         .email
         .clone()
 }

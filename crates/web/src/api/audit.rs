@@ -78,6 +78,7 @@ pub async fn list(
     // Out of range (0, negative, over 200) is the use case's 400 `invalid_request`.
     let events = state
         .app
+        .history()
         .audit_log(&actor, &org, params.before.as_deref(), params.limit)
         .await?;
     Ok(Json(EventPage::of(events, params.limit.unwrap_or(50))))
@@ -96,6 +97,7 @@ pub async fn mine(
 ) -> Result<Json<EventPage>, ApiError> {
     let events = state
         .app
+        .accounts()
         .account_events(&actor, params.before.as_deref(), params.limit)
         .await?;
     Ok(Json(EventPage::of(events, params.limit.unwrap_or(50))))
@@ -135,7 +137,7 @@ pub async fn mail_deliveries(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<MailDeliveryList>, ApiError> {
-    let deliveries = state.app.mail_deliveries(&actor, &org).await?;
+    let deliveries = state.app.history().mail_deliveries(&actor, &org).await?;
     Ok(Json(MailDeliveryList {
         deliveries: deliveries
             .into_iter()

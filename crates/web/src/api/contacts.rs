@@ -108,8 +108,8 @@ pub async fn list(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
-    let view = state.app.list_contacts(&actor, &org).await?;
-    let trust = state.app.trust_of_listed(&view).await?;
+    let view = state.app.contacts().list_contacts(&actor, &org).await?;
+    let trust = state.app.trust().trust_of_listed(&view).await?;
     Ok(Json(ContactList {
         contacts: view
             .contacts
@@ -172,7 +172,12 @@ pub async fn add(
             ));
         }
     };
-    let contact: Contact = state.app.add_contact(&actor, &org, request).await?.into();
+    let contact: Contact = state
+        .app
+        .contacts()
+        .add_contact(&actor, &org, request)
+        .await?
+        .into();
     let location = format!("/api/v1/orgs/{org}/it-contacts/{}", contact.id);
     Ok((
         StatusCode::CREATED,
@@ -193,7 +198,11 @@ pub async fn remove(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovalAnswer>, ApiError> {
-    let removal = state.app.remove_contact(&actor, &org, &id).await?;
+    let removal = state
+        .app
+        .contacts()
+        .remove_contact(&actor, &org, &id)
+        .await?;
     Ok(Json(RemovalAnswer {
         identity_removal: removal.identity_removal.as_str().to_owned(),
     }))

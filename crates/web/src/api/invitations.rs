@@ -115,6 +115,7 @@ pub async fn create(
 > {
     let sent: SentInvitationBody = state
         .app
+        .members()
         .invite(&actor, &org, &body.email, &body.role)
         .await?
         .into();
@@ -137,7 +138,7 @@ pub async fn list(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<InvitationList>, ApiError> {
-    let invitations = state.app.invitations(&actor, &org).await?;
+    let invitations = state.app.members().invitations(&actor, &org).await?;
     Ok(Json(InvitationList {
         invitations: invitations.into_iter().map(Invitation::from).collect(),
         limit: smartcore_app::MAX_PENDING_INVITATIONS,
@@ -155,7 +156,11 @@ pub async fn revoke(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Invitation>, ApiError> {
-    let revoked = state.app.revoke_invitation(&actor, &org, &id).await?;
+    let revoked = state
+        .app
+        .members()
+        .revoke_invitation(&actor, &org, &id)
+        .await?;
     Ok(Json(revoked.into()))
 }
 
@@ -171,6 +176,10 @@ pub async fn resend(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<SentInvitationBody>, ApiError> {
-    let sent = state.app.resend_invitation(&actor, &org, &id).await?;
+    let sent = state
+        .app
+        .members()
+        .resend_invitation(&actor, &org, &id)
+        .await?;
     Ok(Json(sent.into()))
 }

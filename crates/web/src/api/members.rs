@@ -88,6 +88,7 @@ pub async fn search(
 ) -> Result<Json<MemberList>, ApiError> {
     let page = state
         .app
+        .members()
         .list_members(
             &actor,
             &org,
@@ -130,6 +131,7 @@ pub async fn set_role(
 ) -> Result<Json<Member>, ApiError> {
     let member = state
         .app
+        .members()
         .set_member_role(&actor, &org, &id, &body.role)
         .await?;
     Ok(Json(member.into()))
@@ -156,7 +158,7 @@ pub async fn remove(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovedMember>, ApiError> {
-    let removed = state.app.remove_member(&actor, &org, &id).await?;
+    let removed = state.app.members().remove_member(&actor, &org, &id).await?;
     Ok(Json(RemovedMember {
         id: removed.user_id,
         email: removed.email,

@@ -107,7 +107,11 @@ pub async fn removals(
     ApiActor(actor): ApiActor,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RemovalList>, ApiError> {
-    let removals = state.app.pending_removals(Operator::Staff(&actor)).await?;
+    let removals = state
+        .app
+        .operations()
+        .pending_removals(Operator::Staff(&actor))
+        .await?;
     let pending = smartcore_domain::RemovalStatus::Pending.as_str();
     if let Some(status) = params.status.as_deref().filter(|s| *s != pending) {
         return Err(AppError::invalid(
@@ -138,6 +142,7 @@ pub async fn complete(
 ) -> Result<Json<Removal>, ApiError> {
     let done = state
         .app
+        .operations()
         .complete_removal(Operator::Staff(&actor), &id, params.by_hand)
         .await?;
     Ok(Json(done.into()))
@@ -150,7 +155,11 @@ pub async fn drift(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
 ) -> Result<Json<DriftReport>, ApiError> {
-    let drift = state.app.drift(Operator::Staff(&actor)).await?;
+    let drift = state
+        .app
+        .operations()
+        .drift(Operator::Staff(&actor))
+        .await?;
     Ok(Json(DriftReport {
         checked_orgs: drift.checked_orgs,
         entries: drift
@@ -175,7 +184,11 @@ pub async fn sync_failures(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
 ) -> Result<Json<SyncFailureList>, ApiError> {
-    let failures = state.app.sync_failures(Operator::Staff(&actor)).await?;
+    let failures = state
+        .app
+        .operations()
+        .sync_failures(Operator::Staff(&actor))
+        .await?;
     Ok(Json(SyncFailureList {
         failures: failures
             .into_iter()

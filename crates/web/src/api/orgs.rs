@@ -36,7 +36,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
 ) -> Result<Json<OrgList>, ApiError> {
-    let orgs = state.app.organisations_of(&actor).await?;
+    let orgs = state.app.accounts().organisations_of(&actor).await?;
     Ok(Json(OrgList {
         orgs: orgs
             .into_iter()

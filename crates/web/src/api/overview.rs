@@ -44,8 +44,12 @@ pub async fn show(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Overview>, ApiError> {
-    let o = state.app.authentication_overview(&actor, &org).await?;
-    let domains = state.app.domains(&actor, &org).await?;
+    let o = state
+        .app
+        .contacts()
+        .authentication_overview(&actor, &org)
+        .await?;
+    let domains = state.app.setup().domains(&actor, &org).await?;
     Ok(Json(Overview {
         domains: domains
             .into_iter()

@@ -77,6 +77,7 @@ pub async fn add_domain(
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Domain>), ApiError> {
     let domain: Domain = state
         .app
+        .setup()
         .add_domain(&actor, &org, &body.domain)
         .await?
         .into();
@@ -97,7 +98,7 @@ pub async fn list_domains(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<DomainList>, ApiError> {
-    let domains = state.app.domains(&actor, &org).await?;
+    let domains = state.app.setup().domains(&actor, &org).await?;
     Ok(Json(DomainList {
         domains: domains.into_iter().map(Domain::from).collect(),
     }))
@@ -117,7 +118,12 @@ pub async fn verify_domain(
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
     Ok(Json(
-        state.app.verify_domain(&actor, &org, &id).await?.into(),
+        state
+            .app
+            .setup()
+            .verify_domain(&actor, &org, &id)
+            .await?
+            .into(),
     ))
 }
 
@@ -263,7 +269,12 @@ pub async fn put_sso(
         }
     };
     Ok(Json(
-        state.app.configure_sso(&actor, &org, input).await?.into(),
+        state
+            .app
+            .setup()
+            .configure_sso(&actor, &org, input)
+            .await?
+            .into(),
     ))
 }
 
@@ -276,7 +287,7 @@ pub async fn get_sso(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
-    Ok(Json(state.app.sso(&actor, &org).await?.into()))
+    Ok(Json(state.app.setup().sso(&actor, &org).await?.into()))
 }
 
 /// Finish SSO setup: needs a verified domain, at least one IT contact and a configuration.
@@ -291,7 +302,9 @@ pub async fn enable_sso(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
-    Ok(Json(state.app.enable_sso(&actor, &org).await?.into()))
+    Ok(Json(
+        state.app.setup().enable_sso(&actor, &org).await?.into(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -309,6 +322,6 @@ pub async fn send_setup_links(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<(StatusCode, Json<SetupLinksSent>), ApiError> {
-    let sent_to = state.app.send_setup_links(&actor, &org).await?;
+    let sent_to = state.app.setup().send_setup_links(&actor, &org).await?;
     Ok((StatusCode::ACCEPTED, Json(SetupLinksSent { sent_to })))
 }

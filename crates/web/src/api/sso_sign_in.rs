@@ -72,7 +72,7 @@ pub async fn attempts(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<AttemptList>, ApiError> {
-    let attempts = state.app.sso_attempts(&actor, &org).await?;
+    let attempts = state.app.sso_sign_in().sso_attempts(&actor, &org).await?;
     Ok(Json(AttemptList {
         attempts: attempts.into_iter().map(Attempt::from).collect(),
     }))
@@ -175,6 +175,7 @@ pub async fn check_response(
     };
     let verdict = state
         .app
+        .sso_sign_in()
         .check_sso_response(&actor, &org, &body.saml_response, at)
         .await?;
     Ok(Json(verdict.into()))
@@ -214,7 +215,14 @@ pub async fn get_policy(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Policy>, ApiError> {
-    Ok(Json(state.app.sso_policy(&actor, &org).await?.into()))
+    Ok(Json(
+        state
+            .app
+            .sso_sign_in()
+            .sso_policy(&actor, &org)
+            .await?
+            .into(),
+    ))
 }
 
 /// Change the SSO policy; requiring SSO needs a successful SSO sign-in or test in the last 24 hours.
@@ -237,6 +245,11 @@ pub async fn put_policy(
         require_sso: body.require_sso,
     };
     Ok(Json(
-        state.app.set_sso_policy(&actor, &org, policy).await?.into(),
+        state
+            .app
+            .sso_sign_in()
+            .set_sso_policy(&actor, &org, policy)
+            .await?
+            .into(),
     ))
 }

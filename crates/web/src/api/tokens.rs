@@ -97,7 +97,11 @@ pub async fn create(
 > {
     // Out of range (negative, zero, huge) is the use case's `invalid_expiry`.
     let days = body.expires_in_days.map(|d| u32::try_from(d).unwrap_or(0));
-    let created = state.app.create_token(&actor, &body.name, days).await?;
+    let created = state
+        .app
+        .accounts()
+        .create_token(&actor, &body.name, days)
+        .await?;
     let info = Token::of(created.info, state.app.now());
     let location = format!("/api/v1/tokens/{}", info.id);
     Ok((
@@ -121,7 +125,7 @@ pub async fn list(
     ApiActor(actor): ApiActor,
 ) -> Result<Json<TokenList>, ApiError> {
     let now = state.app.now();
-    let tokens = state.app.tokens(&actor).await?;
+    let tokens = state.app.accounts().tokens(&actor).await?;
     Ok(Json(TokenList {
         tokens: tokens.into_iter().map(|t| Token::of(t, now)).collect(),
         limit: smartcore_app::MAX_TOKENS_PER_USER,
@@ -142,7 +146,7 @@ pub async fn revoke(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.app.revoke_token(&actor, &id).await?;
+    state.app.accounts().revoke_token(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -165,6 +169,6 @@ pub async fn revoke_all(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
 ) -> Result<Json<RevokedAll>, ApiError> {
-    let revoked = state.app.revoke_all_tokens(&actor).await?;
+    let revoked = state.app.accounts().revoke_all_tokens(&actor).await?;
     Ok(Json(RevokedAll { revoked }))
 }

@@ -101,7 +101,11 @@ pub async fn send_one(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<TestAlertsSent>, ApiError> {
-    let report = state.app.send_test_alerts(&actor, &org, Some(&id)).await?;
+    let report = state
+        .app
+        .trust()
+        .send_test_alerts(&actor, &org, Some(&id))
+        .await?;
     Ok(Json(report.into()))
 }
 
@@ -117,7 +121,11 @@ pub async fn send_all(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<TestAlertsSent>, ApiError> {
-    let report = state.app.send_test_alerts(&actor, &org, None).await?;
+    let report = state
+        .app
+        .trust()
+        .send_test_alerts(&actor, &org, None)
+        .await?;
     Ok(Json(report.into()))
 }
 
@@ -139,7 +147,7 @@ pub async fn keep(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Kept>, ApiError> {
-    let cleared = state.app.keep_contact(&actor, &org, &id).await?;
+    let cleared = state.app.trust().keep_contact(&actor, &org, &id).await?;
     Ok(Json(Kept { cleared }))
 }
 
@@ -235,6 +243,11 @@ pub async fn upcoming(
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<UpcomingReminders>, ApiError> {
     Ok(Json(
-        state.app.upcoming_reminders(&actor, &org).await?.into(),
+        state
+            .app
+            .trust()
+            .upcoming_reminders(&actor, &org)
+            .await?
+            .into(),
     ))
 }

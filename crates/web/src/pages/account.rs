@@ -83,10 +83,11 @@ struct AccountPage {
 }
 
 async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError> {
-    let user = state.app.user(&actor.user_id).await?;
+    let user = state.app.accounts().user(&actor.user_id).await?;
     let now = state.app.now();
     let tokens: Vec<TokenRow> = state
         .app
+        .accounts()
         .tokens(actor)
         .await?
         .into_iter()
@@ -101,6 +102,7 @@ async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError>
         .collect();
     let events = state
         .app
+        .accounts()
         .account_events(actor, None, Some(EVENTS_SHOWN))
         .await?
         .into_iter()
@@ -202,7 +204,13 @@ async fn create(
         })
     };
     let result = match parsed {
-        Ok(days) => state.app.create_token(&actor, &form.name, days).await,
+        Ok(days) => {
+            state
+                .app
+                .accounts()
+                .create_token(&actor, &form.name, days)
+                .await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -246,7 +254,7 @@ async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    state.app.revoke_token(&actor, &id).await?;
+    state.app.accounts().revoke_token(&actor, &id).await?;
     Ok(Redirect::to("/account?done=revoked#notice").into_response())
 }
 
@@ -255,6 +263,6 @@ async fn revoke_all(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    state.app.revoke_all_tokens(&actor).await?;
+    state.app.accounts().revoke_all_tokens(&actor).await?;
     Ok(Redirect::to("/account?done=revoked_all").into_response())
 }

@@ -387,6 +387,7 @@ async fn audit_log(
     loop {
         let batch = state
             .app
+            .history()
             .audit_log(&actor, &org, before.as_deref(), Some(MAX_AUDIT_PAGE))
             .await?;
         let full = batch.len() as i64 == MAX_AUDIT_PAGE;
@@ -412,7 +413,7 @@ async fn audit_log(
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let mut names = target_names(&scanned);
     // Contacts and members by their current names too.
-    if let Ok(list) = state.app.list_contacts(&actor, &org).await {
+    if let Ok(list) = state.app.contacts().list_contacts(&actor, &org).await {
         for c in &list.contacts {
             let label = match &c.name {
                 Some(n) => format!("{} ({})", n.as_str(), c.email),

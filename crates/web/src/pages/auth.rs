@@ -75,7 +75,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     let Some(actor) = session::actor_from_cookies(&headers, &state).await? else {
         return Ok(Redirect::to("/sign-in").into_response());
     };
-    let orgs = state.app.organisations_of(&actor).await?;
+    let orgs = state.app.accounts().organisations_of(&actor).await?;
     // An organisation the user administers first: members have nothing to manage here.
     let first = orgs
         .iter()
@@ -102,13 +102,14 @@ async fn sign_in(
 ) -> Response {
     match state
         .app
+        .accounts()
         .sign_in_from(&form.email, &form.password, client)
         .await
     {
         Ok(new) => {
             // A fresh session value at every sign-in; any previous one is dropped.
             if let Some(old) = jar.get(session::COOKIE_NAME) {
-                let _ = state.app.sign_out(old.value()).await;
+                let _ = state.app.accounts().sign_out(old.value()).await;
             }
             let jar = jar.add(session::session_cookie(new.token, &state));
             (jar, Redirect::to("/")).into_response()
@@ -153,7 +154,7 @@ async fn sign_in(
 
 async fn sign_out(State(state): State<AppState>, jar: CookieJar) -> Response {
     if let Some(c) = jar.get(session::COOKIE_NAME)
-        && let Err(e) = state.app.sign_out(c.value()).await
+        && let Err(e) = state.app.accounts().sign_out(c.value()).await
     {
         return PageError(e).into_response();
     }

@@ -75,7 +75,7 @@ fn answer(
 async fn show(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Response, PageError> {
     Ok(answer(
         purpose,
-        state.app.open_contact_link(purpose, token).await?,
+        state.app.trust().open_contact_link(purpose, token).await?,
         state.app.now(),
     ))
 }
@@ -83,7 +83,7 @@ async fn show(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Res
 /// Does what the link says, then redirects (303) to the same link, which now shows that it is
 /// done: a reload repeats nothing. A refused link is answered with its page at once.
 async fn act(state: &AppState, purpose: LinkPurpose, token: &str) -> Result<Response, PageError> {
-    match state.app.use_contact_link(purpose, token).await? {
+    match state.app.trust().use_contact_link(purpose, token).await? {
         ContactLinkPage::Open(_) => {
             let path = match purpose {
                 LinkPurpose::NotMe => "not-me",

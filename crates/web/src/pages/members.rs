@@ -78,7 +78,7 @@ async fn settings_home(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let orgs = state.app.organisations_of(&actor).await?;
+    let orgs = state.app.accounts().organisations_of(&actor).await?;
     let first = orgs.iter().find(|o| o.role == Role::Admin).or(orgs.first());
     match first {
         Some(org) => Ok(Redirect::to(&format!("/orgs/{}/settings", org.id)).into_response()),
@@ -273,12 +273,13 @@ async fn members_page(
     after: Option<&str>,
     invite: InviteForm,
 ) -> Result<(StatusCode, MembersPage), PageError> {
-    let invitations = state.app.invitations(actor, org).await?;
+    let invitations = state.app.members().invitations(actor, org).await?;
     let (current, orgs) = org_context(state, actor, org).await?;
     let mut status = StatusCode::OK;
     let mut search_error = None;
     let page = match state
         .app
+        .members()
         .list_members(actor, org, q, after, Some(MEMBERS_PAGE))
         .await
     {
@@ -384,7 +385,12 @@ async fn invite(
     } else {
         form.role.as_str()
     };
-    match state.app.invite(&actor, &org, &form.email, role).await {
+    match state
+        .app
+        .members()
+        .invite(&actor, &org, &form.email, role)
+        .await
+    {
         Ok(sent) => {
             let done = if sent.mail == MailStatus::Sent {
                 "invited"
@@ -468,7 +474,12 @@ async fn resend(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.resend_invitation(&actor, &org, &id).await {
+    match state
+        .app
+        .members()
+        .resend_invitation(&actor, &org, &id)
+        .await
+    {
         Ok(sent) => Ok(Redirect::to(&format!(
             "/orgs/{org}/settings/members?done={}&email={}#notice",
             if sent.mail == MailStatus::Sent {
@@ -507,7 +518,11 @@ async fn confirm_revoke(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let invitation = state.app.pending_invitation(&actor, &org, &id).await?;
+    let invitation = state
+        .app
+        .members()
+        .pending_invitation(&actor, &org, &id)
+        .await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     Ok(render(
         StatusCode::OK,
@@ -538,7 +553,11 @@ async fn revoke(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let revoked = state.app.revoke_invitation(&actor, &org, &id).await?;
+    let revoked = state
+        .app
+        .members()
+        .revoke_invitation(&actor, &org, &id)
+        .await?;
     Ok(Redirect::to(&format!(
         "/orgs/{org}/settings/members?done=revoked&email={}#notice",
         query_value(&revoked.email)
@@ -598,7 +617,7 @@ async fn confirm_role(
     Query(query): Query<RoleBody>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let member = state.app.member_of_org(&actor, &org, &id).await?;
+    let member = state.app.members().member_of_org(&actor, &org, &id).await?;
     let role = match query.role.as_str() {
         "admin" => Role::Admin,
         "member" => Role::Member,
@@ -626,6 +645,7 @@ async fn set_role(
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
+        .members()
         .set_member_role(&actor, &org, &id, &form.role)
         .await
     {
@@ -635,7 +655,7 @@ async fn set_role(
         ))
         .into_response()),
         Err(e @ AppError::Conflict { .. }) => {
-            let member = state.app.member_of_org(&actor, &org, &id).await?;
+            let member = state.app.members().member_of_org(&actor, &org, &id).await?;
             let (current, orgs) = org_context(&state, &actor, &org).await?;
             let role = if form.role == "admin" {
                 Role::Admin
@@ -682,7 +702,7 @@ async fn confirm_remove(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let member = state.app.member_of_org(&actor, &org, &id).await?;
+    let member = state.app.members().member_of_org(&actor, &org, &id).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     Ok(render(
         StatusCode::OK,
@@ -696,7 +716,7 @@ async fn remove(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.remove_member(&actor, &org, &id).await {
+    match state.app.members().remove_member(&actor, &org, &id).await {
         Ok(m) => {
             // Removing oneself: nothing here is theirs any more.
             if m.user_id == actor.user_id.as_str() {
@@ -709,7 +729,7 @@ async fn remove(
             .into_response())
         }
         Err(e @ AppError::Conflict { .. }) => {
-            let member = state.app.member_of_org(&actor, &org, &id).await?;
+            let member = state.app.members().member_of_org(&actor, &org, &id).await?;
             let (current, orgs) = org_context(&state, &actor, &org).await?;
             Ok(render(
                 StatusCode::CONFLICT,
@@ -788,7 +808,7 @@ async fn open_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    match state.app.open_invitation(&token).await? {
+    match state.app.members().open_invitation(&token).await? {
         InvitationLink::Open(preview) => Ok(render(
             StatusCode::OK,
             &InvitationPage {
@@ -820,18 +840,20 @@ async fn accept(
     Path(token): Path<String>,
     Form(form): Form<AcceptBody>,
 ) -> Result<Response, PageError> {
-    let preview = match state.app.open_invitation(&token).await? {
+    let preview = match state.app.members().open_invitation(&token).await? {
         InvitationLink::Open(p) => p,
         InvitationLink::Refused(refused) => return Ok(refused_page(refused)),
     };
     let result = if preview.account_exists {
         state
             .app
+            .members()
             .accept_as_existing(&token, &form.password, client)
             .await
     } else {
         state
             .app
+            .members()
             .accept_as_new(
                 &token,
                 preview.needs_name.then_some(form.name.as_str()),
@@ -845,7 +867,7 @@ async fn accept(
             org_id,
         }) => {
             if let Some(old) = jar.get(session::COOKIE_NAME) {
-                let _ = state.app.sign_out(old.value()).await;
+                let _ = state.app.accounts().sign_out(old.value()).await;
             }
             let jar = jar.add(session::session_cookie(new.token, &state));
             Ok((jar, Redirect::to(&format!("/orgs/{org_id}/settings"))).into_response())

@@ -92,7 +92,7 @@ pub(crate) async fn org_context(
     actor: &Actor,
     org: &str,
 ) -> Result<(OrgSummary, Vec<OrgSummary>), PageError> {
-    let orgs = state.app.organisations_of(actor).await?;
+    let orgs = state.app.accounts().organisations_of(actor).await?;
     let current = orgs
         .iter()
         .find(|o| o.id == org)

@@ -51,10 +51,10 @@ struct OpsQuery {
 async fn load(state: &AppState, actor: &Actor, with_drift: bool) -> Result<OpsPage, PageError> {
     let who = Operator::Staff(actor);
     Ok(OpsPage {
-        removals: state.app.pending_removals(who).await?,
-        failures: state.app.sync_failures(who).await?,
+        removals: state.app.operations().pending_removals(who).await?,
+        failures: state.app.operations().sync_failures(who).await?,
         drift: if with_drift {
-            Some(state.app.drift(who).await?)
+            Some(state.app.operations().drift(who).await?)
         } else {
             None
         },
@@ -95,6 +95,7 @@ async fn complete(
     let by_hand = form.by_hand == "1";
     match state
         .app
+        .operations()
         .complete_removal(Operator::Staff(&actor), &id, by_hand)
         .await
     {

@@ -184,6 +184,7 @@ async fn search(
 ) -> Result<MemberSearch, AppError> {
     state
         .app
+        .contacts()
         .search_members(actor, org, q, Some(SHOWN as i64))
         .await
 }
@@ -270,9 +271,13 @@ async fn load_page(
     org: &str,
     add: AddDialog,
 ) -> Result<AuthenticationPage, PageError> {
-    let list = state.app.list_contacts(actor, org).await?;
-    let overview = state.app.authentication_overview(actor, org).await?;
-    let trust = state.app.trust_of_listed(&list).await?;
+    let list = state.app.contacts().list_contacts(actor, org).await?;
+    let overview = state
+        .app
+        .contacts()
+        .authentication_overview(actor, org)
+        .await?;
+    let trust = state.app.trust().trust_of_listed(&list).await?;
     let (current, orgs) = org_context(state, actor, org).await?;
     Ok(AuthenticationPage {
         org: current,
@@ -401,7 +406,12 @@ async fn add_contact(
             member_id: form.member_id.clone(),
         }
     };
-    let error = match state.app.add_contact(&actor, &org, request).await {
+    let error = match state
+        .app
+        .contacts()
+        .add_contact(&actor, &org, request)
+        .await
+    {
         Ok(_) => {
             return Ok(Redirect::to(&format!(
                 "/orgs/{org}/settings/authentication?added=1#notice"
@@ -485,7 +495,7 @@ async fn confirm_removal(
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let found = state.app.contact(&actor, &org, &contact).await?;
+    let found = state.app.contacts().contact(&actor, &org, &contact).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     Ok(render(
         StatusCode::OK,
@@ -503,7 +513,12 @@ async fn remove_contact(
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.remove_contact(&actor, &org, &contact).await {
+    match state
+        .app
+        .contacts()
+        .remove_contact(&actor, &org, &contact)
+        .await
+    {
         Ok(removal) => {
             let kind = match removal.identity_removal {
                 IdentityRemoval::NotNeeded => "not_needed",

@@ -22,7 +22,7 @@ async fn service_provider_metadata(
     State(state): State<AppState>,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
-    let xml = state.app.service_provider_metadata(&org).await?;
+    let xml = state.app.setup().service_provider_metadata(&org).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -44,7 +44,7 @@ async fn show(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    Ok(match state.app.open_setup_link(&token).await? {
+    Ok(match state.app.setup().open_setup_link(&token).await? {
         SetupLink::Open(details) => {
             let expires_at = crate::pages::show::when(details.expires_at, state.app.now());
             render(

@@ -170,12 +170,16 @@ async fn load(
     entered: Entered,
 ) -> Result<SsoPage, PageError> {
     let (current, orgs) = org_context(state, actor, org).await?;
-    let domains = state.app.domains(actor, org).await?;
-    let sso = state.app.sso(actor, org).await?;
-    let contacts = state.app.list_contacts(actor, org).await?;
+    let domains = state.app.setup().domains(actor, org).await?;
+    let sso = state.app.setup().sso(actor, org).await?;
+    let contacts = state.app.contacts().list_contacts(actor, org).await?;
     let now = state.app.now();
     let soon = now.plus_millis(60 * 86_400_000).unix_millis();
-    let overview = state.app.sso_sign_in_overview(actor, org).await?;
+    let overview = state
+        .app
+        .sso_sign_in()
+        .sso_sign_in_overview(actor, org)
+        .await?;
     let mut entered = entered;
     let source = sso.metadata_url.clone().map(|m| SourceRow {
         last_good: when(m.last_good_at, now),
@@ -231,7 +235,7 @@ async fn load(
         entered,
         source,
         upcoming: crate::pages::trust::upcoming_rows(
-            state.app.upcoming_reminders(actor, org).await?,
+            state.app.trust().upcoming_reminders(actor, org).await?,
             now,
         ),
         sign_in: SignInSection {
@@ -320,6 +324,7 @@ fn page_path(org: &str) -> String {
 pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &str) -> Option<When> {
     let events = state
         .app
+        .history()
         .audit_log(actor, org, None, Some(smartcore_app::MAX_AUDIT_PAGE))
         .await
         .ok()?;
@@ -440,7 +445,12 @@ async fn add_domain(
     Form(form): Form<DomainForm>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.add_domain(&actor, &org, &form.domain).await {
+    match state
+        .app
+        .setup()
+        .add_domain(&actor, &org, &form.domain)
+        .await
+    {
         Ok(_) => Ok(back(&org, "domain_added")),
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => Ok(given_back(
             &headers,
@@ -460,7 +470,7 @@ async fn verify_domain(
     Path((org, domain)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.verify_domain(&actor, &org, &domain).await {
+    match state.app.setup().verify_domain(&actor, &org, &domain).await {
         Ok(checked) if checked.status == DomainStatus::Verified => Ok(back(&org, "verified")),
         Ok(_) => Ok(back(&org, "not_yet")),
         // Not found yet, a different value, or verified by another organisation: say so.
@@ -562,7 +572,7 @@ async fn configure(
             xml: form.metadata_xml.clone(),
         }
     };
-    match state.app.configure_sso(&actor, &org, input).await {
+    match state.app.setup().configure_sso(&actor, &org, input).await {
         Ok(_) => Ok(back(&org, "configured")),
         Err(e @ AppError::Invalid { .. }) => {
             let entered = Entered {
@@ -596,7 +606,7 @@ async fn configure_from_url(
     let input = SsoInput::Url {
         url: form.metadata_url.clone(),
     };
-    match state.app.configure_sso(&actor, &org, input).await {
+    match state.app.setup().configure_sso(&actor, &org, input).await {
         Ok(_) => Ok(back(&org, "fetched")),
         Err(e @ AppError::Invalid { .. }) => Ok(given_back(
             &headers,
@@ -616,7 +626,7 @@ async fn send_setup_links(
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let sent = match state.app.send_setup_links(&actor, &org).await {
+    let sent = match state.app.setup().send_setup_links(&actor, &org).await {
         Ok(sent) => sent,
         Err(AppError::RateLimited { retry_after_secs }) => {
             return Ok(refused(
@@ -646,7 +656,7 @@ async fn enable(
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.enable_sso(&actor, &org).await {
+    match state.app.setup().enable_sso(&actor, &org).await {
         Ok(_) => Ok(back(&org, "enabled")),
         Err(e @ AppError::Conflict { .. }) => Ok(refused(
             &headers,

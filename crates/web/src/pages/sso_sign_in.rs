@@ -136,6 +136,7 @@ async fn start(
     let email = q.email.unwrap_or_default();
     match state
         .app
+        .sso_sign_in()
         .start_sso_for_email(&email, q.return_to.as_deref())
         .await
     {
@@ -161,6 +162,7 @@ async fn start_for_org(
 ) -> Response {
     match state
         .app
+        .sso_sign_in()
         .start_sso_for_org(&org, q.return_to.as_deref())
         .await
     {
@@ -220,6 +222,7 @@ async fn acs(
     };
     match state
         .app
+        .sso_sign_in()
         .sso_acs(&org, &saml_response, relay_state.as_deref())
         .await
     {
@@ -253,10 +256,15 @@ async fn complete(
     Query(q): Query<CompleteQuery>,
 ) -> Response {
     let secret = jar.get(SSO_COOKIE).map(|c| c.value().to_owned());
-    match state.app.complete_sso(&q.ticket, secret.as_deref()).await {
+    match state
+        .app
+        .sso_sign_in()
+        .complete_sso(&q.ticket, secret.as_deref())
+        .await
+    {
         Ok(Completion::SignedIn(done)) => {
             if let Some(old) = jar.get(session::COOKIE_NAME) {
-                let _ = state.app.sign_out(old.value()).await;
+                let _ = state.app.accounts().sign_out(old.value()).await;
             }
             let mut gone = Cookie::build((SSO_COOKIE, "")).path("/sso").build();
             gone.make_removal();
@@ -279,7 +287,7 @@ async fn start_test(
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    match state.app.start_sso_test(&actor, &org).await {
+    match state.app.sso_sign_in().start_sso_test(&actor, &org).await {
         Ok(started) => Ok(to_identity_provider(started, jar, &state)),
         Err(e @ AppError::Conflict { .. }) => Ok(Redirect::to(&format!(
             "/orgs/{org}/settings/sso?done=not_configured&error={}#sign-in-error",
@@ -371,7 +379,11 @@ async fn test_result(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
-    let a: SsoAttempt = state.app.sso_attempt(&actor, &org, &attempt).await?;
+    let a: SsoAttempt = state
+        .app
+        .sso_sign_in()
+        .sso_attempt(&actor, &org, &attempt)
+        .await?;
     Ok(render(
         StatusCode::OK,
         &TestResultPage {
@@ -412,7 +424,12 @@ async fn set_policy(
         idp_initiated: form.idp_initiated.is_some(),
         require_sso: form.require_sso.is_some(),
     };
-    match state.app.set_sso_policy(&actor, &org, policy).await {
+    match state
+        .app
+        .sso_sign_in()
+        .set_sso_policy(&actor, &org, policy)
+        .await
+    {
         Ok(_) => Ok(
             Redirect::to(&format!("/orgs/{org}/settings/sso?done=policy#notice")).into_response(),
         ),
@@ -458,6 +475,7 @@ async fn check_response(
     };
     let verdict: ResponseVerdict = state
         .app
+        .sso_sign_in()
         .check_sso_response(&actor, &org, form.saml_response.trim(), at)
         .await?;
     let at = at.unwrap_or_else(|| state.app.now());

@@ -35,7 +35,12 @@ async fn send(
     contact: Option<&str>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(headers, state).await?;
-    match state.app.send_test_alerts(&actor, org, contact).await {
+    match state
+        .app
+        .trust()
+        .send_test_alerts(&actor, org, contact)
+        .await
+    {
         Ok(_) => Ok(Redirect::to(&format!(
             "/orgs/{org}/settings/authentication?tested=1#notice"
         ))
@@ -81,7 +86,11 @@ async fn keep(
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    state.app.keep_contact(&actor, &org, &contact).await?;
+    state
+        .app
+        .trust()
+        .keep_contact(&actor, &org, &contact)
+        .await?;
     Ok(Redirect::to(&format!(
         "/orgs/{org}/settings/authentication?kept=1#notice"
     ))
