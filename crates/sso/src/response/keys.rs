@@ -8,7 +8,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use super::SignatureAlgorithm;
-use super::dsig::DigestAlgorithm;
+use super::algorithms::DigestAlgorithm;
 use crate::Certificate;
 
 /// The public key of a configured certificate, in the forms the verifiers take.

@@ -32,6 +32,7 @@
 //!
 //! Nothing here does I/O or reads the clock: the time is passed in [`Expected::now`].
 
+mod algorithms;
 mod assertion;
 pub mod c14n;
 mod checks;
