@@ -119,7 +119,7 @@ async fn check_response(
             ),
             Some(code) => println!(
                 "Refused ({code}): {}",
-                verdict.reason_in_words.clone().unwrap_or_default()
+                verdict.reason_in_words.unwrap_or_default()
             ),
         }
     }
