@@ -83,19 +83,61 @@ impl Contacts<'_> {
     pub async fn sync_once(&self, worker: &str, settings: SyncSettings) -> Result<usize, AppError> {
         let owner = pass_owner(worker);
         let worker = owner.as_str();
-        let jobs = self
+        // The first claim says whether there is anything to do; the next ones are made while
+        // the registrations of the earlier ones are under way, so the identity side is kept
+        // busy across claims instead of waiting for each to be read.
+        let chunk = i64::try_from(settings.concurrency.max(1) * 2)
+            .unwrap_or(i64::MAX)
+            .min(settings.batch.max(1));
+        let first = self
             .store
-            .claim_due_contacts(worker, self.now(), millis(settings.lease), settings.batch)
+            .claim_due_contacts(worker, self.now(), millis(settings.lease), chunk)
             .await?;
-        let handled = jobs.len();
-        if handled == 0 {
+        if first.is_empty() {
             return Ok(0);
         }
+        // The jobs flow through a channel as wide as the concurrency: the next claim is made
+        // when the registrations have taken all but that many of the earlier ones.
+        let (claimed, mut jobs) = tokio::sync::mpsc::channel(settings.concurrency.max(1));
+        let claim_more = async move {
+            let mut taken = first.len();
+            let mut exhausted = i64::try_from(taken).unwrap_or(i64::MAX) < chunk;
+            let mut next = first;
+            loop {
+                for job in next {
+                    if claimed.send(job).await.is_err() {
+                        return taken;
+                    }
+                }
+                let so_far = i64::try_from(taken).unwrap_or(i64::MAX);
+                if exhausted || so_far >= settings.batch {
+                    return taken;
+                }
+                let want = chunk.min(settings.batch - so_far);
+                match self
+                    .store
+                    .claim_due_contacts(worker, self.now(), millis(settings.lease), want)
+                    .await
+                {
+                    Ok(more) if !more.is_empty() => {
+                        taken += more.len();
+                        exhausted = i64::try_from(more.len()).unwrap_or(i64::MAX) < want;
+                        next = more;
+                    }
+                    Ok(_) => return taken,
+                    Err(e) => {
+                        // What was claimed is worked; the rest waits for the next pass.
+                        tracing::warn!(error = %e, "could not claim more contacts to register");
+                        return taken;
+                    }
+                }
+            }
+        };
+        let jobs = futures_util::stream::poll_fn(move |cx| jobs.poll_recv(cx));
         let (registered, arriving) = tokio::sync::mpsc::unbounded_channel();
         let register = async move {
             let registered = &registered;
-            futures_util::stream::iter(jobs)
-                .for_each_concurrent(settings.concurrency.max(1), |job| async move {
+            jobs.for_each_concurrent(settings.concurrency.max(1), |job| async move {
                     match self.sync_contact(worker, &job).await {
                         Ok(Some(done)) => {
                             // The recorder outlives the senders: it ends when they are gone.
@@ -111,10 +153,9 @@ impl Contacts<'_> {
                 .await;
         };
         let record = self.record_registrations(worker, arriving);
-        let work = async move {
-            tokio::join!(register, record);
-        };
-        self.holding_leases(worker, settings.lease, work.boxed())
+        let work = async move { tokio::join!(claim_more, register, record).0 };
+        let handled = self
+            .holding_leases(worker, settings.lease, work.boxed())
             .await;
         Ok(handled)
     }

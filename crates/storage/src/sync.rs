@@ -4,6 +4,7 @@
 //! nothing: its lease runs out and another worker picks the contact up again).
 
 use crate::audit::{self, AuditEntry};
+use crate::batch;
 use crate::{Store, StoreError};
 use serde_json::json;
 use smartcore_domain::AuditAction;
@@ -37,6 +38,9 @@ pub struct IdentityRoom {
 /// The words "Sync failed" keeps for a registration refused because the identity side's list
 /// was full; such a contact is tried again once a removal there completes.
 pub const LIMIT_REFUSAL_MARKER: &str = "it_contact_limit_reached";
+
+/// Ids bound per statement: far below both databases' limits on bound parameters.
+const ID_CHUNK: usize = 1_000;
 
 impl Store {
     /// How full the identity side's list of `contact_id`'s organisation is (see
@@ -107,7 +111,8 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` contacts due for registration, for `lease_ms`.
+    /// Claims up to `limit` contacts due for registration, for `lease_ms`, and returns those
+    /// this claim took (an owner may claim again while it works on what it took before).
     pub async fn claim_due_contacts(
         &self,
         owner: &str,
@@ -117,37 +122,49 @@ impl Store {
     ) -> Result<Vec<SyncJob>, StoreError> {
         let mut tx = self.begin().await?;
         let lease_until = now.unix_millis() + lease_ms;
-        let claimed = sqlx::query(
+        let claimed: Vec<(String,)> = sqlx::query_as(
             "UPDATE it_contacts SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM it_contacts \
                           WHERE next_sync_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
                           ORDER BY next_sync_at LIMIT $4) \
-               AND next_sync_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $3)",
+               AND next_sync_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING id",
         )
         .bind(owner)
         .bind(lease_until)
         .bind(now.unix_millis())
         .bind(limit)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        if claimed.rows_affected() == 0 {
+        if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        // Everything this claim took, in one query: the owner (one per pass) identifies it.
-        Ok(sqlx::query_as(
-            "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts, \
-               CASE WHEN EXISTS (SELECT 1 FROM identity_removals r \
-                                 WHERE r.org_id = c.org_id AND r.status IN ($2, $3)) \
-                    THEN 1 ELSE 0 END AS removal_pending \
-             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
-             WHERE c.lease_owner = $1 AND c.lease_until IS NOT NULL ORDER BY c.next_sync_at",
-        )
-        .bind(owner)
-        .bind(RemovalStatus::Pending.as_str())
-        .bind(RemovalStatus::Tombstone.as_str())
-        .fetch_all(&self.pool)
-        .await?)
+        // Everything this claim took, in one query per ID_CHUNK ids.
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for chunk in claimed.chunks(ID_CHUNK) {
+            let sql = batch::statement(
+                "SELECT c.id AS contact_id, c.org_id, c.email, o.identity_org_id, c.sync_attempts, \
+                   CASE WHEN EXISTS (SELECT 1 FROM identity_removals r \
+                                     WHERE r.org_id = c.org_id AND r.status IN ($2, $3)) \
+                        THEN 1 ELSE 0 END AS removal_pending \
+                 FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
+                 WHERE c.lease_owner = $1 AND c.id IN (",
+                "?",
+                chunk.len(),
+                3,
+                ") ORDER BY c.next_sync_at",
+            );
+            let mut query = sqlx::query_as(sql)
+                .bind(owner)
+                .bind(RemovalStatus::Pending.as_str())
+                .bind(RemovalStatus::Tombstone.as_str());
+            for (id,) in chunk {
+                query = query.bind(id.as_str());
+            }
+            jobs.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(jobs)
     }
 
     /// Extends to `until` every lease `owner` holds: on contacts being registered, removals
