@@ -80,7 +80,7 @@ async fn reminders_follow_the_schedule_once_each_across_restarts_and_instances(b
     assert_eq!(thresholds(&app).await, ["d60", "d7"]);
 
     // A temporary failure holds the schedule: the failed reminder waits for its backoff
-    // (one minute), then a sweep retries it, and only it. (The background notices about
+    // (one minute), then a sweep retries it, and only it. (The trust pass's notices about
     // welcomes unanswered for 30 days go first, so the failure is the reminder's.)
     crate::trust::unconfirmed_notices_out(&app, &sink, &["ada@acme.example", "grace@acme.example"])
         .await;
@@ -423,7 +423,7 @@ async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backen
 }
 
 async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(backend: Backend) {
-    // No background workers: the test alone sweeps, with a clock it controls, so a lease
+    // The test alone sweeps (test services run no workers), with a clock it controls, so a lease
     // runs out when the clock says so (the default lease: 10 s).
     let sink = SmtpSink::start().await;
     let real_now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();

@@ -22,7 +22,7 @@ const IDENTITY_ORG: &str = "org_01ORPHANS";
 /// The lease a claim takes in these tests (the "dead" worker's, left to run out).
 const LEASE_MS: i64 = 10_000;
 
-/// One instance without background workers (the test drives the queues), a clock the test
+/// One instance (test services run no workers: the test drives the queues), a clock the test
 /// moves, and an organisation linked to the fake. Fields drop in order: the service before its
 /// database.
 struct Setup {
