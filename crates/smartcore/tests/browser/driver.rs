@@ -107,6 +107,7 @@ impl Browser {
                     }
                     panic!("could not start a Chromium session through {url}: {e}");
                 }
+                // Real time: Chromium starts as a process of its own.
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
@@ -184,6 +185,7 @@ impl Browser {
                 let body = self.js("return document.body.innerText").await;
                 panic!("timed out waiting for {what}; the page says:\n{body}");
             }
+            // Real time: the browser runs the page's scripts on its own.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -200,6 +202,7 @@ impl Browser {
             if Instant::now() > deadline {
                 panic!("expected to reach {path_prefix}, still at {url}");
             }
+            // Real time: the browser loads the page on its own.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

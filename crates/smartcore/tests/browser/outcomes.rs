@@ -243,6 +243,7 @@ async fn every_outcome_is_in_view_and_focused_at_both_widths() {
             .unwrap();
         click(&b, "#manual-add-button").await;
         outcome_in_view(&b, "the second contact added", "#notice").await;
+        scene.app.drain().await;
         let confirm = link_in_outbox(&scene, "it@partner.example", "/contact/confirm/");
         b.goto(&confirm).await;
         click(&b, "#link-action").await;

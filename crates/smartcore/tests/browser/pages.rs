@@ -40,10 +40,9 @@ async fn tab_to(b: &Browser, css: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_adds_a_member_and_an_external_contact_and_sees_them_synced() {
-    // A slower sync than the harness's default, so the Pending state can be seen first.
-    let Some((scene, b)) =
-        Scene::with_browser(&[("SMARTCORE_SYNC_INTERVAL_MS", "2000".to_owned())]).await
-    else {
+    // The contacts stay Pending until the test drives the sync (test services run no
+    // workers), so the Pending state can be seen first.
+    let Some((scene, b)) = Scene::with_browser(&[]).await else {
         return;
     };
     b.sign_in(ADMIN_EMAIL).await;
@@ -143,6 +142,7 @@ async fn an_administrator_adds_a_member_and_an_external_contact_and_sees_them_sy
         "a new contact shows Pending before it is registered: {seen:?}"
     );
     b.js("window.__samePage = true; return true").await;
+    scene.app.drain().await;
     b.eventually(
         "the green Synced badges",
         SYNC_WAIT,
@@ -477,6 +477,7 @@ async fn after_removing_a_synced_contact_the_page_says_nothing_more_is_needed() 
         .app
         .add_manual(&scene.org, &scene.admin_token, "synced@partner.example")
         .await;
+    scene.app.drain().await;
     b.sign_in(ADMIN_EMAIL).await;
     b.goto(&scene.page()).await;
     b.eventually(

@@ -1,7 +1,7 @@
 //! Certificate-expiry reminders (R9, D6) with a controllable clock, delivered over a real SMTP
 //! exchange to a server run by the test.
 
-use crate::support::{Backend, NO_WORKERS, TestApp, certificate, fresh_database};
+use crate::support::{Backend, TestApp, certificate, fresh_database};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use smartcore_app::{Clock, ManualClock, SyncSettings};
@@ -30,7 +30,7 @@ async fn reminders_follow_the_schedule_once_each_across_restarts_and_instances(b
         app.add_manual(&org, &token, email).await;
         app.wait_for_status(&org, &token, email, "synced", 10).await;
     }
-    crate::trust::welcomes_out(&sink, 2).await;
+    crate::trust::welcomes_out(&app, &sink, 2).await;
     // A pending contact gets nothing: only registered contacts receive alerts.
     let pem = certificate("idp.acme.example", real_now - Duration::days(1), not_after);
     let r = app.request(Method::PUT, &format!("/api/v1/orgs/{org}/sso"), Some(&token))
@@ -71,14 +71,7 @@ async fn reminders_follow_the_schedule_once_each_across_restarts_and_instances(b
     assert_eq!((report.certificates, report.sent, report.failed), (1, 2, 0));
     assert_eq!(sweep(&app).await.sent, 0, "not twice");
     // A restarted instance on the same database sends nothing again.
-    // Without workers: its own sweep at start-up could otherwise run late, after the clock
-    // below has moved, and take the reminders this test sweeps for by hand.
-    let quiet = [
-        extra[0].clone(),
-        extra[1].clone(),
-        (NO_WORKERS, "1".to_owned()),
-    ];
-    let restarted = TestApp::start_with_clock(backend, &url, &quiet, clock.clone()).await;
+    let restarted = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     assert_eq!(sweep(&restarted).await.sent, 0);
 
     // Unseen for weeks, then swept 5 days before expiry: only the nearest threshold (7 days).
@@ -87,9 +80,10 @@ async fn reminders_follow_the_schedule_once_each_across_restarts_and_instances(b
     assert_eq!(thresholds(&app).await, ["d60", "d7"]);
 
     // A temporary failure holds the schedule: the failed reminder waits for its backoff
-    // (one minute), then a sweep retries it, and only it. (The background notices about
+    // (one minute), then a sweep retries it, and only it. (The trust pass's notices about
     // welcomes unanswered for 30 days go first, so the failure is the reminder's.)
-    crate::trust::unconfirmed_notices_out(&sink, &["ada@acme.example", "grace@acme.example"]).await;
+    crate::trust::unconfirmed_notices_out(&app, &sink, &["ada@acme.example", "grace@acme.example"])
+        .await;
     sink.fail_next(1);
     clock.set(at(not_after - Duration::days(3) + Duration::minutes(5)));
     let report = sweep(&app).await;
@@ -335,7 +329,7 @@ async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backen
     for email in &emails {
         app.wait_for_status(&org, &token, email, "synced", 20).await;
     }
-    crate::trust::welcomes_out(&sink, 12).await;
+    crate::trust::welcomes_out(&app, &sink, 12).await;
     let pem = certificate(
         "idp.acme.example",
         real_now - Duration::days(1),
@@ -429,7 +423,7 @@ async fn a_failing_mail_server_stops_the_sweep_and_loses_nothing(backend: Backen
 }
 
 async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(backend: Backend) {
-    // No background workers: the test alone sweeps, with a clock it controls, so a lease
+    // The test alone sweeps (test services run no workers), with a clock it controls, so a lease
     // runs out when the clock says so (the default lease: 10 s).
     let sink = SmtpSink::start().await;
     let real_now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
@@ -438,7 +432,6 @@ async fn a_reminder_left_by_a_killed_sender_is_sent_once_its_lease_has_run_out(b
     let extra = [
         ("SMARTCORE_MAIL", "smtp".to_owned()),
         ("SMARTCORE_SMTP_URL", sink.url()),
-        (NO_WORKERS, "1".to_owned()),
     ];
     let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
@@ -571,7 +564,6 @@ async fn reminders_state_the_real_time_left_when_sent(backend: Backend) {
     let extra = [
         ("SMARTCORE_MAIL", "smtp".to_owned()),
         ("SMARTCORE_SMTP_URL", sink.url()),
-        (NO_WORKERS, "1".to_owned()),
     ];
     let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;

@@ -392,7 +392,7 @@ async fn the_audit_log_records_who_did_what_newest_first(app: TestApp) {
         &token,
     )
     .await;
-    // Once b is synced, the background sync adds nothing more to the log.
+    // Once b is synced (the queues drained), the sync adds nothing more to the log.
     app.wait_for_status(&org, &token, "b@acme.example", "synced", 10)
         .await;
     let body: Value = app

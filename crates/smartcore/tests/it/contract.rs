@@ -631,6 +631,7 @@ async fn a_database_outage_is_answered_503_and_recovers() {
             std::time::Instant::now() < deadline,
             "still {status} after the outage"
         );
+        // Real time: the pool connects again on its own after the outage.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

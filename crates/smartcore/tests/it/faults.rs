@@ -168,6 +168,7 @@ impl Service {
                 started.elapsed() < Duration::from_secs(30),
                 "the service did not start"
             );
+            // Real time: the service is a process of its own.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         service
@@ -434,6 +435,7 @@ async fn sqlite_disk_full_loses_nothing_acknowledged_and_writes_resume_once_spac
             Outcome::Refused => refused += 1,
             Outcome::Acknowledged => taken_while_filling += 1,
         }
+        // Real time: changes go on at a pace while the disk fills.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
@@ -449,6 +451,7 @@ async fn sqlite_disk_full_loses_nothing_acknowledged_and_writes_resume_once_spac
             freed.elapsed() < Duration::from_secs(5),
             "writes still refused 5 s after space came back"
         );
+        // Real time: the subject is recovery within 5 s.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let recovered = freed.elapsed();
@@ -600,6 +603,7 @@ async fn postgres_read_only_is_not_ready_and_refuses_writes_until_writable() {
             started.elapsed() < Duration::from_secs(10),
             "/readyz still 200 on a read-only database"
         );
+        // Real time: the pool's sessions are ended and opened again on their own.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
@@ -614,6 +618,7 @@ async fn postgres_read_only_is_not_ready_and_refuses_writes_until_writable() {
             writable.elapsed() < Duration::from_secs(5),
             "writes still refused 5 s after the database became writable"
         );
+        // Real time: the subject is recovery within 5 s.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(ready(&app.http, &app.base_url).await, StatusCode::OK);

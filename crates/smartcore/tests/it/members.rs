@@ -41,8 +41,8 @@ async fn env(backend: Backend) -> Option<Env> {
 /// The newest invitation link mailed to `email`.
 fn link_to(sink: &SmtpSink, email: &str) -> String {
     let messages = sink.messages();
-    // The newest invitation: other mail to the same address (an IT contact's welcome, sent in
-    // the background) may arrive after it.
+    // The newest invitation: other mail to the same address (an IT contact's welcome, sent by
+    // the trust pass) may arrive after it.
     let text = messages
         .iter()
         .rev()

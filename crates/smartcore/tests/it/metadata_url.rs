@@ -150,6 +150,7 @@ async fn slow(State(idp): State<Idp>) -> Response {
             if i >= doc.len() {
                 return None;
             }
+            // The identity provider's slowness, in real time: the subject is the 10-s cut-off.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             Some((Ok::<_, std::io::Error>(Bytes::from(vec![doc[i]])), i + 1))
         }
@@ -201,16 +202,9 @@ fn rfc3339(text: &str) -> Option<Timestamp> {
         .map(Timestamp::from_datetime)
 }
 
-/// Waits until `count()` reaches `n` (mail goes out just after the state is written), then a
-/// little longer to see that it stays there.
-async fn settles_at(n: usize, count: impl Fn() -> usize) {
-    for _ in 0..100 {
-        if count() >= n {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+/// Drives `app`'s queues ([`TestApp::drain`]), then expects `count()` at `n`.
+async fn settles_at(app: &TestApp, n: usize, count: impl Fn() -> usize) {
+    app.drain().await;
     assert_eq!(count(), n);
 }
 
@@ -285,24 +279,20 @@ async fn sso(app: &TestApp, org: &str, token: &str) -> Value {
     r.json().await.unwrap()
 }
 
-/// Runs refresh passes (beside the service's own worker) until `org`'s URL was attempted at
-/// the clock's current time.
+/// Runs a refresh pass; `org`'s URL was then attempted at the clock's current time.
 async fn refreshed(s: &Setup) -> Value {
     let now = smartcore_app::Clock::now(s.clock.as_ref()).to_rfc3339();
-    for _ in 0..200 {
-        s.app
-            .app
-            .setup()
-            .refresh_due_metadata("test-pass", 10)
-            .await
-            .unwrap();
-        let v = sso(&s.app, &s.org, &s.token).await;
-        if v["metadata_url"]["last_attempt_at"] == now.as_str() {
-            return v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    s.app
+        .app
+        .setup()
+        .refresh_due_metadata("test-pass", 10)
+        .await
+        .unwrap();
+    let v = sso(&s.app, &s.org, &s.token).await;
+    if v["metadata_url"]["last_attempt_at"] != now.as_str() {
+        panic!("the metadata URL was not refreshed at {now}");
     }
-    panic!("the metadata URL was not refreshed at {now}");
+    v
 }
 
 fn renewed_to(sink: &SmtpSink) -> Vec<Vec<String>> {
@@ -403,7 +393,7 @@ async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Bac
         v["metadata_url"]["last_changed_at"],
         at(now + Duration::days(2) + Duration::hours(6)).to_rfc3339()
     );
-    settles_at(1, || renewed_to(&sink).len()).await;
+    settles_at(&s.app, 1, || renewed_to(&sink).len()).await;
     let renewed = renewed_to(&sink);
     assert_eq!(
         renewed,
@@ -466,7 +456,7 @@ async fn first_fetch_then_a_rotation_is_noticed_at_the_next_refresh(backend: Bac
             .claimed,
         0
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.app.drain().await;
     assert_eq!(idp.hits("/m/acme"), 4);
 }
 
@@ -593,6 +583,7 @@ async fn every_bad_answer_is_refused_with_its_own_code_and_the_last_good_configu
                 .await;
             assert_eq!(r.status(), StatusCode::OK);
             worst = worst.max(t.elapsed());
+            // Real time: requests spread over the slow fetch's 10 s.
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         worst
@@ -706,7 +697,7 @@ async fn a_failing_url_keeps_the_configuration_retries_with_backoff_and_tells_th
     s.clock
         .set(at(first_failure + Duration::days(3) + Duration::minutes(1)));
     refreshed(&s).await;
-    settles_at(1, || notices().len()).await;
+    settles_at(&s.app, 1, || notices().len()).await;
     assert_eq!(notices(), vec![vec!["ada@acme.example".to_owned()]]);
     let text = sink
         .messages()
@@ -732,7 +723,7 @@ async fn a_failing_url_keeps_the_configuration_retries_with_backoff_and_tells_th
     // Still failing later: not again in this episode.
     s.clock.set(at(first_failure + Duration::days(4)));
     refreshed(&s).await;
-    settles_at(1, || notices().len()).await;
+    settles_at(&s.app, 1, || notices().len()).await;
 
     // It recovers: the episode ends.
     idp.0.status.store(0, Ordering::SeqCst);
@@ -749,11 +740,11 @@ async fn a_failing_url_keeps_the_configuration_retries_with_backoff_and_tells_th
     s.clock
         .set(at(second + Duration::days(3) + Duration::hours(1)));
     refreshed(&s).await;
-    settles_at(2, || notices().len()).await;
+    settles_at(&s.app, 2, || notices().len()).await;
     s.clock
         .set(at(second + Duration::days(3) + Duration::hours(8)));
     refreshed(&s).await;
-    settles_at(2, || notices().len()).await;
+    settles_at(&s.app, 2, || notices().len()).await;
 }
 
 async fn flipping_documents_are_contained_to_one_fetch_per_due_time(backend: Backend) {
@@ -845,27 +836,23 @@ async fn two_instances_refresh_each_due_url_once(backend: Backend) {
     }
     clock.set(at(now + Duration::days(1) + Duration::hours(3)));
     let expected = at(now + Duration::days(1) + Duration::hours(3)).to_rfc3339();
-    // Both instances' workers run, and both are also asked directly, at the same time.
+    // Both instances refresh at the same time, pass after pass, until nothing is due.
     let (setup_one, setup_two) = (one.app.setup(), two.app.setup());
-    for _ in 0..200 {
+    loop {
         let (a, b) = tokio::join!(
             setup_one.refresh_due_metadata("direct-one", 5),
             setup_two.refresh_due_metadata("direct-two", 5)
         );
-        a.unwrap();
-        b.unwrap();
-        let mut done = 0;
-        for (org, token) in &orgs {
-            if sso(&one, org, token).await["metadata_url"]["last_attempt_at"] == expected.as_str() {
-                done += 1;
-            }
-        }
-        if done == ORGS {
+        if a.unwrap().claimed + b.unwrap().claimed == 0 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (org, token) in &orgs {
+        let attempted = sso(&one, org, token).await["metadata_url"]["last_attempt_at"].clone();
+        if attempted != expected.as_str() {
+            panic!("{org} was not refreshed at {expected}: {attempted}");
+        }
+    }
     for i in 0..ORGS {
         assert_eq!(
             idp.hits(&format!("/m/org{i}")),

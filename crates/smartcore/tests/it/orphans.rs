@@ -5,9 +5,7 @@
 //! (a "dead" worker is a claim whose lease is left to run out); the chaos test runs three
 //! worker processes on one PostgreSQL database and kills one with SIGKILL every few seconds.
 
-use crate::support::{
-    Backend, NO_WORKERS, TempDir, TestApp, WORKOS_KEY, fresh_database, postgres_available,
-};
+use crate::support::{Backend, TempDir, TestApp, WORKOS_KEY, fresh_database, postgres_available};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use smartcore_app::{Clock, ManualClock, SyncSettings};
@@ -24,7 +22,7 @@ const IDENTITY_ORG: &str = "org_01ORPHANS";
 /// The lease a claim takes in these tests (the "dead" worker's, left to run out).
 const LEASE_MS: i64 = 10_000;
 
-/// One instance without background workers (the test drives the queues), a clock the test
+/// One instance (test services run no workers: the test drives the queues), a clock the test
 /// moves, and an organisation linked to the fake. Fields drop in order: the service before its
 /// database.
 struct Setup {
@@ -51,7 +49,6 @@ async fn setup(backend: Backend, auto_remove: bool) -> Option<Setup> {
     )));
     let (url, database) = fresh_database(backend).await?;
     let mut env = TestApp::workos_env(fake.base_url());
-    env.push((NO_WORKERS, "1".into()));
     env.push(("SMARTCORE_IDENTITY_AUTO_REMOVE", auto_remove.to_string()));
     let app = TestApp::start_with_clock(backend, &url, &env, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
@@ -524,7 +521,6 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
         .expect("start the identity-side fake");
     fake.set_fault(Fault::AnswerLatency { ms: 150 });
     let mut env = TestApp::workos_env(fake.base_url());
-    env.push((NO_WORKERS, "1".into()));
     env.push(("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into()));
     let app = TestApp::spawn_with(Backend::Postgres, &env)
         .await
@@ -607,6 +603,7 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
             kills += 1;
             next_kill += Duration::from_millis(2500);
         }
+        // Real time: the churn runs against worker processes killed by turns.
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
     eprintln!(
@@ -651,6 +648,7 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
             "not settled 60 s after the churn: {open:?}; {} removals pending",
             pending.len()
         );
+        // Real time: the worker processes settle on their own, leases running out.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(

@@ -244,11 +244,11 @@ on_both_databases!(
 /// The background passes (a module of their own: each test starts its own services).
 mod passes {
     use super::Served;
-    use crate::support::{Backend, NO_WORKERS, TempDir, TestApp};
+    use crate::support::{Backend, TempDir, TestApp};
 
     async fn a_background_pass_logs_inside_its_span(backend: Backend) {
         // The test's own service runs no workers: the served process's sync does the work.
-        let Some(app) = TestApp::spawn_with(backend, &[(NO_WORKERS, "1".to_owned())]).await else {
+        let Some(app) = TestApp::spawn(backend).await else {
             return;
         };
         let (org, token) = app.org_with_admin("Acme").await;
@@ -256,7 +256,7 @@ mod passes {
         let logs = TempDir::new("request-id-logs");
         let served = Served::start(&app.database_url, &logs);
         served.ready().await;
-        app.wait_for_status(&org, &token, "it@acme.example", "synced", 30)
+        app.poll_for_status(&org, &token, "it@acme.example", "synced", 30)
             .await;
         drop(served);
         let text = std::fs::read_to_string(logs.0.join("stderr")).unwrap();
@@ -316,6 +316,7 @@ impl Served {
                 started.elapsed() < std::time::Duration::from_secs(30),
                 "the service did not start"
             );
+            // Real time: the service is a process of its own.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }

@@ -311,6 +311,7 @@ impl Drop for SamlIdp {
         for _ in 0..50 {
             match self.child.try_wait() {
                 Ok(Some(_)) | Err(_) => break,
+                // Real time: the IdP is a process of its own.
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             }
         }

@@ -1,6 +1,6 @@
 //! Domains verified through a real DNS exchange, the SAML configuration, and enabling SSO (R8).
 
-use crate::support::{Backend, NO_WORKERS, TestApp, certificate, fresh_database, problem};
+use crate::support::{Backend, TestApp, certificate, fresh_database, problem};
 use dns_fake::DnsFake;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -663,16 +663,13 @@ async fn the_single_sign_on_page_takes_an_administrator_through_setup(backend: B
 async fn a_due_domain_is_looked_up_once_by_two_instances_and_again_after_a_killed_ones_lease(
     backend: Backend,
 ) {
-    // Two instances on one database, without background workers, on a clock the test
+    // Two instances on one database (test services run no workers), on a clock the test
     // controls (the default lease: 10 s).
     let dns = DnsFake::start().await;
     let t0 = Timestamp::from_datetime(OffsetDateTime::now_utc());
     let clock = Arc::new(ManualClock::new(t0));
     let (url, _db) = fresh_database(backend).await.expect("database");
-    let extra = [
-        ("SMARTCORE_DNS_SERVER", dns.addr().to_string()),
-        (NO_WORKERS, "1".to_owned()),
-    ];
+    let extra = [("SMARTCORE_DNS_SERVER", dns.addr().to_string())];
     let a = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     let b = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     let (org, token) = a.org_with_admin("Acme").await;

@@ -36,7 +36,7 @@ async fn setup_links_open_read_only_details_until_they_expire_or_are_revoked(bac
     let (org, token) = app.org_with_admin("Acme").await;
     let ada = app.add_manual(&org, &token, "ada@acme.example").await;
     app.add_manual(&org, &token, "grace@acme.example").await;
-    crate::trust::welcomes_out(&sink, 2).await;
+    crate::trust::welcomes_out(&app, &sink, 2).await;
 
     let r = app
         .request(

@@ -856,6 +856,7 @@ async fn a_new_signing_certificate_is_noticed_once_and_heals_from_the_metadata_u
             healed = true;
             break;
         }
+        // Real time: the refusal's own spawned refresh may hold the claim until it is done.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(healed, "the rotation healed itself from the metadata URL");

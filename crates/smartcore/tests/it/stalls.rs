@@ -354,7 +354,7 @@ async fn sigterm_with_stalled_clients_finishes_within_the_grace() {
     let mut under_way = TcpStream::connect(&addr).await.unwrap();
     under_way.write_all(post.as_bytes()).await.unwrap();
     under_way.write_all(&form[..5]).await.unwrap();
-    // Give the server a moment to take every request up.
+    // Give the server a moment to take every request up (real time: a process of its own).
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let sent = Instant::now();
@@ -395,6 +395,7 @@ async fn sigterm_with_stalled_clients_finishes_within_the_grace() {
         if sent.elapsed() > GRACE + Duration::from_secs(4) {
             break None;
         }
+        // Real time: the process exits on its own, within the grace.
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let (status, took) = exited.expect("the service exits within the grace and 4 s");
@@ -495,7 +496,7 @@ async fn running_out_of_open_files_does_not_end_the_accept_loop() {
             Err(e) => panic!("connect: {e}"),
         }
     }
-    // Let the server's accepts meet the limit too.
+    // Let the server's accepts meet the limit too (real time: its accept loop runs on its own).
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(held);
     rlimit::Resource::NOFILE.set(soft, hard).unwrap();
@@ -592,6 +593,7 @@ async fn sigterm_under_load_cuts_off_no_request() {
             (answered, late_closes, early_closes, cut_off)
         }));
     }
+    // Real time: the load runs for a while before the signal.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Marked just before the signal goes: a connection the server closes between requests
     // from here on is closed by the shutdown (a client retries such a request on a new
@@ -616,6 +618,7 @@ async fn sigterm_under_load_cuts_off_no_request() {
         if sent.elapsed() > Duration::from_secs(9) {
             break None;
         }
+        // Real time: the process exits on its own, within the grace.
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let (answered, late_closes, early_closes, cut_off) = totals;
@@ -711,6 +714,7 @@ async fn one_client_holds_at_most_its_share_of_the_connections() {
             break;
         }
         assert!(Instant::now() < deadline, "the place was not given back");
+        // Real time: the server notices the closed connection on its own.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

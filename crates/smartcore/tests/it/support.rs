@@ -5,6 +5,11 @@
 //! `SMARTCORE_TEST_POSTGRES_URL` (default `postgres://root@127.0.0.1:5432/postgres`); each
 //! test gets its own database. Without a reachable server, PostgreSQL tests skip with one line
 //! on a developer's machine, and fail under CI (`CI=true`).
+//!
+//! Test services run no background workers unless a test asks ([`WITH_WORKERS`]): a test
+//! drives the queues when it wants their work done ([`TestApp::drain`], the certificate
+//! sweep), on a clock it moves where time matters
+//! ([`TestApp::start_with_clock`]), and waits for nothing by sleeping.
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -82,6 +87,8 @@ pub struct TestApp {
     /// The database opened on its own (see [`TestApp::store`]).
     store: tokio::sync::OnceCell<smartcore_storage::Store>,
     _dir: Option<TestDatabase>,
+    /// Whether the background workers run (see [`WITH_WORKERS`]).
+    workers: bool,
     /// The outbox folder; removed by the serve task once the service has stopped (a worker
     /// finishing its pass may still write a mail after the test is done with the app).
     outbox: std::path::PathBuf,
@@ -93,9 +100,10 @@ pub struct TestApp {
 /// The API key the identity-side fake expects in tests.
 pub const WORKOS_KEY: &str = "sk_test_smartcore";
 
-/// Not a configuration key: tells [`TestApp::start`] to serve the web only, without the
-/// background workers (for tests that run workers as separate processes).
-pub const NO_WORKERS: &str = "TEST_NO_WORKERS";
+/// Not a configuration key: tells [`TestApp::start`] to run the background workers beside the
+/// web (polling every 50 ms). Test services run none unless asked: tests drive the queues
+/// ([`TestApp::drain`]); only the tests whose subject is a running worker ask for them.
+pub const WITH_WORKERS: &str = "TEST_WITH_WORKERS";
 
 /// Runs the `smartcore` command line on `database_url`, as an operator runs it.
 pub fn smartcore_cli(database_url: &str, args: &[&str]) -> std::process::Output {
@@ -111,6 +119,7 @@ pub fn test_config(database_url: &str, extra: &[(&str, String)]) -> Config {
     let mut vars: Vec<(String, String)> = vec![
         ("SMARTCORE_DATABASE_URL".into(), database_url.to_owned()),
         ("SMARTCORE_LISTEN".into(), "127.0.0.1:0".into()),
+        // For the services that run their workers (see [`WITH_WORKERS`]).
         ("SMARTCORE_SYNC_INTERVAL_MS".into(), "50".into()),
     ];
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -132,6 +141,18 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &[(&str, String)]) -> Option<TestApp> {
         let (database_url, dir) = fresh_database(backend).await?;
         let mut app = Self::start(backend, &database_url, extra).await;
+        app._dir = Some(dir);
+        Some(app)
+    }
+
+    /// Starts the service with extra configuration and a clock the test controls.
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        extra: &[(&str, String)],
+        clock: std::sync::Arc<dyn smartcore_app::Clock>,
+    ) -> Option<TestApp> {
+        let (database_url, dir) = fresh_database(backend).await?;
+        let mut app = Self::start_with_clock(backend, &database_url, extra, clock).await;
         app._dir = Some(dir);
         Some(app)
     }
@@ -159,7 +180,7 @@ impl TestApp {
             .expect("bind port 0");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let outbox = TempDir::new("outbox");
-        let workers = !extra.iter().any(|(k, _)| *k == NO_WORKERS);
+        let workers = extra.iter().any(|(k, _)| *k == WITH_WORKERS);
         let mut extra = extra.to_vec();
         // A second instance behind the same public address (SSO replay across instances)
         // passes the first one's.
@@ -198,6 +219,7 @@ impl TestApp {
                 .unwrap(),
             store: tokio::sync::OnceCell::new(),
             _dir: None,
+            workers,
             outbox: outbox_path,
             served: Some(served_task),
             shutdown: Some(tx),
@@ -432,8 +454,59 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Waits (up to `secs` seconds) until the contact with `email` has `status`; returns it.
+    /// Drives every queue the background workers work, to empty, once: identity-side removals
+    /// and registrations, domain re-checks, the trust pass (welcomes, re-confirmations and
+    /// their notices) and due metadata refreshes, until a round finds nothing to do. What is
+    /// due later (a retry, a re-check) stays for a later call, after the clock has moved.
+    /// The certificate sweep is not in it: the alert worker runs it at start and hourly, and
+    /// the tests of reminders run it themselves (`trust().run_certificate_sweep()`).
+    pub async fn drain(&self) {
+        let settings = smartcore_app::SyncSettings::default();
+        let worker = "test-drain";
+        for _ in 0..100 {
+            let contacts = self.app.contacts();
+            let removed = contacts.remove_once(worker, settings).await;
+            let synced = contacts.sync_once(worker, settings).await;
+            let rechecked = self.app.setup().recheck_domains(50).await;
+            let trusted = self.app.trust().trust_once().await;
+            let refreshed = self.app.setup().refresh_due_metadata(worker, 64).await;
+            let done = removed.expect("removal pass")
+                + synced.expect("sync pass")
+                + rechecked.expect("domain re-check pass")
+                + trusted.expect("trust pass")
+                + refreshed.expect("metadata refresh pass").claimed;
+            if done == 0 {
+                return;
+            }
+        }
+        panic!("the queues did not drain in 100 rounds");
+    }
+
+    /// The contact with `email` once it has `status`: without workers, after driving the
+    /// queues ([`TestApp::drain`]), at once; with workers ([`WITH_WORKERS`]), polled for up
+    /// to `secs` seconds ([`TestApp::poll_for_status`]).
     pub async fn wait_for_status(
+        &self,
+        org: &str,
+        token: &str,
+        email: &str,
+        status: &str,
+        secs: u64,
+    ) -> Value {
+        if self.workers {
+            return self.poll_for_status(org, token, email, status, secs).await;
+        }
+        self.drain().await;
+        match self.contact(org, token, email).await {
+            Some(c) if c["status"] == status => c,
+            other => panic!("{email} is not {status} once the queues are drained: {other:?}"),
+        }
+    }
+
+    /// Polls (up to `secs` seconds) until the contact with `email` has `status`, driving
+    /// nothing: for work that running workers do (this service's, or `smartcore worker`
+    /// processes of the test).
+    pub async fn poll_for_status(
         &self,
         org: &str,
         token: &str,
@@ -443,20 +516,24 @@ impl TestApp {
     ) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
-            let contacts = self.contacts(org, token).await;
-            let found = contacts.into_iter().find(|c| {
-                c["email"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-            });
-            match found {
+            match self.contact(org, token, email).await {
                 Some(c) if c["status"] == status => return c,
                 other if std::time::Instant::now() > deadline => {
                     panic!("{email} did not become {status} within {secs} s: {other:?}")
                 }
+                // Real time: the workers run on their own.
                 _ => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
             }
         }
+    }
+
+    /// The listed contact with `email`, if any.
+    async fn contact(&self, org: &str, token: &str, email: &str) -> Option<Value> {
+        self.contacts(org, token).await.into_iter().find(|c| {
+            c["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
     }
 }
 

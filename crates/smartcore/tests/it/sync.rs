@@ -1,10 +1,13 @@
 //! The identity-side sync against a local server that speaks the WorkOS IT Contacts contract
 //! (R6, R7, D2, "The identity side"). Our real HTTP client talks to it over TCP.
 
-use crate::support::{Backend, NO_WORKERS, TempDir, TestApp, WORKOS_KEY, problem};
+use crate::support::{Backend, TempDir, TestApp, WITH_WORKERS, WORKOS_KEY, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use smartcore_app::ManualClock;
+use smartcore_domain::Timestamp;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workos_fake::{FakeWorkOs, Fault};
 
@@ -28,6 +31,39 @@ async fn linked(
         .await
         .unwrap();
     (app, org, token)
+}
+
+/// Like [`linked`], on a clock the test moves (for retries); returns the clock too.
+async fn linked_with_clock(
+    backend: Backend,
+    fake: &FakeWorkOs,
+    extra: &[(&'static str, String)],
+) -> (TestApp, Arc<ManualClock>, String, String) {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_datetime(
+        time::OffsetDateTime::now_utc(),
+    )));
+    let mut env = TestApp::workos_env(fake.base_url());
+    env.extend(extra.iter().cloned());
+    let app = TestApp::spawn_with_clock(backend, &env, clock.clone())
+        .await
+        .expect("database");
+    let (org, token) = app.org_with_admin("Acme").await;
+    let record = app.app.operations().find_org(&org).await.unwrap();
+    app.app
+        .operations()
+        .link_identity(&record, IDENTITY_ORG)
+        .await
+        .unwrap();
+    (app, clock, org, token)
+}
+
+/// Moves the clock past the next retry (a backoff is at most 5 minutes) and drives the
+/// queues, `times` times.
+async fn retry(app: &TestApp, clock: &ManualClock, times: usize) {
+    for _ in 0..times {
+        clock.advance_millis(6 * 60 * 1000);
+        app.drain().await;
+    }
 }
 
 async fn fake() -> FakeWorkOs {
@@ -135,7 +171,6 @@ async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend:
         .expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
     app.add_manual(&org, &token, "it@acme.example").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let c = app
         .wait_for_status(&org, &token, "it@acme.example", "pending", 5)
         .await;
@@ -169,20 +204,20 @@ async fn an_outage_keeps_contacts_pending_and_loses_nothing(backend: Backend) {
         status: 503,
     });
     fake.set_fault(Fault::DropConnection { count: 1 });
-    let (app, org, token) = linked(backend, &fake, &[]).await;
+    let (app, clock, org, token) = linked_with_clock(backend, &fake, &[]).await;
     app.add_manual(&org, &token, "it@acme.example").await;
     // While the identity side fails, the contact stays pending with the reason shown.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let detail = loop {
-        let c = app.contacts(&org, &token).await.remove(0);
-        if let Some(d) = c["status_detail"].as_str() {
-            assert_eq!(c["status"], "pending");
-            break d.to_owned();
-        }
-        assert!(Instant::now() < deadline, "no retry reason shown");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    app.drain().await;
+    let c = app.contacts(&org, &token).await.remove(0);
+    let detail = c["status_detail"]
+        .as_str()
+        .expect("no retry reason shown")
+        .to_owned();
+    assert_eq!(c["status"], "pending");
     assert!(detail.contains("retrying automatically"), "{detail}");
+    // Two 503s and a dropped connection: the fourth attempt at the latest goes through (a
+    // round more or less changes nothing once it has).
+    retry(&app, &clock, 5).await;
     app.wait_for_status(&org, &token, "it@acme.example", "synced", 20)
         .await;
     let stats = fake.stats();
@@ -199,7 +234,9 @@ async fn rate_limiting_honours_retry_after(backend: Backend) {
         count: 1,
         retry_after_secs: 2,
     });
-    let (app, org, token) = linked(backend, &fake, &[]).await;
+    // The service's own workers, polling every 50 ms: the subject is that the running sync
+    // waits for Retry-After (2 s, in real time) before it tries again.
+    let (app, org, token) = linked(backend, &fake, &[(WITH_WORKERS, "1".into())]).await;
     let added = Instant::now();
     app.add_manual(&org, &token, "it@acme.example").await;
     app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
@@ -383,7 +420,7 @@ async fn a_removal_done_by_hand_is_marked_without_calling_the_identity_side(back
 
 async fn automatic_removal_completes_without_the_operations_team(backend: Backend) {
     let fake = fake().await;
-    let (app, org, token) = linked(
+    let (app, clock, org, token) = linked_with_clock(
         backend,
         &fake,
         &[("SMARTCORE_IDENTITY_AUTO_REMOVE", "true".into())],
@@ -407,22 +444,20 @@ async fn automatic_removal_completes_without_the_operations_team(backend: Backen
         .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["identity_removal"], "flagged");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fake.contacts(IDENTITY_ORG).is_empty()
-        || !app
-            .store()
-            .await
-            .pending_removals()
-            .await
-            .unwrap()
-            .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "automatic removal did not complete"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The first attempt meets the 502; its retry goes through.
+    app.drain().await;
+    retry(&app, &clock, 2).await;
+    assert!(
+        fake.contacts(IDENTITY_ORG).is_empty()
+            && app
+                .store()
+                .await
+                .pending_removals()
+                .await
+                .unwrap()
+                .is_empty(),
+        "automatic removal did not complete"
+    );
     assert_eq!(fake.stats().deletes_total, 1);
 }
 
@@ -445,7 +480,7 @@ async fn removing_an_unsynced_contact_sends_nothing(backend: Backend) {
         .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["identity_removal"], "not_needed");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.drain().await;
     assert_eq!(fake.stats().requests_total, 0);
     assert!(
         app.store()
@@ -482,7 +517,7 @@ async fn re_adding_while_the_removal_is_pending_cancels_it_and_is_synced_at_once
             .unwrap()
             .is_empty()
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.drain().await;
     assert_eq!(posts(&fake), 1, "nothing registered twice");
     assert_eq!(deletes(&fake), 0);
     assert_eq!(fake.contacts(IDENTITY_ORG).len(), 1);
@@ -547,8 +582,7 @@ async fn drift_shows_both_directions(backend: Backend) {
 async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(backend: Backend) {
     let fake = fake().await;
     fake.set_fault(Fault::Latency { ms: 800 });
-    let mut env = TestApp::workos_env(fake.base_url());
-    env.push((NO_WORKERS, "1".into()));
+    let env = TestApp::workos_env(fake.base_url());
     let (app, org, token) = {
         let app = TestApp::spawn_with(backend, &env).await.expect("database");
         let (org, token) = app.org_with_admin("Acme").await;
@@ -568,13 +602,14 @@ async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(b
     let deadline = Instant::now() + Duration::from_secs(10);
     while fake.stats().requests_total == 0 {
         assert!(Instant::now() < deadline, "the worker sent nothing");
+        // Real time: the worker is a process of its own.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     worker.kill().unwrap();
     let _ = worker.wait();
     let mut restarted = spawn_worker(&app.database_url, fake.base_url());
     for i in 0..5 {
-        app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 20)
+        app.poll_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 20)
             .await;
     }
     restarted.kill().unwrap();
@@ -594,8 +629,7 @@ async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(b
     // register them again.
     let fake = fake().await;
     fake.set_fault(Fault::Latency { ms: 3000 });
-    let mut env = TestApp::workos_env(fake.base_url());
-    env.push((NO_WORKERS, "1".into()));
+    let env = TestApp::workos_env(fake.base_url());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
     let record = app.app.operations().find_org(&org).await.unwrap();
@@ -612,11 +646,12 @@ async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(b
     let deadline = Instant::now() + Duration::from_secs(10);
     while fake.stats().requests_total == 0 {
         assert!(Instant::now() < deadline, "the worker sent nothing");
+        // Real time: the worker is a process of its own.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut second = spawn_worker_with_lease(&app.database_url, fake.base_url(), Some("1"));
     for i in 0..10 {
-        app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 30)
+        app.poll_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 30)
             .await;
     }
     for w in [&mut first, &mut second] {
@@ -636,8 +671,7 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
     // a worker started at once takes its contacts over when it runs out.
     let fake = fake().await;
     fake.set_fault(Fault::Latency { ms: 8000 });
-    let mut env = TestApp::workos_env(fake.base_url());
-    env.push((NO_WORKERS, "1".into()));
+    let env = TestApp::workos_env(fake.base_url());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
     let record = app.app.operations().find_org(&org).await.unwrap();
@@ -657,9 +691,11 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
             Instant::now() < deadline,
             "the worker did not send all five requests"
         );
+        // Real time: the worker is a process of its own.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Killed after it renewed its leases at least once (every third of 10 s).
+    // Killed after it renewed its leases at least once (every third of 10 s): real time,
+    // the subject is a lease running out in a process of its own.
     tokio::time::sleep(Duration::from_secs(4)).await;
     worker.kill().unwrap();
     let _ = worker.wait();
@@ -667,7 +703,7 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
     let restarted_at = Instant::now();
     let mut restarted = spawn_worker_with_lease(&app.database_url, fake.base_url(), None);
     for i in 0..5 {
-        app.wait_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 15)
+        app.poll_for_status(&org, &token, &format!("it{i}@acme.example"), "synced", 15)
             .await;
     }
     let took = restarted_at.elapsed();
@@ -689,8 +725,7 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
 async fn two_worker_processes_register_each_contact_exactly_once(backend: Backend) {
     let fake = fake().await;
     fake.set_fault(Fault::Latency { ms: 20 });
-    let mut env = TestApp::workos_env(fake.base_url());
-    env.push((NO_WORKERS, "1".into()));
+    let env = TestApp::workos_env(fake.base_url());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let mut orgs = Vec::new();
     for name in ["Acme", "Globex"] {
@@ -717,7 +752,7 @@ async fn two_worker_processes_register_each_contact_exactly_once(backend: Backen
     ];
     for (org, token, name) in &orgs {
         for i in 0..20 {
-            app.wait_for_status(
+            app.poll_for_status(
                 org,
                 token,
                 &format!("it{i}@{}.example", name.to_lowercase()),
@@ -841,22 +876,20 @@ mod full_list {
             .unwrap_or_else(|| panic!("{email} is not listed"))
     }
 
-    /// Waits until `email` is Pending and waiting for a removal; returns the contact.
+    /// Drives the queues, then expects `email` Pending and waiting for a removal; returns
+    /// the contact.
     async fn waiting(app: &TestApp, org: &str, token: &str, email: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let c = contact(app, org, token, email).await;
-            assert_ne!(c["status"], "failed", "{c}");
-            if c["status_detail"]
+        app.drain().await;
+        let c = contact(app, org, token, email).await;
+        assert_ne!(c["status"], "failed", "{c}");
+        assert!(
+            c["status_detail"]
                 .as_str()
-                .is_some_and(|d| d.contains("Waiting for the removal of"))
-            {
-                assert_eq!(c["status"], "pending");
-                return c;
-            }
-            assert!(Instant::now() < deadline, "{email} does not wait: {c}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+                .is_some_and(|d| d.contains("Waiting for the removal of")),
+            "{email} does not wait: {c}"
+        );
+        assert_eq!(c["status"], "pending");
+        c
     }
 
     async fn complete_removal(app: &TestApp, staff: &str) {
@@ -909,7 +942,7 @@ mod full_list {
                 .contains("it00@acme.example"),
             "{c}"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.drain().await;
         assert_eq!(
             contact(&app, &org, &token, "new@acme.example").await["status"],
             "pending"

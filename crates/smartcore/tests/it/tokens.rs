@@ -1,7 +1,7 @@
 //! Token lifecycle (create, list, expire, revoke; 50 per user), disabled users, and the abuse
 //! limits: setup links per organisation, sign-in per (address, client) and per client.
 
-use crate::support::{Backend, NO_WORKERS, TestApp, fresh_database, problem};
+use crate::support::{Backend, TestApp, fresh_database, problem};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use smartcore_app::ManualClock;
@@ -340,12 +340,7 @@ async fn a_token_revoked_on_one_instance_is_refused_by_another_within_two_second
         .await
         .unwrap();
     let secret = created["token"].as_str().unwrap().to_owned();
-    let second = TestApp::start(
-        app.backend,
-        &app.database_url,
-        &[(NO_WORKERS, String::new())],
-    )
-    .await;
+    let second = TestApp::start(app.backend, &app.database_url, &[]).await;
     // Remembered by the second instance.
     assert_eq!(status_with(&second, &secret).await, 200);
     let r = app
@@ -367,6 +362,7 @@ async fn a_token_revoked_on_one_instance_is_refused_by_another_within_two_second
             200 if revoked.elapsed()
                 < smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(500) =>
             {
+                // Real time: the other instance's token cache forgets after TOKEN_CACHE_TTL.
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
             other => panic!("still {other} {:?} after the revocation", revoked.elapsed()),
@@ -473,6 +469,7 @@ async fn the_cli_creates_lists_and_revokes_tokens(app: TestApp) {
     assert!(revoke.status.success(), "{}", text(&revoke.stderr));
     assert!(text(&revoke.stdout).contains(&id));
     // Another process revoked it: this instance refuses it within the cache's two seconds.
+    // Real time: the token cache forgets after TOKEN_CACHE_TTL.
     tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
     assert_eq!(status_with(&app, &secret).await, 401);
 
@@ -1051,11 +1048,13 @@ mod timed {
         assert_eq!(tokens[1]["expired"], true);
         assert_eq!(tokens[0]["expired"], false);
         // last_used_at is written at most once a minute (looked up again once forgotten).
+        // Real time: the token cache forgets after TOKEN_CACHE_TTL.
         tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
         let used = token_list(&app, &token).await[0]["last_used_at"]
             .as_str()
             .unwrap()
             .to_owned();
+        // Real time: the token cache forgets after TOKEN_CACHE_TTL.
         tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
         clock.advance_millis(30_000);
         assert_eq!(
@@ -1063,6 +1062,7 @@ mod timed {
             used.as_str(),
             "not rewritten within the minute"
         );
+        // Real time: the token cache forgets after TOKEN_CACHE_TTL.
         tokio::time::sleep(smartcore_app::TOKEN_CACHE_TTL + Duration::from_millis(100)).await;
         clock.advance_millis(31_000);
         assert_ne!(
@@ -1088,9 +1088,7 @@ mod timed {
             .send()
         };
         // Ten at once from two instances: all sent.
-        let second =
-            TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock.clone())
-                .await;
+        let second = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
         let sends = (0..10).map(|i| {
             let (a, s) = (&app, &second);
             let (org, token) = (org.clone(), token.clone());
@@ -1197,13 +1195,10 @@ mod timed {
     ) {
         let (url, _dir) = fresh_database(backend).await.expect("database");
         // The tests' connections come from 127.0.0.1: the trusted load balancer.
-        let extra = [
-            (NO_WORKERS, String::new()),
-            (
-                "SMARTCORE_TRUSTED_PROXIES",
-                "127.0.0.1, 10.0.0.0/8".to_owned(),
-            ),
-        ];
+        let extra = [(
+            "SMARTCORE_TRUSTED_PROXIES",
+            "127.0.0.1, 10.0.0.0/8".to_owned(),
+        )];
         let app = TestApp::start_with_clock(backend, &url, &extra, clock_now()).await;
         app.user("admin@acme.example", false).await;
         let from = |header: &'static str, value: &'static str, password: &'static str| {
@@ -1281,9 +1276,7 @@ mod timed {
     async fn an_untrusted_peers_forwarding_headers_are_ignored(backend: Backend) {
         let (url, _dir) = fresh_database(backend).await.expect("database");
         // No trusted proxies (the default): 127.0.0.1 is the client, whatever it says.
-        let app =
-            TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock_now())
-                .await;
+        let app = TestApp::start_with_clock(backend, &url, &[], clock_now()).await;
         app.user("admin@acme.example", false).await;
         let from = |value: String, password: &'static str| {
             app.http
@@ -1317,9 +1310,7 @@ mod timed {
     ) {
         let clock = clock_now();
         let (url, _dir) = fresh_database(backend).await.expect("database");
-        let app =
-            TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock.clone())
-                .await;
+        let app = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
         app.user("admin@acme.example", false).await;
         let base = serve_with_client_addresses(&app).await;
         let attacker = client_from("127.0.0.2");
@@ -1380,9 +1371,7 @@ mod timed {
     async fn password_spraying_from_one_client_is_refused_after_thirty_failures(backend: Backend) {
         let clock = clock_now();
         let (url, _dir) = fresh_database(backend).await.expect("database");
-        let app =
-            TestApp::start_with_clock(backend, &url, &[(NO_WORKERS, String::new())], clock.clone())
-                .await;
+        let app = TestApp::start_with_clock(backend, &url, &[], clock.clone()).await;
         app.user("admin@acme.example", false).await;
         let base = serve_with_client_addresses(&app).await;
         let sprayer = client_from("127.0.0.4");

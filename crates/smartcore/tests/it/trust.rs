@@ -2,14 +2,13 @@
 //! alerts, on both databases, with a controllable clock, the real SMTP test server and (for the
 //! welcome) the identity-side fake, so contacts are registered as in production.
 
-use crate::support::{Backend, NO_WORKERS, TestApp, WORKOS_KEY, fresh_database, problem};
+use crate::support::{Backend, TestApp, WORKOS_KEY, fresh_database, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use smartcore_app::{Clock, ManualClock};
 use smartcore_domain::Timestamp;
 use smtp_sink::{ReceivedMessage, SmtpSink};
 use std::sync::Arc;
-use std::time::Duration;
 use workos_fake::FakeWorkOs;
 
 const IDENTITY_ORG: &str = "org_01WORKOS";
@@ -53,9 +52,28 @@ fn link(text: &str, path: &str) -> String {
         .to_owned()
 }
 
-/// Waits until `pred` holds for the received mail (up to 10 s).
-async fn wait_mail(sink: &SmtpSink, what: &str, pred: impl Fn(&[Parsed]) -> bool) -> Vec<Parsed> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+/// Drives `app`'s queues ([`TestApp::drain`]), then expects `pred` to hold for the received
+/// mail (the sink has a message before it answers the sender).
+async fn wait_mail(
+    app: &TestApp,
+    sink: &SmtpSink,
+    what: &str,
+    pred: impl Fn(&[Parsed]) -> bool,
+) -> Vec<Parsed> {
+    app.drain().await;
+    let all = mails(sink);
+    assert!(
+        pred(&all),
+        "no {what} once the queues are drained: {:?}",
+        all.iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
+    );
+    all
+}
+
+/// Polls (up to 10 s) until `pred` holds for the received mail: for mail that a request sends
+/// from a task of its own (a removed contact's calendar cancellation), which no queue holds.
+async fn poll_mail(sink: &SmtpSink, what: &str, pred: impl Fn(&[Parsed]) -> bool) -> Vec<Parsed> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let all = mails(sink);
         if pred(&all) {
@@ -66,7 +84,8 @@ async fn wait_mail(sink: &SmtpSink, what: &str, pred: impl Fn(&[Parsed]) -> bool
             "timed out waiting for {what}: {:?}",
             all.iter().map(|m| (&m.to, &m.subject)).collect::<Vec<_>>()
         );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        // Real time: the task runs on its own.
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
 
@@ -139,13 +158,14 @@ async fn setup(backend: Backend, more: &[(&'static str, String)]) -> Setup {
 
 async fn a_contact_is_welcomed_once_across_instances_and_not_again_on_a_re_add(backend: Backend) {
     let s = setup(backend, &[]).await;
-    // A second instance on the same database: both run the sync and the trust worker.
+    // A second instance on the same database: both drive the sync and the trust pass, at once.
     let second = TestApp::start_with_clock(backend, &s.url, &s.extra, s.clock.clone()).await;
     let ada = s.app.add_manual(&s.org, &s.token, "ada@acme.example").await;
+    tokio::join!(s.app.drain(), second.drain());
     s.app
         .wait_for_status(&s.org, &s.token, "ada@acme.example", "synced", 10)
         .await;
-    let all = wait_mail(&s.sink, "the welcome", |m| {
+    let all = wait_mail(&s.app, &s.sink, "the welcome", |m| {
         !to(m, "ada@acme.example", "You are now an IT contact").is_empty()
     })
     .await;
@@ -192,7 +212,7 @@ async fn a_contact_is_welcomed_once_across_instances_and_not_again_on_a_re_add(b
         .add_manual(&s.org, &s.token, "ada@acme.example")
         .await;
     assert_eq!(again["status"], "synced");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::join!(s.app.drain(), second.drain());
     let all = mails(&s.sink);
     assert_eq!(
         to(&all, "ada@acme.example", "You are now an IT contact").len(),
@@ -220,7 +240,7 @@ async fn not_me_flags_the_contact_and_tells_the_administrators_once(backend: Bac
     s.app
         .add_manual(&s.org, &s.token, "grace@acme.example")
         .await;
-    let all = wait_mail(&s.sink, "two welcomes", |m| {
+    let all = wait_mail(&s.app, &s.sink, "two welcomes", |m| {
         to(m, "ada@acme.example", "You are now").len()
             + to(m, "grace@acme.example", "You are now").len()
             == 2
@@ -273,12 +293,12 @@ async fn not_me_flags_the_contact_and_tells_the_administrators_once(backend: Bac
                 .contains("We have told the administrators")
         );
     }
-    wait_mail(&s.sink, "the administrators' notice", |m| {
+    wait_mail(&s.app, &s.sink, "the administrators' notice", |m| {
         m.iter()
             .any(|m| m.subject.contains("says they are not responsible"))
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.app.drain().await;
     let notices: Vec<_> = mails(&s.sink)
         .into_iter()
         .filter(|m| m.subject.contains("says they are not responsible"))
@@ -371,7 +391,7 @@ async fn links_of_a_removed_contact_are_gone(backend: Backend) {
     s.app
         .add_manual(&s.org, &s.token, "grace@acme.example")
         .await;
-    let all = wait_mail(&s.sink, "the welcome", |m| {
+    let all = wait_mail(&s.app, &s.sink, "the welcome", |m| {
         !to(m, "ada@acme.example", "You are now").is_empty()
     })
     .await;
@@ -407,23 +427,16 @@ async fn re_confirmation_asks_again_and_reports_the_unanswered_once(backend: Bac
     s.app
         .add_manual(&s.org, &s.token, "grace@acme.example")
         .await;
-    let all = wait_mail(&s.sink, "two welcomes", |m| {
+    let all = wait_mail(&s.app, &s.sink, "two welcomes", |m| {
         to(m, "ada@acme.example", "You are now").len()
             + to(m, "grace@acme.example", "You are now").len()
             == 2
     })
     .await;
-    // The welcome reaches the mail server a moment before its sending is recorded.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let list = s.app.contacts(&s.org, &s.token).await;
-        let state = contact(&list, "ada@acme.example")["trust"]["confirmation"].clone();
-        if state == "awaiting" || std::time::Instant::now() > deadline {
-            assert_eq!(state, "awaiting");
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // The welcome's sending is recorded once the pass that sent it is done.
+    let list = s.app.contacts(&s.org, &s.token).await;
+    let state = contact(&list, "ada@acme.example")["trust"]["confirmation"].clone();
+    assert_eq!(state, "awaiting");
     // Ada confirms from her welcome (a replay changes nothing).
     let confirm = link(
         &to(&all, "ada@acme.example", "You are now")[0].text,
@@ -462,7 +475,7 @@ async fn re_confirmation_asks_again_and_reports_the_unanswered_once(backend: Bac
 
     // Ten days on: Ada is asked again; Grace's first request is still open.
     s.clock.advance_millis(10 * DAY_MS + 1000);
-    let all = wait_mail(&s.sink, "the re-confirmation", |m| {
+    let all = wait_mail(&s.app, &s.sink, "the re-confirmation", |m| {
         !to(m, "ada@acme.example", "Are you still the right person").is_empty()
     })
     .await;
@@ -478,12 +491,12 @@ async fn re_confirmation_asks_again_and_reports_the_unanswered_once(backend: Bac
 
     // Thirty days after her welcome Grace has not answered: shown, administrators told once.
     s.clock.advance_millis(20 * DAY_MS);
-    wait_mail(&s.sink, "the unconfirmed notice", |m| {
+    wait_mail(&s.app, &s.sink, "the unconfirmed notice", |m| {
         m.iter()
             .any(|m| m.subject.contains("grace@acme.example has not confirmed"))
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.app.drain().await;
     let all = mails(&s.sink);
     assert_eq!(
         all.iter()
@@ -544,7 +557,7 @@ async fn test_alerts_look_real_show_their_outcome_and_are_limited(backend: Backe
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["sent"], 1);
-    let all = wait_mail(&s.sink, "the test alert", |m| {
+    let all = wait_mail(&s.app, &s.sink, "the test alert", |m| {
         !to(m, "ada@acme.example", "[Test]").is_empty()
     })
     .await;
@@ -585,7 +598,7 @@ async fn test_alerts_look_real_show_their_outcome_and_are_limited(backend: Backe
     assert!(g["mail_rejected"]["reason"].as_str().is_some(), "{g}");
     assert_eq!(g["trust"]["reachable"], false);
     // The administrators are told about the rejection once, however often it happens.
-    wait_mail(&s.sink, "the rejection notice", |m| {
+    wait_mail(&s.app, &s.sink, "the rejection notice", |m| {
         m.iter()
             .any(|m| m.subject.contains("grace@acme.example is being rejected"))
     })
@@ -637,7 +650,7 @@ async fn test_alerts_look_real_show_their_outcome_and_are_limited(backend: Backe
         sent, 3,
         "5 test alerts, the 2 to Grace refused by the mail server"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.app.drain().await;
     let notices = mails(&s.sink)
         .iter()
         .filter(|m| m.subject.contains("is being rejected"))
@@ -766,7 +779,7 @@ async fn reminders_carry_a_calendar_event_that_updates_and_is_cancelled_on_renew
     app.add_manual(&org, &token, "ada@acme.example").await;
     app.wait_for_status(&org, &token, "ada@acme.example", "synced", 10)
         .await;
-    welcomes_out(&sink, 1).await;
+    welcomes_out(&app, &sink, 1).await;
     let not_after = start + time::Duration::days(40);
     let pem = crate::support::certificate(
         "idp.acme.example",
@@ -907,7 +920,7 @@ async fn removing_a_contact_cancels_the_calendar_event_it_received(backend: Back
         app.add_manual(&org, &token, email).await;
         app.wait_for_status(&org, &token, email, "synced", 10).await;
     }
-    welcomes_out(&sink, 2).await;
+    welcomes_out(&app, &sink, 2).await;
     let pem = crate::support::certificate(
         "idp.acme.example",
         start - time::Duration::days(1),
@@ -954,7 +967,7 @@ async fn removing_a_contact_cancels_the_calendar_event_it_received(backend: Back
     app.add_manual(&org, &token, "carol@acme.example").await;
     app.wait_for_status(&org, &token, "carol@acme.example", "synced", 10)
         .await;
-    welcomes_out(&sink, 1).await;
+    welcomes_out(&app, &sink, 1).await;
 
     let contacts = app.contacts(&org, &token).await;
     for who in ["bob@acme.example", "carol@acme.example"] {
@@ -964,7 +977,7 @@ async fn removing_a_contact_cancels_the_calendar_event_it_received(backend: Back
             .await;
         assert!(r.status().is_success(), "{}", r.status());
     }
-    wait_mail(&sink, "the cancellation", |m| {
+    poll_mail(&sink, "the cancellation", |m| {
         to(m, "bob@acme.example", "no longer an IT contact").len() == 1
     })
     .await;
@@ -973,7 +986,8 @@ async fn removing_a_contact_cancels_the_calendar_event_it_received(backend: Back
     assert_eq!(cancel_uid, uid, "the same event");
     assert!(cancel_seq > seq);
     assert_eq!(subject, "You are no longer an IT contact for Acme");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Real time: each removal's cancellations run in a task of their own.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let all = mails(&sink);
     assert!(
         to(&all, "carol@acme.example", "no longer").is_empty(),
@@ -1137,8 +1151,8 @@ async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
 }
 
 async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(backend: Backend) {
-    // No background workers: the test alone sends, with a clock it controls, so a lease runs
-    // out when the clock says so (the default lease: 10 s).
+    // The test alone sends (test services run no workers), with a clock it controls, so a
+    // lease runs out when the clock says so (the default lease: 10 s).
     let sink = SmtpSink::start().await;
     let t0 = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
     let clock = Arc::new(ManualClock::new(t0));
@@ -1146,7 +1160,6 @@ async fn a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out(b
     let extra = [
         ("SMARTCORE_MAIL", "smtp".to_owned()),
         ("SMARTCORE_SMTP_URL", sink.url()),
-        (NO_WORKERS, "1".to_owned()),
     ];
     let app = TestApp::start_with_clock(backend, &url, &extra, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
@@ -1312,10 +1325,10 @@ on_each_backend!(
     a_welcome_left_by_a_killed_sender_goes_out_once_its_lease_has_run_out
 );
 
-/// For other tests that count messages: waits until `n` welcome notices have arrived (issue
+/// For other tests that count messages: drives `app`'s queues until `n` welcome notices have arrived (issue
 /// 16: every contact gets one when it is first Synced), then forgets everything received.
-pub(crate) async fn welcomes_out(sink: &SmtpSink, n: usize) {
-    wait_mail(sink, "the welcome notices", |m| {
+pub(crate) async fn welcomes_out(app: &TestApp, sink: &SmtpSink, n: usize) {
+    wait_mail(app, sink, "the welcome notices", |m| {
         m.iter()
             .filter(|m| m.subject.starts_with("You are now an IT contact"))
             .count()
@@ -1325,11 +1338,11 @@ pub(crate) async fn welcomes_out(sink: &SmtpSink, n: usize) {
     sink.clear();
 }
 
-/// For tests that make the next mail fail: waits until the administrators' "has not
-/// confirmed" notice for each of `contacts` has arrived (sent by the background pass once a
-/// welcome's request is 30 days old), so it cannot take the failure meant for another mail.
-pub(crate) async fn unconfirmed_notices_out(sink: &SmtpSink, contacts: &[&str]) {
-    wait_mail(sink, "the unconfirmed notices", |m| {
+/// For tests that make the next mail fail: drives `app`'s queues until the administrators'
+/// "has not confirmed" notice for each of `contacts` has arrived (sent by the trust pass once
+/// a welcome's request is 30 days old), so it cannot take the failure meant for another mail.
+pub(crate) async fn unconfirmed_notices_out(app: &TestApp, sink: &SmtpSink, contacts: &[&str]) {
+    wait_mail(app, sink, "the unconfirmed notices", |m| {
         contacts.iter().all(|c| {
             m.iter()
                 .any(|m| m.subject.contains(&format!("{c} has not confirmed")))
