@@ -249,7 +249,7 @@ async fn load(
                         "tested" => "Test passed",
                         _ => "Refused",
                     },
-                    result: a.result.clone(),
+                    result: a.result.to_string(),
                     who: a
                         .email
                         .clone()
