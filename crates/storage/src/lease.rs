@@ -89,9 +89,14 @@ impl LeaseColumns {
             order_by,
             returning,
         } = *c;
+        // A row value's columns, as the sub-select lists them.
+        let columns = key
+            .strip_prefix('(')
+            .and_then(|k| k.strip_suffix(')'))
+            .unwrap_or(key);
         format!(
             "UPDATE {table} SET {owner} = $1, {until} = $2{set} \
-             WHERE {key} IN (SELECT {key} FROM {table} WHERE {due} AND {free} \
+             WHERE {key} IN (SELECT {columns} FROM {table} WHERE {due} AND {free} \
                              ORDER BY {order_by} LIMIT $4) \
                AND {still} AND {free} \
              RETURNING {returning}"
@@ -169,6 +174,21 @@ mod tests {
             "UPDATE contact_trust SET welcome_lease_owner = $1, welcome_lease_until = $2 "
         ));
         assert!(welcome.contains("(welcome_lease_until IS NULL OR welcome_lease_until < $3)"));
+    }
+
+    #[test]
+    fn a_row_value_key_is_selected_as_its_columns() {
+        let sql = REMINDERS.claim_sql(&ClaimSql {
+            set: "",
+            due: "status = $5",
+            still: "status = $5",
+            order_by: "next_attempt_at",
+            returning: "attempts",
+        });
+        assert!(sql.contains(
+            "WHERE (fingerprint_sha256, threshold, contact_id) IN \
+             (SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders"
+        ));
     }
 
     #[test]
