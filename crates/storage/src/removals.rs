@@ -89,20 +89,7 @@ impl Store {
         // A place is free on the identity side: registrations waiting for it are due at once,
         // and contacts refused there for a full list try again (issue 24).
         wake_waiting(&mut tx, &org_id, now).await?;
-        let revived: Vec<(String, String)> = sqlx::query_as(
-            "UPDATE it_contacts SET status = $3, sync_attempts = 0, next_sync_at = $1, \
-                 status_detail = 'Registering again: a removal on the identity side has completed.' \
-             WHERE org_id = $2 AND status = $4 \
-               AND (status_detail LIKE '%it_contact_limit_reached%' \
-                    OR status_detail LIKE '%maximum number of IT contacts%') \
-             RETURNING id, email",
-        )
-        .bind(now.unix_millis())
-        .bind(&org_id)
-        .bind(SyncStatus::Pending.as_str())
-        .bind(SyncStatus::Failed.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+        let revived = revive_refused_for_full_list(&mut tx, &org_id, now).await?;
         let org_id = OrgId::parse(&org_id);
         for (contact_id, contact_email) in &revived {
             audit::record(
@@ -213,6 +200,29 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A place is free on the identity side of `org_id`: its contacts refused there for a full
+/// list are registered again at once. Returns their (id, address).
+async fn revive_refused_for_full_list(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE it_contacts SET status = $3, sync_attempts = 0, next_sync_at = $1, \
+             status_detail = 'Registering again: a removal on the identity side has completed.' \
+         WHERE org_id = $2 AND status = $4 \
+           AND (status_detail LIKE '%it_contact_limit_reached%' \
+                OR status_detail LIKE '%maximum number of IT contacts%') \
+         RETURNING id, email",
+    )
+    .bind(now.unix_millis())
+    .bind(org_id)
+    .bind(SyncStatus::Pending.as_str())
+    .bind(SyncStatus::Failed.as_str())
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A place is free on the identity side of `org_id`: the registrations waiting for one are due
