@@ -19,7 +19,10 @@ use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
 use smartcore_domain::RemovalId;
-use smartcore_identity::{ConnectorError, Registration, retry_delay};
+use smartcore_identity::{
+    ConnectorError, Registered as RegisteredContact, Registration, retry_delay,
+};
+use smartcore_storage::synced::{self, Recorded};
 use smartcore_storage::{RemovalOutcome, SyncJob};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -45,6 +48,10 @@ impl Default for SyncSettings {
     }
 }
 
+/// Registrations recorded in one unit of work at most: what arrived while the last batch was
+/// being written, up to this many.
+const RECORD_BATCH: usize = 256;
+
 /// How long a registration waiting for an identity-side removal waits before looking again on
 /// its own (the removal completing wakes it at once).
 const WAITING_RECHECK: Duration = Duration::from_secs(60);
@@ -68,6 +75,11 @@ pub(crate) fn pass_owner(worker: &str) -> String {
 impl Contacts<'_> {
     /// One pass of the sync: registers up to `settings.batch` due contacts. Returns how many
     /// were handled (0 when nothing was due).
+    ///
+    /// The registrations are recorded as they come back, in batches (issue 25): whatever
+    /// arrived while the last batch was being written goes into the next one, so a pass spends
+    /// one commit per batch rather than one per contact, and the identity side's pace, not the
+    /// database's, sets the sync's.
     pub async fn sync_once(&self, worker: &str, settings: SyncSettings) -> Result<usize, AppError> {
         let owner = pass_owner(worker);
         let worker = owner.as_str();
@@ -79,18 +91,130 @@ impl Contacts<'_> {
         if handled == 0 {
             return Ok(0);
         }
-        let work = futures_util::stream::iter(jobs).for_each_concurrent(
-            settings.concurrency.max(1),
-            |job| async move {
-                if let Err(e) = self.sync_contact(worker, &job).await {
-                    // Released when the pass ends, and tried again: nothing is lost.
-                    tracing::warn!(contact = %job.contact_id, error = %e.chain(), "could not record a sync outcome");
-                }
-            },
-        );
+        let (registered, arriving) = tokio::sync::mpsc::unbounded_channel();
+        let register = async move {
+            let registered = &registered;
+            futures_util::stream::iter(jobs)
+                .for_each_concurrent(settings.concurrency.max(1), |job| async move {
+                    match self.sync_contact(worker, &job).await {
+                        Ok(Some(done)) => {
+                            // The recorder outlives the senders: it ends when they are gone.
+                            let _ = registered.send((job, done));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            // Released when the pass ends, and tried again: nothing is lost.
+                            tracing::warn!(contact = %job.contact_id, error = %e.chain(), "could not record a sync outcome");
+                        }
+                    }
+                })
+                .await;
+        };
+        let record = self.record_registrations(worker, arriving);
+        let work = async move {
+            tokio::join!(register, record);
+        };
         self.holding_leases(worker, settings.lease, work.boxed())
             .await;
         Ok(handled)
+    }
+
+    /// Records the registrations of a pass as they arrive, a batch at a time, until the pass
+    /// has registered everything it claimed.
+    async fn record_registrations(
+        &self,
+        worker: &str,
+        mut arriving: tokio::sync::mpsc::UnboundedReceiver<(SyncJob, RegisteredContact)>,
+    ) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while arriving.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            if let Err(e) = self.record_batch(worker, &batch).await {
+                if batch.len() == 1 {
+                    // Released when the pass ends, and tried again: nothing is lost.
+                    tracing::warn!(contact = %batch[0].0.contact_id, error = %e.chain(), "could not record a registration");
+                } else {
+                    // One contact's trouble must not hold back the others: one at a time.
+                    tracing::warn!(contacts = batch.len(), error = %e.chain(), "could not record a batch of registrations; recording them one by one");
+                    for one in batch.chunks(1) {
+                        if let Err(e) = self.record_batch(worker, one).await {
+                            tracing::warn!(contact = %one[0].0.contact_id, error = %e.chain(), "could not record a registration");
+                        }
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// One unit of work for a batch of registrations: each contact still held is Synced with
+    /// its welcome claimed; then a contact removed while its registration was under way is
+    /// taken off the identity side again.
+    async fn record_batch(
+        &self,
+        worker: &str,
+        batch: &[(SyncJob, RegisteredContact)],
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let registrations: Vec<synced::Registered> = batch
+            .iter()
+            .map(|(job, done)| synced::Registered {
+                contact_id: job.contact_id.clone(),
+                identity_contact_id: done.identity_contact_id.clone(),
+                adopted: done.adopted,
+            })
+            .collect();
+        let mut tx = self.store.write().await?;
+        let recorded = synced::record(&mut tx, worker, &registrations, now).await?;
+        tx.commit().await?;
+        let mut welcomes = false;
+        for ((job, done), recorded) in batch.iter().zip(recorded) {
+            match recorded {
+                Recorded::SyncedWelcomeDue | Recorded::SyncedWelcomedRecently => {
+                    tracing::info!(contact = %job.contact_id, adopted = done.adopted, "IT contact synced");
+                    if recorded == Recorded::SyncedWelcomeDue {
+                        welcomes = true;
+                    } else {
+                        // Welcomed to this organisation within 7 days (issue 24): none again.
+                        self.metrics.limit_refusal("welcome_per_address");
+                    }
+                }
+                Recorded::NotHeld => {
+                    if let Err(e) = self.take_off_again(job, done, now).await {
+                        tracing::warn!(contact = %job.contact_id, error = %e.chain(), "could not queue the removal of a contact registered after its removal");
+                    }
+                }
+            }
+        }
+        if welcomes {
+            // Issue 16: the welcomes, claimed with the Synced marks, are sent by the welcome
+            // worker, woken now (mail must not hold the identity side's pace).
+            self.welcomes_due.notify_one();
+        }
+        Ok(())
+    }
+
+    /// A contact removed while its registration was under way: its removal is queued.
+    async fn take_off_again(
+        &self,
+        job: &SyncJob,
+        done: &RegisteredContact,
+        now: smartcore_domain::Timestamp,
+    ) -> Result<(), AppError> {
+        let automatic =
+            self.removal_mode != smartcore_storage::RemovalMode::Queue { automatic: false };
+        let flagged = self
+            .store
+            .flag_orphaned_registration(job, &done.identity_contact_id, automatic, now)
+            .await?;
+        if let Some(id) = flagged {
+            tracing::warn!(contact = %job.contact_id, removal = %id, "registered after removal; removal queued");
+            if self.removal_mode == smartcore_storage::RemovalMode::CompletedNow {
+                self.store
+                    .complete_removal(&id, "system", RemovalOutcome::Deleted, now)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether `job` must wait for an identity-side removal before registering (issue 24):
@@ -134,9 +258,16 @@ impl Contacts<'_> {
         Ok(())
     }
 
-    async fn sync_contact(&self, worker: &str, job: &SyncJob) -> Result<(), AppError> {
+    /// Sends one registration; records every outcome but success, which comes back to be
+    /// recorded with its batch.
+    async fn sync_contact(
+        &self,
+        worker: &str,
+        job: &SyncJob,
+    ) -> Result<Option<RegisteredContact>, AppError> {
         if let Some(removal) = self.removal_to_wait_for(job).await? {
-            return self.wait_for_removal(worker, job, removal).await;
+            self.wait_for_removal(worker, job, removal).await?;
+            return Ok(None);
         }
         let registration = Registration {
             identity_org_id: job.identity_org_id.clone(),
@@ -153,52 +284,7 @@ impl Contacts<'_> {
             Err(ConnectorError::Permanent { .. }) => SyncOutcome::Refused,
         });
         match outcome {
-            Ok(registered) => {
-                let welcomed = self
-                    .store
-                    .mark_synced_welcoming(
-                        &job.contact_id,
-                        worker,
-                        &registered.identity_contact_id,
-                        registered.adopted,
-                        now,
-                    )
-                    .await?;
-                if welcomed == Some(false) {
-                    // Welcomed to this organisation within 7 days (issue 24): none again.
-                    self.metrics.limit_refusal("welcome_per_address");
-                }
-                if welcomed.is_some() {
-                    tracing::info!(contact = %job.contact_id, adopted = registered.adopted, "IT contact synced");
-                }
-                if welcomed == Some(true) {
-                    // Issue 16: its welcome, claimed with the Synced mark, is sent by the
-                    // welcome worker, woken now; the sync goes on with the next registration
-                    // (mail must not hold the identity side's pace).
-                    self.welcomes_due.notify_one();
-                } else {
-                    // Removed while its registration was under way: take it off again.
-                    let automatic = self.removal_mode
-                        != smartcore_storage::RemovalMode::Queue { automatic: false };
-                    let flagged = self
-                        .store
-                        .flag_orphaned_registration(
-                            job,
-                            &registered.identity_contact_id,
-                            automatic,
-                            now,
-                        )
-                        .await?;
-                    if let Some(id) = flagged {
-                        tracing::warn!(contact = %job.contact_id, removal = %id, "registered after removal; removal queued");
-                        if self.removal_mode == smartcore_storage::RemovalMode::CompletedNow {
-                            self.store
-                                .complete_removal(&id, "system", RemovalOutcome::Deleted, now)
-                                .await?;
-                        }
-                    }
-                }
-            }
+            Ok(registered) => return Ok(Some(registered)),
             Err(ConnectorError::NotLinked) => {
                 let next = now.plus_millis(millis(NOT_LINKED_RECHECK));
                 self.store
@@ -247,7 +333,7 @@ impl Contacts<'_> {
                     .await?;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// One pass of automatic identity-side removals (SMARTCORE_IDENTITY_AUTO_REMOVE).

@@ -184,6 +184,29 @@ pub async fn run(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let cap = fitted_cap(&limits);
+    tracing::info!(
+        address = %listener.local_addr()?,
+        max_connections = cap,
+        header_timeout_s = limits.header_timeout.as_secs_f64(),
+        body_timeout_s = limits.body_timeout.as_secs_f64(),
+        "serving"
+    );
+    let (stop, stopping) = watch::channel(false);
+    let accepting = Accepting::new(router, &limits, cap, stopping);
+    let mut connections = JoinSet::new();
+    accepting
+        .accept_until(&listener, &mut connections, shutdown)
+        .await;
+    // Stop accepting: new clients are refused from here on.
+    drop(listener);
+    let _ = stop.send(true);
+    finish(connections, limits.shutdown_grace).await;
+    Ok(())
+}
+
+/// The connection cap, lowered (with a warning) to fit the open-files limit once raised.
+fn fitted_cap(limits: &Limits) -> usize {
     let open_files = raise_open_files_limit();
     let cap = connection_cap(limits.max_connections, open_files);
     if cap < limits.max_connections {
@@ -194,90 +217,125 @@ pub async fn run(
             "SMARTCORE_MAX_CONNECTIONS lowered to fit the open-files limit"
         );
     }
-    tracing::info!(
-        address = %listener.local_addr()?,
-        max_connections = cap,
-        header_timeout_s = limits.header_timeout.as_secs_f64(),
-        body_timeout_s = limits.body_timeout.as_secs_f64(),
-        "serving"
-    );
-    let router = router.layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
-        limits.body_timeout,
-    ));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
-    let permits = Arc::new(Semaphore::new(cap));
-    let per_client = PerClient {
-        share: limits
-            .max_connections_per_client
-            .unwrap_or(cap / 10)
-            .clamp(1, cap),
-        exempt: limits.shared_peers.clone().into(),
-        open: Arc::default(),
-    };
-    let (stop, stopping) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        // Finished connections: their results are nothing; only their slots matter.
-        while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
-        let accepted = tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) if is_connection_error(&e) => {
-                tracing::debug!(error = %e, "a connection failed before it was accepted");
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot accept a connection; retrying shortly");
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => break,
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+    cap
+}
+
+/// What the accept loop hands every connection it takes: the HTTP settings, the router, the
+/// places under the cap and the client's share, and the shutdown signal.
+struct Accepting {
+    http: http1::Builder,
+    router: Router,
+    permits: Arc<Semaphore>,
+    per_client: PerClient,
+    metrics: Option<smartcore_app::Metrics>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Accepting {
+    fn new(router: Router, limits: &Limits, cap: usize, stopping: watch::Receiver<bool>) -> Self {
+        let router = router.layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            limits.body_timeout,
+        ));
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .keep_alive(true);
+        Accepting {
+            http,
+            router,
+            permits: Arc::new(Semaphore::new(cap)),
+            per_client: PerClient {
+                share: limits
+                    .max_connections_per_client
+                    .unwrap_or(cap / 10)
+                    .clamp(1, cap),
+                exempt: limits.shared_peers.clone().into(),
+                open: Arc::default(),
+            },
+            metrics: limits.metrics.clone(),
+            stopping,
+        }
+    }
+
+    /// Accepts connections into `connections`, each once a place under the cap is free, until
+    /// `shutdown` resolves.
+    async fn accept_until(
+        &self,
+        listener: &TcpListener,
+        connections: &mut JoinSet<()>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            // Finished connections: their results are nothing; only their slots matter.
+            while connections.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                permit = self.permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let accepted = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, remote) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => {
+                    tracing::debug!(error = %e, "a connection failed before it was accepted");
+                    continue;
                 }
-            }
-        };
-        let Some(slot) = per_client.take(remote.ip()) else {
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a connection; retrying shortly");
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    }
+                }
+            };
+            self.take(connections, stream, remote, permit);
+        }
+    }
+
+    /// Serves the accepted connection, unless its client holds its share of the cap already.
+    fn take(
+        &self,
+        connections: &mut JoinSet<()>,
+        stream: TcpStream,
+        remote: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let Some(slot) = self.per_client.take(remote.ip()) else {
             // This client holds its share of the cap already: closed at once, so that one
             // client (or one IPv6 /64) cannot keep everyone else waiting in the listen queue.
-            tracing::debug!(%remote, share = per_client.share, "connection refused: the client holds its share");
-            if let Some(metrics) = &limits.metrics {
+            tracing::debug!(%remote, share = self.per_client.share, "connection refused: the client holds its share");
+            if let Some(metrics) = &self.metrics {
                 metrics.connection_refused_by_share();
             }
             drop(stream);
-            continue;
+            return;
         };
         connections.spawn(serve_connection(
-            http.clone(),
+            self.http.clone(),
             stream,
             remote,
-            router.clone(),
-            stopping.clone(),
+            self.router.clone(),
+            self.stopping.clone(),
             (permit, slot),
         ));
     }
+}
 
-    // Stop accepting: new clients are refused from here on.
-    drop(listener);
-    let _ = stop.send(true);
+/// Lets the open connections finish the requests under way, up to `grace`, then drops them.
+async fn finish(mut connections: JoinSet<()>, grace: Duration) {
     let open = connections.len();
     tracing::info!(
         open,
-        grace_s = limits.shutdown_grace.as_secs_f64(),
+        grace_s = grace.as_secs_f64(),
         "stopped accepting; finishing the requests under way"
     );
-    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+    let drained = tokio::time::timeout(grace, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -288,7 +346,6 @@ pub async fn run(
         );
         connections.shutdown().await;
     }
-    Ok(())
 }
 
 /// How long a connection is still read after shutdown began, for requests sent before it.

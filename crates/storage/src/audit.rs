@@ -47,6 +47,36 @@ pub async fn record(conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<(
     Ok(())
 }
 
+/// [`record`] for many events at once: one statement per [`crate::batch::ROWS_PER_STATEMENT`]
+/// events (the sync records its registrations in batches).
+pub async fn record_many(
+    conn: &mut AnyConnection,
+    entries: &[AuditEntry<'_>],
+) -> Result<(), StoreError> {
+    for chunk in entries.chunks(crate::batch::ROWS_PER_STATEMENT) {
+        let sql = crate::batch::statement(
+            "INSERT INTO audit_events (id, org_id, at, actor, action, target, details) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?)",
+            chunk.len(),
+            0,
+            "",
+        );
+        let mut query = sqlx::query(sql);
+        for entry in chunk {
+            query = query
+                .bind(AuditEventId::generate().to_string())
+                .bind(entry.org_id.map(|o| o.to_string()))
+                .bind(entry.at.unix_millis())
+                .bind(entry.actor)
+                .bind(entry.action.as_str())
+                .bind(entry.target)
+                .bind(entry.details.to_string());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Records a change to a user's own account (their API tokens, their being disabled or
 /// enabled): once for the user (`subject_user_id`, read by [`Store::account_events`]), and once
 /// in the audit log of every organisation they are a member of, for its administrators.

@@ -31,6 +31,7 @@ mod removals;
 mod secrets;
 pub mod sso_sign_in;
 mod sync;
+pub mod synced;
 pub mod trust;
 mod tx;
 pub mod users;

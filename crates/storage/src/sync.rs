@@ -234,7 +234,9 @@ impl Store {
     }
 
     /// The contact is registered: the green Synced badge. False when the contact is gone
-    /// (removed while its registration was under way) or no longer held by `owner`.
+    /// (removed while its registration was under way) or no longer held by `owner`. One
+    /// registration recorded as the sync records its batches ([`crate::synced::record`]), for
+    /// tests and tools that play a worker.
     pub async fn mark_synced(
         &self,
         contact_id: &str,
@@ -243,58 +245,15 @@ impl Store {
         adopted: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .mark_synced_welcoming(contact_id, owner, identity_contact_id, adopted, now)
-            .await?
-            .is_some())
-    }
-
-    /// [`Store::mark_synced`], telling whether a welcome was claimed (`Some(false)`: the
-    /// address was welcomed to the organisation within 7 days, so none is sent).
-    pub async fn mark_synced_welcoming(
-        &self,
-        contact_id: &str,
-        owner: &str,
-        identity_contact_id: &str,
-        adopted: bool,
-        now: Timestamp,
-    ) -> Result<Option<bool>, StoreError> {
         let mut tx = self.begin().await?;
-        let updated: Option<(String, String, String)> = sqlx::query_as(
-            // Re-confirmation runs from the registration (migration 0023): a contact becoming
-            // Synced has no request open (requests go to Synced contacts only).
-            "UPDATE it_contacts SET status = $5, status_detail = NULL, identity_contact_id = $1, synced_at = $2, \
-                 next_sync_at = NULL, lease_owner = NULL, lease_until = NULL, waiting_for = NULL, reconfirm_from = $2 \
-             WHERE id = $3 AND lease_owner = $4 AND status = $6 RETURNING org_id, email, email_key",
-        )
-        .bind(identity_contact_id)
-        .bind(now.unix_millis())
-        .bind(contact_id)
-        .bind(owner)
-        .bind(SyncStatus::Synced.as_str())
-        .bind(SyncStatus::Pending.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((org_id, email, email_key)) = updated else {
-            return Ok(None);
+        let registered = crate::synced::Registered {
+            contact_id: contact_id.to_owned(),
+            identity_contact_id: identity_contact_id.to_owned(),
+            adopted,
         };
-        // Issue 16: the welcome notice is due, claimed here so it is sent once.
-        let welcomed =
-            crate::trust::claim_welcome(&mut tx, contact_id, &org_id, &email_key, now).await?;
-        audit::record(
-            &mut tx,
-            AuditEntry {
-                org_id: OrgId::parse(&org_id).as_ref(),
-                at: now,
-                actor: "system",
-                action: AuditAction::ItContactSynced,
-                target: Some(contact_id),
-                details: json!({ "email": email, "identity_contact_id": identity_contact_id, "adopted": adopted }),
-            },
-        )
-        .await?;
+        let recorded = crate::synced::record(&mut tx, owner, &[registered], now).await?;
         tx.commit().await?;
-        Ok(Some(welcomed))
+        Ok(recorded[0].is_synced())
     }
 
     /// A passing failure: stays pending with the reason shown, tried again at `next_at`.

@@ -394,6 +394,117 @@ async fn a_deleted_row_says_whether_a_worker_held_it(store: Store) {
     assert!(store.contacts(&o).await.unwrap().is_empty());
 }
 
+/// The sync records its registrations in batches (`synced::record`): each contact the worker
+/// still holds becomes Synced with its identity-side id, its welcome claimed unless the
+/// address was welcomed to the organisation within the week; a contact it no longer holds is
+/// left alone.
+async fn registrations_are_recorded_in_a_batch_with_one_welcome_a_week_per_address(store: Store) {
+    use smartcore_storage::synced::{self, Recorded, Registered};
+    let o = org(&store, "Acme Ltd").await;
+    let by = admin(&store, &o, "pat@acme.example").await;
+    let other = org(&store, "Beta Ltd").await;
+    let other_admin = admin(&store, &other, "pat@beta.example").await;
+    let registered = |c: &ItContact| Registered {
+        contact_id: c.id.to_string(),
+        identity_contact_id: format!("idc_{}", c.id),
+        adopted: false,
+    };
+    // Welcomed once already: added, registered and removed again.
+    let earlier = contact(&o, &by, "again@acme.example", at(1));
+    insert(&store, &earlier).await.unwrap();
+    assert_eq!(
+        store
+            .claim_due_contacts("w#0", at(2), 10_000, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut tx = store.write().await.unwrap();
+    let first = synced::record(&mut tx, "w#0", &[registered(&earlier)], at(3))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(first, [Recorded::SyncedWelcomeDue]);
+    let mut tx = store.write().await.unwrap();
+    contacts::delete(&mut tx, &o, &earlier.id).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let again = contact(&o, &by, "AGAIN@acme.example", at(10));
+    let fresh = contact(&o, &by, "fresh@acme.example", at(11));
+    let elsewhere = contact(&other, &other_admin, "again@acme.example", at(12));
+    let not_held = contact(&o, &by, "late@acme.example", at(13));
+    for c in [&again, &fresh, &elsewhere, &not_held] {
+        insert(&store, c).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .claim_due_contacts("w#1", at(20), 10_000, 100)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    // Another worker's lease on one of them: w#1 no longer holds it.
+    store.release_leases("w#1").await.unwrap();
+    assert_eq!(
+        store
+            .claim_due_contacts("w#2", at(21), 10_000, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_contacts("w#1", at(21), 10_000, 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let batch: Vec<Registered> = [&again, &fresh, &elsewhere, &not_held]
+        .into_iter()
+        .map(registered)
+        .collect();
+    let mut tx = store.write().await.unwrap();
+    let recorded = synced::record(&mut tx, "w#1", &batch, at(30))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(recorded.len(), 4);
+    assert_eq!(
+        recorded.iter().filter(|r| **r == Recorded::NotHeld).count(),
+        1,
+        "the contact w#2 holds is left alone: {recorded:?}"
+    );
+    let synced_now: Vec<ContactId> = store
+        .contacts(&o)
+        .await
+        .unwrap()
+        .into_iter()
+        .chain(store.contacts(&other).await.unwrap())
+        .filter(|c| c.status == SyncStatus::Synced)
+        .inspect(|c| assert_eq!(c.identity_contact_id, Some(format!("idc_{}", c.id))))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(synced_now.len(), 3);
+    for (c, r) in [&again, &fresh, &elsewhere, &not_held]
+        .into_iter()
+        .zip(&recorded)
+    {
+        let expected = if !synced_now.contains(&c.id) {
+            Recorded::NotHeld
+        } else if c.id == again.id {
+            // The same address in the same organisation, welcomed at 3: not again this week.
+            Recorded::SyncedWelcomedRecently
+        } else {
+            Recorded::SyncedWelcomeDue
+        };
+        assert_eq!(*r, expected, "{}", c.email);
+    }
+}
+
 on_both_databases!(
     organisations_are_found_by_id_and_by_name,
     a_user_is_found_by_address_whatever_its_case_and_once,
@@ -405,4 +516,5 @@ on_both_databases!(
     additions_are_counted_inside_their_window,
     a_removal_is_pending_for_its_address_until_a_re_add_cancels_it,
     a_deleted_row_says_whether_a_worker_held_it,
+    registrations_are_recorded_in_a_batch_with_one_welcome_a_week_per_address,
 );

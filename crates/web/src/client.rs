@@ -15,15 +15,12 @@
 //! and not to be believed). An entry that is not an address (`unknown`, an obfuscated name)
 //! ends the walk: the client is then the last trusted hop.
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 /// The client's IP address, when known: the peer, or what a trusted proxy says.
 #[derive(Debug, Clone, Copy)]
@@ -133,20 +130,15 @@ pub(crate) fn client_of(
     Some(client)
 }
 
-/// The middleware: resolves the client once, before anything logs or counts it, and leaves it
-/// in the request's extensions for [`ClientAddr`].
-pub(crate) async fn resolve_client(
-    State(proxies): State<Arc<[IpNet]>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Resolves the client once, before anything logs or counts it, and leaves it in the
+/// request's extensions for [`ClientAddr`] (called by [`crate::edge::arrive`]).
+pub(crate) fn resolve(proxies: &[IpNet], request: &mut Request) {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let client = client_of(peer, request.headers(), &proxies);
+    let client = client_of(peer, request.headers(), proxies);
     request.extensions_mut().insert(ClientAddr(client));
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! The last word on every answer, whoever wrote it.
+//! The first and the last word on every request, whoever answers it.
 //!
+//! [`arrive`] comes first: it resolves the client, screens a client's request id and counts the
+//! request and its latency. [`finish`] comes last, around the handler:
 //! Handlers answer errors through [`crate::ApiError`] and [`crate::PageError`]; some answers
 //! are written by others: the router (404 for an unknown path, 405 for a wrong method), axum's
 //! extractors, tower-http's CSRF check (an empty 403). Under `/api` each of those becomes
@@ -9,12 +11,21 @@
 
 use crate::error::{Problem, problem_response};
 use crate::render::error_page;
+use crate::{PERMISSIONS_POLICY, client, request_id};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use ipnet::IpNet;
 use smartcore_app::ErrorCode;
+use smartcore_app::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
 use tower_http::csrf::ProtectionError;
+
+/// The `Content-Security-Policy` of every answer that did not choose its own.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// `Strict-Transport-Security` sent when the public URL is `https://…`: one year.
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -27,8 +38,67 @@ pub(crate) fn is_api(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
 
-/// The middleware; its state says whether to send HSTS.
+/// What [`arrive`] needs: where to count, and which proxies to believe.
+#[derive(Clone)]
+pub(crate) struct Arrival {
+    pub metrics: Metrics,
+    pub proxies: Arc<[IpNet]>,
+}
+
+/// The first middleware: the client resolved once (before anything logs or counts it), a
+/// client's unusable `x-request-id` dropped (so that a fresh one is made), and the request
+/// counted with its latency by method, route template and status.
+pub(crate) async fn arrive(
+    State(arrival): State<Arrival>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = crate::metrics::route_of(&request);
+    client::resolve(&arrival.proxies, &mut request);
+    request_id::screen(&mut request);
+    let response = next.run(request).await;
+    arrival.metrics.http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// The headers every answer carries unless its handler chose its own.
+fn security_headers() -> [(HeaderName, HeaderValue); 4] {
+    [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
+        // Issue 24: no page of ours needs the browser's powerful features; none may use them.
+        (
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
+        ),
+    ]
+}
+
+/// The last middleware, around the handler, with the request id at hand for the error answers
+/// written inside (problem+json, pages); its state says whether to send HSTS.
 pub(crate) async fn finish(State(https): State<bool>, request: Request, next: Next) -> Response {
+    let id = request_id::of(&request).map(Arc::<str>::from);
+    request_id::within(id, answer(https, request, next)).await
+}
+
+async fn answer(https: bool, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let mut response = next.run(request).await;
@@ -49,6 +119,11 @@ pub(crate) async fn finish(State(https): State<bool>, request: Request, next: Ne
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
         );
+    }
+    for (name, value) in security_headers() {
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
+        }
     }
     response
 }

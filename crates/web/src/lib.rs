@@ -24,12 +24,10 @@ pub use metrics::metrics_router;
 pub use request_id::MAX_REQUEST_ID_LEN;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
 use smartcore_app::App;
 use std::sync::Arc;
 use tower_http::csrf::CsrfLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// The `Permissions-Policy` of every answer: every powerful feature off, for us and for
@@ -64,7 +62,8 @@ impl WebConfig {
 
 #[derive(Clone)]
 pub struct AppState {
-    pub app: App,
+    /// Shared, not copied: every layer of the router clones the state per request.
+    pub app: Arc<App>,
     pub config: Arc<WebConfig>,
 }
 
@@ -74,7 +73,7 @@ pub fn router(app: App, config: WebConfig) -> Router {
     let metrics = app.operations().metrics().clone();
     let proxies: Arc<[IpNet]> = config.trusted_proxies.clone().into();
     let state = AppState {
-        app,
+        app: Arc::new(app),
         config: Arc::new(config),
     };
     Router::new()
@@ -86,51 +85,33 @@ pub fn router(app: App, config: WebConfig) -> Router {
         // The ACS is posted by the identity provider's page, cross-site by design.
         .merge(pages::sso_sign_in::cross_site_routes())
         .with_state(state)
-        // Answers nobody else shaped (404, 405, CSRF, rejections) as problem+json under /api
-        // and as pages elsewhere; Cache-Control and HSTS on everything.
-        .layer(axum::middleware::from_fn_with_state(https, edge::finish))
-        // The request id at hand for the error answers written inside (problem+json, pages).
-        .layer(axum::middleware::from_fn(request_id::scope))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                 object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-            ),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        // Issue 24: no page of ours needs the browser's powerful features; none may use them.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            axum::http::HeaderName::from_static("permissions-policy"),
-            HeaderValue::from_static(PERMISSIONS_POLICY),
-        ))
-        // One span per request, at INFO, so that every log line written while answering it
-        // names it. Failures are logged where they become answers (`error`), not here again.
+        // One stack of layers, boxed once (a `.layer` each would box and clone per layer and
+        // per request), outermost first.
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_failure(()),
+            tower::ServiceBuilder::new()
+                // The client (the peer, or what a trusted proxy says) for the logs and the
+                // limits; a client's unusable request id dropped; the request counted.
+                .layer(axum::middleware::from_fn_with_state(
+                    edge::Arrival { metrics, proxies },
+                    edge::arrive,
+                ))
+                // `x-request-id`: a client's own when usable, else a fresh UUID; echoed in the
+                // answer.
+                .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+                // One span per request, at INFO, so that every log line written while
+                // answering it names it. Failures are logged where they become answers
+                // (`error`), not here again.
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_failure(()),
+                )
+                // Answers nobody else shaped (404, 405, CSRF, rejections) as problem+json under
+                // /api and as pages elsewhere; Cache-Control, the security headers and HSTS on
+                // everything; the request id at hand for the error answers written inside.
+                .layer(axum::middleware::from_fn_with_state(https, edge::finish)),
         )
-        // `x-request-id`: a client's own when usable, else a fresh UUID; echoed in the answer.
-        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
-        .layer(SetRequestIdLayer::new(request_id::HEADER, MakeRequestUuid))
-        .layer(axum::middleware::map_request(request_id::screen))
-        // The client (the peer, or what a trusted proxy says) for the logs and the limits.
-        .layer(axum::middleware::from_fn_with_state(
-            proxies,
-            client::resolve_client,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            metrics::count_requests,
-        ))
 }
 
 /// The span of one request: method, route template (never the path, which may hold a link's

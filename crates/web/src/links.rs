@@ -17,6 +17,11 @@ impl WebLinks {
             public_url: public_url.trim_end_matches('/').to_owned(),
         }
     }
+
+    /// The sign-in page, where the demo's instructions send the operator.
+    pub fn sign_in(&self) -> String {
+        format!("{}/sign-in", self.public_url)
+    }
 }
 
 impl Links for WebLinks {
@@ -76,5 +81,6 @@ mod tests {
             "https://sso.example.com/invitations/t"
         );
         assert_eq!(links.setup_link("t"), "https://sso.example.com/setup/t");
+        assert_eq!(links.sign_in(), "https://sso.example.com/sign-in");
     }
 }

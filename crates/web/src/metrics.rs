@@ -11,37 +11,20 @@ use crate::AppState;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use smartcore_app::{
-    App, METRICS_CONTENT_TYPE, Metrics, PROMETHEUS_TEXT_CONTENT_TYPE, to_prometheus_text,
-};
-use std::time::Instant;
+use smartcore_app::{App, METRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE, to_prometheus_text};
 
-/// Counts the request and its latency by method, route template and status. Requests that
-/// matched no route count under the route `unmatched`, whatever their path.
-pub(crate) async fn count_requests(
-    State(metrics): State<Metrics>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
+/// The route template a request is counted under: requests that matched no route count under
+/// `unmatched`, whatever their path (called by [`crate::edge::arrive`], which counts every
+/// request and its latency by method, route template and status).
+pub(crate) fn route_of(request: &Request) -> String {
+    request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    metrics.http_request(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned())
 }
 
 /// `/metrics` on the service's own address, behind the token.

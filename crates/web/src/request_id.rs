@@ -8,8 +8,6 @@
 
 use axum::extract::Request;
 use axum::http::HeaderName;
-use axum::middleware::Next;
-use axum::response::Response;
 use std::sync::Arc;
 use tower_http::request_id::RequestId;
 
@@ -40,11 +38,10 @@ fn acceptable(request: &Request) -> bool {
 }
 
 /// Drops a client's `x-request-id` that is not kept, so that a fresh one is made.
-pub(crate) async fn screen(mut request: Request) -> Request {
-    if request.headers().contains_key(&HEADER) && !acceptable(&request) {
+pub(crate) fn screen(request: &mut Request) {
+    if request.headers().contains_key(&HEADER) && !acceptable(request) {
         request.headers_mut().remove(&HEADER);
     }
-    request
 }
 
 /// The request's id, once `SetRequestIdLayer` has given it one.
@@ -55,11 +52,11 @@ pub(crate) fn of(request: &Request) -> Option<&str> {
         .and_then(|id| id.header_value().to_str().ok())
 }
 
-/// Answers the request with its id at hand for [`current`].
-pub(crate) async fn scope(request: Request, next: Next) -> Response {
-    match of(&request).map(Arc::<str>::from) {
-        Some(id) => CURRENT.scope(id, next.run(request)).await,
-        None => next.run(request).await,
+/// Runs `answer` with the request's id at hand for [`current`].
+pub(crate) async fn within<F: Future>(id: Option<Arc<str>>, answer: F) -> F::Output {
+    match id {
+        Some(id) => CURRENT.scope(id, answer).await,
+        None => answer.await,
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Every step that must happen once across instances is a conditional write whose
 //! `rows_affected` says who won: the welcome row is inserted in the transaction that marks the
-//! contact Synced (`claim_welcome`) and taken for sending with a lease that its sender
+//! contact Synced (`crate::synced`) and taken for sending with a lease that its sender
 //! renews while it works (`welcome_lease_owner`, see [`Store::renew_leases`]), so a sender
 //! killed mid-send leaves the welcome to the next worker within one lease; a re-confirmation
 //! request is a compare-and-set of `reconfirm_requested_at`; an administrator notice sets its
@@ -12,7 +12,6 @@
 
 mod welcome;
 
-pub(crate) use welcome::claim_welcome;
 pub use welcome::{WELCOME_BUDGET_MS, return_unsent_welcome};
 
 use crate::{Store, StoreError};

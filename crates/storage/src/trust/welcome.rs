@@ -8,45 +8,6 @@ use crate::{Store, StoreError};
 use smartcore_domain::{Lease, Timestamp};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-/// Inside the transaction that marks a contact Synced: its welcome is due, once. A second call
-/// (it cannot happen: Synced is reached once) would change nothing.
-pub(crate) async fn claim_welcome(
-    conn: &mut AnyConnection,
-    contact_id: &str,
-    org_id: &str,
-    email_key: &str,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    // Issue 24: one welcome per organisation and address per WELCOME_BUDGET_MS, however often
-    // the address is removed and added again (each add would otherwise mail it). One
-    // statement: the budget's row is written (and the welcome due) only when there was none or
-    // it is older than the budget.
-    let welcome = sqlx::query(
-        "INSERT INTO welcome_budget (org_id, email_key, welcomed_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (org_id, email_key) DO UPDATE SET welcomed_at = excluded.welcomed_at \
-         WHERE welcome_budget.welcomed_at <= $4",
-    )
-    .bind(org_id)
-    .bind(email_key)
-    .bind(now.unix_millis())
-    .bind(now.unix_millis() - WELCOME_BUDGET_MS)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    // Without a claim the trust row exists but no welcome is due.
-    sqlx::query(
-        "INSERT INTO contact_trust (contact_id, org_id, welcome_claimed_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (contact_id) DO NOTHING",
-    )
-    .bind(contact_id)
-    .bind(org_id)
-    .bind(welcome.then_some(now.unix_millis()))
-    .execute(conn)
-    .await?;
-    Ok(welcome)
-}
-
 /// Gives the organisation's welcome budget for the contact's address back when its welcome
 /// was claimed but is neither sent nor being sent (called as the contact is removed): a contact
 /// added by mistake and removed at once does not cost the address its welcome for a week. A

@@ -4,6 +4,7 @@
 //! applies, and 503 `unavailable` (the database cannot be reached), each as problem+json.
 //! An operation that documents one of these statuses itself keeps its own wording.
 
+use std::collections::BTreeMap;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{Object, Type};
@@ -72,7 +73,22 @@ pub fn add_common_answers(doc: &mut OpenApi) {
     }
 }
 
+/// Adds the common answers to `op` (served at `path`), keeping the ones it documents itself.
 fn add_to_operation(op: &mut Operation, path: &str) {
+    let common = common_answers(op, path);
+    let responses = &mut op.responses.responses;
+    for (status, response) in common {
+        responses
+            .entry(status.to_owned())
+            .or_insert(RefOr::T(response));
+    }
+    add_unavailable(responses);
+    describe_every_answer(responses);
+}
+
+/// The answers `op` can give besides its own: 400 and 422 where it reads input, 401, 403 and
+/// 404 by where it is, 429 where a rate limit applies.
+fn common_answers(op: &Operation, path: &str) -> Vec<(&'static str, Response)> {
     let org_scoped = path.starts_with("/api/v1/orgs/");
     let params = op.parameters.as_deref().unwrap_or_default();
     let reads_query = params
@@ -131,14 +147,13 @@ fn add_to_operation(op: &mut Operation, path: &str) {
             )),
         ));
     }
+    common
+}
+
+/// 503 `unavailable` with `Retry-After`; an operation's own 503 says so besides its own cause.
+fn add_unavailable(responses: &mut BTreeMap<String, RefOr<Response>>) {
     let unavailable = "`unavailable`: the database cannot be reached just now; try again after \
                        `Retry-After` seconds.";
-    let responses = &mut op.responses.responses;
-    for (status, response) in common {
-        responses
-            .entry(status.to_owned())
-            .or_insert(RefOr::T(response));
-    }
     match responses.get_mut("503") {
         Some(RefOr::T(existing)) => {
             if existing.description.is_empty() {
@@ -159,6 +174,10 @@ fn add_to_operation(op: &mut Operation, path: &str) {
             );
         }
     }
+}
+
+/// A description for every answer that has none: its status's reason phrase.
+fn describe_every_answer(responses: &mut BTreeMap<String, RefOr<Response>>) {
     for (status, response) in responses.iter_mut() {
         if let RefOr::T(r) = response
             && r.description.is_empty()

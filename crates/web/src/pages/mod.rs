@@ -8,8 +8,10 @@ mod audit;
 pub(crate) mod auth;
 mod contact_links;
 pub(crate) mod flash;
+mod invitation;
 mod members;
 mod ops;
+mod organisation;
 mod settings;
 mod setup_details;
 pub(crate) mod show;
@@ -33,8 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.js", get(script))
         .merge(auth::routes())
         .merge(account::routes())
+        .merge(organisation::routes())
         .merge(settings::routes())
         .merge(members::routes())
+        .merge(invitation::routes())
         .merge(sso::routes())
         .merge(sso_sign_in::routes())
         .merge(setup_details::routes())

@@ -406,26 +406,26 @@ async fn add_contact(
             member_id: form.member_id.clone(),
         }
     };
-    let error = match state
+    match state
         .app
         .contacts()
         .add_contact(&actor, &org, request)
         .await
     {
-        Ok(_) => {
-            return Ok(Redirect::to(&format!(
-                "/orgs/{org}/settings/authentication?added=1#notice"
-            ))
-            .into_response());
-        }
+        Ok(_) => Ok(Redirect::to(&format!(
+            "/orgs/{org}/settings/authentication?added=1#notice"
+        ))
+        .into_response()),
         Err(
             e @ (AppError::Invalid { .. } | AppError::Conflict { .. } | AppError::Throttled { .. }),
-        ) => e,
-        Err(e) => return Err(e.into()),
-    };
-    // Back to the page (303), the dialog open, the error next to the field and the input kept
-    // (through a one-time flash): nothing is left at the POST.
-    let place = match (&error, manual) {
+        ) => Ok(add_refused(&headers, &state, &org, &form, manual, &e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where the add dialog shows a refusal: at the top of the dialog, or beside the field at fault.
+fn refusal_place(error: &AppError, manual: bool) -> &'static str {
+    match (error, manual) {
         (
             AppError::Conflict {
                 code: ErrorCode::ContactLimitReached,
@@ -443,7 +443,20 @@ async fn add_contact(
         ) => "name",
         (_, true) => "email",
         (_, false) => "member",
-    };
+    }
+}
+
+/// Back to the page (303), the dialog open, the error next to the field and the input kept
+/// (through a one-time flash): nothing is left at the POST.
+fn add_refused(
+    headers: &HeaderMap,
+    state: &AppState,
+    org: &str,
+    form: &AddForm,
+    manual: bool,
+    error: &AppError,
+) -> Response {
+    let place = refusal_place(error, manual);
     let path = format!("/orgs/{org}/settings/authentication");
     let q = form.q.trim();
     let search = if manual || q.is_empty() {
@@ -457,9 +470,9 @@ async fn add_contact(
     let mut fields = std::collections::BTreeMap::new();
     fields.insert("email".to_owned(), flash::kept(&form.email));
     fields.insert("name".to_owned(), flash::kept(&form.name));
-    Ok(flash::redirect(
-        &headers,
-        &state,
+    flash::redirect(
+        headers,
+        state,
         // The fragment names the field at fault, which the browser then focuses (with or
         // without JavaScript); its error is right below it and describes it.
         &format!(
@@ -473,11 +486,11 @@ async fn add_contact(
         flash::Flash {
             path,
             place: place.to_owned(),
-            error: Some(public_message(&error)),
+            error: Some(public_message(error)),
             fields,
             ..Default::default()
         },
-    ))
+    )
 }
 
 #[derive(Template)]

@@ -1,0 +1,101 @@
+//! Settings (the index every signed-in page links to), Settings → Organisation and General.
+//! Any member of the organisation may see them; what an administrator can change is linked.
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::pages::{org_context, page_actor};
+use crate::render::render;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use smartcore_app::{AppError, OrgSummary};
+use smartcore_domain::Role;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings", get(settings_home))
+        .route("/orgs/{org}/settings", get(index))
+        .route("/orgs/{org}/settings/organisation", get(organisation))
+        .route("/orgs/{org}/settings/general", get(general))
+}
+
+/// `/settings`: the Settings index of the first organisation the user administers (else of
+/// their first); the operations team without an organisation go to their queue.
+async fn settings_home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let orgs = state.app.accounts().organisations_of(&actor).await?;
+    let first = orgs.iter().find(|o| o.role == Role::Admin).or(orgs.first());
+    match first {
+        Some(org) => Ok(Redirect::to(&format!("/orgs/{}/settings", org.id)).into_response()),
+        None if actor.is_staff => Ok(Redirect::to("/ops").into_response()),
+        None => Err(PageError(AppError::NotFound)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings_index.html")]
+struct IndexPage {
+    org: OrgSummary,
+    orgs: Vec<OrgSummary>,
+    admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings_organisation.html")]
+struct OrganisationPage {
+    org: OrgSummary,
+    orgs: Vec<OrgSummary>,
+    admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings_general.html")]
+struct GeneralPage {
+    org: OrgSummary,
+    orgs: Vec<OrgSummary>,
+    admin: bool,
+}
+
+/// Settings: its sections are links (Organisation: General, Members, Authentication, Single
+/// Sign-On, Audit log; and the user's own account). Any member may see it.
+async fn index(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let (org, orgs) = org_context(&state, &actor, &org).await?;
+    let admin = org.role == Role::Admin;
+    Ok(render(StatusCode::OK, &IndexPage { org, orgs, admin }))
+}
+
+async fn organisation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let (org, orgs) = org_context(&state, &actor, &org).await?;
+    let admin = org.role == Role::Admin;
+    Ok(render(
+        StatusCode::OK,
+        &OrganisationPage { org, orgs, admin },
+    ))
+}
+
+async fn general(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<Response, PageError> {
+    let actor = page_actor(&headers, &state).await?;
+    let (org, orgs) = org_context(&state, &actor, &org).await?;
+    let admin = org.role == Role::Admin;
+    Ok(render(StatusCode::OK, &GeneralPage { org, orgs, admin }))
+}
