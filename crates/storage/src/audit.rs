@@ -47,7 +47,7 @@ pub async fn record(conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<(
     Ok(())
 }
 
-/// [`record`] for many events at once: one statement per [`crate::batch::ROWS_PER_STATEMENT`]
+/// [`record`] for many events at once: one statement per 100
 /// events (the sync records its registrations in batches).
 pub async fn record_many(
     conn: &mut AnyConnection,

@@ -4,7 +4,7 @@
 //! one commit per batch instead of one per contact, which held the sync at a fraction of the
 //! identity side's pace); the use case owns the transaction and calls these statements in it.
 //!
-//! Each function runs a fixed number of multi-row statements per [`ROWS_PER_STATEMENT`] rows,
+//! Each function runs a fixed number of multi-row statements per `ROWS_PER_STATEMENT` (100) rows,
 //! whatever the batch holds.
 
 use crate::StoreError;
