@@ -154,7 +154,7 @@ pub struct App {
 }
 
 /// The default of [`App::with_lease`], as `SMARTCORE_SYNC_LEASE_S`.
-pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_LEASE: std::time::Duration = smartcore_domain::Lease::DEFAULT_LENGTH;
 
 impl App {
     pub fn new(services: Services) -> Self {
@@ -207,7 +207,7 @@ impl App {
     /// their rows without a renewal (SMARTCORE_SYNC_LEASE_S, at least 1 ms). A live holder
     /// renews every third of it; a killed one's rows are taken over once it has run out.
     pub fn with_lease(mut self, lease: std::time::Duration) -> Self {
-        self.lease = lease.max(std::time::Duration::from_millis(1));
+        self.lease = smartcore_domain::Lease::length(lease);
         self
     }
 

@@ -28,8 +28,8 @@ use crate::metadata_fetch::{AllowPrivate, FetchError, MetadataFetcher};
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use smartcore_domain::MailKind;
-use smartcore_domain::{Backoff, OrgId, Timestamp};
+use smartcore_domain::{Backoff, Lease, OrgId, Timestamp};
+use smartcore_domain::{MailKind, SystemActor};
 use smartcore_mail::{MailError, MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
 use smartcore_storage::{Delivery, DeliveryOutcome, MetadataSourceRecord};
@@ -40,7 +40,7 @@ pub const NOTICE_AFTER_MS: i64 = 3 * 86_400_000;
 /// How long a worker holds a claimed URL: longer than a fetch may take.
 /// Renewed every third of it while the fetches run (see `sync.rs`), so a killed worker's
 /// URLs are due again within 10 s.
-const LEASE_MS: i64 = 10_000;
+const LEASE: Duration = Duration::from_secs(10);
 /// Fetches in flight at once, per worker.
 const FETCH_CONCURRENCY: usize = 16;
 /// First retry after a failure; doubles each time.
@@ -246,7 +246,7 @@ impl Setup<'_> {
         let owner = pass.as_str();
         let due = self
             .store
-            .claim_due_metadata(owner, now, LEASE_MS, limit)
+            .claim_due_metadata(&Lease::take(owner, now, LEASE), now, limit)
             .await?;
         let mut report = RefreshReport {
             claimed: due.len(),
@@ -263,12 +263,7 @@ impl Setup<'_> {
                 .collect()
                 .await;
         };
-        self.holding_leases(
-            owner,
-            Duration::from_millis(LEASE_MS.unsigned_abs()),
-            work.boxed(),
-        )
-        .await;
+        self.holding_leases(owner, LEASE, work.boxed()).await;
         for outcome in outcomes {
             match outcome {
                 Ok(Outcome::Unchanged) => {
@@ -305,26 +300,12 @@ impl Setup<'_> {
         let next = self.metadata.next_fetch(now);
         match fetched {
             Ok(None) => {
-                let held = self
-                    .store
-                    .metadata_unchanged(&source.org_id, owner, &source.document_sha256, now, next)
-                    .await?;
-                Ok(if held {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::LeaseLost
-                })
+                self.unchanged(owner, &source, &source.document_sha256, now, next)
+                    .await
             }
             Ok(Some(doc)) if doc.config_sha256 == source.config_sha256 => {
-                let held = self
-                    .store
-                    .metadata_unchanged(&source.org_id, owner, &doc.document_sha256, now, next)
-                    .await?;
-                Ok(if held {
-                    Outcome::Unchanged
-                } else {
-                    Outcome::LeaseLost
-                })
+                self.unchanged(owner, &source, &doc.document_sha256, now, next)
+                    .await
             }
             Ok(Some(doc)) => {
                 let org_id = OrgId::parse(&source.org_id)
@@ -334,7 +315,7 @@ impl Setup<'_> {
                         &org_id,
                         &doc.config,
                         "url",
-                        "system",
+                        SystemActor::System.as_str(),
                         Some(smartcore_storage::MetadataUrlUpdate {
                             url: &source.url,
                             document_sha256: &doc.document_sha256,
@@ -372,6 +353,27 @@ impl Setup<'_> {
                 Ok(Outcome::Failed { notices })
             }
         }
+    }
+
+    /// The document, or the configuration it gives, is as stored: only the next fetch is
+    /// scheduled (nothing when the lease was lost meanwhile).
+    async fn unchanged(
+        &self,
+        owner: &str,
+        source: &MetadataSourceRecord,
+        document_sha256: &str,
+        now: Timestamp,
+        next: Timestamp,
+    ) -> Result<Outcome, AppError> {
+        let held = self
+            .store
+            .metadata_unchanged(&source.org_id, owner, document_sha256, now, next)
+            .await?;
+        Ok(if held {
+            Outcome::Unchanged
+        } else {
+            Outcome::LeaseLost
+        })
     }
 
     /// After [`NOTICE_AFTER_MS`] of failures in a row: one notice per episode to every

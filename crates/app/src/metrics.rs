@@ -173,7 +173,7 @@ impl std::fmt::Debug for Metrics {
 struct Inner {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
-    http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    http_duration: RouteHistograms,
     sync_attempts: Family<OutcomeLabels, Counter>,
     removal_attempts: Family<OutcomeLabels, Counter>,
     reminders: Family<OutcomeLabels, Counter>,
@@ -186,6 +186,95 @@ struct Inner {
     reminders_waiting: Family<StatusLabels, Gauge>,
 }
 
+/// Latency histograms per route, each made with the latency buckets.
+type RouteHistograms = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The HTTP request counter and latency histogram, registered.
+fn register_http(registry: &mut Registry) -> (Family<HttpLabels, Counter>, RouteHistograms) {
+    let http_requests = Family::<HttpLabels, Counter>::default();
+    registry.register(
+        "http_requests",
+        "HTTP requests answered, by method, route template and status",
+        http_requests.clone(),
+    );
+    let http_duration =
+        Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_buckets);
+    registry.register(
+        "http_request_duration_seconds",
+        "Time to answer an HTTP request, by method and route template",
+        http_duration.clone(),
+    );
+    (http_requests, http_duration)
+}
+
+/// The gauges read from the database (contacts, removals and reminders waiting), registered.
+fn register_gauges(
+    registry: &mut Registry,
+) -> (
+    Family<StatusLabels, Gauge>,
+    Gauge,
+    Family<StatusLabels, Gauge>,
+) {
+    let contacts = Family::<StatusLabels, Gauge>::default();
+    registry.register(
+        "it_contacts",
+        "IT contacts of every organisation, by status (pending, synced, failed); from the database",
+        contacts.clone(),
+    );
+    let removals_waiting = Gauge::default();
+    registry.register(
+        "identity_removals_waiting",
+        "Identity-side removals not done yet; from the database",
+        removals_waiting.clone(),
+    );
+    let reminders_waiting = Family::<StatusLabels, Gauge>::default();
+    registry.register(
+        "certificate_reminders_waiting",
+        "Certificate reminders not out yet, by state (queued, sending, failed); from the database",
+        reminders_waiting.clone(),
+    );
+    (contacts, removals_waiting, reminders_waiting)
+}
+
+/// Every outcome of the outcome counters is there from the start, at 0.
+fn start_at_zero(
+    sync_attempts: &Family<OutcomeLabels, Counter>,
+    removal_attempts: &Family<OutcomeLabels, Counter>,
+    reminders: &Family<OutcomeLabels, Counter>,
+    mail_deliveries: &Family<OutcomeLabels, Counter>,
+    metadata_refreshes: &Family<OutcomeLabels, Counter>,
+) {
+    // Every outcome is there from the start, at 0, so a scraper's rate() has a series
+    // before the first event.
+    let known: [(&Family<OutcomeLabels, Counter>, &[&'static str]); 5] = [
+        (
+            sync_attempts,
+            &["synced", "adopted", "retry", "refused", "not_linked"],
+        ),
+        (
+            removal_attempts,
+            &[
+                "removed",
+                "retry",
+                "handed_to_operations",
+                "taken_over",
+                "nothing_there",
+            ],
+        ),
+        (
+            reminders,
+            &["queued", "sent", "deferred", "rejected", "cancelled"],
+        ),
+        (mail_deliveries, &["sent", "rejected", "deferred"]),
+        (metadata_refreshes, &["unchanged", "changed", "failed"]),
+    ];
+    for (family, outcomes) in known {
+        for outcome in outcomes {
+            family.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+        }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -195,21 +284,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("smartcore");
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by method, route template and status",
-            http_requests.clone(),
-        );
-        let http_duration =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_buckets,
-            );
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request, by method and route template",
-            http_duration.clone(),
-        );
+        let (http_requests, http_duration) = register_http(&mut registry);
         let sync_attempts = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "identity_sync_attempts",
@@ -255,53 +330,14 @@ impl Metrics {
         for limit in LIMITS {
             limits.get_or_create(&LimitLabels { limit }).inc_by(0);
         }
-        let contacts = Family::<StatusLabels, Gauge>::default();
-        registry.register(
-            "it_contacts",
-            "IT contacts of every organisation, by status (pending, synced, failed); from the database",
-            contacts.clone(),
+        let (contacts, removals_waiting, reminders_waiting) = register_gauges(&mut registry);
+        start_at_zero(
+            &sync_attempts,
+            &removal_attempts,
+            &reminders,
+            &mail_deliveries,
+            &metadata_refreshes,
         );
-        let removals_waiting = Gauge::default();
-        registry.register(
-            "identity_removals_waiting",
-            "Identity-side removals not done yet; from the database",
-            removals_waiting.clone(),
-        );
-        let reminders_waiting = Family::<StatusLabels, Gauge>::default();
-        registry.register(
-            "certificate_reminders_waiting",
-            "Certificate reminders not out yet, by state (queued, sending, failed); from the database",
-            reminders_waiting.clone(),
-        );
-        // Every outcome is there from the start, at 0, so a scraper's rate() has a series
-        // before the first event.
-        let known: [(&Family<OutcomeLabels, Counter>, &[&'static str]); 5] = [
-            (
-                &sync_attempts,
-                &["synced", "adopted", "retry", "refused", "not_linked"],
-            ),
-            (
-                &removal_attempts,
-                &[
-                    "removed",
-                    "retry",
-                    "handed_to_operations",
-                    "taken_over",
-                    "nothing_there",
-                ],
-            ),
-            (
-                &reminders,
-                &["queued", "sent", "deferred", "rejected", "cancelled"],
-            ),
-            (&mail_deliveries, &["sent", "rejected", "deferred"]),
-            (&metadata_refreshes, &["unchanged", "changed", "failed"]),
-        ];
-        for (family, outcomes) in known {
-            for outcome in outcomes {
-                family.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
-            }
-        }
         Self(Arc::new(Inner {
             registry,
             http_requests,

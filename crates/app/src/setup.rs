@@ -12,8 +12,8 @@ use crate::ErrorCode;
 use crate::Setup;
 use crate::{Actor, AppError};
 use smartcore_domain::DomainStatus;
-use smartcore_domain::SsoStatus;
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
+use smartcore_domain::{SsoStatus, SystemActor};
 use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
 use smartcore_storage::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
@@ -239,7 +239,10 @@ impl Setup<'_> {
         let until = now.plus_millis(crate::sync::millis(self.lease));
         let due = self.store.claim_due_domains(now, until, limit).await?;
         for record in &due {
-            if let Err(e) = self.check_domain(record, "system").await {
+            if let Err(e) = self
+                .check_domain(record, SystemActor::System.as_str())
+                .await
+            {
                 tracing::info!(domain = %record.domain, error = %e.chain(), "domain re-check did not complete");
             }
         }

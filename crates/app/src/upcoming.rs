@@ -9,7 +9,7 @@
 use crate::Trust;
 use crate::alerts::{Decision, reminder_decision};
 use crate::{Actor, AppError};
-use smartcore_domain::Timestamp;
+use smartcore_domain::{RecipientState, ReminderStatus, Timestamp};
 use smartcore_sso::{Threshold, current_threshold};
 use smartcore_storage::{DueCertificate, ReminderRecipient, ReminderState};
 use std::collections::HashMap;
@@ -22,10 +22,9 @@ const COMING_SHOWN: usize = 8;
 pub struct PlannedRecipient {
     pub contact_id: String,
     pub email: String,
-    /// `due` (the next sweep sends it), `will_receive` (a coming threshold), or what happened
-    /// to a reminder already recorded: `queued`, `sending`, `sent`, `failed` (retried),
-    /// `rejected`.
-    pub state: String,
+    /// Due (the next sweep sends it), to receive (a coming threshold), or what happened to a
+    /// reminder already recorded.
+    pub state: RecipientState,
     pub sent_at: Option<Timestamp>,
 }
 
@@ -63,7 +62,11 @@ impl Upcoming {
         let mut due = Vec::new();
         for c in &self.certificates {
             for t in c.thresholds.iter().filter(|t| t.current) {
-                for r in t.recipients.iter().filter(|r| r.state == "due") {
+                for r in t
+                    .recipients
+                    .iter()
+                    .filter(|r| r.state == RecipientState::Due)
+                {
                     due.push((
                         c.fingerprint_sha256.clone(),
                         t.threshold.clone(),
@@ -110,69 +113,13 @@ fn plan(
         let not_after = Timestamp::from_unix_millis(cert.not_after);
         let mut thresholds = Vec::new();
         let current = current_threshold(not_after.to_datetime(), now.to_datetime());
-        // Now: what the sweep would send at once, and what went out already.
         if let Some(t) = current {
-            let key = t.key();
-            let sent = by_key
-                .get(&(cert.fingerprint_sha256.as_str(), key.as_str()))
-                .cloned()
-                .unwrap_or_default();
-            let mut list: Vec<PlannedRecipient> = sent
-                .iter()
-                .map(|r| PlannedRecipient {
-                    contact_id: r.contact_id.clone(),
-                    email: r.email.clone(),
-                    state: r.status.clone(),
-                    sent_at: r.sent_at.map(Timestamp::from_unix_millis),
-                })
-                .collect();
-            if let Decision::Remind(_, claims) = reminder_decision(cert, now, recipients) {
-                for c in claims {
-                    if !sent.iter().any(|r| r.contact_id == c.contact_id) {
-                        list.push(PlannedRecipient {
-                            contact_id: c.contact_id,
-                            email: c.email,
-                            state: "due".to_owned(),
-                            sent_at: None,
-                        });
-                    }
-                }
-            }
-            thresholds.push(PlannedThreshold {
-                threshold: key,
-                describe: t.describe(),
-                at: Timestamp::from_datetime(t.moment(not_after.to_datetime())),
-                current: true,
-                recipients: list,
-            });
+            thresholds.push(now_planned(cert, t, now, recipients, &by_key));
         }
         // Coming: at each threshold's moment, the same decision with today's recipients.
         let mut next = current.map_or(Threshold::first(), |t| t.next());
         for _ in 0..COMING_SHOWN {
-            let at = Timestamp::from_datetime(next.moment(not_after.to_datetime()));
-            let then = DueCertificate {
-                next_due_at: Some(at.unix_millis()),
-                ..cert.clone()
-            };
-            let list = match reminder_decision(&then, at, recipients) {
-                Decision::Remind(_, claims) => claims
-                    .into_iter()
-                    .map(|c| PlannedRecipient {
-                        contact_id: c.contact_id,
-                        email: c.email,
-                        state: "will_receive".to_owned(),
-                        sent_at: None,
-                    })
-                    .collect(),
-                Decision::NotDue | Decision::BeforeFirst => Vec::new(),
-            };
-            thresholds.push(PlannedThreshold {
-                threshold: next.key(),
-                describe: next.describe(),
-                at,
-                current: false,
-                recipients: list,
-            });
+            thresholds.push(coming_planned(cert, next, recipients));
             if matches!(next, Threshold::WeeklyAfter(_)) {
                 break;
             }
@@ -186,4 +133,86 @@ fn plan(
         });
     }
     out
+}
+
+/// The current threshold `t` of `cert`: what went out already, and what the sweep would send
+/// at once.
+fn now_planned(
+    cert: &DueCertificate,
+    t: Threshold,
+    now: Timestamp,
+    recipients: &[ReminderRecipient],
+    by_key: &HashMap<(&str, &str), Vec<&ReminderState>>,
+) -> PlannedThreshold {
+    let not_after = Timestamp::from_unix_millis(cert.not_after);
+    let key = t.key();
+    let sent = by_key
+        .get(&(cert.fingerprint_sha256.as_str(), key.as_str()))
+        .cloned()
+        .unwrap_or_default();
+    // The column's check (migration 0025) admits only the reminder states' texts.
+    let mut list: Vec<PlannedRecipient> = sent
+        .iter()
+        .filter_map(|r| {
+            Some(PlannedRecipient {
+                contact_id: r.contact_id.clone(),
+                email: r.email.clone(),
+                state: r.status.parse::<ReminderStatus>().ok()?.into(),
+                sent_at: r.sent_at.map(Timestamp::from_unix_millis),
+            })
+        })
+        .collect();
+    if let Decision::Remind(_, claims) = reminder_decision(cert, now, recipients) {
+        for c in claims {
+            if !sent.iter().any(|r| r.contact_id == c.contact_id) {
+                list.push(PlannedRecipient {
+                    contact_id: c.contact_id,
+                    email: c.email,
+                    state: RecipientState::Due,
+                    sent_at: None,
+                });
+            }
+        }
+    }
+    PlannedThreshold {
+        threshold: key,
+        describe: t.describe(),
+        at: Timestamp::from_datetime(t.moment(not_after.to_datetime())),
+        current: true,
+        recipients: list,
+    }
+}
+
+/// A coming threshold `next` of `cert`: at its moment, the sweep's decision with today's
+/// recipients.
+fn coming_planned(
+    cert: &DueCertificate,
+    next: Threshold,
+    recipients: &[ReminderRecipient],
+) -> PlannedThreshold {
+    let not_after = Timestamp::from_unix_millis(cert.not_after);
+    let at = Timestamp::from_datetime(next.moment(not_after.to_datetime()));
+    let then = DueCertificate {
+        next_due_at: Some(at.unix_millis()),
+        ..cert.clone()
+    };
+    let list = match reminder_decision(&then, at, recipients) {
+        Decision::Remind(_, claims) => claims
+            .into_iter()
+            .map(|c| PlannedRecipient {
+                contact_id: c.contact_id,
+                email: c.email,
+                state: RecipientState::WillReceive,
+                sent_at: None,
+            })
+            .collect(),
+        Decision::NotDue | Decision::BeforeFirst => Vec::new(),
+    };
+    PlannedThreshold {
+        threshold: next.key(),
+        describe: next.describe(),
+        at,
+        current: false,
+        recipients: list,
+    }
 }

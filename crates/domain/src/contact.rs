@@ -1,6 +1,6 @@
 //! IT contacts and the rules of an organisation's contact list (R3, R5, R6, R7, D1, D2).
 
-use crate::{ContactId, ContactName, EmailAddress, OrgId, RemovalId, Timestamp, UserId};
+use crate::{ContactId, ContactName, EmailAddress, Lease, OrgId, RemovalId, Timestamp, UserId};
 
 /// The most IT contacts an organisation may have (R3; WorkOS has the same limit).
 pub const MAX_CONTACTS: usize = 20;
@@ -169,8 +169,8 @@ impl Start {
 pub struct RemovedRow {
     pub status: SyncStatus,
     pub identity_contact_id: Option<String>,
-    /// The sync worker's claim on the row, if one held it (owner, until).
-    pub lease: Option<(String, Timestamp)>,
+    /// The sync worker's claim on the row, if one held it.
+    pub lease: Option<Lease>,
     /// Registration attempts made so far.
     pub sync_attempts: i64,
 }
@@ -266,7 +266,7 @@ mod tests {
         let row = |status, lease: bool, sync_attempts| RemovedRow {
             status,
             identity_contact_id: None,
-            lease: lease.then(|| ("worker#1".to_owned(), Timestamp::from_unix_millis(5))),
+            lease: lease.then(|| Lease::held("worker#1", Timestamp::from_unix_millis(5))),
             sync_attempts,
         };
         assert!(row(SyncStatus::Pending, true, 0).registration_in_flight(false));

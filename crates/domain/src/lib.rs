@@ -10,6 +10,7 @@ pub mod contact;
 pub mod email;
 pub mod ids;
 pub mod invitation;
+pub mod lease;
 pub mod name;
 pub mod quota;
 pub mod signed_link;
@@ -31,10 +32,12 @@ pub use invitation::{
     AcceptRefused, Acceptor, ExistingAccount, InvitationStatus, InviteFacts, InvitePolicy,
     InviteRefused, Joining, LinkFacts,
 };
+pub use lease::Lease;
 pub use name::{ContactName, NameError, PersonName, check_label};
 pub use quota::Quota;
 pub use state::{
-    AuditAction, DeliveryStatus, DomainStatus, MailKind, ReminderStatus, RemovalOutcome,
-    RemovalStatus, SsoStatus, UnknownText,
+    AuditAction, DeliveryStatus, DomainStatus, MailKind, RecipientState, ReminderNotice,
+    ReminderStatus, RemovalOutcome, RemovalStatus, SsoAttemptResult, SsoRequestPurpose, SsoStatus,
+    SystemActor, UnknownText,
 };
 pub use time::Timestamp;

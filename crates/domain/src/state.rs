@@ -163,6 +163,80 @@ column_text! {
 }
 
 column_text! {
+    /// A notice kept in `certificate_reminders` beside the thresholds' reminders: its
+    /// `threshold` column holds a threshold's key (`d60` … `d1`, `d0`, `w1` …, see the `sso`
+    /// crate's schedule) or this.
+    pub enum ReminderNotice {
+        /// The certificate was replaced by one valid for longer (D6): one notice to each
+        /// registered contact, claimed and sent at once.
+        Renewed => "renewed",
+    }
+}
+
+column_text! {
+    /// What the preview of coming reminders says of one recipient of one threshold's reminder:
+    /// due at the next sweep, to receive a coming threshold's, or what became of a reminder
+    /// already recorded (the texts of [`ReminderStatus`]).
+    pub enum RecipientState {
+        /// The next sweep sends it.
+        Due => "due",
+        /// A coming threshold's, to the contacts registered now.
+        WillReceive => "will_receive",
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        /// Retried after a backoff.
+        Failed => "failed",
+        Rejected => "rejected",
+        Cancelled => "cancelled",
+    }
+}
+
+impl From<ReminderStatus> for RecipientState {
+    fn from(status: ReminderStatus) -> Self {
+        match status {
+            ReminderStatus::Queued => RecipientState::Queued,
+            ReminderStatus::Sending => RecipientState::Sending,
+            ReminderStatus::Sent => RecipientState::Sent,
+            ReminderStatus::Failed => RecipientState::Failed,
+            ReminderStatus::Rejected => RecipientState::Rejected,
+            ReminderStatus::Cancelled => RecipientState::Cancelled,
+        }
+    }
+}
+
+column_text! {
+    /// How one SAML sign-in attempt ended (`sso_attempts.result`, checked since migration 0018).
+    pub enum SsoAttemptResult {
+        /// A member signed in.
+        SignedIn => "signed_in",
+        /// An administrator's test that passed.
+        Tested => "tested",
+        /// Refused (a sign-in or a test).
+        Refused => "refused",
+    }
+}
+
+column_text! {
+    /// What a SAML request we issued was for (`sso_requests.purpose`, checked since migration
+    /// 0018).
+    pub enum SsoRequestPurpose {
+        /// A member's sign-in.
+        SignIn => "sign_in",
+        /// An administrator's Test sign-in: checks listed, nobody signed in.
+        Test => "test",
+    }
+}
+
+column_text! {
+    /// Who acted when no person did (`audit_events.actor`, `identity_removals.completed_by`,
+    /// which otherwise hold a user's id): the service itself.
+    pub enum SystemActor {
+        System => "system",
+    }
+}
+
+column_text! {
     /// What the mail server did with one message for one recipient (`mail_deliveries.status`,
     /// `contact_trust.test_alert_status`).
     pub enum DeliveryStatus {
@@ -276,6 +350,11 @@ mod tests {
             DomainStatus,
             SsoStatus,
             ReminderStatus,
+            ReminderNotice,
+            RecipientState,
+            SsoAttemptResult,
+            SsoRequestPurpose,
+            SystemActor,
             DeliveryStatus,
             MailKind,
             AuditAction,
@@ -316,6 +395,13 @@ mod tests {
             ),
             "not_configured,configured,enabled"
         );
+    }
+
+    #[test]
+    fn a_recorded_reminder_shows_its_own_text_in_the_preview() {
+        for status in ReminderStatus::ALL {
+            assert_eq!(RecipientState::from(*status).as_str(), status.as_str());
+        }
     }
 
     #[test]

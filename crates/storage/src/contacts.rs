@@ -11,7 +11,7 @@ use smartcore_domain::{
     ContactId, ContactList, ContactName, ContactSource, EmailAddress, ItContact, MailRejection,
     OrgId, PendingRemoval, RemovalId, RemovedRow, Role, SyncStatus, Timestamp, UserId,
 };
-use smartcore_domain::{RemovalOutcome, RemovalStatus, SsoStatus};
+use smartcore_domain::{Lease, RemovalOutcome, RemovalStatus, SsoStatus, SystemActor};
 use sqlx::{AnyConnection, Row};
 
 /// A contact as stored, with whether its member is still a member (D3).
@@ -405,7 +405,9 @@ pub async fn delete(
         status: SyncStatus::parse(&status)
             .ok_or_else(|| StoreError::Config(format!("corrupt status in IT contact {id}")))?,
         identity_contact_id,
-        lease: lease_owner.zip(lease_until.map(Timestamp::from_unix_millis)),
+        lease: lease_owner
+            .zip(lease_until)
+            .map(|(owner, until)| Lease::held(owner, Timestamp::from_unix_millis(until))),
         sync_attempts,
     })
 }
@@ -417,7 +419,7 @@ pub async fn insert_tombstone(
     contact: &ItContact,
     requested_by: &UserId,
     automatic: bool,
-    lease: Option<&(String, Timestamp)>,
+    lease: Option<&Lease>,
     now: Timestamp,
 ) -> Result<RemovalId, StoreError> {
     let id = RemovalId::generate();
@@ -435,8 +437,8 @@ pub async fn insert_tombstone(
     .bind(now.unix_millis())
     .bind(requested_by.as_str())
     .bind(i64::from(automatic))
-    .bind(lease.map(|(owner, _)| owner.as_str()))
-    .bind(lease.map(|(_, until)| until.unix_millis()))
+    .bind(lease.map(Lease::owner))
+    .bind(lease.map(|l| l.until().unix_millis()))
     .bind(contact.org_id.as_str())
     .bind(RemovalStatus::Tombstone.as_str())
     .execute(conn)
@@ -489,7 +491,7 @@ pub async fn insert_removal(
     .bind(now.unix_millis())
     .bind(requested_by.as_str())
     .bind(completed_at)
-    .bind(completed_at.map(|_| "system"))
+    .bind(completed_at.map(|_| SystemActor::System.as_str()))
     .bind(outcome)
     .bind(automatic)
     .bind(next_attempt_at)

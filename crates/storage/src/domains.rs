@@ -7,6 +7,7 @@ use serde_json::json;
 use smartcore_domain::AuditAction;
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
 use smartcore_domain::{DomainStatus, SsoStatus};
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DomainRecord {
@@ -79,7 +80,7 @@ impl Store {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO domains (id, org_id, domain, status, challenge_token, next_check_at, created_at, created_by) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $8, $4, $5, $6, $7)",
         )
         .bind(id.as_str())
         .bind(org_id.as_str())
@@ -88,6 +89,7 @@ impl Store {
         .bind(now.unix_millis() + 60_000)
         .bind(now.unix_millis())
         .bind(by.as_str())
+        .bind(DomainStatus::Pending.as_str())
         .execute(&mut *tx)
         .await?;
         audit::record(
@@ -258,57 +260,14 @@ impl Store {
         .bind(binding)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE sso_certificates SET replaced_at = $1 WHERE org_id = $2 AND replaced_at IS NULL")
-            .bind(now.unix_millis())
-            .bind(org_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        for cert in certificates {
-            sqlx::query(
-                "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (org_id, fingerprint_sha256) DO UPDATE SET replaced_at = NULL",
-            )
-            .bind(org_id.as_str())
-            .bind(cert.fingerprint_sha256)
-            .bind(cert.subject)
-            .bind(cert.not_before.unix_millis())
-            .bind(cert.not_after.unix_millis())
-            .bind(cert.pem)
-            .bind(now.unix_millis())
-            .bind(cert.next_due_at.unix_millis())
-            .execute(&mut *tx)
-            .await?;
-        }
+        replace_certificates(&mut tx, org_id, certificates, now).await?;
         sqlx::query("UPDATE organisations SET sso_status = $2 WHERE id = $1 AND sso_status = $3")
             .bind(org_id.as_str())
             .bind(SsoStatus::Configured.as_str())
             .bind(SsoStatus::NotConfigured.as_str())
             .execute(&mut *tx)
             .await?;
-        audit::record(
-            &mut tx,
-            AuditEntry {
-                org_id: Some(org_id),
-                at: now,
-                actor: by,
-                // A change the refresh found at the identity provider's URL, or an administrator's.
-                action: if refreshed {
-                    AuditAction::SsoMetadataChanged
-                } else {
-                    AuditAction::SsoConfigured
-                },
-                target: Some(org_id.as_str()),
-                details: json!({
-                    "idp_entity_id": entity_id,
-                    "idp_sso_url": sso_url,
-                    "source": source,
-                    "metadata_url": metadata_url.map(|m| m.url),
-                    "certificates": certificates.iter().map(|c| c.fingerprint_sha256).collect::<Vec<_>>(),
-                }),
-            },
-        )
-        .await?;
+        audit::record(&mut tx, config_audit(org_id, config, by, refreshed, now)).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -363,5 +322,77 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Marks the organisation's current certificates replaced, then stores those of the new
+/// configuration (one listed again is current again).
+async fn replace_certificates(
+    conn: &mut AnyConnection,
+    org_id: &OrgId,
+    certificates: &[NewCertificate<'_>],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sso_certificates SET replaced_at = $1 WHERE org_id = $2 AND replaced_at IS NULL",
+    )
+    .bind(now.unix_millis())
+    .bind(org_id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    for cert in certificates {
+        sqlx::query(
+            "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (org_id, fingerprint_sha256) DO UPDATE SET replaced_at = NULL",
+        )
+        .bind(org_id.as_str())
+        .bind(cert.fingerprint_sha256)
+        .bind(cert.subject)
+        .bind(cert.not_before.unix_millis())
+        .bind(cert.not_after.unix_millis())
+        .bind(cert.pem)
+        .bind(now.unix_millis())
+        .bind(cert.next_due_at.unix_millis())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The audit event of a stored configuration: a change the refresh found at the identity
+/// provider's URL (`refreshed`), or an administrator's.
+fn config_audit<'a>(
+    org_id: &'a OrgId,
+    config: &SsoConfigUpdate<'_>,
+    by: &'a str,
+    refreshed: bool,
+    now: Timestamp,
+) -> AuditEntry<'a> {
+    let SsoConfigUpdate {
+        entity_id,
+        sso_url,
+        source,
+        certificates,
+        metadata_url,
+        ..
+    } = *config;
+    AuditEntry {
+        org_id: Some(org_id),
+        at: now,
+        actor: by,
+        action: if refreshed {
+            AuditAction::SsoMetadataChanged
+        } else {
+            AuditAction::SsoConfigured
+        },
+        target: Some(org_id.as_str()),
+        details: json!({
+            "idp_entity_id": entity_id,
+            "idp_sso_url": sso_url,
+            "source": source,
+            "metadata_url": metadata_url.map(|m| m.url),
+            "certificates": certificates.iter().map(|c| c.fingerprint_sha256).collect::<Vec<_>>(),
+        }),
     }
 }

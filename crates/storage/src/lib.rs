@@ -18,6 +18,7 @@ mod error;
 mod gauges;
 mod import;
 pub mod invitations;
+mod lease;
 mod member_search;
 pub mod memberships;
 mod metadata_sources;
@@ -392,7 +393,8 @@ mod check_constraints {
     //! refused, and the database refuses every other.
     use smartcore_domain::{
         ContactSource, DeliveryStatus, DomainStatus, InvitationStatus, MailKind, ReminderStatus,
-        RemovalOutcome, RemovalStatus, Role, SsoStatus, SyncStatus,
+        RemovalOutcome, RemovalStatus, Role, SsoAttemptResult, SsoRequestPurpose, SsoStatus,
+        SyncStatus,
     };
 
     fn list<T: Copy>(all: &[T], text: fn(T) -> &'static str) -> String {
@@ -476,5 +478,19 @@ mod check_constraints {
         }
         assert_eq!(postgres.matches("ADD CONSTRAINT").count(), columns.len());
         assert_eq!(sqlite.matches("CREATE TRIGGER").count(), 2 * columns.len());
+    }
+
+    /// The sign-in tables were created with their checks (migration 0018, both databases).
+    #[test]
+    fn the_sign_in_checks_list_exactly_the_enums_texts() {
+        for sql in [
+            include_str!("../migrations/postgres/0018_sso_sign_in.sql"),
+            include_str!("../migrations/sqlite/0018_sso_sign_in.sql"),
+        ] {
+            let purposes = list(SsoRequestPurpose::ALL, SsoRequestPurpose::as_str);
+            assert!(sql.contains(&format!("CHECK (purpose IN ({purposes}))")));
+            let results = list(SsoAttemptResult::ALL, SsoAttemptResult::as_str);
+            assert!(sql.contains(&format!("CHECK (result IN ({results}))")));
+        }
     }
 }

@@ -4,9 +4,11 @@
 //! one database never fetch the same due row, and a worker that stops mid-fetch loses nothing:
 //! its lease runs out and the row is due again.
 
+use crate::lease::{ClaimSql, METADATA};
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
-use smartcore_domain::{OrgId, Timestamp};
+use smartcore_domain::{Lease, OrgId, Timestamp};
+use sqlx::AssertSqlSafe;
 
 /// The metadata URL a configuration came from, and the document it gave.
 #[derive(Clone, Copy)]
@@ -55,12 +57,14 @@ pub(crate) async fn record_document(
 ) -> Result<bool, StoreError> {
     match m.lease_owner {
         Some(owner) => {
-            let done = sqlx::query(
+            let done = sqlx::query(AssertSqlSafe(format!(
                 "UPDATE metadata_sources SET document_sha256 = $1, config_sha256 = $2, last_good_at = $3, \
                      last_changed_at = $3, last_attempt_at = $3, failing_since = NULL, failures = 0, \
-                     last_error_code = NULL, last_error = NULL, next_fetch_at = $4, lease_owner = NULL, lease_until = NULL \
-                 WHERE org_id = $5 AND url = $6 AND lease_owner = $7",
-            )
+                     last_error_code = NULL, last_error = NULL, next_fetch_at = $4, {} \
+                 WHERE org_id = $5 AND url = $6 AND {}",
+                METADATA.release(),
+                METADATA.held_by(7)
+            )))
             .bind(m.document_sha256)
             .bind(m.config_sha256)
             .bind(now.unix_millis())
@@ -73,7 +77,7 @@ pub(crate) async fn record_document(
             Ok(done.rows_affected() == 1)
         }
         None => {
-            sqlx::query(
+            sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO metadata_sources (org_id, url, document_sha256, config_sha256, last_good_at, \
                      last_changed_at, last_attempt_at, failures, next_fetch_at, created_at, created_by) \
                  VALUES ($1, $2, $3, $4, $5, $5, $5, 0, $6, $5, $7) \
@@ -81,9 +85,10 @@ pub(crate) async fn record_document(
                      config_sha256 = excluded.config_sha256, last_good_at = excluded.last_good_at, \
                      last_changed_at = excluded.last_changed_at, last_attempt_at = excluded.last_attempt_at, \
                      failing_since = NULL, failures = 0, last_error_code = NULL, last_error = NULL, \
-                     notice_sent_for = NULL, next_fetch_at = excluded.next_fetch_at, lease_owner = NULL, \
-                     lease_until = NULL, created_at = excluded.created_at, created_by = excluded.created_by",
-            )
+                     notice_sent_for = NULL, next_fetch_at = excluded.next_fetch_at, {}, \
+                     created_at = excluded.created_at, created_by = excluded.created_by",
+                METADATA.release()
+            )))
             .bind(org_id.as_str())
             .bind(m.url)
             .bind(m.document_sha256)
@@ -123,45 +128,41 @@ impl Store {
             .await?)
     }
 
-    /// Claims up to `limit` metadata URLs whose refresh is due, for `lease_ms`: one UPDATE
-    /// that takes only rows still due and unleased, so each due time is claimed once however
-    /// many workers ask at the same moment.
+    /// Claims up to `limit` metadata URLs whose refresh is due, for `lease`: one UPDATE that
+    /// takes only rows still due and free (one shape for every queue, `lease.rs`), so each due time is claimed
+    /// once however many workers ask at the same moment.
     pub async fn claim_due_metadata(
         &self,
-        owner: &str,
+        lease: &Lease,
         now: Timestamp,
-        lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<MetadataSourceRecord>, StoreError> {
-        let lease_until = now.unix_millis() + lease_ms;
         // A read first: the worker asks every second, and mostly nothing is due; only then
         // does it take the write lock.
-        let any_due: Option<(String,)> = sqlx::query_as(
-            "SELECT org_id FROM metadata_sources \
-             WHERE next_fetch_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
-        )
+        let any_due: Option<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT org_id FROM metadata_sources WHERE next_fetch_at <= $1 AND {} LIMIT 1",
+            METADATA.free(1)
+        )))
         .bind(now.unix_millis())
         .fetch_optional(&self.pool)
         .await?;
         if any_due.is_none() {
             return Ok(Vec::new());
         }
+        let claim = ClaimSql {
+            set: "",
+            due: "next_fetch_at <= $3",
+            still: "next_fetch_at <= $3",
+            order_by: "next_fetch_at",
+            returning: "org_id",
+        };
         let mut tx = self.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE metadata_sources SET lease_owner = $1, lease_until = $2 \
-             WHERE org_id IN (SELECT org_id FROM metadata_sources \
-                              WHERE next_fetch_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                              ORDER BY next_fetch_at LIMIT $4) \
-               AND next_fetch_at <= $3 AND (lease_until IS NULL OR lease_until < $3)",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now.unix_millis())
-        .bind(limit)
-        .execute(&mut *tx)
-        .await?;
+        let claimed: Vec<(String,)> = METADATA
+            .claim(&claim, lease, now, limit)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        if claimed.rows_affected() == 0 {
+        if claimed.is_empty() {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
@@ -169,8 +170,8 @@ impl Store {
                  last_attempt_at, failing_since, failures, last_error_code, last_error, notice_sent_for, next_fetch_at \
              FROM metadata_sources WHERE lease_owner = $1 AND lease_until = $2 ORDER BY next_fetch_at",
         )
-            .bind(owner)
-            .bind(lease_until)
+            .bind(lease.owner())
+            .bind(lease.until().unix_millis())
             .fetch_all(&self.pool)
             .await?)
     }
@@ -186,12 +187,14 @@ impl Store {
         next_fetch_at: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE metadata_sources SET document_sha256 = $1, last_good_at = $2, last_attempt_at = $2, \
                  failing_since = NULL, failures = 0, last_error_code = NULL, last_error = NULL, \
-                 next_fetch_at = $3, lease_owner = NULL, lease_until = NULL \
-             WHERE org_id = $4 AND lease_owner = $5",
-        )
+                 next_fetch_at = $3, {} \
+             WHERE org_id = $4 AND {}",
+            METADATA.release(),
+            METADATA.held_by(5)
+        )))
         .bind(document_sha256)
         .bind(now.unix_millis())
         .bind(next_fetch_at.unix_millis())
@@ -215,12 +218,13 @@ impl Store {
         retry_at: Timestamp,
     ) -> Result<Option<MetadataSourceRecord>, StoreError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE metadata_sources SET last_attempt_at = $1, failing_since = COALESCE(failing_since, $1), \
-                 failures = failures + 1, last_error_code = $2, last_error = $3, next_fetch_at = $4, \
-                 lease_owner = NULL, lease_until = NULL \
-             WHERE org_id = $5 AND lease_owner = $6",
-        )
+                 failures = failures + 1, last_error_code = $2, last_error = $3, next_fetch_at = $4, {} \
+             WHERE org_id = $5 AND {}",
+            METADATA.release(),
+            METADATA.held_by(6)
+        )))
         .bind(now.unix_millis())
         .bind(code)
         .bind(message)

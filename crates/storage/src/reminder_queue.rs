@@ -10,11 +10,13 @@
 
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::deliveries::{self, Delivery, DeliveryOutcome};
+use crate::lease::{ClaimSql, REMINDERS};
 use crate::reminders::{Claim, ReminderClaim, ScheduleMove, claim_outcomes, in_key_order};
 use crate::{Store, StoreError};
-use smartcore_domain::ReminderStatus;
 use smartcore_domain::Timestamp;
+use smartcore_domain::{Lease, ReminderNotice, ReminderStatus};
 use sqlx::AnyConnection;
+use sqlx::AssertSqlSafe;
 use std::collections::{HashMap, HashSet};
 
 /// A reminder claimed for sending before leases (migration 0017) is taken to be abandoned
@@ -70,13 +72,15 @@ impl Store {
         for chunk in order.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
                 "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at, attempts, next_attempt_at) VALUES ",
-                "(?, ?, ?, ?, ?, 'queued', $1, 0, $1)",
+                "(?, ?, ?, ?, ?, $2, $1, 0, $1)",
                 chunk.len(),
-                1,
+                2,
                 " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO NOTHING \
                  RETURNING fingerprint_sha256, threshold, contact_id",
             );
-            let mut q = sqlx::query_as::<_, (String, String, String)>(sql).bind(now.unix_millis());
+            let mut q = sqlx::query_as::<_, (String, String, String)>(sql)
+                .bind(now.unix_millis())
+                .bind(ReminderStatus::Queued.as_str());
             for &i in chunk {
                 q = claims[i].bind_row(q);
             }
@@ -102,79 +106,43 @@ impl Store {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<QueuedReminder>, StoreError> {
+        let lease = Lease::held(owner, lease_until);
         let mut tx = self.begin().await?;
         // Abandoned sends go back to the queue (a write first: on SQLite the transaction then
         // holds the write lock from its start): a lease that ran out, or a claim made before
         // leases (0017) that is older than ten minutes.
-        sqlx::query(
-            "UPDATE certificate_reminders SET status = $3, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
-             WHERE status = $4 AND threshold <> 'renewed' \
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE certificate_reminders SET status = $3, next_attempt_at = $1, {} \
+             WHERE status = $4 AND threshold <> $5 \
                AND (lease_until < $1 OR (lease_until IS NULL AND claimed_at < $2))",
-        )
+            REMINDERS.release()
+        )))
         .bind(now.unix_millis())
         .bind(now.unix_millis() - UNLEASED_CLAIM_MS)
         .bind(ReminderStatus::Failed.as_str())
         .bind(ReminderStatus::Sending.as_str())
+        .bind(ReminderNotice::Renewed.as_str())
         .execute(&mut *tx)
         .await?;
-        let taken: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
-            "UPDATE certificate_reminders SET status = $5, claimed_at = $1, attempts = attempts + 1, \
-                 lease_owner = $3, lease_until = $4 \
-             WHERE (fingerprint_sha256, threshold, contact_id) IN ( \
-                 SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
-                 WHERE status IN ($6, $7) AND next_attempt_at <= $1 AND threshold <> 'renewed' \
-                 ORDER BY next_attempt_at LIMIT $2) \
-               AND status IN ($6, $7) \
-             RETURNING fingerprint_sha256, threshold, contact_id, org_id, email, attempts",
-        )
-        .bind(now.unix_millis())
-        .bind(limit)
-        .bind(owner)
-        .bind(lease_until.unix_millis())
-        .bind(ReminderStatus::Sending.as_str())
-        .bind(ReminderStatus::Queued.as_str())
-        .bind(ReminderStatus::Failed.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut about: HashMap<(String, String), (String, String, i64)> = HashMap::new();
-        let mut names: HashMap<String, Option<String>> = HashMap::new();
-        let certs: HashSet<(&str, &str)> = taken.iter().map(|t| (&*t.3, &*t.0)).collect();
-        let certs: Vec<(&str, &str)> = certs.into_iter().collect();
-        for chunk in certs.chunks(ROWS_PER_STATEMENT) {
-            let sql = batch::statement(
-                "SELECT c.org_id, c.fingerprint_sha256, o.name, c.subject, c.not_after \
-                 FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
-                 WHERE (c.org_id, c.fingerprint_sha256) IN (VALUES ",
-                "(?, ?)",
-                chunk.len(),
-                0,
-                ")",
-            );
-            let mut q = sqlx::query_as::<_, (String, String, String, String, i64)>(sql);
-            for (org_id, fingerprint) in chunk {
-                q = q.bind(*org_id).bind(*fingerprint);
-            }
-            for (org_id, fingerprint, org_name, subject, not_after) in q.fetch_all(&mut *tx).await?
-            {
-                about.insert((org_id, fingerprint), (org_name, subject, not_after));
-            }
-        }
-        let contacts: HashSet<&str> = taken.iter().map(|t| &*t.2).collect();
-        let contacts: Vec<&str> = contacts.into_iter().collect();
-        for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
-            let sql = batch::statement(
-                "SELECT id, name FROM it_contacts WHERE id IN (",
-                "?",
-                chunk.len(),
-                0,
-                ")",
-            );
-            let mut q = sqlx::query_as::<_, (String, Option<String>)>(sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            names.extend(q.fetch_all(&mut *tx).await?);
-        }
+        // Queued and failed reminders hold no lease (it is cleared whenever one goes back), so
+        // the shape's "free" adds nothing here.
+        let claim = ClaimSql {
+            set: ", status = $5, claimed_at = $3, attempts = attempts + 1",
+            due: "status IN ($6, $7) AND next_attempt_at <= $3 AND threshold <> $8",
+            still: "status IN ($6, $7)",
+            order_by: "next_attempt_at",
+            returning: "fingerprint_sha256, threshold, contact_id, org_id, email, attempts",
+        };
+        let taken: Vec<Taken> = REMINDERS
+            .claim(&claim, &lease, now, limit)
+            .bind(ReminderStatus::Sending.as_str())
+            .bind(ReminderStatus::Queued.as_str())
+            .bind(ReminderStatus::Failed.as_str())
+            .bind(ReminderNotice::Renewed.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        let about = certificates_of(&mut tx, &taken).await?;
+        let names = contact_names(&mut tx, &taken).await?;
         tx.commit().await?;
         Ok(taken
             .into_iter()
@@ -218,6 +186,14 @@ impl Store {
         completed: &[CompletedThreshold],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let upsert = format!(
+            " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO UPDATE \
+                 SET status = excluded.status, message_id = excluded.message_id, \
+                     last_error = COALESCE(excluded.last_error, certificate_reminders.last_error), \
+                     next_attempt_at = excluded.next_attempt_at, \
+                     sent_at = COALESCE(excluded.sent_at, certificate_reminders.sent_at), {}",
+            REMINDERS.release()
+        );
         // The reminders: an upsert of rows that exist is a many-row update.
         for chunk in finished.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
@@ -226,34 +202,11 @@ impl Store {
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 chunk.len(),
                 0,
-                " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO UPDATE \
-                     SET status = excluded.status, message_id = excluded.message_id, \
-                         last_error = COALESCE(excluded.last_error, certificate_reminders.last_error), \
-                         next_attempt_at = excluded.next_attempt_at, \
-                         sent_at = COALESCE(excluded.sent_at, certificate_reminders.sent_at), \
-                         lease_owner = NULL, lease_until = NULL",
+                &upsert,
             );
             let mut q = sqlx::query(sql);
             for f in chunk {
-                let (status, message_id, error, retry_at, sent_at) = match &f.delivery {
-                    Some(d) => match &d.outcome {
-                        DeliveryOutcome::Sent { message_id } => (
-                            "sent",
-                            Some(message_id.as_str()),
-                            None,
-                            None,
-                            Some(d.at.unix_millis()),
-                        ),
-                        DeliveryOutcome::Deferred { error } => {
-                            ("failed", None, Some(error.as_str()), f.retry_at, None)
-                        }
-                        DeliveryOutcome::Rejected { error } => {
-                            ("rejected", None, Some(error.as_str()), None, None)
-                        }
-                    },
-                    None if f.retry_at.is_none() => ("cancelled", None, None, None, None),
-                    None => ("failed", None, None, f.retry_at, None),
-                };
+                let (status, message_id, error, retry_at, sent_at) = f.outcome();
                 q = q
                     .bind(&f.claim.fingerprint_sha256)
                     .bind(&f.claim.threshold)
@@ -262,7 +215,7 @@ impl Store {
                     .bind(&f.claim.email)
                     // claimed_at: required by the row shape, kept as it is by the update.
                     .bind(0i64)
-                    .bind(status)
+                    .bind(status.as_str())
                     .bind(message_id)
                     .bind(error)
                     .bind(retry_at.map(Timestamp::unix_millis))
@@ -275,22 +228,7 @@ impl Store {
             .filter_map(|f| f.delivery.as_ref())
             .collect();
         deliveries::record_many(&mut tx, &deliveries).await?;
-        let mut pending: HashSet<(String, String)> = HashSet::new();
-        for chunk in completed.chunks(ROWS_PER_STATEMENT) {
-            let sql = batch::statement(
-                "SELECT DISTINCT fingerprint_sha256, threshold FROM certificate_reminders \
-                 WHERE status IN ('queued', 'sending', 'failed') AND (fingerprint_sha256, threshold) IN (VALUES ",
-                "(?, ?)",
-                chunk.len(),
-                0,
-                ")",
-            );
-            let mut q = sqlx::query_as::<_, (String, String)>(sql);
-            for c in chunk {
-                q = q.bind(&c.schedule.fingerprint_sha256).bind(&c.threshold);
-            }
-            pending.extend(q.fetch_all(&mut *tx).await?);
-        }
+        let pending = still_pending(&mut tx, completed).await?;
         let complete: Vec<&CompletedThreshold> = completed
             .iter()
             .filter(|c| {
@@ -337,4 +275,132 @@ async fn move_forward<'a>(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// A reminder taken for delivery: fingerprint, threshold, contact, organisation, address and
+/// attempt.
+type Taken = (String, String, String, String, String, i64);
+
+/// The organisation's name and the certificate's subject and expiry, by (organisation,
+/// fingerprint), for the taken reminders' messages.
+async fn certificates_of(
+    conn: &mut AnyConnection,
+    taken: &[Taken],
+) -> Result<HashMap<(String, String), (String, String, i64)>, StoreError> {
+    let mut about = HashMap::new();
+    let certs: HashSet<(&str, &str)> = taken.iter().map(|t| (&*t.3, &*t.0)).collect();
+    let certs: Vec<(&str, &str)> = certs.into_iter().collect();
+    for chunk in certs.chunks(ROWS_PER_STATEMENT) {
+        let sql = batch::statement(
+            "SELECT c.org_id, c.fingerprint_sha256, o.name, c.subject, c.not_after \
+             FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
+             WHERE (c.org_id, c.fingerprint_sha256) IN (VALUES ",
+            "(?, ?)",
+            chunk.len(),
+            0,
+            ")",
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String, String, i64)>(sql);
+        for (org_id, fingerprint) in chunk {
+            q = q.bind(*org_id).bind(*fingerprint);
+        }
+        for (org_id, fingerprint, org_name, subject, not_after) in q.fetch_all(&mut *conn).await? {
+            about.insert((org_id, fingerprint), (org_name, subject, not_after));
+        }
+    }
+    Ok(about)
+}
+
+/// The taken reminders' contacts that still exist, with their names.
+async fn contact_names(
+    conn: &mut AnyConnection,
+    taken: &[Taken],
+) -> Result<HashMap<String, Option<String>>, StoreError> {
+    let mut names = HashMap::new();
+    let contacts: HashSet<&str> = taken.iter().map(|t| &*t.2).collect();
+    let contacts: Vec<&str> = contacts.into_iter().collect();
+    for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
+        let sql = batch::statement(
+            "SELECT id, name FROM it_contacts WHERE id IN (",
+            "?",
+            chunk.len(),
+            0,
+            ")",
+        );
+        let mut q = sqlx::query_as::<_, (String, Option<String>)>(sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        names.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(names)
+}
+
+/// Of the `completed` thresholds, (fingerprint, threshold) of those with reminders still
+/// queued, being sent or waiting for a retry.
+async fn still_pending(
+    conn: &mut AnyConnection,
+    completed: &[CompletedThreshold],
+) -> Result<HashSet<(String, String)>, StoreError> {
+    let mut pending = HashSet::new();
+    for chunk in completed.chunks(ROWS_PER_STATEMENT) {
+        let sql = batch::statement(
+            "SELECT DISTINCT fingerprint_sha256, threshold FROM certificate_reminders \
+             WHERE status IN ($1, $2, $3) AND (fingerprint_sha256, threshold) IN (VALUES ",
+            "(?, ?)",
+            chunk.len(),
+            3,
+            ")",
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(sql)
+            .bind(ReminderStatus::Queued.as_str())
+            .bind(ReminderStatus::Sending.as_str())
+            .bind(ReminderStatus::Failed.as_str());
+        for c in chunk {
+            q = q.bind(&c.schedule.fingerprint_sha256).bind(&c.threshold);
+        }
+        pending.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(pending)
+}
+
+impl FinishedReminder {
+    /// The row's status, message id, error, retry time and sending time.
+    fn outcome(
+        &self,
+    ) -> (
+        ReminderStatus,
+        Option<&str>,
+        Option<&str>,
+        Option<Timestamp>,
+        Option<i64>,
+    ) {
+        match &self.delivery {
+            Some(d) => match &d.outcome {
+                DeliveryOutcome::Sent { message_id } => (
+                    ReminderStatus::Sent,
+                    Some(message_id.as_str()),
+                    None,
+                    None,
+                    Some(d.at.unix_millis()),
+                ),
+                DeliveryOutcome::Deferred { error } => (
+                    ReminderStatus::Failed,
+                    None,
+                    Some(error.as_str()),
+                    self.retry_at,
+                    None,
+                ),
+                DeliveryOutcome::Rejected { error } => (
+                    ReminderStatus::Rejected,
+                    None,
+                    Some(error.as_str()),
+                    None,
+                    None,
+                ),
+            },
+            None if self.retry_at.is_none() => (ReminderStatus::Cancelled, None, None, None, None),
+            None => (ReminderStatus::Failed, None, None, self.retry_at, None),
+        }
+    }
 }

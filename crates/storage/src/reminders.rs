@@ -5,7 +5,7 @@
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::{Store, StoreError};
 use smartcore_domain::Timestamp;
-use smartcore_domain::{ReminderStatus, SyncStatus};
+use smartcore_domain::{ReminderNotice, ReminderStatus, SsoStatus, SyncStatus};
 use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
 
@@ -124,7 +124,7 @@ impl Store {
                 concat!(
                     "SELECT c.org_id, o.name AS org_name, c.fingerprint_sha256, c.subject, c.not_after, c.next_due_at \
                      FROM sso_certificates c JOIN organisations o ON o.id = c.org_id \
-                     WHERE c.next_due_at <= $1 AND c.replaced_at IS NULL AND o.sso_status <> 'not_configured' ",
+                     WHERE c.next_due_at <= $1 AND c.replaced_at IS NULL AND o.sso_status <> $3 ",
                     $after,
                     " ORDER BY c.next_due_at, c.org_id, c.fingerprint_sha256 LIMIT $2"
                 )
@@ -135,16 +135,18 @@ impl Store {
                 sqlx::query_as(due!(""))
                     .bind(now.unix_millis())
                     .bind(limit)
+                    .bind(SsoStatus::NotConfigured.as_str())
                     .fetch_all(&self.pool)
                     .await?
             }
             Some(p) => {
                 sqlx::query_as(due!(
-                    "AND c.next_due_at >= $3 \
-                     AND (c.next_due_at, c.org_id, c.fingerprint_sha256) > ($3, $4, $5)"
+                    "AND c.next_due_at >= $4 \
+                     AND (c.next_due_at, c.org_id, c.fingerprint_sha256) > ($4, $5, $6)"
                 ))
                 .bind(now.unix_millis())
                 .bind(limit)
+                .bind(SsoStatus::NotConfigured.as_str())
                 .bind(p.next_due_at)
                 .bind(&p.org_id)
                 .bind(&p.fingerprint_sha256)
@@ -183,18 +185,20 @@ impl Store {
         for chunk in order.chunks(ROWS_PER_STATEMENT) {
             let sql = batch::statement(
                 "INSERT INTO certificate_reminders (fingerprint_sha256, threshold, contact_id, org_id, email, status, claimed_at) VALUES ",
-                "(?, ?, ?, ?, ?, 'sending', $1)",
+                "(?, ?, ?, ?, ?, $3, $1)",
                 chunk.len(),
-                2,
+                4,
                 " ON CONFLICT (fingerprint_sha256, threshold, contact_id) DO UPDATE \
-                     SET status = 'sending', claimed_at = excluded.claimed_at, attempts = certificate_reminders.attempts + 1 \
-                     WHERE (certificate_reminders.status = 'failed' AND COALESCE(certificate_reminders.next_attempt_at, 0) <= excluded.claimed_at) \
-                        OR (certificate_reminders.status = 'sending' AND certificate_reminders.claimed_at < $2) \
+                     SET status = $3, claimed_at = excluded.claimed_at, attempts = certificate_reminders.attempts + 1 \
+                     WHERE (certificate_reminders.status = $4 AND COALESCE(certificate_reminders.next_attempt_at, 0) <= excluded.claimed_at) \
+                        OR (certificate_reminders.status = $3 AND certificate_reminders.claimed_at < $2) \
                  RETURNING fingerprint_sha256, threshold, contact_id, attempts",
             );
             let mut q = sqlx::query_as::<_, (String, String, String, i64)>(sql)
                 .bind(now.unix_millis())
-                .bind(stale_before.unix_millis());
+                .bind(stale_before.unix_millis())
+                .bind(ReminderStatus::Sending.as_str())
+                .bind(ReminderStatus::Failed.as_str());
             for &i in chunk {
                 q = claims[i].bind_row(q);
             }
@@ -243,12 +247,13 @@ impl Store {
              WHERE c.org_id = $1 AND c.replaced_at IS NULL \
                AND EXISTS (SELECT 1 FROM certificate_reminders r \
                            WHERE r.fingerprint_sha256 = c.fingerprint_sha256 AND r.org_id = $1 \
-                             AND r.contact_id = $2 AND r.status = $3 AND r.threshold <> 'renewed') \
+                             AND r.contact_id = $2 AND r.status = $3 AND r.threshold <> $4) \
              ORDER BY c.fingerprint_sha256",
         )
         .bind(org_id)
         .bind(contact_id)
         .bind(ReminderStatus::Sent.as_str())
+        .bind(ReminderNotice::Renewed.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -300,13 +305,16 @@ pub(crate) async fn claim_outcomes(
     for chunk in rest.chunks(ROWS_PER_STATEMENT) {
         let sql = batch::statement(
             "SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders \
-             WHERE status IN ('sent', 'rejected', 'cancelled') AND (fingerprint_sha256, threshold, contact_id) IN (VALUES ",
+             WHERE status IN ($1, $2, $3) AND (fingerprint_sha256, threshold, contact_id) IN (VALUES ",
             "(?, ?, ?)",
             chunk.len(),
-            0,
+            3,
             ")",
         );
-        let mut q = sqlx::query_as::<_, (String, String, String)>(sql);
+        let mut q = sqlx::query_as::<_, (String, String, String)>(sql)
+            .bind(ReminderStatus::Sent.as_str())
+            .bind(ReminderStatus::Rejected.as_str())
+            .bind(ReminderStatus::Cancelled.as_str());
         for c in chunk {
             q = q
                 .bind(&c.fingerprint_sha256)

@@ -1,11 +1,13 @@
 //! Identity-side removal requests: the operations team's queue (R7).
 
 use crate::audit::{self, AuditEntry};
+use crate::lease::{ClaimSql, REMOVALS};
 use crate::{Store, StoreError};
 use serde_json::json;
-use smartcore_domain::AuditAction;
+use smartcore_domain::{AuditAction, Lease};
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
-use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus};
+use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus, SystemActor};
+use sqlx::AssertSqlSafe;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RemovalRecord {
@@ -61,11 +63,12 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = sqlx::query(AssertSqlSafe(format!(
             "UPDATE identity_removals SET status = $5, completed_at = $1, completed_by = $2, outcome = $3, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL \
+                 next_attempt_at = NULL, {} \
              WHERE id = $4 AND status = $6",
-        )
+            REMOVALS.release()
+        )))
         .bind(now.unix_millis())
         .bind(by)
         .bind(outcome.as_str())
@@ -86,20 +89,7 @@ impl Store {
         // A place is free on the identity side: registrations waiting for it are due at once,
         // and contacts refused there for a full list try again (issue 24).
         wake_waiting(&mut tx, &org_id, now).await?;
-        let revived: Vec<(String, String)> = sqlx::query_as(
-            "UPDATE it_contacts SET status = $3, sync_attempts = 0, next_sync_at = $1, \
-                 status_detail = 'Registering again: a removal on the identity side has completed.' \
-             WHERE org_id = $2 AND status = $4 \
-               AND (status_detail LIKE '%it_contact_limit_reached%' \
-                    OR status_detail LIKE '%maximum number of IT contacts%') \
-             RETURNING id, email",
-        )
-        .bind(now.unix_millis())
-        .bind(&org_id)
-        .bind(SyncStatus::Pending.as_str())
-        .bind(SyncStatus::Failed.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+        let revived = revive_refused_for_full_list(&mut tx, &org_id, now).await?;
         let org_id = OrgId::parse(&org_id);
         for (contact_id, contact_email) in &revived {
             audit::record(
@@ -107,7 +97,7 @@ impl Store {
                 AuditEntry {
                     org_id: org_id.as_ref(),
                     at: now,
-                    actor: "system",
+                    actor: SystemActor::System.as_str(),
                     action: AuditAction::ItContactSyncResumed,
                     target: Some(contact_id),
                     details: json!({
@@ -141,10 +131,11 @@ impl Store {
         error: &str,
         next_attempt_at: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query(AssertSqlSafe(format!(
             "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
-                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND status IN ($4, $5)",
-        )
+                 {} WHERE id = $3 AND status IN ($4, $5)",
+            REMOVALS.release()
+        )))
         .bind(error)
         .bind(next_attempt_at.unix_millis())
         .bind(id.as_str())
@@ -161,10 +152,11 @@ impl Store {
         id: &RemovalId,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        sqlx::query(AssertSqlSafe(format!(
             "UPDATE identity_removals SET attempts = attempts + 1, last_error = $1, automatic = 0, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $2 AND status = $3",
-        )
+                 next_attempt_at = NULL, {} WHERE id = $2 AND status = $3",
+            REMOVALS.release()
+        )))
         .bind(error)
         .bind(id.as_str())
         .bind(RemovalStatus::Pending.as_str())
@@ -184,25 +176,21 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<RemovalRecord>, StoreError> {
+        let lease = Lease::held(owner, now.plus_millis(lease_ms));
+        let claim = ClaimSql {
+            set: "",
+            due: "((status = $5 AND automatic = 1) OR status = $6) AND next_attempt_at <= $3",
+            still: "status IN ($5, $6)",
+            order_by: "next_attempt_at",
+            returning: "id",
+        };
         let mut tx = self.begin().await?;
-        let claimed: Vec<(String,)> = sqlx::query_as(
-            "UPDATE identity_removals SET lease_owner = $1, lease_until = $2 \
-             WHERE id IN (SELECT id FROM identity_removals \
-                          WHERE ((status = $5 AND automatic = 1) OR status = $6) \
-                            AND next_attempt_at <= $3 \
-                            AND (lease_until IS NULL OR lease_until < $3) \
-                          ORDER BY next_attempt_at LIMIT $4) \
-               AND status IN ($5, $6) AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING id",
-        )
-        .bind(owner)
-        .bind(now.unix_millis() + lease_ms)
-        .bind(now.unix_millis())
-        .bind(limit)
-        .bind(RemovalStatus::Pending.as_str())
-        .bind(RemovalStatus::Tombstone.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+        let claimed: Vec<(String,)> = REMOVALS
+            .claim(&claim, &lease, now, limit)
+            .bind(RemovalStatus::Pending.as_str())
+            .bind(RemovalStatus::Tombstone.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut out = Vec::with_capacity(claimed.len());
         for (id,) in claimed {
@@ -212,6 +200,29 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A place is free on the identity side of `org_id`: its contacts refused there for a full
+/// list are registered again at once. Returns their (id, address).
+async fn revive_refused_for_full_list(
+    conn: &mut sqlx::AnyConnection,
+    org_id: &str,
+    now: Timestamp,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE it_contacts SET status = $3, sync_attempts = 0, next_sync_at = $1, \
+             status_detail = 'Registering again: a removal on the identity side has completed.' \
+         WHERE org_id = $2 AND status = $4 \
+           AND (status_detail LIKE '%it_contact_limit_reached%' \
+                OR status_detail LIKE '%maximum number of IT contacts%') \
+         RETURNING id, email",
+    )
+    .bind(now.unix_millis())
+    .bind(org_id)
+    .bind(SyncStatus::Pending.as_str())
+    .bind(SyncStatus::Failed.as_str())
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A place is free on the identity side of `org_id`: the registrations waiting for one are due

@@ -6,7 +6,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
-use smartcore_domain::AuditAction;
+use smartcore_domain::{AuditAction, SsoAttemptResult, SsoRequestPurpose, SystemActor};
 use smartcore_domain::{DomainStatus, Role, SsoStatus};
 use smartcore_domain::{OrgId, Timestamp, UserId};
 use sqlx::Row;
@@ -22,7 +22,8 @@ pub struct PolicyRecord {
 /// A request we issued, as the ACS finds it when it is answered.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestRecord {
-    pub purpose: String,
+    #[sqlx(try_from = "String")]
+    pub purpose: SsoRequestPurpose,
     pub browser_hash: String,
     pub return_path: Option<String>,
     pub requested_by: Option<String>,
@@ -32,8 +33,7 @@ pub struct RequestRecord {
 pub struct NewRequest<'a> {
     pub id: &'a str,
     pub org_id: &'a OrgId,
-    /// `sign_in` or `test`.
-    pub purpose: &'static str,
+    pub purpose: SsoRequestPurpose,
     pub browser_hash: &'a str,
     pub return_path: Option<&'a str>,
     pub requested_by: Option<&'a UserId>,
@@ -46,8 +46,8 @@ pub struct AttemptRecord {
     pub id: String,
     pub org_id: String,
     pub at: i64,
-    /// `signed_in`, `tested` or `refused`.
-    pub result: String,
+    #[sqlx(try_from = "String")]
+    pub result: SsoAttemptResult,
     pub reason: Option<String>,
     pub name_id: Option<String>,
     pub email: Option<String>,
@@ -139,7 +139,7 @@ impl Store {
         )
         .bind(request.id)
         .bind(request.org_id.as_str())
-        .bind(request.purpose)
+        .bind(request.purpose.as_str())
         .bind(request.browser_hash)
         .bind(request.return_path)
         .bind(request.requested_by.map(UserId::as_str))
@@ -208,10 +208,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) FROM sso_attempts WHERE org_id = $1 AND at >= $2 \
-             AND result IN ('signed_in', 'tested')",
+             AND result IN ($3, $4)",
         )
         .bind(org_id.as_str())
         .bind(since.unix_millis())
+        .bind(SsoAttemptResult::SignedIn.as_str())
+        .bind(SsoAttemptResult::Tested.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get::<i64, _>(0) > 0)
@@ -225,11 +227,13 @@ impl Store {
     ) -> Result<Vec<CertificateUse>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT certificate_sha256, COUNT(*) AS uses, MAX(at) AS last_at FROM sso_attempts \
-             WHERE org_id = $1 AND at >= $2 AND result IN ('signed_in', 'tested') \
+             WHERE org_id = $1 AND at >= $2 AND result IN ($3, $4) \
              AND certificate_sha256 IS NOT NULL GROUP BY certificate_sha256",
         )
         .bind(org_id.as_str())
         .bind(since.unix_millis())
+        .bind(SsoAttemptResult::SignedIn.as_str())
+        .bind(SsoAttemptResult::Tested.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -439,7 +443,7 @@ pub async fn insert_attempt(tx: &mut WriteTx, attempt: &AttemptRecord) -> Result
     .bind(&attempt.id)
     .bind(&attempt.org_id)
     .bind(attempt.at)
-    .bind(&attempt.result)
+    .bind(attempt.result.as_str())
     .bind(&attempt.reason)
     .bind(&attempt.name_id)
     .bind(&attempt.email)
@@ -451,17 +455,17 @@ pub async fn insert_attempt(tx: &mut WriteTx, attempt: &AttemptRecord) -> Result
     .execute(&mut **tx)
     .await?;
     let org_id = OrgId::parse(&attempt.org_id).ok_or(StoreError::NotFound)?;
-    let (action, actor) = match attempt.result.as_str() {
-        "signed_in" => (AuditAction::SsoSignedIn, attempt.user_id.as_deref()),
-        "tested" => (AuditAction::SsoTested, None),
-        _ => (AuditAction::SsoSignInRefused, None),
+    let (action, actor) = match attempt.result {
+        SsoAttemptResult::SignedIn => (AuditAction::SsoSignedIn, attempt.user_id.as_deref()),
+        SsoAttemptResult::Tested => (AuditAction::SsoTested, None),
+        SsoAttemptResult::Refused => (AuditAction::SsoSignInRefused, None),
     };
     audit::record(
         tx,
         AuditEntry {
             org_id: Some(&org_id),
             at: Timestamp::from_unix_millis(attempt.at),
-            actor: actor.unwrap_or("system"),
+            actor: actor.unwrap_or(SystemActor::System.as_str()),
             action,
             target: Some(&attempt.id),
             details: serde_json::json!({
@@ -526,17 +530,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// What a request of this organisation was for (`sign_in` or `test`), if it exists.
+    /// What a request of this organisation was for, if it exists.
     pub async fn sso_request_purpose(
         &self,
         org_id: &OrgId,
         id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<SsoRequestPurpose>, StoreError> {
         let row = sqlx::query("SELECT purpose FROM sso_requests WHERE org_id = $1 AND id = $2")
             .bind(org_id.as_str())
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.get(0)))
+        row.map(|r| {
+            r.get::<String, _>(0)
+                .parse()
+                .map_err(|e: smartcore_domain::UnknownText| StoreError::Config(e.to_string()))
+        })
+        .transpose()
     }
 }

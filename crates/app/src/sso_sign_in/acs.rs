@@ -4,7 +4,7 @@
 use super::*;
 use crate::SsoSignIn;
 use smartcore_domain::AuditAction;
-use smartcore_domain::{DomainStatus, SsoStatus};
+use smartcore_domain::{DomainStatus, SsoRequestPurpose, SsoStatus};
 
 impl SsoSignIn<'_> {
     /// `POST /saml/{org}/acs`.
@@ -34,7 +34,9 @@ impl SsoSignIn<'_> {
             Step::Go(request) => request,
             Step::Stop(refusal, detail) => return self.refuse(&draft, refusal, &detail).await,
         };
-        let testing = request.as_ref().is_some_and(|r| r.purpose == "test");
+        let testing = request
+            .as_ref()
+            .is_some_and(|r| r.purpose == SsoRequestPurpose::Test);
         let (email, admission) = match self.person_check(&org_id, policy, &mut draft).await? {
             Step::Go(found) => found,
             Step::Stop(refusal, _) if testing => return self.tested(&draft, Some(refusal)).await,
@@ -135,12 +137,7 @@ impl SsoSignIn<'_> {
         // checks. The unverified InResponseTo only chooses that page: the request must be a
         // test of this organisation, and the result says refused.
         if let Some(id) = answering
-            && self
-                .store
-                .sso_request_purpose(org_id, &id)
-                .await?
-                .as_deref()
-                == Some("test")
+            && self.store.sso_request_purpose(org_id, &id).await? == Some(SsoRequestPurpose::Test)
         {
             return self
                 .tested(draft, Some(Refusal::from(refusal.reason)))
@@ -189,7 +186,9 @@ impl SsoSignIn<'_> {
                 ));
             }
         };
-        let testing = request.as_ref().is_some_and(|r| r.purpose == "test");
+        let testing = request
+            .as_ref()
+            .is_some_and(|r| r.purpose == SsoRequestPurpose::Test);
         if !testing && sso_status != SsoStatus::Enabled {
             return Ok(Step::Stop(Refusal::SsoNotEnabled, sso_status.to_string()));
         }
@@ -207,7 +206,11 @@ impl SsoSignIn<'_> {
     ) -> Result<AcsOutcome, AppError> {
         let ticket = random_secret();
         let mut tx = self.store.write().await?;
-        store::insert_attempt(&mut tx, &draft.record("signed_in", None, Some(user))).await?;
+        store::insert_attempt(
+            &mut tx,
+            &draft.record(SsoAttemptResult::SignedIn, None, Some(user)),
+        )
+        .await?;
         store::insert_handover(
             &mut tx,
             NewHandover {
@@ -323,7 +326,7 @@ impl SsoSignIn<'_> {
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: "system",
+                actor: SystemActor::System.as_str(),
                 action: AuditAction::MemberJoinedWithSso,
                 target: Some(&user.id),
                 details: serde_json::json!({ "email": user.email, "role": "member" }),
@@ -339,7 +342,11 @@ impl SsoSignIn<'_> {
         detail: &str,
     ) -> Result<AcsOutcome, AppError> {
         let mut tx = self.store.write().await?;
-        store::insert_attempt(&mut tx, &draft.record("refused", Some(refusal), None)).await?;
+        store::insert_attempt(
+            &mut tx,
+            &draft.record(SsoAttemptResult::Refused, Some(refusal), None),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(org = %draft.org_id, reason = refusal.code(), detail, "SSO sign-in refused");
         Ok(AcsOutcome::Refused {
@@ -354,9 +361,9 @@ impl SsoSignIn<'_> {
         refusal: Option<Refusal>,
     ) -> Result<AcsOutcome, AppError> {
         let result = if refusal.is_some() {
-            "refused"
+            SsoAttemptResult::Refused
         } else {
-            "tested"
+            SsoAttemptResult::Tested
         };
         let mut tx = self.store.write().await?;
         store::insert_attempt(&mut tx, &draft.record(result, refusal, None)).await?;

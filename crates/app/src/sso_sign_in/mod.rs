@@ -23,7 +23,9 @@ mod start;
 
 use crate::accounts::{random_secret, secret_hash};
 use crate::{Actor, App, AppError};
-use smartcore_domain::{EmailAddress, OrgId, PersonName, Role, Timestamp, UserId};
+use smartcore_domain::{
+    EmailAddress, OrgId, PersonName, Role, SsoAttemptResult, SystemActor, Timestamp, UserId,
+};
 use smartcore_sso::response::{self, Check, CheckName, Expected, Reason, Report};
 use smartcore_sso::sign_in::{
     self, ATTEMPTS_KEPT, Admission, AuthnRequest, CERTIFICATE_USE_WINDOW, COMPLETION_LIFETIME,
@@ -107,8 +109,7 @@ pub struct SsoSession {
 pub struct SsoAttempt {
     pub id: String,
     pub at: Timestamp,
-    /// `signed_in`, `tested` or `refused`.
-    pub result: String,
+    pub result: SsoAttemptResult,
     pub reason: Option<String>,
     pub name_id: Option<String>,
     pub email: Option<String>,
@@ -301,7 +302,7 @@ impl Draft {
 
     fn record(
         &self,
-        result: &str,
+        result: SsoAttemptResult,
         reason: Option<Refusal>,
         user_id: Option<&UserId>,
     ) -> AttemptRecord {
@@ -309,7 +310,7 @@ impl Draft {
             id: self.id.clone(),
             org_id: self.org_id.to_string(),
             at: self.at.unix_millis(),
-            result: result.to_string(),
+            result,
             reason: reason.map(|r| r.code().to_string()),
             name_id: self.name_id.clone(),
             email: self.email.clone(),

@@ -62,7 +62,7 @@ impl SsoSignIn<'_> {
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: "system",
+                actor: SystemActor::System.as_str(),
                 action: AuditAction::SsoUnknownCertificate,
                 target: None,
                 details: serde_json::json!({

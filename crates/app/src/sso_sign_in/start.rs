@@ -3,7 +3,7 @@
 use super::*;
 use crate::ErrorCode;
 use crate::SsoSignIn;
-use smartcore_domain::SsoStatus;
+use smartcore_domain::{SsoRequestPurpose, SsoStatus};
 
 impl SsoSignIn<'_> {
     /// `/sso/start?email=`: the organisation whose verified domain the address is in, with SSO
@@ -34,7 +34,7 @@ impl SsoSignIn<'_> {
             .filter(|o| o.sso_status == SsoStatus::Enabled)
             .ok_or_else(unavailable)?;
         let org_id = OrgId::parse(&owner.org_id).ok_or_else(unavailable)?;
-        self.issue_request(&org_id, "sign_in", return_path, None)
+        self.issue_request(&org_id, SsoRequestPurpose::SignIn, return_path, None)
             .await
     }
 
@@ -52,7 +52,7 @@ impl SsoSignIn<'_> {
                 Refusal::SsoNotEnabled.in_words(),
             ));
         }
-        self.issue_request(&org_id, "sign_in", return_path, None)
+        self.issue_request(&org_id, SsoRequestPurpose::SignIn, return_path, None)
             .await
     }
 
@@ -60,14 +60,14 @@ impl SsoSignIn<'_> {
     /// listing each check; signs nobody in; works before SSO is enabled.
     pub async fn start_sso_test(&self, actor: &Actor, org: &str) -> Result<SsoStart, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        self.issue_request(&org_id, "test", None, Some(&actor.user_id))
+        self.issue_request(&org_id, SsoRequestPurpose::Test, None, Some(&actor.user_id))
             .await
     }
 
     pub(super) async fn issue_request(
         &self,
         org_id: &OrgId,
-        purpose: &'static str,
+        purpose: SsoRequestPurpose,
         return_path: Option<&str>,
         requested_by: Option<&UserId>,
     ) -> Result<SsoStart, AppError> {

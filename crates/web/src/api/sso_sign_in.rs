@@ -45,7 +45,7 @@ impl From<SsoAttempt> for Attempt {
         Attempt {
             id: a.id,
             at: a.at.to_rfc3339(),
-            result: a.result,
+            result: a.result.to_string(),
             reason: a.reason,
             name_id: a.name_id,
             email: a.email,

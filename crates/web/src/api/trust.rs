@@ -217,7 +217,7 @@ impl From<smartcore_app::Upcoming> for UpcomingReminders {
                                 .map(|r| UpcomingRecipient {
                                     contact_id: r.contact_id,
                                     email: r.email,
-                                    state: r.state,
+                                    state: r.state.to_string(),
                                     sent_at: r.sent_at.map(|t| t.to_rfc3339()),
                                 })
                                 .collect(),

@@ -390,7 +390,7 @@ async fn test_result(
             org: current,
             orgs,
             heading: "Test sign-in",
-            accepted: a.result == "tested",
+            accepted: a.result == smartcore_domain::SsoAttemptResult::Tested,
             reason: a.reason_in_words(),
             reason_code: a.reason.clone(),
             at: date_time(a.at, state.app.now()),

@@ -122,17 +122,17 @@ pub(crate) struct UpcomingRecipientRow {
 }
 
 use crate::pages::show::{When, fingerprint_groups, subject_short, when};
-use smartcore_domain::Timestamp;
+use smartcore_domain::{RecipientState, Timestamp};
 
-fn state_label(state: &str) -> &'static str {
+fn state_label(state: RecipientState) -> &'static str {
     match state {
-        "due" => "Due now",
-        "will_receive" => "Will receive",
-        "queued" | "sending" => "Being sent",
-        "sent" => "Delivered",
-        "failed" => "Not delivered yet, retrying",
-        "rejected" => "Rejected by the mail server",
-        _ => "Unknown",
+        RecipientState::Due => "Due now",
+        RecipientState::WillReceive => "Will receive",
+        RecipientState::Queued | RecipientState::Sending => "Being sent",
+        RecipientState::Sent => "Delivered",
+        RecipientState::Failed => "Not delivered yet, retrying",
+        RecipientState::Rejected => "Rejected by the mail server",
+        RecipientState::Cancelled => "Unknown",
     }
 }
 
@@ -156,9 +156,9 @@ pub(crate) fn upcoming_rows(u: smartcore_app::Upcoming, now: Timestamp) -> Vec<U
                         .recipients
                         .into_iter()
                         .map(|r| UpcomingRecipientRow {
-                            label: state_label(&r.state),
+                            label: state_label(r.state),
                             email: r.email,
-                            state: r.state,
+                            state: r.state.to_string(),
                         })
                         .collect(),
                 })

@@ -140,7 +140,7 @@ fn attempt_row(a: &SsoAttempt, now: Timestamp) -> AttemptRow {
             "tested" => "Test passed",
             _ => "Refused",
         },
-        result: a.result.clone(),
+        result: a.result.to_string(),
         who: a
             .email
             .clone()

@@ -10,8 +10,12 @@
 //! request is a compare-and-set of `reconfirm_requested_at`; an administrator notice sets its
 //! `..._notified_at` only where it was not set for the current flag.
 
+mod welcome;
+
+pub use welcome::{WELCOME_BUDGET_MS, return_unsent_welcome};
+
 use crate::{Store, StoreError};
-use smartcore_domain::{DeliveryStatus, Role, SsoStatus, SyncStatus};
+use smartcore_domain::{DeliveryStatus, ReminderNotice, Role, SsoStatus, SyncStatus};
 use smartcore_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
 
@@ -72,34 +76,6 @@ pub struct ReminderState {
     pub sent_at: Option<i64>,
 }
 
-/// Gives the organisation's welcome budget for the contact's address back when its welcome
-/// was claimed but is neither sent nor being sent (called as the contact is removed): a contact
-/// added by mistake and removed at once does not cost the address its welcome for a week. A
-/// welcome a worker holds may be on its way, so that one keeps the budget.
-pub async fn return_unsent_welcome(
-    conn: &mut AnyConnection,
-    contact_id: &str,
-    org_id: &str,
-    email_key: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "DELETE FROM welcome_budget WHERE org_id = $1 AND email_key = $2 AND welcomed_at IN \
-             (SELECT welcome_claimed_at FROM contact_trust WHERE contact_id = $3 \
-                  AND welcome_sent_at IS NULL AND (welcome_lease_until IS NULL OR welcome_lease_until <= $4))",
-    )
-    .bind(org_id)
-    .bind(email_key)
-    .bind(contact_id)
-    .bind(now.unix_millis())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// At most one welcome per organisation and address in this time: 7 days.
-pub const WELCOME_BUDGET_MS: i64 = 7 * 86_400_000;
-
 impl Store {
     /// The trust state of an organisation's contacts (only those that have any).
     pub async fn contact_trust(&self, org_id: &OrgId) -> Result<Vec<TrustRecord>, StoreError> {
@@ -112,102 +88,6 @@ impl Store {
         .bind(org_id.as_str())
         .fetch_all(&self.pool)
         .await?)
-    }
-
-    /// Takes up to `limit` due welcomes for sending, held by `owner` until `lease_until`:
-    /// claimed and neither sent nor held by another worker (nor waiting for a retry). `only`
-    /// narrows it to one contact (the sync sends its own contact's welcome at once). The
-    /// sender renews the lease while it works ([`Store::renew_leases`]).
-    pub async fn take_welcomes(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        only: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<TrustMailJob>, StoreError> {
-        let candidates: Vec<(String,)> = sqlx::query_as(
-            "SELECT contact_id FROM contact_trust \
-             WHERE welcome_sent_at IS NULL AND welcome_claimed_at IS NOT NULL \
-               AND (welcome_lease_until IS NULL OR welcome_lease_until < $1) \
-               AND ($2 IS NULL OR contact_id = $2) \
-             ORDER BY welcome_claimed_at LIMIT $3",
-        )
-        .bind(now.unix_millis())
-        .bind(only)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut taken = Vec::new();
-        for (contact_id,) in candidates {
-            let done = sqlx::query(
-                "UPDATE contact_trust SET welcome_lease_until = $1, welcome_lease_owner = $4 \
-                 WHERE contact_id = $2 AND welcome_sent_at IS NULL \
-                   AND (welcome_lease_until IS NULL OR welcome_lease_until < $3)",
-            )
-            .bind(lease_until.unix_millis())
-            .bind(&contact_id)
-            .bind(now.unix_millis())
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-            if done.rows_affected() == 1
-                && let Some(job) = self.mail_job(&contact_id).await?
-            {
-                taken.push(job);
-            }
-        }
-        Ok(taken)
-    }
-
-    async fn mail_job(&self, contact_id: &str) -> Result<Option<TrustMailJob>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, c.name, \
-               COALESCE(u.name, u.email, 'an administrator') AS added_by, \
-               t.reconfirm_requested_at AS previous_request \
-             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
-             LEFT JOIN users u ON u.id = c.created_by \
-             LEFT JOIN contact_trust t ON t.contact_id = c.id \
-             WHERE c.id = $1",
-        )
-        .bind(contact_id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// The welcome went out (or was refused for good): it is never sent again. It also counts
-    /// as the first re-confirmation request: its link lets the contact confirm.
-    pub async fn finish_welcome(&self, contact_id: &str, now: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE contact_trust SET welcome_sent_at = $1, welcome_lease_until = NULL, welcome_lease_owner = NULL, \
-               reconfirm_requested_at = COALESCE(reconfirm_requested_at, $1) WHERE contact_id = $2",
-        )
-        .bind(now.unix_millis())
-        .bind(contact_id)
-        .execute(&mut *tx)
-        .await?;
-        refresh_reconfirm_from(&mut tx, contact_id).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// A welcome that failed for now: tried again from `retry_at`. The worker no longer holds
-    /// it (the owner is cleared), so releasing its leases at the end of the pass keeps the
-    /// retry time.
-    pub async fn release_welcome(
-        &self,
-        contact_id: &str,
-        retry_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE contact_trust SET welcome_lease_until = $1, welcome_lease_owner = NULL WHERE contact_id = $2",
-        )
-            .bind(retry_at.unix_millis())
-            .bind(contact_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// The contact says they are not (or no longer) responsible. Returns true the first time
@@ -452,9 +332,10 @@ impl Store {
     pub async fn reminder_states(&self, org_id: &str) -> Result<Vec<ReminderState>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT fingerprint_sha256, threshold, contact_id, email, status, sent_at \
-             FROM certificate_reminders WHERE org_id = $1 AND threshold <> 'renewed'",
+             FROM certificate_reminders WHERE org_id = $1 AND threshold <> $2",
         )
         .bind(org_id)
+        .bind(ReminderNotice::Renewed.as_str())
         .fetch_all(&self.pool)
         .await?)
     }

@@ -23,14 +23,16 @@
 //! delivery sends it. The "renewed" notices, claimed and sent in one call, are taken back ten
 //! minutes after an abandoned claim.
 
+mod notices;
+
 use crate::AppError;
 use crate::Trust;
-use crate::sync::{millis, pass_owner};
+use crate::sync::pass_owner;
 use futures_util::StreamExt;
 use futures_util::future::FutureExt;
-use smartcore_domain::Backoff;
-use smartcore_domain::MailKind;
 use smartcore_domain::Timestamp;
+use smartcore_domain::{Backoff, Lease};
+use smartcore_domain::{MailKind, ReminderNotice};
 use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
 };
@@ -166,6 +168,25 @@ pub(crate) fn reminder_decision(
     )
 }
 
+/// Thresholds a page of taken reminders may complete, and where their schedules go then.
+fn completable(taken: &[QueuedReminder]) -> Vec<CompletedThreshold> {
+    let mut completed = HashSet::new();
+    for q in taken {
+        if let Some(t) = Threshold::parse_key(&q.claim.threshold) {
+            let not_after = Timestamp::from_unix_millis(q.not_after).to_datetime();
+            completed.insert(CompletedThreshold {
+                threshold: q.claim.threshold.clone(),
+                schedule: ScheduleMove {
+                    org_id: q.claim.org_id.clone(),
+                    fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
+                    next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
+                },
+            });
+        }
+    }
+    completed.into_iter().collect()
+}
+
 impl Trust<'_> {
     /// One round of certificate alerts, as the background worker and `smartcore alerts
     /// run-once` do it: the sweep queues what is due, delivery sends what is queued and moves
@@ -272,7 +293,7 @@ impl Trust<'_> {
                 .take_queued_reminders(
                     &owner,
                     now,
-                    now.plus_millis(millis(self.lease)),
+                    Lease::take(owner.as_str(), now, self.lease).until(),
                     SWEEP_BATCH,
                 )
                 .await?;
@@ -300,34 +321,9 @@ impl Trust<'_> {
     ) -> Result<(), AppError> {
         let mut finished = Vec::new();
         let mut outgoing = Vec::new();
-        // Thresholds this page may complete, and where their schedules go then.
-        let mut completed = HashSet::new();
-        for q in &taken {
-            if let Some(t) = Threshold::parse_key(&q.claim.threshold) {
-                let not_after = Timestamp::from_unix_millis(q.not_after).to_datetime();
-                completed.insert(CompletedThreshold {
-                    threshold: q.claim.threshold.clone(),
-                    schedule: ScheduleMove {
-                        org_id: q.claim.org_id.clone(),
-                        fingerprint_sha256: q.claim.fingerprint_sha256.clone(),
-                        next_due_at: Timestamp::from_datetime(t.next().moment(not_after)),
-                    },
-                });
-            }
-        }
-        let completed: Vec<CompletedThreshold> = completed.into_iter().collect();
+        let completed = completable(&taken);
         let key = self.not_me_key().await?;
-        // Whether each certificate still verifies sign-ins, looked up once per certificate.
-        let mut in_use: std::collections::HashMap<(String, String), Option<String>> =
-            std::collections::HashMap::new();
-        for q in &taken {
-            let k = (q.claim.org_id.clone(), q.claim.fingerprint_sha256.clone());
-            if let std::collections::hash_map::Entry::Vacant(slot) = in_use.entry(k) {
-                let (org, fingerprint) = slot.key();
-                let words = self.certificate_use_words(org, fingerprint).await;
-                slot.insert(words);
-            }
-        }
+        let in_use = self.use_words_of(&taken).await;
         for q in taken {
             let use_words = in_use
                 .get(&(q.claim.org_id.clone(), q.claim.fingerprint_sha256.clone()))
@@ -376,6 +372,24 @@ impl Trust<'_> {
         }
         self.store.finish_reminders(&finished, &completed).await?;
         Ok(())
+    }
+
+    /// Whether each taken reminder's certificate still verifies sign-ins, in words, looked up
+    /// once per certificate.
+    async fn use_words_of(
+        &self,
+        taken: &[QueuedReminder],
+    ) -> HashMap<(String, String), Option<String>> {
+        let mut in_use: HashMap<(String, String), Option<String>> = HashMap::new();
+        for q in taken {
+            let k = (q.claim.org_id.clone(), q.claim.fingerprint_sha256.clone());
+            if let std::collections::hash_map::Entry::Vacant(slot) = in_use.entry(k) {
+                let (org, fingerprint) = slot.key();
+                let words = self.certificate_use_words(org, fingerprint).await;
+                slot.insert(words);
+            }
+        }
+        in_use
     }
 
     /// Sends claimed reminders, a few at a time, and says how each went. Once the mail server
@@ -433,185 +447,6 @@ impl Trust<'_> {
             .buffer_unordered(SEND_CONCURRENCY)
             .collect()
             .await
-    }
-
-    /// After a new configuration: for each certificate it replaced that had reminders sent, and
-    /// that a certificate valid for longer now replaces, one "renewed" notice to each registered
-    /// IT contact (claimed like a reminder, so at most once). Returns how many were sent.
-    pub(crate) async fn notify_renewals(
-        &self,
-        org_id: &str,
-        replaced_at: Timestamp,
-        newest: Option<(&str, OffsetDateTime)>,
-    ) -> Result<usize, AppError> {
-        let Some((new_fingerprint, new_not_after)) = newest else {
-            return Ok(0);
-        };
-        let recipients = self.store.reminder_recipients(org_id).await?;
-        let replaced = self
-            .store
-            .reminded_certificates_replaced_at(org_id, replaced_at)
-            .await?;
-        let mut claims = Vec::new();
-        let mut mails = Vec::new();
-        let key = self.not_me_key().await?;
-        for old in &replaced {
-            if Timestamp::from_datetime(new_not_after).unix_millis() <= old.not_after {
-                continue;
-            }
-            for r in &recipients {
-                claims.push(claim_for(old, "renewed", r));
-                let mail = certificate_renewed(&CertificateRenewedMail {
-                    org_name: old.org_name.clone(),
-                    recipient_email: r.email.clone(),
-                    recipient_name: r.name.clone(),
-                    old_fingerprint: old.fingerprint_sha256.clone(),
-                    new_fingerprint: new_fingerprint.to_owned(),
-                    new_not_after: people_date(new_not_after),
-                });
-                mails.push((
-                    self.for_contact(&key, mail, org_id, &r.contact_id),
-                    self.certificate_event(
-                        org_id,
-                        &old.org_name,
-                        &old.subject,
-                        &old.fingerprint_sha256,
-                        old.not_after,
-                        CANCEL_SEQUENCE,
-                        true,
-                    ),
-                ));
-            }
-        }
-        let stale = replaced_at.plus_millis(-STALE_CLAIM_MS);
-        let outcomes = self
-            .store
-            .claim_reminders(&claims, replaced_at, stale)
-            .await?;
-        let outgoing = claims
-            .into_iter()
-            .zip(mails)
-            .zip(outcomes)
-            .filter_map(|((claim, (mail, calendar)), outcome)| match outcome {
-                Claim::Claimed { attempt } => Some(Outgoing {
-                    claim,
-                    attempt,
-                    kind: MailKind::CertificateRenewed,
-                    mail,
-                    calendar: Some(calendar),
-                }),
-                Claim::Done | Claim::Waiting => None,
-            })
-            .collect();
-        let finished = self
-            .deliver(outgoing, replaced_at, &AtomicUsize::new(0))
-            .await;
-        self.store.finish_reminders(&finished, &[]).await?;
-        Ok(finished
-            .iter()
-            .filter(|f| {
-                matches!(
-                    f.delivery.as_ref().map(|d| &d.outcome),
-                    Some(DeliveryOutcome::Sent { .. })
-                )
-            })
-            .count())
-    }
-
-    /// After `contact` was removed from `org_id`: for each current certificate whose calendar
-    /// event it had received with a reminder, one notice carrying the event's cancellation
-    /// (same UID, `METHOD:CANCEL`, a `SEQUENCE` above every reminder's). Recorded in the mail
-    /// deliveries as `calendar_cancelled`; a failure is recorded, not retried.
-    pub(crate) async fn cancel_events_of_removed_contact(
-        &self,
-        org_id: &str,
-        contact_id: &str,
-        email: &str,
-        name: Option<&str>,
-    ) -> Result<usize, AppError> {
-        let certificates = self
-            .store
-            .reminded_certificates_of_contact(org_id, contact_id)
-            .await?;
-        let mut sent = 0;
-        for cert in certificates {
-            let mail = contact_removed(&ContactRemovedMail {
-                org_name: cert.org_name.clone(),
-                recipient_email: email.to_owned(),
-                recipient_name: name.map(str::to_owned),
-                fingerprint: cert.fingerprint_sha256.clone(),
-            });
-            let calendar = self.certificate_event(
-                org_id,
-                &cert.org_name,
-                &cert.subject,
-                &cert.fingerprint_sha256,
-                cert.not_after,
-                CANCEL_SEQUENCE,
-                true,
-            );
-            let outcome = match self.send_mail_with_calendar(&mail, Some(&calendar)).await {
-                Ok(m) => {
-                    sent += 1;
-                    DeliveryOutcome::Sent {
-                        message_id: m.message_id,
-                    }
-                }
-                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
-                Err(e) => {
-                    tracing::warn!(to = %email, error = %e, "calendar cancellation not sent");
-                    DeliveryOutcome::Deferred {
-                        error: e.to_string(),
-                    }
-                }
-            };
-            self.store
-                .record_deliveries(&[Delivery {
-                    org_id: org_id.to_owned(),
-                    contact_id: None,
-                    email: email.to_owned(),
-                    kind: MailKind::CalendarCancelled,
-                    subject: mail.subject.clone(),
-                    outcome,
-                    at: self.now(),
-                }])
-                .await?;
-        }
-        Ok(sent)
-    }
-
-    /// The calendar attachment of a certificate's reminders (see [`smartcore_mail::CertificateEvent`]).
-    #[allow(clippy::too_many_arguments)]
-    fn certificate_event(
-        &self,
-        org_id: &str,
-        org_name: &str,
-        subject: &str,
-        fingerprint: &str,
-        not_after: i64,
-        sequence: u32,
-        cancel: bool,
-    ) -> String {
-        let from = self.mailer.from_address();
-        let address = from
-            .rsplit_once('<')
-            .and_then(|(_, rest)| rest.strip_suffix('>'))
-            .unwrap_or(&from);
-        let event = CertificateEvent {
-            org_id: org_id.to_owned(),
-            org_name: org_name.to_owned(),
-            certificate_subject: subject.to_owned(),
-            fingerprint_sha256: fingerprint.to_owned(),
-            expires_at: Timestamp::from_unix_millis(not_after).to_datetime(),
-            settings_url: self.links.sso_settings(org_id),
-            sequence,
-            organizer: format!("mailto:{address}"),
-        };
-        if cancel {
-            certificate_calendar_cancel(&event)
-        } else {
-            certificate_calendar(&event)
-        }
     }
 
     fn queued_reminder_mail(

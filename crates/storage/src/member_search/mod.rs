@@ -35,10 +35,15 @@
 //! by [`match_group`] or the same tests in SQL, so the paths give the same answer (tests compare
 //! them on both databases).
 
+mod postgres;
+mod sqlite;
+mod walk;
+
 use crate::people::{MemberCursor, MemberHit};
 use crate::{Dialect, Store, StoreError};
 use smartcore_domain::OrgId;
 use sqlx::AssertSqlSafe;
+use walk::Walk;
 
 /// A word starts at the beginning of the search text or right after one of these.
 pub const WORD_SEPARATORS: [char; 7] = [' ', '.', '-', '_', '\'', '@', '+'];
@@ -119,15 +124,6 @@ pub(crate) struct SearchIndexes {
 /// (user id, sort name, search text) of a matching membership.
 type Candidate = (String, String, String);
 
-/// Which rows a walk keeps.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Walk {
-    /// Group 2 (the exact address is among them).
-    WordStarts,
-    /// Group 3: containing the query, but not at a word start.
-    Elsewhere,
-}
-
 const HIT_COLUMNS: &str = "u.id, u.name, u.email, m.role, \
      CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
                        WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
@@ -194,32 +190,12 @@ impl Store {
 
         let mut counted = None;
         if trigram && chars >= 3 {
-            let found = self
-                .trigram_candidates(org_id, std::slice::from_ref(&needle), cap + 1)
-                .await?;
-            answer.rows += found.len() as i64;
-            if found.len() as i64 <= cap {
-                // Few: rank them all. The sort is stable, so each group keeps the database's
-                // name order.
-                let mut ranked: Vec<(MatchGroup, Candidate)> = found
-                    .into_iter()
-                    .filter_map(|c| match_group(&c.2, &needle).map(|g| (g, c)))
-                    .collect();
-                ranked.sort_by_key(|(g, _)| *g);
-                answer.plan.push(format!(
-                    "trigram index: {} candidates, ranked",
-                    ranked.len()
-                ));
-                answer.total = ranked.len() as i64;
-                let ids: Vec<String> = ranked
-                    .into_iter()
-                    .take(page as usize)
-                    .map(|(_, c)| c.0)
-                    .collect();
-                answer.hits = self.member_hits(org_id, &ids).await?;
+            if self
+                .rank_few(org_id, &needle, page, cap, &mut answer)
+                .await?
+            {
                 return Ok(answer);
             }
-            answer.plan.push(format!("trigram index: more than {cap}"));
             counted = Some(cap + 1);
         }
         let counted = match counted {
@@ -239,63 +215,10 @@ impl Store {
         // Many: the word starts first (the exact address before them), then the rest.
         let mut ids: Vec<String> = Vec::new();
         if chars >= 2 {
-            // Many matches: first a bounded walk of the first members in name order, where a
-            // common query's word starts usually fill the page; the indexes only when not.
-            let exact = self.exact_address(org_id, &needle).await?;
-            answer.rows += exact.len() as i64;
-            let early = self
-                .walk(
-                    org_id,
-                    &needle,
-                    Walk::WordStarts,
-                    page + 1,
-                    Some(PROBE_ROWS),
-                    &mut answer,
-                )
+            let by_index = trigram && indexes.byte_order;
+            ids = self
+                .word_start_ids(org_id, &needle, page, cap, by_index, &mut answer)
                 .await?;
-            if early.len() as i64 > page {
-                ids.extend(exact);
-                for (id, _, _) in early {
-                    if ids.len() as i64 >= page {
-                        break;
-                    }
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-                answer.hits = self.member_hits(org_id, &ids).await?;
-                return Ok(answer);
-            }
-            let by_index = if trigram && indexes.byte_order {
-                self.word_starts_by_index(org_id, &needle, page, cap, &mut answer)
-                    .await?
-            } else {
-                None
-            };
-            match by_index {
-                Some(first) => ids.extend(first.into_iter().take(page as usize)),
-                None => {
-                    ids.extend(exact);
-                    let walked = self
-                        .walk(
-                            org_id,
-                            &needle,
-                            Walk::WordStarts,
-                            page + 1,
-                            None,
-                            &mut answer,
-                        )
-                        .await?;
-                    for (id, _, _) in walked {
-                        if ids.len() as i64 >= page {
-                            break;
-                        }
-                        if !ids.contains(&id) {
-                            ids.push(id);
-                        }
-                    }
-                }
-            }
         }
         if (ids.len() as i64) < page {
             let rest = page - ids.len() as i64;
@@ -306,6 +229,87 @@ impl Store {
         }
         answer.hits = self.member_hits(org_id, &ids).await?;
         Ok(answer)
+    }
+
+    /// Few matches: the trigram index's candidates, when it has at most `cap`, ranked here
+    /// and counted exactly, the page's members in `answer`. False (and noted in the plan)
+    /// when it has more.
+    async fn rank_few(
+        &self,
+        org_id: &OrgId,
+        needle: &String,
+        page: i64,
+        cap: i64,
+        answer: &mut SearchAnswer,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .trigram_candidates(org_id, std::slice::from_ref(needle), cap + 1)
+            .await?;
+        answer.rows += found.len() as i64;
+        if found.len() as i64 > cap {
+            answer.plan.push(format!("trigram index: more than {cap}"));
+            return Ok(false);
+        }
+        // Few: rank them all. The sort is stable, so each group keeps the database's name
+        // order.
+        let mut ranked: Vec<(MatchGroup, Candidate)> = found
+            .into_iter()
+            .filter_map(|c| match_group(&c.2, needle).map(|g| (g, c)))
+            .collect();
+        ranked.sort_by_key(|(g, _)| *g);
+        answer.plan.push(format!(
+            "trigram index: {} candidates, ranked",
+            ranked.len()
+        ));
+        answer.total = ranked.len() as i64;
+        let ids: Vec<String> = ranked
+            .into_iter()
+            .take(page as usize)
+            .map(|(_, c)| c.0)
+            .collect();
+        answer.hits = self.member_hits(org_id, &ids).await?;
+        Ok(true)
+    }
+
+    /// Many matches: group 2's first `page` members (the exact address first). First a
+    /// bounded walk of the first members in name order, where a common query's word starts
+    /// usually fill the page; the indexes only when not (`by_index`: the trigram index in
+    /// byte order may be asked), then the whole walk.
+    async fn word_start_ids(
+        &self,
+        org_id: &OrgId,
+        needle: &str,
+        page: i64,
+        cap: i64,
+        by_index: bool,
+        answer: &mut SearchAnswer,
+    ) -> Result<Vec<String>, StoreError> {
+        let exact = self.exact_address(org_id, needle).await?;
+        answer.rows += exact.len() as i64;
+        let early = self
+            .walk(
+                org_id,
+                needle,
+                Walk::WordStarts,
+                page + 1,
+                Some(PROBE_ROWS),
+                answer,
+            )
+            .await?;
+        if early.len() as i64 > page {
+            return Ok(fill(exact, early, page));
+        }
+        if by_index
+            && let Some(first) = self
+                .word_starts_by_index(org_id, needle, page, cap, answer)
+                .await?
+        {
+            return Ok(first.into_iter().take(page as usize).collect());
+        }
+        let walked = self
+            .walk(org_id, needle, Walk::WordStarts, page + 1, None, answer)
+            .await?;
+        Ok(fill(exact, walked, page))
     }
 
     /// Group 2's first `page` (with the exact address first), ranked, when the indexes can
@@ -436,7 +440,8 @@ impl Store {
     }
 
     /// Up to `limit` members whose search text contains one of `phrases` (each at least three
-    /// characters) by the trigram index, in name order.
+    /// characters) by the trigram index, in name order: SQLite's FTS5 or PostgreSQL's
+    /// `pg_trgm` (see the modules of each).
     async fn trigram_candidates(
         &self,
         org_id: &OrgId,
@@ -444,129 +449,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Candidate>, StoreError> {
         match self.dialect {
-            Dialect::Sqlite => {
-                // A quoted phrase is a substring test, case-insensitively, without re-reading
-                // the text; inside the quotes only `"` is special.
-                let query = phrases
-                    .iter()
-                    .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                Ok(sqlx::query_as(
-                    // The index alone under the LIMIT, joined after: with the join inside,
-                    // a phrase every member has ("import.example") took 2 s at a million.
-                    "SELECT m.user_id, m.sort_name, m.search_text FROM ( \
-                         SELECT org_id, user_id FROM member_search \
-                         WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3) s \
-                     JOIN memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id \
-                     ORDER BY m.sort_name, m.user_id",
-                )
-                .bind(query)
-                .bind(org_id.as_str())
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-            Dialect::Postgres => {
-                // pg_trgm reads the whole posting list of every trigram it is asked for, and a
-                // trigram most members have ("mem" of "member 09999") costs tens of
-                // milliseconds at a million. So the index is asked only for the parts of each
-                // phrase that are rare among the organisation's first members (a bounded
-                // count, see `rare_pieces`); every row is still tested for the whole phrase.
-                let mut wanted = self.rare_pieces(org_id, phrases).await?;
-                wanted.sort();
-                wanted.dedup();
-                let mut binds: Vec<String> = Vec::new();
-                let mut index_part: Vec<String> = Vec::new();
-                for pieces in &wanted {
-                    let conj = pieces
-                        .iter()
-                        .map(|p| {
-                            binds.push(like_pattern(p));
-                            format!("search_text LIKE ${} ESCAPE '\\'", binds.len() + 2)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" AND ");
-                    index_part.push(conj);
-                }
-                let whole = phrases
-                    .iter()
-                    .map(|p| {
-                        binds.push(p.clone());
-                        format!("strpos(search_text, ${}) > 0", binds.len() + 2)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                // Sent unnamed, so planned for its own patterns.
-                let mut q = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT user_id, sort_name, search_text FROM ( \
-                         SELECT user_id, sort_name, search_text FROM memberships \
-                         WHERE org_id = $1 AND (({})) AND ({whole}) LIMIT $2) c \
-                     ORDER BY sort_name, user_id",
-                    index_part.join(") OR (")
-                )))
-                .persistent(false)
-                .bind(org_id.as_str())
-                .bind(limit);
-                for b in binds {
-                    q = q.bind(b);
-                }
-                Ok(q.fetch_all(&self.pool).await?)
-            }
+            Dialect::Sqlite => sqlite::trigram_candidates(&self.pool, org_id, phrases, limit).await,
+            Dialect::Postgres => self.pg_trigram_candidates(org_id, phrases, limit).await,
         }
-    }
-
-    /// PostgreSQL: for each phrase, the pieces (see [`pg_pieces`]) to ask `pg_trgm` for: those
-    /// found in at most one in a hundred of the organisation's first [`PROBE_ROWS`] members in
-    /// name order (one bounded read of the name-ordered index for all of them), or the whole
-    /// phrase when it has fewer than two pieces or none of them is rare.
-    async fn rare_pieces(
-        &self,
-        org_id: &OrgId,
-        phrases: &[String],
-    ) -> Result<Vec<Vec<String>>, StoreError> {
-        let split: Vec<Vec<String>> = phrases.iter().map(|p| pg_pieces(p)).collect();
-        let mut probe: Vec<&String> = split.iter().filter(|s| s.len() > 1).flatten().collect();
-        probe.sort();
-        probe.dedup();
-        let counts: Vec<(String, i64)> = if probe.is_empty() {
-            Vec::new()
-        } else {
-            let values = (0..probe.len())
-                .map(|i| format!("(${})", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut q = sqlx::query_as(AssertSqlSafe(format!(
-                "WITH s AS MATERIALIZED (SELECT search_text AS t FROM memberships WHERE org_id = $1 \
-                             ORDER BY sort_name, user_id LIMIT $2) \
-                 SELECT v.p, (SELECT COUNT(*) FROM s WHERE strpos(s.t, v.p) > 0) \
-                 FROM (VALUES {values}) v(p)"
-            )))
-            .persistent(false)
-            .bind(org_id.as_str())
-            .bind(PROBE_ROWS);
-            for p in &probe {
-                q = q.bind(p.as_str());
-            }
-            q.fetch_all(&self.pool).await?
-        };
-        let rare = |p: &String| counts.iter().any(|(c, n)| c == p && *n <= PROBE_ROWS / 100);
-        Ok(phrases
-            .iter()
-            .zip(split)
-            .map(|(phrase, pieces)| {
-                let chosen: Vec<String> = if pieces.len() > 1 {
-                    pieces.into_iter().filter(|p| rare(p)).collect()
-                } else {
-                    Vec::new()
-                };
-                if chosen.is_empty() {
-                    vec![phrase.clone()]
-                } else {
-                    chosen
-                }
-            })
-            .collect())
     }
 
     /// The member whose address is `needle`, through the users' address index.
@@ -584,90 +469,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
-    }
-
-    /// Counts the members containing `needle` along the name-ordered index, up to `limit`.
-    async fn count_by_walk(
-        &self,
-        org_id: &OrgId,
-        needle: &str,
-        limit: i64,
-    ) -> Result<i64, StoreError> {
-        let contains = self.contains_fn();
-        let (n,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM memberships \
-             WHERE org_id = $1 AND {contains}(search_text, $2) > 0 LIMIT $3) c"
-        )))
-        .bind(org_id.as_str())
-        .bind(needle)
-        .bind(limit)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n)
-    }
-
-    /// The first `limit` members of a group in name order, walking the name-ordered index
-    /// (a plain substring test on its copy of the search text: nothing to escape); `within`:
-    /// among the organisation's first that many members only.
-    async fn walk(
-        &self,
-        org_id: &OrgId,
-        needle: &str,
-        which: Walk,
-        limit: i64,
-        within: Option<i64>,
-        answer: &mut SearchAnswer,
-    ) -> Result<Vec<Candidate>, StoreError> {
-        let contains = self.contains_fn();
-        let word_start = format!(
-            "({contains}(m.search_text, $3) = 1 OR {})",
-            (0..WORD_SEPARATORS.len())
-                .map(|i| format!("{contains}(m.search_text, ${}) > 0", i + 4))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        );
-        let ranked = needle.chars().nth(1).is_some();
-        let filter = match (which, ranked) {
-            (Walk::WordStarts, _) => word_start,
-            (Walk::Elsewhere, true) => {
-                format!("{contains}(m.search_text, $3) > 0 AND NOT {word_start}")
-            }
-            (Walk::Elsewhere, false) => format!("{contains}(m.search_text, $3) > 0"),
-        };
-        let from = match within {
-            Some(n) => format!(
-                "(SELECT user_id, sort_name, search_text FROM memberships WHERE org_id = $1 \
-                  ORDER BY sort_name, user_id LIMIT {n}) m WHERE"
-            ),
-            None => "memberships m WHERE m.org_id = $1 AND".to_owned(),
-        };
-        let mut q = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT m.user_id, m.sort_name, m.search_text FROM {from} {filter} \
-             ORDER BY m.sort_name, m.user_id LIMIT $2"
-        )))
-        .bind(org_id.as_str())
-        .bind(limit)
-        .bind(needle);
-        if ranked {
-            for s in WORD_SEPARATORS {
-                q = q.bind(format!("{s}{needle}"));
-            }
-        }
-        let found: Vec<Candidate> = q.fetch_all(&self.pool).await?;
-        answer.rows += found.len() as i64;
-        let name = match (which, within) {
-            (Walk::WordStarts, None) => "walk for word starts".to_owned(),
-            (Walk::WordStarts, Some(n)) => format!("walk for word starts in the first {n}"),
-            (Walk::Elsewhere, _) => "walk for the rest".to_owned(),
-        };
-        answer.plan.push(match found.last() {
-            Some(_) if (found.len() as i64) < limit => {
-                format!("{name}: {} found, to the end", found.len())
-            }
-            Some(last) => format!("{name}: {} found, walked to {:?}", found.len(), last.1),
-            None => format!("{name}: none, to the end"),
-        });
-        Ok(found)
     }
 
     /// The page's members, in the order of `ids`.
@@ -693,93 +494,35 @@ impl Store {
         Ok(found)
     }
 
-    /// `instr` (SQLite) or `strpos` (PostgreSQL): the position of a substring, 0 if absent.
-    fn contains_fn(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "instr",
-            Dialect::Postgres => "strpos",
-        }
-    }
-
     /// What member search may use. SQLite: always its FTS5 index, in byte order. PostgreSQL:
-    /// the pg_trgm index of migration 0016 where it exists (looked up once per process, with
-    /// one warning when it does not), and whether the database's collation is byte order.
+    /// the pg_trgm index of migration 0016 where it exists (see `postgres`).
     pub(crate) async fn search_indexes(&self) -> SearchIndexes {
-        if self.dialect == Dialect::Sqlite {
-            return SearchIndexes {
+        match self.dialect {
+            Dialect::Sqlite => SearchIndexes {
                 trigram: true,
                 byte_order: true,
-            };
-        }
-        let found = self
-            .search_indexes
-            .get_or_try_init(|| async {
-                let (n, collation): (i64, String) = sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'memberships_search_trgm'), \
-                            (SELECT datcollate::text FROM pg_database WHERE datname = current_database())",
-                )
-                .fetch_one(&self.pool)
-                .await?;
-                if n == 0 {
-                    tracing::warn!(
-                        "pg_trgm is not available on this PostgreSQL server: member search \
-                         walks the members in name order (slower for rare matches among many members)"
-                    );
-                }
-                let byte_order = matches!(
-                    collation.as_str(),
-                    "C" | "POSIX" | "C.UTF-8" | "C.utf8" | "ucs_basic"
-                );
-                Ok::<_, sqlx::Error>(SearchIndexes {
-                    trigram: n > 0,
-                    byte_order,
-                })
-            })
-            .await;
-        match found {
-            Ok(indexes) => *indexes,
-            // Looked up again next time: a passing failure decides nothing.
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for the pg_trgm index");
-                SearchIndexes {
-                    trigram: false,
-                    byte_order: false,
-                }
-            }
+            },
+            Dialect::Postgres => self.pg_search_indexes().await,
         }
     }
 }
 
-/// PostgreSQL: how many of an organisation's first members (in name order) tell which pieces of
-/// a query are rare enough to ask `pg_trgm` for.
+/// How many of an organisation's first members (in name order) the early walk for word starts
+/// reads, and (PostgreSQL) which tell which pieces of a query are rare enough to ask `pg_trgm`
+/// for.
 const PROBE_ROWS: i64 = 1_000;
 
-/// The pieces of `phrase` that `pg_trgm` makes trigrams of: each run of letters and digits
-/// with the character before and after it (a space or a punctuation mark there marks a word's
-/// start or end, which pg_trgm indexes too), when that is at least three characters. A row
-/// containing the phrase contains each piece, so asking the index for some of them and
-/// testing the whole phrase on the row finds the same rows.
-fn pg_pieces(phrase: &str) -> Vec<String> {
-    let chars: Vec<char> = phrase.chars().collect();
-    let mut pieces = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_alphanumeric() {
-            i += 1;
-            continue;
+/// `ids`, then those of `walked` not among them, up to `page` in all.
+fn fill(mut ids: Vec<String>, walked: Vec<Candidate>, page: i64) -> Vec<String> {
+    for (id, _, _) in walked {
+        if ids.len() as i64 >= page {
+            break;
         }
-        let start = i;
-        while i < chars.len() && chars[i].is_alphanumeric() {
-            i += 1;
-        }
-        let piece: String = chars[start.saturating_sub(1)..(i + 1).min(chars.len())]
-            .iter()
-            .collect();
-        if piece.chars().count() >= 3 && !pieces.contains(&piece) {
-            pieces.push(piece);
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
-    pieces
+    ids
 }
 
 /// `$first, $first+1, …` for `n` parameters.
@@ -807,20 +550,6 @@ fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// `needle` as a `LIKE … ESCAPE '\'` pattern matching it anywhere, every character literal.
-fn like_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -846,17 +575,6 @@ mod tests {
         assert_eq!(match_group(text, "a"), Some(MatchGroup::Contains));
         assert_eq!(match_group(text, "zz"), None);
         assert_eq!(match_group(text, ""), None);
-    }
-
-    #[test]
-    fn pieces() {
-        assert_eq!(pg_pieces("member 09999"), ["member ", " 09999"]);
-        assert_eq!(pg_pieces(" member 04"), [" member ", " 04"]);
-        assert_eq!(pg_pieces("7@imp"), ["@imp"]);
-        assert_eq!(pg_pieces(".7@imp"), [".7@", "@imp"]);
-        assert_eq!(pg_pieces("er 1"), ["er "]);
-        assert_eq!(pg_pieces("%_\\"), Vec::<String>::new());
-        assert_eq!(pg_pieces("李 小龍"), [" 小龍"]);
     }
 
     #[test]

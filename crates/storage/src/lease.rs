@@ -1,0 +1,203 @@
+//! One statement shape for every background queue's leases ([`smartcore_domain::Lease`] in
+//! SQL). Each queue names its lease columns once ([`LeaseColumns`]); the claim statement is
+//! built from them, so every queue claims the same way: one conditional UPDATE that takes only
+//! rows still due and free ([`Lease::is_free`]: nobody holds them, or their lease ran out
+//! before now), with a bounded sub-select in due order, so each due row is claimed once however
+//! many workers ask at the same moment. Releasing a row as its work is recorded clears both
+//! columns ([`LeaseColumns::release`]) under the holder's name ([`LeaseColumns::held_by`]).
+//!
+//! The renewal and the release of everything a pass holds (`Store::renew_leases`,
+//! `Store::release_leases`) are still written out per table in `sync.rs`, which is being
+//! reworked for performance; they move here once that is merged.
+
+use smartcore_domain::{Lease, Timestamp};
+use sqlx::AssertSqlSafe;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::QueryAs;
+
+/// Where a queue keeps its leases: its table, the key a claim selects rows by, and the owner
+/// and end columns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LeaseColumns {
+    pub table: &'static str,
+    /// A column, or a row value such as `(a, b)`.
+    pub key: &'static str,
+    pub owner: &'static str,
+    pub until: &'static str,
+}
+
+/// Identity-side removals and tombstones (the sync's removal pass).
+pub(crate) const REMOVALS: LeaseColumns = LeaseColumns::of("identity_removals", "id");
+
+/// Metadata URLs (the refresh).
+pub(crate) const METADATA: LeaseColumns = LeaseColumns::of("metadata_sources", "org_id");
+
+/// Certificate reminders being sent (the delivery).
+pub(crate) const REMINDERS: LeaseColumns = LeaseColumns::of(
+    "certificate_reminders",
+    "(fingerprint_sha256, threshold, contact_id)",
+);
+
+/// Welcomes being sent (the trust worker): the row's lease is the welcome's.
+pub(crate) const WELCOMES: LeaseColumns = LeaseColumns {
+    owner: "welcome_lease_owner",
+    until: "welcome_lease_until",
+    ..LeaseColumns::of("contact_trust", "contact_id")
+};
+
+/// What a queue's claim adds to the shape. In every part, `$1` is the lease's owner, `$2` its
+/// end, `$3` now and `$4` the most rows to claim; the queue's own parameters count on from `$5`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimSql<'a> {
+    /// Columns set besides the lease, each starting with `, `.
+    pub set: &'a str,
+    /// Which rows are due.
+    pub due: &'a str,
+    /// What must still hold of a row when it is updated.
+    pub still: &'a str,
+    /// The due order.
+    pub order_by: &'a str,
+    /// The columns the claim returns.
+    pub returning: &'a str,
+}
+
+impl LeaseColumns {
+    /// A table whose rows are leased through `lease_owner` and `lease_until`.
+    const fn of(table: &'static str, key: &'static str) -> LeaseColumns {
+        LeaseColumns {
+            table,
+            key,
+            owner: "lease_owner",
+            until: "lease_until",
+        }
+    }
+
+    /// The claim statement: due and free rows, at most `$4` of them in due order, taken for
+    /// `$1` until `$2`.
+    pub(crate) fn claim_sql(&self, c: &ClaimSql<'_>) -> String {
+        let LeaseColumns {
+            table,
+            key,
+            owner,
+            until,
+        } = *self;
+        let free = self.free(3);
+        let ClaimSql {
+            set,
+            due,
+            still,
+            order_by,
+            returning,
+        } = *c;
+        // A row value's columns, as the sub-select lists them.
+        let columns = key
+            .strip_prefix('(')
+            .and_then(|k| k.strip_suffix(')'))
+            .unwrap_or(key);
+        format!(
+            "UPDATE {table} SET {owner} = $1, {until} = $2{set} \
+             WHERE {key} IN (SELECT {columns} FROM {table} WHERE {due} AND {free} \
+                             ORDER BY {order_by} LIMIT $4) \
+               AND {still} AND {free} \
+             RETURNING {returning}"
+        )
+    }
+
+    /// The claim of [`LeaseColumns::claim_sql`] with the lease, the time and the limit bound;
+    /// the caller binds its own parameters (`$5` …) after them.
+    pub(crate) fn claim<'q, O>(
+        &self,
+        c: &ClaimSql<'_>,
+        lease: &'q Lease,
+        now: Timestamp,
+        limit: i64,
+    ) -> QueryAs<'q, sqlx::Any, O, AnyArguments>
+    where
+        O: for<'r> sqlx::FromRow<'r, AnyRow>,
+    {
+        sqlx::query_as(AssertSqlSafe(self.claim_sql(c)))
+            .bind(lease.owner())
+            .bind(lease.until().unix_millis())
+            .bind(now.unix_millis())
+            .bind(limit)
+    }
+
+    /// The row is free at the time bound as `$param` ([`Lease::is_free`]).
+    pub(crate) fn free(&self, param: usize) -> String {
+        format!(
+            "({until} IS NULL OR {until} < ${param})",
+            until = self.until
+        )
+    }
+
+    /// The assignments that release a row: nobody holds it.
+    pub(crate) fn release(&self) -> String {
+        format!("{} = NULL, {} = NULL", self.owner, self.until)
+    }
+
+    /// The condition that the row is held by the owner bound as `$param` ([`Lease::is_held_by`]):
+    /// only the holder renews, records or releases.
+    pub(crate) fn held_by(&self, param: usize) -> String {
+        format!("{} = ${param}", self.owner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_queue_claims_with_one_shape() {
+        let sql = METADATA.claim_sql(&ClaimSql {
+            set: "",
+            due: "next_fetch_at <= $3",
+            still: "next_fetch_at <= $3",
+            order_by: "next_fetch_at",
+            returning: "org_id",
+        });
+        assert_eq!(
+            sql.split_whitespace().collect::<Vec<_>>().join(" "),
+            "UPDATE metadata_sources SET lease_owner = $1, lease_until = $2 \
+             WHERE org_id IN (SELECT org_id FROM metadata_sources WHERE next_fetch_at <= $3 \
+             AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_fetch_at LIMIT $4) \
+             AND next_fetch_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING org_id"
+        );
+        let welcome = WELCOMES.claim_sql(&ClaimSql {
+            set: "",
+            due: "welcome_sent_at IS NULL",
+            still: "welcome_sent_at IS NULL",
+            order_by: "welcome_claimed_at",
+            returning: "contact_id",
+        });
+        assert!(welcome.starts_with(
+            "UPDATE contact_trust SET welcome_lease_owner = $1, welcome_lease_until = $2 "
+        ));
+        assert!(welcome.contains("(welcome_lease_until IS NULL OR welcome_lease_until < $3)"));
+    }
+
+    #[test]
+    fn a_row_value_key_is_selected_as_its_columns() {
+        let sql = REMINDERS.claim_sql(&ClaimSql {
+            set: "",
+            due: "status = $5",
+            still: "status = $5",
+            order_by: "next_attempt_at",
+            returning: "attempts",
+        });
+        assert!(sql.contains(
+            "WHERE (fingerprint_sha256, threshold, contact_id) IN \
+             (SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders"
+        ));
+    }
+
+    #[test]
+    fn releasing_and_holding_name_the_queues_columns() {
+        assert_eq!(REMOVALS.release(), "lease_owner = NULL, lease_until = NULL");
+        assert_eq!(
+            WELCOMES.release(),
+            "welcome_lease_owner = NULL, welcome_lease_until = NULL"
+        );
+        assert_eq!(REMINDERS.held_by(6), "lease_owner = $6");
+    }
+}

@@ -1,0 +1,216 @@
+//! PostgreSQL's part of member search: the `pg_trgm` index of migration 0016 (where the
+//! server permits it), asked only for the rare pieces of a query, and the database's collation.
+
+use super::{Candidate, PROBE_ROWS, SearchIndexes};
+use crate::{Store, StoreError};
+use smartcore_domain::OrgId;
+use sqlx::AssertSqlSafe;
+
+impl Store {
+    /// Up to `limit` members whose search text contains one of `phrases` (each at least three
+    /// characters) by the `pg_trgm` index, in name order.
+    pub(super) async fn pg_trigram_candidates(
+        &self,
+        org_id: &OrgId,
+        phrases: &[String],
+        limit: i64,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        // pg_trgm reads the whole posting list of every trigram it is asked for, and a
+        // trigram most members have ("mem" of "member 09999") costs tens of
+        // milliseconds at a million. So the index is asked only for the parts of each
+        // phrase that are rare among the organisation's first members (a bounded
+        // count, see `rare_pieces`); every row is still tested for the whole phrase.
+        let mut wanted = self.rare_pieces(org_id, phrases).await?;
+        wanted.sort();
+        wanted.dedup();
+        let mut binds: Vec<String> = Vec::new();
+        let mut index_part: Vec<String> = Vec::new();
+        for pieces in &wanted {
+            let conj = pieces
+                .iter()
+                .map(|p| {
+                    binds.push(like_pattern(p));
+                    format!("search_text LIKE ${} ESCAPE '\\'", binds.len() + 2)
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            index_part.push(conj);
+        }
+        let whole = phrases
+            .iter()
+            .map(|p| {
+                binds.push(p.clone());
+                format!("strpos(search_text, ${}) > 0", binds.len() + 2)
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        // Sent unnamed, so planned for its own patterns.
+        let mut q = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT user_id, sort_name, search_text FROM ( \
+                 SELECT user_id, sort_name, search_text FROM memberships \
+                 WHERE org_id = $1 AND (({})) AND ({whole}) LIMIT $2) c \
+             ORDER BY sort_name, user_id",
+            index_part.join(") OR (")
+        )))
+        .persistent(false)
+        .bind(org_id.as_str())
+        .bind(limit);
+        for b in binds {
+            q = q.bind(b);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// PostgreSQL: for each phrase, the pieces (see [`pg_pieces`]) to ask `pg_trgm` for: those
+    /// found in at most one in a hundred of the organisation's first [`PROBE_ROWS`] members in
+    /// name order (one bounded read of the name-ordered index for all of them), or the whole
+    /// phrase when it has fewer than two pieces or none of them is rare.
+    async fn rare_pieces(
+        &self,
+        org_id: &OrgId,
+        phrases: &[String],
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let split: Vec<Vec<String>> = phrases.iter().map(|p| pg_pieces(p)).collect();
+        let mut probe: Vec<&String> = split.iter().filter(|s| s.len() > 1).flatten().collect();
+        probe.sort();
+        probe.dedup();
+        let counts: Vec<(String, i64)> = if probe.is_empty() {
+            Vec::new()
+        } else {
+            let values = (0..probe.len())
+                .map(|i| format!("(${})", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query_as(AssertSqlSafe(format!(
+                "WITH s AS MATERIALIZED (SELECT search_text AS t FROM memberships WHERE org_id = $1 \
+                             ORDER BY sort_name, user_id LIMIT $2) \
+                 SELECT v.p, (SELECT COUNT(*) FROM s WHERE strpos(s.t, v.p) > 0) \
+                 FROM (VALUES {values}) v(p)"
+            )))
+            .persistent(false)
+            .bind(org_id.as_str())
+            .bind(PROBE_ROWS);
+            for p in &probe {
+                q = q.bind(p.as_str());
+            }
+            q.fetch_all(&self.pool).await?
+        };
+        let rare = |p: &String| counts.iter().any(|(c, n)| c == p && *n <= PROBE_ROWS / 100);
+        Ok(phrases
+            .iter()
+            .zip(split)
+            .map(|(phrase, pieces)| {
+                let chosen: Vec<String> = if pieces.len() > 1 {
+                    pieces.into_iter().filter(|p| rare(p)).collect()
+                } else {
+                    Vec::new()
+                };
+                if chosen.is_empty() {
+                    vec![phrase.clone()]
+                } else {
+                    chosen
+                }
+            })
+            .collect())
+    }
+
+    /// What member search may use on PostgreSQL: the pg_trgm index of migration 0016 where it
+    /// exists (looked up once per process, with one warning when it does not), and whether the
+    /// database's collation is byte order.
+    pub(super) async fn pg_search_indexes(&self) -> SearchIndexes {
+        let found = self
+            .search_indexes
+            .get_or_try_init(|| async {
+                let (n, collation): (i64, String) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'memberships_search_trgm'), \
+                            (SELECT datcollate::text FROM pg_database WHERE datname = current_database())",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                if n == 0 {
+                    tracing::warn!(
+                        "pg_trgm is not available on this PostgreSQL server: member search \
+                         walks the members in name order (slower for rare matches among many members)"
+                    );
+                }
+                let byte_order = matches!(
+                    collation.as_str(),
+                    "C" | "POSIX" | "C.UTF-8" | "C.utf8" | "ucs_basic"
+                );
+                Ok::<_, sqlx::Error>(SearchIndexes {
+                    trigram: n > 0,
+                    byte_order,
+                })
+            })
+            .await;
+        match found {
+            Ok(indexes) => *indexes,
+            // Looked up again next time: a passing failure decides nothing.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for the pg_trgm index");
+                SearchIndexes {
+                    trigram: false,
+                    byte_order: false,
+                }
+            }
+        }
+    }
+}
+
+/// The pieces of `phrase` that `pg_trgm` makes trigrams of: each run of letters and digits
+/// with the character before and after it (a space or a punctuation mark there marks a word's
+/// start or end, which pg_trgm indexes too), when that is at least three characters. A row
+/// containing the phrase contains each piece, so asking the index for some of them and
+/// testing the whole phrase on the row finds the same rows.
+fn pg_pieces(phrase: &str) -> Vec<String> {
+    let chars: Vec<char> = phrase.chars().collect();
+    let mut pieces = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_alphanumeric() {
+            i += 1;
+        }
+        let piece: String = chars[start.saturating_sub(1)..(i + 1).min(chars.len())]
+            .iter()
+            .collect();
+        if piece.chars().count() >= 3 && !pieces.contains(&piece) {
+            pieces.push(piece);
+        }
+    }
+    pieces
+}
+
+/// `needle` as a `LIKE … ESCAPE '\'` pattern matching it anywhere, every character literal.
+fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces() {
+        assert_eq!(pg_pieces("member 09999"), ["member ", " 09999"]);
+        assert_eq!(pg_pieces(" member 04"), [" member ", " 04"]);
+        assert_eq!(pg_pieces("7@imp"), ["@imp"]);
+        assert_eq!(pg_pieces(".7@imp"), [".7@", "@imp"]);
+        assert_eq!(pg_pieces("er 1"), ["er "]);
+        assert_eq!(pg_pieces("%_\\"), Vec::<String>::new());
+        assert_eq!(pg_pieces("李 小龍"), [" 小龍"]);
+    }
+}
