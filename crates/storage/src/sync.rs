@@ -9,7 +9,7 @@ use crate::{Store, StoreError};
 use serde_json::json;
 use smartcore_domain::AuditAction;
 use smartcore_domain::{EmailAddress, OrgId, RemovalId, Timestamp};
-use smartcore_domain::{ReminderStatus, RemovalOutcome, RemovalStatus, SyncStatus};
+use smartcore_domain::{ReminderStatus, RemovalOutcome, RemovalStatus, SyncStatus, SystemActor};
 
 /// A contact to register on the identity side.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -330,7 +330,7 @@ impl Store {
                 AuditEntry {
                     org_id: OrgId::parse(&org_id).as_ref(),
                     at: now,
-                    actor: "system",
+                    actor: SystemActor::System.as_str(),
                     action: AuditAction::ItContactSyncFailed,
                     target: Some(contact_id),
                     details: json!({ "email": email, "reason": reason }),
@@ -430,7 +430,7 @@ impl Store {
             AuditEntry {
                 org_id: OrgId::parse(&job.org_id).as_ref(),
                 at: now,
-                actor: "system",
+                actor: SystemActor::System.as_str(),
                 action: AuditAction::IdentityRemovalFlagged,
                 target: Some(id.as_str()),
                 details: json!({ "email": email.as_str(), "identity_contact_id": identity_contact_id, "reason": "registered after the contact was removed", "contact_id": job.contact_id }),

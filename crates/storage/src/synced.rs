@@ -12,7 +12,7 @@ use crate::audit::{self, AuditEntry};
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::trust::WELCOME_BUDGET_MS;
 use serde_json::json;
-use smartcore_domain::{AuditAction, OrgId, SyncStatus, Timestamp};
+use smartcore_domain::{AuditAction, OrgId, SyncStatus, SystemActor, Timestamp};
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -80,7 +80,7 @@ pub async fn record(
             AuditEntry {
                 org_id: org_id.as_ref(),
                 at: now,
-                actor: "system",
+                actor: SystemActor::System.as_str(),
                 action: AuditAction::ItContactSynced,
                 target: Some(m.contact_id.as_str()),
                 details: json!({
