@@ -30,21 +30,9 @@ pub struct AuditRecord {
     pub actor_email: Option<String>,
 }
 
+/// Records one change in the caller's unit of work.
 pub async fn record(conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, org_id, at, actor, action, target, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(AuditEventId::generate().to_string())
-    .bind(entry.org_id.map(|o| o.to_string()))
-    .bind(entry.at.unix_millis())
-    .bind(entry.actor)
-    .bind(entry.action.as_str())
-    .bind(entry.target)
-    .bind(entry.details.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+    record_many(conn, std::slice::from_ref(&entry)).await
 }
 
 /// [`record`] for many events at once: one statement per 100

@@ -7,8 +7,8 @@
 //! columns ([`LeaseColumns::release`]) under the holder's name ([`LeaseColumns::held_by`]).
 //!
 //! The renewal and the release of everything a pass holds (`Store::renew_leases`,
-//! `Store::release_leases`) are still written out per table in `sync.rs`, which is being
-//! reworked for performance; they move here once that is merged.
+//! `Store::release_leases`) go over [`PASS_QUEUES`] with [`LeaseColumns::renew_sql`] and
+//! [`LeaseColumns::release_all_sql`].
 
 use smartcore_domain::{Lease, Timestamp};
 use sqlx::AssertSqlSafe;
@@ -25,6 +25,9 @@ pub(crate) struct LeaseColumns {
     pub owner: &'static str,
     pub until: &'static str,
 }
+
+/// IT contacts being registered (the sync).
+pub(crate) const CONTACTS: LeaseColumns = LeaseColumns::of("it_contacts", "id");
 
 /// Identity-side removals and tombstones (the sync's removal pass).
 pub(crate) const REMOVALS: LeaseColumns = LeaseColumns::of("identity_removals", "id");
@@ -44,6 +47,27 @@ pub(crate) const WELCOMES: LeaseColumns = LeaseColumns {
     until: "welcome_lease_until",
     ..LeaseColumns::of("contact_trust", "contact_id")
 };
+
+/// What marks a held row as still in work, beside its holder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum InWork {
+    /// Its lease is set.
+    Leased,
+    /// A reminder: its status is `sending` (bound as `$3` when renewing, `$2` when releasing).
+    Sending,
+    /// A welcome: not sent yet.
+    Unsent,
+}
+
+/// Every queue whose rows a pass holds under its owner's name, renewed by its heartbeat and
+/// released when it ends.
+pub(crate) const PASS_QUEUES: [(LeaseColumns, InWork); 5] = [
+    (CONTACTS, InWork::Leased),
+    (REMOVALS, InWork::Leased),
+    (METADATA, InWork::Leased),
+    (REMINDERS, InWork::Sending),
+    (WELCOMES, InWork::Unsent),
+];
 
 /// What a queue's claim adds to the shape. In every part, `$1` is the lease's owner, `$2` its
 /// end, `$3` now and `$4` the most rows to claim; the queue's own parameters count on from `$5`.
@@ -135,6 +159,45 @@ impl LeaseColumns {
         format!("{} = NULL, {} = NULL", self.owner, self.until)
     }
 
+    /// Extends to `$1` the lease of every row in work the owner bound as `$2` holds (a
+    /// reminder's status bound as `$3`).
+    pub(crate) fn renew_sql(&self, in_work: InWork) -> String {
+        format!(
+            "UPDATE {} SET {} = $1 WHERE {} AND {}",
+            self.table,
+            self.until,
+            self.held_by(2),
+            self.in_work(in_work, 3)
+        )
+    }
+
+    /// Frees every row in work the owner bound as `$1` holds (a reminder's status bound as
+    /// `$2`). A reminder still being sent gets a lease that ran out already, so the next
+    /// delivery takes it back and sends it.
+    pub(crate) fn release_all_sql(&self, in_work: InWork) -> String {
+        let release = match in_work {
+            InWork::Sending => format!("{} = NULL, {} = 0", self.owner, self.until),
+            InWork::Leased | InWork::Unsent => self.release(),
+        };
+        format!(
+            "UPDATE {} SET {release} WHERE {}{}",
+            self.table,
+            self.held_by(1),
+            match in_work {
+                InWork::Leased => String::new(),
+                _ => format!(" AND {}", self.in_work(in_work, 2)),
+            }
+        )
+    }
+
+    fn in_work(&self, in_work: InWork, status_param: usize) -> String {
+        match in_work {
+            InWork::Leased => format!("{} IS NOT NULL", self.until),
+            InWork::Sending => format!("status = ${status_param}"),
+            InWork::Unsent => "welcome_sent_at IS NULL".to_owned(),
+        }
+    }
+
     /// The condition that the row is held by the owner bound as `$param` ([`Lease::is_held_by`]):
     /// only the holder renews, records or releases.
     pub(crate) fn held_by(&self, param: usize) -> String {
@@ -189,6 +252,38 @@ mod tests {
             "WHERE (fingerprint_sha256, threshold, contact_id) IN \
              (SELECT fingerprint_sha256, threshold, contact_id FROM certificate_reminders"
         ));
+    }
+
+    #[test]
+    fn a_pass_renews_and_releases_what_it_holds_in_every_queue() {
+        let squash = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            squash(CONTACTS.renew_sql(InWork::Leased)),
+            "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL"
+        );
+        assert_eq!(
+            squash(REMINDERS.renew_sql(InWork::Sending)),
+            "UPDATE certificate_reminders SET lease_until = $1 WHERE lease_owner = $2 AND status = $3"
+        );
+        assert_eq!(
+            squash(WELCOMES.renew_sql(InWork::Unsent)),
+            "UPDATE contact_trust SET welcome_lease_until = $1 \
+             WHERE welcome_lease_owner = $2 AND welcome_sent_at IS NULL"
+        );
+        assert_eq!(
+            squash(REMOVALS.release_all_sql(InWork::Leased)),
+            "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1"
+        );
+        assert_eq!(
+            squash(REMINDERS.release_all_sql(InWork::Sending)),
+            "UPDATE certificate_reminders SET lease_owner = NULL, lease_until = 0 \
+             WHERE lease_owner = $1 AND status = $2"
+        );
+        assert_eq!(
+            squash(WELCOMES.release_all_sql(InWork::Unsent)),
+            "UPDATE contact_trust SET welcome_lease_owner = NULL, welcome_lease_until = NULL \
+             WHERE welcome_lease_owner = $1 AND welcome_sent_at IS NULL"
+        );
     }
 
     #[test]

@@ -5,11 +5,13 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::batch;
+use crate::lease;
 use crate::{Store, StoreError};
 use serde_json::json;
 use smartcore_domain::AuditAction;
-use smartcore_domain::{EmailAddress, OrgId, RemovalId, Timestamp};
+use smartcore_domain::{EmailAddress, Lease, OrgId, RemovalId, Timestamp};
 use smartcore_domain::{ReminderStatus, RemovalOutcome, RemovalStatus, SyncStatus, SystemActor};
+use sqlx::AssertSqlSafe;
 
 /// A contact to register on the identity side.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -121,21 +123,18 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<SyncJob>, StoreError> {
         let mut tx = self.begin().await?;
-        let lease_until = now.unix_millis() + lease_ms;
-        let claimed: Vec<(String,)> = sqlx::query_as(
-            "UPDATE it_contacts SET lease_owner = $1, lease_until = $2 \
-             WHERE id IN (SELECT id FROM it_contacts \
-                          WHERE next_sync_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                          ORDER BY next_sync_at LIMIT $4) \
-               AND next_sync_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING id",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now.unix_millis())
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+        let lease = Lease::held(owner, now.plus_millis(lease_ms));
+        let claim = lease::ClaimSql {
+            set: "",
+            due: "next_sync_at <= $3",
+            still: "next_sync_at IS NOT NULL",
+            order_by: "next_sync_at",
+            returning: "id",
+        };
+        let claimed: Vec<(String,)> = lease::CONTACTS
+            .claim(&claim, &lease, now, limit)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
@@ -174,33 +173,13 @@ impl Store {
     pub async fn renew_leases(&self, owner: &str, until: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let mut held = 0;
-        let sending = Some(ReminderStatus::Sending);
-        for (sql, status) in [
-            (
-                "UPDATE it_contacts SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
-                None,
-            ),
-            (
-                "UPDATE identity_removals SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
-                None,
-            ),
-            (
-                "UPDATE metadata_sources SET lease_until = $1 WHERE lease_owner = $2 AND lease_until IS NOT NULL",
-                None,
-            ),
-            (
-                "UPDATE certificate_reminders SET lease_until = $1 WHERE lease_owner = $2 AND status = $3",
-                sending,
-            ),
-            (
-                "UPDATE contact_trust SET welcome_lease_until = $1 \
-             WHERE welcome_lease_owner = $2 AND welcome_sent_at IS NULL",
-                None,
-            ),
-        ] {
-            let mut query = sqlx::query(sql).bind(until.unix_millis()).bind(owner);
-            if let Some(status) = status {
-                query = query.bind(status.as_str());
+        for (queue, in_work) in lease::PASS_QUEUES {
+            let sql = queue.renew_sql(in_work);
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(until.unix_millis())
+                .bind(owner);
+            if matches!(in_work, lease::InWork::Sending) {
+                query = query.bind(ReminderStatus::Sending.as_str());
             }
             held += query.execute(&mut *tx).await?.rows_affected();
         }
@@ -213,36 +192,11 @@ impl Store {
     pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let mut released = 0;
-        let sending = Some(ReminderStatus::Sending);
-        for (sql, status) in [
-            (
-                "UPDATE it_contacts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-                None,
-            ),
-            (
-                "UPDATE identity_removals SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-                None,
-            ),
-            (
-                "UPDATE metadata_sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-                None,
-            ),
-            // A reminder still being sent: its lease runs out at once, so the next delivery
-            // takes it back and sends it.
-            (
-                "UPDATE certificate_reminders SET lease_owner = NULL, lease_until = 0 \
-             WHERE lease_owner = $1 AND status = $2",
-                sending,
-            ),
-            (
-                "UPDATE contact_trust SET welcome_lease_owner = NULL, welcome_lease_until = NULL \
-             WHERE welcome_lease_owner = $1 AND welcome_sent_at IS NULL",
-                None,
-            ),
-        ] {
-            let mut query = sqlx::query(sql).bind(owner);
-            if let Some(status) = status {
-                query = query.bind(status.as_str());
+        for (queue, in_work) in lease::PASS_QUEUES {
+            let sql = queue.release_all_sql(in_work);
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(owner);
+            if matches!(in_work, lease::InWork::Sending) {
+                query = query.bind(ReminderStatus::Sending.as_str());
             }
             released += query.execute(&mut *tx).await?.rows_affected();
         }
@@ -385,45 +339,10 @@ impl Store {
             }
             return Ok(None);
         }
-        let tombstone: Option<(String,)> = sqlx::query_as(
-            "UPDATE identity_removals SET status = $5, identity_contact_id = $1, automatic = $2, \
-                 next_attempt_at = $3, lease_owner = NULL, lease_until = NULL \
-             WHERE contact_id = $4 AND status = $6 RETURNING id",
-        )
-        .bind(identity_contact_id)
-        .bind(i64::from(automatic))
-        .bind(automatic.then_some(now.unix_millis()))
-        .bind(&job.contact_id)
-        .bind(RemovalStatus::Pending.as_str())
-        .bind(RemovalStatus::Tombstone.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let id = match tombstone {
-            Some((id,)) => RemovalId::parse(&id).ok_or(StoreError::NotFound)?,
-            None => {
-                let id = RemovalId::generate();
-                let inserted = sqlx::query(
-                    "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
-                         identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, 'system', $9, $10) ON CONFLICT DO NOTHING",
-                )
-                .bind(id.as_str())
-                .bind(&job.org_id)
-                .bind(&job.contact_id)
-                .bind(email.as_str())
-                .bind(email.key())
-                .bind(&job.identity_org_id)
-                .bind(identity_contact_id)
-                .bind(now.unix_millis())
-                .bind(i64::from(automatic))
-                .bind(automatic.then_some(now.unix_millis()))
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    return Ok(None);
-                }
-                id
-            }
+        let Some(id) =
+            queue_orphan_removal(&mut tx, job, &email, identity_contact_id, automatic, now).await?
+        else {
+            return Ok(None);
         };
         audit::record(
             &mut tx,
@@ -546,4 +465,53 @@ async fn close_tombstones_of(
         crate::removals::wake_waiting(tx, org_id, now).await?;
     }
     Ok(closed.len() as u64)
+}
+
+/// The removal of a registration that finished after its contact was removed: the contact's
+/// tombstone becomes it, or a new one is queued. `None` when another worker queued it first.
+async fn queue_orphan_removal(
+    tx: &mut sqlx::AnyConnection,
+    job: &SyncJob,
+    email: &EmailAddress,
+    identity_contact_id: &str,
+    automatic: bool,
+    now: Timestamp,
+) -> Result<Option<RemovalId>, StoreError> {
+    let tombstone: Option<(String,)> = sqlx::query_as(
+        "UPDATE identity_removals SET status = $5, identity_contact_id = $1, automatic = $2, \
+             next_attempt_at = $3, lease_owner = NULL, lease_until = NULL \
+         WHERE contact_id = $4 AND status = $6 RETURNING id",
+    )
+    .bind(identity_contact_id)
+    .bind(i64::from(automatic))
+    .bind(automatic.then_some(now.unix_millis()))
+    .bind(&job.contact_id)
+    .bind(RemovalStatus::Pending.as_str())
+    .bind(RemovalStatus::Tombstone.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((id,)) = tombstone {
+        return Ok(Some(RemovalId::parse(&id).ok_or(StoreError::NotFound)?));
+    }
+    let id = RemovalId::generate();
+    let inserted = sqlx::query(
+        "INSERT INTO identity_removals (id, org_id, contact_id, email, email_key, identity_org_id, \
+             identity_contact_id, status, requested_at, requested_by, automatic, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $12, $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(&job.org_id)
+    .bind(&job.contact_id)
+    .bind(email.as_str())
+    .bind(email.key())
+    .bind(&job.identity_org_id)
+    .bind(identity_contact_id)
+    .bind(now.unix_millis())
+    .bind(i64::from(automatic))
+    .bind(automatic.then_some(now.unix_millis()))
+    .bind(RemovalStatus::Pending.as_str())
+    .bind(SystemActor::System.as_str())
+    .execute(&mut *tx)
+    .await?;
+    Ok((inserted.rows_affected() > 0).then_some(id))
 }
