@@ -3,8 +3,8 @@
 //! the first page, a page from the middle and the last page of the name order (keyset cursors,
 //! so the depth should not matter), and two searches.
 
-use crate::db;
 use crate::search::percentile;
+use crate::{db, fixture};
 use std::time::Instant;
 
 /// A cursor that continues after the member named `name` (a cursor is the base64url of the
@@ -51,25 +51,9 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
         );
         let app = &fixture.app;
         let org = app.operations().find_org(&fixture.org_id).await?;
-        app.accounts()
-            .create_user(
-                "members-admin@bench.example",
-                Some("Members Admin"),
-                Some("a long enough password"),
-                false,
-            )
-            .await?;
-        app.operations()
-            .add_member(
-                &org,
-                "members-admin@bench.example",
-                smartcore_domain::Role::Admin,
-            )
-            .await?;
-        let session = app
-            .accounts()
-            .sign_in("members-admin@bench.example", "a long enough password")
-            .await?;
+        let session =
+            fixture::admin_with_session(app, &org, "members-admin@bench.example", "Members Admin")
+                .await?;
         let cookie = format!("smartcore_session={}", session.token);
         let client = reqwest::Client::new();
         let middle = cursor_after(&client, &fixture, &format!("member {:06}", members / 2)).await?;

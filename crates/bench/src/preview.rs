@@ -3,7 +3,7 @@
 //! and each coming threshold), for an organisation with 20 registered IT contacts and 5 watched
 //! certificates, 2 of them inside their reminder window with reminders already sent.
 
-use crate::db;
+use crate::{db, fixture};
 use smartcore_domain::{ContactId, OrgId};
 use std::time::Instant;
 
@@ -26,25 +26,9 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .await?
             .set_sso_status(&org_id, "enabled")
             .await?;
-        app.accounts()
-            .create_user(
-                "preview-admin@bench.example",
-                Some("Preview Admin"),
-                Some("a long enough password"),
-                false,
-            )
-            .await?;
-        app.operations()
-            .add_member(
-                &org,
-                "preview-admin@bench.example",
-                smartcore_domain::Role::Admin,
-            )
-            .await?;
-        let session = app
-            .accounts()
-            .sign_in("preview-admin@bench.example", "a long enough password")
-            .await?;
+        let session =
+            fixture::admin_with_session(&app, &org, "preview-admin@bench.example", "Preview Admin")
+                .await?;
         let now = app.now().unix_millis();
         let day = 86_400_000i64;
         let pool = sqlx::AnyPool::connect(&database.url).await?;

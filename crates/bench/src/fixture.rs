@@ -1,0 +1,84 @@
+//! The set-up several benchmarks share: an administrator of an organisation, holding an API
+//! token (the JSON API) or signed in with a password (the HTML pages), and the real router and
+//! server on a loopback port.
+
+use smartcore_app::{Actor, App, NewSession};
+use smartcore_storage::OrgRecord;
+use std::future::Future;
+
+/// The administrator the token-holding benchmarks create.
+pub const ADMIN: &str = "bench-admin@bench.example";
+
+/// The password of the administrators who sign in with one.
+const PASSWORD: &str = "a long enough password";
+
+/// Creates the account `email` ("Bench Admin", no password), makes it an administrator of `org`
+/// if one is given, and creates an API token for it: the token and the actor it stands for.
+pub async fn admin_with_token(
+    app: &App,
+    org: Option<&OrgRecord>,
+    email: &str,
+) -> anyhow::Result<(String, Actor)> {
+    app.accounts()
+        .create_user(email, Some("Bench Admin"), None, false)
+        .await?;
+    if let Some(org) = org {
+        make_admin(app, org, email).await?;
+    }
+    let token = app.accounts().create_api_token(email).await?;
+    let actor = app.accounts().bearer_actor(&token).await?;
+    Ok((token, actor))
+}
+
+/// Creates the account `email` named `name` with a password, makes it an administrator of
+/// `org`, and signs it in: the session (its cookie value and actor).
+pub async fn admin_with_session(
+    app: &App,
+    org: &OrgRecord,
+    email: &str,
+    name: &str,
+) -> anyhow::Result<NewSession> {
+    app.accounts()
+        .create_user(email, Some(name), Some(PASSWORD), false)
+        .await?;
+    make_admin(app, org, email).await?;
+    Ok(app.accounts().sign_in(email, PASSWORD).await?)
+}
+
+/// Makes the existing account `email` an administrator of `org`.
+pub async fn make_admin(app: &App, org: &OrgRecord, email: &str) -> anyhow::Result<()> {
+    app.operations()
+        .add_member(org, email, smartcore_domain::Role::Admin)
+        .await?;
+    Ok(())
+}
+
+/// Serves `app` through the real router (public URL `base_url`) and server (default limits) on
+/// `listener`, until `stopped` completes.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: &App,
+    base_url: &str,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) {
+    let router = smartcore_web::router(
+        app.clone(),
+        smartcore_web::WebConfig {
+            public_url: base_url.to_owned(),
+            ..Default::default()
+        },
+    );
+    serve_router(listener, router, stopped);
+}
+
+/// Serves `router` with the real server (default limits) on `listener`, until `stopped`
+/// completes.
+pub fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let _ = smartcore::server::run(listener, router, Default::default(), stopped).await;
+    });
+}
