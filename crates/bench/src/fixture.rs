@@ -5,6 +5,7 @@
 use smartcore_app::{Actor, App, NewSession};
 use smartcore_storage::OrgRecord;
 use std::future::Future;
+use tokio::sync::oneshot;
 
 /// The administrator the token-holding benchmarks create.
 pub const ADMIN: &str = "bench-admin@bench.example";
@@ -69,6 +70,19 @@ pub fn serve(
         },
     );
     serve_router(listener, router, stopped);
+}
+
+/// Serves `app` as [`serve`] does, until the returned sender sends or is dropped.
+pub fn serve_stoppable(
+    listener: tokio::net::TcpListener,
+    app: &App,
+    base_url: &str,
+) -> oneshot::Sender<()> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    serve(listener, app, base_url, async {
+        let _ = stopped.await;
+    });
+    stop
 }
 
 /// Serves `router` with the real server (default limits) on `listener`, until `stopped`

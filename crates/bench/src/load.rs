@@ -56,10 +56,7 @@ impl Fixture {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        fixture::serve(listener, &app, &base_url, async {
-            let _ = stopped.await;
-        });
+        let stop = fixture::serve_stoppable(listener, &app, &base_url);
         Ok(Fixture {
             app,
             store,

@@ -118,10 +118,7 @@ pub(super) async fn org_ready_for_sso(
         .await?;
     app.setup().enable_sso(&actor, &org.id).await?;
 
-    let (stop, stopped) = oneshot::channel::<()>();
-    fixture::serve(listener, &app, &base_url, async {
-        let _ = stopped.await;
-    });
+    let stop = fixture::serve_stoppable(listener, &app, &base_url);
     Ok(Fixture {
         app,
         base_url,
