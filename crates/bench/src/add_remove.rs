@@ -4,7 +4,7 @@
 
 use crate::db;
 use crate::fixture;
-use crate::load::Fixture;
+use crate::fixture::Fixture;
 use axum::Router;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

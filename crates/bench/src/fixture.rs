@@ -1,8 +1,9 @@
 //! The set-up several benchmarks share: an administrator of an organisation, holding an API
 //! token (the JSON API) or signed in with a password (the HTML pages), and the real router and
-//! server on a loopback port.
+//! server on a loopback port; and the organisation most benchmarks measure ([`Fixture`]).
 
-use smartcore_app::{Actor, App, NewSession};
+use crate::db;
+use smartcore_app::{Actor, AddContact, App, NewSession};
 use smartcore_storage::OrgRecord;
 use std::future::Future;
 use tokio::sync::oneshot;
@@ -12,6 +13,67 @@ pub const ADMIN: &str = "bench-admin@bench.example";
 
 /// The password of the administrators who sign in with one.
 const PASSWORD: &str = "a long enough password";
+
+/// An organisation with members, an administrator with a token, and ten contacts, served on
+/// a loopback port by the real router and server (`smartcore::server`, default limits).
+pub struct Fixture {
+    pub app: App,
+    /// The database itself, opened on its own for what no use case does (the floors' reads
+    /// and writes, a search's plan).
+    pub store: smartcore_storage::Store,
+    pub base_url: String,
+    pub org_id: String,
+    pub token: String,
+    /// The administrator the token belongs to.
+    pub admin: smartcore_domain::UserId,
+    stop: oneshot::Sender<()>,
+}
+
+impl Fixture {
+    pub async fn build(url: &str, members: u64) -> anyhow::Result<Fixture> {
+        let app = db::open(url).await?;
+        let store = smartcore_storage::Store::connect(url).await?;
+        let org = app.operations().create_org("Bench").await?;
+        let rows = (0..members).map(|i| {
+            Ok(smartcore_app::MemberRow {
+                line: i + 1,
+                name: format!("Member {i:06}"),
+                email: format!("member{i}@import.example"),
+                role: Some("member".into()),
+            })
+        });
+        app.operations().import_members(&org, rows, |_| {}).await?;
+        let (token, actor) = admin_with_token(&app, Some(&org), ADMIN).await?;
+        for i in 0..10 {
+            app.contacts()
+                .add_contact(
+                    &actor,
+                    &org.id,
+                    AddContact::Manual {
+                        email: format!("it{i}@bench.example"),
+                        name: Some(format!("IT {i}")),
+                    },
+                )
+                .await?;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let stop = serve_stoppable(listener, &app, &base_url);
+        Ok(Fixture {
+            app,
+            store,
+            base_url,
+            org_id: org.id,
+            token,
+            admin: actor.user_id,
+            stop,
+        })
+    }
+
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+    }
+}
 
 /// Creates the account `email` ("Bench Admin", no password), makes it an administrator of `org`
 /// if one is given, and creates an API token for it: the token and the actor it stands for.

@@ -4,74 +4,12 @@
 //! administrator's role, the list and its trust records), without the router, middleware,
 //! authentication or the answer's shaping. As the endpoint grows, so does its floor.
 
-use crate::{db, fixture};
+use crate::db;
+use crate::fixture::{self, Fixture};
 use axum::Router;
 use axum::routing::get;
-use smartcore_app::{AddContact, App};
 use smartcore_domain::OrgId;
 use std::process::Command;
-use tokio::sync::oneshot;
-
-/// An organisation with members, an administrator with a token, and ten contacts, served on
-/// a loopback port by the real router and server (`smartcore::server`, default limits).
-pub struct Fixture {
-    pub app: App,
-    /// The database itself, opened on its own for what no use case does (the floors' reads
-    /// and writes, a search's plan).
-    pub store: smartcore_storage::Store,
-    pub base_url: String,
-    pub org_id: String,
-    pub token: String,
-    /// The administrator the token belongs to.
-    pub admin: smartcore_domain::UserId,
-    stop: oneshot::Sender<()>,
-}
-
-impl Fixture {
-    pub async fn build(url: &str, members: u64) -> anyhow::Result<Fixture> {
-        let app = db::open(url).await?;
-        let store = smartcore_storage::Store::connect(url).await?;
-        let org = app.operations().create_org("Bench").await?;
-        let rows = (0..members).map(|i| {
-            Ok(smartcore_app::MemberRow {
-                line: i + 1,
-                name: format!("Member {i:06}"),
-                email: format!("member{i}@import.example"),
-                role: Some("member".into()),
-            })
-        });
-        app.operations().import_members(&org, rows, |_| {}).await?;
-        let (token, actor) = fixture::admin_with_token(&app, Some(&org), fixture::ADMIN).await?;
-        for i in 0..10 {
-            app.contacts()
-                .add_contact(
-                    &actor,
-                    &org.id,
-                    AddContact::Manual {
-                        email: format!("it{i}@bench.example"),
-                        name: Some(format!("IT {i}")),
-                    },
-                )
-                .await?;
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let stop = fixture::serve_stoppable(listener, &app, &base_url);
-        Ok(Fixture {
-            app,
-            store,
-            base_url,
-            org_id: org.id,
-            token,
-            admin: actor.user_id,
-            stop,
-        })
-    }
-
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-    }
-}
 
 struct WrkResult {
     requests_per_sec: f64,

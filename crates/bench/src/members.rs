@@ -11,7 +11,7 @@ use std::time::Instant;
 /// sort name and user id; the member is found by searching for their name).
 async fn cursor_after(
     client: &reqwest::Client,
-    fixture: &crate::load::Fixture,
+    fixture: &crate::fixture::Fixture,
     name: &str,
 ) -> anyhow::Result<String> {
     use base64::Engine;
@@ -43,7 +43,7 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
     for kind in db::kinds().await {
         let database = db::fresh(kind).await?;
         let started = Instant::now();
-        let fixture = crate::load::Fixture::build(&database.url, members).await?;
+        let fixture = crate::fixture::Fixture::build(&database.url, members).await?;
         eprintln!(
             "{}: {members} members imported in {:.1} s",
             kind.label(),

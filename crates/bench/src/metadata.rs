@@ -219,7 +219,7 @@ fn print_bystander(
 /// organisation's list-contacts.
 async fn hostile() -> anyhow::Result<()> {
     let database = db::fresh(db::Kind::Sqlite).await?;
-    let fixture = crate::load::Fixture::build(&database.url, 100).await?;
+    let fixture = crate::fixture::Fixture::build(&database.url, 100).await?;
     let app = &fixture.app;
     let hostile_org = app.operations().create_org("Hostile").await?;
     fixture::make_admin(app, &hostile_org, fixture::ADMIN).await?;
