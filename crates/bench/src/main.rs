@@ -3,7 +3,9 @@
 //! Each benchmark runs against the real service code on a fresh database, SQLite and (when
 //! reachable) PostgreSQL from `SMARTCORE_TEST_POSTGRES_URL`.
 
+mod add_remove;
 mod db;
+mod fixture;
 mod import;
 mod load;
 mod members;
@@ -148,7 +150,7 @@ fn main() -> anyhow::Result<()> {
                 mode,
             } => match mode.as_str() {
                 "list" => load::run(connections, seconds).await,
-                "add-remove" => load::run_add_remove(connections as usize, seconds).await,
+                "add-remove" => add_remove::run(connections as usize, seconds).await,
                 other => anyhow::bail!("--mode is list or add-remove, not {other}"),
             },
             Bench::Sso { sign_ins, clients } => sso::run(sign_ins, clients).await,

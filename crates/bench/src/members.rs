@@ -3,15 +3,15 @@
 //! the first page, a page from the middle and the last page of the name order (keyset cursors,
 //! so the depth should not matter), and two searches.
 
-use crate::db;
 use crate::search::percentile;
+use crate::{db, fixture};
 use std::time::Instant;
 
 /// A cursor that continues after the member named `name` (a cursor is the base64url of the
 /// sort name and user id; the member is found by searching for their name).
 async fn cursor_after(
     client: &reqwest::Client,
-    fixture: &crate::load::Fixture,
+    fixture: &crate::fixture::Fixture,
     name: &str,
 ) -> anyhow::Result<String> {
     use base64::Engine;
@@ -43,7 +43,7 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
     for kind in db::kinds().await {
         let database = db::fresh(kind).await?;
         let started = Instant::now();
-        let fixture = crate::load::Fixture::build(&database.url, members).await?;
+        let fixture = crate::fixture::Fixture::build(&database.url, members).await?;
         eprintln!(
             "{}: {members} members imported in {:.1} s",
             kind.label(),
@@ -51,25 +51,9 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
         );
         let app = &fixture.app;
         let org = app.operations().find_org(&fixture.org_id).await?;
-        app.accounts()
-            .create_user(
-                "members-admin@bench.example",
-                Some("Members Admin"),
-                Some("a long enough password"),
-                false,
-            )
-            .await?;
-        app.operations()
-            .add_member(
-                &org,
-                "members-admin@bench.example",
-                smartcore_domain::Role::Admin,
-            )
-            .await?;
-        let session = app
-            .accounts()
-            .sign_in("members-admin@bench.example", "a long enough password")
-            .await?;
+        let session =
+            fixture::admin_with_session(app, &org, "members-admin@bench.example", "Members Admin")
+                .await?;
         let cookie = format!("smartcore_session={}", session.token);
         let client = reqwest::Client::new();
         let middle = cursor_after(&client, &fixture, &format!("member {:06}", members / 2)).await?;

@@ -3,8 +3,8 @@
 //! with every one rotated to a new certificate; then the hostile-document figures: the worst
 //! 1 MiB documents found, alone and four at once beside another organisation's list-contacts.
 
-use crate::db;
-use smartcore_app::{ManualClock, SsoInput};
+use crate::{db, fixture};
+use smartcore_app::{Actor, App, ManualClock, SsoInput};
 use smartcore_domain::Timestamp;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -62,6 +62,64 @@ async fn serve_idp(idp: Arc<Idp>) -> anyhow::Result<String> {
     Ok(base)
 }
 
+/// `orgs` organisations administered by `actor`, each configured from its own metadata URL on
+/// the server at `base` (the first fetch of each), 16 at a time.
+async fn configure_all(app: &App, actor: &Actor, base: &str, orgs: usize) -> anyhow::Result<()> {
+    let mut ids = Vec::with_capacity(orgs);
+    for o in 0..orgs {
+        let org = app
+            .operations()
+            .create_org(&format!("Bench {o:05}"))
+            .await?;
+        fixture::make_admin(app, &org, fixture::ADMIN).await?;
+        ids.push(org.id);
+    }
+    use futures_util::StreamExt;
+    let configured: Vec<anyhow::Result<()>> = futures_util::stream::iter(ids.iter().enumerate())
+        .map(|(i, id)| async move {
+            app.setup()
+                .configure_sso(
+                    actor,
+                    id,
+                    SsoInput::Url {
+                        url: format!("{base}/m/{i}"),
+                    },
+                )
+                .await?;
+            Ok(())
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for c in configured {
+        c?;
+    }
+    Ok(())
+}
+
+/// One refresh round: every due organisation refreshed, 500 claimed at a time, until none is
+/// due; the seconds taken and the documents found unchanged and changed.
+async fn refresh_round(app: &App, orgs: usize) -> anyhow::Result<(f64, usize, usize)> {
+    let started = Instant::now();
+    let (mut unchanged, mut changed, mut failed) = (0, 0, 0);
+    loop {
+        let report = app.setup().refresh_due_metadata("bench", 500).await?;
+        if report.claimed == 0 {
+            break;
+        }
+        unchanged += report.unchanged;
+        changed += report.changed;
+        failed += report.failed;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(failed == 0, "{failed} refreshes failed");
+    anyhow::ensure!(
+        unchanged + changed == orgs,
+        "{unchanged} + {changed} of {orgs}"
+    );
+    Ok((secs, unchanged, changed))
+}
+
 pub async fn run(orgs: usize) -> anyhow::Result<()> {
     let idp = Arc::new(Idp {
         docs: [
@@ -91,83 +149,17 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
         let start = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
         let clock = Arc::new(ManualClock::new(start));
         let app = smartcore::open_with_clock(&config, clock.clone()).await?;
-        app.accounts()
-            .create_user(
-                "bench-admin@bench.example",
-                Some("Bench Admin"),
-                None,
-                false,
-            )
-            .await?;
-        let token = app
-            .accounts()
-            .create_api_token("bench-admin@bench.example")
-            .await?;
-        let actor = app.accounts().bearer_actor(&token).await?;
+        let (_, actor) = fixture::admin_with_token(&app, None, fixture::ADMIN).await?;
         idp.rotated.store(false, Ordering::Relaxed);
         // Set-up: every organisation configured from its URL (the first fetch of each).
         let setup = Instant::now();
-        let mut ids = Vec::with_capacity(orgs);
-        for o in 0..orgs {
-            let org = app
-                .operations()
-                .create_org(&format!("Bench {o:05}"))
-                .await?;
-            app.operations()
-                .add_member(
-                    &org,
-                    "bench-admin@bench.example",
-                    smartcore_domain::Role::Admin,
-                )
-                .await?;
-            ids.push(org.id);
-        }
-        use futures_util::StreamExt;
-        let configured: Vec<anyhow::Result<()>> =
-            futures_util::stream::iter(ids.iter().enumerate())
-                .map(|(i, id)| {
-                    let (app, actor, base) = (&app, &actor, &base);
-                    async move {
-                        app.setup()
-                            .configure_sso(
-                                actor,
-                                id,
-                                SsoInput::Url {
-                                    url: format!("{base}/m/{i}"),
-                                },
-                            )
-                            .await?;
-                        Ok(())
-                    }
-                })
-                .buffer_unordered(16)
-                .collect()
-                .await;
-        for c in configured {
-            c?;
-        }
+        configure_all(&app, &actor, &base, orgs).await?;
         let setup_secs = setup.elapsed().as_secs_f64();
         for (round, rotate, days) in [("unchanged", false, 1.2), ("rotated", true, 2.4)] {
             idp.rotated.store(rotate, Ordering::Relaxed);
             clock.set(start.plus_millis((days * 86_400_000.0) as i64));
             idp.requests.store(0, Ordering::Relaxed);
-            let started = Instant::now();
-            let (mut unchanged, mut changed, mut failed) = (0, 0, 0);
-            loop {
-                let report = app.setup().refresh_due_metadata("bench", 500).await?;
-                if report.claimed == 0 {
-                    break;
-                }
-                unchanged += report.unchanged;
-                changed += report.changed;
-                failed += report.failed;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            anyhow::ensure!(failed == 0, "{failed} refreshes failed");
-            anyhow::ensure!(
-                unchanged + changed == orgs,
-                "{unchanged} + {changed} of {orgs}"
-            );
+            let (secs, unchanged, changed) = refresh_round(&app, orgs).await?;
             println!(
                 "{:<11} {:<10} {:>9.2} {:>10.0} {:>10} {:>10} {:>14.2}",
                 kind.label(),
@@ -188,21 +180,9 @@ pub async fn run(orgs: usize) -> anyhow::Result<()> {
     hostile().await
 }
 
-/// The worst 1 MiB documents found (one element with 80,000 attributes; 300,000 nested
-/// elements), through the HTTP API: each alone, then four at once beside another
-/// organisation's list-contacts.
-async fn hostile() -> anyhow::Result<()> {
-    let database = db::fresh(db::Kind::Sqlite).await?;
-    let fixture = crate::load::Fixture::build(&database.url, 100).await?;
-    let app = &fixture.app;
-    let hostile_org = app.operations().create_org("Hostile").await?;
-    app.operations()
-        .add_member(
-            &hostile_org,
-            "bench-admin@bench.example",
-            smartcore_domain::Role::Admin,
-        )
-        .await?;
+/// The worst 1 MiB documents found: one element with 80,000 attributes, and 300,000 nested
+/// elements.
+fn hostile_documents() -> (String, String) {
     let attributes = format!(
         r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" {}/>"#,
         (0..80_000)
@@ -214,6 +194,36 @@ async fn hostile() -> anyhow::Result<()> {
         r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">{}</md:EntityDescriptor>"#,
         "<x>".repeat(300_000)
     );
+    (attributes, nesting)
+}
+
+/// The bystander's line: list-contacts alone (median, slowest), and beside four hostile
+/// documents at once (slowest, and the delay beyond the median).
+fn print_bystander(
+    median: Duration,
+    slowest_alone: Option<Duration>,
+    worst_beside: Duration,
+    worst_delay: Duration,
+) {
+    println!(
+        "  list-contacts alone: median {:.2} ms, max {:.2} ms; beside four hostile documents at once: slowest {:.2} ms, delay {:.2} ms (target 20 ms)",
+        median.as_secs_f64() * 1000.0,
+        slowest_alone.unwrap_or_default().as_secs_f64() * 1000.0,
+        worst_beside.as_secs_f64() * 1000.0,
+        worst_delay.as_secs_f64() * 1000.0
+    );
+}
+
+/// The worst 1 MiB documents found (one element with 80,000 attributes; 300,000 nested
+/// elements), through the HTTP API: each alone, then four at once beside another
+/// organisation's list-contacts.
+async fn hostile() -> anyhow::Result<()> {
+    let database = db::fresh(db::Kind::Sqlite).await?;
+    let fixture = crate::fixture::Fixture::build(&database.url, 100).await?;
+    let app = &fixture.app;
+    let hostile_org = app.operations().create_org("Hostile").await?;
+    fixture::make_admin(app, &hostile_org, fixture::ADMIN).await?;
+    let (attributes, nesting) = hostile_documents();
     let client = reqwest::Client::new();
     let put = |xml: &String| {
         client
@@ -260,8 +270,7 @@ async fn hostile() -> anyhow::Result<()> {
         alone.push(t.elapsed());
     }
     alone.sort();
-    let mut worst_delay = Duration::ZERO;
-    let mut worst_beside = Duration::ZERO;
+    let (mut worst_delay, mut worst_beside) = (Duration::ZERO, Duration::ZERO);
     let median = alone[alone.len() / 2];
     for _ in 0..5 {
         let hostile =
@@ -283,13 +292,7 @@ async fn hostile() -> anyhow::Result<()> {
         worst_beside = worst_beside.max(slowest);
         worst_delay = worst_delay.max(slowest.saturating_sub(median));
     }
-    println!(
-        "  list-contacts alone: median {:.2} ms, max {:.2} ms; beside four hostile documents at once: slowest {:.2} ms, delay {:.2} ms (target 20 ms)",
-        median.as_secs_f64() * 1000.0,
-        alone.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
-        worst_beside.as_secs_f64() * 1000.0,
-        worst_delay.as_secs_f64() * 1000.0
-    );
+    print_bystander(median, alone.last().copied(), worst_beside, worst_delay);
     fixture.stop();
     Ok(())
 }

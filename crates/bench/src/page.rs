@@ -1,7 +1,7 @@
 //! The Authentication page for an organisation with 20 contacts: total weight (HTML, CSS, JS)
 //! and server time of the first and following renders, over loopback.
 
-use crate::db;
+use crate::{db, fixture};
 use smartcore_app::AddContact;
 use std::time::Instant;
 
@@ -9,25 +9,8 @@ pub async fn run(renders: usize) -> anyhow::Result<()> {
     let database = db::fresh(db::Kind::Sqlite).await?;
     let app = db::open(&database.url).await?;
     let org = app.operations().create_org("Page Bench").await?;
-    app.accounts()
-        .create_user(
-            "page-admin@bench.example",
-            Some("Page Admin"),
-            Some("a long enough password"),
-            false,
-        )
-        .await?;
-    app.operations()
-        .add_member(
-            &org,
-            "page-admin@bench.example",
-            smartcore_domain::Role::Admin,
-        )
-        .await?;
-    let session = app
-        .accounts()
-        .sign_in("page-admin@bench.example", "a long enough password")
-        .await?;
+    let session =
+        fixture::admin_with_session(&app, &org, "page-admin@bench.example", "Page Admin").await?;
     for i in 0..20 {
         let name = Some(format!("IT Contact {i} <b>&</b>"));
         let email = format!("it{i}@bench.example");
@@ -37,17 +20,7 @@ pub async fn run(renders: usize) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let router = smartcore_web::router(
-        app.clone(),
-        smartcore_web::WebConfig {
-            public_url: base.clone(),
-            ..Default::default()
-        },
-    );
-    tokio::spawn(async move {
-        let forever = std::future::pending::<()>();
-        let _ = smartcore::server::run(listener, router, Default::default(), forever).await;
-    });
+    fixture::serve(listener, &app, &base, std::future::pending::<()>());
     let client = reqwest::Client::new();
     let cookie = format!("smartcore_session={}", session.token);
     let page = format!("{base}/orgs/{}/settings/authentication", org.id);

@@ -3,9 +3,45 @@
 //! and each coming threshold), for an organisation with 20 registered IT contacts and 5 watched
 //! certificates, 2 of them inside their reminder window with reminders already sent.
 
-use crate::db;
+use crate::{db, fixture};
 use smartcore_domain::{ContactId, OrgId};
 use std::time::Instant;
+
+/// 20 registered IT contacts and 5 watched certificates, expiring in 20, 45, 90, 200 and 400
+/// days: two inside the 60-day window. The pool that wrote them.
+async fn seed(url: &str, org_id: &str, now: i64) -> anyhow::Result<sqlx::AnyPool> {
+    let day = 86_400_000i64;
+    let pool = sqlx::AnyPool::connect(url).await?;
+    for c in 0..20 {
+        sqlx::query(
+            "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by) \
+             VALUES ($1, $2, $3, $3, 'manual', 'synced', $4, $4, 'usr_bench')",
+        )
+        .bind(ContactId::generate().as_str())
+        .bind(org_id)
+        .bind(format!("it{c}@preview.example"))
+        .bind(now)
+        .execute(&pool)
+        .await?;
+    }
+    // Expiring in 20, 45, 90, 200 and 400 days: two inside the 60-day window.
+    for (i, days) in [20i64, 45, 90, 200, 400].into_iter().enumerate() {
+        let not_after = now + days * day;
+        sqlx::query(
+            "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) \
+             VALUES ($1, $2, $3, $4, $5, 'bench', $4, $6)",
+        )
+        .bind(org_id)
+        .bind(format!("{i:064x}"))
+        .bind(format!("CN=cert{i}.preview.example"))
+        .bind(now - 300 * day)
+        .bind(not_after)
+        .bind(if days <= 60 { now - 1000 } else { not_after - 60 * day })
+        .execute(&pool)
+        .await?;
+    }
+    Ok(pool)
+}
 
 pub async fn run(calls: usize) -> anyhow::Result<()> {
     println!(
@@ -26,56 +62,12 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             .await?
             .set_sso_status(&org_id, "enabled")
             .await?;
-        app.accounts()
-            .create_user(
-                "preview-admin@bench.example",
-                Some("Preview Admin"),
-                Some("a long enough password"),
-                false,
-            )
-            .await?;
-        app.operations()
-            .add_member(
-                &org,
-                "preview-admin@bench.example",
-                smartcore_domain::Role::Admin,
-            )
-            .await?;
-        let session = app
-            .accounts()
-            .sign_in("preview-admin@bench.example", "a long enough password")
-            .await?;
+        let session =
+            fixture::admin_with_session(&app, &org, "preview-admin@bench.example", "Preview Admin")
+                .await?;
         let now = app.now().unix_millis();
-        let day = 86_400_000i64;
-        let pool = sqlx::AnyPool::connect(&database.url).await?;
-        for c in 0..20 {
-            sqlx::query(
-                "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by) \
-                 VALUES ($1, $2, $3, $3, 'manual', 'synced', $4, $4, 'usr_bench')",
-            )
-            .bind(ContactId::generate().as_str())
-            .bind(&org.id)
-            .bind(format!("it{c}@preview.example"))
-            .bind(now)
-            .execute(&pool)
-            .await?;
-        }
-        // Expiring in 20, 45, 90, 200 and 400 days: two inside the 60-day window.
-        for (i, days) in [20i64, 45, 90, 200, 400].into_iter().enumerate() {
-            let not_after = now + days * day;
-            sqlx::query(
-                "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'bench', $4, $6)",
-            )
-            .bind(&org.id)
-            .bind(format!("{i:064x}"))
-            .bind(format!("CN=cert{i}.preview.example"))
-            .bind(now - 300 * day)
-            .bind(not_after)
-            .bind(if days <= 60 { now - 1000 } else { not_after - 60 * day })
-            .execute(&pool)
-            .await?;
-        }
+        // The seeding pool stays open while the calls are timed.
+        let _pool = seed(&database.url, &org.id, now).await?;
         let mut report = app.trust().sweep_certificates().await?;
         app.trust().deliver_queued_reminders(&mut report).await?;
         anyhow::ensure!(report.sent == 40, "{report:?}");

@@ -4,7 +4,7 @@
 //! (a read of every Synced contact) on the same data, with nothing due.
 
 use crate::db;
-use smartcore_domain::ContactId;
+use smartcore_domain::{ContactId, Timestamp};
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -43,6 +43,34 @@ const BEFORE: &str = "SELECT c.id, c.org_id, t.reconfirm_requested_at FROM it_co
                 AND (t.confirmed_at IS NULL OR t.confirmed_at < t.reconfirm_requested_at)) \
      ORDER BY c.id LIMIT $2";
 
+/// At least `stored` Synced contacts, [`CHUNK`] an insert, spread over the 100 `orgs`; one in
+/// `due_every` registered 200 days ago (due), the others 10 days ago. How many were stored.
+async fn insert_contacts(
+    pool: &sqlx::AnyPool,
+    orgs: &[String],
+    stored: u64,
+    due_every: u64,
+    now: Timestamp,
+) -> anyhow::Result<u64> {
+    let mut n = 0u64;
+    while n < stored {
+        let mut q = sqlx::query(INSERT.as_str());
+        for _ in 0..CHUNK {
+            let due = n.is_multiple_of(due_every);
+            let registered = now.unix_millis() - if due { 200 * DAY } else { 10 * DAY };
+            q = q
+                .bind(ContactId::generate().as_str().to_owned())
+                .bind(orgs[(n % 100) as usize].clone())
+                .bind(format!("it{n}@reconfirm.example"))
+                .bind(registered)
+                .bind(registered);
+            n += 1;
+        }
+        q.execute(pool).await?;
+    }
+    Ok(n)
+}
+
 pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
     println!(
         "re-confirmation pass: {stored} Synced contacts, 1 in {due_every} due (period 180 days)"
@@ -74,22 +102,7 @@ pub async fn run(stored: u64, due_every: u64) -> anyhow::Result<()> {
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;
         let started = Instant::now();
-        let mut n = 0u64;
-        while n < stored {
-            let mut q = sqlx::query(INSERT.as_str());
-            for _ in 0..CHUNK {
-                let due = n.is_multiple_of(due_every);
-                let registered = now.unix_millis() - if due { 200 * DAY } else { 10 * DAY };
-                q = q
-                    .bind(ContactId::generate().as_str().to_owned())
-                    .bind(orgs[(n % 100) as usize].clone())
-                    .bind(format!("it{n}@reconfirm.example"))
-                    .bind(registered)
-                    .bind(registered);
-                n += 1;
-            }
-            q.execute(&pool).await?;
-        }
+        let n = insert_contacts(&pool, &orgs, stored, due_every, now).await?;
         // Statistics, as a database in service has them (autovacuum, or SQLite's optimize).
         sqlx::query("ANALYZE").execute(&pool).await?;
         let loaded = started.elapsed().as_secs_f64();

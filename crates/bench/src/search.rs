@@ -42,7 +42,7 @@ pub async fn run(sizes: &[u64], queries: usize) -> anyhow::Result<()> {
         for kind in db::kinds().await {
             let database = db::fresh(kind).await?;
             let building = Instant::now();
-            let fixture = crate::load::Fixture::build(&database.url, members).await?;
+            let fixture = crate::fixture::Fixture::build(&database.url, members).await?;
             let built = building.elapsed().as_secs_f64();
             let client = reqwest::Client::new();
             let mut samples = Vec::with_capacity(queries);

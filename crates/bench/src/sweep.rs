@@ -4,7 +4,7 @@
 //! reminder, written to an outbox directory of this run (and counted there).
 
 use crate::db;
-use smartcore_domain::{ContactId, OrgId};
+use smartcore_domain::{ContactId, OrgId, Timestamp};
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -33,6 +33,64 @@ static INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// `contacts` registered IT contacts in each of `orgs`.
+async fn insert_contacts(
+    pool: &sqlx::AnyPool,
+    orgs: &[String],
+    contacts: u64,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    for (o, org) in orgs.iter().enumerate() {
+        for c in 0..contacts {
+            let email = format!("it{o}-{c}@sweep.example");
+            sqlx::query(
+                "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by) \
+                 VALUES ($1, $2, $3, $3, 'manual', 'synced', $4, $4, 'usr_bench')",
+            )
+            .bind(ContactId::generate().as_str())
+            .bind(org)
+            .bind(email)
+            .bind(now.unix_millis())
+            .execute(pool)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// At least `stored` certificates, [`CHUNK`] an insert, spread over the 100 `orgs`; one in
+/// `due_every` expiring in 59 days and due now, the others in 400 days. How many were stored.
+async fn insert_certificates(
+    pool: &sqlx::AnyPool,
+    orgs: &[String],
+    stored: u64,
+    due_every: u64,
+    now: Timestamp,
+) -> anyhow::Result<u64> {
+    let day = 86_400_000i64;
+    let mut n = 0u64;
+    while n < stored {
+        let mut q = sqlx::query(INSERT.as_str());
+        for _ in 0..CHUNK {
+            let due = n.is_multiple_of(due_every);
+            q = q
+                .bind(orgs[(n % 100) as usize].clone())
+                .bind(format!("{n:064x}"))
+                .bind(format!("CN=cert{n}.bench.example"))
+                .bind(now.unix_millis() - 300 * day)
+                .bind(now.unix_millis() + if due { 59 * day } else { 400 * day })
+                .bind(if due {
+                    now.unix_millis() - 1000
+                } else {
+                    now.unix_millis() + 340 * day
+                });
+            n += 1;
+        }
+        q.execute(pool).await?;
+    }
+    Ok(n)
+}
+
 pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<()> {
     println!(
         "certificate sweep: {stored} certificates stored, 1 in {due_every} due, 100 organisations with {contacts} registered IT contact(s) each"
@@ -56,43 +114,9 @@ pub async fn run(stored: u64, due_every: u64, contacts: u64) -> anyhow::Result<(
             orgs.push(org.id);
         }
         let pool = sqlx::AnyPool::connect(&database.url).await?;
-        for (o, org) in orgs.iter().enumerate() {
-            for c in 0..contacts {
-                let email = format!("it{o}-{c}@sweep.example");
-                sqlx::query(
-                "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by) \
-                 VALUES ($1, $2, $3, $3, 'manual', 'synced', $4, $4, 'usr_bench')",
-            )
-            .bind(ContactId::generate().as_str())
-            .bind(org)
-            .bind(email)
-            .bind(now.unix_millis())
-            .execute(&pool)
-            .await?;
-            }
-        }
-        let day = 86_400_000i64;
-        let mut n = 0u64;
+        insert_contacts(&pool, &orgs, contacts, now).await?;
         let started = Instant::now();
-        while n < stored {
-            let mut q = sqlx::query(INSERT.as_str());
-            for _ in 0..CHUNK {
-                let due = n.is_multiple_of(due_every);
-                q = q
-                    .bind(orgs[(n % 100) as usize].clone())
-                    .bind(format!("{n:064x}"))
-                    .bind(format!("CN=cert{n}.bench.example"))
-                    .bind(now.unix_millis() - 300 * day)
-                    .bind(now.unix_millis() + if due { 59 * day } else { 400 * day })
-                    .bind(if due {
-                        now.unix_millis() - 1000
-                    } else {
-                        now.unix_millis() + 340 * day
-                    });
-                n += 1;
-            }
-            q.execute(&pool).await?;
-        }
+        let n = insert_certificates(&pool, &orgs, stored, due_every, now).await?;
         // Statistics, as a database in service has them (autovacuum, or SQLite's optimize).
         sqlx::query("ANALYZE").execute(&pool).await?;
         let loaded = started.elapsed().as_secs_f64();

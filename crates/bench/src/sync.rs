@@ -4,8 +4,8 @@
 //! and with a floor measured in the same run: the same WorkOS client registering the same
 //! number of contacts at the same concurrency against a fresh fake, without any database.
 
-use crate::db;
-use smartcore_app::{AddContact, SyncSettings};
+use crate::{db, fixture};
+use smartcore_app::{Actor, AddContact, App, SyncSettings};
 use std::time::{Duration, Instant};
 use workos_fake::{FakeConfig, FakeWorkOs};
 
@@ -46,55 +46,8 @@ pub async fn run(contacts: u64, latency_ms: u64, concurrency: usize) -> anyhow::
             ],
         )
         .await?;
-        app.accounts()
-            .create_user(
-                "bench-admin@bench.example",
-                Some("Bench Admin"),
-                None,
-                false,
-            )
-            .await?;
-        let actor = {
-            let token = app
-                .accounts()
-                .create_api_token("bench-admin@bench.example")
-                .await?;
-            app.accounts().bearer_actor(&token).await?
-        };
-        let orgs = contacts.div_ceil(20);
-        let mut added = 0;
-        for o in 0..orgs {
-            let org = app
-                .operations()
-                .create_org(&format!("Bench {o:04}"))
-                .await?;
-            app.operations()
-                .add_member(
-                    &org,
-                    "bench-admin@bench.example",
-                    smartcore_domain::Role::Admin,
-                )
-                .await?;
-            app.operations()
-                .link_identity(&org, &format!("org_bench_{o}"))
-                .await?;
-            for i in 0..20 {
-                if added == contacts {
-                    break;
-                }
-                app.contacts()
-                    .add_contact(
-                        &actor,
-                        &org.id,
-                        AddContact::Manual {
-                            email: format!("it{i}@org{o}.bench.example"),
-                            name: None,
-                        },
-                    )
-                    .await?;
-                added += 1;
-            }
-        }
+        let (_, actor) = fixture::admin_with_token(&app, None, fixture::ADMIN).await?;
+        add_contacts(&app, &actor, contacts).await?;
         let settings = SyncSettings {
             lease: Duration::from_secs(60),
             batch: 1000,
@@ -121,6 +74,40 @@ pub async fn run(contacts: u64, latency_ms: u64, concurrency: usize) -> anyhow::
             stats.requests_total as f64 / contacts as f64,
             floor / secs
         );
+    }
+    Ok(())
+}
+
+/// `contacts` pending contacts, 20 an organisation, each organisation linked to the identity
+/// side and administered by `actor`.
+async fn add_contacts(app: &App, actor: &Actor, contacts: u64) -> anyhow::Result<()> {
+    let orgs = contacts.div_ceil(20);
+    let mut added = 0;
+    for o in 0..orgs {
+        let org = app
+            .operations()
+            .create_org(&format!("Bench {o:04}"))
+            .await?;
+        fixture::make_admin(app, &org, fixture::ADMIN).await?;
+        app.operations()
+            .link_identity(&org, &format!("org_bench_{o}"))
+            .await?;
+        for i in 0..20 {
+            if added == contacts {
+                break;
+            }
+            app.contacts()
+                .add_contact(
+                    actor,
+                    &org.id,
+                    AddContact::Manual {
+                        email: format!("it{i}@org{o}.bench.example"),
+                        name: None,
+                    },
+                )
+                .await?;
+            added += 1;
+        }
     }
     Ok(())
 }
