@@ -243,12 +243,7 @@ async fn setup(backend: Backend, sink: &SmtpSink, now: OffsetDateTime) -> Setup 
     let (url, db) = fresh_database(backend).await.expect("database");
     let app = TestApp::start_with_clock(backend, &url, &env(&fake, sink), clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, "org_01WORKOS")
-        .await
-        .unwrap();
+    app.link_identity(&org, "org_01WORKOS").await;
     app.add_manual(&org, &token, "ada@acme.example").await;
     app.add_manual(&org, &token, "bob@acme.example").await;
     app.wait_for_status(&org, &token, "ada@acme.example", "synced", 10)

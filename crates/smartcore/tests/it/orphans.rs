@@ -52,12 +52,7 @@ async fn setup(backend: Backend, auto_remove: bool) -> Option<Setup> {
     env.push(("SMARTCORE_IDENTITY_AUTO_REMOVE", auto_remove.to_string()));
     let app = TestApp::start_with_clock(backend, &url, &env, clock.clone()).await;
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, IDENTITY_ORG)
-        .await
-        .unwrap();
+    app.link_identity(&org, IDENTITY_ORG).await;
     Some(Setup {
         app,
         clock,
@@ -530,12 +525,7 @@ async fn three_instances_killed_by_turns_leave_no_orphans_at_the_identity_side()
     for i in 0..3 {
         let (org, token) = app.org_with_admin(&format!("Chaos {i}")).await;
         let identity_org = format!("{IDENTITY_ORG}_{i}");
-        let record = app.app.operations().find_org(&org).await.unwrap();
-        app.app
-            .operations()
-            .link_identity(&record, &identity_org)
-            .await
-            .unwrap();
+        app.link_identity(&org, &identity_org).await;
         orgs.push((org, token, identity_org));
     }
     let mut workers: Vec<Worker> = (0..3)

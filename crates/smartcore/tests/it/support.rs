@@ -310,6 +310,18 @@ impl TestApp {
             .expect("create token")
     }
 
+    /// Links the organisation to its organisation on the identity side, as the operations team
+    /// does (`smartcore org link-identity`).
+    #[allow(dead_code)]
+    pub async fn link_identity(&self, org: &str, identity_org: &str) {
+        let record = self.app.operations().find_org(org).await.expect("find org");
+        self.app
+            .operations()
+            .link_identity(&record, identity_org)
+            .await
+            .expect("link identity");
+    }
+
     /// A new organisation with one administrator; returns (org id, the admin's token).
     pub async fn org_with_admin(&self, name: &str) -> (String, String) {
         let org = self

@@ -24,12 +24,7 @@ async fn linked(
     env.extend(extra.iter().cloned());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, IDENTITY_ORG)
-        .await
-        .unwrap();
+    app.link_identity(&org, IDENTITY_ORG).await;
     (app, org, token)
 }
 
@@ -48,12 +43,7 @@ async fn linked_with_clock(
         .await
         .expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, IDENTITY_ORG)
-        .await
-        .unwrap();
+    app.link_identity(&org, IDENTITY_ORG).await;
     (app, clock, org, token)
 }
 
@@ -186,12 +176,7 @@ async fn contacts_of_an_unlinked_organisation_wait_and_sync_once_linked(backend:
         0,
         "nothing is sent before the link"
     );
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, IDENTITY_ORG)
-        .await
-        .unwrap();
+    app.link_identity(&org, IDENTITY_ORG).await;
     app.wait_for_status(&org, &token, "it@acme.example", "synced", 10)
         .await;
     assert_eq!(creates_of(&fake, "it@acme.example"), 1);
@@ -586,12 +571,7 @@ async fn a_worker_killed_mid_request_and_restarted_registers_each_contact_once(b
     let (app, org, token) = {
         let app = TestApp::spawn_with(backend, &env).await.expect("database");
         let (org, token) = app.org_with_admin("Acme").await;
-        let record = app.app.operations().find_org(&org).await.unwrap();
-        app.app
-            .operations()
-            .link_identity(&record, IDENTITY_ORG)
-            .await
-            .unwrap();
+        app.link_identity(&org, IDENTITY_ORG).await;
         (app, org, token)
     };
     for i in 0..5 {
@@ -632,12 +612,7 @@ async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(b
     let env = TestApp::workos_env(fake.base_url());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, IDENTITY_ORG)
-        .await
-        .unwrap();
+    app.link_identity(&org, IDENTITY_ORG).await;
     for i in 0..10 {
         app.add_manual(&org, &token, &format!("it{i}@acme.example"))
             .await;
@@ -674,12 +649,7 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
     let env = TestApp::workos_env(fake.base_url());
     let app = TestApp::spawn_with(backend, &env).await.expect("database");
     let (org, token) = app.org_with_admin("Acme").await;
-    let record = app.app.operations().find_org(&org).await.unwrap();
-    app.app
-        .operations()
-        .link_identity(&record, IDENTITY_ORG)
-        .await
-        .unwrap();
+    app.link_identity(&org, IDENTITY_ORG).await;
     for i in 0..5 {
         app.add_manual(&org, &token, &format!("it{i}@acme.example"))
             .await;
@@ -730,12 +700,8 @@ async fn two_worker_processes_register_each_contact_exactly_once(backend: Backen
     let mut orgs = Vec::new();
     for name in ["Acme", "Globex"] {
         let (org, token) = app.org_with_admin(name).await;
-        let record = app.app.operations().find_org(&org).await.unwrap();
-        app.app
-            .operations()
-            .link_identity(&record, &format!("{IDENTITY_ORG}_{name}"))
-            .await
-            .unwrap();
+        app.link_identity(&org, &format!("{IDENTITY_ORG}_{name}"))
+            .await;
         for i in 0..20 {
             app.add_manual(
                 &org,
