@@ -8,7 +8,7 @@ use smartcore_domain::{
     Access, ContactId, ContactName, ContactSource, EmailAddress, IdentityRemoval, ItContact,
     MAX_CONTACTS, OrgId, RECOMMENDED_MINIMUM, UserId,
 };
-use smartcore_domain::{DomainStatus, Role, SsoStatus};
+use smartcore_domain::{Role, SsoStatus};
 use smartcore_storage::StoreError;
 
 /// The two ways of adding a contact (R4).
@@ -285,12 +285,7 @@ impl Contacts<'_> {
             contact_limit: MAX_CONTACTS,
             sso_configured: org.sso_status != SsoStatus::NotConfigured,
             sso_status: org.sso_status,
-            domain_verified: self
-                .store
-                .domains(&org_id)
-                .await?
-                .iter()
-                .any(|d| d.status == DomainStatus::Verified),
+            domain_verified: self.has_verified_domain(&org_id).await?,
             it_contact_added: count > 0,
         })
     }

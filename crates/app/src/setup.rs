@@ -10,7 +10,7 @@
 
 use crate::ErrorCode;
 use crate::Setup;
-use crate::{Actor, AppError};
+use crate::{Actor, App, AppError};
 use smartcore_domain::DomainStatus;
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
 use smartcore_domain::{SsoStatus, SystemActor};
@@ -403,13 +403,7 @@ impl Setup<'_> {
     pub async fn enable_sso(&self, actor: &Actor, org: &str) -> Result<SsoView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let mut missing = Vec::new();
-        if !self
-            .store
-            .domains(&org_id)
-            .await?
-            .iter()
-            .any(|d| d.status == DomainStatus::Verified)
-        {
+        if !self.has_verified_domain(&org_id).await? {
             missing.push("verified_domain");
         }
         if self.store.contact_count(&org_id).await? == 0 {
@@ -448,4 +442,12 @@ enum DomainCheck {
     Verified,
     /// Not verified yet; the TXT records found at the name.
     NotYet(Vec<String>),
+}
+
+impl App {
+    /// Whether one of the organisation's domains is verified.
+    pub(crate) async fn has_verified_domain(&self, org_id: &OrgId) -> Result<bool, AppError> {
+        let domains = self.store.domains(org_id).await?;
+        Ok(domains.iter().any(|d| d.status == DomainStatus::Verified))
+    }
 }

@@ -9,7 +9,6 @@ use crate::Setup;
 use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
 use smartcore_domain::AuditAction;
-use smartcore_domain::DomainStatus;
 use smartcore_domain::MailKind;
 use smartcore_domain::SsoStatus;
 use smartcore_domain::{ContactId, OrgId, Quota, Timestamp, signed_link};
@@ -175,12 +174,7 @@ impl Setup<'_> {
             sp_entity_id,
             acs_url,
             sso_status: org.sso_status,
-            domain_verified: self
-                .store
-                .domains(&org_id)
-                .await?
-                .iter()
-                .any(|d| d.status == DomainStatus::Verified),
+            domain_verified: self.has_verified_domain(&org_id).await?,
             expires_at,
         }))
     }
