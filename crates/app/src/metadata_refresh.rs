@@ -25,12 +25,13 @@
 use crate::AppError;
 use crate::Setup;
 use crate::metadata_fetch::{AllowPrivate, FetchError, MetadataFetcher};
+use crate::metrics::delivery_outcome;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use smartcore_domain::{Backoff, Lease, OrgId, Timestamp};
 use smartcore_domain::{MailKind, SystemActor};
-use smartcore_mail::{MailError, MetadataFailingMail, metadata_failing};
+use smartcore_mail::{MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
 use smartcore_storage::{Delivery, DeliveryOutcome, MetadataSourceRecord};
 use std::time::Duration;
@@ -411,18 +412,10 @@ impl Setup<'_> {
                 error: source.last_error.clone().unwrap_or_default(),
                 settings_url: self.links.sso_settings(&org.id),
             });
-            let outcome = match self.send_mail(&mail).await {
-                Ok(s) => {
-                    sent += 1;
-                    DeliveryOutcome::Sent {
-                        message_id: s.message_id,
-                    }
-                }
-                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
-                Err(e) => DeliveryOutcome::Deferred {
-                    error: e.to_string(),
-                },
-            };
+            let outcome = delivery_outcome(self.send_mail(&mail).await);
+            if matches!(outcome, DeliveryOutcome::Sent { .. }) {
+                sent += 1;
+            }
             deliveries.push(Delivery {
                 org_id: source.org_id.clone(),
                 contact_id: Some(r.contact_id),

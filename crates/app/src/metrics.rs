@@ -516,6 +516,25 @@ impl App {
     }
 }
 
+/// A send's result as its delivery is recorded: sent with its Message-ID, rejected for good
+/// (a 5xx reply) or deferred (anything else, tried again later).
+pub(crate) fn delivery_outcome(
+    result: Result<smartcore_mail::SentMail, smartcore_mail::MailError>,
+) -> smartcore_storage::DeliveryOutcome {
+    use smartcore_storage::DeliveryOutcome;
+    match result {
+        Ok(sent) => DeliveryOutcome::Sent {
+            message_id: sent.message_id,
+        },
+        Err(smartcore_mail::MailError::Rejected { reason }) => {
+            DeliveryOutcome::Rejected { error: reason }
+        }
+        Err(e) => DeliveryOutcome::Deferred {
+            error: e.to_string(),
+        },
+    }
+}
+
 impl Operations<'_> {
     /// The `/metrics` text: this instance's counters and the work gauges read now.
     pub async fn metrics_text(&self) -> Result<String, AppError> {

@@ -6,13 +6,14 @@
 //! per-installation secret kept in the database so that every instance accepts every link.
 
 use crate::Setup;
+use crate::metrics::delivery_outcome;
 use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
 use smartcore_domain::AuditAction;
 use smartcore_domain::MailKind;
 use smartcore_domain::SsoStatus;
 use smartcore_domain::{ContactId, OrgId, Quota, Timestamp, signed_link};
-use smartcore_mail::{MailError, SetupLinkMail, setup_link};
+use smartcore_mail::{SetupLinkMail, setup_link};
 use smartcore_storage::quota::Counter;
 use smartcore_storage::{Delivery, DeliveryOutcome};
 
@@ -103,21 +104,14 @@ impl Setup<'_> {
                     .unwrap_or_default(),
             });
             let mail = self.for_contact(&not_me_key, mail, org_id.as_str(), contact.id.as_str());
-            let outcome = match self.send_mail(&mail).await {
-                Ok(m) => {
-                    sent += 1;
-                    DeliveryOutcome::Sent {
-                        message_id: m.message_id,
-                    }
+            let outcome = delivery_outcome(self.send_mail(&mail).await);
+            match &outcome {
+                DeliveryOutcome::Sent { .. } => sent += 1,
+                DeliveryOutcome::Deferred { error } => {
+                    tracing::warn!(to = %contact.email, %error, "setup link not sent");
                 }
-                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
-                Err(e) => {
-                    tracing::warn!(to = %contact.email, error = %e, "setup link not sent");
-                    DeliveryOutcome::Deferred {
-                        error: e.to_string(),
-                    }
-                }
-            };
+                DeliveryOutcome::Rejected { .. } => {}
+            }
             deliveries.push(Delivery {
                 org_id: org_id.to_string(),
                 contact_id: Some(contact.id.to_string()),

@@ -27,6 +27,7 @@ mod notices;
 
 use crate::AppError;
 use crate::Trust;
+use crate::metrics::delivery_outcome;
 use crate::sync::pass_owner;
 use futures_util::StreamExt;
 use futures_util::future::FutureExt;
@@ -37,8 +38,8 @@ use smartcore_mail::{
     CertificateEvent, certificate_calendar, certificate_calendar_cancel, sequence_of,
 };
 use smartcore_mail::{
-    CertificateReminderMail, CertificateRenewedMail, MailError, OutgoingMail, TimeLeft,
-    certificate_reminder, certificate_renewed,
+    CertificateReminderMail, CertificateRenewedMail, OutgoingMail, TimeLeft, certificate_reminder,
+    certificate_renewed,
 };
 use smartcore_mail::{ContactRemovedMail, contact_removed};
 use smartcore_sso::{Threshold, current_threshold, next_threshold_at};
@@ -411,22 +412,18 @@ impl Trust<'_> {
                     };
                     return unattempted;
                 }
-                let outcome = match self.send_mail_with_calendar(&o.mail, o.calendar.as_deref()).await {
-                    Ok(sent) => DeliveryOutcome::Sent {
-                        message_id: sent.message_id,
-                    },
-                    Err(MailError::Rejected { reason }) => {
+                let result = self.send_mail_with_calendar(&o.mail, o.calendar.as_deref()).await;
+                let outcome = delivery_outcome(result);
+                match &outcome {
+                    DeliveryOutcome::Sent { .. } => {}
+                    DeliveryOutcome::Rejected { error: reason } => {
                         tracing::warn!(to = %o.claim.email, %reason, "reminder rejected by the mail server");
-                        DeliveryOutcome::Rejected { error: reason }
                     }
-                    Err(e) => {
+                    DeliveryOutcome::Deferred { error } => {
                         failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(to = %o.claim.email, error = %e, "reminder not sent; a later sweep retries");
-                        DeliveryOutcome::Deferred {
-                            error: e.to_string(),
-                        }
+                        tracing::warn!(to = %o.claim.email, %error, "reminder not sent; a later sweep retries");
                     }
-                };
+                }
                 let delivery = Delivery {
                     org_id: o.claim.org_id.clone(),
                     contact_id: Some(o.claim.contact_id.clone()),

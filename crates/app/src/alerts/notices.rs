@@ -3,6 +3,7 @@
 //! the calendar events a removed contact received with its reminders.
 
 use super::*;
+use crate::metrics::delivery_outcome;
 
 impl Trust<'_> {
     /// After a new configuration: for each certificate it replaced that had reminders sent, and
@@ -120,21 +121,15 @@ impl Trust<'_> {
                 CANCEL_SEQUENCE,
                 true,
             );
-            let outcome = match self.send_mail_with_calendar(&mail, Some(&calendar)).await {
-                Ok(m) => {
-                    sent += 1;
-                    DeliveryOutcome::Sent {
-                        message_id: m.message_id,
-                    }
+            let result = self.send_mail_with_calendar(&mail, Some(&calendar)).await;
+            let outcome = delivery_outcome(result);
+            match &outcome {
+                DeliveryOutcome::Sent { .. } => sent += 1,
+                DeliveryOutcome::Deferred { error } => {
+                    tracing::warn!(to = %email, %error, "calendar cancellation not sent");
                 }
-                Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
-                Err(e) => {
-                    tracing::warn!(to = %email, error = %e, "calendar cancellation not sent");
-                    DeliveryOutcome::Deferred {
-                        error: e.to_string(),
-                    }
-                }
-            };
+                DeliveryOutcome::Rejected { .. } => {}
+            }
             self.store
                 .record_deliveries(&[Delivery {
                     org_id: org_id.to_owned(),

@@ -14,12 +14,13 @@ use smartcore_domain::MailKind;
 mod accept;
 
 use crate::members::parse_role;
+use crate::metrics::delivery_outcome;
 use crate::{Actor, AppError};
 use smartcore_domain::{
     AcceptRefused, EmailAddress, InvitationId, InvitationStatus, InviteFacts, InvitePolicy,
     InviteRefused, OrgId, Quota, Role, Timestamp, quota::seconds_until,
 };
-use smartcore_mail::{InvitationMail, MailError, invitation};
+use smartcore_mail::{InvitationMail, invitation};
 use smartcore_storage::quota::{self, Counter};
 use smartcore_storage::{
     AuditEntry, Delivery, DeliveryOutcome, InvitationRecord, NewInvitation, OrgRecord, WriteTx,
@@ -287,25 +288,13 @@ impl Members<'_> {
                 .format(&time::format_description::well_known::Rfc2822)
                 .unwrap_or_default(),
         });
-        let (status, outcome) = match self.send_mail(&mail).await {
-            Ok(m) => (
-                MailStatus::Sent,
-                DeliveryOutcome::Sent {
-                    message_id: m.message_id,
-                },
-            ),
-            Err(MailError::Rejected { reason }) => (
-                MailStatus::Rejected,
-                DeliveryOutcome::Rejected { error: reason },
-            ),
-            Err(e) => {
-                tracing::warn!(to = %record.email, error = %e, "invitation not sent");
-                (
-                    MailStatus::Deferred,
-                    DeliveryOutcome::Deferred {
-                        error: e.to_string(),
-                    },
-                )
+        let outcome = delivery_outcome(self.send_mail(&mail).await);
+        let status = match &outcome {
+            DeliveryOutcome::Sent { .. } => MailStatus::Sent,
+            DeliveryOutcome::Rejected { .. } => MailStatus::Rejected,
+            DeliveryOutcome::Deferred { error } => {
+                tracing::warn!(to = %record.email, %error, "invitation not sent");
+                MailStatus::Deferred
             }
         };
         self.store

@@ -29,6 +29,7 @@
 mod passes;
 
 use crate::Trust;
+use crate::metrics::delivery_outcome;
 use crate::signing::LinkKind;
 use crate::sync::pass_owner;
 use crate::{Actor, App, AppError};
@@ -38,8 +39,8 @@ use smartcore_domain::MailKind;
 use smartcore_domain::{AuditAction, Lease};
 use smartcore_domain::{ContactId, ItContact, OrgId, SyncStatus, Timestamp, signed_link};
 use smartcore_mail::{
-    AdminNoticeMail, MailError, OutgoingMail, ReconfirmMail, WelcomeMail, admin_notice, reconfirm,
-    welcome, with_not_me_link,
+    AdminNoticeMail, OutgoingMail, ReconfirmMail, WelcomeMail, admin_notice, reconfirm, welcome,
+    with_not_me_link,
 };
 use smartcore_storage::{Delivery, DeliveryOutcome, TrustMailJob, TrustRecord};
 use std::collections::HashMap;
@@ -484,18 +485,10 @@ impl Trust<'_> {
         contact_id: Option<&str>,
         kind: MailKind,
     ) -> Result<DeliveryOutcome, AppError> {
-        let outcome = match self.send_mail(mail).await {
-            Ok(m) => DeliveryOutcome::Sent {
-                message_id: m.message_id,
-            },
-            Err(MailError::Rejected { reason }) => DeliveryOutcome::Rejected { error: reason },
-            Err(e) => {
-                tracing::warn!(to = %mail.to, error = %e, kind = kind.as_str(), "message not sent");
-                DeliveryOutcome::Deferred {
-                    error: e.to_string(),
-                }
-            }
-        };
+        let outcome = delivery_outcome(self.send_mail(mail).await);
+        if let DeliveryOutcome::Deferred { error } = &outcome {
+            tracing::warn!(to = %mail.to, %error, kind = kind.as_str(), "message not sent");
+        }
         self.store
             .record_deliveries(&[Delivery {
                 org_id: org_id.to_owned(),
