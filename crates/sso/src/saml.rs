@@ -508,7 +508,7 @@ pub(crate) fn scan_shape(
 
 /// Escapes text for use in XML content or a double- or single-quoted attribute. Characters XML
 /// 1.0 cannot carry at all (most control characters) are dropped.
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

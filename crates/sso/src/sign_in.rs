@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::response::Reason;
-use crate::saml::{BINDING_HTTP_POST, NAMEID_EMAIL};
+use crate::saml::{BINDING_HTTP_POST, NAMEID_EMAIL, xml_escape};
 
 /// How long a request we issued can be answered.
 pub const REQUEST_LIFETIME: time::Duration = time::Duration::minutes(10);
@@ -259,21 +259,6 @@ impl AuthnRequest {
     pub fn post_value(&self) -> String {
         STANDARD.encode(self.to_xml())
     }
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
