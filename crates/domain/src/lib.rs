@@ -11,6 +11,7 @@ pub mod email;
 pub mod ids;
 pub mod invitation;
 pub mod lease;
+pub mod markup;
 pub mod name;
 pub mod quota;
 pub mod signed_link;

@@ -6,6 +6,7 @@ use askama::Template;
 
 use super::{display_name, greeting, one_line, render, web_url};
 use crate::OutgoingMail;
+use smartcore_domain::markup::escape_html as html_escape;
 
 /// Data for the welcome of a contact that has just been registered (Synced).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,21 +214,6 @@ pub fn as_test_alert(mut mail: OutgoingMail, requested_by: &str) -> OutgoingMail
         None => mail.html.insert_str(0, &banner),
     }
     mail
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,21 +4,9 @@
 //! name, and a SHA-256 fingerprint grouped for reading.
 
 use smartcore_domain::Timestamp;
+// The helpers below write markup, so they escape what they print.
+use smartcore_domain::markup::escape_html_into as escape;
 use std::fmt;
-
-/// Escapes text for HTML (the helpers below write markup, so they escape what they print).
-fn escape(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
 
 /// A time as a person reads it, and as `<time datetime>` for machines.
 #[derive(Clone, Debug)]
