@@ -4,6 +4,7 @@
 //! applies, and 503 `unavailable` (the database cannot be reached), each as problem+json.
 //! An operation that documents one of these statuses itself keeps its own wording.
 
+use super::document::operations_mut;
 use std::collections::BTreeMap;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::path::Operation;
@@ -57,19 +58,8 @@ fn retry_after(response: Response) -> Response {
 /// Adds the common answers to every operation of `doc`, and a description to every answer
 /// that has none (OpenAPI 3.1 requires one).
 pub fn add_common_answers(doc: &mut OpenApi) {
-    for (path, item) in doc.paths.paths.iter_mut() {
-        for op in [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            add_to_operation(op, path);
-        }
+    for (path, op) in operations_mut(doc) {
+        add_to_operation(op, path);
     }
 }
 

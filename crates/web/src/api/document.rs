@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::info::{Contact, License};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::tag::Tag;
@@ -53,6 +54,23 @@ pub const TAGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Every operation of `doc` with its path, in the document's order (by path, then GET, PUT,
+/// POST, DELETE, PATCH).
+pub(super) fn operations_mut(doc: &mut OpenApi) -> impl Iterator<Item = (&str, &mut Operation)> {
+    doc.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |op| (path.as_str(), op))
+    })
+}
+
 /// Adds the server, licence, tags, operation descriptions and `Location` headers to `doc`.
 pub fn finish(doc: &mut OpenApi) {
     doc.servers = Some(vec![{
@@ -67,32 +85,21 @@ pub fn finish(doc: &mut OpenApi) {
     contact.name = Some("Smart Core Connect operations team".to_owned());
     doc.info.contact = Some(contact);
     let mut used = BTreeSet::new();
-    for (path, item) in doc.paths.paths.iter_mut() {
-        for op in [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            used.extend(op.tags.iter().flatten().cloned());
-            // utoipa takes the doc comment's first line as the summary and the rest as the
-            // description: a one-sentence doc comment gives a summary only.
-            if op.description.as_deref().is_none_or(str::is_empty) {
-                op.description = op.summary.clone();
-            }
-            if let Some(RefOr::T(created)) = op.responses.responses.get_mut("201") {
-                let mut header = Header::new(Object::with_type(Type::String));
-                header.description = Some(format!(
-                    "The path of the resource created, under `{path}/`."
-                ));
-                created
-                    .headers
-                    .insert("Location".to_owned(), RefOr::T(header));
-            }
+    for (path, op) in operations_mut(doc) {
+        used.extend(op.tags.iter().flatten().cloned());
+        // utoipa takes the doc comment's first line as the summary and the rest as the
+        // description: a one-sentence doc comment gives a summary only.
+        if op.description.as_deref().is_none_or(str::is_empty) {
+            op.description = op.summary.clone();
+        }
+        if let Some(RefOr::T(created)) = op.responses.responses.get_mut("201") {
+            let mut header = Header::new(Object::with_type(Type::String));
+            header.description = Some(format!(
+                "The path of the resource created, under `{path}/`."
+            ));
+            created
+                .headers
+                .insert("Location".to_owned(), RefOr::T(header));
         }
     }
     doc.tags = Some(
