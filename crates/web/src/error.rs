@@ -98,7 +98,7 @@ fn log_unsaid(e: &AppError, answering: &'static str) {
 }
 
 /// `Retry-After` for the errors that say when to try again.
-fn retry_after(response: &mut Response, e: &AppError) {
+pub(crate) fn retry_after(response: &mut Response, e: &AppError) {
     if let Some(secs) = e.retry_after_secs() {
         response
             .headers_mut()

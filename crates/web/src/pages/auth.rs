@@ -140,12 +140,7 @@ async fn sign_in(
                 other => other.to_string(),
             };
             let mut response = sign_in_page(status, form.email.trim(), Some(error), None, &state);
-            if let AppError::RateLimited { retry_after_secs } = e {
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from(retry_after_secs),
-                );
-            }
+            crate::error::retry_after(&mut response, &e);
             response
         }
         Err(e) => PageError(e).into_response(),

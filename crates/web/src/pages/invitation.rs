@@ -2,7 +2,7 @@
 //! (a new account, a first password for an imported one, or signing in); or why the link no
 //! longer works.
 
-use crate::error::{PageError, public_message, status_of};
+use crate::error::{PageError, public_message, retry_after, status_of};
 use crate::render::render;
 use crate::{AppState, ClientAddr, session};
 use askama::Template;
@@ -167,12 +167,7 @@ async fn accept(
                     message: String::new(),
                 },
             );
-            if let Some(secs) = e.retry_after_secs() {
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from(secs),
-                );
-            }
+            retry_after(&mut response, &e);
             Ok(response)
         }
         Err(e) => Err(e.into()),

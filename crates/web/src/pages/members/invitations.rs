@@ -4,7 +4,7 @@
 use super::list::{InviteForm, members_page, members_with_error};
 use super::{ConfirmPage, query_value};
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
+use crate::error::{PageError, public_message, retry_after, status_of};
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
 use axum::Router;
@@ -88,12 +88,7 @@ async fn invite(
                 status = status_of(&e);
             }
             let mut response = render(status, &page);
-            if let Some(secs) = e.retry_after_secs() {
-                response.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from(secs),
-                );
-            }
+            retry_after(&mut response, &e);
             Ok(response)
         }
         Err(e) => Err(e.into()),

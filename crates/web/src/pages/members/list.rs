@@ -3,7 +3,7 @@
 
 use super::{query_value, role_label, when};
 use crate::AppState;
-use crate::error::{PageError, public_message, status_of};
+use crate::error::{PageError, public_message, retry_after, status_of};
 use crate::pages::show::When;
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
@@ -253,11 +253,6 @@ pub(super) async fn members_with_error(
     .await?;
     page.page_error = Some(public_message(&e));
     let mut response = render(status_of(&e), &page);
-    if let Some(secs) = e.retry_after_secs() {
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from(secs),
-        );
-    }
+    retry_after(&mut response, &e);
     Ok(response)
 }
