@@ -262,19 +262,9 @@ fn given_back(
     (name, value): (&str, &str),
     error: String,
 ) -> Response {
-    let path = page_path(org);
-    flash::redirect(
-        headers,
-        state,
-        &format!("{path}#{place}-error"),
-        Flash {
-            path,
-            place: place.to_owned(),
-            error: Some(error),
-            fields: [(name.to_owned(), flash::kept(value))].into(),
-            ..Flash::default()
-        },
-    )
+    let fields = [(name.to_owned(), flash::kept(value))].into();
+    let anchor = format!("{place}-error");
+    back_with_error(headers, state, org, (place, &anchor), error, fields)
 }
 
 /// Back to the page with a refusal shown once beside the control that caused it.
@@ -286,6 +276,25 @@ fn refused(
     anchor: &str,
     error: String,
 ) -> Response {
+    back_with_error(
+        headers,
+        state,
+        org,
+        (place, anchor),
+        error,
+        Default::default(),
+    )
+}
+
+/// Back to the page at `#anchor` with `error` shown once in `place`, and `fields` as typed.
+fn back_with_error(
+    headers: &HeaderMap,
+    state: &AppState,
+    org: &str,
+    (place, anchor): (&str, &str),
+    error: String,
+    fields: std::collections::BTreeMap<String, String>,
+) -> Response {
     let path = page_path(org);
     flash::redirect(
         headers,
@@ -295,6 +304,7 @@ fn refused(
             path,
             place: place.to_owned(),
             error: Some(error),
+            fields,
             ..Flash::default()
         },
     )
