@@ -10,16 +10,27 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use smartcore_app::{AppError, OrgSummary};
 use smartcore_domain::Role;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/settings", get(settings_home))
-        .route("/orgs/{org}/settings", get(index))
-        .route("/orgs/{org}/settings/organisation", get(organisation))
-        .route("/orgs/{org}/settings/general", get(general))
+        // Settings: its sections are links (Organisation: General, Members, Authentication,
+        // Single Sign-On, Audit log; and the user's own account).
+        .route(
+            "/orgs/{org}/settings",
+            org_page(|org, orgs, admin| IndexPage { org, orgs, admin }),
+        )
+        .route(
+            "/orgs/{org}/settings/organisation",
+            org_page(|org, orgs, admin| OrganisationPage { org, orgs, admin }),
+        )
+        .route(
+            "/orgs/{org}/settings/general",
+            org_page(|org, orgs, admin| GeneralPage { org, orgs, admin }),
+        )
 }
 
 /// `/settings`: the Settings index of the first organisation the user administers (else of
@@ -62,40 +73,17 @@ struct GeneralPage {
     admin: bool,
 }
 
-/// Settings: its sections are links (Organisation: General, Members, Authentication, Single
-/// Sign-On, Audit log; and the user's own account). Any member may see it.
-async fn index(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-) -> Result<Response, PageError> {
-    let actor = page_actor(&headers, &state).await?;
-    let (org, orgs) = org_context(&state, &actor, &org).await?;
-    let admin = org.role == Role::Admin;
-    Ok(render(StatusCode::OK, &IndexPage { org, orgs, admin }))
-}
-
-async fn organisation(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-) -> Result<Response, PageError> {
-    let actor = page_actor(&headers, &state).await?;
-    let (org, orgs) = org_context(&state, &actor, &org).await?;
-    let admin = org.role == Role::Admin;
-    Ok(render(
-        StatusCode::OK,
-        &OrganisationPage { org, orgs, admin },
-    ))
-}
-
-async fn general(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-) -> Result<Response, PageError> {
-    let actor = page_actor(&headers, &state).await?;
-    let (org, orgs) = org_context(&state, &actor, &org).await?;
-    let admin = org.role == Role::Admin;
-    Ok(render(StatusCode::OK, &GeneralPage { org, orgs, admin }))
+/// The handler of a page that shows the organisation (with the others, for the switcher) and
+/// whether the user administers it. Any member may see it.
+fn org_page<P: Template + 'static>(
+    page: fn(OrgSummary, Vec<OrgSummary>, bool) -> P,
+) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, headers: HeaderMap, Path(org): Path<String>| async move {
+            let actor = page_actor(&headers, &state).await?;
+            let (org, orgs) = org_context(&state, &actor, &org).await?;
+            let admin = org.role == Role::Admin;
+            Ok::<_, PageError>(render(StatusCode::OK, &page(org, orgs, admin)))
+        },
+    )
 }
