@@ -18,7 +18,7 @@ use crate::metrics::SyncOutcome;
 use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
-use smartcore_domain::{RemovalId, SystemActor};
+use smartcore_domain::{RemovalId, SystemActor, Timestamp};
 use smartcore_identity::{
     ConnectorError, Registered as RegisteredContact, Registration, retry_delay,
 };
@@ -304,6 +304,21 @@ impl Contacts<'_> {
         Ok(())
     }
 
+    /// Sends the job's registration (its contact id is the idempotency key): the answer, and
+    /// the time it came.
+    async fn register(
+        &self,
+        job: &SyncJob,
+    ) -> (Result<RegisteredContact, ConnectorError>, Timestamp) {
+        let registration = Registration {
+            identity_org_id: job.identity_org_id.clone(),
+            idempotency_key: job.contact_id.clone(),
+            email: job.email.clone(),
+        };
+        let outcome = self.identity.register(&registration).await;
+        (outcome, self.now())
+    }
+
     /// Sends one registration; records every outcome but success, which comes back to be
     /// recorded with its batch.
     async fn sync_contact(
@@ -315,13 +330,7 @@ impl Contacts<'_> {
             self.wait_for_removal(worker, job, removal).await?;
             return Ok(None);
         }
-        let registration = Registration {
-            identity_org_id: job.identity_org_id.clone(),
-            idempotency_key: job.contact_id.clone(),
-            email: job.email.clone(),
-        };
-        let outcome = self.identity.register(&registration).await;
-        let now = self.now();
+        let (outcome, now) = self.register(job).await;
         self.metrics.sync_attempt(match &outcome {
             Ok(r) if r.adopted => SyncOutcome::Adopted,
             Ok(_) => SyncOutcome::Synced,
@@ -456,13 +465,7 @@ impl Contacts<'_> {
             // A tombstone is a removal pending: the list there may be full.
             removal_pending: 1,
         };
-        let registration = Registration {
-            identity_org_id: job.identity_org_id.clone(),
-            idempotency_key: job.contact_id.clone(),
-            email: job.email.clone(),
-        };
-        let outcome = self.identity.register(&registration).await;
-        let now = self.now();
+        let (outcome, now) = self.register(&job).await;
         self.metrics.removal_attempt(match &outcome {
             Ok(_) => "taken_over",
             Err(ConnectorError::Retryable { .. }) => "retry",
