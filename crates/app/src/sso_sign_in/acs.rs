@@ -103,18 +103,10 @@ impl SsoSignIn<'_> {
                     .map(Verified::Answered);
             }
         };
-        let certificates = parse_certificates(&self.store.current_certificate_pems(org_id).await?);
-        let (sp_entity_id, acs_url) = self.service_provider(org_id);
         let answering = peek_in_response_to(&xml);
-        let report = verify_off_the_async_threads(
-            xml,
-            config.idp_entity_id,
-            sp_entity_id,
-            acs_url,
-            certificates.clone(),
-            now,
-        )
-        .await?;
+        let (report, certificates) = self
+            .verify_response(org_id, config.idp_entity_id, xml, now)
+            .await?;
         draft.checks = report.checks.iter().map(CheckView::from).collect();
         draft.flags = flags_of(&report, &certificates, now);
         draft.certificate_sha256 = report.certificate_sha256.clone();

@@ -74,17 +74,9 @@ impl SsoSignIn<'_> {
             Ok(xml) => xml,
             Err(refusal) => return Ok(ResponseVerdict::unreadable(refusal)),
         };
-        let certificates = parse_certificates(&self.store.current_certificate_pems(org_id).await?);
-        let (sp_entity_id, acs_url) = self.service_provider(org_id);
-        let report = verify_off_the_async_threads(
-            xml.clone(),
-            config.idp_entity_id,
-            sp_entity_id,
-            acs_url,
-            certificates.clone(),
-            now,
-        )
-        .await?;
+        let (report, certificates) = self
+            .verify_response(org_id, config.idp_entity_id, xml.clone(), now)
+            .await?;
         draft.checks = report.checks.iter().map(CheckView::from).collect();
         let (reason, subject) = match &report.outcome {
             Ok(assertion) => {

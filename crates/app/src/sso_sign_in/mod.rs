@@ -362,29 +362,36 @@ fn peek_in_response_to(xml: &[u8]) -> Option<String> {
     (value.len() <= 128).then(|| value.to_string())
 }
 
-/// Verifies on tokio's blocking threads, at most [`VERIFIERS`] at once.
-async fn verify_off_the_async_threads(
-    xml: Vec<u8>,
-    idp_entity_id: String,
-    sp_entity_id: String,
-    acs_url: String,
-    certificates: Vec<Certificate>,
-    now: Timestamp,
-) -> Result<Report, AppError> {
-    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(VERIFIERS);
-    let _turn = TURNS.acquire().await.map_err(AppError::internal)?;
-    tokio::task::spawn_blocking(move || {
-        response::verify(
-            &xml,
-            &Expected {
-                idp_entity_id: &idp_entity_id,
-                sp_entity_id: &sp_entity_id,
-                acs_url: &acs_url,
-                certificates: &certificates,
-                now: now.to_datetime(),
-            },
-        )
-    })
-    .await
-    .map_err(|e| AppError::internal_while("verification stopped", e))
+impl App {
+    /// Verifies a Response to the organisation against its identity provider and current
+    /// certificates (returned too, for the warnings), on tokio's blocking threads, at most
+    /// [`VERIFIERS`] at once.
+    async fn verify_response(
+        &self,
+        org_id: &OrgId,
+        idp_entity_id: String,
+        xml: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<(Report, Vec<Certificate>), AppError> {
+        static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(VERIFIERS);
+        let certificates = parse_certificates(&self.store.current_certificate_pems(org_id).await?);
+        let (sp_entity_id, acs_url) = self.service_provider(org_id);
+        let expected_certificates = certificates.clone();
+        let _turn = TURNS.acquire().await.map_err(AppError::internal)?;
+        let report = tokio::task::spawn_blocking(move || {
+            response::verify(
+                &xml,
+                &Expected {
+                    idp_entity_id: &idp_entity_id,
+                    sp_entity_id: &sp_entity_id,
+                    acs_url: &acs_url,
+                    certificates: &expected_certificates,
+                    now: now.to_datetime(),
+                },
+            )
+        })
+        .await
+        .map_err(|e| AppError::internal_while("verification stopped", e))?;
+        Ok((report, certificates))
+    }
 }
