@@ -137,3 +137,12 @@ pub async fn open_with(url: &str, extra: &[(&str, &str)]) -> anyhow::Result<smar
     })?;
     smartcore::open(&config).await
 }
+
+/// Rows per multi-row insert of the benchmarks' fixtures.
+pub const CHUNK: usize = 500;
+
+/// `head` and [`CHUNK`] copies of `row`, each `?` in it a numbered placeholder: a multi-row
+/// insert in which only placeholders vary.
+pub fn chunk_insert(head: &str, row: &str) -> String {
+    smartcore_storage::batch::statement(head, row, CHUNK, 0, "").0
+}

@@ -3,34 +3,18 @@
 //! time follows the number due. Beside it, in the same run, the statement the pass used before
 //! (a read of every Synced contact) on the same data, with nothing due.
 
-use crate::db;
+use crate::db::{self, CHUNK};
 use smartcore_domain::{ContactId, Timestamp};
 use std::sync::LazyLock;
 use std::time::Instant;
 
-const CHUNK: usize = 500;
 const DAY: i64 = 86_400_000;
 
 /// A multi-row insert of [`CHUNK`] Synced contacts; only placeholders vary.
 static INSERT: LazyLock<String> = LazyLock::new(|| {
-    let rows: Vec<String> = (0..CHUNK)
-        .map(|i| {
-            let b = i * 5;
-            format!(
-                "(${}, ${}, ${}, ${}, 'manual', 'synced', ${}, ${}, 'usr_bench', ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 3,
-                b + 4,
-                b + 4,
-                b + 5
-            )
-        })
-        .collect();
-    format!(
-        "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by, reconfirm_from) VALUES {}",
-        rows.join(", ")
+    db::chunk_insert(
+        "INSERT INTO it_contacts (id, org_id, email, email_key, source, status, synced_at, created_at, created_by, reconfirm_from) VALUES ",
+        "(?, ?, ?, ?, 'manual', 'synced', ?, ?, 'usr_bench', ?)",
     )
 });
 
@@ -58,10 +42,13 @@ async fn insert_contacts(
         for _ in 0..CHUNK {
             let due = n.is_multiple_of(due_every);
             let registered = now.unix_millis() - if due { 200 * DAY } else { 10 * DAY };
+            let email = format!("it{n}@reconfirm.example");
             q = q
                 .bind(ContactId::generate().as_str().to_owned())
                 .bind(orgs[(n % 100) as usize].clone())
-                .bind(format!("it{n}@reconfirm.example"))
+                .bind(email.clone())
+                .bind(email)
+                .bind(registered)
                 .bind(registered)
                 .bind(registered);
             n += 1;

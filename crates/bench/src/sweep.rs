@@ -3,33 +3,16 @@
 //! the 100 organisations has one registered IT contact, so every due certificate sends one
 //! reminder, written to an outbox directory of this run (and counted there).
 
-use crate::db;
+use crate::db::{self, CHUNK};
 use smartcore_domain::{ContactId, OrgId, Timestamp};
 use std::sync::LazyLock;
 use std::time::Instant;
 
-const CHUNK: usize = 500;
-
 /// A multi-row insert of [`CHUNK`] certificates; only placeholders vary.
 static INSERT: LazyLock<String> = LazyLock::new(|| {
-    let rows: Vec<String> = (0..CHUNK)
-        .map(|i| {
-            let b = i * 6;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, 'bench', ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 6
-            )
-        })
-        .collect();
-    format!(
-        "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) VALUES {}",
-        rows.join(", ")
+    db::chunk_insert(
+        "INSERT INTO sso_certificates (org_id, fingerprint_sha256, subject, not_before, not_after, pem, added_at, next_due_at) VALUES ",
+        "(?, ?, ?, ?, ?, 'bench', ?, ?)",
     )
 });
 
@@ -73,17 +56,20 @@ async fn insert_certificates(
         let mut q = sqlx::query(INSERT.as_str());
         for _ in 0..CHUNK {
             let due = n.is_multiple_of(due_every);
+            // Added and next due at the same time.
+            let due_at = if due {
+                now.unix_millis() - 1000
+            } else {
+                now.unix_millis() + 340 * day
+            };
             q = q
                 .bind(orgs[(n % 100) as usize].clone())
                 .bind(format!("{n:064x}"))
                 .bind(format!("CN=cert{n}.bench.example"))
                 .bind(now.unix_millis() - 300 * day)
                 .bind(now.unix_millis() + if due { 59 * day } else { 400 * day })
-                .bind(if due {
-                    now.unix_millis() - 1000
-                } else {
-                    now.unix_millis() + 340 * day
-                });
+                .bind(due_at)
+                .bind(due_at);
             n += 1;
         }
         q.execute(pool).await?;

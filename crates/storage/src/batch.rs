@@ -1,5 +1,5 @@
 //! Multi-row statements: many rows per round trip, for the work that comes in pages (the
-//! reminder sweep). Only the number of rows varies between statements of one kind, so the
+//! reminder sweep, the member import; the benchmarks' fixtures too). Only the number of rows varies between statements of one kind, so the
 //! SQL is generated from a fixed row template, never from data.
 
 use sqlx::AssertSqlSafe;
@@ -11,7 +11,7 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 100;
 /// `head`, then `rows` copies of `row` joined by commas, then `tail`. Each `?` in `row` becomes
 /// the next numbered placeholder, counting on from `$shared` (the statement's own shared
 /// parameters come first, as `$1` … `$shared`).
-pub(crate) fn statement(
+pub fn statement(
     head: &str,
     row: &str,
     rows: usize,
@@ -38,6 +38,11 @@ pub(crate) fn statement(
     AssertSqlSafe(sql)
 }
 
+/// `$first, $first+1, …` for `n` parameters (`first` at least 1), for an `IN (…)` list.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    statement("", "?", n, first - 1, "").0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +54,7 @@ mod tests {
             sql,
             "INSERT INTO t VALUES ($2, 'x', $3, $1), ($4, 'x', $5, $1);"
         );
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(1, 0), "");
     }
 }

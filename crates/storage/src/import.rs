@@ -14,6 +14,7 @@
 //!   merged into the index every [`PG_TRIGRAM_MERGE_ROWS`] rows and at the end with enough
 //!   memory to do it in one sorted pass, so searches during the import read a bounded list.
 
+use crate::batch;
 use crate::{Dialect, Store, StoreError};
 use smartcore_domain::{EmailAddress, OrgId, PersonName, Role, Timestamp, UserId};
 use sqlx::{ConnectOptions, Connection};
@@ -314,41 +315,30 @@ fn copy_text(out: &mut Vec<u8>, value: &str) {
 /// `INSERT INTO users … VALUES (…), (…) …` for `n` rows. Only the placeholders vary; no input
 /// ever becomes SQL text.
 fn users_statement(n: usize) -> String {
-    let values: Vec<String> = (0..n)
-        .map(|i| {
-            let b = i * 5;
-            format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5
-            )
-        })
-        .collect();
-    format!(
-        "INSERT INTO users (id, email, email_key, name, created_at) VALUES {} ON CONFLICT (email_key) DO NOTHING",
-        values.join(", ")
+    batch::statement(
+        "INSERT INTO users (id, email, email_key, name, created_at) VALUES ",
+        "(?, ?, ?, ?, ?)",
+        n,
+        0,
+        " ON CONFLICT (email_key) DO NOTHING",
     )
+    .0
 }
 
 /// Puts the memberships of `n` rows, joining each row's address to its user. `VALUES`
 /// columns are `column1…column4` on SQLite.
 fn memberships_statement(n: usize) -> String {
-    let values: Vec<String> = (0..n)
-        .map(|i| {
-            let b = 2 + i * 4;
-            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
-        })
-        .collect();
-    format!(
+    batch::statement(
         "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
-         SELECT $1, u.id, v.column2, v.column3, v.column4, $2 FROM (VALUES {}) AS v \
+         SELECT $1, u.id, v.column2, v.column3, v.column4, $2 FROM (VALUES ",
+        "(?, ?, ?, ?)",
+        n,
+        2,
+        ") AS v \
          JOIN users u ON u.email_key = v.column1 WHERE 1 = 1 \
          ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role WHERE memberships.role <> excluded.role",
-        values.join(", ")
     )
+    .0
 }
 
 static USERS_CHUNK: std::sync::LazyLock<String> =

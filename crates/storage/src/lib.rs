@@ -10,7 +10,7 @@
 
 pub mod audit;
 mod auth;
-mod batch;
+pub mod batch;
 pub mod contacts;
 mod deliveries;
 mod domains;

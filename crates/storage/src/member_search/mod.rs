@@ -39,6 +39,7 @@ mod postgres;
 mod sqlite;
 mod walk;
 
+use crate::batch::placeholders;
 use crate::people::{MemberCursor, MemberHit};
 use crate::{Dialect, Store, StoreError};
 use smartcore_domain::OrgId;
@@ -523,14 +524,6 @@ fn fill(mut ids: Vec<String>, walked: Vec<Candidate>, page: i64) -> Vec<String> 
         }
     }
     ids
-}
-
-/// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The least text greater than every text starting with `prefix` (in byte order): its last

@@ -2,6 +2,7 @@
 //! server permits it), asked only for the rare pieces of a query, and the database's collation.
 
 use super::{Candidate, PROBE_ROWS, SearchIndexes};
+use crate::batch;
 use crate::{Store, StoreError};
 use smartcore_domain::OrgId;
 use sqlx::AssertSqlSafe;
@@ -77,10 +78,7 @@ impl Store {
         let counts: Vec<(String, i64)> = if probe.is_empty() {
             Vec::new()
         } else {
-            let values = (0..probe.len())
-                .map(|i| format!("(${})", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let AssertSqlSafe(values) = batch::statement("", "(?)", probe.len(), 2, "");
             let mut q = sqlx::query_as(AssertSqlSafe(format!(
                 "WITH s AS MATERIALIZED (SELECT search_text AS t FROM memberships WHERE org_id = $1 \
                              ORDER BY sort_name, user_id LIMIT $2) \

@@ -14,6 +14,7 @@ mod welcome;
 
 pub use welcome::{WELCOME_BUDGET_MS, return_unsent_welcome};
 
+use crate::batch::{self, placeholders};
 use crate::{Store, StoreError};
 use smartcore_domain::{DeliveryStatus, ReminderNotice, Role, SsoStatus, SyncStatus};
 use smartcore_domain::{OrgId, Timestamp};
@@ -223,15 +224,14 @@ impl Store {
             if claimed.is_empty() {
                 continue;
             }
-            let rows: Vec<String> = (0..claimed.len())
-                .map(|i| format!("(${}, ${}, $1)", 2 + 2 * i, 3 + 2 * i))
-                .collect();
-            let sql = format!(
-                "INSERT INTO contact_trust (contact_id, org_id, reconfirm_requested_at) VALUES {} \
-                 ON CONFLICT (contact_id) DO UPDATE SET reconfirm_requested_at = excluded.reconfirm_requested_at",
-                rows.join(", ")
+            let sql = batch::statement(
+                "INSERT INTO contact_trust (contact_id, org_id, reconfirm_requested_at) VALUES ",
+                "(?, ?, $1)",
+                claimed.len(),
+                1,
+                " ON CONFLICT (contact_id) DO UPDATE SET reconfirm_requested_at = excluded.reconfirm_requested_at",
             );
-            let mut request = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.unix_millis());
+            let mut request = sqlx::query(sql).bind(now.unix_millis());
             for (id, org_id) in &claimed {
                 request = request.bind(id).bind(org_id);
             }
@@ -427,14 +427,6 @@ impl Store {
 /// Ids bound per statement where a pass works on many contacts at once: well under both
 /// databases' parameter limits (two parameters an id at most).
 const ID_CHUNK: usize = 1_000;
-
-/// `$first, $first+1, …` for `n` parameters. Only placeholders become SQL text.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Sets a Synced contact's `reconfirm_from` (migration 0023) from its trust record: NULL while a
 /// request is open, else the last confirmation or the registration. Called in the transaction
