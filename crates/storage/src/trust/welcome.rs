@@ -75,18 +75,7 @@ impl Store {
     }
 
     async fn mail_job(&self, contact_id: &str) -> Result<Option<TrustMailJob>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT c.id AS contact_id, c.org_id, o.name AS org_name, c.email, c.name, \
-               COALESCE(u.name, u.email, 'an administrator') AS added_by, \
-               t.reconfirm_requested_at AS previous_request \
-             FROM it_contacts c JOIN organisations o ON o.id = c.org_id \
-             LEFT JOIN users u ON u.id = c.created_by \
-             LEFT JOIN contact_trust t ON t.contact_id = c.id \
-             WHERE c.id = $1",
-        )
-        .bind(contact_id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(self.mail_jobs(std::iter::once(contact_id)).await?.pop())
     }
 
     /// The welcome went out (or was refused for good): it is never sent again. It also counts
