@@ -40,6 +40,14 @@ async fn pass<T: Default>(
     .await
 }
 
+/// Waits `interval`, or less when `shutdown` changes.
+async fn pause(interval: Duration, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
 /// The identity-sync rounds between two re-confirmation passes (issue 16): with the default
 /// interval of 1 s, about every 30 s when idle.
 const TRUST_EVERY: u64 = 30;
@@ -82,10 +90,7 @@ pub async fn run_identity_sync(
             pass("IT contact trust", &worker, app.trust().trust_once()).await;
         }
         if handled + removed + rechecked == 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
+            pause(interval, &mut shutdown).await;
         }
     }
     tracing::info!(%worker, "identity sync stopped");
@@ -138,10 +143,7 @@ pub async fn run_certificate_alerts(
         // SSO sign-in leftovers: expired requests, hand-overs and replay records, and
         // attempts older than 30 days.
         pass("SSO sign-in purge", &worker, app.sso_sign_in().purge_sso()).await;
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => {}
-        }
+        pause(interval, &mut shutdown).await;
         if *shutdown.borrow() {
             break;
         }
@@ -176,10 +178,7 @@ pub async fn run_metadata_refresh(
         };
         let claimed = pass("metadata refresh", &worker, refresh).await;
         if claimed == 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
+            pause(interval, &mut shutdown).await;
         }
     }
 }
