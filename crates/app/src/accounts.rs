@@ -11,7 +11,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use smartcore_domain::{EmailAddress, PersonName, Timestamp, UserId};
+use smartcore_domain::{AuditActor, EmailAddress, PersonName, Timestamp, UserId};
 use smartcore_storage::{SignInFailures, StoreError, UserRecord};
 use std::net::IpAddr;
 
@@ -36,6 +36,13 @@ pub struct Actor {
     pub is_staff: bool,
     /// The API token the request came with (`tok_…`); none for a browser session.
     pub token_id: Option<String>,
+}
+
+impl Actor {
+    /// The user as the audit log records them.
+    pub fn audit_actor(&self) -> AuditActor {
+        AuditActor::User(self.user_id.clone())
+    }
 }
 
 /// What disabling a user ended.
@@ -336,7 +343,7 @@ impl Accounts<'_> {
         let user = self.user_by_email(email).await?;
         match self
             .store
-            .disable_user(&user.user_id(), "cli", self.now())
+            .disable_user(&user.user_id(), &AuditActor::Cli, self.now())
             .await?
         {
             Some(hashes) => {
@@ -361,7 +368,7 @@ impl Accounts<'_> {
         let user = self.user_by_email(email).await?;
         Ok(self
             .store
-            .enable_user(&user.user_id(), "cli", self.now())
+            .enable_user(&user.user_id(), &AuditActor::Cli, self.now())
             .await?)
     }
 }

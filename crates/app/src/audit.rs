@@ -4,17 +4,19 @@
 use crate::ErrorCode;
 use crate::History;
 use crate::{Actor, AppError};
+use smartcore_domain::{AuditAction, AuditActor};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEvent {
     pub id: String,
     pub at: String,
-    pub actor: String,
+    pub actor: AuditActor,
     /// The acting user's name and address; none for `system`.
     pub actor_name: Option<String>,
     pub actor_email: Option<String>,
-    pub action: String,
+    pub action: AuditAction,
     pub target: Option<String>,
+    /// The details as stored (see [`smartcore_domain::AuditDetails`]), shown as they are.
     pub details: serde_json::Value,
 }
 
@@ -25,7 +27,7 @@ impl AuditEvent {
             (Some(name), Some(email)) => format!("{name} <{email}>"),
             (None, Some(email)) => format!("<{email}>"),
             (Some(name), None) => name.clone(),
-            (None, None) => self.actor.clone(),
+            (None, None) => self.actor.to_string(),
         }
     }
 }

@@ -5,10 +5,11 @@
 //! the tombstone of a registration in flight (`RemovedRow`).
 
 use crate::{App, AppError, ErrorCode};
-use serde_json::json;
+use smartcore_domain::audit::{ContactAdded, ContactRemoved, RemovalCancelled};
 use smartcore_domain::{
-    AuditAction, ContactId, ContactName, ContactRuleViolation, ContactSource, EmailAddress,
-    IdentityRemoval, ItContact, OrgId, Quota, RemovalId, Start, SyncStatus, Timestamp, UserId,
+    AuditActor, AuditDetails, ContactId, ContactName, ContactRuleViolation, ContactSource,
+    EmailAddress, IdentityRemoval, ItContact, OrgId, Quota, RemovalId, Start, SyncStatus,
+    Timestamp, UserId,
 };
 use smartcore_storage::audit::{self, AuditEntry};
 use smartcore_storage::{RemovalMode, StoreError, contacts, memberships, trust};
@@ -230,15 +231,14 @@ impl App {
             AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: removed_by.as_str(),
-                action: AuditAction::ItContactRemoved,
+                actor: AuditActor::User(removed_by.clone()),
                 target: Some(id.as_str()),
-                details: json!({
-                    "email": contact.email.as_str(),
-                    "was": contact.status.as_str(),
-                    "identity_removal": identity_removal.as_str(),
-                    "removal_id": removal_id.as_ref().map(RemovalId::as_str),
-                    "registration_in_flight": tombstone.as_ref().map(RemovalId::as_str),
+                details: AuditDetails::ItContactRemoved(ContactRemoved {
+                    email: contact.email.to_string(),
+                    identity_removal,
+                    registration_in_flight: tombstone.clone(),
+                    removal_id: removal_id.clone(),
+                    was: contact.status,
                 }),
             },
         )
@@ -263,14 +263,13 @@ async fn record_addition(
         AuditEntry {
             org_id: Some(&contact.org_id),
             at: now,
-            actor: contact.created_by.as_str(),
-            action: AuditAction::ItContactAdded,
+            actor: AuditActor::User(contact.created_by.clone()),
             target: Some(contact.id.as_str()),
-            details: json!({
-                "email": contact.email.as_str(),
-                "name": contact.name.as_ref().map(ContactName::as_str),
-                "source": contact.source.as_str(),
-                "member_id": contact.member_id.as_ref().map(UserId::as_str),
+            details: AuditDetails::ItContactAdded(ContactAdded {
+                email: contact.email.to_string(),
+                member_id: contact.member_id.clone(),
+                name: contact.name.as_ref().map(|n| n.as_str().to_owned()),
+                source: contact.source,
             }),
         },
     )
@@ -281,10 +280,13 @@ async fn record_addition(
             AuditEntry {
                 org_id: Some(&contact.org_id),
                 at: now,
-                actor: contact.created_by.as_str(),
-                action: AuditAction::IdentityRemovalCancelled,
+                actor: AuditActor::User(contact.created_by.clone()),
                 target: Some(removal.as_str()),
-                details: json!({ "email": contact.email.as_str(), "reason": "the address was added again", "contact_id": contact.id.as_str() }),
+                details: AuditDetails::IdentityRemovalCancelled(RemovalCancelled {
+                    contact_id: contact.id.clone(),
+                    email: contact.email.to_string(),
+                    reason: "the address was added again".to_owned(),
+                }),
             },
         )
         .await?;

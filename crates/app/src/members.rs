@@ -10,8 +10,9 @@ use crate::contacts::{MAX_SEARCH_RESULTS, check_query};
 use crate::{Actor, AppError, ErrorCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use smartcore_domain::AuditAction;
 use smartcore_domain::access::{may_change_role, may_remove};
+use smartcore_domain::audit::{MemberRemoved, RoleChanged};
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{OrgId, Role, Timestamp, UserId};
 use smartcore_storage::{
     AuditEntry, Connection, MemberCursor, MemberHit, OrgRecord, audit, invitations, memberships,
@@ -134,16 +135,14 @@ async fn audit_member(
     conn: &mut Connection,
     org_id: &OrgId,
     user_id: &UserId,
-    actor: &str,
-    action: AuditAction,
-    details: serde_json::Value,
+    actor: &AuditActor,
+    details: AuditDetails,
     now: Timestamp,
 ) -> Result<(), AppError> {
     let entry = AuditEntry {
         org_id: Some(org_id),
         at: now,
-        actor,
-        action,
+        actor: actor.clone(),
         target: Some(user_id.as_str()),
         details,
     };
@@ -234,8 +233,8 @@ impl Members<'_> {
         let org_id = self.admin_org(actor, org).await?;
         let role = parse_role(role)?;
         let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
-        self.change_role(&org_id, &user_id, role, actor.user_id.as_str())
-            .await?;
+        let by = actor.audit_actor();
+        self.change_role(&org_id, &user_id, role, &by).await?;
         Ok(self.store.member(&org_id, &user_id).await?.into())
     }
 
@@ -247,7 +246,7 @@ impl Members<'_> {
         org_id: &OrgId,
         user_id: &UserId,
         role: Role,
-        actor: &str,
+        actor: &AuditActor,
     ) -> Result<Option<ChangedMember>, AppError> {
         let now = self.now();
         let mut tx = self.store.write().await?;
@@ -263,20 +262,13 @@ impl Members<'_> {
             invitations::revoke_invitations_of(&mut tx, org_id, user_id, actor, now, reason)
                 .await?;
         }
-        let details = serde_json::json!({
-            "email": before.email, "name": before.name,
-            "from": before.role.as_str(), "to": role.as_str(),
+        let details = AuditDetails::MemberRoleChanged(RoleChanged {
+            email: before.email.clone(),
+            from: before.role,
+            name: before.name.clone(),
+            to: role,
         });
-        audit_member(
-            &mut tx,
-            org_id,
-            user_id,
-            actor,
-            AuditAction::MemberRoleChanged,
-            details,
-            now,
-        )
-        .await?;
+        audit_member(&mut tx, org_id, user_id, actor, details, now).await?;
         tx.commit().await?;
         Ok(Some(before.into()))
     }
@@ -291,8 +283,8 @@ impl Members<'_> {
     ) -> Result<ChangedMember, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
-        self.drop_member(&org_id, &user_id, actor.user_id.as_str())
-            .await
+        let by = actor.audit_actor();
+        self.drop_member(&org_id, &user_id, &by).await
     }
 
     /// Removes the member in one unit of work (see [`Members::change_role`]); an IT contact
@@ -301,7 +293,7 @@ impl Members<'_> {
         &self,
         org_id: &OrgId,
         user_id: &UserId,
-        actor: &str,
+        actor: &AuditActor,
     ) -> Result<ChangedMember, AppError> {
         let now = self.now();
         let mut tx = self.store.write().await?;
@@ -315,19 +307,12 @@ impl Members<'_> {
             invitations::revoke_invitations_of(&mut tx, org_id, user_id, actor, now, reason)
                 .await?;
         }
-        let details = serde_json::json!({
-            "email": before.email, "name": before.name, "role": before.role.as_str(),
+        let details = AuditDetails::MemberRemoved(MemberRemoved {
+            email: before.email.clone(),
+            name: before.name.clone(),
+            role: before.role,
         });
-        audit_member(
-            &mut tx,
-            org_id,
-            user_id,
-            actor,
-            AuditAction::MemberRemoved,
-            details,
-            now,
-        )
-        .await?;
+        audit_member(&mut tx, org_id, user_id, actor, details, now).await?;
         tx.commit().await?;
         Ok(before.into())
     }
@@ -340,7 +325,8 @@ impl Members<'_> {
         role: Role,
     ) -> Result<Option<ChangedMember>, AppError> {
         let user = self.member_by_email(org, email).await?;
-        self.change_role(&org.org_id(), &user, role, "cli").await
+        self.change_role(&org.org_id(), &user, role, &AuditActor::Cli)
+            .await
     }
 
     /// `smartcore member remove`: as [`Members::remove_member`], by address, audited as `cli`.
@@ -350,7 +336,8 @@ impl Members<'_> {
         email: &str,
     ) -> Result<ChangedMember, AppError> {
         let user = self.member_by_email(org, email).await?;
-        self.drop_member(&org.org_id(), &user, "cli").await
+        self.drop_member(&org.org_id(), &user, &AuditActor::Cli)
+            .await
     }
 
     async fn member_by_email(&self, org: &OrgRecord, email: &str) -> Result<UserId, AppError> {

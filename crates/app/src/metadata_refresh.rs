@@ -29,8 +29,8 @@ use crate::metrics::delivery_outcome;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use smartcore_domain::{AuditActor, MailKind};
 use smartcore_domain::{Backoff, Lease, OrgId, Timestamp};
-use smartcore_domain::{MailKind, SystemActor};
 use smartcore_mail::{MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
 use smartcore_storage::{Delivery, DeliveryOutcome, MetadataSourceRecord};
@@ -316,7 +316,7 @@ impl Setup<'_> {
                         &org_id,
                         &doc.config,
                         "url",
-                        SystemActor::System.as_str(),
+                        &AuditActor::System,
                         Some(smartcore_storage::MetadataUrlUpdate {
                             url: &source.url,
                             document_sha256: &doc.document_sha256,

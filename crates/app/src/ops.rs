@@ -5,7 +5,7 @@
 use crate::ErrorCode;
 use crate::Operations;
 use crate::{Actor, AppError};
-use smartcore_domain::{OrgId, RemovalId, Timestamp};
+use smartcore_domain::{AuditActor, OrgId, RemovalId, Timestamp};
 use smartcore_identity::{ConnectorError, ConnectorKind};
 use smartcore_storage::{RemovalOutcome, RemovalRecord, StoreError};
 use std::collections::HashSet;
@@ -20,10 +20,11 @@ pub enum Operator<'a> {
 }
 
 impl Operator<'_> {
-    fn label(&self) -> String {
+    /// Who the audit log and the removal record say completed it.
+    fn audit_actor(&self) -> AuditActor {
         match self {
-            Operator::Staff(a) => a.user_id.to_string(),
-            Operator::Cli => "cli".to_owned(),
+            Operator::Staff(a) => a.audit_actor(),
+            Operator::Cli => AuditActor::Cli,
         }
     }
 }
@@ -199,7 +200,7 @@ impl Operations<'_> {
                 }
             }
         };
-        let by = who.label();
+        let by = who.audit_actor();
         if !self
             .store
             .complete_removal(&id, &by, outcome, self.now())

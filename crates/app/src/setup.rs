@@ -12,8 +12,8 @@ use crate::ErrorCode;
 use crate::Setup;
 use crate::{Actor, App, AppError};
 use smartcore_domain::DomainStatus;
+use smartcore_domain::{AuditActor, SsoStatus};
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
-use smartcore_domain::{SsoStatus, SystemActor};
 use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
 use smartcore_storage::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
@@ -161,7 +161,8 @@ impl Setup<'_> {
         if record.status == DomainStatus::Verified {
             return Ok(DomainView::from_record(record));
         }
-        match self.check_domain(&record, actor.user_id.as_str()).await? {
+        let by = actor.audit_actor();
+        match self.check_domain(&record, &by).await? {
             DomainCheck::Verified => Ok(DomainView::from_record(
                 self.store.domain(&org_id, &id).await?,
             )),
@@ -185,7 +186,7 @@ impl Setup<'_> {
     async fn check_domain(
         &self,
         record: &DomainRecord,
-        actor: &str,
+        actor: &AuditActor,
     ) -> Result<DomainCheck, AppError> {
         let view = DomainView::from_record(record.clone());
         let records =
@@ -239,10 +240,7 @@ impl Setup<'_> {
         let until = now.plus_millis(crate::sync::millis(self.lease));
         let due = self.store.claim_due_domains(now, until, limit).await?;
         for record in &due {
-            if let Err(e) = self
-                .check_domain(record, SystemActor::System.as_str())
-                .await
-            {
+            if let Err(e) = self.check_domain(record, &AuditActor::System).await {
                 tracing::info!(domain = %record.domain, error = %e.chain(), "domain re-check did not complete");
             }
         }
@@ -265,7 +263,7 @@ impl Setup<'_> {
                     &org_id,
                     &fetched.config,
                     "url",
-                    actor.user_id.as_str(),
+                    &actor.audit_actor(),
                     Some(MetadataUrlUpdate {
                         url: &url,
                         document_sha256: &fetched.document_sha256,
@@ -318,12 +316,13 @@ impl Setup<'_> {
                 (config, "fields")
             }
         };
-        self.store_sso_config(&org_id, &config, source, actor.user_id.as_str(), None)
+        let by = actor.audit_actor();
+        self.store_sso_config(&org_id, &config, source, &by, None)
             .await?;
         self.sso_view(&org_id).await
     }
 
-    /// Stores a configuration and its certificates (`by`: a user id, or `system` for the
+    /// Stores a configuration and its certificates (`by`: a user, or the system for the
     /// refresh), then ends the reminder schedule of certificates it renewed (D6). False when a
     /// refresh lost its lease and nothing was written.
     pub(crate) async fn store_sso_config(
@@ -331,7 +330,7 @@ impl Setup<'_> {
         org_id: &OrgId,
         config: &IdpConfig,
         source: &str,
-        by: &str,
+        by: &AuditActor,
         url: Option<MetadataUrlUpdate<'_>>,
     ) -> Result<bool, AppError> {
         let pems: Vec<String> = config.certificates.iter().map(|c| c.to_pem()).collect();

@@ -9,9 +9,10 @@ use crate::Setup;
 use crate::metrics::delivery_outcome;
 use crate::signing::LinkKind;
 use crate::{Actor, App, AppError};
-use smartcore_domain::AuditAction;
+use smartcore_domain::AuditDetails;
 use smartcore_domain::MailKind;
 use smartcore_domain::SsoStatus;
+use smartcore_domain::audit::SetupLinks;
 use smartcore_domain::{ContactId, OrgId, Quota, Timestamp, signed_link};
 use smartcore_mail::{SetupLinkMail, setup_link};
 use smartcore_storage::quota::Counter;
@@ -127,10 +128,9 @@ impl Setup<'_> {
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(&org_id),
                 at: self.now(),
-                actor: actor.user_id.as_str(),
-                action: AuditAction::SetupLinksSent,
+                actor: actor.audit_actor(),
                 target: Some(org_id.as_str()),
-                details: serde_json::json!({ "sent_to": sent }),
+                details: AuditDetails::SetupLinksSent(SetupLinks { sent_to: sent }),
             })
             .await?;
         Ok(sent)

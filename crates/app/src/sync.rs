@@ -18,7 +18,7 @@ use crate::metrics::SyncOutcome;
 use crate::{App, AppError};
 use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
-use smartcore_domain::{RemovalId, SystemActor, Timestamp};
+use smartcore_domain::{AuditActor, RemovalId, Timestamp};
 use smartcore_identity::{
     ConnectorError, Registered as RegisteredContact, Registration, retry_delay,
 };
@@ -251,12 +251,7 @@ impl Contacts<'_> {
             tracing::warn!(contact = %job.contact_id, removal = %id, "registered after removal; removal queued");
             if self.removal_mode == smartcore_storage::RemovalMode::CompletedNow {
                 self.store
-                    .complete_removal(
-                        &id,
-                        SystemActor::System.as_str(),
-                        RemovalOutcome::Deleted,
-                        now,
-                    )
+                    .complete_removal(&id, &AuditActor::System, RemovalOutcome::Deleted, now)
                     .await?;
             }
         }
@@ -427,7 +422,7 @@ impl Contacts<'_> {
                     Err(_) => "handed_to_operations",
                 });
                 let recorded = match result {
-                    Ok(()) => self.store.complete_removal(&id, SystemActor::System.as_str(), RemovalOutcome::Deleted, now).await.map(|_| ()),
+                    Ok(()) => self.store.complete_removal(&id, &AuditActor::System, RemovalOutcome::Deleted, now).await.map(|_| ()),
                     Err(ConnectorError::Retryable { reason, retry_after }) => {
                         let attempt = u32::try_from(removal.attempts).unwrap_or(u32::MAX);
                         let next = now.plus_millis(millis(retry_delay(attempt, retry_after)));

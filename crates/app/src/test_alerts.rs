@@ -7,7 +7,9 @@
 use crate::Trust;
 use crate::signing::LinkKind;
 use crate::{Actor, AppError};
-use smartcore_domain::{AuditAction, ContactId, ItContact, MailKind, OrgId, Quota, Timestamp};
+use smartcore_domain::AuditDetails;
+use smartcore_domain::audit::TestAlerts;
+use smartcore_domain::{ContactId, ItContact, MailKind, OrgId, Quota, Timestamp};
 use smartcore_mail::{CertificateReminderMail, as_test_alert, certificate_reminder};
 use smartcore_storage::DeliveryOutcome;
 use smartcore_storage::quota::Counter;
@@ -68,10 +70,13 @@ impl Trust<'_> {
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(&org_id),
                 at: now,
-                actor: actor.user_id.as_str(),
-                action: AuditAction::TestAlertSent,
+                actor: actor.audit_actor(),
                 target: contact.or(Some(org_id.as_str())),
-                details: serde_json::to_value(&report).unwrap_or_default(),
+                details: AuditDetails::TestAlertSent(TestAlerts {
+                    deferred: report.deferred,
+                    rejected: report.rejected,
+                    sent: report.sent,
+                }),
             })
             .await?;
         Ok(report)

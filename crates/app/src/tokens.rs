@@ -5,7 +5,7 @@ use crate::Accounts;
 use crate::AppError;
 use crate::ErrorCode;
 use crate::accounts::{Actor, disabled, random_secret, secret_hash};
-use smartcore_domain::{Timestamp, UserId};
+use smartcore_domain::{AuditActor, Timestamp, UserId};
 use smartcore_storage::{ApiTokenRecord, NewApiToken, StoreError};
 
 /// A user holds at most this many API tokens.
@@ -123,7 +123,7 @@ impl Accounts<'_> {
             return Err(disabled(&user));
         }
         Ok(self
-            .new_token(&user.user_id(), "cli", "CLI token", None, false)
+            .new_token(&user.user_id(), &AuditActor::Cli, "CLI token", None, false)
             .await?
             .token)
     }
@@ -139,8 +139,14 @@ impl Accounts<'_> {
         if user.is_disabled() {
             return Err(disabled(&user));
         }
-        self.new_token(&user.user_id(), "cli", name, expires_in_days, true)
-            .await
+        self.new_token(
+            &user.user_id(),
+            &AuditActor::Cli,
+            name,
+            expires_in_days,
+            true,
+        )
+        .await
     }
 
     /// A new token for the signed-in user (`POST /api/v1/tokens`, the account page). Only a
@@ -160,7 +166,7 @@ impl Accounts<'_> {
         }
         self.new_token(
             &actor.user_id,
-            actor.user_id.as_str(),
+            &actor.audit_actor(),
             name,
             expires_in_days,
             true,
@@ -171,7 +177,7 @@ impl Accounts<'_> {
     async fn new_token(
         &self,
         user_id: &UserId,
-        by: &str,
+        by: &AuditActor,
         name: &str,
         expires_in_days: Option<u32>,
         default_expiry: bool,
@@ -245,7 +251,7 @@ impl Accounts<'_> {
             .revoke_api_token(
                 id.trim(),
                 Some(&actor.user_id),
-                actor.user_id.as_str(),
+                &actor.audit_actor(),
                 self.now(),
             )
             .await?;
@@ -259,7 +265,7 @@ impl Accounts<'_> {
     pub async fn revoke_all_tokens(&self, actor: &Actor) -> Result<usize, AppError> {
         let hashes = self
             .store
-            .revoke_all_api_tokens(&actor.user_id, actor.user_id.as_str(), self.now())
+            .revoke_all_api_tokens(&actor.user_id, &actor.audit_actor(), self.now())
             .await?;
         for hash in &hashes {
             self.tokens.forget(hash);
@@ -291,7 +297,7 @@ impl Accounts<'_> {
     pub async fn revoke_token_by_id(&self, id: &str) -> Result<(), AppError> {
         let hash = match self
             .store
-            .revoke_api_token(id.trim(), None, "cli", self.now())
+            .revoke_api_token(id.trim(), None, &AuditActor::Cli, self.now())
             .await
         {
             Err(StoreError::NotFound) => {

@@ -5,6 +5,7 @@
 //! nothing downstream can hold an invalid value.
 
 pub mod access;
+pub mod audit;
 pub mod backoff;
 pub mod contact;
 pub mod email;
@@ -19,6 +20,7 @@ pub mod state;
 pub mod time;
 
 pub use access::{Access, Denied, MembershipRefused, Role};
+pub use audit::{AuditActor, AuditDetails};
 pub use backoff::Backoff;
 pub use contact::{
     ContactList, ContactRuleViolation, ContactSource, IdentityRemoval, ItContact, MAX_CONTACTS,

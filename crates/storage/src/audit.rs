@@ -1,18 +1,26 @@
 //! The audit log (D4): every change, with actor, time and details, newest first.
 
 use crate::{Store, StoreError};
-use smartcore_domain::{AuditAction, AuditEventId, OrgId, Timestamp, UserId};
+use smartcore_domain::{
+    AuditAction, AuditActor, AuditDetails, AuditEventId, OrgId, Timestamp, UserId,
+};
 use sqlx::AnyConnection;
 
-/// One change to record.
+/// One change to record: its details say the action (see [`AuditDetails::action`]).
 pub struct AuditEntry<'a> {
     pub org_id: Option<&'a OrgId>,
     pub at: Timestamp,
-    /// A user id, or `system` for the background workers.
-    pub actor: &'a str,
-    pub action: AuditAction,
+    pub actor: AuditActor,
     pub target: Option<&'a str>,
-    pub details: serde_json::Value,
+    pub details: AuditDetails,
+}
+
+impl AuditEntry<'_> {
+    /// The details as stored: their JSON text.
+    fn details_text(&self) -> Result<String, StoreError> {
+        serde_json::to_string(&self.details)
+            .map_err(|e| StoreError::Config(format!("audit details not written: {e}")))
+    }
 }
 
 /// A recorded change.
@@ -21,9 +29,12 @@ pub struct AuditRecord {
     pub id: String,
     pub org_id: Option<String>,
     pub at: i64,
-    pub actor: String,
-    pub action: String,
+    #[sqlx(try_from = "String")]
+    pub actor: AuditActor,
+    #[sqlx(try_from = "String")]
+    pub action: AuditAction,
     pub target: Option<String>,
+    /// The details' JSON text, as stored.
     pub details: String,
     /// The acting user's name and address; none for `system` (or a user since deleted).
     pub actor_name: Option<String>,
@@ -55,10 +66,10 @@ pub async fn record_many(
                 .bind(AuditEventId::generate().to_string())
                 .bind(entry.org_id.map(|o| o.to_string()))
                 .bind(entry.at.unix_millis())
-                .bind(entry.actor)
-                .bind(entry.action.as_str())
+                .bind(entry.actor.as_str())
+                .bind(entry.details.action().as_str())
                 .bind(entry.target)
-                .bind(entry.details.to_string());
+                .bind(entry.details_text()?);
         }
         query.execute(&mut *conn).await?;
     }
@@ -78,7 +89,7 @@ pub(crate) async fn record_for_user(
             .bind(user_id)
             .fetch_all(&mut *conn)
             .await?;
-    let details = entry.details.to_string();
+    let details = entry.details_text()?;
     let copies = std::iter::once(None).chain(orgs.iter().map(|(o,)| Some(o.as_str())));
     for org_id in copies {
         sqlx::query(
@@ -88,8 +99,8 @@ pub(crate) async fn record_for_user(
         .bind(AuditEventId::generate().to_string())
         .bind(org_id)
         .bind(entry.at.unix_millis())
-        .bind(entry.actor)
-        .bind(entry.action.as_str())
+        .bind(entry.actor.as_str())
+        .bind(entry.details.action().as_str())
         .bind(entry.target)
         .bind(&details)
         .bind(user_id)

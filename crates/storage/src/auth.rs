@@ -3,8 +3,11 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::{Store, StoreError};
-use smartcore_domain::AuditAction;
 use smartcore_domain::InvitationStatus;
+use smartcore_domain::audit::{
+    TokenCreated, TokenNamed, TokenRevoked, TokensRevoked, UserDisabled,
+};
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{OrgId, SessionId, Timestamp, TokenId, UserId};
 use sqlx::Row;
 
@@ -144,13 +147,12 @@ impl Store {
             AuditEntry {
                 org_id: None,
                 at: token.now,
-                actor: token.actor,
-                action: AuditAction::ApiTokenCreated,
+                actor: token.actor.clone(),
                 target: Some(id.as_str()),
-                details: serde_json::json!({
-                    "user_id": token.user_id.as_str(),
-                    "name": token.name,
-                    "expires_at": token.expires_at.map(Timestamp::to_rfc3339),
+                details: AuditDetails::ApiTokenCreated(TokenCreated {
+                    expires_at: token.expires_at.map(Timestamp::to_rfc3339),
+                    name: token.name.to_owned(),
+                    user_id: token.user_id.clone(),
                 }),
             },
             token.user_id.as_str(),
@@ -183,7 +185,7 @@ impl Store {
         &self,
         id: &str,
         owner: Option<&UserId>,
-        actor: &str,
+        actor: &AuditActor,
         now: Timestamp,
     ) -> Result<String, StoreError> {
         let mut tx = self.begin().await?;
@@ -205,10 +207,12 @@ impl Store {
             AuditEntry {
                 org_id: None,
                 at: now,
-                actor,
-                action: AuditAction::ApiTokenRevoked,
+                actor: actor.clone(),
                 target: Some(id),
-                details: serde_json::json!({ "user_id": user_id, "name": name }),
+                details: AuditDetails::ApiTokenRevoked(TokenRevoked {
+                    name,
+                    user_id: user_id.clone(),
+                }),
             },
             &user_id,
         )
@@ -222,7 +226,7 @@ impl Store {
     pub async fn revoke_all_api_tokens(
         &self,
         user_id: &UserId,
-        actor: &str,
+        actor: &AuditActor,
         now: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.begin().await?;
@@ -233,9 +237,12 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let hashes: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-        let tokens: Vec<serde_json::Value> = rows
+        let tokens: Vec<TokenNamed> = rows
             .iter()
-            .map(|r| serde_json::json!({ "id": r.get::<String, _>(1), "name": r.get::<String, _>(2) }))
+            .map(|r| TokenNamed {
+                id: r.get(1),
+                name: r.get(2),
+            })
             .collect();
         sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
             .bind(user_id.as_str())
@@ -246,11 +253,12 @@ impl Store {
             AuditEntry {
                 org_id: None,
                 at: now,
-                actor,
-                action: AuditAction::ApiTokenRevokedAll,
+                actor: actor.clone(),
                 target: Some(user_id.as_str()),
-                details: serde_json::json!({
-                    "user_id": user_id.as_str(), "count": hashes.len(), "tokens": tokens,
+                details: AuditDetails::ApiTokenRevokedAll(TokensRevoked {
+                    count: hashes.len(),
+                    tokens,
+                    user_id: user_id.clone(),
                 }),
             },
             user_id.as_str(),
@@ -291,7 +299,7 @@ impl Store {
     pub async fn disable_user(
         &self,
         user_id: &UserId,
-        actor: &str,
+        actor: &AuditActor,
         now: Timestamp,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let mut tx = self.begin().await?;
@@ -346,12 +354,11 @@ impl Store {
             AuditEntry {
                 org_id: None,
                 at: now,
-                actor,
-                action: AuditAction::UserDisabled,
+                actor: actor.clone(),
                 target: Some(user_id.as_str()),
-                details: serde_json::json!({
-                    "tokens_revoked": hashes.len(),
-                    "sessions_ended": sessions.rows_affected(),
+                details: AuditDetails::UserDisabled(UserDisabled {
+                    sessions_ended: sessions.rows_affected(),
+                    tokens_revoked: hashes.len(),
                 }),
             },
             user_id.as_str(),
@@ -366,7 +373,7 @@ impl Store {
     pub async fn enable_user(
         &self,
         user_id: &UserId,
-        actor: &str,
+        actor: &AuditActor,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
@@ -384,10 +391,9 @@ impl Store {
             AuditEntry {
                 org_id: None,
                 at: now,
-                actor,
-                action: AuditAction::UserEnabled,
+                actor: actor.clone(),
                 target: Some(user_id.as_str()),
-                details: serde_json::json!({}),
+                details: AuditDetails::UserEnabled,
             },
             user_id.as_str(),
         )
@@ -513,8 +519,8 @@ pub struct NewApiToken<'a> {
     pub name: &'a str,
     pub expires_at: Option<Timestamp>,
     pub now: Timestamp,
-    /// Who creates it (a user id, or `cli`), for the audit log.
-    pub actor: &'a str,
+    /// Who creates it (its user, or `cli`), for the audit log.
+    pub actor: &'a AuditActor,
 }
 
 /// A stored token, without its secret.

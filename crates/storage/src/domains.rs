@@ -3,8 +3,8 @@
 use crate::audit::{self, AuditEntry};
 use crate::metadata_sources::MetadataUrlUpdate;
 use crate::{Store, StoreError};
-use serde_json::json;
-use smartcore_domain::AuditAction;
+use smartcore_domain::audit::{DomainNamed, SsoConfig};
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
 use smartcore_domain::{DomainStatus, SsoStatus};
 use sqlx::AnyConnection;
@@ -97,10 +97,11 @@ impl Store {
             AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: by.as_str(),
-                action: AuditAction::DomainAdded,
+                actor: AuditActor::User(by.clone()),
                 target: Some(id.as_str()),
-                details: json!({ "domain": domain }),
+                details: AuditDetails::DomainAdded(DomainNamed {
+                    domain: domain.to_owned(),
+                }),
             },
         )
         .await?;
@@ -133,7 +134,7 @@ impl Store {
     pub async fn mark_domain_verified(
         &self,
         domain: &DomainRecord,
-        actor: &str,
+        actor: &AuditActor,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -151,10 +152,11 @@ impl Store {
             AuditEntry {
                 org_id: OrgId::parse(&domain.org_id).as_ref(),
                 at: now,
-                actor,
-                action: AuditAction::DomainVerified,
+                actor: actor.clone(),
                 target: Some(&domain.id),
-                details: json!({ "domain": domain.domain }),
+                details: AuditDetails::DomainVerified(DomainNamed {
+                    domain: domain.domain.clone(),
+                }),
             },
         )
         .await?;
@@ -219,7 +221,7 @@ impl Store {
         &self,
         org_id: &OrgId,
         config: &SsoConfigUpdate<'_>,
-        by: &str,
+        by: &AuditActor,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let SsoConfigUpdate {
@@ -233,7 +235,9 @@ impl Store {
         let mut tx = self.begin().await?;
         let refreshed = match metadata_url {
             Some(m) => {
-                if !crate::metadata_sources::record_document(&mut tx, org_id, &m, by, now).await? {
+                if !crate::metadata_sources::record_document(&mut tx, org_id, &m, by.as_str(), now)
+                    .await?
+                {
                     return Ok(false);
                 }
                 m.lease_owner.is_some()
@@ -256,7 +260,7 @@ impl Store {
         .bind(sso_url)
         .bind(source)
         .bind(now.unix_millis())
-        .bind(by)
+        .bind(by.as_str())
         .bind(binding)
         .execute(&mut *tx)
         .await?;
@@ -313,10 +317,9 @@ impl Store {
             AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: by.as_str(),
-                action: AuditAction::SsoEnabled,
+                actor: AuditActor::User(by.clone()),
                 target: Some(org_id.as_str()),
-                details: json!({}),
+                details: AuditDetails::SsoEnabled,
             },
         )
         .await?;
@@ -365,7 +368,7 @@ async fn replace_certificates(
 fn config_audit<'a>(
     org_id: &'a OrgId,
     config: &SsoConfigUpdate<'_>,
-    by: &'a str,
+    by: &AuditActor,
     refreshed: bool,
     now: Timestamp,
 ) -> AuditEntry<'a> {
@@ -377,22 +380,25 @@ fn config_audit<'a>(
         metadata_url,
         ..
     } = *config;
+    let details = SsoConfig {
+        certificates: certificates
+            .iter()
+            .map(|c| c.fingerprint_sha256.to_owned())
+            .collect(),
+        idp_entity_id: entity_id.to_owned(),
+        idp_sso_url: sso_url.to_owned(),
+        metadata_url: metadata_url.map(|m| m.url.to_owned()),
+        source: source.to_string(),
+    };
     AuditEntry {
         org_id: Some(org_id),
         at: now,
-        actor: by,
-        action: if refreshed {
-            AuditAction::SsoMetadataChanged
-        } else {
-            AuditAction::SsoConfigured
-        },
+        actor: by.clone(),
         target: Some(org_id.as_str()),
-        details: json!({
-            "idp_entity_id": entity_id,
-            "idp_sso_url": sso_url,
-            "source": source,
-            "metadata_url": metadata_url.map(|m| m.url),
-            "certificates": certificates.iter().map(|c| c.fingerprint_sha256).collect::<Vec<_>>(),
-        }),
+        details: if refreshed {
+            AuditDetails::SsoMetadataChanged(details)
+        } else {
+            AuditDetails::SsoConfigured(details)
+        },
     }
 }

@@ -4,7 +4,9 @@
 //! is never stored, only its SHA-256 (see the 0012 migration).
 
 use crate::{AuditEntry, Store, StoreError};
-use smartcore_domain::AuditAction;
+use smartcore_domain::AuditActor;
+use smartcore_domain::AuditDetails;
+use smartcore_domain::audit::InvitationRevoked;
 use smartcore_domain::{
     EmailAddress, InvitationId, InvitationStatus, OrgId, Role, Timestamp, UserId,
 };
@@ -54,7 +56,7 @@ impl InvitationRecord {
 
     /// Sent by the operator from the command line rather than by an administrator.
     pub fn sent_from_cli(&self) -> bool {
-        self.invited_by == "cli"
+        self.invited_by.parse::<AuditActor>() == Ok(AuditActor::Cli)
     }
 }
 
@@ -364,7 +366,7 @@ pub async fn revoke_invitations_of(
     conn: &mut AnyConnection,
     org_id: &OrgId,
     inviter: &UserId,
-    actor: &str,
+    actor: &AuditActor,
     now: Timestamp,
     reason: &str,
 ) -> Result<usize, StoreError> {
@@ -376,12 +378,15 @@ pub async fn revoke_invitations_of(
             AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor,
-                action: AuditAction::InvitationRevoked,
+                actor: actor.clone(),
                 target: Some(id),
-                details: serde_json::json!({
-                    "email": email, "role": role, "reason": reason,
-                    "invited_by": inviter.as_str(),
+                details: AuditDetails::InvitationRevoked(InvitationRevoked {
+                    email: email.clone(),
+                    invited_by: Some(inviter.clone()),
+                    reason: Some(reason.to_owned()),
+                    role: role
+                        .parse()
+                        .map_err(|e| StoreError::Config(format!("{e}")))?,
                 }),
             },
         )

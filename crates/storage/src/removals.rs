@@ -3,10 +3,11 @@
 use crate::audit::{self, AuditEntry};
 use crate::lease::{ClaimSql, REMOVALS};
 use crate::{Store, StoreError};
-use serde_json::json;
-use smartcore_domain::{AuditAction, Lease};
+use smartcore_domain::Lease;
+use smartcore_domain::audit::{ContactReason, RemovalCompleted};
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
-use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus, SystemActor};
+use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus};
 use sqlx::AssertSqlSafe;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -58,7 +59,7 @@ impl Store {
     pub async fn complete_removal(
         &self,
         id: &RemovalId,
-        by: &str,
+        by: &AuditActor,
         outcome: RemovalOutcome,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -70,7 +71,7 @@ impl Store {
             REMOVALS.release()
         )))
         .bind(now.unix_millis())
-        .bind(by)
+        .bind(by.as_str())
         .bind(outcome.as_str())
         .bind(id.as_str())
         .bind(RemovalStatus::Completed.as_str())
@@ -97,12 +98,12 @@ impl Store {
                 AuditEntry {
                     org_id: org_id.as_ref(),
                     at: now,
-                    actor: SystemActor::System.as_str(),
-                    action: AuditAction::ItContactSyncResumed,
+                    actor: AuditActor::System,
                     target: Some(contact_id),
-                    details: json!({
-                        "email": contact_email,
-                        "reason": "the identity side's list was full; a removal there has completed",
+                    details: AuditDetails::ItContactSyncResumed(ContactReason {
+                        email: contact_email.clone(),
+                        reason: "the identity side's list was full; a removal there has completed"
+                            .to_owned(),
                     }),
                 },
             )
@@ -113,10 +114,13 @@ impl Store {
             AuditEntry {
                 org_id: org_id.as_ref(),
                 at: now,
-                actor: by,
-                action: AuditAction::IdentityRemovalCompleted,
+                actor: by.clone(),
                 target: Some(id.as_str()),
-                details: json!({ "email": email, "identity_contact_id": identity_contact_id, "outcome": outcome.as_str() }),
+                details: AuditDetails::IdentityRemovalCompleted(RemovalCompleted {
+                    email,
+                    identity_contact_id,
+                    outcome,
+                }),
             },
         )
         .await?;

@@ -6,7 +6,8 @@
 use crate::audit::{self, AuditEntry};
 use crate::tx::WriteTx;
 use crate::{Store, StoreError};
-use smartcore_domain::{AuditAction, SsoAttemptResult, SsoRequestPurpose, SystemActor};
+use smartcore_domain::audit::{SignInAttempt, SsoPolicy};
+use smartcore_domain::{AuditActor, AuditDetails, SsoAttemptResult, SsoRequestPurpose};
 use smartcore_domain::{DomainStatus, Role, SsoStatus};
 use smartcore_domain::{OrgId, Timestamp, UserId};
 use sqlx::Row;
@@ -379,13 +380,12 @@ pub async fn put_policy(
         AuditEntry {
             org_id: Some(org_id),
             at: now,
-            actor: by.as_str(),
-            action: AuditAction::SsoPolicyChanged,
+            actor: AuditActor::User(by.clone()),
             target: None,
-            details: serde_json::json!({
-                "jit_members": policy.jit_members,
-                "idp_initiated": policy.idp_initiated,
-                "require_sso": policy.require_sso,
+            details: AuditDetails::SsoPolicyChanged(SsoPolicy {
+                idp_initiated: policy.idp_initiated,
+                jit_members: policy.jit_members,
+                require_sso: policy.require_sso,
             }),
         },
     )
@@ -455,25 +455,28 @@ pub async fn insert_attempt(tx: &mut WriteTx, attempt: &AttemptRecord) -> Result
     .execute(&mut **tx)
     .await?;
     let org_id = OrgId::parse(&attempt.org_id).ok_or(StoreError::NotFound)?;
-    let (action, actor) = match attempt.result {
-        SsoAttemptResult::SignedIn => (AuditAction::SsoSignedIn, attempt.user_id.as_deref()),
-        SsoAttemptResult::Tested => (AuditAction::SsoTested, None),
-        SsoAttemptResult::Refused => (AuditAction::SsoSignInRefused, None),
+    let details = SignInAttempt {
+        certificate_sha256: attempt.certificate_sha256.clone(),
+        email: attempt.email.clone(),
+        name_id: attempt.name_id.clone(),
+        reason: attempt.reason.clone(),
+    };
+    let (details, user) = match attempt.result {
+        SsoAttemptResult::SignedIn => (
+            AuditDetails::SsoSignedIn(details),
+            attempt.user_id.as_deref().and_then(UserId::parse),
+        ),
+        SsoAttemptResult::Tested => (AuditDetails::SsoTested(details), None),
+        SsoAttemptResult::Refused => (AuditDetails::SsoSignInRefused(details), None),
     };
     audit::record(
         tx,
         AuditEntry {
             org_id: Some(&org_id),
             at: Timestamp::from_unix_millis(attempt.at),
-            actor: actor.unwrap_or(SystemActor::System.as_str()),
-            action,
+            actor: user.map_or(AuditActor::System, AuditActor::User),
             target: Some(&attempt.id),
-            details: serde_json::json!({
-                "reason": attempt.reason,
-                "email": attempt.email,
-                "name_id": attempt.name_id,
-                "certificate_sha256": attempt.certificate_sha256,
-            }),
+            details,
         },
     )
     .await

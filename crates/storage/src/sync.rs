@@ -7,8 +7,8 @@ use crate::audit::{self, AuditEntry};
 use crate::batch;
 use crate::lease;
 use crate::{Store, StoreError};
-use serde_json::json;
-use smartcore_domain::AuditAction;
+use smartcore_domain::audit::{ContactReason, RemovalFlagged};
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{EmailAddress, Lease, OrgId, RemovalId, Timestamp};
 use smartcore_domain::{ReminderStatus, RemovalOutcome, RemovalStatus, SyncStatus, SystemActor};
 use sqlx::AssertSqlSafe;
@@ -284,10 +284,12 @@ impl Store {
                 AuditEntry {
                     org_id: OrgId::parse(&org_id).as_ref(),
                     at: now,
-                    actor: SystemActor::System.as_str(),
-                    action: AuditAction::ItContactSyncFailed,
+                    actor: AuditActor::System,
                     target: Some(contact_id),
-                    details: json!({ "email": email, "reason": reason }),
+                    details: AuditDetails::ItContactSyncFailed(ContactReason {
+                        email,
+                        reason: reason.to_owned(),
+                    }),
                 },
             )
             .await?;
@@ -349,10 +351,14 @@ impl Store {
             AuditEntry {
                 org_id: OrgId::parse(&job.org_id).as_ref(),
                 at: now,
-                actor: SystemActor::System.as_str(),
-                action: AuditAction::IdentityRemovalFlagged,
+                actor: AuditActor::System,
                 target: Some(id.as_str()),
-                details: json!({ "email": email.as_str(), "identity_contact_id": identity_contact_id, "reason": "registered after the contact was removed", "contact_id": job.contact_id }),
+                details: AuditDetails::IdentityRemovalFlagged(RemovalFlagged {
+                    contact_id: job.contact_id.clone(),
+                    email: email.to_string(),
+                    identity_contact_id: identity_contact_id.to_owned(),
+                    reason: "registered after the contact was removed".to_owned(),
+                }),
             },
         )
         .await?;

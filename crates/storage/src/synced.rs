@@ -11,8 +11,8 @@ use crate::StoreError;
 use crate::audit::{self, AuditEntry};
 use crate::batch::{self, ROWS_PER_STATEMENT};
 use crate::trust::WELCOME_BUDGET_MS;
-use serde_json::json;
-use smartcore_domain::{AuditAction, OrgId, SyncStatus, SystemActor, Timestamp};
+use smartcore_domain::audit::ContactSynced;
+use smartcore_domain::{AuditActor, AuditDetails, OrgId, SyncStatus, Timestamp};
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -80,13 +80,12 @@ pub async fn record(
             AuditEntry {
                 org_id: org_id.as_ref(),
                 at: now,
-                actor: SystemActor::System.as_str(),
-                action: AuditAction::ItContactSynced,
+                actor: AuditActor::System,
                 target: Some(m.contact_id.as_str()),
-                details: json!({
-                    "email": m.email,
-                    "identity_contact_id": r.identity_contact_id,
-                    "adopted": r.adopted,
+                details: AuditDetails::ItContactSynced(ContactSynced {
+                    adopted: r.adopted,
+                    email: m.email.clone(),
+                    identity_contact_id: r.identity_contact_id.clone(),
                 }),
             }
         })

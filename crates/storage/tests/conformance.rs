@@ -3,9 +3,11 @@
 //! one database reads differently fails here first. The integration suite covers the same
 //! behaviour through the service; this suite names the storage function that broke.
 
+use smartcore_domain::audit::ContactSynced;
 use smartcore_domain::{
-    AuditAction, ContactId, ContactName, ContactSource, EmailAddress, ItContact, OrgId, PersonName,
-    RemovalOutcome, RemovalStatus, Role, SyncStatus, Timestamp, UserId,
+    AuditAction, AuditActor, AuditDetails, ContactId, ContactName, ContactSource, EmailAddress,
+    ItContact, OrgId, PersonName, RemovalOutcome, RemovalStatus, Role, SyncStatus, Timestamp,
+    UserId,
 };
 use smartcore_storage::quota::{self, Counter};
 use smartcore_storage::{AuditEntry, RemovalMode, Store, StoreError, audit, contacts, memberships};
@@ -157,10 +159,9 @@ async fn a_unit_of_work_dropped_without_commit_leaves_nothing(store: Store) {
     let entry = |target| AuditEntry {
         org_id: Some(&o),
         at: at(5),
-        actor: "system",
-        action: AuditAction::ItContactSynced,
+        actor: AuditActor::System,
         target: Some(target),
-        details: serde_json::json!({}),
+        details: synced("ada@acme.example"),
     };
     let mut tx = store.write().await.unwrap();
     audit::record(&mut tx, entry("dropped")).await.unwrap();
@@ -181,10 +182,9 @@ async fn the_audit_log_is_newest_first_and_pages_by_id(store: Store) {
             .record_audit(AuditEntry {
                 org_id: Some(&o),
                 at: at(i),
-                actor: "system",
-                action: AuditAction::ItContactSynced,
+                actor: AuditActor::System,
                 target: Some(&target),
-                details: serde_json::json!({ "i": i }),
+                details: synced(&format!("{i}@acme.example")),
             })
             .await
             .unwrap();
@@ -195,6 +195,43 @@ async fn the_audit_log_is_newest_first_and_pages_by_id(store: Store) {
     let next = store.audit_log(&o, Some(&first[2].id), 3).await.unwrap();
     let targets: Vec<_> = next.iter().filter_map(|e| e.target.clone()).collect();
     assert_eq!(targets, ["t1", "t0"]);
+}
+
+fn synced(email: &str) -> AuditDetails {
+    AuditDetails::ItContactSynced(ContactSynced {
+        adopted: false,
+        email: email.to_owned(),
+        identity_contact_id: "idc_1".to_owned(),
+    })
+}
+
+async fn an_event_reads_back_with_its_actor_action_and_details_text(store: Store) {
+    let o = org(&store, "Acme Ltd").await;
+    let user = UserId::parse("usr_0192ab").unwrap();
+    for actor in [
+        AuditActor::User(user),
+        AuditActor::Cli,
+        AuditActor::Contact(email("ada@acme.example")),
+    ] {
+        store
+            .record_audit(AuditEntry {
+                org_id: Some(&o),
+                at: at(1),
+                actor,
+                target: None,
+                details: synced("ada@acme.example"),
+            })
+            .await
+            .unwrap();
+    }
+    let log = store.audit_log(&o, None, 10).await.unwrap();
+    let actors: Vec<&str> = log.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["ada@acme.example", "cli", "usr_0192ab"]);
+    assert!(log.iter().all(|e| e.action == AuditAction::ItContactSynced));
+    assert_eq!(
+        log[0].details,
+        r#"{"adopted":false,"email":"ada@acme.example","identity_contact_id":"idc_1"}"#
+    );
 }
 
 async fn a_counter_reads_the_uses_inside_its_window_and_forgets_older_ones(store: Store) {
@@ -511,6 +548,7 @@ on_both_databases!(
     memberships_count_administrators_and_change_roles,
     a_unit_of_work_dropped_without_commit_leaves_nothing,
     the_audit_log_is_newest_first_and_pages_by_id,
+    an_event_reads_back_with_its_actor_action_and_details_text,
     a_counter_reads_the_uses_inside_its_window_and_forgets_older_ones,
     a_contact_is_inserted_once_per_address_and_listed_oldest_first,
     additions_are_counted_inside_their_window,

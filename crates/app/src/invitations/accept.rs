@@ -2,11 +2,12 @@
 
 use super::*;
 use crate::Members;
-use smartcore_domain::AuditAction;
+use smartcore_domain::audit::InvitationAccepted;
 use smartcore_domain::{
     AcceptRefused, Acceptor, ExistingAccount, Joining, LinkFacts, PersonName, UserId,
     invitation::joining, invitation::link_verdict,
 };
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_storage::{Connection, UserRecord, WriteTx, users};
 
 /// A step of accepting: go on with what it found, or stop with the link's refusal.
@@ -196,12 +197,12 @@ impl Members<'_> {
         let entry = AuditEntry {
             org_id: Some(&org_id),
             at: now,
-            actor: &user.id,
-            action: AuditAction::InvitationAccepted,
+            actor: AuditActor::User(user.user_id()),
             target: Some(&invitation.id),
-            details: serde_json::json!({
-                "email": invitation.email, "role": invitation.role,
-                "new_account": given.is_some(),
+            details: AuditDetails::InvitationAccepted(InvitationAccepted {
+                email: invitation.email.clone(),
+                new_account: given.is_some(),
+                role: invitation.role(),
             }),
         };
         audit::record(&mut tx, entry).await?;

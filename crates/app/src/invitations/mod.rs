@@ -9,8 +9,9 @@
 use crate::ErrorCode;
 use crate::Members;
 use crate::accounts::{MIN_PASSWORD_CHARS, NewSession, hash_password, random_secret, secret_hash};
-use smartcore_domain::AuditAction;
 use smartcore_domain::MailKind;
+use smartcore_domain::audit::{InvitationRevoked, InvitationSent};
+use smartcore_domain::{AuditActor, AuditDetails};
 mod accept;
 
 use crate::members::parse_role;
@@ -171,8 +172,8 @@ impl Members<'_> {
         let org_id = self.admin_org(actor, org).await?;
         let role = parse_role(role)?;
         let org = self.store.org(&org_id).await?;
-        self.create_invitation(&org, email, role, actor.user_id.as_str())
-            .await
+        let by = actor.audit_actor();
+        self.create_invitation(&org, email, role, &by).await
     }
 
     /// `smartcore member invite`: as [`Members::invite`], audited as `cli` (the CLI's own limit
@@ -183,7 +184,8 @@ impl Members<'_> {
         email: &str,
         role: Role,
     ) -> Result<SentInvitation, AppError> {
-        self.create_invitation(org, email, role, "cli").await
+        self.create_invitation(org, email, role, &AuditActor::Cli)
+            .await
     }
 
     async fn create_invitation(
@@ -191,8 +193,9 @@ impl Members<'_> {
         org: &OrgRecord,
         email: &str,
         role: Role,
-        actor: &str,
+        by: &AuditActor,
     ) -> Result<SentInvitation, AppError> {
+        let actor = by.as_str();
         let email = EmailAddress::parse(email)
             .map_err(|e| AppError::invalid(ErrorCode::InvalidEmail, "email", e.to_string()))?;
         let now = self.now();
@@ -228,17 +231,11 @@ impl Members<'_> {
         }
         quota::record(&mut tx, mails, now, 1).await?;
         stored::insert(&mut tx, &new).await?;
-        let details = serde_json::json!({ "email": email.as_str(), "role": role.as_str() });
-        let record = Self::audited(
-            tx,
-            &org_id,
-            &id,
-            actor,
-            AuditAction::InvitationCreated,
-            details,
-            now,
-        )
-        .await?;
+        let details = AuditDetails::InvitationCreated(InvitationSent {
+            email: email.to_string(),
+            role,
+        });
+        let record = Self::audited(tx, &org_id, &id, by, details, now).await?;
         let mail = self.mail_invitation(org, &record, &token).await?;
         Ok(SentInvitation {
             invitation: InvitationView::of(record, now),
@@ -251,16 +248,14 @@ impl Members<'_> {
         mut tx: WriteTx,
         org_id: &OrgId,
         id: &InvitationId,
-        actor: &str,
-        action: AuditAction,
-        details: serde_json::Value,
+        actor: &AuditActor,
+        details: AuditDetails,
         now: Timestamp,
     ) -> Result<InvitationRecord, AppError> {
         let entry = AuditEntry {
             org_id: Some(org_id),
             at: now,
-            actor,
-            action,
+            actor: actor.clone(),
             target: Some(id.as_str()),
             details,
         };
@@ -367,17 +362,12 @@ impl Members<'_> {
         quota::record(&mut tx, resends, now, 1).await?;
         quota::record(&mut tx, mails, now, 1).await?;
         stored::renew(&mut tx, &id, &secret_hash(&token), now, expires_at).await?;
-        let details = serde_json::json!({ "email": before.email, "role": before.role });
-        let record = Self::audited(
-            tx,
-            &org_id,
-            &id,
-            sender,
-            AuditAction::InvitationResent,
-            details,
-            now,
-        )
-        .await?;
+        let details = AuditDetails::InvitationResent(InvitationSent {
+            email: before.email.clone(),
+            role: before.role,
+        });
+        let by = actor.audit_actor();
+        let record = Self::audited(tx, &org_id, &id, &by, details, now).await?;
         let mail = self.mail_invitation(&org, &record, &token).await?;
         Ok(SentInvitation {
             invitation: InvitationView::of(record, now),
@@ -400,18 +390,14 @@ impl Members<'_> {
         if !stored::finish(&mut tx, &before.id, InvitationStatus::Revoked, None, now).await? {
             return Err(AppError::NotFound);
         }
-        let details = serde_json::json!({ "email": before.email, "role": before.role });
-        let actor = actor.user_id.as_str();
-        let record = Self::audited(
-            tx,
-            &org_id,
-            &id,
-            actor,
-            AuditAction::InvitationRevoked,
-            details,
-            now,
-        )
-        .await?;
+        let details = AuditDetails::InvitationRevoked(InvitationRevoked {
+            email: before.email.clone(),
+            invited_by: None,
+            reason: None,
+            role: before.role,
+        });
+        let by = actor.audit_actor();
+        let record = Self::audited(tx, &org_id, &id, &by, details, now).await?;
         Ok(InvitationView::of(record, now))
     }
 

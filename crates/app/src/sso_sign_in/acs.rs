@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::SsoSignIn;
-use smartcore_domain::AuditAction;
+use smartcore_domain::audit::MemberJoined;
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{DomainStatus, SsoRequestPurpose, SsoStatus};
 
 impl SsoSignIn<'_> {
@@ -318,10 +319,12 @@ impl SsoSignIn<'_> {
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: SystemActor::System.as_str(),
-                action: AuditAction::MemberJoinedWithSso,
+                actor: AuditActor::System,
                 target: Some(&user.id),
-                details: serde_json::json!({ "email": user.email, "role": "member" }),
+                details: AuditDetails::MemberJoinedWithSso(MemberJoined {
+                    email: user.email.clone(),
+                    role: Role::Member,
+                }),
             })
             .await?;
         Ok(user.user_id())

@@ -24,7 +24,7 @@ mod start;
 use crate::accounts::{random_secret, secret_hash};
 use crate::{Actor, App, AppError};
 use smartcore_domain::{
-    EmailAddress, OrgId, PersonName, Role, SsoAttemptResult, SystemActor, Timestamp, UserId,
+    EmailAddress, OrgId, PersonName, Role, SsoAttemptResult, Timestamp, UserId,
 };
 use smartcore_sso::response::{self, Check, CheckName, Expected, Reason, Report};
 use smartcore_sso::sign_in::{

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::SsoSignIn;
-use smartcore_domain::AuditAction;
+use smartcore_domain::audit::UnknownCertificate;
+use smartcore_domain::{AuditActor, AuditDetails};
 
 impl SsoSignIn<'_> {
     pub(super) async fn unknown_certificate(
@@ -62,13 +63,12 @@ impl SsoSignIn<'_> {
             .record_audit(smartcore_storage::AuditEntry {
                 org_id: Some(org_id),
                 at: now,
-                actor: SystemActor::System.as_str(),
-                action: AuditAction::SsoUnknownCertificate,
+                actor: AuditActor::System,
                 target: None,
-                details: serde_json::json!({
-                    "certificate_sha256": presented.fingerprint_sha256,
-                    "subject": presented.subject,
-                    "refetching": refetching,
+                details: AuditDetails::SsoUnknownCertificate(UnknownCertificate {
+                    certificate_sha256: presented.fingerprint_sha256.clone(),
+                    refetching,
+                    subject: presented.subject.clone(),
                 }),
             })
             .await;

@@ -35,8 +35,10 @@ use crate::sync::pass_owner;
 use crate::{Actor, App, AppError};
 use futures_util::future::FutureExt;
 use smartcore_domain::DeliveryStatus;
+use smartcore_domain::Lease;
 use smartcore_domain::MailKind;
-use smartcore_domain::{AuditAction, Lease};
+use smartcore_domain::audit::ContactAddress;
+use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{ContactId, ItContact, OrgId, SyncStatus, Timestamp, signed_link};
 use smartcore_mail::{
     AdminNoticeMail, OutgoingMail, ReconfirmMail, WelcomeMail, admin_notice, reconfirm, welcome,
@@ -363,10 +365,11 @@ impl Trust<'_> {
                         .record_audit(smartcore_storage::AuditEntry {
                             org_id: Some(&org_id),
                             at: now,
-                            actor: contact.email.as_str(),
-                            action: AuditAction::ItContactNotResponsible,
+                            actor: AuditActor::Contact(contact.email.clone()),
                             target: Some(contact_id.as_str()),
-                            details: serde_json::json!({ "email": contact.email.as_str() }),
+                            details: AuditDetails::ItContactNotResponsible(ContactAddress {
+                                email: contact.email.to_string(),
+                            }),
                         })
                         .await?;
                 }
@@ -415,10 +418,9 @@ impl Trust<'_> {
                 .record_audit(smartcore_storage::AuditEntry {
                     org_id: Some(&org_id),
                     at: self.now(),
-                    actor: actor.user_id.as_str(),
-                    action: AuditAction::ItContactKept,
+                    actor: actor.audit_actor(),
                     target: Some(contact_id.as_str()),
-                    details: serde_json::json!({}),
+                    details: AuditDetails::ItContactKept,
                 })
                 .await?;
         }

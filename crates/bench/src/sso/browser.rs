@@ -93,7 +93,11 @@ pub(super) async fn org_ready_for_sso(
     let store = smartcore_storage::Store::connect(url).await?;
     let record = store.domain(&org_id, &domain_id).await?;
     store
-        .mark_domain_verified(&record, actor.user_id.as_str(), app.now())
+        .mark_domain_verified(
+            &record,
+            &smartcore_domain::AuditActor::User(actor.user_id.clone()),
+            app.now(),
+        )
         .await?;
     app.contacts()
         .add_contact(

@@ -52,10 +52,10 @@ impl EventPage {
                 .map(|e| Event {
                     id: e.id,
                     at: e.at,
-                    actor: e.actor,
+                    actor: e.actor.to_string(),
                     actor_name: e.actor_name,
                     actor_email: e.actor_email,
-                    action: e.action,
+                    action: e.action.as_str().to_owned(),
                     target: e.target,
                     details: e.details,
                 })

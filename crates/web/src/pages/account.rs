@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::ErrorCode;
 use smartcore_app::{Actor, AppError, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER};
+use smartcore_domain::{AuditAction, AuditActor};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -44,16 +45,16 @@ struct EventRow {
 /// The words for an account event on the page.
 fn event_words(e: &smartcore_app::AuditEvent) -> String {
     let name = e.details["name"].as_str().unwrap_or("");
-    match e.action.as_str() {
-        "api_token.created" => format!("API token \"{name}\" created"),
-        "api_token.revoked" => format!("API token \"{name}\" revoked"),
-        "api_token.revoked_all" => match e.details["count"].as_u64().unwrap_or(0) {
+    match e.action {
+        AuditAction::ApiTokenCreated => format!("API token \"{name}\" created"),
+        AuditAction::ApiTokenRevoked => format!("API token \"{name}\" revoked"),
+        AuditAction::ApiTokenRevokedAll => match e.details["count"].as_u64().unwrap_or(0) {
             1 => "All API tokens revoked (1 token)".to_owned(),
             n => format!("All API tokens revoked ({n} tokens)"),
         },
-        "user.disabled" => "Account disabled".to_owned(),
-        "user.enabled" => "Account enabled again".to_owned(),
-        other => other.to_owned(),
+        AuditAction::UserDisabled => "Account disabled".to_owned(),
+        AuditAction::UserEnabled => "Account enabled again".to_owned(),
+        other => other.as_str().to_owned(),
     }
 }
 
@@ -113,12 +114,10 @@ async fn load(state: &AppState, actor: &Actor) -> Result<AccountPage, PageError>
                     |_| e.at.clone(),
                     |t| show::date_time_text(smartcore_domain::Timestamp::from_datetime(t)),
                 ),
-            by: if e.actor == "cli" {
-                "the command line".to_owned()
-            } else if e.actor == actor.user_id.as_str() {
-                "you".to_owned()
-            } else {
-                e.actor_label()
+            by: match &e.actor {
+                AuditActor::Cli => "the command line".to_owned(),
+                AuditActor::User(id) if *id == actor.user_id => "you".to_owned(),
+                _ => e.actor_label(),
             },
         })
         .collect();

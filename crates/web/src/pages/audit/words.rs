@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use smartcore_app::AuditEvent;
-use smartcore_domain::AuditAction;
+use smartcore_domain::{AuditAction, IdentityRemoval, Role};
 use std::collections::HashMap;
 
 /// A family of actions: each has its own sentences and belongs to one kind of the filter.
@@ -79,16 +79,21 @@ fn count(details: &Value, key: &str) -> i64 {
     details.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn role_words(role: Option<String>) -> &'static str {
-    match role.as_deref() {
-        Some("admin") => "an administrator",
+/// A role the details name, read through the role's one mapping.
+fn role(text: Option<String>) -> Option<Role> {
+    text.and_then(|r| r.parse().ok())
+}
+
+fn role_words(role: Option<Role>) -> &'static str {
+    match role {
+        Some(Role::Admin) => "an administrator",
         _ => "a member",
     }
 }
 
-fn role_label(role: Option<String>) -> &'static str {
-    match role.as_deref() {
-        Some("admin") => "Administrator",
+fn role_label(role: Option<Role>) -> &'static str {
+    match role {
+        Some(Role::Admin) => "Administrator",
         _ => "Member",
     }
 }
@@ -141,9 +146,7 @@ impl Facts<'_> {
 /// The sentence for an event; `names` knows the targets' names from other events and the
 /// current lists.
 pub(super) fn sentence(e: &AuditEvent, names: &HashMap<String, String>) -> String {
-    let Ok(action) = e.action.parse::<AuditAction>() else {
-        return plain(&e.action);
-    };
+    let action = e.action;
     let facts = Facts {
         details: &e.details,
         target_id: e.target.as_deref(),
@@ -167,11 +170,12 @@ fn contact_sentence(action: AuditAction, f: &Facts) -> String {
     match action {
         AuditAction::ItContactAdded => format!("Added {} as an IT contact", f.person()),
         AuditAction::ItContactRemoved => {
-            let then = match f.text("identity_removal").as_deref() {
-                Some("flagged") => {
+            let removal = f.text("identity_removal").and_then(|r| r.parse().ok());
+            let then = match removal {
+                Some(IdentityRemoval::Flagged) => {
                     "; its removal on the identity side is flagged for the Smart Core Connect team"
                 }
-                Some("completed") => "; also removed on the identity side",
+                Some(IdentityRemoval::Completed) => "; also removed on the identity side",
                 _ => "",
             };
             format!("Removed {} as an IT contact{then}", f.contact())
@@ -250,8 +254,8 @@ fn member_sentence(action: AuditAction, f: &Facts) -> String {
         AuditAction::MemberRoleChanged => format!(
             "Changed the role of {} from {} to {}",
             f.person(),
-            role_label(f.text("from")),
-            role_label(f.text("to"))
+            role_label(role(f.text("from"))),
+            role_label(role(f.text("to")))
         ),
         AuditAction::MemberRemoved => format!("Removed {} from the organisation", f.person()),
         AuditAction::MemberJoinedWithSso => format!(
@@ -265,14 +269,18 @@ fn member_sentence(action: AuditAction, f: &Facts) -> String {
 fn invitation_sentence(action: AuditAction, f: &Facts) -> String {
     match action {
         AuditAction::InvitationCreated => {
-            format!("Invited {} as {}", f.person(), role_words(f.text("role")))
+            format!(
+                "Invited {} as {}",
+                f.person(),
+                role_words(role(f.text("role")))
+            )
         }
         AuditAction::InvitationResent => format!("Sent the invitation to {} again", f.person()),
         AuditAction::InvitationRevoked => format!("Revoked the invitation to {}", f.person()),
         AuditAction::InvitationAccepted => format!(
             "Accepted the invitation for {} and joined as {}",
             f.person(),
-            role_words(f.text("role"))
+            role_words(role(f.text("role")))
         ),
         other => plain(other.as_str()),
     }
@@ -375,10 +383,10 @@ pub(super) fn target_names(events: &[AuditEvent]) -> HashMap<String, String> {
     for e in events {
         let Some(t) = &e.target else { continue };
         let d = &e.details;
-        let name = match e.action.parse::<AuditAction>().map(Family::of) {
-            Ok(Family::Domain) => text(d, "domain"),
-            Ok(Family::Token) => text(d, "name").map(|n| format!("“{n}”")),
-            Ok(Family::Mailing | Family::Sso | Family::SignIn) => None,
+        let name = match Family::of(e.action) {
+            Family::Domain => text(d, "domain"),
+            Family::Token => text(d, "name").map(|n| format!("“{n}”")),
+            Family::Mailing | Family::Sso | Family::SignIn => None,
             _ => match (text(d, "name"), text(d, "email")) {
                 (Some(n), Some(m)) => Some(format!("{n} ({m})")),
                 (Some(n), None) => Some(n),

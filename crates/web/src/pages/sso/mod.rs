@@ -207,7 +207,7 @@ pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &str) ->
         .ok()?;
     let at = events
         .iter()
-        .find(|e| e.action.parse::<AuditAction>() == Ok(AuditAction::SsoEnabled))?;
+        .find(|e| e.action == AuditAction::SsoEnabled)?;
     let at =
         time::OffsetDateTime::parse(&at.at, &time::format_description::well_known::Rfc3339).ok()?;
     Some(when(Timestamp::from_datetime(at), state.app.now()))
