@@ -29,7 +29,7 @@ use futures_util::FutureExt;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use smartcore_domain::{Backoff, Lease, OrgId, Timestamp};
-use smartcore_domain::{MailKind, SystemActor};
+use smartcore_domain::{MailKind, SsoConfigSource, SystemActor};
 use smartcore_mail::{MailError, MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
 use smartcore_storage::{Delivery, DeliveryOutcome, MetadataSourceRecord};
@@ -314,7 +314,7 @@ impl Setup<'_> {
                     .store_sso_config(
                         &org_id,
                         &doc.config,
-                        "url",
+                        SsoConfigSource::Url,
                         SystemActor::System.as_str(),
                         Some(smartcore_storage::MetadataUrlUpdate {
                             url: &source.url,

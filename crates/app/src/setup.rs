@@ -13,8 +13,10 @@ use crate::Setup;
 use crate::{Actor, AppError};
 use smartcore_domain::DomainStatus;
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
-use smartcore_domain::{SsoStatus, SystemActor};
-use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
+use smartcore_domain::{IdpBinding, SsoConfigSource, SsoStatus, SystemActor};
+use smartcore_sso::{
+    ChallengeToken, DomainName, IdpConfig, SsoBinding, challenge_value, txt_matches,
+};
 use smartcore_storage::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
 };
@@ -264,7 +266,7 @@ impl Setup<'_> {
                 self.store_sso_config(
                     &org_id,
                     &fetched.config,
-                    "url",
+                    SsoConfigSource::Url,
                     actor.user_id.as_str(),
                     Some(MetadataUrlUpdate {
                         url: &url,
@@ -288,7 +290,7 @@ impl Setup<'_> {
                         ),
                         crate::metadata_parse::MetadataParse::Stopped(e) => e,
                     })?;
-                (IdpConfig::from(metadata), "metadata")
+                (IdpConfig::from(metadata), SsoConfigSource::Metadata)
             }
             SsoInput::Fields {
                 entity_id,
@@ -315,7 +317,7 @@ impl Setup<'_> {
                             message: e.to_string(),
                         }
                     })?;
-                (config, "fields")
+                (config, SsoConfigSource::Fields)
             }
         };
         self.store_sso_config(&org_id, &config, source, actor.user_id.as_str(), None)
@@ -330,7 +332,7 @@ impl Setup<'_> {
         &self,
         org_id: &OrgId,
         config: &IdpConfig,
-        source: &str,
+        source: SsoConfigSource,
         by: &str,
         url: Option<MetadataUrlUpdate<'_>>,
     ) -> Result<bool, AppError> {
@@ -353,7 +355,10 @@ impl Setup<'_> {
         let update = SsoConfigUpdate {
             entity_id: &config.entity_id,
             sso_url: &config.sso_url,
-            binding: config.binding.as_str(),
+            binding: match config.binding {
+                SsoBinding::HttpRedirect => IdpBinding::Redirect,
+                SsoBinding::HttpPost => IdpBinding::Post,
+            },
             source,
             certificates: &certificates,
             metadata_url: url,
