@@ -31,6 +31,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use smartcore_domain::{AuditActor, MailKind};
 use smartcore_domain::{Backoff, Lease, OrgId, Timestamp};
+use smartcore_domain::SsoConfigSource;
 use smartcore_mail::{MetadataFailingMail, metadata_failing};
 use smartcore_sso::{IdpConfig, IdpMetadata};
 use smartcore_storage::{Delivery, DeliveryOutcome, MetadataSourceRecord};
@@ -315,7 +316,7 @@ impl Setup<'_> {
                     .store_sso_config(
                         &org_id,
                         &doc.config,
-                        "url",
+                        SsoConfigSource::Url,
                         &AuditActor::System,
                         Some(smartcore_storage::MetadataUrlUpdate {
                             url: &source.url,

@@ -43,7 +43,7 @@ pub struct RemovalRequest {
     pub automatic: bool,
     pub attempts: i64,
     pub last_error: Option<String>,
-    pub outcome: Option<String>,
+    pub outcome: Option<smartcore_domain::RemovalOutcome>,
 }
 
 impl From<RemovalRecord> for RemovalRequest {

@@ -14,7 +14,10 @@ use crate::{Actor, App, AppError};
 use smartcore_domain::DomainStatus;
 use smartcore_domain::{AuditActor, SsoStatus};
 use smartcore_domain::{Backoff, DomainId, OrgId, Timestamp};
-use smartcore_sso::{ChallengeToken, DomainName, IdpConfig, challenge_value, txt_matches};
+use smartcore_domain::{IdpBinding, SsoConfigSource};
+use smartcore_sso::{
+    ChallengeToken, DomainName, IdpConfig, SsoBinding, challenge_value, txt_matches,
+};
 use smartcore_storage::{
     CertificateRecord, DomainRecord, MetadataUrlUpdate, NewCertificate, SsoConfigUpdate, StoreError,
 };
@@ -262,7 +265,7 @@ impl Setup<'_> {
                 self.store_sso_config(
                     &org_id,
                     &fetched.config,
-                    "url",
+                    SsoConfigSource::Url,
                     &actor.audit_actor(),
                     Some(MetadataUrlUpdate {
                         url: &url,
@@ -286,7 +289,7 @@ impl Setup<'_> {
                         ),
                         crate::metadata_parse::MetadataParse::Stopped(e) => e,
                     })?;
-                (IdpConfig::from(metadata), "metadata")
+                (IdpConfig::from(metadata), SsoConfigSource::Metadata)
             }
             SsoInput::Fields {
                 entity_id,
@@ -313,7 +316,7 @@ impl Setup<'_> {
                             message: e.to_string(),
                         }
                     })?;
-                (config, "fields")
+                (config, SsoConfigSource::Fields)
             }
         };
         let by = actor.audit_actor();
@@ -329,7 +332,7 @@ impl Setup<'_> {
         &self,
         org_id: &OrgId,
         config: &IdpConfig,
-        source: &str,
+        source: SsoConfigSource,
         by: &AuditActor,
         url: Option<MetadataUrlUpdate<'_>>,
     ) -> Result<bool, AppError> {
@@ -352,7 +355,10 @@ impl Setup<'_> {
         let update = SsoConfigUpdate {
             entity_id: &config.entity_id,
             sso_url: &config.sso_url,
-            binding: config.binding.as_str(),
+            binding: match config.binding {
+                SsoBinding::HttpRedirect => IdpBinding::Redirect,
+                SsoBinding::HttpPost => IdpBinding::Post,
+            },
             source,
             certificates: &certificates,
             metadata_url: url,

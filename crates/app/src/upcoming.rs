@@ -9,7 +9,7 @@
 use crate::Trust;
 use crate::alerts::{Decision, reminder_decision};
 use crate::{Actor, AppError};
-use smartcore_domain::{RecipientState, ReminderStatus, Timestamp};
+use smartcore_domain::{RecipientState, Timestamp};
 use smartcore_sso::{Threshold, current_threshold};
 use smartcore_storage::{DueCertificate, ReminderRecipient, ReminderState};
 use std::collections::HashMap;
@@ -150,16 +150,13 @@ fn now_planned(
         .get(&(cert.fingerprint_sha256.as_str(), key.as_str()))
         .cloned()
         .unwrap_or_default();
-    // The column's check (migration 0025) admits only the reminder states' texts.
     let mut list: Vec<PlannedRecipient> = sent
         .iter()
-        .filter_map(|r| {
-            Some(PlannedRecipient {
-                contact_id: r.contact_id.clone(),
-                email: r.email.clone(),
-                state: r.status.parse::<ReminderStatus>().ok()?.into(),
-                sent_at: r.sent_at.map(Timestamp::from_unix_millis),
-            })
+        .map(|r| PlannedRecipient {
+            contact_id: r.contact_id.clone(),
+            email: r.email.clone(),
+            state: r.status.into(),
+            sent_at: r.sent_at.map(Timestamp::from_unix_millis),
         })
         .collect();
     if let Decision::Remind(_, claims) = reminder_decision(cert, now, recipients) {

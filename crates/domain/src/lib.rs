@@ -39,8 +39,8 @@ pub use lease::Lease;
 pub use name::{ContactName, NameError, PersonName, check_label};
 pub use quota::Quota;
 pub use state::{
-    AuditAction, DeliveryStatus, DomainStatus, MailKind, RecipientState, ReminderNotice,
-    ReminderStatus, RemovalOutcome, RemovalStatus, SsoAttemptResult, SsoRequestPurpose, SsoStatus,
-    SystemActor, UnknownText,
+    AuditAction, DeliveryStatus, DomainStatus, IdpBinding, MailKind, RecipientState,
+    ReminderNotice, ReminderStatus, RemovalOutcome, RemovalStatus, SignInFlag, SsoAttemptResult,
+    SsoConfigSource, SsoRequestPurpose, SsoStatus, SystemActor, UnknownText,
 };
 pub use time::Timestamp;

@@ -83,8 +83,27 @@ macro_rules! column_text {
                 text.parse().map_err(::serde::de::Error::custom)
             }
         }
+
+        impl $crate::state::__utoipa::PartialSchema for $name {
+            /// A string, one of the column texts.
+            fn schema() -> $crate::state::__utoipa::openapi::RefOr<
+                $crate::state::__utoipa::openapi::schema::Schema,
+            > {
+                $crate::state::__utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type($crate::state::__utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl $crate::state::__utoipa::ToSchema for $name {}
     };
 }
+
+/// The OpenAPI side of [`column_text!`]: each enum is a string schema listing its texts, so
+/// the API's documents show the same table as the columns and JSON.
+#[doc(hidden)]
+pub use utoipa as __utoipa;
 
 column_text! {
     /// Where an identity-side removal request stands (`identity_removals.status`).
@@ -142,6 +161,29 @@ column_text! {
         /// The identity provider's settings are saved, not yet enabled.
         Configured => "configured",
         Enabled => "enabled",
+    }
+}
+
+column_text! {
+    /// Where an organisation's SAML configuration came from (`sso_configs.source`).
+    pub enum SsoConfigSource {
+        /// Metadata pasted or uploaded.
+        Metadata => "metadata",
+        /// The entity id, sign-in URL and certificate typed in.
+        Fields => "fields",
+        /// Fetched from a metadata URL, and refreshed from it.
+        Url => "url",
+    }
+}
+
+column_text! {
+    /// How the identity provider's sign-in URL takes our AuthnRequest
+    /// (`sso_configs.idp_sso_binding`).
+    pub enum IdpBinding {
+        /// HTTP-Redirect: the request in the URL's query.
+        Redirect => "redirect",
+        /// HTTP-POST: the request in a form the browser posts.
+        Post => "post",
     }
 }
 
@@ -214,6 +256,19 @@ column_text! {
         Tested => "tested",
         /// Refused (a sign-in or a test).
         Refused => "refused",
+    }
+}
+
+column_text! {
+    /// A warning on a SAML Response: what worked but should not go on for ever
+    /// (`sso_attempts.flags`, a JSON array of these texts).
+    pub enum SignInFlag {
+        /// Signed with RSA-SHA1 (or a SHA-1 digest).
+        Sha1 => "sha1",
+        /// The signing key is shorter than 2048 bits.
+        WeakKey => "weak_key",
+        /// The verifying certificate has expired.
+        ExpiredCertificate => "expired_certificate",
     }
 }
 
@@ -349,10 +404,13 @@ mod tests {
             RemovalOutcome,
             DomainStatus,
             SsoStatus,
+            SsoConfigSource,
+            IdpBinding,
             ReminderStatus,
             ReminderNotice,
             RecipientState,
             SsoAttemptResult,
+            SignInFlag,
             SsoRequestPurpose,
             SystemActor,
             DeliveryStatus,

@@ -183,24 +183,6 @@ pub enum SsoBinding {
     HttpPost,
 }
 
-impl SsoBinding {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SsoBinding::HttpRedirect => "redirect",
-            SsoBinding::HttpPost => "post",
-        }
-    }
-
-    /// The binding of a column value (anything unknown is HTTP-Redirect).
-    pub fn parse(value: &str) -> SsoBinding {
-        match value {
-            "post" => SsoBinding::HttpPost,
-            _ => SsoBinding::HttpRedirect,
-        }
-    }
-}
-
 /// What uploaded identity-provider metadata says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpMetadata {

@@ -166,7 +166,10 @@ impl Store {
         // Oldest first (ids grow with time), whatever order the aggregate kept.
         rows.sort_by(|a, b| a.contact.id.cmp(&b.contact.id));
         let mut listing = ContactListing {
-            role: role.as_deref().and_then(Role::parse),
+            role: role
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|e: smartcore_domain::UnknownText| StoreError::Config(e.to_string()))?,
             contacts: Vec::with_capacity(rows.len()),
             trust: Vec::new(),
         };

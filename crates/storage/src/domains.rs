@@ -6,7 +6,7 @@ use crate::{Store, StoreError};
 use smartcore_domain::audit::{DomainNamed, SsoConfig};
 use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{DomainId, OrgId, Timestamp, UserId};
-use smartcore_domain::{DomainStatus, SsoStatus};
+use smartcore_domain::{DomainStatus, IdpBinding, SsoConfigSource, SsoStatus};
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,9 +40,9 @@ pub struct NewCertificate<'a> {
 pub struct SsoConfigUpdate<'a> {
     pub entity_id: &'a str,
     pub sso_url: &'a str,
-    /// `redirect` or `post`: how the sign-in URL takes our AuthnRequest.
-    pub binding: &'a str,
-    pub source: &'a str,
+    /// How the sign-in URL takes our AuthnRequest.
+    pub binding: IdpBinding,
+    pub source: SsoConfigSource,
     pub certificates: &'a [NewCertificate<'a>],
     /// Set when the configuration was fetched from a metadata URL: the URL is kept and
     /// refreshed. `None` (pasted, uploaded or typed) ends any refresh from a URL.
@@ -53,10 +53,12 @@ pub struct SsoConfigUpdate<'a> {
 pub struct SsoConfigRecord {
     pub idp_entity_id: String,
     pub idp_sso_url: String,
-    pub source: String,
+    #[sqlx(try_from = "String")]
+    pub source: SsoConfigSource,
     pub updated_at: i64,
-    /// `redirect` or `post`: how the sign-in URL takes our AuthnRequest.
-    pub idp_sso_binding: String,
+    /// How the sign-in URL takes our AuthnRequest.
+    #[sqlx(try_from = "String")]
+    pub idp_sso_binding: IdpBinding,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -258,10 +260,10 @@ impl Store {
         .bind(org_id.as_str())
         .bind(entity_id)
         .bind(sso_url)
-        .bind(source)
+        .bind(source.as_str())
         .bind(now.unix_millis())
         .bind(by.as_str())
-        .bind(binding)
+        .bind(binding.as_str())
         .execute(&mut *tx)
         .await?;
         replace_certificates(&mut tx, org_id, certificates, now).await?;

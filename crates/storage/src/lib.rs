@@ -11,6 +11,7 @@
 pub mod audit;
 mod auth;
 pub mod batch;
+mod column;
 pub mod contacts;
 mod deliveries;
 mod domains;

@@ -159,7 +159,9 @@ impl Store {
             .bind(user_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.and_then(|r| Role::parse(&r.get::<String, _>(0))))
+        row.map(|r| r.get::<String, _>(0).parse())
+            .transpose()
+            .map_err(|e: smartcore_domain::UnknownText| StoreError::Config(e.to_string()))
     }
 
     pub async fn memberships_of(

@@ -8,9 +8,10 @@ use smartcore_domain::audit::{ContactReason, RemovalCompleted};
 use smartcore_domain::{AuditActor, AuditDetails};
 use smartcore_domain::{OrgId, RemovalId, Timestamp};
 use smartcore_domain::{RemovalOutcome, RemovalStatus, SyncStatus};
-use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RemovalRecord {
     pub id: String,
     pub org_id: String,
@@ -18,16 +19,38 @@ pub struct RemovalRecord {
     pub email: String,
     pub identity_org_id: Option<String>,
     pub identity_contact_id: String,
-    #[sqlx(try_from = "String")]
     pub status: RemovalStatus,
     pub requested_at: i64,
     pub requested_by: String,
     pub completed_at: Option<i64>,
     pub completed_by: Option<String>,
-    pub outcome: Option<String>,
+    /// Set once completed (or cancelled).
+    pub outcome: Option<RemovalOutcome>,
     pub automatic: i64,
     pub attempts: i64,
     pub last_error: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for RemovalRecord {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(RemovalRecord {
+            id: row.try_get("id")?,
+            org_id: row.try_get("org_id")?,
+            contact_id: row.try_get("contact_id")?,
+            email: row.try_get("email")?,
+            identity_org_id: row.try_get("identity_org_id")?,
+            identity_contact_id: row.try_get("identity_contact_id")?,
+            status: crate::column::required(row, "status")?,
+            requested_at: row.try_get("requested_at")?,
+            requested_by: row.try_get("requested_by")?,
+            completed_at: row.try_get("completed_at")?,
+            completed_by: row.try_get("completed_by")?,
+            outcome: crate::column::optional(row, "outcome")?,
+            automatic: row.try_get("automatic")?,
+            attempts: row.try_get("attempts")?,
+            last_error: row.try_get("last_error")?,
+        })
+    }
 }
 
 impl Store {

@@ -392,7 +392,7 @@ async fn a_removal_is_pending_for_its_address_until_a_re_add_cancels_it(store: S
     let record = store.removal(&removal).await.unwrap();
     assert_eq!(record.status, RemovalStatus::Cancelled);
     assert_eq!(
-        record.outcome.as_deref(),
+        record.outcome.map(|o| o.as_str()),
         Some(RemovalOutcome::CancelledByReadd.as_str())
     );
     assert!(store.pending_removals().await.unwrap().is_empty());

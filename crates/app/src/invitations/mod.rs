@@ -57,8 +57,8 @@ pub struct InvitationView {
     pub created_at: Timestamp,
     pub sent_at: Timestamp,
     pub expires_at: Timestamp,
-    /// `pending`, `expired`, `accepted` or `revoked`.
-    pub status: String,
+    /// Pending, accepted or revoked as stored; a pending one past its date is `Expired`.
+    pub status: InvitationStatus,
 }
 
 impl InvitationView {
@@ -69,7 +69,7 @@ impl InvitationView {
         };
         InvitationView {
             role: r.role(),
-            status: status.as_str().to_owned(),
+            status,
             id: r.id,
             email: r.email,
             invited_by: r.invited_by,
@@ -81,14 +81,14 @@ impl InvitationView {
     }
 }
 
-/// What happened to an invitation's mail: `sent`, `deferred` (the mail server did not take it
-/// now: resend later) or `rejected` (refused for good; the reason is in the audit log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MailStatus {
-    Sent,
-    Deferred,
-    Rejected,
+smartcore_domain::column_text! {
+    /// What happened to an invitation's mail: `sent`, `deferred` (the mail server did not take
+    /// it now: resend later) or `rejected` (refused for good; the reason is in the audit log).
+    pub enum MailStatus {
+        Sent => "sent",
+        Deferred => "deferred",
+        Rejected => "rejected",
+    }
 }
 
 /// An invitation just created or resent, and its mail.

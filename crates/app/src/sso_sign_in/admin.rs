@@ -203,7 +203,7 @@ impl SsoSignIn<'_> {
             .collect();
         let sha1_in_use = attempts
             .iter()
-            .any(|a| a.result != SsoAttemptResult::Refused && a.flags.iter().any(|f| f == "sha1"));
+            .any(|a| a.result != SsoAttemptResult::Refused && a.flags.contains(&SignInFlag::Sha1));
         Ok(SsoSignInOverview {
             metadata_url: format!("{sp_entity_id}/metadata"),
             login_url: format!("{sp_entity_id}/login"),

@@ -24,14 +24,14 @@ mod start;
 use crate::accounts::{random_secret, secret_hash};
 use crate::{Actor, App, AppError};
 use smartcore_domain::{
-    EmailAddress, OrgId, PersonName, Role, SsoAttemptResult, Timestamp, UserId,
+    EmailAddress, OrgId, PersonName, Role, SignInFlag, SsoAttemptResult, Timestamp, UserId,
 };
+use smartcore_sso::Certificate;
 use smartcore_sso::response::{self, Check, CheckName, Expected, Reason, Report};
 use smartcore_sso::sign_in::{
     self, ATTEMPTS_KEPT, Admission, AuthnRequest, CERTIFICATE_USE_WINDOW, COMPLETION_LIFETIME,
     Person, REFETCH_AT_MOST_EVERY, REQUEST_LIFETIME, REQUIRE_SSO_TESTED_WITHIN, Refusal, SsoPolicy,
 };
-use smartcore_sso::{Certificate, SsoBinding};
 use smartcore_storage::sso_sign_in as store;
 use smartcore_storage::{
     AttemptRecord, NewHandover, NewRequest, PolicyRecord, RequestRecord, StoreError,
@@ -118,7 +118,7 @@ pub struct SsoAttempt {
     pub signature_algorithm: Option<String>,
     pub checks: Vec<CheckView>,
     /// Warnings: `sha1`, `weak_key`, `expired_certificate`.
-    pub flags: Vec<String>,
+    pub flags: Vec<SignInFlag>,
 }
 
 impl SsoAttempt {
@@ -181,7 +181,7 @@ pub struct ResponseVerdict {
     pub subject: Option<SubjectView>,
     pub certificate_sha256: Option<String>,
     pub signature_algorithm: Option<&'static str>,
-    pub flags: Vec<String>,
+    pub flags: Vec<SignInFlag>,
 }
 
 impl ResponseVerdict {
@@ -253,13 +253,13 @@ fn policy_of(record: Option<PolicyRecord>) -> SsoPolicy {
 }
 
 /// The flags of a verdict: what worked but should not go on for ever.
-fn flags_of(report: &Report, certificates: &[Certificate], now: Timestamp) -> Vec<String> {
+fn flags_of(report: &Report, certificates: &[Certificate], now: Timestamp) -> Vec<SignInFlag> {
     let mut flags = Vec::new();
     if report.sha1 || report.signature_algorithm.is_some_and(|a| a.is_sha1()) {
-        flags.push("sha1".to_string());
+        flags.push(SignInFlag::Sha1);
     }
     if report.weak_key {
-        flags.push("weak_key".to_string());
+        flags.push(SignInFlag::WeakKey);
     }
     if report.outcome.is_ok()
         && let Some(fp) = &report.certificate_sha256
@@ -267,7 +267,7 @@ fn flags_of(report: &Report, certificates: &[Certificate], now: Timestamp) -> Ve
             .iter()
             .any(|c| &c.fingerprint_sha256 == fp && c.not_after < now.to_datetime())
     {
-        flags.push("expired_certificate".to_string());
+        flags.push(SignInFlag::ExpiredCertificate);
     }
     flags
 }
@@ -282,7 +282,7 @@ struct Draft {
     certificate_sha256: Option<String>,
     signature_algorithm: Option<String>,
     checks: Vec<CheckView>,
-    flags: Vec<String>,
+    flags: Vec<SignInFlag>,
 }
 
 impl Draft {

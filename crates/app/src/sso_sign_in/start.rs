@@ -3,7 +3,7 @@
 use super::*;
 use crate::ErrorCode;
 use crate::SsoSignIn;
-use smartcore_domain::{SsoRequestPurpose, SsoStatus};
+use smartcore_domain::{IdpBinding, SsoRequestPurpose, SsoStatus};
 
 impl SsoSignIn<'_> {
     /// `/sso/start?email=`: the organisation whose verified domain the address is in, with SSO
@@ -77,7 +77,6 @@ impl SsoSignIn<'_> {
                 "Add the identity provider's settings on the Single Sign-On page first.",
             )
         })?;
-        let binding = SsoBinding::parse(&config.idp_sso_binding);
         let browser_secret = random_secret();
         let id = sign_in::new_saml_id();
         let now = self.now();
@@ -101,11 +100,11 @@ impl SsoSignIn<'_> {
             sp_entity_id,
         };
         // RelayState carries nothing we trust: the request row holds the return path.
-        let redirect = match binding {
-            SsoBinding::HttpRedirect => SsoRedirect::Redirect {
+        let redirect = match config.idp_sso_binding {
+            IdpBinding::Redirect => SsoRedirect::Redirect {
                 url: request.redirect_url(&id),
             },
-            SsoBinding::HttpPost => SsoRedirect::Post {
+            IdpBinding::Post => SsoRedirect::Post {
                 url: config.idp_sso_url,
                 saml_request: request.post_value(),
                 relay_state: id,

@@ -113,28 +113,17 @@ pub struct ContactLinkView {
     pub done_at: Option<Timestamp>,
 }
 
-/// Where a contact's re-confirmation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Confirmation {
-    /// Never asked yet (the welcome has not gone out).
-    NotAsked,
-    /// Asked, less than 30 days ago.
-    Awaiting,
-    /// Confirmed since the last request.
-    Confirmed,
-    /// Asked more than 30 days ago without an answer.
-    Overdue,
-}
-
-impl Confirmation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confirmation::NotAsked => "not_asked",
-            Confirmation::Awaiting => "awaiting",
-            Confirmation::Confirmed => "confirmed",
-            Confirmation::Overdue => "overdue",
-        }
+smartcore_domain::column_text! {
+    /// Where a contact's re-confirmation stands.
+    pub enum Confirmation {
+        /// Never asked yet (the welcome has not gone out).
+        NotAsked => "not_asked",
+        /// Asked, less than 30 days ago.
+        Awaiting => "awaiting",
+        /// Confirmed since the last request.
+        Confirmed => "confirmed",
+        /// Asked more than 30 days ago without an answer.
+        Overdue => "overdue",
     }
 }
 
@@ -230,7 +219,7 @@ fn trust_of_contacts(
                 r.contact_id.clone(),
                 TestAlertOutcome {
                     at: Timestamp::from_unix_millis(r.test_alert_at?),
-                    status: r.test_alert_status.as_deref()?.parse().ok()?,
+                    status: r.test_alert_status?,
                     error: r.test_alert_error.clone(),
                 },
             ))

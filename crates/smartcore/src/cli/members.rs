@@ -4,6 +4,7 @@
 use super::{JsonFlag, an, print_json};
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use smartcore::import;
 use smartcore_app::{App, MailStatus};
 use smartcore_domain::Role;
@@ -18,8 +19,8 @@ pub enum MemberCommand {
         org: String,
         #[arg(long)]
         email: String,
-        #[arg(long, default_value = "member", value_parser = ["admin", "member"])]
-        role: String,
+        #[arg(long, default_value = "member", value_parser = role_arg())]
+        role: Role,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -30,8 +31,8 @@ pub enum MemberCommand {
         org: String,
         #[arg(long)]
         email: String,
-        #[arg(long, value_parser = ["admin", "member"])]
-        role: String,
+        #[arg(long, value_parser = role_arg())]
+        role: Role,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -42,8 +43,8 @@ pub enum MemberCommand {
         org: String,
         #[arg(long)]
         email: String,
-        #[arg(long, value_parser = ["admin", "member"])]
-        role: String,
+        #[arg(long, value_parser = role_arg())]
+        role: Role,
     },
     /// Remove a member from an organisation (never the last administrator); an IT contact
     /// picked from them stays.
@@ -74,14 +75,14 @@ pub async fn run(app: &App, command: MemberCommand) -> anyhow::Result<()> {
             email,
             role,
             out,
-        } => add(app, &org, &email, &role, out.json).await,
+        } => add(app, &org, &email, role, out.json).await,
         MemberCommand::Invite {
             org,
             email,
             role,
             out,
-        } => invite(app, &org, &email, &role, out.json).await,
-        MemberCommand::SetRole { org, email, role } => set_role(app, &org, &email, &role).await,
+        } => invite(app, &org, &email, role, out.json).await,
+        MemberCommand::SetRole { org, email, role } => set_role(app, &org, &email, role).await,
         MemberCommand::Remove { org, email } => {
             let org = app.operations().find_org(&org).await?;
             let removed = app.members().remove_by_email(&org, &email).await?;
@@ -92,13 +93,15 @@ pub async fn run(app: &App, command: MemberCommand) -> anyhow::Result<()> {
     }
 }
 
-fn role_of(role: &str) -> anyhow::Result<Role> {
-    Role::parse(role).context("the role must be admin or member")
+/// `--role`: `admin` or `member` (clap refuses anything else and lists them), read into the
+/// role through its one mapping.
+fn role_arg() -> impl TypedValueParser<Value = Role> {
+    PossibleValuesParser::new(Role::ALL.iter().map(|r| r.as_str()))
+        .try_map(|text| text.parse::<Role>())
 }
 
-async fn add(app: &App, org: &str, email: &str, role: &str, json: bool) -> anyhow::Result<()> {
+async fn add(app: &App, org: &str, email: &str, role: Role, json: bool) -> anyhow::Result<()> {
     let org = app.operations().find_org(org).await?;
-    let role = role_of(role)?;
     let user = app.operations().add_member(&org, email, role).await?;
     if json {
         print_json(&serde_json::json!({
@@ -116,9 +119,8 @@ async fn add(app: &App, org: &str, email: &str, role: &str, json: bool) -> anyho
     Ok(())
 }
 
-async fn invite(app: &App, org: &str, email: &str, role: &str, json: bool) -> anyhow::Result<()> {
+async fn invite(app: &App, org: &str, email: &str, role: Role, json: bool) -> anyhow::Result<()> {
     let org = app.operations().find_org(org).await?;
-    let role = role_of(role)?;
     let sent = app.members().invite_from_cli(&org, email, role).await?;
     if json {
         print_json(&serde_json::json!({
@@ -144,9 +146,8 @@ async fn invite(app: &App, org: &str, email: &str, role: &str, json: bool) -> an
     Ok(())
 }
 
-async fn set_role(app: &App, org: &str, email: &str, role: &str) -> anyhow::Result<()> {
+async fn set_role(app: &App, org: &str, email: &str, role: Role) -> anyhow::Result<()> {
     let org = app.operations().find_org(org).await?;
-    let role = role_of(role)?;
     match app.members().set_role_by_email(&org, email, role).await? {
         Some(before) => println!(
             "{} is now a{} {} of {} (was {}).",

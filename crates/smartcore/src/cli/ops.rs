@@ -70,7 +70,7 @@ async fn complete_removal(app: &App, id: &str, by_hand: bool) -> anyhow::Result<
         "Removal {} of {} completed ({}).",
         done.id,
         done.email,
-        done.outcome.as_deref().unwrap_or("done")
+        done.outcome.map_or("done", |o| o.as_str())
     );
     Ok(())
 }

@@ -1071,7 +1071,7 @@ async fn the_preview_of_a_day_is_what_that_days_sweep_sends(backend: Backend) {
                 .await
                 .unwrap()
                 .into_iter()
-                .filter(|r| r.status == "sent")
+                .filter(|r| r.status.as_str() == "sent")
                 .map(|r| (r.fingerprint_sha256, r.threshold, r.email))
                 .collect();
             v.sort();

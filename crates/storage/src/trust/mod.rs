@@ -16,12 +16,14 @@ pub use welcome::{WELCOME_BUDGET_MS, return_unsent_welcome};
 
 use crate::batch::{self, placeholders};
 use crate::{Store, StoreError};
-use smartcore_domain::{DeliveryStatus, ReminderNotice, Role, SsoStatus, SyncStatus};
+use smartcore_domain::{
+    DeliveryStatus, ReminderNotice, ReminderStatus, Role, SsoStatus, SyncStatus,
+};
 use smartcore_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
 
 /// The trust state of one contact (absent fields: never happened).
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct TrustRecord {
     pub contact_id: String,
     pub welcome_sent_at: Option<i64>,
@@ -30,8 +32,24 @@ pub struct TrustRecord {
     pub reconfirm_requested_at: Option<i64>,
     pub unconfirmed_notified_at: Option<i64>,
     pub test_alert_at: Option<i64>,
-    pub test_alert_status: Option<String>,
+    pub test_alert_status: Option<DeliveryStatus>,
     pub test_alert_error: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for TrustRecord {
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(TrustRecord {
+            contact_id: row.try_get("contact_id")?,
+            welcome_sent_at: row.try_get("welcome_sent_at")?,
+            not_responsible_at: row.try_get("not_responsible_at")?,
+            confirmed_at: row.try_get("confirmed_at")?,
+            reconfirm_requested_at: row.try_get("reconfirm_requested_at")?,
+            unconfirmed_notified_at: row.try_get("unconfirmed_notified_at")?,
+            test_alert_at: row.try_get("test_alert_at")?,
+            test_alert_status: crate::column::optional(row, "test_alert_status")?,
+            test_alert_error: row.try_get("test_alert_error")?,
+        })
+    }
 }
 
 /// A contact to write to (welcome or re-confirmation request).
@@ -72,8 +90,9 @@ pub struct ReminderState {
     pub threshold: String,
     pub contact_id: String,
     pub email: String,
-    /// `queued`, `sending`, `sent`, `failed` (retried) or `rejected`.
-    pub status: String,
+    /// Queued, sending, sent, failed (retried) or rejected.
+    #[sqlx(try_from = "String")]
+    pub status: ReminderStatus,
     pub sent_at: Option<i64>,
 }
 

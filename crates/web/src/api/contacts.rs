@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::AddContact;
-use smartcore_domain::ItContact;
+use smartcore_domain::{ContactSource, IdentityRemoval, ItContact, SyncStatus};
 use utoipa::ToSchema;
 
 /// An IT contact.
@@ -19,14 +19,12 @@ pub struct Contact {
     email: String,
     name: Option<String>,
     /// `member` (picked from the organisation's members) or `manual` (typed in).
-    #[schema(example = "manual")]
-    source: String,
+    source: ContactSource,
     member_id: Option<String>,
     /// For a member contact: whether that person is still a member.
     still_member: Option<bool>,
     /// `pending` until registered on the identity side, then `synced`; `failed` with a reason.
-    #[schema(example = "synced")]
-    status: String,
+    status: SyncStatus,
     status_detail: Option<String>,
     synced_at: Option<String>,
     created_at: String,
@@ -52,10 +50,10 @@ impl From<ItContact> for Contact {
             id: c.id.to_string(),
             email: c.email.to_string(),
             name: c.name.map(|n| n.to_string()),
-            source: c.source.as_str().to_owned(),
+            source: c.source,
             still_member: c.member_id.as_ref().map(|_| c.still_member),
             member_id: c.member_id.map(|m| m.to_string()),
-            status: c.status.as_str().to_owned(),
+            status: c.status,
             status_detail: c.status_detail,
             synced_at: c.synced_at.map(|t| t.to_rfc3339()),
             created_at: c.created_at.to_rfc3339(),
@@ -93,8 +91,7 @@ pub struct RemovalAnswer {
     /// `not_needed`: it was never registered, the pending registration is cancelled;
     /// `flagged`: the operations team completes the removal on the identity side;
     /// `completed`: the identity side has removed it already.
-    #[schema(example = "flagged")]
-    identity_removal: String,
+    identity_removal: IdentityRemoval,
 }
 
 /// List the organisation's IT contacts, oldest first.
@@ -204,6 +201,6 @@ pub async fn remove(
         .remove_contact(&actor, &org, &id)
         .await?;
     Ok(Json(RemovalAnswer {
-        identity_removal: removal.identity_removal.as_str().to_owned(),
+        identity_removal: removal.identity_removal,
     }))
 }

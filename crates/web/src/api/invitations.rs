@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{InvitationView, MailStatus, SentInvitation};
+use smartcore_domain::{InvitationStatus, Role};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -18,7 +19,7 @@ pub struct Invitation {
     id: String,
     email: String,
     /// `admin` or `member`.
-    role: String,
+    role: Role,
     /// The inviting user's id, or `cli`.
     invited_by: String,
     invited_by_name: Option<String>,
@@ -27,8 +28,7 @@ pub struct Invitation {
     sent_at: String,
     expires_at: String,
     /// `pending`, `expired` (resend it), `accepted` or `revoked`.
-    #[schema(example = "pending")]
-    status: String,
+    status: InvitationStatus,
 }
 
 impl From<InvitationView> for Invitation {
@@ -36,7 +36,7 @@ impl From<InvitationView> for Invitation {
         Invitation {
             id: i.id,
             email: i.email,
-            role: i.role.as_str().to_owned(),
+            role: i.role,
             invited_by: i.invited_by,
             invited_by_name: i.invited_by_name,
             created_at: i.created_at.to_rfc3339(),
@@ -53,20 +53,14 @@ pub struct SentInvitationBody {
     #[serde(flatten)]
     invitation: Invitation,
     /// `sent`, `deferred` (the mail server did not take it now: resend later) or `rejected`.
-    #[schema(example = "sent")]
-    mail: String,
+    mail: MailStatus,
 }
 
 impl From<SentInvitation> for SentInvitationBody {
     fn from(s: SentInvitation) -> Self {
         SentInvitationBody {
             invitation: s.invitation.into(),
-            mail: match s.mail {
-                MailStatus::Sent => "sent",
-                MailStatus::Deferred => "deferred",
-                MailStatus::Rejected => "rejected",
-            }
-            .to_owned(),
+            mail: s.mail,
         }
     }
 }
@@ -85,8 +79,8 @@ pub struct InvitationList {
 pub struct NewInvitation {
     #[schema(example = "grace@example.com")]
     email: String,
-    /// `admin` or `member`.
-    #[schema(example = "admin")]
+    /// `admin` or `member` (anything else is refused with 422 `invalid_role`).
+    #[schema(value_type = Role)]
     role: String,
 }
 

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::MemberView;
+use smartcore_domain::Role;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
@@ -37,8 +38,7 @@ pub struct Member {
     name: String,
     email: String,
     /// `admin` or `member`.
-    #[schema(example = "member")]
-    role: String,
+    role: Role,
     is_it_contact: bool,
     /// When they joined the organisation (RFC 3339).
     joined_at: String,
@@ -50,7 +50,7 @@ impl From<MemberView> for Member {
             id: m.id,
             name: m.name,
             email: m.email,
-            role: m.role.as_str().to_owned(),
+            role: m.role,
             is_it_contact: m.is_it_contact,
             joined_at: m.joined_at.to_rfc3339(),
         }
@@ -108,8 +108,8 @@ pub async fn search(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
-    /// `admin` or `member`.
-    #[schema(example = "admin")]
+    /// `admin` or `member` (anything else is refused with 422 `invalid_role`).
+    #[schema(value_type = Role)]
     role: String,
 }
 
@@ -142,7 +142,7 @@ pub struct RemovedMember {
     id: String,
     email: String,
     /// The role they had.
-    role: String,
+    role: Role,
 }
 
 /// Remove a member from the organisation. The last administrator cannot be removed. An IT
@@ -162,6 +162,6 @@ pub async fn remove(
     Ok(Json(RemovedMember {
         id: removed.user_id,
         email: removed.email,
-        role: removed.role.as_str().to_owned(),
+        role: removed.role,
     }))
 }

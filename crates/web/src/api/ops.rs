@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::ErrorCode;
-use smartcore_app::{AppError, Operator};
+use smartcore_app::{AppError, DriftKind, Operator};
+use smartcore_domain::{RemovalOutcome, RemovalStatus};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
@@ -20,13 +21,13 @@ pub struct Removal {
     requested_at: String,
     requested_by: String,
     /// `pending` or `completed`.
-    status: String,
+    status: RemovalStatus,
     /// Completed by the worker without the team (SMARTCORE_IDENTITY_AUTO_REMOVE).
     automatic: bool,
     attempts: i64,
     last_error: Option<String>,
     /// `deleted` (through the connector) or `marked_done` (by hand), once completed.
-    outcome: Option<String>,
+    outcome: Option<RemovalOutcome>,
 }
 
 impl From<smartcore_app::RemovalRequest> for Removal {
@@ -38,7 +39,7 @@ impl From<smartcore_app::RemovalRequest> for Removal {
             identity_contact_id: r.identity_contact_id,
             requested_at: r.requested_at,
             requested_by: r.requested_by,
-            status: r.status.as_str().to_owned(),
+            status: r.status,
             automatic: r.automatic,
             attempts: r.attempts,
             last_error: r.last_error,
@@ -73,7 +74,7 @@ pub struct DriftEntry {
     org_id: String,
     org_name: String,
     /// `unknown_here` or `missing_there`.
-    kind: String,
+    kind: DriftKind,
     email: String,
     identity_contact_id: String,
     contact_id: Option<String>,
@@ -168,7 +169,7 @@ pub async fn drift(
             .map(|e| DriftEntry {
                 org_id: e.org_id,
                 org_name: e.org_name,
-                kind: e.kind.as_str().to_owned(),
+                kind: e.kind,
                 email: e.email,
                 identity_contact_id: e.identity_contact_id,
                 contact_id: e.contact_id,

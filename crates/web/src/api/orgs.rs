@@ -6,6 +6,7 @@ use crate::extract::ApiActor;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use smartcore_domain::Role;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -15,8 +16,7 @@ pub struct Org {
     id: String,
     name: String,
     /// The caller's role there: `admin` or `member`.
-    #[schema(example = "admin")]
-    role: String,
+    role: Role,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -43,7 +43,7 @@ pub async fn list(
             .map(|o| Org {
                 id: o.id,
                 name: o.name,
-                role: o.role.as_str().to_owned(),
+                role: o.role,
             })
             .collect(),
     }))

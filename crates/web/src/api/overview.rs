@@ -6,6 +6,7 @@ use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use smartcore_domain::SsoStatus;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -25,7 +26,7 @@ pub struct ContactCount {
 #[derive(Serialize, ToSchema)]
 pub struct SsoState {
     /// `not_configured`, `configured` or `enabled`.
-    status: String,
+    status: SsoStatus,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -65,7 +66,7 @@ pub async fn show(
             ready_to_enable_sso: o.ready_to_enable_sso(),
         },
         sso: SsoState {
-            status: o.sso_status.as_str().to_owned(),
+            status: o.sso_status,
         },
     }))
 }

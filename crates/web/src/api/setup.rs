@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{DomainView, SsoInput, SsoView};
-use smartcore_domain::Timestamp;
+use smartcore_domain::{DomainStatus, SsoStatus, Timestamp};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -25,7 +25,7 @@ pub struct Domain {
     id: String,
     domain: String,
     /// `pending`, `verified` or `failed` (re-checks go on).
-    status: String,
+    status: DomainStatus,
     status_detail: Option<String>,
     dns_record: DnsRecord,
     verified_at: Option<String>,
@@ -36,7 +36,7 @@ impl From<DomainView> for Domain {
         Domain {
             id: d.id,
             domain: d.domain,
-            status: d.status.as_str().to_owned(),
+            status: d.status,
             status_detail: d.status_detail,
             dns_record: DnsRecord {
                 r#type: "TXT".into(),
@@ -148,7 +148,7 @@ pub struct MetadataUrlStatus {
     /// When the next fetch is due (the refresh interval with jitter, or a retry after a failure).
     next_fetch_at: String,
     /// `ok`, or `failing` while the last fetch failed (the last good configuration stays in use).
-    status: String,
+    status: FetchHealth,
     /// When the current run of failures began.
     failing_since: Option<String>,
     /// Failed fetches in a row.
@@ -160,10 +160,20 @@ pub struct MetadataUrlStatus {
     last_error: Option<String>,
 }
 
+/// How the fetches of a metadata URL go.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchHealth {
+    /// The last fetch gave usable metadata.
+    Ok,
+    /// The last fetch failed.
+    Failing,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Sso {
     /// `not_configured`, `configured` or `enabled`.
-    status: String,
+    status: SsoStatus,
     idp_entity_id: Option<String>,
     idp_sso_url: Option<String>,
     certificates: Vec<CertificateInfo>,
@@ -174,7 +184,7 @@ pub struct Sso {
 impl From<SsoView> for Sso {
     fn from(v: SsoView) -> Self {
         Sso {
-            status: v.status.as_str().to_owned(),
+            status: v.status,
             idp_entity_id: v.idp_entity_id,
             idp_sso_url: v.idp_sso_url,
             certificates: v
@@ -194,9 +204,9 @@ impl From<SsoView> for Sso {
                 last_attempt_at: m.last_attempt_at.to_rfc3339(),
                 next_fetch_at: m.next_fetch_at.to_rfc3339(),
                 status: if m.failing_since.is_some() {
-                    "failing".into()
+                    FetchHealth::Failing
                 } else {
-                    "ok".into()
+                    FetchHealth::Ok
                 },
                 failing_since: m.failing_since.map(|t| t.to_rfc3339()),
                 failures: m.failures,

@@ -9,7 +9,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::ErrorCode;
 use smartcore_app::{AppError, CheckView, ResponseVerdict, SsoAttempt, SsoPolicy};
-use smartcore_domain::Timestamp;
+use smartcore_domain::{SignInFlag, SsoAttemptResult, Timestamp};
 use utoipa::ToSchema;
 
 /// One sign-in attempt.
@@ -19,8 +19,7 @@ pub struct Attempt {
     /// RFC 3339.
     at: String,
     /// `signed_in`, `tested` or `refused`.
-    #[schema(example = "signed_in")]
-    result: String,
+    result: SsoAttemptResult,
     /// Why it was refused: `invalid_xml`, `idp_error`, `encrypted_assertion_unsupported`,
     /// `unsigned`, `unexpected_structure`, `unsupported_algorithm`, `signature_invalid`,
     /// `issuer_mismatch`, `audience_mismatch`, `recipient_mismatch`, `expired`,
@@ -37,7 +36,7 @@ pub struct Attempt {
     /// The XML-Signature algorithm URI.
     signature_algorithm: Option<String>,
     /// Warnings: `sha1`, `weak_key`, `expired_certificate`.
-    flags: Vec<String>,
+    flags: Vec<SignInFlag>,
 }
 
 impl From<SsoAttempt> for Attempt {
@@ -45,7 +44,7 @@ impl From<SsoAttempt> for Attempt {
         Attempt {
             id: a.id,
             at: a.at.to_rfc3339(),
-            result: a.result.to_string(),
+            result: a.result,
             reason: a.reason,
             name_id: a.name_id,
             email: a.email,
@@ -124,7 +123,7 @@ pub struct Verdict {
     subject: Option<Subject>,
     certificate_sha256: Option<String>,
     signature_algorithm: Option<String>,
-    flags: Vec<String>,
+    flags: Vec<SignInFlag>,
 }
 
 impl From<ResponseVerdict> for Verdict {

@@ -8,11 +8,12 @@ use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use smartcore_app::{ContactTrust, TestAlertReport};
+use smartcore_app::{Confirmation, ContactTrust, TestAlertReport};
+use smartcore_domain::{DeliveryStatus, RecipientState};
 use utoipa::ToSchema;
 
 /// What an administrator may trust about a contact (issue 16).
-#[derive(Serialize, ToSchema, Default)]
+#[derive(Serialize, ToSchema)]
 pub struct Trust {
     /// When the welcome notice went out.
     welcomed_at: Option<String>,
@@ -24,8 +25,7 @@ pub struct Trust {
     /// The last "are you still the right person?" (the welcome counts as the first).
     confirmation_requested_at: Option<String>,
     /// `not_asked`, `awaiting`, `confirmed` or `overdue` (asked 30 days ago or more, no answer).
-    #[schema(example = "confirmed")]
-    confirmation: String,
+    confirmation: Confirmation,
     /// Synced, mail not rejected, not overdue, not "not me".
     reachable: bool,
     last_test_alert: Option<TestAlert>,
@@ -36,16 +36,20 @@ pub struct Trust {
 pub struct TestAlert {
     at: String,
     /// `sent`, `deferred` or `rejected`.
-    #[schema(example = "sent")]
-    status: String,
+    status: DeliveryStatus,
     error: Option<String>,
 }
 
 impl Trust {
     pub(crate) fn not_asked() -> Self {
         Trust {
-            confirmation: "not_asked".to_owned(),
-            ..Trust::default()
+            welcomed_at: None,
+            not_responsible_at: None,
+            confirmed_at: None,
+            confirmation_requested_at: None,
+            confirmation: Confirmation::NotAsked,
+            reachable: false,
+            last_test_alert: None,
         }
     }
 }
@@ -57,11 +61,11 @@ impl From<&ContactTrust> for Trust {
             not_responsible_at: t.not_responsible_at.map(|t| t.to_rfc3339()),
             confirmed_at: t.confirmed_at.map(|t| t.to_rfc3339()),
             confirmation_requested_at: t.confirmation_requested_at.map(|t| t.to_rfc3339()),
-            confirmation: t.confirmation.as_str().to_owned(),
+            confirmation: t.confirmation,
             reachable: t.reachable,
             last_test_alert: t.last_test_alert.as_ref().map(|a| TestAlert {
                 at: a.at.to_rfc3339(),
-                status: a.status.as_str().to_owned(),
+                status: a.status,
                 error: a.error.clone(),
             }),
         }
@@ -188,8 +192,7 @@ pub struct UpcomingRecipient {
     /// `due` (the next sweep sends it), `will_receive` (a coming threshold, to the contacts
     /// registered now), or a recorded reminder's state: `queued`, `sending`, `sent`, `failed`
     /// (retried), `rejected`.
-    #[schema(example = "will_receive")]
-    state: String,
+    state: RecipientState,
     sent_at: Option<String>,
 }
 
@@ -217,7 +220,7 @@ impl From<smartcore_app::Upcoming> for UpcomingReminders {
                                 .map(|r| UpcomingRecipient {
                                     contact_id: r.contact_id,
                                     email: r.email,
-                                    state: r.state.to_string(),
+                                    state: r.state,
                                     sent_at: r.sent_at.map(|t| t.to_rfc3339()),
                                 })
                                 .collect(),

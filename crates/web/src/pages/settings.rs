@@ -395,7 +395,8 @@ async fn add_contact(
     Form(form): Form<AddForm>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
-    let manual = form.way != "member";
+    // Anything but picking a member (the way missing or unknown) is an address typed in.
+    let manual = form.way.parse() != Ok(ContactSource::Member);
     let request = if manual {
         AddContact::Manual {
             email: form.email.clone(),

@@ -28,7 +28,7 @@ use smartcore_app::{
     AcsOutcome, AppError, CheckView, Completion, OrgSummary, ResponseVerdict, SsoAttempt,
     SsoPolicy, SsoRedirect, SsoRefusal, SsoStart,
 };
-use smartcore_domain::Timestamp;
+use smartcore_domain::{SignInFlag, Timestamp};
 
 /// The cookie holding the secret of the browser that started a sign-in.
 pub const SSO_COOKIE: &str = "smartcore_sso";
@@ -330,14 +330,13 @@ pub(crate) fn check_rows(checks: &[CheckView]) -> Vec<CheckRow> {
         .collect()
 }
 
-fn flag_words(flags: &[String]) -> Vec<&'static str> {
+fn flag_words(flags: &[SignInFlag]) -> Vec<&'static str> {
     flags
         .iter()
-        .filter_map(|f| match f.as_str() {
-            "sha1" => Some("Signed with RSA-SHA1, which is no longer considered safe. Ask your identity provider's administrator to switch to RSA-SHA256."),
-            "weak_key" => Some("The signing key is shorter than 2048 bits. Ask your identity provider's administrator for a stronger key."),
-            "expired_certificate" => Some("The signing certificate has expired. Sign-in still works (the certificate is trusted because you configured it), but replace it before your identity provider does."),
-            _ => None,
+        .map(|f| match f {
+            SignInFlag::Sha1 => "Signed with RSA-SHA1, which is no longer considered safe. Ask your identity provider's administrator to switch to RSA-SHA256.",
+            SignInFlag::WeakKey => "The signing key is shorter than 2048 bits. Ask your identity provider's administrator for a stronger key.",
+            SignInFlag::ExpiredCertificate => "The signing certificate has expired. Sign-in still works (the certificate is trusted because you configured it), but replace it before your identity provider does.",
         })
         .collect()
 }

@@ -117,8 +117,10 @@ pub(crate) struct UpcomingThresholdRow {
 
 pub(crate) struct UpcomingRecipientRow {
     pub email: String,
-    pub state: String,
+    pub state: RecipientState,
     pub label: &'static str,
+    /// Rejected, or failed and retrying: shown as not reaching them.
+    pub undelivered: bool,
 }
 
 use crate::pages::show::{When, fingerprint_groups, subject_short, when};
@@ -158,7 +160,11 @@ pub(crate) fn upcoming_rows(u: smartcore_app::Upcoming, now: Timestamp) -> Vec<U
                         .map(|r| UpcomingRecipientRow {
                             label: state_label(r.state),
                             email: r.email,
-                            state: r.state.to_string(),
+                            undelivered: matches!(
+                                r.state,
+                                RecipientState::Rejected | RecipientState::Failed
+                            ),
+                            state: r.state,
                         })
                         .collect(),
                 })

@@ -80,17 +80,13 @@ async fn confirm_role(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     let member = state.app.members().member_of_org(&actor, &org, &id).await?;
-    let role = match query.role.as_str() {
-        "admin" => Role::Admin,
-        "member" => Role::Member,
-        _ => {
-            return Err(PageError(AppError::invalid(
-                ErrorCode::InvalidRole,
-                "role",
-                "The role must be administrator or member.",
-            )));
-        }
-    };
+    let role: Role = query.role.parse().map_err(|_| {
+        PageError(AppError::invalid(
+            ErrorCode::InvalidRole,
+            "role",
+            "The role must be administrator or member.",
+        ))
+    })?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     Ok(render(
         StatusCode::OK,
@@ -119,11 +115,8 @@ async fn set_role(
         Err(e @ AppError::Conflict { .. }) => {
             let member = state.app.members().member_of_org(&actor, &org, &id).await?;
             let (current, orgs) = org_context(&state, &actor, &org).await?;
-            let role = if form.role == "admin" {
-                Role::Admin
-            } else {
-                Role::Member
-            };
+            // The use case read the role before it refused the change.
+            let role = form.role.parse().unwrap_or(Role::Member);
             Ok(render(
                 StatusCode::CONFLICT,
                 &role_page(current, orgs, &member, role, Some(e.to_string())),

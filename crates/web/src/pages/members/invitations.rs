@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::{AppError, MailStatus};
+use smartcore_domain::Role;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -44,7 +45,7 @@ async fn invite(
 ) -> Result<Response, PageError> {
     let actor = page_actor(&headers, &state).await?;
     let role = if form.role.is_empty() {
-        "member"
+        Role::Member.as_str()
     } else {
         form.role.as_str()
     };
@@ -79,7 +80,7 @@ async fn invite(
                 None,
                 InviteForm {
                     email: form.email.trim().to_owned(),
-                    admin: role == "admin",
+                    admin: matches!(role.parse(), Ok(Role::Admin)),
                     error: Some(public_message(&e)),
                 },
             )

@@ -15,7 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use smartcore_app::{AppError, InvitationView, MEMBERS_PAGE, MemberView, OrgSummary};
-use smartcore_domain::Role;
+use smartcore_domain::{InvitationStatus, Role};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/orgs/{org}/settings/members", get(members))
@@ -62,7 +62,7 @@ impl From<InvitationView> for InvitationRow {
                 .invited_by_name
                 .unwrap_or_else(|| "Smart Core Connect team".to_owned()),
             expires: when(i.expires_at),
-            expired: i.status == "expired",
+            expired: i.status == InvitationStatus::Expired,
             id: i.id,
             email: i.email,
         }

@@ -10,7 +10,7 @@ use crate::pages::show::{self, fingerprint_groups, subject_parts, subject_short,
 use smartcore_app::{
     Actor, CertificateView, MetadataSourceView, SsoAttempt, SsoSignInOverview, SsoView,
 };
-use smartcore_domain::Timestamp;
+use smartcore_domain::{SsoAttemptResult, Timestamp};
 
 /// The page for `org`, with `notice` at the top and the forms as `entered` (what is not
 /// entered shows the current settings).
@@ -135,12 +135,12 @@ fn sign_in_section(overview: SsoSignInOverview, now: Timestamp) -> SignInSection
 fn attempt_row(a: &SsoAttempt, now: Timestamp) -> AttemptRow {
     AttemptRow {
         at: when(a.at, now),
-        result_label: match a.result.as_str() {
-            "signed_in" => "Signed in",
-            "tested" => "Test passed",
-            _ => "Refused",
+        result_label: match a.result {
+            SsoAttemptResult::SignedIn => "Signed in",
+            SsoAttemptResult::Tested => "Test passed",
+            SsoAttemptResult::Refused => "Refused",
         },
-        result: a.result.to_string(),
+        result: a.result,
         who: a
             .email
             .clone()

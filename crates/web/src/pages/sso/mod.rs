@@ -23,7 +23,7 @@ use axum::routing::get;
 use load::load;
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, DomainView, OrgSummary};
-use smartcore_domain::{AuditAction, DomainStatus, SsoStatus, Timestamp};
+use smartcore_domain::{AuditAction, DomainStatus, SsoAttemptResult, SsoStatus, Timestamp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -110,7 +110,7 @@ struct SignInSection {
 /// A recent sign-in attempt as the page lists it.
 struct AttemptRow {
     at: When,
-    result: String,
+    result: SsoAttemptResult,
     result_label: &'static str,
     who: String,
     reason: Option<String>,
