@@ -159,7 +159,7 @@ impl Members<'_> {
     pub async fn list_members(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         query: &str,
         cursor: Option<&str>,
         limit: Option<i64>,
@@ -214,12 +214,11 @@ impl Members<'_> {
     pub async fn member_of_org(
         &self,
         actor: &Actor,
-        org: &str,
-        member: &str,
+        org: &OrgId,
+        user_id: &UserId,
     ) -> Result<MemberView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
-        Ok(self.store.member(&org_id, &user_id).await?.into())
+        Ok(self.store.member(&org_id, user_id).await?.into())
     }
 
     /// Changes a member's role (`admin` or `member`); the last administrator cannot be
@@ -227,16 +226,15 @@ impl Members<'_> {
     pub async fn set_member_role(
         &self,
         actor: &Actor,
-        org: &str,
-        member: &str,
+        org: &OrgId,
+        user_id: &UserId,
         role: &str,
     ) -> Result<MemberView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let role = parse_role(role)?;
-        let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
-        self.change_role(&org_id, &user_id, role, actor.user_id.as_str())
+        self.change_role(&org_id, user_id, role, actor.user_id.as_str())
             .await?;
-        Ok(self.store.member(&org_id, &user_id).await?.into())
+        Ok(self.store.member(&org_id, user_id).await?.into())
     }
 
     /// Changes the role in one unit of work: the organisation's lock, the member and the
@@ -286,12 +284,11 @@ impl Members<'_> {
     pub async fn remove_member(
         &self,
         actor: &Actor,
-        org: &str,
-        member: &str,
+        org: &OrgId,
+        user_id: &UserId,
     ) -> Result<ChangedMember, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
-        self.drop_member(&org_id, &user_id, actor.user_id.as_str())
+        self.drop_member(&org_id, user_id, actor.user_id.as_str())
             .await
     }
 

@@ -44,15 +44,12 @@ impl Trust<'_> {
     pub async fn send_test_alerts(
         &self,
         actor: &Actor,
-        org: &str,
-        contact: Option<&str>,
+        org: &OrgId,
+        contact: Option<&ContactId>,
     ) -> Result<TestAlertReport, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let contacts = match contact {
-            Some(id) => {
-                let id = ContactId::parse(id).ok_or(AppError::NotFound)?;
-                vec![self.store.contact(&org_id, &id).await?]
-            }
+            Some(id) => vec![self.store.contact(&org_id, id).await?],
             None => self.store.contacts(&org_id).await?,
         };
         if contacts.is_empty() {
@@ -70,7 +67,7 @@ impl Trust<'_> {
                 at: now,
                 actor: actor.user_id.as_str(),
                 action: AuditAction::TestAlertSent,
-                target: contact.or(Some(org_id.as_str())),
+                target: contact.map(ContactId::as_str).or(Some(org_id.as_str())),
                 details: serde_json::to_value(&report).unwrap_or_default(),
             })
             .await?;

@@ -163,7 +163,7 @@ impl Members<'_> {
     pub async fn invite(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         email: &str,
         role: &str,
     ) -> Result<SentInvitation, AppError> {
@@ -327,7 +327,7 @@ impl Members<'_> {
     pub async fn invitations(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<Vec<InvitationView>, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let now = self.now();
@@ -346,11 +346,10 @@ impl Members<'_> {
     pub async fn resend_invitation(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &InvitationId,
     ) -> Result<SentInvitation, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = InvitationId::parse(id).ok_or(AppError::NotFound)?;
         let org = self.store.org(&org_id).await?;
         let now = self.now();
         let token = random_secret();
@@ -358,7 +357,7 @@ impl Members<'_> {
         let sender = actor.user_id.as_str();
         let mut tx = self.store.write().await?;
         orgs::lock(&mut tx, &org_id).await?;
-        let before = stored::by_id(&mut tx, &org_id, &id).await?;
+        let before = stored::by_id(&mut tx, &org_id, id).await?;
         if before.status() != InvitationStatus::Pending {
             return Err(AppError::NotFound);
         }
@@ -377,12 +376,12 @@ impl Members<'_> {
         }
         quota::record(&mut tx, resends, now, 1).await?;
         quota::record(&mut tx, mails, now, 1).await?;
-        stored::renew(&mut tx, &id, &secret_hash(&token), now, expires_at).await?;
+        stored::renew(&mut tx, id, &secret_hash(&token), now, expires_at).await?;
         let details = serde_json::json!({ "email": before.email, "role": before.role });
         let record = Self::audited(
             tx,
             &org_id,
-            &id,
+            id,
             sender,
             AuditAction::InvitationResent,
             details,
@@ -400,14 +399,13 @@ impl Members<'_> {
     pub async fn revoke_invitation(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &InvitationId,
     ) -> Result<InvitationView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = InvitationId::parse(id).ok_or(AppError::NotFound)?;
         let now = self.now();
         let mut tx = self.store.write().await?;
-        let before = stored::by_id(&mut tx, &org_id, &id).await?;
+        let before = stored::by_id(&mut tx, &org_id, id).await?;
         if !stored::finish(&mut tx, &before.id, InvitationStatus::Revoked, None, now).await? {
             return Err(AppError::NotFound);
         }
@@ -416,7 +414,7 @@ impl Members<'_> {
         let record = Self::audited(
             tx,
             &org_id,
-            &id,
+            id,
             actor,
             AuditAction::InvitationRevoked,
             details,
@@ -430,12 +428,11 @@ impl Members<'_> {
     pub async fn pending_invitation(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &InvitationId,
     ) -> Result<InvitationView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = InvitationId::parse(id).ok_or(AppError::NotFound)?;
-        let record = self.store.invitation(&org_id, &id).await?;
+        let record = self.store.invitation(&org_id, id).await?;
         if record.status() != InvitationStatus::Pending {
             return Err(AppError::NotFound);
         }

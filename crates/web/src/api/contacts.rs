@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::AddContact;
 use smartcore_domain::ItContact;
+use smartcore_domain::{ContactId, OrgId};
 use utoipa::ToSchema;
 
 /// An IT contact.
@@ -108,6 +109,7 @@ pub async fn list(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let view = state.app.contacts().list_contacts(&actor, &org).await?;
     let trust = state.app.trust().trust_of_listed(&view).await?;
     Ok(Json(ContactList {
@@ -144,6 +146,7 @@ pub async fn add(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewContact>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Contact>), ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let request = match body {
         NewContact {
             member_id: Some(member_id),
@@ -198,6 +201,8 @@ pub async fn remove(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovalAnswer>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = ContactId::parse_or_unmatched(&id);
     let removal = state
         .app
         .contacts()

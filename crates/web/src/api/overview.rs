@@ -6,6 +6,7 @@ use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use smartcore_domain::OrgId;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -44,6 +45,7 @@ pub async fn show(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Overview>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let o = state
         .app
         .contacts()

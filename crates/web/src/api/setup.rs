@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{DomainView, SsoInput, SsoView};
 use smartcore_domain::Timestamp;
+use smartcore_domain::{DomainId, OrgId};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -75,6 +76,7 @@ pub async fn add_domain(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewDomain>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Domain>), ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let domain: Domain = state
         .app
         .setup()
@@ -98,6 +100,7 @@ pub async fn list_domains(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<DomainList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let domains = state.app.setup().domains(&actor, &org).await?;
     Ok(Json(DomainList {
         domains: domains.into_iter().map(Domain::from).collect(),
@@ -117,6 +120,8 @@ pub async fn verify_domain(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = DomainId::parse_or_unmatched(&id);
     Ok(Json(
         state
             .app
@@ -236,6 +241,7 @@ pub async fn put_sso(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<SsoConfiguration>,
 ) -> Result<Json<Sso>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let input = match body {
         SsoConfiguration {
             metadata_xml: Some(xml),
@@ -287,6 +293,7 @@ pub async fn get_sso(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(state.app.setup().sso(&actor, &org).await?.into()))
 }
 
@@ -302,6 +309,7 @@ pub async fn enable_sso(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state.app.setup().enable_sso(&actor, &org).await?.into(),
     ))
@@ -322,6 +330,7 @@ pub async fn send_setup_links(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<(StatusCode, Json<SetupLinksSent>), ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let sent_to = state.app.setup().send_setup_links(&actor, &org).await?;
     Ok((StatusCode::ACCEPTED, Json(SetupLinksSent { sent_to })))
 }

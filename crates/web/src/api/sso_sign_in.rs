@@ -9,6 +9,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::ErrorCode;
 use smartcore_app::{AppError, CheckView, ResponseVerdict, SsoAttempt, SsoPolicy};
+use smartcore_domain::OrgId;
 use smartcore_domain::Timestamp;
 use utoipa::ToSchema;
 
@@ -72,6 +73,7 @@ pub async fn attempts(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<AttemptList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let attempts = state.app.sso_sign_in().sso_attempts(&actor, &org).await?;
     Ok(Json(AttemptList {
         attempts: attempts.into_iter().map(Attempt::from).collect(),
@@ -160,6 +162,7 @@ pub async fn check_response(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<CheckRequest>,
 ) -> Result<Json<Verdict>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let at = match body.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         None => None,
         Some(text) => Some(Timestamp::from_datetime(
@@ -215,6 +218,7 @@ pub async fn get_policy(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Policy>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state
             .app
@@ -239,6 +243,7 @@ pub async fn put_policy(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<Policy>,
 ) -> Result<Json<Policy>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let policy = SsoPolicy {
         jit_members: body.jit_members,
         idp_initiated: body.idp_initiated,

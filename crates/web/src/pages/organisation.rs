@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use smartcore_app::{AppError, OrgSummary};
+use smartcore_domain::OrgId;
 use smartcore_domain::Role;
 
 pub fn routes() -> Router<AppState> {
@@ -69,6 +70,7 @@ async fn index(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (org, orgs) = org_context(&state, &actor, &org).await?;
     let admin = org.role == Role::Admin;
@@ -80,6 +82,7 @@ async fn organisation(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (org, orgs) = org_context(&state, &actor, &org).await?;
     let admin = org.role == Role::Admin;
@@ -94,6 +97,7 @@ async fn general(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (org, orgs) = org_context(&state, &actor, &org).await?;
     let admin = org.role == Role::Admin;

@@ -28,6 +28,7 @@ use smartcore_app::{
     AcsOutcome, AppError, CheckView, Completion, OrgSummary, ResponseVerdict, SsoAttempt,
     SsoPolicy, SsoRedirect, SsoRefusal, SsoStart,
 };
+use smartcore_domain::OrgId;
 use smartcore_domain::Timestamp;
 
 /// The cookie holding the secret of the browser that started a sign-in.
@@ -160,6 +161,7 @@ async fn start_for_org(
     Path(org): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Response {
+    let org = OrgId::parse_or_unmatched(&org);
     match state
         .app
         .sso_sign_in()
@@ -211,6 +213,7 @@ async fn acs(
     Path(org): Path<String>,
     body: axum::body::Body,
 ) -> Response {
+    let org = OrgId::parse_or_unmatched(&org);
     let too_large = || {
         let form = String::new();
         (form, None::<String>)
@@ -286,6 +289,7 @@ async fn start_test(
     jar: CookieJar,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state.app.sso_sign_in().start_sso_test(&actor, &org).await {
         Ok(started) => Ok(to_identity_provider(started, jar, &state)),
@@ -377,6 +381,7 @@ async fn test_result(
     headers: HeaderMap,
     Path((org, attempt)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let a: SsoAttempt = state
@@ -418,6 +423,7 @@ async fn set_policy(
     Path(org): Path<String>,
     Form(form): Form<PolicyForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let policy = SsoPolicy {
         jit_members: form.jit_members.is_some(),
@@ -455,6 +461,7 @@ async fn check_response(
     Path(org): Path<String>,
     Form(form): Form<CheckForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let at = match form.at.trim() {

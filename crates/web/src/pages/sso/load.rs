@@ -10,6 +10,7 @@ use crate::pages::show::{self, fingerprint_groups, subject_parts, subject_short,
 use smartcore_app::{
     Actor, CertificateView, MetadataSourceView, SsoAttempt, SsoSignInOverview, SsoView,
 };
+use smartcore_domain::OrgId;
 use smartcore_domain::Timestamp;
 
 /// The page for `org`, with `notice` at the top and the forms as `entered` (what is not
@@ -17,7 +18,7 @@ use smartcore_domain::Timestamp;
 pub(super) async fn load(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
     notice: Option<String>,
     entered: Entered,
 ) -> Result<SsoPage, PageError> {

@@ -23,6 +23,7 @@ use axum::routing::get;
 use load::load;
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, DomainView, OrgSummary};
+use smartcore_domain::OrgId;
 use smartcore_domain::{AuditAction, DomainStatus, SsoStatus, Timestamp};
 
 pub fn routes() -> Router<AppState> {
@@ -193,12 +194,12 @@ fn notice_place(done: &str) -> &'static str {
     }
 }
 
-fn page_path(org: &str) -> String {
+fn page_path(org: &OrgId) -> String {
     format!("/orgs/{org}/settings/sso")
 }
 
 /// Since when Single Sign-On is on: the newest `sso.enabled` among the last 200 events.
-pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &str) -> Option<When> {
+pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &OrgId) -> Option<When> {
     let events = state
         .app
         .history()
@@ -219,6 +220,7 @@ async fn show(
     Path(org): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let flash = flash::take(&headers, &page_path(&org));
     let mut entered = Entered::default();
@@ -248,7 +250,7 @@ async fn show(
 }
 
 /// Back to the page, scrolled to the notice in the section of what was done.
-fn back(org: &str, done: &str) -> Response {
+fn back(org: &OrgId, done: &str) -> Response {
     Redirect::to(&format!("/orgs/{org}/settings/sso?done={done}#notice")).into_response()
 }
 
@@ -257,7 +259,7 @@ fn back(org: &str, done: &str) -> Response {
 fn given_back(
     headers: &HeaderMap,
     state: &AppState,
-    org: &str,
+    org: &OrgId,
     place: &str,
     (name, value): (&str, &str),
     error: String,
@@ -281,7 +283,7 @@ fn given_back(
 fn refused(
     headers: &HeaderMap,
     state: &AppState,
-    org: &str,
+    org: &OrgId,
     place: &str,
     anchor: &str,
     error: String,
@@ -304,7 +306,7 @@ fn refused(
 async fn again(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
     error: &AppError,
     entered: Entered,
 ) -> Result<Response, PageError> {
