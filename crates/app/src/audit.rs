@@ -81,7 +81,7 @@ impl History<'_> {
     pub async fn audit_log(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &smartcore_domain::OrgId,
         before: Option<&str>,
         limit: Option<i64>,
     ) -> Result<Vec<AuditEvent>, AppError> {
@@ -115,7 +115,7 @@ impl History<'_> {
     pub async fn mail_deliveries(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &smartcore_domain::OrgId,
     ) -> Result<Vec<MailDelivery>, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let records = self

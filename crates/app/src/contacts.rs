@@ -102,9 +102,9 @@ impl Contacts<'_> {
     pub async fn list_contacts(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<ContactListView, AppError> {
-        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        let org_id = org.clone();
         let listing = self
             .store
             .contacts_seen_by(&org_id, Some(&actor.user_id))
@@ -121,7 +121,7 @@ impl Contacts<'_> {
     pub async fn add_contact(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         request: AddContact,
     ) -> Result<ItContact, AppError> {
         let org_id = self.admin_org(actor, org).await?;
@@ -173,13 +173,12 @@ impl Contacts<'_> {
     pub async fn remove_contact(
         &self,
         actor: &Actor,
-        org: &str,
-        contact: &str,
+        org: &OrgId,
+        contact_id: &ContactId,
     ) -> Result<Removal, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
         let removed = self
-            .remove_from_list(&org_id, &contact_id, &actor.user_id)
+            .remove_from_list(&org_id, contact_id, &actor.user_id)
             .await?;
         tracing::info!(org = %org_id, contact = %contact_id, identity_removal = removed.identity_removal.as_str(), "IT contact removed");
         // Calendar events it received are cancelled, in the background: the removal does not
@@ -215,19 +214,18 @@ impl Contacts<'_> {
     pub async fn contact(
         &self,
         actor: &Actor,
-        org: &str,
-        contact: &str,
+        org: &OrgId,
+        contact_id: &ContactId,
     ) -> Result<ItContact, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
-        Ok(self.store.contact(&org_id, &contact_id).await?)
+        Ok(self.store.contact(&org_id, contact_id).await?)
     }
 
     /// The member picker: the best matches for `query` (see `Contacts::search_org_members`).
     pub async fn search_members(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         query: &str,
         limit: Option<i64>,
     ) -> Result<MemberSearch, AppError> {
@@ -271,7 +269,7 @@ impl Contacts<'_> {
     pub async fn authentication_overview(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<AuthenticationOverview, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let org = match self.store.org(&org_id).await {

@@ -97,7 +97,9 @@ pub use sso_sign_in::{
 };
 pub use sync::SyncSettings;
 pub use test_alerts::{TEST_ALERT_WINDOW, TEST_ALERTS_PER_WINDOW, TestAlertReport};
-pub use tokens::{ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL};
+pub use tokens::{
+    ApiToken, CreatedToken, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER, TOKEN_CACHE_TTL, no_such_token,
+};
 pub use trust::{
     CONTACT_LINK_LIFETIME, Confirmation, ContactLinkPage, ContactLinkRefused, ContactLinkView,
     ContactTrust, DEFAULT_RECONFIRM_DAYS, LinkPurpose, TestAlertOutcome, TrustOverview,

@@ -158,7 +158,7 @@ impl Members<'_> {
     pub async fn list_members(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         query: &str,
         cursor: Option<&str>,
         limit: Option<i64>,
@@ -213,12 +213,11 @@ impl Members<'_> {
     pub async fn member_of_org(
         &self,
         actor: &Actor,
-        org: &str,
-        member: &str,
+        org: &OrgId,
+        user_id: &UserId,
     ) -> Result<MemberView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
-        Ok(self.store.member(&org_id, &user_id).await?.into())
+        Ok(self.store.member(&org_id, user_id).await?.into())
     }
 
     /// Changes a member's role (`admin` or `member`); the last administrator cannot be
@@ -226,16 +225,15 @@ impl Members<'_> {
     pub async fn set_member_role(
         &self,
         actor: &Actor,
-        org: &str,
-        member: &str,
+        org: &OrgId,
+        user_id: &UserId,
         role: &str,
     ) -> Result<MemberView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let role = parse_role(role)?;
-        let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
         let by = actor.audit_actor();
-        self.change_role(&org_id, &user_id, role, &by).await?;
-        Ok(self.store.member(&org_id, &user_id).await?.into())
+        self.change_role(&org_id, user_id, role, &by).await?;
+        Ok(self.store.member(&org_id, user_id).await?.into())
     }
 
     /// Changes the role in one unit of work: the organisation's lock, the member and the
@@ -278,13 +276,12 @@ impl Members<'_> {
     pub async fn remove_member(
         &self,
         actor: &Actor,
-        org: &str,
-        member: &str,
+        org: &OrgId,
+        user_id: &UserId,
     ) -> Result<ChangedMember, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let user_id = UserId::parse(member).ok_or(AppError::NotFound)?;
         let by = actor.audit_actor();
-        self.drop_member(&org_id, &user_id, &by).await
+        self.drop_member(&org_id, user_id, &by).await
     }
 
     /// Removes the member in one unit of work (see [`Members::change_role`]); an IT contact

@@ -145,12 +145,11 @@ impl Operations<'_> {
     pub async fn complete_removal(
         &self,
         who: Operator<'_>,
-        id: &str,
+        id: &RemovalId,
         by_hand: bool,
     ) -> Result<RemovalRequest, AppError> {
         self.check_operator(who)?;
-        let id = RemovalId::parse(id).ok_or(AppError::NotFound)?;
-        let removal = match self.store.removal(&id).await {
+        let removal = match self.store.removal(id).await {
             Err(StoreError::NotFound) => return Err(AppError::NotFound),
             other => other?,
         };
@@ -203,7 +202,7 @@ impl Operations<'_> {
         let by = who.audit_actor();
         if !self
             .store
-            .complete_removal(&id, &by, outcome, self.now())
+            .complete_removal(id, &by, outcome, self.now())
             .await?
         {
             return Err(AppError::conflict(
@@ -212,7 +211,7 @@ impl Operations<'_> {
             ));
         }
         tracing::info!(removal = %id, outcome = outcome.as_str(), by = %by, "identity-side removal completed");
-        Ok(self.store.removal(&id).await?.into())
+        Ok(self.store.removal(id).await?.into())
     }
 
     /// Contacts whose registration failed for good, across organisations.

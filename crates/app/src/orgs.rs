@@ -211,7 +211,7 @@ impl Accounts<'_> {
 
 impl App {
     /// R1: the organisation, if the actor administers it; 403 for members, 404 for others.
-    pub(crate) async fn admin_org(&self, actor: &Actor, org: &str) -> Result<OrgId, AppError> {
+    pub(crate) async fn admin_org(&self, actor: &Actor, org: &OrgId) -> Result<OrgId, AppError> {
         let (org_id, access) = self.access(actor, org).await?;
         access.require_admin()?;
         Ok(org_id)
@@ -219,15 +219,14 @@ impl App {
 }
 
 impl App {
-    /// The actor's access to the organisation named by `org` (an id from a URL).
+    /// The actor's access to the organisation `org` (an id from a URL).
     pub(crate) async fn access(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<(OrgId, Access), AppError> {
-        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
-        let role = self.store.role_in(&org_id, &actor.user_id).await?;
-        Ok((org_id, Access::from_membership(role)))
+        let role = self.store.role_in(org, &actor.user_id).await?;
+        Ok((org.clone(), Access::from_membership(role)))
     }
 }
 

@@ -114,7 +114,7 @@ impl Setup<'_> {
     pub async fn add_domain(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         domain: &str,
     ) -> Result<DomainView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
@@ -140,7 +140,7 @@ impl Setup<'_> {
         }
     }
 
-    pub async fn domains(&self, actor: &Actor, org: &str) -> Result<Vec<DomainView>, AppError> {
+    pub async fn domains(&self, actor: &Actor, org: &OrgId) -> Result<Vec<DomainView>, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         Ok(self
             .store
@@ -155,19 +155,18 @@ impl Setup<'_> {
     pub async fn verify_domain(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &DomainId,
     ) -> Result<DomainView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = DomainId::parse(id).ok_or(AppError::NotFound)?;
-        let record = self.store.domain(&org_id, &id).await?;
+        let record = self.store.domain(&org_id, id).await?;
         if record.status == DomainStatus::Verified {
             return Ok(DomainView::from_record(record));
         }
         let by = actor.audit_actor();
         match self.check_domain(&record, &by).await? {
             DomainCheck::Verified => Ok(DomainView::from_record(
-                self.store.domain(&org_id, &id).await?,
+                self.store.domain(&org_id, id).await?,
             )),
             DomainCheck::NotYet(found) => Err(AppError::conflict(
                 ErrorCode::TxtRecordNotFound,
@@ -254,7 +253,7 @@ impl Setup<'_> {
     pub async fn configure_sso(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         input: SsoInput,
     ) -> Result<SsoView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
@@ -383,7 +382,7 @@ impl Setup<'_> {
         Ok(true)
     }
 
-    pub async fn sso(&self, actor: &Actor, org: &str) -> Result<SsoView, AppError> {
+    pub async fn sso(&self, actor: &Actor, org: &OrgId) -> Result<SsoView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         self.sso_view(&org_id).await
     }
@@ -405,7 +404,7 @@ impl Setup<'_> {
 
     /// Finishes SSO setup (R8): needs a verified domain, at least one IT contact and a
     /// configuration; otherwise says what is missing.
-    pub async fn enable_sso(&self, actor: &Actor, org: &str) -> Result<SsoView, AppError> {
+    pub async fn enable_sso(&self, actor: &Actor, org: &OrgId) -> Result<SsoView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let mut missing = Vec::new();
         if !self.has_verified_domain(&org_id).await? {

@@ -60,8 +60,8 @@ pub enum SetupLink {
 impl Setup<'_> {
     /// Our service-provider metadata for an organisation, public (it holds no secret), so an
     /// IT contact can give their identity provider a URL instead of copying values.
-    pub async fn service_provider_metadata(&self, org: &str) -> Result<String, AppError> {
-        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+    pub async fn service_provider_metadata(&self, org: &OrgId) -> Result<String, AppError> {
+        let org_id = org.clone();
         self.store.org(&org_id).await?;
         let (sp_entity_id, acs_url) = self.service_provider(&org_id);
         Ok(smartcore_sso::sp_metadata(&sp_entity_id, &acs_url))
@@ -70,7 +70,7 @@ impl Setup<'_> {
     /// E-mails every IT contact a setup link; returns how many messages went out. At most
     /// [`SETUP_LINK_SENDS`] times per organisation per hour (counted in the database, so
     /// across instances); beyond that `RateLimited` with when the next send is possible.
-    pub async fn send_setup_links(&self, actor: &Actor, org: &str) -> Result<usize, AppError> {
+    pub async fn send_setup_links(&self, actor: &Actor, org: &OrgId) -> Result<usize, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let quota = Quota::new(
             SETUP_LINK_SENDS as u32,

@@ -46,15 +46,12 @@ impl Trust<'_> {
     pub async fn send_test_alerts(
         &self,
         actor: &Actor,
-        org: &str,
-        contact: Option<&str>,
+        org: &OrgId,
+        contact: Option<&ContactId>,
     ) -> Result<TestAlertReport, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let contacts = match contact {
-            Some(id) => {
-                let id = ContactId::parse(id).ok_or(AppError::NotFound)?;
-                vec![self.store.contact(&org_id, &id).await?]
-            }
+            Some(id) => vec![self.store.contact(&org_id, id).await?],
             None => self.store.contacts(&org_id).await?,
         };
         if contacts.is_empty() {
@@ -71,7 +68,7 @@ impl Trust<'_> {
                 org_id: Some(&org_id),
                 at: now,
                 actor: actor.audit_actor(),
-                target: contact.or(Some(org_id.as_str())),
+                target: contact.map(ContactId::as_str).or(Some(org_id.as_str())),
                 details: AuditDetails::TestAlertSent(TestAlerts {
                     deferred: report.deferred,
                     rejected: report.rejected,

@@ -5,7 +5,7 @@ use crate::Accounts;
 use crate::AppError;
 use crate::ErrorCode;
 use crate::accounts::{Actor, disabled, random_secret, secret_hash};
-use smartcore_domain::{AuditActor, Timestamp, UserId};
+use smartcore_domain::{AuditActor, Timestamp, TokenId, UserId};
 use smartcore_storage::{ApiTokenRecord, NewApiToken, StoreError};
 
 /// A user holds at most this many API tokens.
@@ -245,11 +245,11 @@ impl Accounts<'_> {
 
     /// Revokes one of the signed-in user's tokens; someone else's is not found. Refused at
     /// once here, and within [`TOKEN_CACHE_TTL`] on every other instance.
-    pub async fn revoke_token(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
+    pub async fn revoke_token(&self, actor: &Actor, id: &TokenId) -> Result<(), AppError> {
         let hash = self
             .store
             .revoke_api_token(
-                id.trim(),
+                id.as_str(),
                 Some(&actor.user_id),
                 &actor.audit_actor(),
                 self.now(),
@@ -294,19 +294,13 @@ impl Accounts<'_> {
     }
 
     /// `smartcore token revoke`: revokes any token by its id.
-    pub async fn revoke_token_by_id(&self, id: &str) -> Result<(), AppError> {
+    pub async fn revoke_token_by_id(&self, id: &TokenId) -> Result<(), AppError> {
         let hash = match self
             .store
-            .revoke_api_token(id.trim(), None, &AuditActor::Cli, self.now())
+            .revoke_api_token(id.as_str(), None, &AuditActor::Cli, self.now())
             .await
         {
-            Err(StoreError::NotFound) => {
-                return Err(AppError::invalid(
-                    ErrorCode::TokenNotFound,
-                    "id",
-                    format!("There is no API token {}.", id.trim()),
-                ));
-            }
+            Err(StoreError::NotFound) => return Err(no_such_token(id.as_str())),
             other => other?,
         };
         self.tokens.forget(&hash);
@@ -351,6 +345,16 @@ impl Accounts<'_> {
             .insert(hash, (actor.clone(), owner.expires_at));
         Ok(actor)
     }
+}
+
+/// `token_not_found`, for `smartcore token revoke`: no token has the id `id` (an unknown one,
+/// or one that is not a token id at all).
+pub fn no_such_token(id: &str) -> AppError {
+    AppError::invalid(
+        ErrorCode::TokenNotFound,
+        "id",
+        format!("There is no API token {id}."),
+    )
 }
 
 #[cfg(test)]

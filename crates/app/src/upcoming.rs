@@ -9,7 +9,7 @@
 use crate::Trust;
 use crate::alerts::{Decision, reminder_decision};
 use crate::{Actor, AppError};
-use smartcore_domain::{RecipientState, Timestamp};
+use smartcore_domain::{OrgId, RecipientState, Timestamp};
 use smartcore_sso::{Threshold, current_threshold};
 use smartcore_storage::{DueCertificate, ReminderRecipient, ReminderState};
 use std::collections::HashMap;
@@ -82,7 +82,11 @@ impl Upcoming {
 
 impl Trust<'_> {
     /// The upcoming reminders of an organisation (administrators only).
-    pub async fn upcoming_reminders(&self, actor: &Actor, org: &str) -> Result<Upcoming, AppError> {
+    pub async fn upcoming_reminders(
+        &self,
+        actor: &Actor,
+        org: &OrgId,
+    ) -> Result<Upcoming, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let certificates = self.store.watched_certificates(org_id.as_str()).await?;
         if certificates.is_empty() {

@@ -48,7 +48,7 @@ impl Fixture {
             app.contacts()
                 .add_contact(
                     &actor,
-                    &org.id,
+                    &org.org_id(),
                     AddContact::Manual {
                         email: format!("it{i}@bench.example"),
                         name: Some(format!("IT {i}")),

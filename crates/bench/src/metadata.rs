@@ -72,7 +72,7 @@ async fn configure_all(app: &App, actor: &Actor, base: &str, orgs: usize) -> any
             .create_org(&format!("Bench {o:05}"))
             .await?;
         fixture::make_admin(app, &org, fixture::ADMIN).await?;
-        ids.push(org.id);
+        ids.push(org.org_id());
     }
     use futures_util::StreamExt;
     let configured: Vec<anyhow::Result<()>> = futures_util::stream::iter(ids.iter().enumerate())

@@ -15,7 +15,11 @@ pub async fn run(renders: usize) -> anyhow::Result<()> {
         let name = Some(format!("IT Contact {i} <b>&</b>"));
         let email = format!("it{i}@bench.example");
         app.contacts()
-            .add_contact(&session.actor, &org.id, AddContact::Manual { email, name })
+            .add_contact(
+                &session.actor,
+                &org.org_id(),
+                AddContact::Manual { email, name },
+            )
             .await?;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

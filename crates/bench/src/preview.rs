@@ -77,7 +77,7 @@ pub async fn run(calls: usize) -> anyhow::Result<()> {
             let started = Instant::now();
             let upcoming = app
                 .trust()
-                .upcoming_reminders(&session.actor, &org.id)
+                .upcoming_reminders(&session.actor, &org.org_id())
                 .await?;
             times.push(started.elapsed().as_micros());
             recipients = upcoming

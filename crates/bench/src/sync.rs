@@ -99,7 +99,7 @@ async fn add_contacts(app: &App, actor: &Actor, contacts: u64) -> anyhow::Result
             app.contacts()
                 .add_contact(
                     actor,
-                    &org.id,
+                    &org.org_id(),
                     AddContact::Manual {
                         email: format!("it{i}@org{o}.bench.example"),
                         name: None,

@@ -30,6 +30,19 @@ macro_rules! prefixed_id {
                 ok.then(|| Self(s.to_owned()))
             }
 
+            /// An identifier no row has (the prefix and `-`, which [`Self::generate`] never
+            /// makes): what a reference that is not well-formed names. Looked up, it is not
+            /// found, after the same checks as any other, so an edge that takes it for a
+            /// malformed id answers exactly as for an unknown one.
+            pub fn unmatched() -> Self {
+                Self(concat!($prefix, "-").to_owned())
+            }
+
+            /// `s` parsed, or [`Self::unmatched`] when it is not well-formed.
+            pub fn parse_or_unmatched(s: &str) -> Self {
+                Self::parse(s).unwrap_or_else(Self::unmatched)
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -100,6 +113,19 @@ mod tests {
         assert_eq!(ContactId::parse("itc_"), None);
         assert_eq!(ContactId::parse("itc_a'b"), None);
         assert_eq!(ContactId::parse("itc_a/b"), None);
+    }
+
+    #[test]
+    fn an_unmatched_id_is_well_formed_and_never_generated() {
+        let unmatched = ContactId::parse_or_unmatched("itc_a'b");
+        assert_eq!(unmatched, ContactId::unmatched());
+        assert_eq!(
+            ContactId::parse(unmatched.as_str()),
+            Some(unmatched.clone())
+        );
+        assert_ne!(ContactId::generate(), unmatched);
+        let id = ContactId::generate();
+        assert_eq!(ContactId::parse_or_unmatched(id.as_str()), id);
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl Members<'_> {
     pub async fn invite(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         email: &str,
         role: &str,
     ) -> Result<SentInvitation, AppError> {
@@ -311,7 +311,7 @@ impl Members<'_> {
     pub async fn invitations(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<Vec<InvitationView>, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let now = self.now();
@@ -330,11 +330,10 @@ impl Members<'_> {
     pub async fn resend_invitation(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &InvitationId,
     ) -> Result<SentInvitation, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = InvitationId::parse(id).ok_or(AppError::NotFound)?;
         let org = self.store.org(&org_id).await?;
         let now = self.now();
         let token = random_secret();
@@ -342,7 +341,7 @@ impl Members<'_> {
         let sender = actor.user_id.as_str();
         let mut tx = self.store.write().await?;
         orgs::lock(&mut tx, &org_id).await?;
-        let before = stored::by_id(&mut tx, &org_id, &id).await?;
+        let before = stored::by_id(&mut tx, &org_id, id).await?;
         if before.status() != InvitationStatus::Pending {
             return Err(AppError::NotFound);
         }
@@ -361,13 +360,13 @@ impl Members<'_> {
         }
         quota::record(&mut tx, resends, now, 1).await?;
         quota::record(&mut tx, mails, now, 1).await?;
-        stored::renew(&mut tx, &id, &secret_hash(&token), now, expires_at).await?;
+        stored::renew(&mut tx, id, &secret_hash(&token), now, expires_at).await?;
         let details = AuditDetails::InvitationResent(InvitationSent {
             email: before.email.clone(),
             role: before.role,
         });
         let by = actor.audit_actor();
-        let record = Self::audited(tx, &org_id, &id, &by, details, now).await?;
+        let record = Self::audited(tx, &org_id, id, &by, details, now).await?;
         let mail = self.mail_invitation(&org, &record, &token).await?;
         Ok(SentInvitation {
             invitation: InvitationView::of(record, now),
@@ -379,14 +378,13 @@ impl Members<'_> {
     pub async fn revoke_invitation(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &InvitationId,
     ) -> Result<InvitationView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = InvitationId::parse(id).ok_or(AppError::NotFound)?;
         let now = self.now();
         let mut tx = self.store.write().await?;
-        let before = stored::by_id(&mut tx, &org_id, &id).await?;
+        let before = stored::by_id(&mut tx, &org_id, id).await?;
         if !stored::finish(&mut tx, &before.id, InvitationStatus::Revoked, None, now).await? {
             return Err(AppError::NotFound);
         }
@@ -397,7 +395,7 @@ impl Members<'_> {
             role: before.role,
         });
         let by = actor.audit_actor();
-        let record = Self::audited(tx, &org_id, &id, &by, details, now).await?;
+        let record = Self::audited(tx, &org_id, id, &by, details, now).await?;
         Ok(InvitationView::of(record, now))
     }
 
@@ -405,12 +403,11 @@ impl Members<'_> {
     pub async fn pending_invitation(
         &self,
         actor: &Actor,
-        org: &str,
-        id: &str,
+        org: &OrgId,
+        id: &InvitationId,
     ) -> Result<InvitationView, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let id = InvitationId::parse(id).ok_or(AppError::NotFound)?;
-        let record = self.store.invitation(&org_id, &id).await?;
+        let record = self.store.invitation(&org_id, id).await?;
         if record.status() != InvitationStatus::Pending {
             return Err(AppError::NotFound);
         }

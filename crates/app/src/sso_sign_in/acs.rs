@@ -11,11 +11,11 @@ impl SsoSignIn<'_> {
     /// `POST /saml/{org}/acs`.
     pub async fn sso_acs(
         &self,
-        org: &str,
+        org: &OrgId,
         saml_response: &str,
         relay_state: Option<&str>,
     ) -> Result<AcsOutcome, AppError> {
-        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        let org_id = org.clone();
         let org_record = self.store.org(&org_id).await?;
         let now = self.now();
         let mut draft = Draft::new(&org_id, attempt_id(), now);

@@ -10,7 +10,7 @@ impl SsoSignIn<'_> {
     pub async fn sso_attempt(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         id: &str,
     ) -> Result<SsoAttempt, AppError> {
         let org_id = self.admin_org(actor, org).await?;
@@ -25,7 +25,7 @@ impl SsoSignIn<'_> {
     pub async fn sso_attempts(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<Vec<SsoAttempt>, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         self.sso_attempts_of(&org_id).await
@@ -47,7 +47,7 @@ impl SsoSignIn<'_> {
     pub async fn check_sso_response(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         saml_response: &str,
         at: Option<Timestamp>,
     ) -> Result<ResponseVerdict, AppError> {
@@ -126,7 +126,7 @@ impl SsoSignIn<'_> {
         })
     }
 
-    pub async fn sso_policy(&self, actor: &Actor, org: &str) -> Result<SsoPolicy, AppError> {
+    pub async fn sso_policy(&self, actor: &Actor, org: &OrgId) -> Result<SsoPolicy, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         Ok(policy_of(self.store.sso_policy(&org_id).await?))
     }
@@ -137,7 +137,7 @@ impl SsoSignIn<'_> {
     pub async fn set_sso_policy(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
         policy: SsoPolicy,
     ) -> Result<SsoPolicy, AppError> {
         let org_id = self.admin_org(actor, org).await?;
@@ -173,7 +173,7 @@ impl SsoSignIn<'_> {
     pub async fn sso_sign_in_overview(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<SsoSignInOverview, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let now = self.now();

@@ -41,10 +41,10 @@ impl SsoSignIn<'_> {
     /// `/saml/{org}/login`: the bookmarkable start for one organisation.
     pub async fn start_sso_for_org(
         &self,
-        org: &str,
+        org: &OrgId,
         return_path: Option<&str>,
     ) -> Result<SsoStart, AppError> {
-        let org_id = OrgId::parse(org).ok_or(AppError::NotFound)?;
+        let org_id = org.clone();
         let record = self.store.org(&org_id).await?;
         if record.sso_status != SsoStatus::Enabled {
             return Err(AppError::conflict(
@@ -58,7 +58,7 @@ impl SsoSignIn<'_> {
 
     /// The administrator's Test sign-in: goes to the identity provider and back to a page
     /// listing each check; signs nobody in; works before SSO is enabled.
-    pub async fn start_sso_test(&self, actor: &Actor, org: &str) -> Result<SsoStart, AppError> {
+    pub async fn start_sso_test(&self, actor: &Actor, org: &OrgId) -> Result<SsoStart, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         self.issue_request(&org_id, SsoRequestPurpose::Test, None, Some(&actor.user_id))
             .await

@@ -392,12 +392,11 @@ impl Trust<'_> {
     pub async fn keep_contact(
         &self,
         actor: &Actor,
-        org: &str,
-        contact: &str,
+        org: &OrgId,
+        contact_id: &ContactId,
     ) -> Result<bool, AppError> {
         let org_id = self.admin_org(actor, org).await?;
-        let contact_id = ContactId::parse(contact).ok_or(AppError::NotFound)?;
-        self.store.contact(&org_id, &contact_id).await?;
+        self.store.contact(&org_id, contact_id).await?;
         let cleared = self
             .store
             .clear_not_responsible(&org_id, contact_id.as_str())
@@ -420,7 +419,7 @@ impl Trust<'_> {
     pub async fn trust_overview(
         &self,
         actor: &Actor,
-        org: &str,
+        org: &OrgId,
     ) -> Result<TrustOverview, AppError> {
         let org_id = self.admin_org(actor, org).await?;
         let listing = self.store.contacts_seen_by(&org_id, None).await?;

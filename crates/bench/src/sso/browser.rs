@@ -58,7 +58,7 @@ pub(super) fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 pub(super) struct Fixture {
     pub(super) app: App,
     pub(super) base_url: String,
-    pub(super) org_id: String,
+    pub(super) org_id: smartcore_domain::OrgId,
     pub(super) stop: oneshot::Sender<()>,
 }
 
@@ -86,8 +86,8 @@ pub(super) async fn org_ready_for_sso(
 
     // A verified domain: added through the App, marked verified in the store (what a
     // successful DNS look-up does).
-    let domain = app.setup().add_domain(&actor, &org.id, DOMAIN).await?;
     let org_id = org.org_id();
+    let domain = app.setup().add_domain(&actor, &org_id, DOMAIN).await?;
     let domain_id = smartcore_domain::DomainId::parse(&domain.id)
         .ok_or_else(|| anyhow::anyhow!("domain id"))?;
     let store = smartcore_storage::Store::connect(url).await?;
@@ -102,7 +102,7 @@ pub(super) async fn org_ready_for_sso(
     app.contacts()
         .add_contact(
             &actor,
-            &org.id,
+            &org_id,
             AddContact::Manual {
                 email: format!("it@{DOMAIN}"),
                 name: Some("IT".into()),
@@ -112,7 +112,7 @@ pub(super) async fn org_ready_for_sso(
     app.setup()
         .configure_sso(
             &actor,
-            &org.id,
+            &org_id,
             SsoInput::Fields {
                 entity_id: IDP_ENTITY_ID.to_owned(),
                 sso_url: IDP_SSO_URL.to_owned(),
@@ -120,13 +120,13 @@ pub(super) async fn org_ready_for_sso(
             },
         )
         .await?;
-    app.setup().enable_sso(&actor, &org.id).await?;
+    app.setup().enable_sso(&actor, &org_id).await?;
 
     let stop = fixture::serve_stoppable(listener, &app, &base_url);
     Ok(Fixture {
         app,
         base_url,
-        org_id: org.id,
+        org_id,
         stop,
     })
 }

@@ -3,6 +3,7 @@
 use super::print_json;
 use clap::Subcommand;
 use smartcore_app::{App, AppError, Operator};
+use smartcore_domain::RemovalId;
 
 #[derive(Subcommand)]
 pub enum OpsCommand {
@@ -56,14 +57,15 @@ async fn removals(app: &App, json: bool) -> anyhow::Result<()> {
 }
 
 async fn complete_removal(app: &App, id: &str, by_hand: bool) -> anyhow::Result<()> {
+    let id = id.trim();
+    // An id that is not a removal's names none: answered as an unknown one.
+    let removal = RemovalId::parse_or_unmatched(id);
     let done = app
         .operations()
-        .complete_removal(Operator::Cli, id.trim(), by_hand)
+        .complete_removal(Operator::Cli, &removal, by_hand)
         .await
         .map_err(|e| match e {
-            AppError::NotFound => {
-                anyhow::anyhow!("No identity-side removal {} was found.", id.trim())
-            }
+            AppError::NotFound => anyhow::anyhow!("No identity-side removal {id} was found."),
             e => e.into(),
         })?;
     println!(

@@ -2,8 +2,8 @@
 
 use super::{JsonFlag, print_json};
 use clap::Subcommand;
-use smartcore_app::App;
-use smartcore_domain::Timestamp;
+use smartcore_app::{App, no_such_token};
+use smartcore_domain::{Timestamp, TokenId};
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
@@ -48,8 +48,10 @@ pub async fn run(app: &App, command: TokenCommand) -> anyhow::Result<()> {
         } => create(app, &email, &name, expires_in_days, out.json).await,
         TokenCommand::List { email, json } => list(app, &email, json).await,
         TokenCommand::Revoke { id } => {
-            app.accounts().revoke_token_by_id(&id).await?;
-            println!("Revoked API token {}.", id.trim());
+            let id = id.trim();
+            let token = TokenId::parse(id).ok_or_else(|| no_such_token(id))?;
+            app.accounts().revoke_token_by_id(&token).await?;
+            println!("Revoked API token {id}.");
             Ok(())
         }
     }

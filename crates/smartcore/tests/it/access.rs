@@ -156,7 +156,42 @@ async fn a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_re
     assert_eq!(status(format!("{first}x")).await, 401);
     assert_eq!(status(first[..first.len() - 1].to_owned()).await, 401);
 }
+/// Ids are parsed where they arrive (issue 22); one that is not well-formed is answered as an
+/// unknown one, after the same checks: a member is still refused, a bad role still named.
+async fn a_malformed_id_is_answered_as_an_unknown_one_after_the_same_checks(app: TestApp) {
+    let (org, admin) = app.org_with_admin("Acme").await;
+    let (_, member) = app
+        .member(&org, "Mo Member", "mo@acme.example", Role::Member)
+        .await;
+    for id in ["not-an-id", "itc_nobody"] {
+        let path = format!("/api/v1/orgs/{org}/it-contacts/{id}");
+        problem(app.delete(&path, &member).await, 403, "forbidden").await;
+        problem(app.delete(&path, &admin).await, 404, "not_found").await;
+    }
+    for id in ["not-an-id", "usr_nobody"] {
+        let r = app
+            .request(
+                Method::PATCH,
+                &format!("/api/v1/orgs/{org}/members/{id}"),
+                Some(&admin),
+            )
+            .json(&json!({ "role": "owner" }))
+            .send()
+            .await
+            .unwrap();
+        problem(r, 422, "invalid_role").await;
+    }
+    problem(
+        app.delete("/api/v1/orgs/not-an-id/it-contacts/not-an-id", &admin)
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
 on_both_databases!(
     only_administrators_of_the_organisation_manage_it,
-    a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_remembered
+    a_remembered_token_answers_only_for_itself_and_an_unknown_one_is_not_remembered,
+    a_malformed_id_is_answered_as_an_unknown_one_after_the_same_checks
 );

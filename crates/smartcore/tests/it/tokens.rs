@@ -130,6 +130,7 @@ async fn api_401s_speak_of_tokens_and_tell_a_missing_one_from_a_bad_one(app: Tes
         .as_str()
         .unwrap()
         .to_owned();
+    let id = smartcore_domain::TokenId::parse(&id).unwrap();
     app.app.accounts().revoke_token_by_id(&id).await.unwrap();
     let revoked = problem(
         app.get("/api/v1/orgs", &token).await,

@@ -6,6 +6,7 @@ use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use smartcore_domain::OrgId;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
@@ -75,6 +76,7 @@ pub async fn list(
     ApiPath(org): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EventPage>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     // Out of range (0, negative, over 200) is the use case's 400 `invalid_request`.
     let events = state
         .app
@@ -137,6 +139,7 @@ pub async fn mail_deliveries(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<MailDeliveryList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let deliveries = state.app.history().mail_deliveries(&actor, &org).await?;
     Ok(Json(MailDeliveryList {
         deliveries: deliveries

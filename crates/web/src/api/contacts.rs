@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::AddContact;
-use smartcore_domain::{ContactSource, IdentityRemoval, ItContact, SyncStatus};
+use smartcore_domain::{ContactId, ContactSource, IdentityRemoval, ItContact, OrgId, SyncStatus};
 use utoipa::ToSchema;
 
 /// An IT contact.
@@ -105,6 +105,7 @@ pub async fn list(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<ContactList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let view = state.app.contacts().list_contacts(&actor, &org).await?;
     let trust = state.app.trust().trust_of_listed(&view).await?;
     Ok(Json(ContactList {
@@ -141,6 +142,7 @@ pub async fn add(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewContact>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Contact>), ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let request = match body {
         NewContact {
             member_id: Some(member_id),
@@ -195,6 +197,8 @@ pub async fn remove(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovalAnswer>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = ContactId::parse_or_unmatched(&id);
     let removal = state
         .app
         .contacts()

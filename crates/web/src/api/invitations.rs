@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{InvitationView, MailStatus, SentInvitation};
-use smartcore_domain::{InvitationStatus, Role};
+use smartcore_domain::{InvitationId, InvitationStatus, OrgId, Role};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -107,6 +107,7 @@ pub async fn create(
     ),
     ApiError,
 > {
+    let org = OrgId::parse_or_unmatched(&org);
     let sent: SentInvitationBody = state
         .app
         .members()
@@ -132,6 +133,7 @@ pub async fn list(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<InvitationList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let invitations = state.app.members().invitations(&actor, &org).await?;
     Ok(Json(InvitationList {
         invitations: invitations.into_iter().map(Invitation::from).collect(),
@@ -150,6 +152,8 @@ pub async fn revoke(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Invitation>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = InvitationId::parse_or_unmatched(&id);
     let revoked = state
         .app
         .members()
@@ -170,6 +174,8 @@ pub async fn resend(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<SentInvitationBody>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = InvitationId::parse_or_unmatched(&id);
     let sent = state
         .app
         .members()

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::MemberView;
-use smartcore_domain::Role;
+use smartcore_domain::{OrgId, Role, UserId};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
@@ -86,6 +86,7 @@ pub async fn search(
     ApiPath(org): ApiPath<String>,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<MemberList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let page = state
         .app
         .members()
@@ -129,6 +130,8 @@ pub async fn set_role(
     ApiPath((org, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<Json<Member>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = UserId::parse_or_unmatched(&id);
     let member = state
         .app
         .members()
@@ -158,6 +161,8 @@ pub async fn remove(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<RemovedMember>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = UserId::parse_or_unmatched(&id);
     let removed = state.app.members().remove_member(&actor, &org, &id).await?;
     Ok(Json(RemovedMember {
         id: removed.user_id,

@@ -9,7 +9,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::ErrorCode;
 use smartcore_app::{AppError, DriftKind, Operator};
-use smartcore_domain::{RemovalOutcome, RemovalStatus};
+use smartcore_domain::{RemovalId, RemovalOutcome, RemovalStatus};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
@@ -141,6 +141,7 @@ pub async fn complete(
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<CompleteParams>,
 ) -> Result<Json<Removal>, ApiError> {
+    let id = RemovalId::parse_or_unmatched(&id);
     let done = state
         .app
         .operations()

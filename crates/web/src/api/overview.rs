@@ -6,7 +6,7 @@ use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use smartcore_domain::SsoStatus;
+use smartcore_domain::{OrgId, SsoStatus};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -45,6 +45,7 @@ pub async fn show(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Overview>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let o = state
         .app
         .contacts()

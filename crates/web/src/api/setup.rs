@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::{DomainView, SsoInput, SsoView};
-use smartcore_domain::{DomainStatus, SsoStatus, Timestamp};
+use smartcore_domain::{DomainId, DomainStatus, OrgId, SsoStatus, Timestamp};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -75,6 +75,7 @@ pub async fn add_domain(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<NewDomain>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Domain>), ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let domain: Domain = state
         .app
         .setup()
@@ -98,6 +99,7 @@ pub async fn list_domains(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<DomainList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let domains = state.app.setup().domains(&actor, &org).await?;
     Ok(Json(DomainList {
         domains: domains.into_iter().map(Domain::from).collect(),
@@ -117,6 +119,8 @@ pub async fn verify_domain(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = DomainId::parse_or_unmatched(&id);
     Ok(Json(
         state
             .app
@@ -246,6 +250,7 @@ pub async fn put_sso(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<SsoConfiguration>,
 ) -> Result<Json<Sso>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let input = match body {
         SsoConfiguration {
             metadata_xml: Some(xml),
@@ -297,6 +302,7 @@ pub async fn get_sso(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(state.app.setup().sso(&actor, &org).await?.into()))
 }
 
@@ -312,6 +318,7 @@ pub async fn enable_sso(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Sso>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state.app.setup().enable_sso(&actor, &org).await?.into(),
     ))
@@ -332,6 +339,7 @@ pub async fn send_setup_links(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<(StatusCode, Json<SetupLinksSent>), ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let sent_to = state.app.setup().send_setup_links(&actor, &org).await?;
     Ok((StatusCode::ACCEPTED, Json(SetupLinksSent { sent_to })))
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use smartcore_app::ErrorCode;
 use smartcore_app::{AppError, CheckView, ResponseVerdict, SsoAttempt, SsoPolicy};
-use smartcore_domain::{SignInFlag, SsoAttemptResult, Timestamp};
+use smartcore_domain::{OrgId, SignInFlag, SsoAttemptResult, Timestamp};
 use utoipa::ToSchema;
 
 /// One sign-in attempt.
@@ -71,6 +71,7 @@ pub async fn attempts(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<AttemptList>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let attempts = state.app.sso_sign_in().sso_attempts(&actor, &org).await?;
     Ok(Json(AttemptList {
         attempts: attempts.into_iter().map(Attempt::from).collect(),
@@ -159,6 +160,7 @@ pub async fn check_response(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<CheckRequest>,
 ) -> Result<Json<Verdict>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let at = match body.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         None => None,
         Some(text) => Some(Timestamp::from_datetime(
@@ -214,6 +216,7 @@ pub async fn get_policy(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<Policy>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state
             .app
@@ -238,6 +241,7 @@ pub async fn put_policy(
     ApiPath(org): ApiPath<String>,
     ApiJson(body): ApiJson<Policy>,
 ) -> Result<Json<Policy>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let policy = SsoPolicy {
         jit_members: body.jit_members,
         idp_initiated: body.idp_initiated,

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use smartcore_app::ApiToken;
+use smartcore_domain::TokenId;
 use utoipa::ToSchema;
 
 /// An API token, without its secret.
@@ -146,6 +147,7 @@ pub async fn revoke(
     ApiActor(actor): ApiActor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id = TokenId::parse_or_unmatched(id.trim());
     state.app.accounts().revoke_token(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use smartcore_app::{Confirmation, ContactTrust, TestAlertReport};
-use smartcore_domain::{DeliveryStatus, RecipientState};
+use smartcore_domain::{ContactId, DeliveryStatus, OrgId, RecipientState};
 use utoipa::ToSchema;
 
 /// What an administrator may trust about a contact (issue 16).
@@ -105,6 +105,8 @@ pub async fn send_one(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<TestAlertsSent>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = ContactId::parse_or_unmatched(&id);
     let report = state
         .app
         .trust()
@@ -125,6 +127,7 @@ pub async fn send_all(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<TestAlertsSent>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let report = state
         .app
         .trust()
@@ -151,6 +154,8 @@ pub async fn keep(
     ApiActor(actor): ApiActor,
     ApiPath((org, id)): ApiPath<(String, String)>,
 ) -> Result<Json<Kept>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = ContactId::parse_or_unmatched(&id);
     let cleared = state.app.trust().keep_contact(&actor, &org, &id).await?;
     Ok(Json(Kept { cleared }))
 }
@@ -245,6 +250,7 @@ pub async fn upcoming(
     ApiActor(actor): ApiActor,
     ApiPath(org): ApiPath<String>,
 ) -> Result<Json<UpcomingReminders>, ApiError> {
+    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state
             .app

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::ErrorCode;
 use smartcore_app::{Actor, AppError, MAX_TOKEN_DAYS, MAX_TOKENS_PER_USER};
-use smartcore_domain::{AuditAction, AuditActor};
+use smartcore_domain::{AuditAction, AuditActor, TokenId};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -252,6 +252,7 @@ async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    let id = TokenId::parse_or_unmatched(id.trim());
     let actor = page_actor(&headers, &state).await?;
     state.app.accounts().revoke_token(&actor, &id).await?;
     Ok(Redirect::to("/account?done=revoked#notice").into_response())

@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use smartcore_app::{Actor, AppError, OrgSummary};
+use smartcore_domain::OrgId;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -94,12 +95,12 @@ pub(crate) async fn page_actor(headers: &HeaderMap, state: &AppState) -> Result<
 pub(crate) async fn org_context(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
 ) -> Result<(OrgSummary, Vec<OrgSummary>), PageError> {
     let orgs = state.app.accounts().organisations_of(actor).await?;
     let current = orgs
         .iter()
-        .find(|o| o.id == org)
+        .find(|o| o.id == org.as_str())
         .cloned()
         .ok_or(AppError::NotFound)?;
     Ok((current, orgs))

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, Drift, Operator, RemovalRequest, SyncFailure};
+use smartcore_domain::RemovalId;
 use smartcore_domain::Timestamp;
 
 pub fn routes() -> Router<AppState> {
@@ -91,6 +92,7 @@ async fn complete(
     Path(id): Path<String>,
     Form(form): Form<CompleteForm>,
 ) -> Result<Response, PageError> {
+    let id = RemovalId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let by_hand = form.by_hand == "1";
     match state

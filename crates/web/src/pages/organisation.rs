@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get};
 use smartcore_app::{AppError, OrgSummary};
+use smartcore_domain::OrgId;
 use smartcore_domain::Role;
 
 pub fn routes() -> Router<AppState> {
@@ -80,6 +81,7 @@ fn org_page<P: Template + 'static>(
 ) -> MethodRouter<AppState> {
     get(
         move |State(state): State<AppState>, headers: HeaderMap, Path(org): Path<String>| async move {
+            let org = OrgId::parse_or_unmatched(&org);
             let actor = page_actor(&headers, &state).await?;
             let (org, orgs) = org_context(&state, &actor, &org).await?;
             let admin = org.role == Role::Admin;

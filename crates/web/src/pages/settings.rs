@@ -21,6 +21,7 @@ use smartcore_app::ErrorCode;
 use smartcore_app::{
     Actor, AddContact, AppError, AuthenticationOverview, MemberSearch, MemberSearchHit, OrgSummary,
 };
+use smartcore_domain::{ContactId, OrgId};
 use smartcore_domain::{ContactSource, IdentityRemoval, ItContact, SyncStatus};
 
 pub fn routes() -> Router<AppState> {
@@ -179,7 +180,7 @@ impl AddDialog {
 async fn search(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
     q: &str,
 ) -> Result<MemberSearch, AppError> {
     state
@@ -268,7 +269,7 @@ const REMOVED_NOT_NEEDED: &str = "IT contact removed. They had not been register
 async fn load_page(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
     add: AddDialog,
 ) -> Result<AuthenticationPage, PageError> {
     let list = state.app.contacts().list_contacts(actor, org).await?;
@@ -312,6 +313,7 @@ async fn authentication(
     Path(org): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let flash = flash::take(&headers, &format!("/orgs/{org}/settings/authentication"));
     let mut add = AddDialog {
@@ -394,6 +396,7 @@ async fn add_contact(
     Path(org): Path<String>,
     Form(form): Form<AddForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     // Anything but picking a member (the way missing or unknown) is an address typed in.
     let manual = form.way.parse() != Ok(ContactSource::Member);
@@ -452,7 +455,7 @@ fn refusal_place(error: &AppError, manual: bool) -> &'static str {
 fn add_refused(
     headers: &HeaderMap,
     state: &AppState,
-    org: &str,
+    org: &OrgId,
     form: &AddForm,
     manual: bool,
     error: &AppError,
@@ -508,6 +511,8 @@ async fn confirm_removal(
     headers: HeaderMap,
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let contact = ContactId::parse_or_unmatched(&contact);
     let actor = page_actor(&headers, &state).await?;
     let found = state.app.contacts().contact(&actor, &org, &contact).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
@@ -526,6 +531,8 @@ async fn remove_contact(
     headers: HeaderMap,
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let contact = ContactId::parse_or_unmatched(&contact);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use smartcore_app::{LinkRefused, SetupDetails, SetupLink};
+use smartcore_domain::OrgId;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,6 +23,7 @@ async fn service_provider_metadata(
     State(state): State<AppState>,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let xml = state.app.setup().service_provider_metadata(&org).await?;
     Ok((
         [(

@@ -28,7 +28,7 @@ use smartcore_app::{
     AcsOutcome, AppError, CheckView, Completion, OrgSummary, ResponseVerdict, SsoAttempt,
     SsoPolicy, SsoRedirect, SsoRefusal, SsoStart,
 };
-use smartcore_domain::{SignInFlag, Timestamp};
+use smartcore_domain::{OrgId, SignInFlag, Timestamp};
 
 /// The cookie holding the secret of the browser that started a sign-in.
 pub const SSO_COOKIE: &str = "smartcore_sso";
@@ -160,6 +160,7 @@ async fn start_for_org(
     Path(org): Path<String>,
     Query(q): Query<StartQuery>,
 ) -> Response {
+    let org = OrgId::parse_or_unmatched(&org);
     match state
         .app
         .sso_sign_in()
@@ -211,6 +212,7 @@ async fn acs(
     Path(org): Path<String>,
     body: axum::body::Body,
 ) -> Response {
+    let org = OrgId::parse_or_unmatched(&org);
     let too_large = || {
         let form = String::new();
         (form, None::<String>)
@@ -286,6 +288,7 @@ async fn start_test(
     jar: CookieJar,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state.app.sso_sign_in().start_sso_test(&actor, &org).await {
         Ok(started) => Ok(to_identity_provider(started, jar, &state)),
@@ -376,6 +379,7 @@ async fn test_result(
     headers: HeaderMap,
     Path((org, attempt)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let a: SsoAttempt = state
@@ -417,6 +421,7 @@ async fn set_policy(
     Path(org): Path<String>,
     Form(form): Form<PolicyForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let policy = SsoPolicy {
         jit_members: form.jit_members.is_some(),
@@ -454,6 +459,7 @@ async fn check_response(
     Path(org): Path<String>,
     Form(form): Form<CheckForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let at = match form.at.trim() {

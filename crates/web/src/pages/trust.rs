@@ -31,8 +31,8 @@ pub fn routes() -> Router<AppState> {
 async fn send(
     state: &AppState,
     headers: &HeaderMap,
-    org: &str,
-    contact: Option<&str>,
+    org: &OrgId,
+    contact: Option<&ContactId>,
 ) -> Result<Response, PageError> {
     let actor = page_actor(headers, state).await?;
     match state
@@ -69,6 +69,7 @@ async fn test_all(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     send(&state, &headers, &org, None).await
 }
 
@@ -77,6 +78,8 @@ async fn test_one(
     headers: HeaderMap,
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let contact = ContactId::parse_or_unmatched(&contact);
     send(&state, &headers, &org, Some(&contact)).await
 }
 
@@ -85,6 +88,8 @@ async fn keep(
     headers: HeaderMap,
     Path((org, contact)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let contact = ContactId::parse_or_unmatched(&contact);
     let actor = page_actor(&headers, &state).await?;
     state
         .app
@@ -124,6 +129,7 @@ pub(crate) struct UpcomingRecipientRow {
 }
 
 use crate::pages::show::{When, fingerprint_groups, subject_short, when};
+use smartcore_domain::{ContactId, OrgId};
 use smartcore_domain::{RecipientState, Timestamp};
 
 fn state_label(state: RecipientState) -> &'static str {

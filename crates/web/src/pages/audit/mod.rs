@@ -17,7 +17,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use smartcore_app::{AuditEvent, MAX_AUDIT_PAGE, OrgSummary};
-use smartcore_domain::{AuditAction, AuditActor, Timestamp};
+use smartcore_domain::{AuditAction, AuditActor, OrgId, Timestamp};
 use std::collections::HashMap;
 use words::{Family, sentence, target_names};
 
@@ -126,6 +126,7 @@ async fn audit_log(
     Path(org): Path<String>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let kind = query
         .kind

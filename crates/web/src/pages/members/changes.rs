@@ -14,6 +14,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use smartcore_app::{AppError, ErrorCode, MemberView, OrgSummary};
 use smartcore_domain::Role;
+use smartcore_domain::{OrgId, UserId};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -78,6 +79,8 @@ async fn confirm_role(
     Path((org, id)): Path<(String, String)>,
     Query(query): Query<RoleBody>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let member = state.app.members().member_of_org(&actor, &org, &id).await?;
     let role: Role = query.role.parse().map_err(|_| {
@@ -100,6 +103,8 @@ async fn set_role(
     Path((org, id)): Path<(String, String)>,
     Form(form): Form<RoleBody>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
@@ -156,6 +161,8 @@ async fn confirm_remove(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let member = state.app.members().member_of_org(&actor, &org, &id).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
@@ -170,6 +177,8 @@ async fn remove(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     match state.app.members().remove_member(&actor, &org, &id).await {
         Ok(m) => {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use smartcore_app::{AppError, MailStatus};
-use smartcore_domain::Role;
+use smartcore_domain::{InvitationId, OrgId, Role};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -43,6 +43,7 @@ async fn invite(
     Path(org): Path<String>,
     Form(form): Form<InviteBody>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let role = if form.role.is_empty() {
         Role::Member.as_str()
@@ -101,6 +102,8 @@ async fn resend(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = InvitationId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
@@ -130,6 +133,8 @@ async fn confirm_revoke(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = InvitationId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let invitation = state
         .app
@@ -165,6 +170,8 @@ async fn revoke(
     headers: HeaderMap,
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let id = InvitationId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let revoked = state
         .app

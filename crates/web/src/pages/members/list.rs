@@ -15,7 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use smartcore_app::{AppError, InvitationView, MEMBERS_PAGE, MemberView, OrgSummary};
-use smartcore_domain::{InvitationStatus, Role};
+use smartcore_domain::{InvitationStatus, OrgId, Role};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/orgs/{org}/settings/members", get(members))
@@ -134,7 +134,7 @@ pub(super) struct InviteForm {
 pub(super) async fn members_page(
     state: &AppState,
     actor: &smartcore_app::Actor,
-    org: &str,
+    org: &OrgId,
     q: &str,
     after: Option<&str>,
     invite: InviteForm,
@@ -209,6 +209,7 @@ async fn members(
     Path(org): Path<String>,
     Query(query): Query<MembersQuery>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let q = query.q.trim();
     let (status, mut page) = members_page(
@@ -235,7 +236,7 @@ async fn members(
 pub(super) async fn members_with_error(
     state: &AppState,
     actor: &smartcore_app::Actor,
-    org: &str,
+    org: &OrgId,
     e: AppError,
 ) -> Result<Response, PageError> {
     let (_, mut page) = members_page(

@@ -12,6 +12,7 @@ use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 use smartcore_app::{AppError, ErrorCode, SsoInput};
+use smartcore_domain::OrgId;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -100,6 +101,7 @@ async fn configure(
     Path(org): Path<String>,
     request: Request,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let form = read_config_form(request).await?;
     // Metadata, when given, wins: it carries every field and certificate at once.
@@ -144,6 +146,7 @@ async fn configure_from_url(
     Path(org): Path<String>,
     Form(form): Form<UrlForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let input = SsoInput::Url {
         url: form.metadata_url.clone(),

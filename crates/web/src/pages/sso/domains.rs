@@ -12,6 +12,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use smartcore_app::AppError;
 use smartcore_domain::DomainStatus;
+use smartcore_domain::{DomainId, OrgId};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +34,7 @@ async fn add_domain(
     Path(org): Path<String>,
     Form(form): Form<DomainForm>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
@@ -58,6 +60,8 @@ async fn verify_domain(
     headers: HeaderMap,
     Path((org, domain)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
+    let domain = DomainId::parse_or_unmatched(&domain);
     let actor = page_actor(&headers, &state).await?;
     match state.app.setup().verify_domain(&actor, &org, &domain).await {
         Ok(checked) if checked.status == DomainStatus::Verified => Ok(back(&org, "verified")),

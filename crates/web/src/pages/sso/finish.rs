@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use smartcore_app::AppError;
+use smartcore_domain::OrgId;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -25,6 +26,7 @@ async fn send_setup_links(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let sent = match state.app.setup().send_setup_links(&actor, &org).await {
         Ok(sent) => sent,
@@ -55,6 +57,7 @@ async fn enable(
     headers: HeaderMap,
     Path(org): Path<String>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state.app.setup().enable_sso(&actor, &org).await {
         Ok(_) => Ok(back(&org, "enabled")),

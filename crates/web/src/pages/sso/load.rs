@@ -10,14 +10,14 @@ use crate::pages::show::{self, fingerprint_groups, subject_parts, subject_short,
 use smartcore_app::{
     Actor, CertificateView, MetadataSourceView, SsoAttempt, SsoSignInOverview, SsoView,
 };
-use smartcore_domain::{SsoAttemptResult, Timestamp};
+use smartcore_domain::{OrgId, SsoAttemptResult, Timestamp};
 
 /// The page for `org`, with `notice` at the top and the forms as `entered` (what is not
 /// entered shows the current settings).
 pub(super) async fn load(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
     notice: Option<String>,
     entered: Entered,
 ) -> Result<SsoPage, PageError> {

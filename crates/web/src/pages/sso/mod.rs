@@ -23,7 +23,7 @@ use axum::routing::get;
 use load::load;
 use serde::Deserialize;
 use smartcore_app::{Actor, AppError, DomainView, OrgSummary};
-use smartcore_domain::{AuditAction, DomainStatus, SsoAttemptResult, SsoStatus, Timestamp};
+use smartcore_domain::{AuditAction, DomainStatus, OrgId, SsoAttemptResult, SsoStatus, Timestamp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -193,12 +193,12 @@ fn notice_place(done: &str) -> &'static str {
     }
 }
 
-fn page_path(org: &str) -> String {
+fn page_path(org: &OrgId) -> String {
     format!("/orgs/{org}/settings/sso")
 }
 
 /// Since when Single Sign-On is on: the newest `sso.enabled` among the last 200 events.
-pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &str) -> Option<When> {
+pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &OrgId) -> Option<When> {
     let events = state
         .app
         .history()
@@ -219,6 +219,7 @@ async fn show(
     Path(org): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
+    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let flash = flash::take(&headers, &page_path(&org));
     let mut entered = Entered::default();
@@ -248,7 +249,7 @@ async fn show(
 }
 
 /// Back to the page, scrolled to the notice in the section of what was done.
-fn back(org: &str, done: &str) -> Response {
+fn back(org: &OrgId, done: &str) -> Response {
     Redirect::to(&format!("/orgs/{org}/settings/sso?done={done}#notice")).into_response()
 }
 
@@ -257,7 +258,7 @@ fn back(org: &str, done: &str) -> Response {
 fn given_back(
     headers: &HeaderMap,
     state: &AppState,
-    org: &str,
+    org: &OrgId,
     place: &str,
     (name, value): (&str, &str),
     error: String,
@@ -271,7 +272,7 @@ fn given_back(
 fn refused(
     headers: &HeaderMap,
     state: &AppState,
-    org: &str,
+    org: &OrgId,
     place: &str,
     anchor: &str,
     error: String,
@@ -290,7 +291,7 @@ fn refused(
 fn back_with_error(
     headers: &HeaderMap,
     state: &AppState,
-    org: &str,
+    org: &OrgId,
     (place, anchor): (&str, &str),
     error: String,
     fields: std::collections::BTreeMap<String, String>,
@@ -314,7 +315,7 @@ fn back_with_error(
 async fn again(
     state: &AppState,
     actor: &Actor,
-    org: &str,
+    org: &OrgId,
     error: &AppError,
     entered: Entered,
 ) -> Result<Response, PageError> {
