@@ -86,15 +86,13 @@ pub struct MatchCount {
 }
 
 pub(crate) fn parse_role(role: &str) -> Result<Role, AppError> {
-    match role {
-        "admin" => Ok(Role::Admin),
-        "member" => Ok(Role::Member),
-        _ => Err(AppError::invalid(
+    role.parse::<Role>().map_err(|_| {
+        AppError::invalid(
             ErrorCode::InvalidRole,
             "role",
             "The role must be \"admin\" or \"member\".",
-        )),
-    }
+        )
+    })
 }
 
 fn last_admin() -> AppError {

@@ -20,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use smartcore_domain::{ReminderStatus, SyncStatus};
 use smartcore_storage::WorkCounts;
 use std::sync::Arc;
 use std::time::Duration;
@@ -419,16 +420,15 @@ impl Metrics {
     /// The text a scrape gets, with the work gauges set from `counts`. Every known state is
     /// present, at 0 when nothing is in it.
     fn render(&self, counts: &WorkCounts) -> String {
-        set_by_state(
-            &self.0.contacts,
-            &["pending", "synced", "failed"],
-            &counts.contacts,
-        );
-        set_by_state(
-            &self.0.reminders_waiting,
-            &["queued", "sending", "failed"],
-            &counts.reminders,
-        );
+        let states: Vec<&str> = SyncStatus::ALL.iter().map(|s| s.as_str()).collect();
+        set_by_state(&self.0.contacts, &states, &counts.contacts);
+        let waiting = [
+            ReminderStatus::Queued,
+            ReminderStatus::Sending,
+            ReminderStatus::Failed,
+        ]
+        .map(|s| s.as_str());
+        set_by_state(&self.0.reminders_waiting, &waiting, &counts.reminders);
         self.0.removals_waiting.set(counts.removals_waiting);
         let mut text = String::new();
         // Writing into a String cannot fail.

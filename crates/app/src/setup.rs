@@ -204,7 +204,7 @@ impl Setup<'_> {
                 Err(StoreError::Duplicate) => {
                     let detail = "Another organisation has verified this domain already.";
                     self.store
-                        .record_domain_check(&record.id, "failed", detail, None)
+                        .record_domain_check(&record.id, DomainStatus::Failed, detail, None)
                         .await?;
                     Err(AppError::conflict(ErrorCode::DomainTaken, detail))
                 }
@@ -220,11 +220,14 @@ impl Setup<'_> {
         let next = now.plus_millis(Backoff::millis(rechecks.delay(doublings)));
         let (status, detail) = if checks >= CHECKS_BEFORE_FAILED {
             (
-                "failed",
+                DomainStatus::Failed,
                 format!("The TXT record was not found after {checks} look-ups; we keep checking."),
             )
         } else {
-            ("pending", "The TXT record was not found yet.".to_owned())
+            (
+                DomainStatus::Pending,
+                "The TXT record was not found yet.".to_owned(),
+            )
         };
         self.store
             .record_domain_check(&record.id, status, &detail, Some(next))

@@ -170,7 +170,7 @@ impl Store {
     pub async fn record_domain_check(
         &self,
         id: &str,
-        status: &str,
+        status: DomainStatus,
         detail: &str,
         next_check_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
@@ -178,7 +178,7 @@ impl Store {
             "UPDATE domains SET status = $1, status_detail = $2, next_check_at = $3, checks = checks + 1 \
              WHERE id = $4 AND status <> $5",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(detail)
         .bind(next_check_at.map(Timestamp::unix_millis))
         .bind(id)

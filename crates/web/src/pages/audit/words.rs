@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use smartcore_app::AuditEvent;
-use smartcore_domain::{AuditAction, IdentityRemoval, Role};
+use smartcore_domain::{AuditAction, IdentityRemoval, Role, SsoConfigSource};
 use std::collections::HashMap;
 
 /// A family of actions: each has its own sentences and belongs to one kind of the filter.
@@ -298,10 +298,13 @@ fn domain_sentence(action: AuditAction, f: &Facts) -> String {
 fn sso_sentence(action: AuditAction, f: &Facts) -> String {
     match action {
         AuditAction::SsoConfigured => {
-            let from = match f.text("source").as_deref() {
-                Some("url") => " from its metadata URL",
-                Some("metadata") => " from its metadata",
-                _ => "",
+            let source = f
+                .text("source")
+                .and_then(|s| s.parse::<SsoConfigSource>().ok());
+            let from = match source {
+                Some(SsoConfigSource::Url) => " from its metadata URL",
+                Some(SsoConfigSource::Metadata) => " from its metadata",
+                Some(SsoConfigSource::Fields) | None => "",
             };
             format!(
                 "Saved the identity provider settings{from}{}",
