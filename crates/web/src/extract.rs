@@ -100,6 +100,43 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// One of our ids in a path segment (`Path<Id<OrgId>>`, `ApiPath<(Id<OrgId>, Id<ContactId>)>`),
+/// parsed once, here: a segment that is not a well-formed id becomes the id no row has
+/// ([`OrgId::parse_or_unmatched`](smartcore_domain::OrgId::parse_or_unmatched)), so the use case
+/// runs the same checks in the same order and answers it exactly as an unknown one.
+pub struct Id<T>(pub T);
+
+/// The ids a path may name.
+pub trait PathId: Sized {
+    fn from_segment(segment: &str) -> Self;
+}
+
+macro_rules! path_ids {
+    ($($id:ident),+) => {$(
+        impl PathId for smartcore_domain::$id {
+            fn from_segment(segment: &str) -> Self {
+                Self::parse_or_unmatched(segment)
+            }
+        }
+    )+};
+}
+path_ids!(
+    OrgId,
+    ContactId,
+    UserId,
+    InvitationId,
+    DomainId,
+    RemovalId,
+    TokenId
+);
+
+impl<'de, T: PathId> serde::Deserialize<'de> for Id<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let segment = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Id(T::from_segment(&segment)))
+    }
+}
+
 /// Path parameters read into `T`; a segment that cannot be read (percent-encoding that is not
 /// UTF-8) is answered 400 `invalid_request` as problem+json.
 #[derive(FromRequestParts)]

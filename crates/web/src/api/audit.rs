@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
@@ -73,10 +74,9 @@ impl EventPage {
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     // Out of range (0, negative, over 200) is the use case's 400 `invalid_request`.
     let events = state
         .app
@@ -137,9 +137,8 @@ pub struct MailDeliveryList {
 pub async fn mail_deliveries(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<MailDeliveryList>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let deliveries = state.app.history().mail_deliveries(&actor, &org).await?;
     Ok(Json(MailDeliveryList {
         deliveries: deliveries

@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -103,9 +104,8 @@ pub struct RemovalAnswer {
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<ContactList>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let view = state.app.contacts().list_contacts(&actor, &org).await?;
     let trust = state.app.trust().trust_of_listed(&view).await?;
     Ok(Json(ContactList {
@@ -139,10 +139,9 @@ pub async fn list(
 pub async fn add(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiJson(body): ApiJson<NewContact>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Contact>), ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let request = match body {
         NewContact {
             member_id: Some(member_id),
@@ -195,10 +194,8 @@ pub async fn add(
 pub async fn remove(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Json<RemovalAnswer>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = ContactId::parse_or_unmatched(&id);
     let removal = state
         .app
         .contacts()

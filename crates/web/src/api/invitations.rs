@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -97,7 +98,7 @@ pub struct NewInvitation {
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiJson(body): ApiJson<NewInvitation>,
 ) -> Result<
     (
@@ -107,7 +108,6 @@ pub async fn create(
     ),
     ApiError,
 > {
-    let org = OrgId::parse_or_unmatched(&org);
     let sent: SentInvitationBody = state
         .app
         .members()
@@ -131,9 +131,8 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<InvitationList>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let invitations = state.app.members().invitations(&actor, &org).await?;
     Ok(Json(InvitationList {
         invitations: invitations.into_iter().map(Invitation::from).collect(),
@@ -150,10 +149,8 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<InvitationId>)>,
 ) -> Result<Json<Invitation>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = InvitationId::parse_or_unmatched(&id);
     let revoked = state
         .app
         .members()
@@ -172,10 +169,8 @@ pub async fn revoke(
 pub async fn resend(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<InvitationId>)>,
 ) -> Result<Json<SentInvitationBody>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = InvitationId::parse_or_unmatched(&id);
     let sent = state
         .app
         .members()

@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
@@ -83,10 +84,9 @@ pub struct MemberList {
 pub async fn search(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<MemberList>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let page = state
         .app
         .members()
@@ -127,11 +127,9 @@ pub struct RoleChange {
 pub async fn set_role(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<UserId>)>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> Result<Json<Member>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = UserId::parse_or_unmatched(&id);
     let member = state
         .app
         .members()
@@ -159,10 +157,8 @@ pub struct RemovedMember {
 pub async fn remove(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<UserId>)>,
 ) -> Result<Json<RemovedMember>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = UserId::parse_or_unmatched(&id);
     let removed = state.app.members().remove_member(&actor, &org, &id).await?;
     Ok(Json(RemovedMember {
         id: removed.user_id,

@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
@@ -138,10 +139,9 @@ pub async fn removals(
 pub async fn complete(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(Id(id)): ApiPath<Id<RemovalId>>,
     ApiQuery(params): ApiQuery<CompleteParams>,
 ) -> Result<Json<Removal>, ApiError> {
-    let id = RemovalId::parse_or_unmatched(&id);
     let done = state
         .app
         .operations()

@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -43,9 +44,8 @@ pub struct Checklist {
 pub async fn show(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<Overview>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let o = state
         .app
         .contacts()

@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -72,10 +73,9 @@ pub struct NewDomain {
 pub async fn add_domain(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiJson(body): ApiJson<NewDomain>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Domain>), ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let domain: Domain = state
         .app
         .setup()
@@ -97,9 +97,8 @@ pub async fn add_domain(
 pub async fn list_domains(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<DomainList>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let domains = state.app.setup().domains(&actor, &org).await?;
     Ok(Json(DomainList {
         domains: domains.into_iter().map(Domain::from).collect(),
@@ -117,10 +116,8 @@ pub async fn list_domains(
 pub async fn verify_domain(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<DomainId>)>,
 ) -> Result<Json<Domain>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = DomainId::parse_or_unmatched(&id);
     Ok(Json(
         state
             .app
@@ -247,10 +244,9 @@ pub struct SsoConfiguration {
 pub async fn put_sso(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiJson(body): ApiJson<SsoConfiguration>,
 ) -> Result<Json<Sso>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let input = match body {
         SsoConfiguration {
             metadata_xml: Some(xml),
@@ -300,9 +296,8 @@ pub async fn put_sso(
 pub async fn get_sso(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<Sso>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(state.app.setup().sso(&actor, &org).await?.into()))
 }
 
@@ -316,9 +311,8 @@ pub async fn get_sso(
 pub async fn enable_sso(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<Sso>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state.app.setup().enable_sso(&actor, &org).await?.into(),
     ))
@@ -337,9 +331,8 @@ pub struct SetupLinksSent {
 pub async fn send_setup_links(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<(StatusCode, Json<SetupLinksSent>), ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let sent_to = state.app.setup().send_setup_links(&actor, &org).await?;
     Ok((StatusCode::ACCEPTED, Json(SetupLinksSent { sent_to })))
 }

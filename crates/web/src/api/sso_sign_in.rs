@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -69,9 +70,8 @@ pub struct AttemptList {
 pub async fn attempts(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<AttemptList>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let attempts = state.app.sso_sign_in().sso_attempts(&actor, &org).await?;
     Ok(Json(AttemptList {
         attempts: attempts.into_iter().map(Attempt::from).collect(),
@@ -157,10 +157,9 @@ impl From<ResponseVerdict> for Verdict {
 pub async fn check_response(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiJson(body): ApiJson<CheckRequest>,
 ) -> Result<Json<Verdict>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let at = match body.at.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         None => None,
         Some(text) => Some(Timestamp::from_datetime(
@@ -214,9 +213,8 @@ impl From<SsoPolicy> for Policy {
 pub async fn get_policy(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<Policy>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state
             .app
@@ -238,10 +236,9 @@ pub async fn get_policy(
 pub async fn put_policy(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
     ApiJson(body): ApiJson<Policy>,
 ) -> Result<Json<Policy>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let policy = SsoPolicy {
         jit_members: body.jit_members,
         idp_initiated: body.idp_initiated,

@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, Problem};
+use crate::extract::Id;
 use crate::extract::{ApiActor, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -103,10 +104,8 @@ impl From<TestAlertReport> for TestAlertsSent {
 pub async fn send_one(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Json<TestAlertsSent>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = ContactId::parse_or_unmatched(&id);
     let report = state
         .app
         .trust()
@@ -125,9 +124,8 @@ pub async fn send_one(
 pub async fn send_all(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<TestAlertsSent>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let report = state
         .app
         .trust()
@@ -152,10 +150,8 @@ pub struct Kept {
 pub async fn keep(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath((org, id)): ApiPath<(String, String)>,
+    ApiPath((Id(org), Id(id))): ApiPath<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Json<Kept>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = ContactId::parse_or_unmatched(&id);
     let cleared = state.app.trust().keep_contact(&actor, &org, &id).await?;
     Ok(Json(Kept { cleared }))
 }
@@ -248,9 +244,8 @@ impl From<smartcore_app::Upcoming> for UpcomingReminders {
 pub async fn upcoming(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    ApiPath(org): ApiPath<String>,
+    ApiPath(Id(org)): ApiPath<Id<OrgId>>,
 ) -> Result<Json<UpcomingReminders>, ApiError> {
-    let org = OrgId::parse_or_unmatched(&org);
     Ok(Json(
         state
             .app

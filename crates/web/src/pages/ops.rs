@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message};
+use crate::extract::Id;
 use crate::pages::{flash, page_actor, show};
 use crate::render::render;
 use askama::Template;
@@ -89,10 +90,9 @@ struct CompleteForm {
 async fn complete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(Id(id)): Path<Id<RemovalId>>,
     Form(form): Form<CompleteForm>,
 ) -> Result<Response, PageError> {
-    let id = RemovalId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let by_hand = form.by_hand == "1";
     match state

@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::extract::Id;
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
 use askama::Template;
@@ -80,8 +81,7 @@ fn org_page<P: Template + 'static>(
     page: fn(OrgSummary, Vec<OrgSummary>, bool) -> P,
 ) -> MethodRouter<AppState> {
     get(
-        move |State(state): State<AppState>, headers: HeaderMap, Path(org): Path<String>| async move {
-            let org = OrgId::parse_or_unmatched(&org);
+        move |State(state): State<AppState>, headers: HeaderMap, Path(Id(org)): Path<Id<OrgId>>| async move {
             let actor = page_actor(&headers, &state).await?;
             let (org, orgs) = org_context(&state, &actor, &org).await?;
             let admin = org.role == Role::Admin;

@@ -7,6 +7,7 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message};
+use crate::extract::Id;
 use crate::pages::show::{When, when};
 use crate::pages::{flash, org_context, page_actor};
 use crate::render::render;
@@ -310,10 +311,9 @@ async fn load_page(
 async fn authentication(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let flash = flash::take(&headers, &format!("/orgs/{org}/settings/authentication"));
     let mut add = AddDialog {
@@ -393,10 +393,9 @@ struct AddForm {
 async fn add_contact(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Form(form): Form<AddForm>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     // Anything but picking a member (the way missing or unknown) is an address typed in.
     let manual = form.way.parse() != Ok(ContactSource::Member);
@@ -509,10 +508,8 @@ struct ConfirmRemovalPage {
 async fn confirm_removal(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, contact)): Path<(String, String)>,
+    Path((Id(org), Id(contact))): Path<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let contact = ContactId::parse_or_unmatched(&contact);
     let actor = page_actor(&headers, &state).await?;
     let found = state.app.contacts().contact(&actor, &org, &contact).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
@@ -529,10 +526,8 @@ async fn confirm_removal(
 async fn remove_contact(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, contact)): Path<(String, String)>,
+    Path((Id(org), Id(contact))): Path<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let contact = ContactId::parse_or_unmatched(&contact);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app

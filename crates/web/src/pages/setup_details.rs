@@ -2,6 +2,7 @@
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::extract::Id;
 use crate::render::{error_page, render};
 use askama::Template;
 use axum::Router;
@@ -21,9 +22,8 @@ pub fn routes() -> Router<AppState> {
 /// `GET /saml/{org}/metadata`: our service-provider metadata, public.
 async fn service_provider_metadata(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let xml = state.app.setup().service_provider_metadata(&org).await?;
     Ok((
         [(

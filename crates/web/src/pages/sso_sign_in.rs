@@ -11,6 +11,7 @@
 
 use crate::AppState;
 use crate::error::{PageError, public_message};
+use crate::extract::Id;
 use crate::pages::{org_context, page_actor};
 use crate::render::{error_page, render};
 use crate::session;
@@ -157,10 +158,9 @@ async fn start(
 async fn start_for_org(
     State(state): State<AppState>,
     jar: CookieJar,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Query(q): Query<StartQuery>,
 ) -> Response {
-    let org = OrgId::parse_or_unmatched(&org);
     match state
         .app
         .sso_sign_in()
@@ -209,10 +209,9 @@ fn refused_page(refusal: SsoRefusal, reference: Option<String>) -> Response {
 /// `POST /saml/{org}/acs`.
 async fn acs(
     State(state): State<AppState>,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     body: axum::body::Body,
 ) -> Response {
-    let org = OrgId::parse_or_unmatched(&org);
     let too_large = || {
         let form = String::new();
         (form, None::<String>)
@@ -286,9 +285,8 @@ async fn start_test(
     State(state): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state.app.sso_sign_in().start_sso_test(&actor, &org).await {
         Ok(started) => Ok(to_identity_provider(started, jar, &state)),
@@ -377,9 +375,8 @@ fn date_time(t: Timestamp, now: Timestamp) -> crate::pages::show::When {
 async fn test_result(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, attempt)): Path<(String, String)>,
+    Path((Id(org), attempt)): Path<(Id<OrgId>, String)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let a: SsoAttempt = state
@@ -418,10 +415,9 @@ struct PolicyForm {
 async fn set_policy(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Form(form): Form<PolicyForm>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let policy = SsoPolicy {
         jit_members: form.jit_members.is_some(),
@@ -456,10 +452,9 @@ struct CheckForm {
 async fn check_response(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Form(form): Form<CheckForm>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
     let at = match form.at.trim() {

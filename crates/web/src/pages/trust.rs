@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::extract::Id;
 use crate::pages::page_actor;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -67,29 +68,24 @@ async fn send(
 async fn test_all(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     send(&state, &headers, &org, None).await
 }
 
 async fn test_one(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, contact)): Path<(String, String)>,
+    Path((Id(org), Id(contact))): Path<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let contact = ContactId::parse_or_unmatched(&contact);
     send(&state, &headers, &org, Some(&contact)).await
 }
 
 async fn keep(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, contact)): Path<(String, String)>,
+    Path((Id(org), Id(contact))): Path<(Id<OrgId>, Id<ContactId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let contact = ContactId::parse_or_unmatched(&contact);
     let actor = page_actor(&headers, &state).await?;
     state
         .app

@@ -6,6 +6,7 @@ mod words;
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::extract::Id;
 use crate::pages::show::{Email, When, when};
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
@@ -123,10 +124,9 @@ struct AuditQuery {
 async fn audit_log(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let kind = query
         .kind

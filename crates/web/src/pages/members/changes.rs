@@ -4,6 +4,7 @@
 use super::{ConfirmPage, query_value};
 use crate::AppState;
 use crate::error::PageError;
+use crate::extract::Id;
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
 use axum::Router;
@@ -76,11 +77,9 @@ fn role_page(
 async fn confirm_role(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<UserId>)>,
     Query(query): Query<RoleBody>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let member = state.app.members().member_of_org(&actor, &org, &id).await?;
     let role: Role = query.role.parse().map_err(|_| {
@@ -100,11 +99,9 @@ async fn confirm_role(
 async fn set_role(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<UserId>)>,
     Form(form): Form<RoleBody>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
@@ -159,10 +156,8 @@ fn remove_page(
 async fn confirm_remove(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<UserId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let member = state.app.members().member_of_org(&actor, &org, &id).await?;
     let (current, orgs) = org_context(&state, &actor, &org).await?;
@@ -175,10 +170,8 @@ async fn confirm_remove(
 async fn remove(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<UserId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = UserId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     match state.app.members().remove_member(&actor, &org, &id).await {
         Ok(m) => {

@@ -5,6 +5,7 @@ use super::list::{InviteForm, members_page, members_with_error};
 use super::{ConfirmPage, query_value};
 use crate::AppState;
 use crate::error::{PageError, public_message, retry_after, status_of};
+use crate::extract::Id;
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
 use axum::Router;
@@ -40,10 +41,9 @@ struct InviteBody {
 async fn invite(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Form(form): Form<InviteBody>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let role = if form.role.is_empty() {
         Role::Member.as_str()
@@ -100,10 +100,8 @@ async fn invite(
 async fn resend(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<InvitationId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = InvitationId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
@@ -131,10 +129,8 @@ async fn resend(
 async fn confirm_revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<InvitationId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = InvitationId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let invitation = state
         .app
@@ -168,10 +164,8 @@ async fn confirm_revoke(
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, id)): Path<(String, String)>,
+    Path((Id(org), Id(id))): Path<(Id<OrgId>, Id<InvitationId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let id = InvitationId::parse_or_unmatched(&id);
     let actor = page_actor(&headers, &state).await?;
     let revoked = state
         .app

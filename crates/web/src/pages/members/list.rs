@@ -4,6 +4,7 @@
 use super::{query_value, role_label, when};
 use crate::AppState;
 use crate::error::{PageError, public_message, retry_after, status_of};
+use crate::extract::Id;
 use crate::pages::show::When;
 use crate::pages::{org_context, page_actor};
 use crate::render::render;
@@ -206,10 +207,9 @@ pub(super) async fn members_page(
 async fn members(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Query(query): Query<MembersQuery>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let q = query.q.trim();
     let (status, mut page) = members_page(

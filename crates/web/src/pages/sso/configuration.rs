@@ -4,6 +4,7 @@
 use super::{Entered, again, back, given_back};
 use crate::AppState;
 use crate::error::{PageError, public_message};
+use crate::extract::Id;
 use crate::pages::page_actor;
 use axum::Router;
 use axum::extract::{Form, FromRequest, Multipart, Path, Request, State};
@@ -98,10 +99,9 @@ async fn read_config_form(request: Request) -> Result<ConfigForm, PageError> {
 async fn configure(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     request: Request,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let form = read_config_form(request).await?;
     // Metadata, when given, wins: it carries every field and certificate at once.
@@ -143,10 +143,9 @@ struct UrlForm {
 async fn configure_from_url(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Form(form): Form<UrlForm>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let input = SsoInput::Url {
         url: form.metadata_url.clone(),

@@ -3,6 +3,7 @@
 use super::{back, given_back, refused};
 use crate::AppState;
 use crate::error::{PageError, public_message};
+use crate::extract::Id;
 use crate::pages::page_actor;
 use axum::Router;
 use axum::extract::{Form, Path, State};
@@ -31,10 +32,9 @@ struct DomainForm {
 async fn add_domain(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Form(form): Form<DomainForm>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state
         .app
@@ -58,10 +58,8 @@ async fn add_domain(
 async fn verify_domain(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((org, domain)): Path<(String, String)>,
+    Path((Id(org), Id(domain))): Path<(Id<OrgId>, Id<DomainId>)>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
-    let domain = DomainId::parse_or_unmatched(&domain);
     let actor = page_actor(&headers, &state).await?;
     match state.app.setup().verify_domain(&actor, &org, &domain).await {
         Ok(checked) if checked.status == DomainStatus::Verified => Ok(back(&org, "verified")),

@@ -3,6 +3,7 @@
 use super::{back, refused};
 use crate::AppState;
 use crate::error::{PageError, public_message};
+use crate::extract::Id;
 use crate::pages::page_actor;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -24,9 +25,8 @@ pub(super) fn routes() -> Router<AppState> {
 async fn send_setup_links(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let sent = match state.app.setup().send_setup_links(&actor, &org).await {
         Ok(sent) => sent,
@@ -55,9 +55,8 @@ async fn send_setup_links(
 async fn enable(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     match state.app.setup().enable_sso(&actor, &org).await {
         Ok(_) => Ok(back(&org, "enabled")),

@@ -10,6 +10,7 @@ mod load;
 
 use crate::AppState;
 use crate::error::{PageError, status_of};
+use crate::extract::Id;
 use crate::pages::flash::{self, Flash};
 use crate::pages::page_actor;
 use crate::pages::show::{NamePart, When, when};
@@ -216,10 +217,9 @@ pub(crate) async fn enabled_since(state: &AppState, actor: &Actor, org: &OrgId) 
 async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(org): Path<String>,
+    Path(Id(org)): Path<Id<OrgId>>,
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, PageError> {
-    let org = OrgId::parse_or_unmatched(&org);
     let actor = page_actor(&headers, &state).await?;
     let flash = flash::take(&headers, &page_path(&org));
     let mut entered = Entered::default();
