@@ -191,13 +191,17 @@ impl Store {
 
         let mut counted = None;
         if trigram && chars >= 3 {
-            if self
-                .rank_few(org_id, &needle, page, cap, &mut answer)
-                .await?
-            {
-                return Ok(answer);
+            match self.trigram_few(org_id, &needle, cap).await? {
+                Ok(found) => {
+                    self.rank_few(org_id, &needle, found, page, &mut answer)
+                        .await?;
+                    return Ok(answer);
+                }
+                Err(note) => {
+                    answer.plan.push(note);
+                    counted = Some(cap + 1);
+                }
             }
-            counted = Some(cap + 1);
         }
         let counted = match counted {
             Some(n) => n,
@@ -232,27 +236,18 @@ impl Store {
         Ok(answer)
     }
 
-    /// Few matches: the trigram index's candidates, when it has at most `cap`, ranked here
-    /// and counted exactly, the page's members in `answer`. False (and noted in the plan)
-    /// when it has more.
+    /// Few matches: the trigram index's candidates (at most the cap), ranked here and counted
+    /// exactly, the page's members in `answer`.
     async fn rank_few(
         &self,
         org_id: &OrgId,
-        needle: &String,
+        needle: &str,
+        found: Vec<Candidate>,
         page: i64,
-        cap: i64,
         answer: &mut SearchAnswer,
-    ) -> Result<bool, StoreError> {
-        let found = self
-            .trigram_candidates(org_id, std::slice::from_ref(needle), cap + 1)
-            .await?;
+    ) -> Result<(), StoreError> {
         answer.rows += found.len() as i64;
-        if found.len() as i64 > cap {
-            answer.plan.push(format!("trigram index: more than {cap}"));
-            return Ok(false);
-        }
-        // Few: rank them all. The sort is stable, so each group keeps the database's name
-        // order.
+        // The sort is stable, so each group keeps the database's name order.
         let mut ranked: Vec<(MatchGroup, Candidate)> = found
             .into_iter()
             .filter_map(|c| match_group(&c.2, needle).map(|g| (g, c)))
@@ -269,7 +264,7 @@ impl Store {
             .map(|(_, c)| c.0)
             .collect();
         answer.hits = self.member_hits(org_id, &ids).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Many matches: group 2's first `page` members (the exact address first). First a
@@ -452,6 +447,20 @@ impl Store {
         match self.dialect {
             Dialect::Sqlite => sqlite::trigram_candidates(&self.pool, org_id, phrases, limit).await,
             Dialect::Postgres => self.pg_trigram_candidates(org_id, phrases, limit).await,
+        }
+    }
+
+    /// The members containing `needle` in name order, when the trigram index finds at most
+    /// `cap` of them; otherwise what the plan notes instead (more than `cap`, found how).
+    async fn trigram_few(
+        &self,
+        org_id: &OrgId,
+        needle: &str,
+        cap: i64,
+    ) -> Result<Result<Vec<Candidate>, String>, StoreError> {
+        match self.dialect {
+            Dialect::Sqlite => sqlite::trigram_few(&self.pool, org_id, needle, cap).await,
+            Dialect::Postgres => self.pg_trigram_few(org_id, needle, cap).await,
         }
     }
 

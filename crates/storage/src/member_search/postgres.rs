@@ -16,11 +16,69 @@ impl Store {
         phrases: &[String],
         limit: i64,
     ) -> Result<Vec<Candidate>, StoreError> {
-        // pg_trgm reads the whole posting list of every trigram it is asked for, and a
-        // trigram most members have ("mem" of "member 09999") costs tens of
-        // milliseconds at a million. So the index is asked only for the parts of each
-        // phrase that are rare among the organisation's first members (a bounded
-        // count, see `rare_pieces`); every row is still tested for the whole phrase.
+        let (filter, binds) = self.pg_trigram_filter(org_id, phrases).await?;
+        // Sent unnamed, so planned for its own patterns.
+        let mut q = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT user_id, sort_name, search_text FROM ( \
+                 SELECT user_id, sort_name, search_text FROM memberships \
+                 WHERE org_id = $1 AND {filter} LIMIT $2) c \
+             ORDER BY sort_name, user_id"
+        )))
+        .persistent(false)
+        .bind(org_id.as_str())
+        .bind(limit);
+        for b in binds {
+            q = q.bind(b);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// The members containing `needle` in name order, when there are at most `cap` of them;
+    /// otherwise the plan's note. When the organisation's first [`PROBE_ROWS`] members in name
+    /// order show the needle in one in twenty or more, a walk of the name-ordered index counts
+    /// past `cap` within about twenty times `cap` members, and it does that instead of the
+    /// `pg_trgm` index, whose bitmap is read whole whatever the LIMIT ("7@imp": 17 ms at
+    /// 100,000 members, against 3 ms walking).
+    pub(super) async fn pg_trigram_few(
+        &self,
+        org_id: &OrgId,
+        needle: &str,
+        cap: i64,
+    ) -> Result<Result<Vec<Candidate>, String>, StoreError> {
+        let (early,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM (SELECT search_text FROM memberships WHERE org_id = $1 \
+                 ORDER BY sort_name, user_id LIMIT $2) s WHERE strpos(s.search_text, $3) > 0",
+        )
+        .bind(org_id.as_str())
+        .bind(PROBE_ROWS)
+        .bind(needle)
+        .fetch_one(&self.pool)
+        .await?;
+        if early >= PROBE_ROWS / 20 && self.count_by_walk(org_id, needle, cap + 1).await? > cap {
+            return Ok(Err(format!("count by walk: more than {cap}")));
+        }
+        let found = self
+            .pg_trigram_candidates(org_id, &[needle.to_owned()], cap + 1)
+            .await?;
+        if found.len() as i64 > cap {
+            return Ok(Err(format!("trigram index: more than {cap}")));
+        }
+        Ok(Ok(found))
+    }
+
+    /// The condition (from `$3` on, with its binds) for members containing one of `phrases`,
+    /// in a form `pg_trgm`'s index answers.
+    ///
+    /// pg_trgm reads the whole posting list of every trigram it is asked for, and a trigram
+    /// most members have ("mem" of "member 09999") costs tens of milliseconds at a million. So
+    /// the index is asked only for the parts of each phrase that are rare among the
+    /// organisation's first members (a bounded count, see `rare_pieces`); every row is still
+    /// tested for the whole phrase.
+    async fn pg_trigram_filter(
+        &self,
+        org_id: &OrgId,
+        phrases: &[String],
+    ) -> Result<(String, Vec<String>), StoreError> {
         let mut wanted = self.rare_pieces(org_id, phrases).await?;
         wanted.sort();
         wanted.dedup();
@@ -45,34 +103,31 @@ impl Store {
             })
             .collect::<Vec<_>>()
             .join(" OR ");
-        // Sent unnamed, so planned for its own patterns.
-        let mut q = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT user_id, sort_name, search_text FROM ( \
-                 SELECT user_id, sort_name, search_text FROM memberships \
-                 WHERE org_id = $1 AND (({})) AND ({whole}) LIMIT $2) c \
-             ORDER BY sort_name, user_id",
-            index_part.join(") OR (")
-        )))
-        .persistent(false)
-        .bind(org_id.as_str())
-        .bind(limit);
-        for b in binds {
-            q = q.bind(b);
-        }
-        Ok(q.fetch_all(&self.pool).await?)
+        Ok((
+            format!("(({})) AND ({whole})", index_part.join(") OR (")),
+            binds,
+        ))
     }
 
     /// PostgreSQL: for each phrase, the pieces (see [`pg_pieces`]) to ask `pg_trgm` for: those
-    /// found in at most one in a hundred of the organisation's first [`PROBE_ROWS`] members in
-    /// name order (one bounded read of the name-ordered index for all of them), or the whole
-    /// phrase when it has fewer than two pieces or none of them is rare.
+    /// whose trigrams are found in at most one in a hundred of the organisation's first
+    /// [`PROBE_ROWS`] members in name order (one bounded read of the name-ordered index for all
+    /// of them), or the whole phrase when it has fewer than two pieces or none of them is rare.
+    /// A piece is judged as pg_trgm sees it, as a word (or a word's start or end) whatever the
+    /// separator: " member " is found in no member of "member 000123 member123@…", but its
+    /// trigrams, those of the word "member", are in all of them.
     async fn rare_pieces(
         &self,
         org_id: &OrgId,
         phrases: &[String],
     ) -> Result<Vec<Vec<String>>, StoreError> {
-        let split: Vec<Vec<String>> = phrases.iter().map(|p| pg_pieces(p)).collect();
-        let mut probe: Vec<&String> = split.iter().filter(|s| s.len() > 1).flatten().collect();
+        let split: Vec<Vec<Piece>> = phrases.iter().map(|p| pg_pieces(p)).collect();
+        let mut probe: Vec<&String> = split
+            .iter()
+            .filter(|s| s.len() > 1)
+            .flatten()
+            .map(|p| &p.words)
+            .collect();
         probe.sort();
         probe.dedup();
         let counts: Vec<(String, i64)> = if probe.is_empty() {
@@ -82,7 +137,7 @@ impl Store {
             let mut q = sqlx::query_as(AssertSqlSafe(format!(
                 "WITH s AS MATERIALIZED (SELECT search_text AS t FROM memberships WHERE org_id = $1 \
                              ORDER BY sort_name, user_id LIMIT $2) \
-                 SELECT v.p, (SELECT COUNT(*) FROM s WHERE strpos(s.t, v.p) > 0) \
+                 SELECT v.p, (SELECT COUNT(*) FROM s WHERE s.t ~ v.p) \
                  FROM (VALUES {values}) v(p)"
             )))
             .persistent(false)
@@ -93,13 +148,21 @@ impl Store {
             }
             q.fetch_all(&self.pool).await?
         };
-        let rare = |p: &String| counts.iter().any(|(c, n)| c == p && *n <= PROBE_ROWS / 100);
+        let rare = |p: &Piece| {
+            counts
+                .iter()
+                .any(|(c, n)| *c == p.words && *n <= PROBE_ROWS / 100)
+        };
         Ok(phrases
             .iter()
             .zip(split)
             .map(|(phrase, pieces)| {
                 let chosen: Vec<String> = if pieces.len() > 1 {
-                    pieces.into_iter().filter(|p| rare(p)).collect()
+                    pieces
+                        .into_iter()
+                        .filter(|p| rare(p))
+                        .map(|p| p.text)
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -155,14 +218,25 @@ impl Store {
     }
 }
 
+/// A piece of a phrase (see [`pg_pieces`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Piece {
+    /// The run of letters and digits with the characters around it.
+    text: String,
+    /// A POSIX regular expression for what pg_trgm makes the piece's trigrams of: the run as a
+    /// word (a separator before it, or the text's start, when the piece has one; a separator
+    /// after it, or the text's end, likewise), whichever the separators.
+    words: String,
+}
+
 /// The pieces of `phrase` that `pg_trgm` makes trigrams of: each run of letters and digits
 /// with the character before and after it (a space or a punctuation mark there marks a word's
 /// start or end, which pg_trgm indexes too), when that is at least three characters. A row
 /// containing the phrase contains each piece, so asking the index for some of them and
 /// testing the whole phrase on the row finds the same rows.
-fn pg_pieces(phrase: &str) -> Vec<String> {
+fn pg_pieces(phrase: &str) -> Vec<Piece> {
     let chars: Vec<char> = phrase.chars().collect();
-    let mut pieces = Vec::new();
+    let mut pieces: Vec<Piece> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         if !chars[i].is_alphanumeric() {
@@ -173,11 +247,22 @@ fn pg_pieces(phrase: &str) -> Vec<String> {
         while i < chars.len() && chars[i].is_alphanumeric() {
             i += 1;
         }
-        let piece: String = chars[start.saturating_sub(1)..(i + 1).min(chars.len())]
+        let text: String = chars[start.saturating_sub(1)..(i + 1).min(chars.len())]
             .iter()
             .collect();
-        if piece.chars().count() >= 3 && !pieces.contains(&piece) {
-            pieces.push(piece);
+        if text.chars().count() >= 3 && !pieces.iter().any(|p| p.text == text) {
+            // Letters and digits only: nothing in the run is special to a regular expression.
+            let run: String = chars[start..i].iter().collect();
+            let before = if start > 0 { "(^|[^[:alnum:]])" } else { "" };
+            let after = if i < chars.len() {
+                "([^[:alnum:]]|$)"
+            } else {
+                ""
+            };
+            pieces.push(Piece {
+                text,
+                words: format!("{before}{run}{after}"),
+            });
         }
     }
     pieces
@@ -203,12 +288,24 @@ mod tests {
 
     #[test]
     fn pieces() {
-        assert_eq!(pg_pieces("member 09999"), ["member ", " 09999"]);
-        assert_eq!(pg_pieces(" member 04"), [" member ", " 04"]);
-        assert_eq!(pg_pieces("7@imp"), ["@imp"]);
-        assert_eq!(pg_pieces(".7@imp"), [".7@", "@imp"]);
-        assert_eq!(pg_pieces("er 1"), ["er "]);
-        assert_eq!(pg_pieces("%_\\"), Vec::<String>::new());
-        assert_eq!(pg_pieces("李 小龍"), [" 小龍"]);
+        let texts = |p: &str| pg_pieces(p).into_iter().map(|p| p.text).collect::<Vec<_>>();
+        assert_eq!(texts("member 09999"), ["member ", " 09999"]);
+        assert_eq!(texts(" member 04"), [" member ", " 04"]);
+        assert_eq!(texts("7@imp"), ["@imp"]);
+        assert_eq!(texts(".7@imp"), [".7@", "@imp"]);
+        assert_eq!(texts("er 1"), ["er "]);
+        assert_eq!(texts("%_\\"), Vec::<String>::new());
+        assert_eq!(texts("李 小龍"), [" 小龍"]);
+        let words = pg_pieces(" member 04")
+            .into_iter()
+            .map(|p| p.words)
+            .collect::<Vec<_>>();
+        assert_eq!(
+            words,
+            [
+                "(^|[^[:alnum:]])member([^[:alnum:]]|$)",
+                "(^|[^[:alnum:]])04"
+            ]
+        );
     }
 }

@@ -2,8 +2,9 @@
 
 use super::Candidate;
 use crate::StoreError;
+use crate::batch::placeholders;
 use smartcore_domain::OrgId;
-use sqlx::AnyPool;
+use sqlx::{AnyPool, AssertSqlSafe};
 
 /// Up to `limit` members whose search text contains one of `phrases` by the FTS5 index, in
 /// name order.
@@ -13,13 +14,7 @@ pub(super) async fn trigram_candidates(
     phrases: &[String],
     limit: i64,
 ) -> Result<Vec<Candidate>, StoreError> {
-    // A quoted phrase is a substring test, case-insensitively, without re-reading
-    // the text; inside the quotes only `"` is special.
-    let query = phrases
-        .iter()
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+    let query = match_expression(phrases);
     Ok(sqlx::query_as(
         // The index alone under the LIMIT, joined after: with the join inside,
         // a phrase every member has ("import.example") took 2 s at a million.
@@ -34,4 +29,50 @@ pub(super) async fn trigram_candidates(
     .bind(limit)
     .fetch_all(pool)
     .await?)
+}
+
+/// The members containing `needle` in name order, when the FTS5 index finds at most `cap` of
+/// them (their ids read from the index alone, stopping after `cap + 1`; only a few members'
+/// rows are read); otherwise the plan's note.
+pub(super) async fn trigram_few(
+    pool: &AnyPool,
+    org_id: &OrgId,
+    needle: &str,
+    cap: i64,
+) -> Result<Result<Vec<Candidate>, String>, StoreError> {
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT user_id FROM member_search WHERE member_search MATCH $1 AND org_id = $2 LIMIT $3",
+    )
+    .bind(match_expression(&[needle.to_owned()]))
+    .bind(org_id.as_str())
+    .bind(cap + 1)
+    .fetch_all(pool)
+    .await?;
+    if ids.len() as i64 > cap {
+        return Ok(Err(format!("trigram index: more than {cap}")));
+    }
+    if ids.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let list = placeholders(2, ids.len());
+    let mut q = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT user_id, sort_name, search_text FROM memberships \
+         WHERE org_id = $1 AND user_id IN ({list}) ORDER BY sort_name, user_id"
+    )))
+    .bind(org_id.as_str());
+    for (id,) in ids {
+        q = q.bind(id);
+    }
+    // Still tested for the whole needle by the ranking (a member's text may have changed since).
+    Ok(Ok(q.fetch_all(pool).await?))
+}
+
+/// The FTS5 query for members containing any of `phrases`: a quoted phrase is a substring test,
+/// case-insensitively, without re-reading the text; inside the quotes only `"` is special.
+fn match_expression(phrases: &[String]) -> String {
+    phrases
+        .iter()
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }
