@@ -16,7 +16,20 @@ impl Store {
         phrases: &[String],
         limit: i64,
     ) -> Result<Vec<Candidate>, StoreError> {
-        let (filter, binds) = self.pg_trigram_filter(org_id, phrases).await?;
+        let (_, wanted) = self.rare_pieces(org_id, phrases, None).await?;
+        self.pg_trigram_rows(org_id, phrases, wanted, limit).await
+    }
+
+    /// Up to `limit` members whose search text contains one of `phrases`, the index asked for
+    /// `wanted` (see `rare_pieces`), in name order.
+    async fn pg_trigram_rows(
+        &self,
+        org_id: &OrgId,
+        phrases: &[String],
+        wanted: Vec<Vec<String>>,
+        limit: i64,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let (filter, binds) = Self::pg_trigram_filter(phrases, wanted);
         // Sent unnamed, so planned for its own patterns.
         let mut q = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT user_id, sort_name, search_text FROM ( \
@@ -45,20 +58,13 @@ impl Store {
         needle: &str,
         cap: i64,
     ) -> Result<Result<Vec<Candidate>, String>, StoreError> {
-        let (early,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM (SELECT search_text FROM memberships WHERE org_id = $1 \
-                 ORDER BY sort_name, user_id LIMIT $2) s WHERE strpos(s.search_text, $3) > 0",
-        )
-        .bind(org_id.as_str())
-        .bind(PROBE_ROWS)
-        .bind(needle)
-        .fetch_one(&self.pool)
-        .await?;
+        let phrases = [needle.to_owned()];
+        let (early, wanted) = self.rare_pieces(org_id, &phrases, Some(needle)).await?;
         if early >= PROBE_ROWS / 20 && self.count_by_walk(org_id, needle, cap + 1).await? > cap {
             return Ok(Err(format!("count by walk: more than {cap}")));
         }
         let found = self
-            .pg_trigram_candidates(org_id, &[needle.to_owned()], cap + 1)
+            .pg_trigram_rows(org_id, &phrases, wanted, cap + 1)
             .await?;
         if found.len() as i64 > cap {
             return Ok(Err(format!("trigram index: more than {cap}")));
@@ -74,12 +80,10 @@ impl Store {
     /// the index is asked only for the parts of each phrase that are rare among the
     /// organisation's first members (a bounded count, see `rare_pieces`); every row is still
     /// tested for the whole phrase.
-    async fn pg_trigram_filter(
-        &self,
-        org_id: &OrgId,
+    fn pg_trigram_filter(
         phrases: &[String],
-    ) -> Result<(String, Vec<String>), StoreError> {
-        let mut wanted = self.rare_pieces(org_id, phrases).await?;
+        mut wanted: Vec<Vec<String>>,
+    ) -> (String, Vec<String>) {
         wanted.sort();
         wanted.dedup();
         let mut binds: Vec<String> = Vec::new();
@@ -103,10 +107,10 @@ impl Store {
             })
             .collect::<Vec<_>>()
             .join(" OR ");
-        Ok((
+        (
             format!("(({})) AND ({whole})", index_part.join(") OR (")),
             binds,
-        ))
+        )
     }
 
     /// PostgreSQL: for each phrase, the pieces (see [`pg_pieces`]) to ask `pg_trgm` for: those
@@ -116,11 +120,15 @@ impl Store {
     /// A piece is judged as pg_trgm sees it, as a word (or a word's start or end) whatever the
     /// separator: " member " is found in no member of "member 000123 member123@…", but its
     /// trigrams, those of the word "member", are in all of them.
+    ///
+    /// `substring`, when given, is counted among the same members in the same read (see
+    /// [`Store::pg_trigram_few`]): the count comes first in the answer.
     async fn rare_pieces(
         &self,
         org_id: &OrgId,
         phrases: &[String],
-    ) -> Result<Vec<Vec<String>>, StoreError> {
+        substring: Option<&str>,
+    ) -> Result<(i64, Vec<Vec<String>>), StoreError> {
         let split: Vec<Vec<Piece>> = phrases.iter().map(|p| pg_pieces(p)).collect();
         let mut probe: Vec<&String> = split
             .iter()
@@ -130,30 +138,41 @@ impl Store {
             .collect();
         probe.sort();
         probe.dedup();
-        let counts: Vec<(String, i64)> = if probe.is_empty() {
+        // (is a regular expression, the pattern): the substring as itself, the pieces' words.
+        let asked: Vec<(bool, &str)> = substring
+            .map(|s| (false, s))
+            .into_iter()
+            .chain(probe.iter().map(|w| (true, w.as_str())))
+            .collect();
+        let counts: Vec<(bool, String, i64)> = if asked.is_empty() {
             Vec::new()
         } else {
-            let AssertSqlSafe(values) = batch::statement("", "(?)", probe.len(), 2, "");
+            let AssertSqlSafe(values) = batch::statement("", "(?, ?)", asked.len(), 2, "");
             let mut q = sqlx::query_as(AssertSqlSafe(format!(
                 "WITH s AS MATERIALIZED (SELECT search_text AS t FROM memberships WHERE org_id = $1 \
                              ORDER BY sort_name, user_id LIMIT $2) \
-                 SELECT v.p, (SELECT COUNT(*) FROM s WHERE s.t ~ v.p) \
-                 FROM (VALUES {values}) v(p)"
+                 SELECT v.r, v.p, (SELECT COUNT(*) FROM s WHERE CASE WHEN v.r \
+                     THEN s.t ~ v.p ELSE strpos(s.t, v.p) > 0 END) \
+                 FROM (VALUES {values}) v(r, p)"
             )))
             .persistent(false)
             .bind(org_id.as_str())
             .bind(PROBE_ROWS);
-            for p in &probe {
-                q = q.bind(p.as_str());
+            for (regex, pattern) in &asked {
+                q = q.bind(*regex).bind(*pattern);
             }
             q.fetch_all(&self.pool).await?
         };
+        let found = counts
+            .iter()
+            .find(|(regex, _, _)| !regex)
+            .map_or(0, |(_, _, n)| *n);
         let rare = |p: &Piece| {
             counts
                 .iter()
-                .any(|(c, n)| *c == p.words && *n <= PROBE_ROWS / 100)
+                .any(|(regex, c, n)| *regex && *c == p.words && *n <= PROBE_ROWS / 100)
         };
-        Ok(phrases
+        let wanted = phrases
             .iter()
             .zip(split)
             .map(|(phrase, pieces)| {
@@ -172,7 +191,8 @@ impl Store {
                     chosen
                 }
             })
-            .collect())
+            .collect();
+        Ok((found, wanted))
     }
 
     /// What member search may use on PostgreSQL: the pg_trgm index of migration 0016 where it
