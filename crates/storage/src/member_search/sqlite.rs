@@ -2,7 +2,7 @@
 
 use super::Candidate;
 use crate::StoreError;
-use crate::batch::placeholders;
+use crate::batch;
 use smartcore_domain::OrgId;
 use sqlx::{AnyPool, AssertSqlSafe};
 
@@ -54,17 +54,23 @@ pub(super) async fn trigram_few(
     if ids.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let list = placeholders(2, ids.len());
+    // Each id looked up by the primary key: asked `user_id IN (…)`, SQLite preferred the
+    // name-ordered covering index and read the whole organisation (164 ms at a million) for
+    // ten members.
+    let AssertSqlSafe(values) = batch::statement("", "(?)", ids.len(), 1, "");
     let mut q = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT user_id, sort_name, search_text FROM memberships \
-         WHERE org_id = $1 AND user_id IN ({list}) ORDER BY sort_name, user_id"
+        "SELECT m.user_id, m.sort_name, m.search_text FROM (VALUES {values}) v \
+         JOIN memberships m ON m.org_id = $1 AND m.user_id = v.column1"
     )))
     .bind(org_id.as_str());
     for (id,) in ids {
         q = q.bind(id);
     }
+    let mut found: Vec<Candidate> = q.fetch_all(pool).await?;
+    // Name order, as SQLite's BINARY collation sorts: by bytes.
+    found.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
     // Still tested for the whole needle by the ranking (a member's text may have changed since).
-    Ok(Ok(q.fetch_all(pool).await?))
+    Ok(Ok(found))
 }
 
 /// The FTS5 query for members containing any of `phrases`: a quoted phrase is a substring test,
