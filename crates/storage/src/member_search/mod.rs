@@ -300,7 +300,7 @@ impl Store {
                 .word_starts_by_index(org_id, needle, page, cap, answer)
                 .await?
         {
-            return Ok(first.into_iter().take(page as usize).collect());
+            return Ok(fill(exact, first, page));
         }
         let walked = self
             .walk(org_id, needle, Walk::WordStarts, page + 1, None, answer)
@@ -320,8 +320,12 @@ impl Store {
         page: i64,
         cap: i64,
         answer: &mut SearchAnswer,
-    ) -> Result<Option<Vec<String>>, StoreError> {
-        let (mut range, equal) = self.text_starting_with(org_id, needle, cap + 1).await?;
+    ) -> Result<Option<Vec<Candidate>>, StoreError> {
+        // The range is read in name order: its first page is all of it that can reach the
+        // answer's (the exact address, wherever it sorts, comes from its own look-up).
+        let (range, equal) = self
+            .text_starting_with(org_id, needle, page, cap + 1)
+            .await?;
         answer.rows += (range.len() + equal.len()) as i64;
         if equal.len() as i64 > cap {
             answer
@@ -329,10 +333,8 @@ impl Store {
                 .push(format!("names before a space: more than {cap}"));
             return Ok(None);
         }
-        let range_note = if range.len() as i64 > cap {
-            // In name order: its first page is all that can reach the answer's.
-            range.truncate(page as usize);
-            format!("more than {cap}, first {page} used")
+        let range_note = if range.len() as i64 == page {
+            format!("first {page} read")
         } else {
             range.len().to_string()
         };
@@ -369,18 +371,19 @@ impl Store {
         Ok(Some(
             all.into_iter()
                 .take(page as usize)
-                .map(|(_, c)| c.0)
+                .map(|(_, c)| c)
                 .collect(),
         ))
     }
 
-    /// Members whose search text starts with `needle`, up to `limit` of each kind: those whose
-    /// name starts with it (a range of the name-ordered index, in name order), and those whose
-    /// name is the part of it before a space, the address going on from there.
+    /// Members whose search text starts with `needle`: the first `first` of those whose name
+    /// starts with it (a range of the name-ordered index, in name order), and up to `limit` of
+    /// those whose name is the part of it before a space, the address going on from there.
     async fn text_starting_with(
         &self,
         org_id: &OrgId,
         needle: &str,
+        first: i64,
         limit: i64,
     ) -> Result<(Vec<Candidate>, Vec<Candidate>), StoreError> {
         let contains = self.contains_fn();
@@ -395,7 +398,7 @@ impl Store {
                 .bind(org_id.as_str())
                 .bind(needle)
                 .bind(end)
-                .bind(limit)
+                .bind(first)
                 .fetch_all(&self.pool)
                 .await?
             }
@@ -408,7 +411,7 @@ impl Store {
                 )))
                 .bind(org_id.as_str())
                 .bind(needle)
-                .bind(limit)
+                .bind(first)
                 .fetch_all(&self.pool)
                 .await?
             }
