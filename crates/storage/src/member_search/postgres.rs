@@ -16,9 +16,8 @@ impl Store {
         phrases: &[String],
         limit: i64,
     ) -> Result<Vec<Candidate>, StoreError> {
-        let probe = self.rare_pieces(org_id, phrases, None).await?;
-        self.pg_trigram_rows(org_id, phrases, probe.wanted, limit)
-            .await
+        let (_, wanted) = self.rare_pieces(org_id, phrases, None).await?;
+        self.pg_trigram_rows(org_id, phrases, wanted, limit).await
     }
 
     /// Up to `limit` members whose search text contains one of `phrases`, the index asked for
@@ -60,26 +59,15 @@ impl Store {
         cap: i64,
     ) -> Result<Result<Vec<Candidate>, String>, StoreError> {
         let phrases = [needle.to_owned()];
-        let probe = self.rare_pieces(org_id, &phrases, Some(needle)).await?;
-        if probe.found >= PROBE_ROWS / 20
-            && self.count_by_walk(org_id, needle, cap + 1).await? > cap
-        {
+        let (early, wanted) = self.rare_pieces(org_id, &phrases, Some(needle)).await?;
+        if early >= PROBE_ROWS / 20 && self.count_by_walk(org_id, needle, cap + 1).await? > cap {
             return Ok(Err(format!("count by walk: more than {cap}")));
         }
-        let found = if probe.common {
-            // Read in name order up to `cap + 1`: never more than the organisation's index.
-            self.walk_all(org_id, needle, cap + 1).await?
-        } else {
-            self.pg_trigram_rows(org_id, &phrases, probe.wanted, cap + 1)
-                .await?
-        };
+        let found = self
+            .pg_trigram_rows(org_id, &phrases, wanted, cap + 1)
+            .await?;
         if found.len() as i64 > cap {
-            let how = if probe.common {
-                "walk"
-            } else {
-                "trigram index"
-            };
-            return Ok(Err(format!("{how}: more than {cap}")));
+            return Ok(Err(format!("trigram index: more than {cap}")));
         }
         Ok(Ok(found))
     }
@@ -140,9 +128,14 @@ impl Store {
         org_id: &OrgId,
         phrases: &[String],
         substring: Option<&str>,
-    ) -> Result<Probe, StoreError> {
+    ) -> Result<(i64, Vec<Vec<String>>), StoreError> {
         let split: Vec<Vec<Piece>> = phrases.iter().map(|p| pg_pieces(p)).collect();
-        let mut probe: Vec<&String> = split.iter().flatten().map(|p| &p.words).collect();
+        let mut probe: Vec<&String> = split
+            .iter()
+            .filter(|s| s.len() > 1)
+            .flatten()
+            .map(|p| &p.words)
+            .collect();
         probe.sort();
         probe.dedup();
         // (is a regular expression, the pattern): the substring as itself, the pieces' words.
@@ -179,11 +172,6 @@ impl Store {
                 .iter()
                 .any(|(regex, c, n)| *regex && *c == p.words && *n <= PROBE_ROWS / 100)
         };
-        // Every phrase has pieces and every piece is common: the index would read the lists of
-        // trigrams most members have and give most of them back.
-        let common = split
-            .iter()
-            .all(|pieces| !pieces.is_empty() && !pieces.iter().any(rare));
         let wanted = phrases
             .iter()
             .zip(split)
@@ -204,11 +192,7 @@ impl Store {
                 }
             })
             .collect();
-        Ok(Probe {
-            found,
-            wanted,
-            common,
-        })
+        Ok((found, wanted))
     }
 
     /// What member search may use on PostgreSQL: the pg_trgm index of migration 0016 where it
@@ -252,17 +236,6 @@ impl Store {
             }
         }
     }
-}
-
-/// What [`Store::rare_pieces`] found among the organisation's first members.
-struct Probe {
-    /// Members containing the substring asked for, if one was.
-    found: i64,
-    /// For each phrase, what to ask the index for (all of them, for a row to be a candidate).
-    wanted: Vec<Vec<String>>,
-    /// Every phrase has pieces, none of them rare: asking the index would cost more than
-    /// walking.
-    common: bool,
 }
 
 /// A piece of a phrase (see [`pg_pieces`]).

@@ -37,27 +37,6 @@ impl Store {
         Ok(n)
     }
 
-    /// The first `limit` members containing `needle`, in name order, walking the name-ordered
-    /// index.
-    pub(super) async fn walk_all(
-        &self,
-        org_id: &OrgId,
-        needle: &str,
-        limit: i64,
-    ) -> Result<Vec<Candidate>, StoreError> {
-        let contains = self.contains_fn();
-        Ok(sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT user_id, sort_name, search_text FROM memberships \
-             WHERE org_id = $1 AND {contains}(search_text, $2) > 0 \
-             ORDER BY sort_name, user_id LIMIT $3"
-        )))
-        .bind(org_id.as_str())
-        .bind(needle)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
     /// The first `limit` members of a group in name order, walking the name-ordered index
     /// (a plain substring test on its copy of the search text: nothing to escape); `within`:
     /// among the organisation's first that many members only.
