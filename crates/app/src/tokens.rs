@@ -29,20 +29,57 @@ pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// At most this many tokens are remembered; the least used go first.
 const TOKEN_CACHE_CAPACITY: u64 = 10_000;
 
-/// Token hash → the actor it resolved to and the token's expiry (Unix milliseconds), for
-/// [`TOKEN_CACHE_TTL`]. The expiry is checked at every use, so an expired token is refused at
-/// once; a revoked one is forgotten at once on the instance that revoked it.
+/// Token hash → the actor it resolved to, the token's expiry and when it was remembered (Unix
+/// milliseconds), for [`TOKEN_CACHE_TTL`] of the application's clock, so that a test moving its
+/// clock moves the cache's time too. The expiry is checked at every use, so an expired token is
+/// refused at once; a revoked one is forgotten at once on the instance that revoked it.
 #[derive(Clone)]
-pub(crate) struct TokenCache(moka::sync::Cache<String, (Actor, Option<i64>)>);
+pub(crate) struct TokenCache(moka::sync::Cache<String, Remembered>);
+
+/// What the cache holds for a token.
+#[derive(Clone)]
+pub(crate) struct Remembered {
+    actor: Actor,
+    expires_at: Option<i64>,
+    at: i64,
+}
 
 impl TokenCache {
     pub(crate) fn new() -> Self {
+        // No time-to-live of the cache's own (moka's runs on the real time): an entry older
+        // than TOKEN_CACHE_TTL on the application's clock is forgotten when it is next looked
+        // up, and the capacity bounds what is kept.
         Self(
             moka::sync::Cache::builder()
                 .max_capacity(TOKEN_CACHE_CAPACITY)
-                .time_to_live(TOKEN_CACHE_TTL)
                 .build(),
         )
+    }
+
+    /// The actor and expiry remembered for `hash`, unless remembered [`TOKEN_CACHE_TTL`] or
+    /// longer before `now` (or after it: a clock set back), which is then forgotten.
+    fn get(&self, hash: &str, now: Timestamp) -> Option<(Actor, Option<i64>)> {
+        let r = self.0.get(hash)?;
+        let age = now.unix_millis() - r.at;
+        let ttl = i64::try_from(TOKEN_CACHE_TTL.as_millis()).unwrap_or(i64::MAX);
+        if (0..ttl).contains(&age) {
+            Some((r.actor, r.expires_at))
+        } else {
+            self.forget(hash);
+            None
+        }
+    }
+
+    /// Remembers what `hash` resolved to at `now`.
+    fn remember(&self, hash: String, actor: Actor, expires_at: Option<i64>, now: Timestamp) {
+        self.0.insert(
+            hash,
+            Remembered {
+                actor,
+                expires_at,
+                at: now.unix_millis(),
+            },
+        );
     }
 
     /// Forgets a token at once on this instance (revoked, or its user disabled).
@@ -313,7 +350,7 @@ impl Accounts<'_> {
     pub async fn bearer_actor(&self, token: &str) -> Result<Actor, AppError> {
         let hash = secret_hash(token);
         let now = self.now();
-        if let Some((actor, expires_at)) = self.tokens.0.get(&hash) {
+        if let Some((actor, expires_at)) = self.tokens.get(&hash, now) {
             if expires_at.is_some_and(|e| e <= now.unix_millis()) {
                 self.tokens.forget(&hash);
                 return Err(AppError::Unauthenticated);
@@ -341,8 +378,7 @@ impl Accounts<'_> {
             token_id: Some(owner.token_id.clone()),
         };
         self.tokens
-            .0
-            .insert(hash, (actor.clone(), owner.expires_at));
+            .remember(hash, actor.clone(), owner.expires_at, now);
         Ok(actor)
     }
 }
@@ -360,6 +396,35 @@ pub fn no_such_token(id: &str) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_remembered_for_the_ttl_of_the_application_clock() {
+        let cache = TokenCache::new();
+        let actor = Actor {
+            user_id: UserId::generate(),
+            is_staff: false,
+            token_id: None,
+        };
+        let at = Timestamp::from_unix_millis(1_800_000_000_000);
+        let later = |ms: i64| Timestamp::from_unix_millis(at.unix_millis() + ms);
+        let ttl = i64::try_from(TOKEN_CACHE_TTL.as_millis()).unwrap();
+        cache.remember("h".into(), actor.clone(), Some(5), at);
+        assert!(cache.get("h", at).is_some());
+        assert_eq!(
+            cache.get("h", later(ttl - 1)).map(|(_, e)| e),
+            Some(Some(5))
+        );
+        assert!(
+            cache.get("h", later(ttl)).is_none(),
+            "forgotten after the TTL"
+        );
+        assert!(cache.get("h", at).is_none(), "and not remembered again");
+        cache.remember("h".into(), actor, None, at);
+        assert!(
+            cache.get("h", later(-1)).is_none(),
+            "a clock set back forgets it"
+        );
+    }
 
     #[test]
     fn token_names_are_trimmed_and_bounded() {

@@ -1,16 +1,33 @@
 //! A real headless Chromium for one test: its own chromedriver on a free 127.0.0.1 port, its
 //! own fresh profile folder, driven over WebDriver (fantoccini, plain HTTP, no TLS stack).
 //!
+//! Everything the session writes to disk lives in one folder the session owns and removes when
+//! it ends (passed or panicked): the profile, and the temporary files chromedriver and Chromium
+//! make (`TMPDIR` for both: Chromium's `org.chromium.Chromium.*` socket folders and, with
+//! `--disable-dev-shm-usage`, its `.org.chromium.Chromium.*` shared-memory files). A Chromium
+//! ended with SIGKILL removes none of them itself, so without this they piled up in /tmp.
+//!
+//! That folder's path must stay short: Chromium puts its single-instance socket at
+//! `$TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket`, a Unix socket path is at most 107
+//! bytes, and with a longer `TMPDIR` Chromium aborts at start ("Socket path too long",
+//! process_singleton_posix.cc) and chromedriver reports only that Chrome failed to start. The
+//! test harness's usual folder names (`smartcore-LABEL-PID-N-UUID`) are too long for it.
+//!
 //! Without Chromium and ChromeDriver the tests print one line and skip on a developer's
 //! machine; under CI (`CI=true`) a missing browser fails them.
 
-use crate::support::{TempDir, TestApp, in_ci};
+use crate::support::{TestApp, in_ci};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The longest `TMPDIR` Chromium can start with: its socket's path
+/// (`TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket`, 45 bytes more) must fit the 107
+/// bytes of a Unix socket path.
+const MAX_CHROMIUM_TMPDIR: usize = 107 - 45;
 
 pub const PASSWORD: &str = "a long enough password";
 
@@ -25,7 +42,31 @@ pub struct Browser {
     pub client: Client,
     pub base_url: String,
     driver: Child,
-    _profile: TempDir,
+    /// The session's folder: the profile (`profile/`) and every temporary file of chromedriver
+    /// and Chromium (`tmp/`, their `TMPDIR`). Dropped after the processes are ended.
+    session_dir: tempfile::TempDir,
+}
+
+/// A new folder for one browser session, with a path short enough for Chromium's socket (see
+/// the module's documentation): in the system's temporary folder, or in /tmp when that one's
+/// path is too long.
+fn session_dir() -> tempfile::TempDir {
+    let make = |parent: &Path| {
+        tempfile::Builder::new()
+            .prefix("sc-chromium-")
+            .tempdir_in(parent)
+    };
+    let dir = make(&std::env::temp_dir()).expect("create the browser session's folder");
+    if dir.path().join("tmp").as_os_str().len() <= MAX_CHROMIUM_TMPDIR {
+        return dir;
+    }
+    let dir = make(Path::new("/tmp")).expect("create the browser session's folder in /tmp");
+    assert!(
+        dir.path().join("tmp").as_os_str().len() <= MAX_CHROMIUM_TMPDIR,
+        "{} is too long a TMPDIR for Chromium",
+        dir.path().display()
+    );
+    dir
 }
 
 fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
@@ -66,9 +107,17 @@ impl Browser {
             return None;
         };
         let port = free_port();
-        // Its own process group, so the browsers it starts can be ended with it.
+        let session_dir = session_dir();
+        let profile = session_dir.path().join("profile");
+        let tmp = session_dir.path().join("tmp");
+        for dir in [&profile, &tmp] {
+            std::fs::create_dir(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        }
+        // Its own process group, so the browsers it starts can be ended with it. Chromium
+        // inherits chromedriver's environment, so both make their temporary files in `tmp`.
         let child = Command::new(&driver)
             .process_group(0)
+            .env("TMPDIR", &tmp)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
@@ -76,7 +125,6 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", driver.display()));
-        let profile = TempDir::new("chromium-profile");
         let caps = json!({
             "goog:chromeOptions": {
                 "binary": chromium.to_string_lossy(),
@@ -85,7 +133,7 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
                     "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.0.display()),
+                    format!("--user-data-dir={}", profile.display()),
                 ]
             }
         });
@@ -103,8 +151,9 @@ impl Browser {
                 Ok(c) => break c,
                 Err(e) if Instant::now() > deadline => {
                     if let Some(mut c) = browser_child.take() {
-                        let _ = c.kill();
+                        end_group(&mut c);
                     }
+                    remove_all(session_dir.path());
                     panic!("could not start a Chromium session through {url}: {e}");
                 }
                 // Real time: Chromium starts as a process of its own.
@@ -115,8 +164,14 @@ impl Browser {
             client,
             base_url: app.base_url.clone(),
             driver: browser_child.expect("chromedriver"),
-            _profile: profile,
+            session_dir,
         })
+    }
+
+    /// The session's own folder (the profile and every temporary file of the browser),
+    /// removed when the session ends.
+    pub fn session_dir(&self) -> &Path {
+        self.session_dir.path()
     }
 
     pub async fn goto(&self, path: &str) {
@@ -243,18 +298,43 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver and the browsers it started, also when a test panics: the whole
-        // process group chromedriver leads (and nothing else).
-        if let Ok(pgid) = libc::pid_t::try_from(self.driver.id())
-            && pgid > 1
-        {
-            // SAFETY: kill(2) with a negative pid signals exactly that process group, which
-            // chromedriver leads (it was started with process_group(0)).
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // chromedriver and the browsers it started, also when a test panics; then the folder
+        // with their profile and temporary files.
+        end_group(&mut self.driver);
+        remove_all(self.session_dir.path());
     }
+}
+
+/// Ends chromedriver and everything in the process group it leads (the browsers it started,
+/// and nothing else).
+fn end_group(driver: &mut Child) {
+    if let Ok(pgid) = libc::pid_t::try_from(driver.id())
+        && pgid > 1
+    {
+        // SAFETY: kill(2) with a negative pid signals exactly that process group, which
+        // chromedriver leads (it was started with process_group(0)).
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let _ = driver.kill();
+    let _ = driver.wait();
+}
+
+/// Removes a session's folder. A killed browser process may still be finishing its last
+/// write when the first attempt runs, so the removal is repeated (a short, bounded poll)
+/// until the folder is gone.
+fn remove_all(dir: &Path) {
+    for _ in 0..50 {
+        let _ = std::fs::remove_dir_all(dir);
+        if !dir.exists() {
+            return;
+        }
+        // Real time: the killed processes end on their own.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "could not remove the browser session's folder {}",
+        dir.display()
+    );
 }
 
 pub fn workspace_root() -> PathBuf {

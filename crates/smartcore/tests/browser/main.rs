@@ -11,6 +11,7 @@ mod support;
 
 mod accessibility;
 mod axe;
+mod cleanup;
 mod driver;
 mod members;
 mod metadata;

@@ -354,8 +354,19 @@ async fn sigterm_with_stalled_clients_finishes_within_the_grace() {
     let mut under_way = TcpStream::connect(&addr).await.unwrap();
     under_way.write_all(post.as_bytes()).await.unwrap();
     under_way.write_all(&form[..5]).await.unwrap();
-    // Give the server a moment to take every request up (real time: a process of its own).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Waits until the server has taken every connection up: it accepts them in the order they
+    // came, one at a time, so once a connection opened after them is answered, each of them
+    // was accepted and is the server's to finish or close.
+    let mut probe = TcpStream::connect(&addr).await.unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test.example\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let probed = tokio::time::timeout(Duration::from_secs(5), read_response(&mut probe))
+        .await
+        .expect("a connection opened after the stalled ones is answered");
+    assert_eq!(probed, 200);
+    drop(probe);
 
     let sent = Instant::now();
     // SAFETY: kill(2) with the pid of our own child process.
@@ -497,6 +508,8 @@ async fn running_out_of_open_files_does_not_end_the_accept_loop() {
         }
     }
     // Let the server's accepts meet the limit too (real time: its accept loop runs on its own).
+    // Left as a fixed wait: what it waits for, an accept failing with EMFILE, shows only as a
+    // log line inside the server, and nothing the test can read says it happened.
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(held);
     rlimit::Resource::NOFILE.set(soft, hard).unwrap();
@@ -560,10 +573,13 @@ async fn sigterm_under_load_cuts_off_no_request() {
     let (mut service, addr) = Service::start(&[("SMARTCORE_SHUTDOWN_GRACE_S", "5")]);
     const READYZ: &[u8] = b"GET /readyz HTTP/1.1\r\nHost: test.example\r\n\r\n";
     let signalled: std::sync::Arc<std::sync::OnceLock<Instant>> = Default::default();
+    // Each client's answered requests so far, for the wait before the signal.
+    let progress: std::sync::Arc<[std::sync::atomic::AtomicU32; 8]> = Default::default();
     let mut clients = Vec::new();
     for client in 0..8 {
         let addr = addr.clone();
         let signalled = signalled.clone();
+        let progress = progress.clone();
         clients.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(&addr)
                 .await
@@ -578,7 +594,10 @@ async fn sigterm_under_load_cuts_off_no_request() {
                 };
                 let sent = Instant::now();
                 match exchange(&mut stream, request).await {
-                    Ended::Answered => answered += 1,
+                    Ended::Answered => {
+                        answered += 1;
+                        progress[client as usize].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     Ended::CutOff => cut_off += 1,
                     Ended::ClosedBeforeAnswer => {
                         // Closed between requests: fine once the signal was sent, not before.
@@ -593,8 +612,16 @@ async fn sigterm_under_load_cuts_off_no_request() {
             (answered, late_closes, early_closes, cut_off)
         }));
     }
-    // Real time: the load runs for a while before the signal.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The load runs before the signal: every client has had 20 requests answered.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while progress
+        .iter()
+        .any(|n| n.load(std::sync::atomic::Ordering::SeqCst) < 20)
+    {
+        assert!(Instant::now() < deadline, "the load did not get going");
+        // Real time: the clients and the service run on their own.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Marked just before the signal goes: a connection the server closes between requests
     // from here on is closed by the shutdown (a client retries such a request on a new
     // connection, as HTTP/1.1 clients do); what may never happen is a response cut off.

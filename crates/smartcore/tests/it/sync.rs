@@ -641,6 +641,35 @@ async fn a_live_worker_keeps_its_contacts_however_long_the_identity_side_takes(b
     );
 }
 
+/// Waits until the contacts a worker holds under a lease now have all had it renewed: every
+/// held row's `lease_until` later than the latest one seen when called.
+async fn wait_for_lease_renewal(database_url: &str, within: Duration) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(database_url).await.unwrap();
+    const LEASES: &str = "SELECT COUNT(*), MIN(lease_until), MAX(lease_until) FROM it_contacts \
+                          WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL";
+    let leases = || async {
+        sqlx::query_as::<_, (i64, Option<i64>, Option<i64>)>(LEASES)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let (_, _, first) = leases().await;
+    let first = first.expect("a contact held under a lease");
+    let deadline = Instant::now() + within;
+    loop {
+        let (held, renewed, _) = leases().await;
+        assert!(held > 0, "no contact is held under a lease any more");
+        if renewed.is_some_and(|r| r > first) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the leases were not renewed");
+        // Real time: the worker is a process of its own; its heartbeat renews on its own.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+}
+
 async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Backend) {
     // The default lease (10 s): a worker killed with -9 mid-request stops renewing it, and
     // a worker started at once takes its contacts over when it runs out.
@@ -664,9 +693,10 @@ async fn a_killed_workers_contacts_are_taken_over_within_15_seconds(backend: Bac
         // Real time: the worker is a process of its own.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Killed after it renewed its leases at least once (every third of 10 s): real time,
-    // the subject is a lease running out in a process of its own.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Killed after it renewed its leases at least once (every third of 10 s): waited for in
+    // the database, where the renewal moves every held lease past the latest one seen now.
+    // Real time: the subject is a lease running out in a process of its own.
+    wait_for_lease_renewal(&app.database_url, Duration::from_secs(10)).await;
     worker.kill().unwrap();
     let _ = worker.wait();
     fake.set_fault(Fault::Latency { ms: 0 });
