@@ -125,6 +125,14 @@ pub(crate) struct SearchIndexes {
 /// (user id, sort name, search text) of a matching membership.
 type Candidate = (String, String, String);
 
+/// What the trigram index (or, on PostgreSQL, a walk standing in for it) says of a query.
+enum Trigram {
+    /// At most the cap match: their candidates, in name order.
+    Few(Vec<Candidate>),
+    /// More than the cap match; the plan's note says how that was found.
+    More(String),
+}
+
 const HIT_COLUMNS: &str = "u.id, u.name, u.email, m.role, \
      CASE WHEN EXISTS (SELECT 1 FROM it_contacts c \
                        WHERE c.org_id = m.org_id AND c.email_key = u.email_key) \
@@ -192,12 +200,12 @@ impl Store {
         let mut counted = None;
         if trigram && chars >= 3 {
             match self.trigram_few(org_id, &needle, cap).await? {
-                Ok(found) => {
+                Trigram::Few(found) => {
                     self.rank_few(org_id, &needle, found, page, &mut answer)
                         .await?;
                     return Ok(answer);
                 }
-                Err(note) => {
+                Trigram::More(note) => {
                     answer.plan.push(note);
                     counted = Some(cap + 1);
                 }
@@ -460,7 +468,7 @@ impl Store {
         org_id: &OrgId,
         needle: &str,
         cap: i64,
-    ) -> Result<Result<Vec<Candidate>, String>, StoreError> {
+    ) -> Result<Trigram, StoreError> {
         match self.dialect {
             Dialect::Sqlite => sqlite::trigram_few(&self.pool, org_id, needle, cap).await,
             Dialect::Postgres => self.pg_trigram_few(org_id, needle, cap).await,

@@ -1,7 +1,7 @@
 //! PostgreSQL's part of member search: the `pg_trgm` index of migration 0016 (where the
 //! server permits it), asked only for the rare pieces of a query, and the database's collation.
 
-use super::{Candidate, PROBE_ROWS, SearchIndexes};
+use super::{Candidate, PROBE_ROWS, SearchIndexes, Trigram};
 use crate::batch;
 use crate::{Store, StoreError};
 use smartcore_domain::OrgId;
@@ -57,19 +57,19 @@ impl Store {
         org_id: &OrgId,
         needle: &str,
         cap: i64,
-    ) -> Result<Result<Vec<Candidate>, String>, StoreError> {
+    ) -> Result<Trigram, StoreError> {
         let phrases = [needle.to_owned()];
         let (early, wanted) = self.rare_pieces(org_id, &phrases, Some(needle)).await?;
         if early >= PROBE_ROWS / 20 && self.count_by_walk(org_id, needle, cap + 1).await? > cap {
-            return Ok(Err(format!("count by walk: more than {cap}")));
+            return Ok(Trigram::More(format!("count by walk: more than {cap}")));
         }
         let found = self
             .pg_trigram_rows(org_id, &phrases, wanted, cap + 1)
             .await?;
         if found.len() as i64 > cap {
-            return Ok(Err(format!("trigram index: more than {cap}")));
+            return Ok(Trigram::More(format!("trigram index: more than {cap}")));
         }
-        Ok(Ok(found))
+        Ok(Trigram::Few(found))
     }
 
     /// The condition (from `$3` on, with its binds) for members containing one of `phrases`,

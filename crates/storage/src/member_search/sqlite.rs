@@ -1,6 +1,6 @@
 //! SQLite's part of member search: the FTS5 trigram index `member_search`.
 
-use super::Candidate;
+use super::{Candidate, Trigram};
 use crate::StoreError;
 use crate::batch;
 use smartcore_domain::OrgId;
@@ -39,7 +39,7 @@ pub(super) async fn trigram_few(
     org_id: &OrgId,
     needle: &str,
     cap: i64,
-) -> Result<Result<Vec<Candidate>, String>, StoreError> {
+) -> Result<Trigram, StoreError> {
     // One row, the ids as a JSON array: a thousand rows sent one by one from sqlx's SQLite
     // thread cost more than the index's reading them.
     let (n, ids): (i64, String) = sqlx::query_as(
@@ -52,12 +52,12 @@ pub(super) async fn trigram_few(
     .fetch_one(pool)
     .await?;
     if n > cap {
-        return Ok(Err(format!("trigram index: more than {cap}")));
+        return Ok(Trigram::More(format!("trigram index: more than {cap}")));
     }
     let ids: Vec<String> = serde_json::from_str(&ids)
         .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
     if ids.is_empty() {
-        return Ok(Ok(Vec::new()));
+        return Ok(Trigram::Few(Vec::new()));
     }
     // Each id looked up by the primary key: asked `user_id IN (…)`, SQLite preferred the
     // name-ordered covering index and read the whole organisation (164 ms at a million) for
@@ -75,7 +75,7 @@ pub(super) async fn trigram_few(
     // Name order, as SQLite's BINARY collation sorts: by bytes.
     found.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
     // Still tested for the whole needle by the ranking (a member's text may have changed since).
-    Ok(Ok(found))
+    Ok(Trigram::Few(found))
 }
 
 /// The FTS5 query for members containing any of `phrases`: a quoted phrase is a substring test,
