@@ -258,6 +258,19 @@ impl Store {
             taken.extend(claimed);
         }
         tx.commit().await?;
+        // PostgreSQL keeps an index entry for each row just claimed until vacuum, and the next
+        // read of the range visits each one's dead row version before marking it dead: 6 ms
+        // for 10,000, paid by the pass that finds nothing due. Reading the range once more now,
+        // in the pass that made them, marks them (an index scan does so for versions no
+        // snapshot can see any more); it stops at the first contact still due. On SQLite,
+        // which updates in place, it is one cheap look at the index.
+        sqlx::query(
+            "SELECT id FROM it_contacts WHERE reconfirm_from IS NOT NULL \
+             AND reconfirm_from <= $1 ORDER BY reconfirm_from LIMIT 1",
+        )
+        .bind(before)
+        .fetch_optional(&self.pool)
+        .await?;
         let mut jobs = Vec::with_capacity(taken.len());
         for chunk in taken.chunks(ID_CHUNK) {
             jobs.extend(
