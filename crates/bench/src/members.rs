@@ -1,11 +1,35 @@
 //! The members page (Settings → Organisation → Members, issue 12) in an organisation of
 //! `members` members: server time of the HTML page, p50/p99 over `renders` requests each, for
 //! the first page, a page from the middle and the last page of the name order (keyset cursors,
-//! so the depth should not matter), and two searches.
+//! so the depth should not matter), and two searches; then the removal of members spread
+//! over the name order through the API, one at a time.
 
 use crate::search::percentile;
 use crate::{db, fixture};
 use std::time::Instant;
+
+/// The id of the member named `name`, found by searching for it.
+async fn member_id(
+    client: &reqwest::Client,
+    fixture: &crate::fixture::Fixture,
+    name: &str,
+) -> anyhow::Result<String> {
+    let body: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/orgs/{}/members",
+            fixture.base_url, fixture.org_id
+        ))
+        .query(&[("q", name), ("limit", "1")])
+        .bearer_auth(&fixture.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["members"][0]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no member named {name:?}: {body}"))
+}
 
 /// A cursor that continues after the member named `name` (a cursor is the base64url of the
 /// sort name and user id; the member is found by searching for their name).
@@ -102,6 +126,35 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
                 percentile(&times, 100.0)
             );
         }
+        // Removals: `renders / 10` members (at least one) spread over the name order.
+        let removals = (renders / 10).max(1) as u64;
+        let mut times = Vec::with_capacity(removals as usize);
+        for i in 0..removals {
+            let name = format!("member {:06}", i * (members / removals) + 1);
+            let id = member_id(&client, &fixture, &name).await?;
+            let started = Instant::now();
+            let r = client
+                .delete(format!(
+                    "{}/api/v1/orgs/{}/members/{id}",
+                    fixture.base_url, fixture.org_id
+                ))
+                .bearer_auth(&fixture.token)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "removing {name}: {}", r.status());
+            times.push(started.elapsed().as_micros());
+            let gone = member_id(&client, &fixture, &name).await;
+            anyhow::ensure!(gone.is_err(), "{name} is still found after its removal");
+        }
+        times.sort_unstable();
+        println!(
+            "{:<11} {:<26} {:>9.2} {:>9.2} {:>9.2}",
+            kind.label(),
+            format!("remove a member (x{removals})"),
+            percentile(&times, 50.0),
+            percentile(&times, 99.0),
+            percentile(&times, 100.0)
+        );
         fixture.stop();
     }
     Ok(())

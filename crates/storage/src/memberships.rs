@@ -30,12 +30,13 @@ pub async fn of(
     })
 }
 
-/// The organisation's administrators.
+/// The organisation's administrators, counted from the partial index of migration 0026 (the
+/// queries that read administrators name the role as the literal `'admin'`, the index's
+/// condition, so that the planner can use it: [`Role::Admin`]'s text, as a test checks).
 pub async fn count_admins(conn: &mut AnyConnection, org_id: &OrgId) -> Result<u32, StoreError> {
     let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = $2")
+        sqlx::query_as("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin'")
             .bind(org_id.as_str())
-            .bind(Role::Admin.as_str())
             .fetch_one(conn)
             .await?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
@@ -84,4 +85,24 @@ pub async fn delete(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use smartcore_domain::Role;
+
+    #[test]
+    fn the_administrators_index_names_the_roles_text() {
+        assert_eq!(Role::Admin.as_str(), "admin");
+        for dialect in ["sqlite", "postgres"] {
+            let migration = match dialect {
+                "sqlite" => include_str!("../migrations/sqlite/0026_member_row_ids.sql"),
+                _ => include_str!("../migrations/postgres/0026_member_row_ids.sql"),
+            };
+            assert!(
+                migration.contains("ON memberships (org_id, user_id) WHERE role = 'admin'"),
+                "{dialect}"
+            );
+        }
+    }
 }

@@ -8,7 +8,7 @@ use crate::tx::WriteTx;
 use crate::{Store, StoreError};
 use smartcore_domain::audit::{SignInAttempt, SsoPolicy};
 use smartcore_domain::{AuditActor, AuditDetails, SsoAttemptResult, SsoRequestPurpose};
-use smartcore_domain::{DomainStatus, Role, SsoStatus};
+use smartcore_domain::{DomainStatus, SsoStatus};
 use smartcore_domain::{OrgId, Timestamp, UserId};
 use sqlx::Row;
 
@@ -156,10 +156,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT email FROM it_contacts WHERE org_id = $1 \
              UNION SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.role = $2 AND u.disabled_at IS NULL",
+             WHERE m.org_id = $1 AND m.role = 'admin' AND u.disabled_at IS NULL",
         )
         .bind(org_id.as_str())
-        .bind(Role::Admin.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut seen = std::collections::BTreeMap::new();

@@ -16,9 +16,7 @@ pub use welcome::{WELCOME_BUDGET_MS, return_unsent_welcome};
 
 use crate::batch::{self, placeholders};
 use crate::{Store, StoreError};
-use smartcore_domain::{
-    DeliveryStatus, ReminderNotice, ReminderStatus, Role, SsoStatus, SyncStatus,
-};
+use smartcore_domain::{DeliveryStatus, ReminderNotice, ReminderStatus, SsoStatus, SyncStatus};
 use smartcore_domain::{OrgId, Timestamp};
 use sqlx::{AnyConnection, Row};
 
@@ -446,10 +444,9 @@ impl Store {
     pub async fn org_admins(&self, org_id: &str) -> Result<Vec<AdminRecipient>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.org_id = $1 AND m.role = $2 ORDER BY u.email_key",
+             WHERE m.org_id = $1 AND m.role = 'admin' ORDER BY u.email_key",
         )
         .bind(org_id)
-        .bind(Role::Admin.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
