@@ -184,10 +184,18 @@ impl Store {
                         // run at once, and starting workers cost more than they saved. The
                         // member search's walk of a million members ("er 1") took 25.7 ms
                         // p50 with two workers and 15.8 ms without, on two cores.
+                        //
+                        // No synchronised scans: a sequential scan of a large table starts
+                        // where the last one stopped, so a scan under a LIMIT (the search's
+                        // count of "er 1" at a million members) took 1 ms most times and
+                        // 150-170 ms every tenth or so, when its start had drifted past the
+                        // matches; from the table's start it takes 27 ms every time.
                         Dialect::Postgres => {
-                            sqlx::query("SET max_parallel_workers_per_gather = 0")
-                                .execute(&mut *conn)
-                                .await?;
+                            conn.execute(
+                                "SET max_parallel_workers_per_gather = 0; \
+                                 SET synchronize_seqscans = off",
+                            )
+                            .await?;
                         }
                     }
                     Ok(())
