@@ -8,37 +8,12 @@ use crate::search::percentile;
 use crate::{db, fixture};
 use std::time::Instant;
 
-/// The id of the member named `name`, found by searching for it.
-async fn member_id(
+/// (name, id) of the first member the picker's search finds for `name`.
+async fn found_member(
     client: &reqwest::Client,
     fixture: &crate::fixture::Fixture,
     name: &str,
-) -> anyhow::Result<String> {
-    let body: serde_json::Value = client
-        .get(format!(
-            "{}/api/v1/orgs/{}/members",
-            fixture.base_url, fixture.org_id
-        ))
-        .query(&[("q", name), ("limit", "1")])
-        .bearer_auth(&fixture.token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    body["members"][0]["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no member named {name:?}: {body}"))
-}
-
-/// A cursor that continues after the member named `name` (a cursor is the base64url of the
-/// sort name and user id; the member is found by searching for their name).
-async fn cursor_after(
-    client: &reqwest::Client,
-    fixture: &crate::fixture::Fixture,
-    name: &str,
-) -> anyhow::Result<String> {
-    use base64::Engine;
+) -> anyhow::Result<(String, String)> {
     let body: serde_json::Value = client
         .get(format!(
             "{}/api/v1/orgs/{}/members",
@@ -54,6 +29,18 @@ async fn cursor_after(
     let (Some(found), Some(id)) = (first["name"].as_str(), first["id"].as_str()) else {
         anyhow::bail!("no member named {name:?}: {body}");
     };
+    Ok((found.to_owned(), id.to_owned()))
+}
+
+/// A cursor that continues after the member named `name` (a cursor is the base64url of the
+/// sort name and user id).
+async fn cursor_after(
+    client: &reqwest::Client,
+    fixture: &crate::fixture::Fixture,
+    name: &str,
+) -> anyhow::Result<String> {
+    use base64::Engine;
+    let (found, id) = found_member(client, fixture, name).await?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("{}\n{id}", found.to_lowercase())))
 }
@@ -131,7 +118,7 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
         let mut times = Vec::with_capacity(removals as usize);
         for i in 0..removals {
             let name = format!("member {:06}", i * (members / removals) + 1);
-            let id = member_id(&client, &fixture, &name).await?;
+            let (_, id) = found_member(&client, &fixture, &name).await?;
             let started = Instant::now();
             let r = client
                 .delete(format!(
@@ -143,7 +130,7 @@ pub async fn run(members: u64, renders: usize) -> anyhow::Result<()> {
                 .await?;
             anyhow::ensure!(r.status().is_success(), "removing {name}: {}", r.status());
             times.push(started.elapsed().as_micros());
-            let gone = member_id(&client, &fixture, &name).await;
+            let gone = found_member(&client, &fixture, &name).await;
             anyhow::ensure!(gone.is_err(), "{name} is still found after its removal");
         }
         times.sort_unstable();

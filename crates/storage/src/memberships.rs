@@ -94,11 +94,16 @@ mod tests {
     #[test]
     fn the_administrators_index_names_the_roles_text() {
         assert_eq!(Role::Admin.as_str(), "admin");
-        for dialect in ["sqlite", "postgres"] {
-            let migration = match dialect {
-                "sqlite" => include_str!("../migrations/sqlite/0026_member_row_ids.sql"),
-                _ => include_str!("../migrations/postgres/0026_member_row_ids.sql"),
-            };
+        for (dialect, migration) in [
+            (
+                "sqlite",
+                include_str!("../migrations/sqlite/0026_member_row_ids.sql"),
+            ),
+            (
+                "postgres",
+                include_str!("../migrations/postgres/0026_member_row_ids.sql"),
+            ),
+        ] {
             assert!(
                 migration.contains("ON memberships (org_id, user_id) WHERE role = 'admin'"),
                 "{dialect}"

@@ -34,8 +34,8 @@ pub(super) async fn trigram_candidates(
 }
 
 /// The members containing `needle` in name order, when the FTS5 index finds at most `cap` of
-/// them (their ids read from the index alone, stopping after `cap + 1`; only a few members'
-/// rows are read); otherwise the plan's note.
+/// them (their ids counted from the index's matches joined to memberships by row id, stopping
+/// after `cap + 1`; only a few members' rows are read in full); otherwise the plan's note.
 pub(super) async fn trigram_few(
     pool: &AnyPool,
     org_id: &OrgId,
