@@ -326,3 +326,104 @@ async fn an_unusable_database_url_is_reported_clearly() {
     );
     let _ = Backend::Sqlite;
 }
+
+/// Migration 0026 rebuilds SQLite's `memberships` and its search index on a database that
+/// already has members: the schema as 0025 left it, members written and one removed under it,
+/// then the service's migrations. Every member is still found, and removing, renaming and
+/// adding members afterwards keeps the index whole (FTS5's own integrity check).
+#[tokio::test]
+async fn migration_0026_keeps_an_existing_organisations_members_searchable() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../storage/migrations/sqlite");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0026" {
+            std::fs::copy(&path, old.join(&name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}/up.db?mode=rwc", dir.path().display());
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO organisations (id, name, created_at) VALUES ('org_up', 'Up', 0)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for i in 0..40 {
+        let (id, email) = (format!("usr_up{i:02}"), format!("person{i:02}@up.example"));
+        sqlx::query(
+            "INSERT INTO users (id, email, email_key, name, created_at) VALUES ($1, $2, $2, $3, 0)",
+        )
+        .bind(&id)
+        .bind(&email)
+        .bind(format!("Person {i:02}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
+             VALUES ('org_up', $1, $2, $3, $4, 0)",
+        )
+        .bind(&id)
+        .bind(if i == 0 { "admin" } else { "member" })
+        .bind(format!("person {i:02} {email}"))
+        .bind(format!("person {i:02}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    sqlx::query("DELETE FROM memberships WHERE user_id = 'usr_up07'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let store = smartcore_storage::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let org = smartcore_domain::OrgId::parse("org_up").unwrap();
+    let found = |q: &'static str| {
+        let store = store.clone();
+        let org = org.clone();
+        async move {
+            let answer = store.search_members(&org, q, 50, 1000).await.unwrap();
+            let mut emails: Vec<String> = answer.hits.into_iter().map(|h| h.email).collect();
+            emails.sort();
+            emails
+        }
+    };
+    assert_eq!(found("up.example").await.len(), 39);
+    assert_eq!(found("person 1").await.len(), 10);
+    assert!(found("person07@").await.is_empty());
+    assert_eq!(found("person39@up").await, ["person39@up.example"]);
+
+    // Afterwards: a removal (the highest row id, which the next member added is given again),
+    // a rename, an addition.
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    for sql in [
+        "DELETE FROM memberships WHERE user_id = 'usr_up39'",
+        "UPDATE memberships SET search_text = 'renamed person05@up.example' \
+         WHERE user_id = 'usr_up05'",
+        "INSERT INTO users (id, email, email_key, name, created_at) \
+         VALUES ('usr_new', 'new@up.example', 'new@up.example', 'New', 0)",
+        "INSERT INTO memberships (org_id, user_id, role, search_text, sort_name, created_at) \
+         VALUES ('org_up', 'usr_new', 'member', 'new new@up.example', 'new', 0)",
+        "INSERT INTO member_search (member_search, rank) VALUES ('integrity-check', 1)",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    assert!(found("person39@up").await.is_empty());
+    assert_eq!(found("renamed").await, ["person05@up.example"]);
+    assert_eq!(found("new@up").await, ["new@up.example"]);
+    assert_eq!(found("up.example").await.len(), 39);
+}
