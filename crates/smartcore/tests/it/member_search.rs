@@ -148,6 +148,8 @@ async fn every_plan_ranks_as_promised(app: TestApp) {
     let members = everyone(&app, &org).await;
     assert_eq!(members.len(), generated_members().len());
     let store = app.store().await;
+    // Every step each plan took, to show below that each path was compared.
+    let mut steps: Vec<String> = Vec::new();
     for q in QUERIES {
         let want = expected(&members, q);
         // The service's sizes, and caps small enough for the "many matches" plans.
@@ -167,8 +169,32 @@ async fn every_plan_ranks_as_promised(app: TestApp) {
                 assert_eq!(ids, first, "{how}");
                 assert_eq!(found.total, (want.len() as i64).min(cap), "total for {how}");
                 assert_eq!(found.more, want.len() as i64 > cap, "more for {how}");
+                steps.extend(found.plan);
             }
         }
+    }
+    // Each path was taken: the groups' pages from the walks and, on PostgreSQL, whose trigram
+    // statement reads the first matches in name order, from those. (The rest always comes from
+    // the first matches there: fewer than a page of their `cap + 1 > page` are word starts
+    // when the rest is needed.)
+    let mut paths = vec![
+        "count by walk",
+        "trigram index: ",
+        "walk for word starts:",
+        "walk for the rest",
+    ];
+    if app.database_url.starts_with("postgres") {
+        paths.extend([
+            "trigram index or walk: more than",
+            "word starts from the first matches",
+            "the rest from the first matches",
+        ]);
+    }
+    for path in paths {
+        assert!(
+            steps.iter().any(|s| s.contains(path)),
+            "no query took {path:?}: {steps:?}"
+        );
     }
     // The groups, spelled out for a few.
     let names = |q: &'static str| {

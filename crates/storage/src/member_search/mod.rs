@@ -24,11 +24,14 @@
 //!   order from the database, are ranked here and counted exactly.
 //! - **Many matches** (more than `cap` candidates; or a query of one or two characters, or a
 //!   PostgreSQL server without `pg_trgm`, counted by walking the name-ordered index up to
-//!   `cap + 1` matches): the second group comes from a prefix range over the name-ordered
-//!   index plus the trigram index asked for the query after each separator, when both give at
-//!   most `cap` members; otherwise from the name-ordered walk filtered to word starts, which
-//!   stops when the page is full. The exact address is one look-up of the users' address
-//!   index. If the page is not full yet, the walk filtered to the third group fills it.
+//!   `cap + 1` matches): where the count read its `cap + 1` matches in name order
+//!   (PostgreSQL's trigram statement, which its planner runs as a walk when it expects many),
+//!   they are the first of every group, and a group with a page among them takes it from
+//!   them. Otherwise the second group comes from a prefix range over the name-ordered index
+//!   plus the trigram index asked for the query after each separator, when both give at most
+//!   `cap` members; otherwise from the name-ordered walk filtered to word starts, which stops
+//!   when the page is full. The exact address is one look-up of the users' address index. If
+//!   the page is not full yet, the walk filtered to the third group fills it.
 //!
 //! The walk reads the covering index `(org_id, sort_name, user_id, search_text)` and never the
 //! table. Whatever path a query takes, every row is tested against the whole query and ranked
@@ -130,7 +133,12 @@ enum Trigram {
     /// At most the cap match: their candidates, in name order.
     Few(Vec<Candidate>),
     /// More than the cap match; the plan's note says how that was found.
-    More(String),
+    More {
+        note: String,
+        /// The first `cap + 1` matches in name order, when the statement that counted them
+        /// read them in that order (PostgreSQL); empty when it only counted (SQLite's FTS5).
+        first: Vec<Candidate>,
+    },
 }
 
 const HIT_COLUMNS: &str = "u.id, u.name, u.email, m.role, \
@@ -197,6 +205,8 @@ impl Store {
         let indexes = self.search_indexes().await;
         let trigram = plan == SearchPlan::Choose && indexes.trigram;
 
+        // The count; and the first `cap + 1` matches in name order, where it read them.
+        let mut first: Vec<Candidate> = Vec::new();
         let mut counted = None;
         if trigram && chars >= 3 {
             match self.trigram_few(org_id, &needle, cap).await? {
@@ -205,8 +215,10 @@ impl Store {
                         .await?;
                     return Ok(answer);
                 }
-                Trigram::More(note) => {
+                Trigram::More { note, first: read } => {
                     answer.plan.push(note);
+                    answer.rows += read.len() as i64;
+                    first = read;
                     counted = Some(cap + 1);
                 }
             }
@@ -230,15 +242,26 @@ impl Store {
         if chars >= 2 {
             let by_index = trigram && indexes.byte_order;
             ids = self
-                .word_start_ids(org_id, &needle, page, cap, by_index, &mut answer)
+                .word_start_ids(org_id, &needle, page, cap, by_index, &first, &mut answer)
                 .await?;
         }
         if (ids.len() as i64) < page {
             let rest = page - ids.len() as i64;
-            let walked = self
-                .walk(org_id, &needle, Walk::Elsewhere, rest, None, &mut answer)
-                .await?;
-            ids.extend(walked.into_iter().map(|c| c.0));
+            // The first matches are the first of every group. When read, they hold the
+            // rest's first page: fewer than a page of their `cap + 1` are word starts when the
+            // rest is needed. Where only counted, the walk finds it.
+            let known = first_of_group(&first, &needle, &[MatchGroup::Contains], rest);
+            if known.len() as i64 == rest {
+                answer
+                    .plan
+                    .push(format!("the rest from the first matches: {rest}"));
+                ids.extend(known);
+            } else {
+                let walked = self
+                    .walk(org_id, &needle, Walk::Elsewhere, rest, None, &mut answer)
+                    .await?;
+                ids.extend(walked.into_iter().map(|c| c.0));
+            }
         }
         answer.hits = self.member_hits(org_id, &ids).await?;
         Ok(answer)
@@ -275,10 +298,12 @@ impl Store {
         Ok(())
     }
 
-    /// Many matches: group 2's first `page` members (the exact address first). First a
-    /// bounded walk of the first members in name order, where a common query's word starts
-    /// usually fill the page; the indexes only when not (`by_index`: the trigram index in
-    /// byte order may be asked), then the whole walk.
+    /// Many matches: group 2's first `page` members (the exact address first). From the
+    /// first matches when they hold a page of word starts (`first`: the first matches in name
+    /// order, when read); else a bounded walk of the first members in name order, where a
+    /// common query's word starts usually fill the page; the indexes only when not
+    /// (`by_index`: the trigram index in byte order may be asked), then the whole walk.
+    #[allow(clippy::too_many_arguments)]
     async fn word_start_ids(
         &self,
         org_id: &OrgId,
@@ -286,10 +311,23 @@ impl Store {
         page: i64,
         cap: i64,
         by_index: bool,
+        first: &[Candidate],
         answer: &mut SearchAnswer,
     ) -> Result<Vec<String>, StoreError> {
         let exact = self.exact_address(org_id, needle).await?;
         answer.rows += exact.len() as i64;
+        let known = first_of_group(
+            first,
+            needle,
+            &[MatchGroup::Address, MatchGroup::WordStart],
+            page,
+        );
+        if known.len() as i64 == page {
+            answer
+                .plan
+                .push(format!("word starts from the first matches: {page}"));
+            return Ok(fill_ids(exact, known, page));
+        }
         let early = self
             .walk(
                 org_id,
@@ -534,8 +572,13 @@ impl Store {
 const PROBE_ROWS: i64 = 1_000;
 
 /// `ids`, then those of `walked` not among them, up to `page` in all.
-fn fill(mut ids: Vec<String>, walked: Vec<Candidate>, page: i64) -> Vec<String> {
-    for (id, _, _) in walked {
+fn fill(ids: Vec<String>, walked: Vec<Candidate>, page: i64) -> Vec<String> {
+    fill_ids(ids, walked.into_iter().map(|c| c.0).collect(), page)
+}
+
+/// `ids`, then those of `more` not among them, up to `page` in all.
+fn fill_ids(mut ids: Vec<String>, more: Vec<String>, page: i64) -> Vec<String> {
+    for id in more {
         if ids.len() as i64 >= page {
             break;
         }
@@ -544,6 +587,16 @@ fn fill(mut ids: Vec<String>, walked: Vec<Candidate>, page: i64) -> Vec<String> 
         }
     }
     ids
+}
+
+/// The ids of the first `n` of `first` (matches in name order) in one of `groups`.
+fn first_of_group(first: &[Candidate], needle: &str, groups: &[MatchGroup], n: i64) -> Vec<String> {
+    first
+        .iter()
+        .filter(|c| match_group(&c.2, needle).is_some_and(|g| groups.contains(&g)))
+        .take(usize::try_from(n).unwrap_or(0))
+        .map(|c| c.0.clone())
+        .collect()
 }
 
 /// The least text greater than every text starting with `prefix` (in byte order): its last

@@ -55,7 +55,10 @@ pub(super) async fn trigram_few(
     .fetch_one(pool)
     .await?;
     if n > cap {
-        return Ok(Trigram::More(format!("trigram index: more than {cap}")));
+        return Ok(Trigram::More {
+            note: format!("trigram index: more than {cap}"),
+            first: Vec::new(),
+        });
     }
     let ids: Vec<String> = serde_json::from_str(&ids)
         .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?;
