@@ -301,8 +301,9 @@ impl Store {
     /// Many matches: group 2's first `page` members (the exact address first). From the
     /// first matches when they hold a page of word starts (`first`: the first matches in name
     /// order, when read); else a bounded walk of the first members in name order, where a
-    /// common query's word starts usually fill the page; the indexes only when not
-    /// (`by_index`: the trigram index in byte order may be asked), then the whole walk.
+    /// common query's word starts usually fill the page, unless the first matches already
+    /// covered those members; the indexes only when not (`by_index`: the trigram index in
+    /// byte order may be asked), then the whole walk.
     #[allow(clippy::too_many_arguments)]
     async fn word_start_ids(
         &self,
@@ -328,18 +329,23 @@ impl Store {
                 .push(format!("word starts from the first matches: {page}"));
             return Ok(fill_ids(exact, known, page));
         }
-        let early = self
-            .walk(
-                org_id,
-                needle,
-                Walk::WordStarts,
-                page + 1,
-                Some(PROBE_ROWS),
-                answer,
-            )
-            .await?;
-        if early.len() as i64 > page {
-            return Ok(fill(exact, early, page));
+        // The first matches, when at least [`PROBE_ROWS`] were read, span the organisation's
+        // first `PROBE_ROWS` members: the early walk would find only the word starts just
+        // counted, fewer than a page.
+        if (first.len() as i64) < PROBE_ROWS {
+            let early = self
+                .walk(
+                    org_id,
+                    needle,
+                    Walk::WordStarts,
+                    page + 1,
+                    Some(PROBE_ROWS),
+                    answer,
+                )
+                .await?;
+            if early.len() as i64 > page {
+                return Ok(fill(exact, early, page));
+            }
         }
         if by_index
             && let Some(first) = self
